@@ -1,0 +1,26 @@
+"""Error types: UserError carries a short message meant for the member or console user."""
+
+from __future__ import annotations
+
+
+class CadenzaError(Exception):
+    """Base class for Cadenza's own errors."""
+
+
+class UserError(CadenzaError):
+    """Bad input or a missing resource the user can fix; ``str(e)`` is shown verbatim.
+
+    Messages are one line, specific and free of tracebacks, e.g.
+    ``bars must be between 1 and 32 (got 40)``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ResourceError(UserError):
+    """A file, model, soundfont or program Cadenza needs is missing or unreadable."""

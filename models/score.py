@@ -1,0 +1,155 @@
+"""Symbolic music as small validated, immutable containers (notes, tracks, chords, scores).
+
+Time is in integer ticks at ``Score.resolution`` ticks per quarter note. Generated music uses
+``GRID`` (12 ticks per quarter: sixteenths and eighth-note triplets both land on it, so swing is
+exact). Nothing here touches files or torch; MIDI and token conversion live elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from models.theory import Chord, Key
+
+GRID = 12  # ticks per quarter note used by tokens and the arranger
+
+ROLES = ("lead", "chords", "bass", "drums", "other")
+
+
+class ScoreError(ValueError):
+    """A container was built with out-of-range values."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Note:
+    """One note: onset and length in ticks, MIDI pitch and velocity (1-127)."""
+
+    start: int
+    duration: int
+    pitch: int
+    velocity: int = 80
+
+    def __post_init__(self) -> None:
+        if self.start < 0:
+            raise ScoreError(f"note start must be >= 0, got {self.start}")
+        if self.duration <= 0:
+            raise ScoreError(f"note duration must be > 0, got {self.duration}")
+        if not 0 <= self.pitch <= 127:
+            raise ScoreError(f"pitch must be 0-127, got {self.pitch}")
+        if not 1 <= self.velocity <= 127:
+            raise ScoreError(f"velocity must be 1-127, got {self.velocity}")
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """A part of the band: GM program (0-127), drum flag (MIDI channel 10) and sorted notes."""
+
+    name: str
+    role: str = "lead"
+    program: int = 0
+    is_drum: bool = False
+    notes: tuple[Note, ...] = ()
+    volume: int = 100  # MIDI CC7, lets the arranger balance parts
+    pan: int = 64  # MIDI CC10
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ScoreError(f"track role must be one of {ROLES}, got {self.role!r}")
+        if not 0 <= self.program <= 127:
+            raise ScoreError(f"program must be 0-127, got {self.program}")
+        for v, what in ((self.volume, "volume"), (self.pan, "pan")):
+            if not 0 <= v <= 127:
+                raise ScoreError(f"{what} must be 0-127, got {v}")
+        object.__setattr__(self, "notes", tuple(sorted(self.notes)))
+
+
+@dataclass(frozen=True, slots=True)
+class ChordEvent:
+    """A chord symbol sounding from ``start`` for ``duration`` ticks."""
+
+    start: int
+    duration: int
+    chord: Chord
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.duration <= 0:
+            raise ScoreError(f"bad chord span start={self.start} duration={self.duration}")
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A piece: tempo, meter, key, length in bars, tracks and a chord timeline."""
+
+    tracks: tuple[Track, ...] = ()
+    chords: tuple[ChordEvent, ...] = ()
+    resolution: int = GRID
+    tempo: float = 120.0
+    time_signature: tuple[int, int] = (4, 4)
+    key: Key = field(default_factory=lambda: Key(0))
+    bars: int = 0
+    style: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.resolution <= 0:
+            raise ScoreError("resolution must be positive")
+        if not 10.0 <= self.tempo <= 400.0:
+            raise ScoreError(f"tempo must be 10-400 bpm, got {self.tempo}")
+        num, den = self.time_signature
+        if num < 1 or num > 32 or den not in (1, 2, 4, 8, 16, 32):
+            raise ScoreError(f"bad time signature {num}/{den}")
+        if self.bars < 0:
+            raise ScoreError("bars must be >= 0")
+        object.__setattr__(self, "chords", tuple(sorted(self.chords, key=lambda c: c.start)))
+
+    @property
+    def bar_ticks(self) -> int:
+        """Length of one bar in ticks."""
+        num, den = self.time_signature
+        return self.resolution * 4 * num // den
+
+    @property
+    def beat_ticks(self) -> int:
+        """Length of the counted beat (a dotted quarter in compound meters like 6/8)."""
+        num, den = self.time_signature
+        if den == 8 and num % 3 == 0 and num > 3:
+            return self.resolution * 3 // 2
+        return self.resolution * 4 // den
+
+    @property
+    def length_ticks(self) -> int:
+        """Nominal length: bars * bar length (notes may ring past it)."""
+        return self.bars * self.bar_ticks
+
+    @property
+    def seconds_per_tick(self) -> float:
+        return 60.0 / (self.tempo * self.resolution)
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.length_ticks * self.seconds_per_tick
+
+    def track(self, role: str) -> Track | None:
+        return next((t for t in self.tracks if t.role == role), None)
+
+    def chord_at(self, tick: int) -> Chord | None:
+        current = None
+        for ev in self.chords:
+            if ev.start <= tick:
+                current = ev.chord
+            else:
+                break
+        return current
+
+    def with_tracks(self, tracks: tuple[Track, ...]) -> Score:
+        return replace(self, tracks=tracks)
+
+    def note_count(self) -> int:
+        return sum(len(t.notes) for t in self.tracks)
