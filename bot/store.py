@@ -1,0 +1,736 @@
+"""Storage: the one SQLite file (users, clips, ratings) behind an async API; all SQL lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+from bot.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DB_ENV = "CADENZA_DB"
+DEFAULT_DB_NAME = "cadenza.db"
+# Long enough to ride out another process's short write transaction (a CLI export while the
+# bot runs), short enough that a wedged writer surfaces as an error instead of a hang.
+BUSY_TIMEOUT_MS = 5000
+# STRICT tables (0001) need 3.37; RETURNING needs 3.35.
+MIN_SQLITE = (3, 37, 0)
+MAX_INT64 = 2**63 - 1
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Fixed width, so that text order in SQL is time order (created_at indexes, `since` filters).
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class StoreError(UserError):
+    """A storage failure or refused request; ``str(e)`` is a one-line message fit for a user."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewClip:
+    """A generated clip to store; ``params`` is the full resolved request (JSON-serialisable)."""
+
+    style: str
+    bars: int
+    tempo: float
+    key: str
+    meter: str
+    temperature: float
+    seed: int
+    model: str
+    midi: bytes = field(repr=False)
+    duration_s: float
+    user_id: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint_sha: str | None = None
+    guild_id: int | None = None
+    channel_id: int | None = None
+    message_id: int | None = None
+    # When set, the author is created or renamed in the same transaction as the clip.
+    user_name: str | None = None
+    # None means "now"; naive datetimes are taken as UTC.
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clip:
+    """A stored clip with its rating summary (the author's own votes are not counted)."""
+
+    id: int
+    style: str
+    bars: int
+    tempo: float
+    key: str
+    meter: str
+    temperature: float
+    seed: int
+    model: str
+    checkpoint_sha: str | None
+    params: dict[str, Any]
+    midi: bytes = field(repr=False)
+    duration_s: float
+    user_id: int
+    user_name: str
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    created_at: datetime
+    rating_count: int
+    rating_mean: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopEntry:
+    """One line of the chart: ``score`` is the Bayesian average used for ranking."""
+
+    rank: int
+    clip_id: int
+    style: str
+    model: str
+    bars: int
+    tempo: float
+    key: str
+    meter: str
+    user_id: int
+    user_name: str
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    created_at: datetime
+    rating_count: int
+    rating_mean: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step; ``statements`` are executed in order in one transaction."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def default_db_path() -> Path:
+    """The database file: ``$CADENZA_DB`` if set, else ``./cadenza.db``."""
+    raw = os.environ.get(DB_ENV, "").strip()
+    return Path(raw).expanduser() if raw else Path(DEFAULT_DB_NAME)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def _from_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def _is_int64(value: object, *, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_INT64
+
+
+def _check_user(user_id: int, name: str) -> None:
+    if not _is_int64(user_id):
+        raise StoreError(f"invalid user id {user_id!r}")
+    if not isinstance(name, str) or not name.strip():
+        raise StoreError(f"user {user_id} needs a non-empty name")
+
+
+def _check_clip_id(clip_id: int) -> None:
+    # Out-of-range ids cannot exist; answering like for any other missing clip keeps the
+    # message simple (SQLite would raise OverflowError for ids beyond 64 bits).
+    if not _is_int64(clip_id, minimum=1):
+        raise StoreError(f"no clip #{clip_id}")
+
+
+def split_sql(script: str, name: str = "script") -> tuple[str, ...]:
+    """Split an SQL script into statements (triggers with inner ``;`` stay whole)."""
+    statements: list[str] = []
+    buffer = ""
+    for piece in script.split(";")[:-1]:
+        buffer += piece + ";"
+        # complete_statement knows about string literals, comments and CREATE TRIGGER bodies.
+        if sqlite3.complete_statement(buffer):
+            if _strip_comments(buffer).strip(" \t\r\n;"):
+                statements.append(buffer.strip())
+            buffer = ""
+    rest = buffer + script.split(";")[-1]
+    if _strip_comments(rest).strip():
+        raise StoreError(f"{name}: incomplete SQL statement at the end: {rest.strip()[:60]!r}")
+    return tuple(statements)
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", "", sql, flags=re.DOTALL)
+
+
+def load_migrations(source: Traversable | Path | None = None) -> tuple[Migration, ...]:
+    """Every ``NNNN_name.sql`` in ``source`` (default: the packaged ``bot/migrations``)."""
+    if source is None:
+        return _packaged_migrations()
+    found: dict[int, Migration] = {}
+    for entry in source.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _MIGRATION_NAME.match(entry.name)
+        if match is None:
+            raise StoreError(f"badly named migration {entry.name!r}: expected NNNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise StoreError(
+                f"two migrations for schema v{version}: {found[version].name}, {entry.name}"
+            )
+        text = entry.read_text(encoding="utf-8")
+        found[version] = Migration(version, entry.name, split_sql(text, entry.name))
+    versions = sorted(found)
+    # A gap would leave user_version pointing at a schema that was never fully built.
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations must be numbered 0001 upwards without gaps (got {versions})")
+    return tuple(found[v] for v in versions)
+
+
+@cache
+def _packaged_migrations() -> tuple[Migration, ...]:
+    # importlib.resources, not __file__: works from wheels and zipped installs too.
+    return load_migrations(resources.files("bot").joinpath("migrations"))
+
+
+def _translate(error: Exception, what: str) -> StoreError:
+    text = str(error)
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return StoreError(f"{what}: the database is busy (another Cadenza is writing); try again")
+    return StoreError(f"{what}: {text}")
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    if not isinstance(params, Mapping):
+        kind = type(params).__name__
+        raise StoreError(f"clip not stored: parameters must be a mapping, not {kind}")
+    try:
+        return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"clip not stored: parameters are not JSON-serialisable ({e})") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL
+
+_CLIP_COLUMNS = (
+    "style, bars, tempo, key, meter, temperature, seed, model, checkpoint_sha, duration_s, "
+    "user_id, guild_id, channel_id, message_id, created_at, params_json, midi"
+)
+
+_INSERT_CLIP = f"""
+INSERT INTO clips ({_CLIP_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id
+"""
+
+_UPSERT_USER = """
+INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE users.name IS NOT excluded.name
+"""
+
+# Correlated subqueries use the ratings primary key, so one clip costs only its own votes.
+_SELECT_CLIP = """
+SELECT c.*, u.name AS user_name,
+       (SELECT COUNT(*) FROM ratings AS r
+        WHERE r.clip_id = c.id AND r.user_id <> c.user_id) AS rating_count,
+       (SELECT AVG(r.stars) FROM ratings AS r
+        WHERE r.clip_id = c.id AND r.user_id <> c.user_id) AS rating_mean
+FROM clips AS c JOIN users AS u ON u.id = c.user_id
+"""
+
+_UPSERT_RATING = """
+INSERT INTO ratings (clip_id, user_id, stars, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (clip_id, user_id)
+DO UPDATE SET stars = excluded.stars, updated_at = excluded.updated_at
+"""
+
+# Bayesian average: every clip starts with `weight` phantom votes at the mean of all counted
+# votes, so a single 5-star vote cannot outrank a clip with many 4.5-ish votes. The tally walks
+# clips in id order and each clip's votes by primary key, so it needs no temporary sort.
+_TOP = """
+WITH tally AS (
+    SELECT c.id AS clip_id, COUNT(*) AS n, SUM(r.stars) AS total
+    FROM clips AS c JOIN ratings AS r ON r.clip_id = c.id AND r.user_id <> c.user_id
+    GROUP BY c.id
+),
+prior AS (SELECT CAST(SUM(total) AS REAL) / SUM(n) AS mean FROM tally)
+SELECT c.id, c.style, c.model, c.bars, c.tempo, c.key, c.meter, c.user_id, u.name AS user_name,
+       c.guild_id, c.channel_id, c.message_id, c.created_at, t.n, t.total,
+       (:weight * prior.mean + t.total) / (:weight + t.n) AS score
+FROM tally AS t
+JOIN clips AS c ON c.id = t.clip_id
+JOIN users AS u ON u.id = c.user_id
+CROSS JOIN prior
+WHERE (:style IS NULL OR c.style = :style)
+  AND (:model IS NULL OR c.model = :model)
+  AND (:since IS NULL OR c.created_at >= :since)
+ORDER BY score DESC, t.n DESC, c.id
+LIMIT :limit
+"""
+
+_EXPORT = """
+SELECT r.clip_id, r.user_id, u.name AS user_name, r.stars, r.created_at AS rated_at,
+       r.updated_at, r.user_id = c.user_id AS self_vote, c.style, c.bars, c.tempo, c.key,
+       c.meter, c.temperature, c.seed, c.model, c.checkpoint_sha, c.params_json, c.duration_s,
+       c.user_id AS author_id, c.created_at AS clip_created_at
+FROM ratings AS r
+JOIN clips AS c ON c.id = r.clip_id
+JOIN users AS u ON u.id = r.user_id
+ORDER BY r.clip_id, r.user_id
+"""
+
+
+def _clip_from_row(row: sqlite3.Row) -> Clip:
+    return Clip(
+        id=row["id"],
+        style=row["style"],
+        bars=row["bars"],
+        tempo=row["tempo"],
+        key=row["key"],
+        meter=row["meter"],
+        temperature=row["temperature"],
+        seed=row["seed"],
+        model=row["model"],
+        checkpoint_sha=row["checkpoint_sha"],
+        params=json.loads(row["params_json"]),
+        midi=bytes(row["midi"]),
+        duration_s=row["duration_s"],
+        user_id=row["user_id"],
+        user_name=row["user_name"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        created_at=_from_ts(row["created_at"]),
+        rating_count=row["rating_count"],
+        rating_mean=row["rating_mean"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Store
+
+
+class Store:
+    """One SQLite connection; every public method is a short, serialised transaction or read.
+
+    Create with ``await Store.open(path)``; use as ``async with await Store.open(path) as s``.
+    """
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        migrations: Sequence[Migration],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._conn: aiosqlite.Connection | None = conn
+        self._path = path
+        self._migrations = tuple(migrations)
+        self._clock = clock
+        # aiosqlite runs one statement at a time, but two tasks could still interleave their
+        # statements inside one transaction on the shared connection; the lock prevents that
+        # and keeps readers from seeing another task's uncommitted writes.
+        self._lock = asyncio.Lock()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        migrate: bool = True,
+        migrations: Sequence[Migration] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Store:
+        """Open (creating if needed) and, with ``migrate``, upgrade the database at ``path``.
+
+        ``migrations`` defaults to the packaged ones; ``clock`` (returning aware datetimes)
+        defaults to the system's UTC time. Both exist for tests and tools.
+        """
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            need = ".".join(map(str, MIN_SQLITE))
+            raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old: Cadenza needs {need}")
+        path = Path(path).expanduser()
+        steps = tuple(migrations) if migrations is not None else load_migrations()
+        if str(path) != ":memory:":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the folder for database {path}: {e}") from e
+        try:
+            # isolation_level=None: the sqlite3 module must not open transactions behind our
+            # back; every write goes through _transaction's explicit BEGIN IMMEDIATE.
+            conn = await aiosqlite.connect(
+                path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open database {path}: {e}") from e
+        store = cls(conn, path, steps, clock or _utc_now)
+        try:
+            await store._configure()
+            if migrate:
+                await store.upgrade()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def _configure(self) -> None:
+        async with self._reading(f"cannot open database {self._path}") as conn:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+            # Check the version before anything that writes (journal_mode): a database we
+            # refuse must be left byte-for-byte as it was.
+            version = await self._user_version(conn)
+            self._refuse_newer(version)
+            if version == 0:
+                rows = await conn.execute_fetchall("SELECT COUNT(*) FROM sqlite_master")
+                if next(iter(rows))[0]:
+                    raise StoreError(
+                        f"{self._path} is not a Cadenza database (it has tables but no schema "
+                        "version); set CADENZA_DB to another file"
+                    )
+            rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+            mode = next(iter(rows))[0]
+            if mode != "wal":
+                log.warning("database %s uses journal mode %s, not WAL", self._path, mode)
+            await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def close(self) -> None:
+        """Close the connection (waiting for a running transaction); idempotent."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._conn is not None else "closed"
+        return f"<Store {self._path} {state}>"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def latest_version(self) -> int:
+        """The schema version this code builds (the newest migration's number)."""
+        return self._migrations[-1].version if self._migrations else 0
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _live(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreError("the database is closed")
+        return self._conn
+
+    @asynccontextmanager
+    async def _reading(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            conn = self._live()
+            try:
+                yield conn
+            except (sqlite3.Error, OverflowError) as e:
+                raise _translate(e, what) from e
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back and propagates."""
+        async with self._lock:
+            conn = self._live()
+            try:
+                if conn.in_transaction:
+                    # Only possible if a task was cancelled again while rolling back.
+                    log.warning("rolling back a transaction left open on %s", self._path)
+                    await conn.rollback()
+                # IMMEDIATE takes the write lock up front, so a concurrent writer waits in the
+                # busy handler instead of failing later when upgrading a read lock.
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    await self._rollback(conn)
+                    raise
+            except (sqlite3.Error, OverflowError) as e:
+                raise _translate(e, what) from e
+
+    async def _rollback(self, conn: aiosqlite.Connection) -> None:
+        # Connection.rollback() checks for an open transaction on the worker thread, in queue
+        # order: safe even when a cancelled COMMIT is still queued and may yet succeed.
+        try:
+            await conn.rollback()
+        except sqlite3.Error:
+            # The original error matters more; SQLite rolls back on close anyway.
+            log.exception("rollback failed on %s", self._path)
+
+    @staticmethod
+    async def _user_version(conn: aiosqlite.Connection) -> int:
+        rows = await conn.execute_fetchall("PRAGMA user_version")
+        return int(next(iter(rows))[0])
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > self.latest_version:
+            raise StoreError(
+                f"database schema v{version} is newer than this Cadenza "
+                f"(v{self.latest_version}): upgrade Cadenza"
+            )
+
+    # -- schema -------------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        async with self._reading("cannot read the schema version") as conn:
+            return await self._user_version(conn)
+
+    async def upgrade(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction; returns the versions applied."""
+        current = await self.schema_version()
+        self._refuse_newer(current)
+        if current == self.latest_version:
+            return []
+        applied: list[int] = []
+        for step in self._migrations:
+            async with self._transaction(f"migration {step.name} failed") as conn:
+                # Re-read inside the write lock: another process may have migrated meanwhile.
+                current = await self._user_version(conn)
+                self._refuse_newer(current)
+                if current >= step.version:
+                    continue
+                for statement in step.statements:
+                    await conn.execute(statement)
+                # foreign_keys cannot be switched off inside a transaction, and table rebuilds
+                # in later migrations could still leave dangling references: check explicitly.
+                broken = list(await conn.execute_fetchall("PRAGMA foreign_key_check"))
+                if broken:
+                    raise StoreError(
+                        f"migration {step.name} failed: {len(broken)} rows break foreign keys "
+                        f"(first in table {broken[0][0]})"
+                    )
+                await conn.execute(f"PRAGMA user_version = {step.version:d}")
+            applied.append(step.version)
+            log.info("database %s: applied migration %s", self._path, step.name)
+        return applied
+
+    async def diagnostics(self) -> dict[str, object]:
+        """Connection settings and versions, for a status command and for tests."""
+        async with self._reading("cannot read database settings") as conn:
+            values: dict[str, object] = {}
+            for pragma in ("journal_mode", "foreign_keys", "busy_timeout", "user_version"):
+                rows = await conn.execute_fetchall(f"PRAGMA {pragma}")
+                values[pragma] = next(iter(rows))[0]
+        values["path"] = str(self._path)
+        values["latest_version"] = self.latest_version
+        values["sqlite_version"] = sqlite3.sqlite_version
+        return values
+
+    # -- users --------------------------------------------------------------------------------
+
+    async def ensure_user(self, user_id: int, name: str) -> None:
+        """Create the user, or update their display name."""
+        _check_user(user_id, name)
+        async with self._transaction(f"could not save user {user_id}") as conn:
+            await self._upsert_user(conn, user_id, name)
+
+    async def _upsert_user(self, conn: aiosqlite.Connection, user_id: int, name: str) -> None:
+        await conn.execute(_UPSERT_USER, (user_id, name, _to_ts(self._clock())))
+
+    # -- clips --------------------------------------------------------------------------------
+
+    async def add_clip(self, clip: NewClip) -> int:
+        """Store a clip and return its id (1, 2, 3 ...); nothing is stored if anything fails."""
+        params_json = _params_json(clip.params)
+        if clip.user_name is not None:
+            _check_user(clip.user_id, clip.user_name)
+        created_at = _to_ts(clip.created_at or self._clock())
+        values = (
+            clip.style, clip.bars, clip.tempo, clip.key, clip.meter, clip.temperature, clip.seed,
+            clip.model, clip.checkpoint_sha, clip.duration_s, clip.user_id, clip.guild_id,
+            clip.channel_id, clip.message_id, created_at, params_json, clip.midi,
+        )  # fmt: skip
+        try:
+            async with self._transaction("clip not stored") as conn:
+                if clip.user_name is not None:
+                    await self._upsert_user(conn, clip.user_id, clip.user_name)
+                rows = await conn.execute_fetchall(_INSERT_CLIP, values)
+                clip_id = int(next(iter(rows))[0])
+        except StoreError as e:
+            # users is the only table clips references, so this names the actual problem.
+            if "FOREIGN KEY constraint failed" in str(e.__cause__):
+                raise StoreError(f"clip not stored: unknown user {clip.user_id}") from e.__cause__
+            raise
+        log.debug("stored clip #%d (%s, %s)", clip_id, clip.style, clip.model)
+        return clip_id
+
+    async def get_clip(self, clip_id: int) -> Clip | None:
+        if not _is_int64(clip_id, minimum=1):
+            return None
+        async with self._reading(f"cannot read clip #{clip_id}") as conn:
+            rows = list(await conn.execute_fetchall(_SELECT_CLIP + "WHERE c.id = ?", (clip_id,)))
+        return _clip_from_row(rows[0]) if rows else None
+
+    async def clip_by_message(self, message_id: int) -> Clip | None:
+        """The clip posted as Discord message ``message_id``, if any."""
+        if not _is_int64(message_id):
+            return None
+        async with self._reading(f"cannot look up message {message_id}") as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    _SELECT_CLIP + "WHERE c.message_id = ? ORDER BY c.id LIMIT 1", (message_id,)
+                )
+            )
+        return _clip_from_row(rows[0]) if rows else None
+
+    async def set_clip_message(
+        self, clip_id: int, *, guild_id: int | None, channel_id: int | None, message_id: int
+    ) -> None:
+        """Record where a clip was posted (known only after posting, which needs its id)."""
+        _check_clip_id(clip_id)
+        async with self._transaction(f"clip #{clip_id} not updated") as conn:
+            cursor = await conn.execute(
+                "UPDATE clips SET guild_id = ?, channel_id = ?, message_id = ? WHERE id = ?",
+                (guild_id, channel_id, message_id, clip_id),
+            )
+            if cursor.rowcount == 0:
+                raise StoreError(f"no clip #{clip_id}")
+
+    async def clip_count(self) -> int:
+        async with self._reading("cannot count clips") as conn:
+            rows = await conn.execute_fetchall("SELECT COUNT(*) FROM clips")
+        return int(next(iter(rows))[0])
+
+    # -- ratings ------------------------------------------------------------------------------
+
+    async def set_rating(
+        self, clip_id: int, user_id: int, stars: int, user_name: str
+    ) -> int | None:
+        """Rate a clip (or change one's rating); returns the previous stars, or None."""
+        if not _is_int64(stars, minimum=1) or stars > 5:
+            raise StoreError(f"stars must be a whole number from 1 to 5 (got {stars})")
+        _check_clip_id(clip_id)
+        _check_user(user_id, user_name)
+        now = _to_ts(self._clock())
+        async with self._transaction(f"rating of clip #{clip_id} not stored") as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT (SELECT 1 FROM clips WHERE id = ?), "
+                    "(SELECT stars FROM ratings WHERE clip_id = ? AND user_id = ?)",
+                    (clip_id, clip_id, user_id),
+                )
+            )
+            exists, previous = rows[0]
+            if not exists:
+                raise StoreError(f"no clip #{clip_id}")
+            await self._upsert_user(conn, user_id, user_name)
+            await conn.execute(_UPSERT_RATING, (clip_id, user_id, stars, now, now))
+        return previous
+
+    async def top(
+        self,
+        *,
+        style: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        limit: int = 10,
+        prior_weight: float = 3.0,
+    ) -> list[TopEntry]:
+        """Best-rated clips by Bayesian average, optionally only one style/model or newer clips.
+
+        ``since`` filters on the clip's creation time (naive means UTC). The prior mean is that
+        of all counted votes in the database. Clips without counted votes are not listed.
+        """
+        if not _is_int64(limit, minimum=1):
+            raise StoreError(f"limit must be a positive whole number (got {limit})")
+        if not math.isfinite(prior_weight) or prior_weight < 0:
+            raise StoreError(f"prior weight must be zero or more (got {prior_weight})")
+        params = {
+            "weight": float(prior_weight),
+            "style": style,
+            "model": model,
+            "since": _to_ts(since) if since is not None else None,
+            "limit": limit,
+        }
+        async with self._reading("cannot read the chart") as conn:
+            rows = await conn.execute_fetchall(_TOP, params)
+        return [
+            TopEntry(
+                rank=rank,
+                clip_id=row["id"],
+                style=row["style"],
+                model=row["model"],
+                bars=row["bars"],
+                tempo=row["tempo"],
+                key=row["key"],
+                meter=row["meter"],
+                user_id=row["user_id"],
+                user_name=row["user_name"],
+                guild_id=row["guild_id"],
+                channel_id=row["channel_id"],
+                message_id=row["message_id"],
+                created_at=_from_ts(row["created_at"]),
+                rating_count=row["n"],
+                rating_mean=row["total"] / row["n"],
+                score=row["score"],
+            )
+            for rank, row in enumerate(rows, start=1)
+        ]
+
+    async def export_ratings(self) -> list[dict[str, Any]]:
+        """Every rating (self-votes included, flagged) with its clip's parameters.
+
+        Values are JSON-ready: timestamps stay ISO-8601 text, ``params`` is a dict.
+        """
+        async with self._reading("cannot export ratings") as conn:
+            rows: Iterable[sqlite3.Row] = await conn.execute_fetchall(_EXPORT)
+            result = []
+            for row in rows:
+                record = dict(row)
+                record["self_vote"] = bool(record["self_vote"])
+                record["params"] = json.loads(record.pop("params_json"))
+                result.append(record)
+        return result

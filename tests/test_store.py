@@ -1,0 +1,602 @@
+"""Tests for bot.store against real SQLite files: migrations, transactions, ratings, charts."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+import mido
+import pytest
+
+from bot.errors import UserError
+from bot.store import (
+    NewClip,
+    Store,
+    StoreError,
+    default_db_path,
+    load_migrations,
+    split_sql,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def make_midi(pitch: int = 60) -> bytes:
+    """A real one-note Standard MIDI File."""
+    track = mido.MidiTrack(
+        [
+            mido.Message("note_on", note=pitch, velocity=90, time=0),
+            mido.Message("note_off", note=pitch, velocity=0, time=480),
+        ]
+    )
+    midi = mido.MidiFile(ticks_per_beat=480)
+    midi.tracks.append(track)
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+MIDI = make_midi()
+
+
+def new_clip(user_id: int = 1, user_name: str | None = "alice", **changes: object) -> NewClip:
+    values: dict[str, object] = {
+        "style": "jazz",
+        "bars": 8,
+        "tempo": 120.0,
+        "key": "Dm",
+        "meter": "4/4",
+        "temperature": 0.9,
+        "seed": 1234,
+        "model": "transformer-small",
+        "checkpoint_sha": "ab12cd34",
+        "params": {"style": "jazz", "bars": 8, "chords": ["Dm7", "G7", "Cmaj7"]},
+        "midi": MIDI,
+        "duration_s": 16.0,
+        "user_id": user_id,
+        "user_name": user_name,
+    }
+    values.update(changes)
+    return NewClip(**values)  # type: ignore[arg-type]
+
+
+class Clock:
+    """A settable clock so timestamps in assertions are exact."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def raw(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read the file with a separate plain sqlite3 connection, as another process would."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "cadenza.db"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(db: Path, clock: Clock):
+    async with await Store.open(db, clock=clock) as opened:
+        yield opened
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening and migrations
+
+
+async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None:
+    async with await Store.open(db) as store:
+        assert await store.schema_version() == 1
+        assert store.latest_version == 1
+        assert await store.upgrade() == []
+    names = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"users", "clips", "ratings"} <= names
+    indexes = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"clips_style", "clips_model", "clips_created_at", "clips_user_id"} <= indexes
+    assert raw(db, "PRAGMA user_version") == [(1,)]
+
+    async with await Store.open(db) as store:
+        assert await store.schema_version() == 1
+        assert await store.upgrade() == []
+    assert raw(db, "PRAGMA user_version") == [(1,)]
+
+
+async def test_open_without_migrate_leaves_schema_alone(db: Path) -> None:
+    async with await Store.open(db, migrate=False) as store:
+        assert await store.schema_version() == 0
+        assert await store.upgrade() == [1]
+        assert await store.schema_version() == 1
+
+
+async def test_packaged_migrations_are_found_through_importlib_resources() -> None:
+    migrations = load_migrations()
+    assert [(m.version, m.name) for m in migrations] == [(1, "0001_initial.sql")]
+    assert any(s.startswith("CREATE TABLE clips") for s in migrations[0].statements)
+
+
+async def test_refuses_newer_schema_and_leaves_file_unchanged(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE future (x INTEGER)")
+    conn.execute("INSERT INTO future VALUES (42)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    before = digest(db)
+    files_before = sorted(p.name for p in db.parent.iterdir())
+
+    for migrate in (True, False):
+        with pytest.raises(StoreError) as info:
+            await Store.open(db, migrate=migrate)
+        assert str(info.value) == (
+            "database schema v99 is newer than this Cadenza (v1): upgrade Cadenza"
+        )
+
+    assert digest(db) == before
+    # No -wal/-shm: the refused file was not even switched to WAL.
+    assert sorted(p.name for p in db.parent.iterdir()) == files_before
+    assert raw(db, "SELECT x FROM future") == [(42,)]
+
+
+async def test_refuses_a_foreign_database_and_a_non_database(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE accounts (id INTEGER)")
+    conn.commit()
+    conn.close()
+    before = digest(other)
+    with pytest.raises(StoreError, match="is not a Cadenza database"):
+        await Store.open(other)
+    assert digest(other) == before
+
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not SQLite, " * 100)
+    with pytest.raises(StoreError, match="file is not a database"):
+        await Store.open(text)
+    assert text.read_text() == "this is not SQLite, " * 100
+
+
+async def test_wal_foreign_keys_and_busy_timeout_are_on(store: Store, db: Path) -> None:
+    settings = await store.diagnostics()
+    assert settings["journal_mode"] == "wal"
+    assert settings["foreign_keys"] == 1
+    assert settings["busy_timeout"] == 5000
+    assert raw(db, "PRAGMA journal_mode") == [("wal",)]  # persistent in the file
+    # Behaviour, not only the pragma: a clip by a user who does not exist is refused.
+    with pytest.raises(StoreError, match=r"^clip not stored: unknown user 777$"):
+        await store.add_clip(new_clip(user_id=777, user_name=None))
+    assert await store.clip_count() == 0
+
+
+async def test_rated_clip_cannot_be_deleted(store: Store, db: Path) -> None:
+    clip_id = await store.add_clip(new_clip())
+    await store.set_rating(clip_id, 2, 4, "bob")
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        conn.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
+    conn.close()
+    assert raw(db, "SELECT COUNT(*) FROM ratings") == [(1,)]
+
+
+def write_migrations(folder: Path, extra: dict[str, str]) -> Path:
+    folder.mkdir()
+    initial = resources.files("bot").joinpath("migrations", "0001_initial.sql")
+    (folder / "0001_initial.sql").write_text(initial.read_text(encoding="utf-8"))
+    for name, sql in extra.items():
+        (folder / name).write_text(sql)
+    return folder
+
+
+async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: Path) -> None:
+    async with await Store.open(db) as store:
+        clip_id = await store.add_clip(new_clip())
+
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "0002_tags.sql": """
+                -- tags; the trigger body has inner semicolons the splitter must keep whole
+                CREATE TABLE tags (clip_id INTEGER NOT NULL REFERENCES clips (id), tag TEXT);
+                CREATE TRIGGER tags_lower AFTER INSERT ON tags BEGIN
+                    UPDATE tags SET tag = lower(NEW.tag) WHERE rowid = NEW.rowid;
+                    SELECT 'done; really';
+                END;
+                INSERT INTO tags (clip_id, tag) SELECT id, 'Imported' FROM clips;
+            """,
+        },
+    )
+    migrations = load_migrations(folder)
+    assert [m.version for m in migrations] == [1, 2]
+    assert len(migrations[1].statements) == 3
+
+    async with await Store.open(db, migrate=False, migrations=migrations) as store:
+        assert await store.schema_version() == 1
+        assert await store.upgrade() == [2]
+        assert await store.schema_version() == 2
+        assert (await store.get_clip(clip_id)) is not None
+    assert raw(db, "SELECT clip_id, tag FROM tags") == [(clip_id, "imported")]
+
+    with pytest.raises(StoreError, match=r"schema v2 is newer than this Cadenza \(v1\)"):
+        await Store.open(db)
+
+
+async def test_failing_migration_is_rolled_back_whole(tmp_path: Path, db: Path) -> None:
+    async with await Store.open(db) as store:
+        await store.add_clip(new_clip())
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {"0002_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
+    )
+    with pytest.raises(StoreError, match=r"^migration 0002_broken.sql failed: .*already exists"):
+        await Store.open(db, migrations=load_migrations(folder))
+    assert raw(db, "PRAGMA user_version") == [(1,)]
+    assert raw(db, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
+    async with await Store.open(db) as store:
+        assert await store.clip_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (["0001_a.sql", "2_b.sql"], "badly named migration '2_b.sql'"),
+        (["0001_a.sql", "0003_c.sql"], "without gaps"),
+        (["0001_a.sql", "0001_b.sql"], "two migrations for schema v1"),
+    ],
+)
+def test_bad_migration_folders_are_rejected(tmp_path: Path, files: list[str], message: str) -> None:
+    for name in files:
+        (tmp_path / name).write_text("CREATE TABLE t (x INTEGER);")
+    with pytest.raises(StoreError, match=message):
+        load_migrations(tmp_path)
+
+
+def test_split_sql_rejects_a_trailing_incomplete_statement() -> None:
+    assert split_sql("-- c\nSELECT 1; /* x */ SELECT ';';\n-- end\n") == (
+        "-- c\nSELECT 1;",
+        "/* x */ SELECT ';';",
+    )
+    with pytest.raises(StoreError, match="incomplete SQL statement"):
+        split_sql("SELECT 1; SELECT 2")
+
+
+def test_default_db_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CADENZA_DB", raising=False)
+    assert default_db_path() == Path("cadenza.db")
+    monkeypatch.setenv("CADENZA_DB", "/srv/cadenza/music.db")
+    assert default_db_path() == Path("/srv/cadenza/music.db")
+    monkeypatch.setenv("CADENZA_DB", "  ")
+    assert default_db_path() == Path("cadenza.db")
+
+
+async def test_closed_store_says_so(db: Path) -> None:
+    store = await Store.open(db)
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StoreError, match=r"^the database is closed$"):
+        await store.clip_count()
+    assert issubclass(StoreError, UserError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips
+
+
+async def test_clip_ids_are_sequential_and_round_trip(store: Store, clock: Clock) -> None:
+    ids = []
+    for pitch in (60, 62, 64):
+        ids.append(await store.add_clip(new_clip(midi=make_midi(pitch), seed=pitch)))
+        clock.advance(seconds=1)
+    assert ids == [1, 2, 3]
+    assert await store.clip_count() == 3
+
+    clip = await store.get_clip(2)
+    assert clip is not None
+    assert (clip.id, clip.style, clip.bars, clip.tempo, clip.key, clip.meter) == (
+        2, "jazz", 8, 120.0, "Dm", "4/4",
+    )  # fmt: skip
+    assert (clip.temperature, clip.seed, clip.model, clip.checkpoint_sha) == (
+        0.9, 62, "transformer-small", "ab12cd34",
+    )  # fmt: skip
+    assert clip.params == {"style": "jazz", "bars": 8, "chords": ["Dm7", "G7", "Cmaj7"]}
+    assert clip.midi == make_midi(62)
+    assert mido.MidiFile(file=io.BytesIO(clip.midi)).tracks[0][0].note == 62
+    assert (clip.user_id, clip.user_name, clip.duration_s) == (1, "alice", 16.0)
+    assert (clip.guild_id, clip.channel_id, clip.message_id) == (None, None, None)
+    assert clip.created_at == T0 + timedelta(seconds=1)
+    assert (clip.rating_count, clip.rating_mean) == (0, None)
+    assert await store.get_clip(4) is None
+    assert await store.get_clip(0) is None
+    assert await store.get_clip(2**70) is None
+
+
+async def test_clip_message_is_recorded_and_found(store: Store) -> None:
+    clip_id = await store.add_clip(new_clip(guild_id=5, channel_id=6))
+    assert await store.clip_by_message(999) is None
+    await store.set_clip_message(clip_id, guild_id=5, channel_id=6, message_id=999)
+    found = await store.clip_by_message(999)
+    assert found is not None
+    assert (found.id, found.guild_id, found.channel_id, found.message_id) == (clip_id, 5, 6, 999)
+    with pytest.raises(StoreError, match=r"^no clip #42$"):
+        await store.set_clip_message(42, guild_id=None, channel_id=None, message_id=1)
+
+
+async def test_failed_add_clip_stores_nothing(store: Store, db: Path) -> None:
+    first = await store.add_clip(new_clip())
+    users_before = raw(db, "SELECT id, name FROM users ORDER BY id")
+
+    # The new user is written first in the same transaction; the clip then violates a CHECK.
+    with pytest.raises(StoreError, match=r"^clip not stored: CHECK constraint failed: bars > 0$"):
+        await store.add_clip(new_clip(user_id=50, user_name="newcomer", bars=0))
+    with pytest.raises(StoreError, match=r"^clip not stored: CHECK constraint failed: substr"):
+        await store.add_clip(new_clip(user_id=50, user_name="newcomer", midi=b"RIFF....WAVE"))
+    with pytest.raises(StoreError, match=r"cannot store REAL value in INTEGER column clips\.bars"):
+        await store.add_clip(new_clip(user_id=50, user_name="newcomer", bars=4.5))
+    with pytest.raises(StoreError, match="not JSON-serialisable"):
+        await store.add_clip(new_clip(params={"when": datetime.now()}))
+
+    assert await store.clip_count() == 1
+    assert raw(db, "SELECT id, name FROM users ORDER BY id") == users_before
+    # The rolled-back inserts did not consume ids either.
+    assert await store.add_clip(new_clip()) == first + 1
+
+
+async def test_ensure_user_inserts_then_renames(store: Store, db: Path) -> None:
+    await store.ensure_user(0, "console")
+    await store.ensure_user(0, "Console User")
+    assert raw(db, "SELECT id, name FROM users") == [(0, "Console User")]
+    with pytest.raises(StoreError, match="needs a non-empty name"):
+        await store.ensure_user(3, " ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ratings
+
+
+async def test_rating_upsert_keeps_one_row_per_user_and_clip(
+    store: Store, db: Path, clock: Clock
+) -> None:
+    clip_id = await store.add_clip(new_clip())
+    assert await store.set_rating(clip_id, 2, 3, "bob") is None
+    clock.advance(minutes=5)
+    assert await store.set_rating(clip_id, 2, 5, "Bobby") == 3
+    assert await store.set_rating(clip_id, 3, 4, "carol") is None
+
+    rows = raw(
+        db,
+        "SELECT user_id, stars, created_at, updated_at FROM ratings WHERE clip_id = ? "
+        "ORDER BY user_id",
+        (clip_id,),
+    )
+    assert rows == [
+        (2, 5, "2024-05-01T12:00:00.000000Z", "2024-05-01T12:05:00.000000Z"),
+        (3, 4, "2024-05-01T12:05:00.000000Z", "2024-05-01T12:05:00.000000Z"),
+    ]
+    assert raw(db, "SELECT name FROM users WHERE id = 2") == [("Bobby",)]
+    clip = await store.get_clip(clip_id)
+    assert clip is not None
+    assert (clip.rating_count, clip.rating_mean) == (2, 4.5)
+
+
+async def test_unknown_clip_and_bad_stars_are_refused(store: Store, db: Path) -> None:
+    clip_id = await store.add_clip(new_clip())
+    with pytest.raises(StoreError, match=r"^no clip #12$"):
+        await store.set_rating(12, 9, 4, "stranger")
+    with pytest.raises(StoreError, match=r"^no clip #-1$"):
+        await store.set_rating(-1, 9, 4, "stranger")
+    for stars in (0, 6, 2.5, True):
+        with pytest.raises(StoreError, match=r"^stars must be a whole number from 1 to 5 \(got "):
+            await store.set_rating(clip_id, 9, stars, "stranger")  # type: ignore[arg-type]
+    assert raw(db, "SELECT COUNT(*) FROM ratings") == [(0,)]
+    # The unknown-clip transaction did not leave the would-be rater behind either.
+    assert raw(db, "SELECT COUNT(*) FROM users WHERE id = 9") == [(0,)]
+
+
+async def seed_chart(store: Store, clock: Clock) -> dict[str, int]:
+    """Four clips with a literal vote set (voters 10.. are never authors)."""
+    await store.ensure_user(1, "alice")
+    await store.ensure_user(2, "bob")
+    votes = {
+        "A": (1, "jazz", [5]),
+        "B": (2, "jazz", [5, 5, 4, 5, 4, 5, 4, 5]),
+        "C": (1, "pop", [3, 2, 3]),
+        "D": (2, "pop", [4, 4]),
+    }
+    ids = {}
+    for label, (author, style, stars) in votes.items():
+        ids[label] = await store.add_clip(
+            new_clip(user_id=author, user_name=None, style=style, model=f"model-{label}")
+        )
+        clock.advance(days=1)
+        for voter, value in enumerate(stars, start=10):
+            await store.set_rating(ids[label], voter, value, f"voter{voter}")
+    return ids
+
+
+async def test_top_uses_bayesian_average(store: Store, clock: Clock) -> None:
+    ids = await seed_chart(store, clock)
+    # 14 counted votes summing to 58: prior mean m = 58/14; with weight 3:
+    #   A: (3m + 5)  / 4  = 244/56 = 4.357142...
+    #   B: (3m + 37) / 11 = 692/154 = 4.493506...
+    #   D: (3m + 8)  / 5  = 286/70 = 4.085714...
+    #   C: (3m + 8)  / 6  = 286/84 = 3.404761...
+    chart = await store.top()
+    assert [e.clip_id for e in chart] == [ids["B"], ids["A"], ids["D"], ids["C"]]
+    assert [e.rank for e in chart] == [1, 2, 3, 4]
+    assert [e.score for e in chart] == pytest.approx(
+        [4.4935065, 4.3571429, 4.0857143, 3.4047619], rel=1e-6
+    )
+    assert [(e.rating_count, e.rating_mean) for e in chart] == [
+        (8, 4.625), (1, 5.0), (2, 4.0), (3, pytest.approx(8 / 3)),
+    ]  # fmt: skip
+    assert chart[0].user_name == "bob"
+    assert chart[0].created_at == T0 + timedelta(days=1)
+
+    # Without the prior it is the plain mean, and the single 5-star vote wins.
+    plain = await store.top(prior_weight=0)
+    assert [e.clip_id for e in plain] == [ids["A"], ids["B"], ids["D"], ids["C"]]
+
+    assert [e.clip_id for e in await store.top(limit=2)] == [ids["B"], ids["A"]]
+    assert [e.clip_id for e in await store.top(style="pop")] == [ids["D"], ids["C"]]
+    assert [e.clip_id for e in await store.top(model="model-C")] == [ids["C"]]
+    # Clips were created one day apart from T0: A at T0, B T0+1d, C T0+2d, D T0+3d.
+    since = await store.top(since=T0 + timedelta(days=2))
+    assert [e.clip_id for e in since] == [ids["D"], ids["C"]]
+    assert await store.top(style="blues") == []
+
+
+async def test_top_rejects_bad_arguments(store: Store) -> None:
+    with pytest.raises(StoreError, match="limit must be a positive whole number"):
+        await store.top(limit=0)
+    with pytest.raises(StoreError, match="prior weight must be zero or more"):
+        await store.top(prior_weight=-1)
+
+
+async def test_self_votes_are_stored_but_not_counted(store: Store, db: Path) -> None:
+    x = await store.add_clip(new_clip(user_id=1, user_name="alice"))
+    y = await store.add_clip(new_clip(user_id=2, user_name="bob"))
+    only_self = await store.add_clip(new_clip(user_id=3, user_name="carol"))
+    await store.set_rating(x, 1, 1, "alice")  # own clip
+    await store.set_rating(x, 2, 4, "bob")
+    await store.set_rating(x, 3, 4, "carol")
+    await store.set_rating(y, 2, 5, "bob")  # own clip
+    await store.set_rating(y, 3, 3, "carol")
+    await store.set_rating(only_self, 3, 5, "carol")  # own clip
+
+    assert raw(db, "SELECT COUNT(*) FROM ratings") == [(6,)]
+    clip_x = await store.get_clip(x)
+    clip_y = await store.get_clip(y)
+    clip_self = await store.get_clip(only_self)
+    assert clip_x is not None and clip_y is not None and clip_self is not None
+    assert (clip_x.rating_count, clip_x.rating_mean) == (2, 4.0)
+    assert (clip_y.rating_count, clip_y.rating_mean) == (1, 3.0)
+    assert (clip_self.rating_count, clip_self.rating_mean) == (0, None)
+
+    # Counted votes 4, 4, 3: m = 11/3. x: (11 + 8) / 5 = 3.8; y: (11 + 3) / 4 = 3.5.
+    chart = await store.top()
+    assert [(e.clip_id, e.rating_count) for e in chart] == [(x, 2), (y, 1)]
+    assert [e.score for e in chart] == pytest.approx([3.8, 3.5])
+
+
+async def test_export_ratings_joins_clip_parameters(store: Store, clock: Clock) -> None:
+    clip_id = await store.add_clip(new_clip(user_id=1, user_name="alice"))
+    clock.advance(hours=1)
+    await store.set_rating(clip_id, 2, 4, "bob")
+    await store.set_rating(clip_id, 1, 5, "alice")
+    clock.advance(hours=1)
+    await store.set_rating(clip_id, 2, 2, "bob")
+
+    common = {
+        "clip_id": clip_id,
+        "style": "jazz",
+        "bars": 8,
+        "tempo": 120.0,
+        "key": "Dm",
+        "meter": "4/4",
+        "temperature": 0.9,
+        "seed": 1234,
+        "model": "transformer-small",
+        "checkpoint_sha": "ab12cd34",
+        "params": {"style": "jazz", "bars": 8, "chords": ["Dm7", "G7", "Cmaj7"]},
+        "duration_s": 16.0,
+        "author_id": 1,
+        "clip_created_at": "2024-05-01T12:00:00.000000Z",
+    }
+    assert await store.export_ratings() == [
+        {
+            **common,
+            "user_id": 1,
+            "user_name": "alice",
+            "stars": 5,
+            "rated_at": "2024-05-01T13:00:00.000000Z",
+            "updated_at": "2024-05-01T13:00:00.000000Z",
+            "self_vote": True,
+        },
+        {
+            **common,
+            "user_id": 2,
+            "user_name": "bob",
+            "stars": 2,
+            "rated_at": "2024-05-01T13:00:00.000000Z",
+            "updated_at": "2024-05-01T14:00:00.000000Z",
+            "self_vote": False,
+        },
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrency
+
+
+async def test_concurrent_ratings_from_many_tasks_all_land(db: Path) -> None:
+    async with await Store.open(db) as first, await Store.open(db) as second:
+        clips = [await first.add_clip(new_clip()) for _ in range(3)]
+        # Two connections (as the bot and a CLI would have) plus many tasks on each.
+        jobs = [
+            (first if voter % 2 else second).set_rating(
+                clip_id, voter, 1 + (voter + clip_id) % 5, f"voter{voter}"
+            )
+            for voter in range(100, 140)
+            for clip_id in clips
+        ]
+        results = await asyncio.gather(*jobs)
+        assert results == [None] * len(jobs)
+
+        expected = {
+            (clip_id, voter): 1 + (voter + clip_id) % 5
+            for voter in range(100, 140)
+            for clip_id in clips
+        }
+        rows = raw(db, "SELECT clip_id, user_id, stars FROM ratings")
+        assert {(c, u): s for c, u, s in rows} == expected
+        assert len(rows) == len(expected)
+        for clip_id in clips:
+            clip = await second.get_clip(clip_id)
+            assert clip is not None and clip.rating_count == 40
+
+
+async def test_cancelled_writers_leave_the_store_consistent(store: Store, db: Path) -> None:
+    clip_id = await store.add_clip(new_clip())
+    tasks = [
+        asyncio.create_task(store.set_rating(clip_id, voter, 3, f"voter{voter}"))
+        for voter in range(200, 230)
+    ]
+    await asyncio.sleep(0.01)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Every rating either landed whole (with its user) or not at all; the store still works.
+    assert await store.set_rating(clip_id, 999, 5, "after") is None
+    assert raw(db, "PRAGMA foreign_key_check") == []
+    voters = raw(db, "SELECT user_id FROM ratings WHERE user_id BETWEEN 200 AND 229")
+    users = raw(db, "SELECT id FROM users WHERE id BETWEEN 200 AND 229")
+    assert sorted(voters) == sorted(users)
+    clip = await store.get_clip(clip_id)
+    assert clip is not None and clip.rating_count == len(voters) + 1
