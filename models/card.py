@@ -1,0 +1,100 @@
+"""Model cards: a Markdown page beside each checkpoint, written from the facts it carries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from models.checkpoint import file_sha256, read_payload
+
+# where each corpus style's data comes from (and which styles have none)
+DATA_NOTES = {
+    "classical": "Bach chorales (music21 corpus): soprano melody, chords from all four voices "
+                 "per beat",
+    "folk": "Essen folk songs (music21 corpus, ABC) and Foster's lead sheet: melodies, chords "
+            "inferred per half bar by Viterbi over diatonic chords",
+    "celtic": "O'Neill's 1850, Ryan's Mammoth, Aird's Airs (music21 corpus, ABC): melodies, "
+              "chords inferred from the melody",
+    "ragtime": "Joplin's Maple Leaf Rag (top line, chords from both hands) and Berlin's "
+               "Alexander's Ragtime Band lead sheet: two pieces only",
+    "jazz": "no data in the offline corpus",
+    "blues": "no data in the offline corpus",
+}
+
+
+def card_text(ckpt: Path) -> str:
+    payload = read_payload(ckpt)
+    meta = payload.get("meta") or {}
+    cfg = payload.get("config") or {}
+    held = meta.get("heldout") or {}
+    styles = meta.get("styles") or payload.get("styles") or []
+    trained = meta.get("trained_styles") or []
+    lines = [
+        f"# Model card: {meta.get('name', ckpt.parent.name)}",
+        "",
+        f"A style- and chord-conditioned **{meta.get('family', cfg.get('cell', '?')).upper()}** "
+        "melody model (Cadenza `models/rnn.py`). It writes the lead line token by token over a "
+        "chord plan; the arranger builds comping, bass and drums from the chords.",
+        "",
+        "## Facts",
+        "",
+        f"- file: `{ckpt.name}`, {ckpt.stat().st_size / 1e6:.1f} MB, sha256 "
+        f"`{file_sha256(ckpt)[:16]}…`",
+        f"- parameters: {meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
+        f"- vocabulary: {cfg.get('vocab_size')} tokens; styles in the vocabulary: "
+        f"{', '.join(styles)}",
+        f"- training: {meta.get('steps')} steps in {meta.get('train_seconds', 0) / 60:.1f} "
+        f"minutes on {meta.get('machine', '?')}; best held-out at step {meta.get('best_step')}",
+        f"- command: `{meta.get('command', '?')}`",
+        "",
+        "## Held-out evaluation",
+        "",
+        "A fixed 5% of pieces (by a hash of their source name) never seen in training, whole "
+        "sequences, no transposition:",
+        "",
+        f"- NLL per token, all tokens: **{held.get('nll', float('nan')):.4f} nats** over "
+        f"{held.get('tokens', 0):,} tokens",
+        f"- NLL per token, sampled tokens only (positions, velocities, pitches, durations, bar "
+        f"ends; chords and the preamble are forced at generation time): "
+        f"**{held.get('nll_sampled', float('nan')):.4f} nats** over "
+        f"{held.get('sampled_tokens', 0):,} tokens",
+        "",
+        "## Data",
+        "",
+        "| style | training pieces | tokens | source |",
+        "|---|---:|---:|---|",
+    ]
+    data = meta.get("data") or {}
+    for s in styles:
+        d = data.get(s, {})
+        lines.append(f"| {s} | {d.get('pieces', 0)} | {d.get('tokens', 0):,} | "
+                     f"{DATA_NOTES.get(s, 'user MIDI folder')} |")
+    missing = [s for s in styles if s not in trained]
+    lines += [
+        "",
+        "Transposition augmentation: each training crop is shifted by -6..+5 semitones within "
+        "the melody range.",
+        "",
+        "## Limits",
+        "",
+    ]
+    if missing:
+        lines.append(
+            f"- No training data for: {', '.join(missing)}. Cadenza plays those styles through "
+            "a data-backed proxy style label (see `bot/styles.py`, `model_styles`), with the "
+            "idiom coming from the chord plan (ii-V-I and extended chords, the 12-bar form), "
+            "the sampler's pitch bias (blue notes, chord tones), swing, instrumentation and "
+            "drums.")
+    lines += [
+        "- Ragtime rests on two pieces; expect it to quote the Maple Leaf Rag.",
+        "- Chords for the folk and celtic tunes are inferred from the melody, so their harmony "
+        "labels are plausible rather than authoritative.",
+        "- Melodies only: the model does not write the accompaniment.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(ckpt: Path) -> Path:
+    path = ckpt.parent / "card.md"
+    path.write_text(card_text(ckpt))
+    return path

@@ -1,0 +1,151 @@
+"""Token datasets for the sequence models: fixed held-out split, transposition, style balance."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.corpus import Piece
+from models.grammar import FEATURES, sequence_features
+from models.tokens import (
+    N_CHORD_CLASSES,
+    PAD,
+    PITCH_MAX,
+    PITCH_MIN,
+    TokenError,
+    Vocab,
+    chord_index,
+    encode,
+    index_chord,
+)
+
+HELDOUT_EVERY = 20  # 5% of pieces, chosen by a hash of their source name: stable across runs
+TRANSPOSE_RANGE = range(-6, 6)
+LEAD_RANGE = (36, 96)  # transpositions keep melodies within this range
+CHORD_COL = FEATURES.index("chord")
+
+
+def is_heldout(source: str) -> bool:
+    return int(hashlib.sha1(source.encode()).hexdigest(), 16) % HELDOUT_EVERY == 0
+
+
+@dataclass
+class Encoded:
+    style: str
+    tokens: np.ndarray  # (T,) int64
+    features: np.ndarray  # (T, F) int64
+    pitch_lo: int
+    pitch_hi: int
+
+
+def encode_pieces(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
+    out = []
+    for p in pieces:
+        if p.style not in vocab.styles:
+            continue
+        try:
+            toks = encode(p.to_score(), vocab)
+        except TokenError:
+            continue
+        pitches = [n[2] for n in p.notes]
+        out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64),
+                           sequence_features(toks, vocab), min(pitches), max(pitches)))
+    return out
+
+
+def transpose_tables(vocab: Vocab) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Per shift k: token id map (pitches +k, chord roots +k) and chord-feature map."""
+    tok_tables, chord_tables = {}, {}
+    for k in TRANSPOSE_RANGE:
+        t = np.arange(len(vocab), dtype=np.int64)
+        for p in range(PITCH_MIN, PITCH_MAX + 1):
+            q = p + k
+            if PITCH_MIN <= q <= PITCH_MAX:
+                t[vocab.pitch0 + p - PITCH_MIN] = vocab.pitch0 + q - PITCH_MIN
+        c = np.arange(N_CHORD_CLASSES, dtype=np.int64)
+        for i in range(1, N_CHORD_CLASSES):
+            chord = index_chord(i)
+            assert chord is not None
+            c[i] = chord_index(chord.transpose(k))
+            t[vocab.chord0 + i] = vocab.chord0 + c[i]
+        tok_tables[k], chord_tables[k] = t, c
+    return tok_tables, chord_tables
+
+
+class Batcher:
+    """Random style-balanced crops with random transposition, as (x, y, features) arrays."""
+
+    def __init__(
+        self,
+        data: list[Encoded],
+        vocab: Vocab,
+        block: int,
+        *,
+        augment: bool = True,
+        style_temperature: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        if not data:
+            raise ValueError("no training sequences")
+        self.data, self.vocab, self.block, self.augment = data, vocab, block, augment
+        self.rng = np.random.default_rng(seed)
+        self.tok_tables, self.chord_tables = transpose_tables(vocab)
+        # sample style first (weight ~ tokens**temperature), then a piece by its length
+        tokens_per_style = Counter()
+        for e in data:
+            tokens_per_style[e.style] += len(e.tokens)
+        self.styles = sorted(tokens_per_style)
+        w = np.array([tokens_per_style[s] ** style_temperature for s in self.styles])
+        self.style_p = w / w.sum()
+        self.by_style = {s: [i for i, e in enumerate(data) if e.style == s] for s in self.styles}
+        self.len_p = {
+            s: np.array([len(data[i].tokens) for i in idx], dtype=np.float64)
+            for s, idx in self.by_style.items()
+        }
+        for s in self.len_p:
+            self.len_p[s] /= self.len_p[s].sum()
+
+    def _shift(self, e: Encoded) -> int:
+        if not self.augment:
+            return 0
+        ok = [k for k in TRANSPOSE_RANGE
+              if LEAD_RANGE[0] <= e.pitch_lo + k and e.pitch_hi + k <= LEAD_RANGE[1]]
+        return int(self.rng.choice(ok)) if ok else 0
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = self.block
+        x = np.full((size, t), PAD, dtype=np.int64)
+        y = np.full((size, t), PAD, dtype=np.int64)
+        f = np.zeros((size, t, len(FEATURES)), dtype=np.int64)
+        for b in range(size):
+            style = self.styles[self.rng.choice(len(self.styles), p=self.style_p)]
+            idx = self.by_style[style]
+            e = self.data[idx[self.rng.choice(len(idx), p=self.len_p[style])]]
+            n = len(e.tokens)
+            start = int(self.rng.integers(0, max(1, n - t - 1) + 1)) if n > t + 1 else 0
+            seg = e.tokens[start : start + t + 1]
+            feat = e.features[start : start + len(seg) - 1]
+            k = self._shift(e)
+            if k:
+                seg = self.tok_tables[k][seg]
+                feat = feat.copy()
+                feat[:, CHORD_COL] = self.chord_tables[k][feat[:, CHORD_COL]]
+            m = len(seg) - 1
+            x[b, :m], y[b, :m], f[b, :m] = seg[:-1], seg[1:], feat
+        return x, y, f
+
+
+def eval_windows(
+    data: list[Encoded], block: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Whole held-out sequences cut into consecutive windows (no augmentation)."""
+    out = []
+    for e in data:
+        for start in range(0, len(e.tokens) - 1, block):
+            seg = e.tokens[start : start + block + 1]
+            out.append((seg[:-1], seg[1:], e.features[start : start + len(seg) - 1]))
+    return out

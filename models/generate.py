@@ -1,0 +1,104 @@
+"""Melody generation requests for the sequence models: plan + idiom in, token sequences out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.checkpoint import Loaded
+from models.errors import ModelError
+from models.grammar import ChordPlan, Constraint
+from models.sample import sample
+from models.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
+
+
+@dataclass(frozen=True)
+class Idiom:
+    """Light logit bonuses on pitches: relative to the key tonic, chord tones, off-scale notes."""
+
+    tonic: int = 0
+    scale: tuple[int, ...] = (0, 2, 4, 5, 7, 9, 11)  # absolute pitch classes
+    tonic_bias: dict[int, float] = field(default_factory=dict)
+    chord_tone_bias: float = 0.0
+    off_scale_penalty: float = 0.0
+
+    def is_neutral(self) -> bool:
+        return not self.tonic_bias and not self.chord_tone_bias and not self.off_scale_penalty
+
+
+@dataclass(frozen=True)
+class MelodyRequest:
+    style: str  # a style label of the checkpoint's vocabulary
+    meter: tuple[int, int]
+    plan: ChordPlan
+    seed: int
+    temperature: float = 1.0
+    top_k: int | None = 24
+    primer: tuple[int, ...] | None = None
+    pitch_range: tuple[int, int] = (55, 88)
+    idiom: Idiom = field(default_factory=Idiom)
+
+
+class _BiasCache:
+    """Per-request bias vectors, one per chord class (computed lazily)."""
+
+    def __init__(self, vocab: Vocab, idiom: Idiom) -> None:
+        self.vocab, self.idiom = vocab, idiom
+        self.cache: dict[int, np.ndarray | None] = {}
+
+    def __call__(self, c: Constraint) -> np.ndarray | None:
+        if self.idiom.is_neutral() or c.phase not in ("pos", "open", "vel"):
+            return None
+        chord_idx = c.tracker.chord
+        if chord_idx not in self.cache:
+            self.cache[chord_idx] = self._vector(chord_idx)
+        return self.cache[chord_idx]
+
+    def _vector(self, chord_idx: int) -> np.ndarray:
+        v, idiom = self.vocab, self.idiom
+        bias = np.zeros(len(v))
+        chord = index_chord(chord_idx)
+        chord_pcs = set(chord.pitch_classes) if chord else set()
+        scale = set(idiom.scale)
+        for p in range(PITCH_MIN, PITCH_MAX + 1):
+            pc = p % 12
+            b = idiom.tonic_bias.get((pc - idiom.tonic) % 12, 0.0)
+            if pc in chord_pcs:
+                b += idiom.chord_tone_bias
+            elif pc not in scale and (pc - idiom.tonic) % 12 not in idiom.tonic_bias:
+                b -= idiom.off_scale_penalty
+            bias[v.pitch0 + p - PITCH_MIN] = b
+        return bias
+
+
+def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[list[int]]:
+    """Sample every request in one batch (each with its own RNG, so batching never changes
+    a result)."""
+    vocab = loaded.vocab
+    if vocab is None or loaded.kind != "rnn":
+        raise ModelError(f"model {loaded.path.name} is not a sequence model")
+    constraints, rngs, biases = [], [], []
+    for r in requests:
+        if r.style not in vocab.styles:
+            raise ModelError(f"this model does not know the style {r.style!r}")
+        constraints.append(Constraint(vocab, style=r.style, meter=r.meter, plan=r.plan,
+                                      prefix=list(r.primer) if r.primer else None,
+                                      pitch_range=r.pitch_range))
+        rngs.append(np.random.default_rng(r.seed))
+        biases.append(_BiasCache(vocab, r.idiom))
+    temps = {r.temperature for r in requests}
+    topks = {r.top_k for r in requests}
+    if len(temps) > 1 or len(topks) > 1:
+        # mixed settings: sample groups separately (results do not depend on grouping)
+        return [generate_tokens(loaded, [r])[0] for r in requests]
+
+    by_id = {id(c): b for c, b in zip(constraints, biases, strict=True)}
+
+    def bias(c: Constraint) -> np.ndarray | None:
+        return by_id[id(c)](c)
+
+    with loaded.lock:
+        return sample(loaded.model, constraints, rngs, temperature=requests[0].temperature,
+                      top_k=requests[0].top_k, bias=bias, device=loaded.device)

@@ -1,0 +1,299 @@
+"""Token-stream tracking: side features for the models and grammar constraints for sampling.
+
+``Tracker`` follows a token stream and reports, after each token, the context the sequence models
+are conditioned on at every step (style, meter, current chord, position in the bar, bars left).
+``Constraint`` adds the grammar of ``models.tokens`` plus a chord plan and a bar count, so that
+sampling can only produce well-formed sequences with exactly the requested harmony and length;
+tokens it forces (the preamble, chords, a primer) are not sampled at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.theory import Chord
+from models.tokens import (
+    BAR,
+    BOS,
+    EOS,
+    METERS,
+    PAD,
+    PITCH_MIN,
+    Vocab,
+    chord_index,
+)
+
+# side feature columns and their cardinalities (the model embeds each and sums them)
+FEATURES = ("style", "meter", "chord", "pos", "bars_left")
+MAX_BARS_LEFT = 8  # bars_left feature: 0 = before the first bar, k = min(k, 8) bars to go
+
+
+def feature_sizes(vocab: Vocab) -> tuple[int, ...]:
+    from models.tokens import MAX_BAR_TICKS, N_CHORD_CLASSES
+
+    return (len(vocab.styles) + 1, len(METERS) + 1, N_CHORD_CLASSES, MAX_BAR_TICKS + 1,
+            MAX_BARS_LEFT + 1)
+
+
+class Tracker:
+    """Follows tokens and exposes the side features after each one."""
+
+    def __init__(self, vocab: Vocab, total_bars: int | None = None) -> None:
+        self.vocab = vocab
+        self.total_bars = total_bars
+        self.style = 0  # 0 = unknown, else 1 + style index
+        self.meter = 0  # 0 = unknown, else 1 + meter index
+        self.bar_ticks = 48
+        self.chord = 0
+        self.bar = -1
+        self.pos: int | None = None
+
+    def feed(self, token: int) -> None:
+        v = self.vocab
+        kind = v.kind(token)
+        if kind == "style":
+            self.style = 1 + v.value(token)
+        elif kind == "meter":
+            self.meter = 1 + v.value(token)
+            n, d = METERS[v.value(token)]
+            self.bar_ticks = 48 * n // d
+        elif token == BAR:
+            self.bar += 1
+            self.pos = None
+        elif kind == "pos":
+            self.pos = v.value(token)
+        elif kind == "chord":
+            self.chord = v.value(token)
+
+    def features(self) -> tuple[int, int, int, int, int]:
+        pos = 0 if self.pos is None else self.pos + 1
+        if self.bar < 0:
+            left = 0
+        elif self.total_bars is None:
+            left = MAX_BARS_LEFT
+        else:
+            left = max(1, min(MAX_BARS_LEFT, self.total_bars - self.bar))
+        return (self.style, self.meter, self.chord, pos, left)
+
+
+def sequence_features(tokens: list[int] | np.ndarray, vocab: Vocab) -> np.ndarray:
+    """(T, len(FEATURES)) int array: features after each token of a whole piece."""
+    toks = [int(t) for t in tokens]
+    tracker = Tracker(vocab, total_bars=sum(1 for t in toks if t == BAR))
+    out = np.zeros((len(toks), len(FEATURES)), dtype=np.int64)
+    for i, t in enumerate(toks):
+        tracker.feed(t)
+        out[i] = tracker.features()
+    return out
+
+
+@dataclass(frozen=True)
+class ChordPlan:
+    """Chord changes per bar: ``bars[b]`` lists (tick in bar, chord); the first is at tick 0."""
+
+    bars: tuple[tuple[tuple[int, Chord | None], ...], ...]
+
+    def __post_init__(self) -> None:
+        for b, changes in enumerate(self.bars):
+            if not changes or changes[0][0] != 0:
+                raise ValueError(f"bar {b} of the chord plan needs a chord at tick 0")
+            ticks = [t for t, _ in changes]
+            if ticks != sorted(set(ticks)):
+                raise ValueError(f"bar {b} of the chord plan has unordered changes")
+
+
+class Constraint:
+    """Grammar + chord plan + length for one sampled sequence.
+
+    Phases: ``pre`` (preamble forced), ``barchord`` (after BAR, its chord is forced next), ``bar``
+    (after BAR CHORD, no position yet), ``pos`` (after a
+    POS that still needs a note), ``open`` (after a note or a mid-bar chord), ``vel`` (after VEL),
+    ``pitch`` (DUR must follow), ``done``.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        *,
+        style: str,
+        meter: tuple[int, int],
+        plan: ChordPlan,
+        prefix: list[int] | None = None,
+        pitch_range: tuple[int, int] = (48, 91),
+        max_poly: int = 1,
+    ) -> None:
+        self.vocab = vocab
+        self.plan = plan
+        self.bars = len(plan.bars)
+        if self.bars < 1:
+            raise ValueError("a chord plan needs at least one bar")
+        self.pitch_range = pitch_range
+        self.max_poly = max_poly
+        self.tracker = Tracker(vocab, total_bars=self.bars)
+        self.bar_ticks = 48 * meter[0] // meter[1]
+        self.forced_queue: list[int] = [BOS, vocab.style(style), vocab.meter(meter)]
+        if prefix:
+            pre = list(prefix)
+            if pre[:1] == [BOS]:
+                pre = pre[3:]  # the primer's own preamble is replaced by ours
+            if pre and pre[-1] == EOS:
+                pre = pre[:-1]
+            self.forced_queue += pre
+        self.phase = "pre"
+        self.pos: int | None = None
+        self.notes_at_pos = 0
+        self.last_pitch = -1
+        self.vel: int | None = None
+        self.pending: list[tuple[int, Chord | None]] = []
+        self.done = False
+        self.tokens: list[int] = []
+        self._base = self._static_masks()
+
+    # ---- static masks per token kind
+    def _static_masks(self) -> dict[str, np.ndarray]:
+        v = self.vocab
+        n = len(v)
+        masks = {}
+        for kind in ("vel", "dur"):
+            m = np.zeros(n, dtype=bool)
+            lo = v.vel0 if kind == "vel" else v.dur0
+            hi = v.pitch0 if kind == "vel" else n
+            m[lo:hi] = True
+            masks[kind] = m
+        return masks
+
+    @property
+    def bar(self) -> int:
+        return self.tracker.bar
+
+    def forced(self) -> int | None:
+        """The next token when the grammar or the plan leaves no choice, else None."""
+        if self.done:
+            return PAD
+        if self.forced_queue:
+            return self.forced_queue[0]
+        if self.phase == "pos" and self.pending and self.pending[0][0] == self.pos:
+            return self.vocab.chord(self.pending[0][1])
+        return None
+
+    def mask(self) -> np.ndarray:
+        """Boolean mask of the tokens the model may choose now."""
+        v = self.vocab
+        m = np.zeros(len(v), dtype=bool)
+        ph = self.phase
+        if ph == "pitch":
+            return self._base["dur"].copy()
+        can_note = self.notes_at_pos < self.max_poly
+        if ph in ("pos", "open", "vel") and can_note:
+            lo = max(self.pitch_range[0], self.last_pitch + 1)
+            hi = self.pitch_range[1]
+            # canonical streams give the first note a VEL, and repeat no VEL
+            if lo <= hi and (ph == "vel" or self.vel is not None):
+                m[v.pitch0 + lo - PITCH_MIN : v.pitch0 + hi - PITCH_MIN + 1] = True
+            if ph != "vel":
+                m |= self._base["vel"]
+                if self.vel is not None:
+                    m[v.vel(self.vel)] = False
+        if ph in ("bar", "open"):
+            first = 0 if self.pos is None else self.pos + 1
+            last = self.pending[0][0] if self.pending else self.bar_ticks - 1
+            if first <= last:
+                m[v.pos0 + first : v.pos0 + last + 1] = True
+            if not self.pending:
+                m[EOS if self.bar == self.bars - 1 else BAR] = True
+        if not m.any():  # cannot happen with a consistent plan; fail loudly rather than hang
+            raise RuntimeError(f"grammar dead end in phase {ph} at bar {self.bar}")
+        return m
+
+    def feed(self, token: int) -> None:
+        """Advance with the chosen (or forced) token."""
+        if self.done:
+            return
+        v = self.vocab
+        if self.forced_queue:
+            expected = self.forced_queue.pop(0)
+            if token != expected:
+                raise ValueError(f"expected forced token {v.names[expected]}, got {v.names[token]}")
+        self.tokens.append(token)
+        self.tracker.feed(token)
+        kind = v.kind(token)
+        if token == EOS:
+            self.done = True
+            self.phase = "done"
+        elif token == BAR:
+            if self.bar >= self.bars:
+                raise ValueError("more bars than planned")
+            changes = self.plan.bars[self.bar]
+            self.pending = list(changes[1:])
+            self.pos = None
+            self.notes_at_pos = 0
+            self.last_pitch = -1
+            self.phase = "barchord"
+            if not self.forced_queue:
+                self.forced_queue.append(v.chord(changes[0][1]))
+        elif kind == "chord":
+            if self.phase == "barchord":
+                self.phase = "bar"
+            else:
+                if self.pending and self.pending[0][0] == self.pos:
+                    self.pending.pop(0)
+                self.phase = "open"
+        elif kind == "pos":
+            self.pos = v.value(token)
+            self.notes_at_pos = 0
+            self.last_pitch = -1
+            # a primer may place notes past planned changes; drop changes it skipped over
+            while self.pending and self.pending[0][0] < self.pos:
+                self.pending.pop(0)
+            self.phase = "pos"
+        elif kind == "vel":
+            self.vel = v.value(token)
+            self.phase = "vel"
+        elif kind == "pitch":
+            self.last_pitch = PITCH_MIN + v.value(token)
+            self.phase = "pitch"
+        elif kind == "dur":
+            self.notes_at_pos += 1
+            self.phase = "open"
+        if self.phase == "pre" and not self.forced_queue:
+            self.forced_queue.append(BAR)  # preamble done and no primer: the first bar comes next
+
+    def features(self) -> tuple[int, int, int, int, int]:
+        return self.tracker.features()
+
+
+def plan_from_chords(
+    chords: list[tuple[int, Chord | None]], bars: int, bar_ticks: int
+) -> ChordPlan:
+    """ChordPlan from absolute (tick, chord) changes; each bar restates its downbeat chord."""
+    per_bar: list[list[tuple[int, Chord | None]]] = [[] for _ in range(bars)]
+    current: Chord | None = None
+    marks = sorted(chords, key=lambda c: c[0])
+    j = 0
+    for b in range(bars):
+        start = b * bar_ticks
+        while j < len(marks) and marks[j][0] <= start:
+            current = marks[j][1]
+            j += 1
+        per_bar[b].append((0, current))
+        while j < len(marks) and marks[j][0] < start + bar_ticks:
+            tick, chord = marks[j]
+            if chord != current:
+                per_bar[b].append((tick - start, chord))
+                current = chord
+            j += 1
+    return ChordPlan(tuple(tuple(x) for x in per_bar))
+
+
+__all__ = [
+    "FEATURES",
+    "ChordPlan",
+    "Constraint",
+    "Tracker",
+    "chord_index",
+    "feature_sizes",
+    "plan_from_chords",
+    "sequence_features",
+]

@@ -1,0 +1,78 @@
+"""Model registry: which checkpoints exist, their cards, and one loaded copy of each per process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINT_FILE = "model.pt"
+CARD_FILE = "card.md"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+
+    @property
+    def card(self) -> Path:
+        return self.path.parent / CARD_FILE
+
+
+class ModelRegistry:
+    """Name -> checkpoint path; loads lazily, keeps one loaded model per name (thread-safe)."""
+
+    def __init__(self, entries: dict[str, Path] | None = None, *, device: str | None = None):
+        self._entries = {n: ModelEntry(n, Path(p)) for n, p in (entries or {}).items()}
+        self._loaded: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self._device = device
+
+    @classmethod
+    def discover(cls, *dirs: Path, device: str | None = None) -> ModelRegistry:
+        """Every ``<dir>/<name>/model.pt`` under the shipped folder, CADENZA_MODELS and ``dirs``."""
+        roots = [SHIPPED_DIR]
+        if env := os.environ.get("CADENZA_MODELS"):
+            roots += [Path(p) for p in env.split(os.pathsep) if p]
+        roots += list(dirs)
+        entries: dict[str, Path] = {}
+        for root in roots:
+            if not root.is_dir():
+                continue
+            for ckpt in sorted(root.glob(f"*/{CHECKPOINT_FILE}")):
+                entries[ckpt.parent.name] = ckpt  # later roots override shipped ones
+        return cls(entries, device=device)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entry(self, name: str) -> ModelEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            avail = ", ".join(self.names()) or "none installed"
+            raise ModelError(f"unknown model {name!r} (available: {avail})") from None
+
+    def get(self, name: str):  # -> models.checkpoint.Loaded (torch is imported lazily)
+        entry = self.entry(name)
+        with self._lock:
+            if name not in self._loaded:
+                import torch
+
+                from models.checkpoint import load
+
+                dev = torch.device(self._device) if self._device else None
+                self._loaded[name] = load(entry.path, dev)
+                log.info("loaded model %s from %s", name, entry.path)
+            return self._loaded[name]
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded

@@ -1,0 +1,186 @@
+"""Training loop for the recurrent melody models, with held-out NLL and a model card."""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.checkpoint import device as pick_device
+from models.checkpoint import save_rnn
+from models.corpus import Piece, load_corpus, midi_folder_pieces
+from models.dataset import Batcher, Encoded, encode_pieces, is_heldout
+from models.grammar import feature_sizes
+from models.rnn import RNNConfig, SequenceModel
+from models.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    out: Path
+    cell: str = "lstm"
+    styles: tuple[str, ...] = DEFAULT_STYLES
+    data_dirs: tuple[Path, ...] = ()
+    use_corpus: bool = True
+    corpus_styles: tuple[str, ...] | None = None
+    n_layer: int = 2
+    n_embd: int = 128
+    n_hidden: int = 256
+    dropout: float = 0.15
+    batch: int = 32
+    block: int = 256
+    lr: float = 2e-3
+    steps: int = 4000
+    minutes: float | None = None
+    eval_every: int = 250
+    seed: int = 1234
+    limit_files: int | None = None
+    command: str = field(default_factory=lambda: " ".join(sys.argv))
+
+
+def gather_pieces(opts: TrainOptions) -> list[Piece]:
+    pieces: list[Piece] = []
+    if opts.use_corpus:
+        pieces += load_corpus(opts.corpus_styles, limit_files=opts.limit_files)
+    for d in opts.data_dirs:
+        pieces += midi_folder_pieces(Path(d))
+    return pieces
+
+
+def _free_mask(y: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """Targets the sampler actually chooses (not the forced preamble and chord tokens)."""
+    return (y != PAD) & (y != BOS) & ~((y >= vocab.style0) & (y < vocab.pos0)) & ~(
+        (y >= vocab.chord0) & (y < vocab.vel0)
+    )
+
+
+@torch.no_grad()
+def evaluate(model: SequenceModel, data: list[Encoded], vocab: Vocab, dev: torch.device) -> dict:
+    """Held-out NLL per token (nats) over whole sequences: all tokens and the sampled ones."""
+    model.eval()
+    tot = tot_free = 0.0
+    n = n_free = 0
+    for e in data:
+        x = torch.from_numpy(e.tokens[:-1])[None].to(dev)
+        y = torch.from_numpy(e.tokens[1:])[None].to(dev)
+        f = torch.from_numpy(e.features[:-1])[None].to(dev)
+        logits, _ = model(x, features=f)
+        nll = torch.nn.functional.cross_entropy(
+            logits[0], y[0], reduction="none", ignore_index=PAD
+        )
+        valid = y[0] != PAD
+        free = _free_mask(y[0], vocab)
+        tot += float(nll[valid].sum())
+        n += int(valid.sum())
+        tot_free += float(nll[free].sum())
+        n_free += int(free.sum())
+    model.train()
+    return {
+        "nll": tot / max(n, 1),
+        "nll_sampled": tot_free / max(n_free, 1),
+        "tokens": n,
+        "sampled_tokens": n_free,
+    }
+
+
+def train(opts: TrainOptions) -> dict:
+    torch.manual_seed(opts.seed)
+    np.random.seed(opts.seed)
+    dev = pick_device()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    t0 = time.time()
+    pieces = gather_pieces(opts)
+    styles = tuple(dict.fromkeys([*opts.styles, *sorted({p.style for p in pieces})]))
+    vocab = Vocab(styles)
+    train_p = [p for p in pieces if not is_heldout(p.source)]
+    held_p = [p for p in pieces if is_heldout(p.source)]
+    train_e, held_e = encode_pieces(train_p, vocab), encode_pieces(held_p, vocab)
+    if not train_e:
+        raise SystemExit("no training data: check --data folders and styles")
+    data_summary = {
+        s: {"pieces": c, "tokens": sum(len(e.tokens) for e in train_e if e.style == s)}
+        for s, c in sorted(Counter(e.style for e in train_e).items())
+    }
+    log.info("data: %d train / %d held-out sequences in %.0fs: %s",
+             len(train_e), len(held_e), time.time() - t0, data_summary)
+    cfg = RNNConfig(len(vocab), feature_sizes(vocab), cell=opts.cell, n_layer=opts.n_layer,
+                    n_embd=opts.n_embd, n_hidden=opts.n_hidden, dropout=opts.dropout)
+    model = SequenceModel(cfg).to(dev)
+    log.info("%s model, %.2fM parameters, on %s", opts.cell, model.num_params() / 1e6, dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
+    batcher = Batcher(train_e, vocab, opts.block, seed=opts.seed)
+    deadline = time.time() + opts.minutes * 60 if opts.minutes else None
+    best: dict | None = None
+    history = []
+    t_train = time.time()
+    step = 0
+    total_steps = opts.steps
+    while step < total_steps:
+        if deadline and time.time() > deadline:
+            break
+        # cosine decay over the planned steps (or the time budget, whichever ends first)
+        frac = step / total_steps
+        if deadline:
+            frac = max(frac, (time.time() - t_train) / (deadline - t_train))
+        lr = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y, f = (torch.from_numpy(a).to(dev) for a in batcher.batch(opts.batch))
+        _, loss = model(x, y, features=f)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            log.info("step %d loss %.4f lr %.2e (%.0fs)", step, loss.item(), lr,
+                     time.time() - t_train)
+        last = step == total_steps or (deadline and time.time() > deadline)
+        if held_e and (step % opts.eval_every == 0 or last):
+            ev = evaluate(model, held_e, vocab, dev)
+            ev["step"] = step
+            history.append(ev)
+            log.info("step %d held-out NLL %.4f nats/token (sampled tokens %.4f)",
+                     step, ev["nll"], ev["nll_sampled"])
+            if best is None or ev["nll"] < best["nll"]:
+                best = ev
+                _save(opts, model, vocab, cfg, best, data_summary, step, t_train, history)
+    if not held_e or best is None:
+        best = {"nll": float("nan"), "nll_sampled": float("nan"), "step": step}
+        _save(opts, model, vocab, cfg, best, data_summary, step, t_train, history)
+    log.info("best held-out NLL %.4f nats/token at step %s; saved %s",
+             best["nll"], best.get("step"), opts.out)
+    return best
+
+
+def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig, best: dict,
+          data: dict, step: int, t_train: float, history: list) -> None:
+    meta = {
+        "name": opts.out.parent.name,
+        "family": opts.cell,
+        "styles": list(vocab.styles),
+        "trained_styles": sorted(data),
+        "data": data,
+        "heldout": {k: best[k] for k in ("nll", "nll_sampled", "tokens", "sampled_tokens")
+                    if k in best},
+        "best_step": best.get("step", step),
+        "steps": step,
+        "train_seconds": round(time.time() - t_train, 1),
+        "command": opts.command,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+                   f"torch {torch.__version__}",
+        "params": model.num_params(),
+        "history": [{k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}
+                    for h in history],
+    }
+    save_rnn(opts.out, model, vocab, meta)

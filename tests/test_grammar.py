@@ -1,0 +1,65 @@
+"""Constrained sampling grammar: plans are obeyed, primers kept verbatim, output decodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.grammar import ChordPlan, Constraint, plan_from_chords, sequence_features
+from models.score import ChordEvent, Note, Score, Track
+from models.theory import Chord
+from models.tokens import BAR, EOS, Vocab, decode, encode
+
+V = Vocab()
+PLAN = ChordPlan((((0, Chord(2, "m7")), (24, Chord(7, "7"))), ((0, Chord(0, "maj7")),),
+                  ((0, Chord(0, "maj7")),)))
+
+
+def run_random(c: Constraint, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    while not c.done:
+        tok = c.forced()
+        if tok is None:
+            tok = int(rng.choice(np.flatnonzero(c.mask())))
+        c.feed(tok)
+    return c.tokens
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_choices_within_the_mask_always_give_a_valid_planned_piece(seed: int) -> None:
+    toks = run_random(Constraint(V, style="jazz", meter=(4, 4), plan=PLAN,
+                                 pitch_range=(60, 72)), seed)
+    score = decode(toks, V)  # strict: raises on any grammar error
+    assert score.bars == 3 and toks[-1] == EOS
+    assert [(c.start, c.chord) for c in score.chords] == [
+        (0, Chord(2, "m7")), (24, Chord(7, "7")), (48, Chord(0, "maj7"))]
+    assert all(60 <= n.pitch <= 72 for n in score.tracks[0].notes)
+    starts = [n.start for n in score.tracks[0].notes]
+    assert len(starts) == len(set(starts))  # monophonic (max_poly=1)
+    assert encode(score, V) == toks  # canonical
+
+
+def test_primer_is_kept_verbatim_and_continued_to_the_planned_length() -> None:
+    primer = Score(tracks=(Track("Lead", notes=(Note(0, 12, 64, 88), Note(12, 36, 67, 88))),),
+                   chords=(ChordEvent(0, 48, Chord(2, "m7")),), bars=1, style="jazz")
+    ptoks = encode(primer, V)
+    toks = run_random(Constraint(V, style="jazz", meter=(4, 4), plan=PLAN, prefix=ptoks), 3)
+    assert toks[: len(ptoks) - 1] == ptoks[:-1]
+    out = decode(toks, V)
+    assert out.bars == 3
+    assert out.tracks[0].notes[:2] == primer.tracks[0].notes
+
+
+def test_plan_from_chords_restates_downbeats_and_keeps_changes() -> None:
+    plan = plan_from_chords([(0, Chord(0, "maj")), (72, Chord(7, "7"))], bars=3, bar_ticks=48)
+    assert plan.bars == (((0, Chord(0, "maj")),), ((0, Chord(0, "maj")), (24, Chord(7, "7"))),
+                         ((0, Chord(7, "7")),))
+
+
+def test_side_features_track_chord_position_and_bars_left() -> None:
+    toks = run_random(Constraint(V, style="blues", meter=(4, 4), plan=PLAN), 1)
+    f = sequence_features(toks, V)
+    assert f.shape == (len(toks), 5)
+    bar_rows = [i for i, t in enumerate(toks) if t == BAR]
+    assert [f[i, 4] for i in bar_rows] == [3, 2, 1]  # bars left
+    assert f[-1, 0] == 1 + V.styles.index("blues")
