@@ -1,0 +1,211 @@
+"""The ``cadenza`` launcher: compose, console, run, train, db, export, models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Settings
+from bot.errors import UserError
+
+log = logging.getLogger("cadenza")
+
+EXIT_USER_ERROR = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, help="SQLite file (default $CADENZA_DB or ./cadenza.db)")
+    p.add_argument("--soundfont", type=Path, help="SF2/SF3 file (default: FluidR3_GM, else the "
+                   "TimGM6mb inside pretty_midi)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bot.options import COMMANDS
+
+    ap = argparse.ArgumentParser(prog="cadenza", description="Cadenza composes music on command.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("compose", help="compose one clip: writes .mp3, .mid and .png")
+    for opt in COMMANDS["compose"].options:
+        # strings on purpose: validation is the shared command layer's, not argparse's
+        c.add_argument(f"--{opt.name}", help=opt.description)
+    c.add_argument("-o", "--output", type=Path, default=None,
+                   help="MP3 path (the .mid and .png go beside it); default cadenza-output/")
+    _common(c)
+
+    con = sub.add_parser("console", help="offline console taking the Discord command lines")
+    con.add_argument("--output", type=Path, help="folder for clips (default ./cadenza-output)")
+    con.add_argument("--user", default="console", help="your name in ratings")
+    _common(con)
+
+    r = sub.add_parser("run", help="start the Discord bot (or the console without a token)")
+    r.add_argument("--output", type=Path)
+    _common(r)
+
+    t = sub.add_parser("train", help="train a sequence model on the offline corpus and MIDI")
+    t.add_argument("--model", choices=("lstm", "gru", "rnn"), default="lstm", help="cell type")
+    t.add_argument("--name", help="checkpoint name (default: the cell type)")
+    t.add_argument("--data", type=Path, action="append", default=[],
+                   help="folder of MIDI files; sub-folder names are style labels (repeatable)")
+    t.add_argument("--no-corpus", action="store_true", help="skip music21's corpus")
+    t.add_argument("--styles", help="comma-separated corpus styles (default all)")
+    t.add_argument("--out", type=Path, help="checkpoint folder (default models/checkpoints)")
+    t.add_argument("--minutes", type=float, help="time budget")
+    t.add_argument("--steps", type=int, default=4000)
+    t.add_argument("--layers", type=int, default=2)
+    t.add_argument("--hidden", type=int, default=256)
+    t.add_argument("--embd", type=int, default=128)
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--block", type=int, default=256)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("-v", "--verbose", action="store_true")
+
+    d = sub.add_parser("db", help="database maintenance")
+    d.add_argument("action", choices=("upgrade", "version"))
+    _common(d)
+    return ap
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        db_path=getattr(args, "db", None),
+        soundfont=getattr(args, "soundfont", None),
+        output_dir=getattr(args, "output", None) if getattr(args, "cmd", "") != "compose"
+        else None,
+    )
+
+
+async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
+    """Wire the application: model registry, composer, store."""
+    from bot.app import Cadenza
+    from bot.render import find_soundfont
+    from bot.service import Composer
+    from bot.store import Store
+    from models.registry import ModelRegistry
+
+    soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
+    registry = ModelRegistry.discover()
+    composer = Composer(registry, soundfont=soundfont, bitrate=settings.mp3_bitrate,
+                        default_model=settings.default_model)
+    store = await Store.open(settings.db_path)
+    return Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers)
+
+
+async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import CONSOLE_USER_ID, UserRef
+    from bot.options import COMMANDS, parse_options
+    from bot.service import ComposeRequest
+
+    raw = {o.name: getattr(args, o.name) for o in COMMANDS["compose"].options
+           if getattr(args, o.name) is not None}
+    req = ComposeRequest.from_options(parse_options("compose", raw))
+    out_dir, stem = settings.output_dir, None
+    if args.output:
+        out_dir, stem = args.output.parent, args.output.stem
+        if args.output.suffix.lower() not in ("", ".mp3"):
+            raise UserError(f"-o wants an .mp3 path (got {args.output.name})")
+    app = await open_app(settings)
+    try:
+        res = await app.compose(req, UserRef(CONSOLE_USER_ID, "console"), out_dir=out_dir,
+                                stem=stem)
+    finally:
+        await app.close()
+        await app.store.close()
+    print(res.summary(), file=sys.stderr)
+    print(f"wrote {res.files.mp3}, {res.files.mid}, {res.files.png}", file=sys.stderr)
+    print(res.clip_id)
+    return 0
+
+
+async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import CONSOLE_USER_ID, UserRef
+    from bot.console import Console
+
+    app = await open_app(settings)
+    try:
+        console = Console(app, UserRef(CONSOLE_USER_ID, getattr(args, "user", "console")))
+        await console.run(sys.stdin, interactive=sys.stdin.isatty())
+    finally:
+        await app.close()
+        await app.store.close()
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.token:
+        print("No Discord token configured (set CADENZA_TOKEN): starting the offline console "
+              "instead.", file=sys.stderr)
+        return await cmd_console(args, settings)
+    from bot.discord_bot.runner import run_bot
+
+    return await run_bot(settings)
+
+
+async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.store import Store
+
+    store = await Store.open(settings.db_path, migrate=False)
+    try:
+        if args.action == "upgrade":
+            applied = await store.upgrade()
+            print(f"{settings.db_path}: applied {applied}" if applied else
+                  f"{settings.db_path}: up to date")
+        print(f"schema version {await store.schema_version()}")
+    finally:
+        await store.close()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.registry import SHIPPED_DIR
+    from models.train import TrainOptions, train
+
+    name = args.name or args.model
+    out = (args.out or SHIPPED_DIR) / name / "model.pt"
+    opts = TrainOptions(
+        out=out, cell=args.model, data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
+        corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
+        n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
+        block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed,
+    )
+    for d in opts.data_dirs:
+        if not d.is_dir():
+            raise UserError(f"--data folder not found: {d}")
+    best = train(opts)
+    from models.card import write_card
+
+    write_card(out)
+    print(f"saved {out}; held-out NLL {best['nll']:.4f} nats/token")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from models.errors import ModelError
+
+    try:
+        if args.cmd == "train":
+            return cmd_train(args)
+        settings = settings_from(args)
+        handler = {"compose": cmd_compose, "console": cmd_console, "run": cmd_run,
+                   "db": cmd_db}[args.cmd]
+        return asyncio.run(handler(args, settings))
+    except (UserError, ModelError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

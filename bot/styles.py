@@ -1,0 +1,157 @@
+"""Style definitions: tempo range, meter, feel, instrumentation and melodic idiom per style.
+
+Style lives in four places: the model's style conditioning (when the checkpoint was trained on
+that style), the chord plan (``bot.harmony``), the arrangement and drums (``bot.arrange``,
+``bot.drums``), and a light pitch bias on the sampler (blue notes, chord tones) defined here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.theory import Key
+
+
+@dataclass(frozen=True)
+class StyleSpec:
+    name: str
+    description: str
+    tempo_range: tuple[int, int]
+    meters: tuple[tuple[tuple[int, int], float], ...]  # (meter, weight)
+    swing: bool  # 8th notes played long-short (2:1)
+    keys: tuple[str, ...]  # keys picked when the user gives none
+    programs: dict[str, int]  # GM programs (0-based) for lead, chords, bass
+    lead_range: tuple[int, int]
+    # model style labels to try in order: the first one the checkpoint knows is used
+    model_styles: tuple[str, ...]
+    # sampler idiom: logit bonus for pitch classes relative to the key tonic and chord tones
+    tonic_bias: dict[int, float]
+    chord_tone_bias: float
+    off_scale_penalty: float
+    instrument_names: dict[str, str]
+
+    @property
+    def default_meter(self) -> tuple[int, int]:
+        return self.meters[0][0]
+
+
+STYLES: dict[str, StyleSpec] = {
+    "jazz": StyleSpec(
+        name="jazz",
+        description="swing: ii-V-I changes with extended chords, walking bass, ride cymbal",
+        tempo_range=(110, 180),
+        meters=(((4, 4), 1.0),),
+        swing=True,
+        keys=("F", "Bb", "Eb", "C", "G", "Dm", "Cm", "Gm"),
+        programs={"lead": 65, "chords": 0, "bass": 32},
+        lead_range=(56, 84),
+        model_styles=("jazz", "celtic", "folk"),
+        tonic_bias={},
+        chord_tone_bias=0.9,
+        off_scale_penalty=0.6,
+        instrument_names={"lead": "Alto Sax", "chords": "Piano", "bass": "Upright Bass",
+                          "drums": "Jazz Kit"},
+    ),
+    "blues": StyleSpec(
+        name="blues",
+        description="12-bar shuffle: dominant sevenths, blue notes, boogie bass, backbeat",
+        tempo_range=(76, 126),
+        meters=(((4, 4), 1.0),),
+        swing=True,
+        keys=("E", "A", "G", "C", "Bb", "F", "D"),
+        programs={"lead": 26, "chords": 16, "bass": 33},
+        lead_range=(55, 84),
+        model_styles=("blues", "folk", "celtic"),
+        # b3, b5 and b7 of the key: the blue notes
+        tonic_bias={3: 1.3, 6: 0.5, 10: 1.0, 4: -0.3, 11: -0.8},
+        chord_tone_bias=0.5,
+        off_scale_penalty=0.0,
+        instrument_names={"lead": "Jazz Guitar", "chords": "Organ", "bass": "Electric Bass",
+                          "drums": "Shuffle Kit"},
+    ),
+    "folk": StyleSpec(
+        name="folk",
+        description="song melodies over I-IV-V: strummed guitar, root-fifth bass, tambourine",
+        tempo_range=(84, 126),
+        meters=(((4, 4), 0.45), ((3, 4), 0.35), ((2, 4), 0.1), ((6, 8), 0.1)),
+        swing=False,
+        keys=("G", "D", "C", "A", "F", "Em", "Am"),
+        programs={"lead": 73, "chords": 25, "bass": 32},
+        lead_range=(60, 88),
+        model_styles=("folk", "celtic"),
+        tonic_bias={},
+        chord_tone_bias=0.2,
+        off_scale_penalty=0.8,
+        instrument_names={"lead": "Flute", "chords": "Steel Guitar", "bass": "Acoustic Bass",
+                          "drums": "Tambourine"},
+    ),
+    "celtic": StyleSpec(
+        name="celtic",
+        description="reels and jigs: fiddle over guitar drones and a bodhran",
+        tempo_range=(100, 150),
+        meters=(((6, 8), 0.5), ((4, 4), 0.4), ((9, 8), 0.1)),
+        swing=False,
+        keys=("D", "G", "A", "Em", "Am", "Bm"),
+        programs={"lead": 40, "chords": 25, "bass": 32},
+        lead_range=(55, 88),
+        model_styles=("celtic", "folk"),
+        tonic_bias={},
+        chord_tone_bias=0.2,
+        off_scale_penalty=0.8,
+        instrument_names={"lead": "Fiddle", "chords": "Guitar", "bass": "Acoustic Bass",
+                          "drums": "Bodhran"},
+    ),
+    "classical": StyleSpec(
+        name="classical",
+        description="chorale: functional harmony, four voices, cadences every phrase",
+        tempo_range=(60, 88),
+        meters=(((4, 4), 0.8), ((3, 4), 0.2)),
+        swing=False,
+        keys=("G", "D", "A", "F", "C", "Bb", "Am", "Em", "Dm", "Bm"),
+        programs={"lead": 52, "chords": 48, "bass": 42},
+        lead_range=(60, 81),
+        model_styles=("classical", "folk"),
+        tonic_bias={},
+        chord_tone_bias=0.3,
+        off_scale_penalty=1.0,
+        instrument_names={"lead": "Choir", "chords": "Strings", "bass": "Cello",
+                          "drums": "Concert Bass Drum"},
+    ),
+    "ragtime": StyleSpec(
+        name="ragtime",
+        description="stride piano: oom-pah left hand, syncopated right hand, secondary dominants",
+        tempo_range=(84, 108),
+        meters=(((2, 4), 0.7), ((4, 4), 0.3)),
+        swing=False,
+        keys=("C", "F", "G", "Bb", "Eb", "Ab"),
+        programs={"lead": 0, "chords": 0, "bass": 0},
+        lead_range=(60, 91),
+        model_styles=("ragtime", "folk"),
+        tonic_bias={},
+        chord_tone_bias=0.3,
+        off_scale_penalty=0.4,
+        instrument_names={"lead": "Piano RH", "chords": "Piano LH chords", "bass": "Piano LH bass",
+                          "drums": "Snare & Bass Drum"},
+    ),
+}
+
+STYLE_NAMES: tuple[str, ...] = tuple(STYLES)
+
+
+def style_spec(name: str) -> StyleSpec:
+    return STYLES[name]
+
+
+def pick_key(spec: StyleSpec, rng_value: float) -> Key:
+    """A style-typical key from a uniform draw in [0, 1)."""
+    return Key.parse(spec.keys[int(rng_value * len(spec.keys)) % len(spec.keys)])
+
+
+def pick_meter(spec: StyleSpec, rng_value: float) -> tuple[int, int]:
+    total = sum(w for _, w in spec.meters)
+    acc = 0.0
+    for meter, w in spec.meters:
+        acc += w / total
+        if rng_value < acc:
+            return meter
+    return spec.meters[-1][0]

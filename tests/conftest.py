@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny random-weight checkpoints and an application wired to temp files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
+
+
+def make_tiny_checkpoint(path: Path, cell: str = "lstm", seed: int = 0) -> Path:
+    """A randomly initialised, very small sequence model saved like a real checkpoint."""
+    import torch
+
+    from models.checkpoint import save_rnn
+    from models.grammar import feature_sizes
+    from models.rnn import RNNConfig, SequenceModel
+    from models.tokens import Vocab
+
+    torch.manual_seed(seed)
+    vocab = Vocab()
+    cfg = RNNConfig(len(vocab), feature_sizes(vocab), cell=cell, n_layer=1, n_embd=16,
+                    n_hidden=32, dropout=0.0)
+    save_rnn(path, SequenceModel(cfg), vocab, {"name": path.parent.name, "family": cell,
+                                               "styles": list(vocab.styles)})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CADENZA_MODELS folder with tiny lstm, gru and rnn checkpoints."""
+    root = tmp_path_factory.mktemp("models")
+    for cell in ("lstm", "gru", "rnn"):
+        make_tiny_checkpoint(root / cell / "model.pt", cell)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tiny_models: Path):
+    from models.registry import ModelRegistry
+
+    return ModelRegistry({p.parent.name: p for p in tiny_models.glob("*/model.pt")})
+
+
+@pytest.fixture()
+def composer(tiny_registry):
+    from bot.service import Composer
+
+    return Composer(tiny_registry)
+
+
+@pytest.fixture()
+async def app(tmp_path: Path, composer):
+    from bot.app import Cadenza
+    from bot.store import Store
+
+    store = await Store.open(tmp_path / "cadenza.db")
+    application = Cadenza(composer, store, output_dir=tmp_path / "out")
+    yield application
+    await application.close()
+    await store.close()

@@ -1,0 +1,86 @@
+"""The composing pipeline end to end with a tiny random model: determinism, real MP3s, styles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydub import AudioSegment
+
+from bot.errors import ResourceError, UserError
+from bot.service import Composer, ComposeRequest
+from bot.styles import STYLES
+
+
+def test_same_parameters_seed_and_checkpoint_give_byte_identical_midi(composer: Composer) -> None:
+    r = composer.resolve(ComposeRequest(style="jazz", bars=4, seed=7))
+    a, b = composer.compose(r), composer.compose(r)
+    assert a.midi == b.midi and a.midi[:4] == b"MThd"
+    again = composer.resolve(ComposeRequest(style="jazz", bars=4, seed=7))
+    assert again == r and composer.compose(again).midi == a.midi
+
+
+def test_different_seeds_give_different_music(composer: Composer) -> None:
+    midis = {composer.compose(composer.resolve(ComposeRequest(style="folk", bars=4, seed=s))).midi
+             for s in range(4)}
+    assert len(midis) == 4
+
+
+def test_unset_options_are_drawn_from_the_seed_within_the_style(composer: Composer) -> None:
+    for seed in range(10):
+        r = composer.resolve(ComposeRequest(style="classical", seed=seed))
+        lo, hi = STYLES["classical"].tempo_range
+        assert lo <= r.tempo <= hi and r.meter in dict(STYLES["classical"].meters)
+    r = composer.resolve(ComposeRequest(style="blues", tempo=100, key="Bb", seed=1))
+    assert (r.tempo, r.key, r.tempo_given, r.key_given) == (100, "Bb", True, True)
+    assert r.with_seed(2).tempo == 100 and r.with_seed(2).seed == 2
+
+
+def _expected_seconds(composer: Composer, r) -> float:  # type: ignore[no-untyped-def]
+    beats = r.bars * 4 * r.meter[0] / r.meter[1]
+    return beats * 60.0 / r.tempo
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_every_style_renders_a_non_silent_stereo_mp3_of_the_right_length(
+    composer: Composer, tmp_path: Path, style: str
+) -> None:
+    r = composer.resolve(ComposeRequest(style=style, bars=4, seed=11))
+    comp = composer.compose(r)
+    files = composer.render(comp.score, comp.midi, tmp_path, style)
+    assert files.mp3.read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+    audio = AudioSegment.from_file(files.mp3)
+    expected = _expected_seconds(composer, r)
+    # the score's length plus FluidSynth's release tail (trimmed to at most ~2.5 s)
+    assert expected - 0.05 <= audio.duration_seconds <= expected + 3.0, (audio.duration_seconds,
+                                                                        expected)
+    assert audio.channels == 2
+    samples = np.array(audio.get_array_of_samples(), dtype=np.float64)
+    assert np.sqrt(np.mean(samples**2)) > 300  # clearly audible, not silence
+    assert files.mid.read_bytes() == comp.midi
+    assert files.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_model_and_corrupt_checkpoint_give_specific_messages(
+    tiny_registry, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from models.registry import ModelRegistry
+
+    composer = Composer(tiny_registry)
+    with pytest.raises(ResourceError, match=r"unknown model 'gan' \(available: gru, lstm, rnn\)"):
+        composer.compose(composer.resolve(ComposeRequest(model="gan", seed=1)))
+    bad = tmp_path / "broken" / "model.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x80\x04 not a checkpoint")
+    broken = Composer(ModelRegistry({"broken": bad}))
+    with pytest.raises(ResourceError, match=r"model checkpoint model\.pt is corrupt"):
+        broken.compose(broken.resolve(ComposeRequest(model="broken", seed=1)))
+    missing = Composer(ModelRegistry({"gone": tmp_path / "gone" / "model.pt"}))
+    with pytest.raises(ResourceError, match="model checkpoint not found"):
+        missing.compose(missing.resolve(ComposeRequest(model="gone", seed=1)))
+
+
+def test_unknown_style_is_a_user_error(composer: Composer) -> None:
+    with pytest.raises(UserError, match="unknown style 'polka'"):
+        composer.resolve(ComposeRequest(style="polka"))

@@ -1,0 +1,182 @@
+"""Console lines end to end (real store, real MP3s), the shared option layer, and the CLI."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.app import UserRef
+from bot.console import Console, parse_line
+from bot.errors import UserError
+from bot.options import COMMANDS, parse_options
+
+
+def test_parse_line_reads_discord_style_options_quotes_and_positionals() -> None:
+    line = parse_line('/compose style:jazz bars:8 key:"F# minor"')
+    assert line is not None
+    assert (line.command, line.options) == ("compose", {"style": "jazz", "bars": "8",
+                                                        "key": "F# minor"})
+    assert parse_line("/clip 12").options == {"clip": "12"}
+    assert parse_line("/rate 12 4").options == {"clip": "12", "stars": "4"}
+    assert parse_line("   ") is None and parse_line("# comment") is None
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("compose style:jazz", "commands start with /"),
+    ('/compose key:"F#', "close your quotes"),
+    ("/compose style:jazz style:blues", "option style given twice"),
+    ("/compose :8", "expected name:value"),
+    ("/help extra", "expected name:value"),
+])
+def test_malformed_lines_give_specific_messages(line: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_options(*_parsed(line))
+
+
+def _parsed(line: str) -> tuple[str, dict]:
+    parsed = parse_line(line)
+    assert parsed is not None
+    return parsed.command, parsed.options
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("/compose style:polka", "unknown style 'polka': choose one of jazz, blues"),
+    ("/compose bars:40", r"bars must be between 1 and 32 \(got 40\)"),
+    ("/compose bars:0", r"bars must be between 1 and 32 \(got 0\)"),
+    ("/compose bars:eight", "bars must be a whole number"),
+    ("/compose tempo:500", r"tempo must be between 40 and 240 \(got 500\)"),
+    ("/compose temperature:3", r"temperature must be between 0.1 and 2 \(got 3\)"),
+    ("/compose temperature:nan", "temperature must be a finite number"),
+    ("/compose seed:-1", "seed must be between 0 and 2147483647"),
+    ("/compose key:H", "unknown key 'H'"),
+    ("/compose colour:red", "/compose has no option 'colour'"),
+    ("/rate clip:1", "/rate needs stars"),
+    ("/rate clip:1 stars:6", r"stars must be between 1 and 5 \(got 6\)"),
+    ("/dance", "unknown command /dance"),
+])
+def test_bad_options_are_rejected_with_one_line_messages(line: str, message: str) -> None:
+    with pytest.raises(UserError, match=message) as e:
+        parse_options(*_parsed(line))
+    assert "\n" not in str(e.value)
+
+
+def test_valid_options_are_converted_and_normalised() -> None:
+    opts = parse_options(*_parsed('/compose style:Blues bars:12 tempo:96 key:"e minor" '
+                                  "temperature:0.8 seed:7"))
+    assert opts == {"style": "blues", "bars": 12, "tempo": 96, "key": "Em",
+                    "temperature": 0.8, "seed": 7}
+    assert set(COMMANDS) >= {"compose", "rate", "clip", "top", "help"}
+
+
+async def test_console_session_composes_rates_lists_and_shows_clips(app, tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = Console(app, UserRef(0, "console"), out=out)
+    for line in ["/help", "/compose style:jazz bars:2 seed:3", "/compose style:folk bars:2",
+                 "/rate clip:1 stars:4", "/rate 1 5", "/top", "/clip 1", "/clip 99",
+                 "/compose bars:99", "/rate clip:7 stars:3"]:
+        assert await console.execute(line)
+    assert not await console.execute("/quit")
+    text = out.getvalue()
+    assert "/compose [style:…]" in text and "Styles: jazz" in text
+    assert "clip #1: jazz, 2 bars" in text and "seed 3" in text and "clip #2: folk" in text
+    assert "rated clip #1: 4 stars" in text and "rated clip #1: 5 stars (was 4)" in text
+    assert "error: no clip #99" in text
+    assert "error: bars must be between 1 and 32 (got 99)" in text
+    assert "error: no clip #7" in text
+    # the console user rates their own clips: stored, but not counted on the chart
+    assert "no rated clips yet" in text
+    for ext in ("mp3", "mid", "png"):
+        assert (tmp_path / "out" / f"clip-1.{ext}").stat().st_size > 0
+    clip = await app.store.get_clip(1)
+    assert clip is not None and clip.seed == 3 and clip.midi[:4] == b"MThd"
+    rows = sqlite3.connect(tmp_path / "cadenza.db").execute(
+        "select clip_id, user_id, stars from ratings").fetchall()
+    assert rows == [(1, 0, 5)]
+
+
+async def test_other_members_votes_reach_the_chart(app) -> None:
+    out = io.StringIO()
+    alice = Console(app, UserRef(0, "console"), out=out)
+    await alice.execute("/compose style:blues bars:1 seed:5")
+    bob = Console(app, UserRef(42, "bob"), out=out)
+    await bob.execute("/rate clip:1 stars:4")
+    await bob.execute("/top style:blues")
+    assert "1. clip #1 blues (lstm) by console: score" in out.getvalue()
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+@pytest.fixture()
+def cli_env(tmp_path: Path, tiny_models: Path) -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.update({"CADENZA_MODELS": str(tiny_models), "CADENZA_DB": str(tmp_path / "c.db")})
+    env.pop("CADENZA_TOKEN", None)
+    return env
+
+
+def test_cli_compose_writes_three_files_stores_the_clip_and_prints_its_id(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    res = _cli(["compose", "--style", "ragtime", "--bars", "2", "--tempo", "96", "--seed", "7",
+                "-o", str(tmp_path / "song" / "clip.mp3")], cli_env, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "1"
+    for ext in ("mp3", "mid", "png"):
+        assert (tmp_path / "song" / f"clip.{ext}").stat().st_size > 0
+    again = _cli(["compose", "--style", "ragtime", "--bars", "2", "--tempo", "96", "--seed", "7",
+                  "-o", str(tmp_path / "again.mp3")], cli_env, tmp_path)
+    assert again.stdout.strip() == "2"
+    assert (tmp_path / "again.mid").read_bytes() == (tmp_path / "song" / "clip.mid").read_bytes()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["compose", "--bars", "33"], "error: bars must be between 1 and 32 (got 33)"),
+    (["compose", "--style", "polka"], "error: unknown style 'polka'"),
+    (["compose", "--model", "nope"], "error: unknown model 'nope'"),
+    (["compose", "--soundfont", "/nonexistent.sf2"], "error: soundfont not found: /nonexistent"),
+    (["compose", "-o", "x.wav"], "error: -o wants an .mp3 path"),
+])
+def test_cli_user_errors_exit_2_with_one_line_and_store_nothing(
+    tmp_path: Path, cli_env: dict[str, str], args: list[str], message: str
+) -> None:
+    res = _cli(args, cli_env, tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(message) and res.stderr.count("\n") == 1
+    assert "Traceback" not in res.stderr
+    db = Path(cli_env["CADENZA_DB"])
+    if db.exists():
+        assert sqlite3.connect(db).execute("select count(*) from clips").fetchone() == (0,)
+
+
+def test_cli_missing_ffmpeg_is_reported(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    env = dict(cli_env, PATH=str(tmp_path / "empty-bin"))
+    res = _cli(["compose", "--bars", "1"], env, tmp_path)
+    assert res.returncode == 2 and "ffmpeg is not installed" in res.stderr
+    assert sqlite3.connect(cli_env["CADENZA_DB"]).execute(
+        "select count(*) from clips").fetchone() == (0,)
+
+
+def test_cli_run_without_token_starts_the_console(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    res = subprocess.run([sys.executable, "-m", "bot", "run"], input="/compose bars:1 seed:2\n",
+                         capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "No Discord token configured" in res.stderr
+    assert "clip #1: jazz, 1 bars" in res.stdout
+    assert (tmp_path / "cadenza-output" / "clip-1.mp3").exists()
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    first = _cli(["db", "upgrade"], cli_env, tmp_path)
+    assert first.returncode == 0 and "applied [1" in first.stdout
+    second = _cli(["db", "upgrade"], cli_env, tmp_path)
+    assert second.returncode == 0 and "up to date" in second.stdout
