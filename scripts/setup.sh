@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Cadenza needs on Debian/Ubuntu: apt packages, a .venv with the Python packages.
+# Usage: scripts/setup.sh [--dev]   (--dev adds the test tools). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PY="${PYTHON:-python3}"
+
+apt_pkgs=(fluidsynth libfluidsynth3 ffmpeg fluid-soundfont-gm)
+# Debian's own python3 needs python3-venv for `python3 -m venv`
+if ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then apt_pkgs+=(python3-venv); fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing apt packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+extra=""
+if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
+# torch is pinned in pyproject.toml (2.13.0, CPU build from local disk here): a bare `torch`
+# would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}" 2>&1 \
+  | grep -v -E "^WARNING: Location|is ignored: it is neither" >&2 || true
+.venv/bin/python -c "import torch, fluidsynth, discord, pretty_midi" \
+  || { echo "setup: Python packages failed to install" >&2; exit 1; }
