@@ -1,0 +1,94 @@
+"""Latency of each compose stage and end to end, in-process after warm-up.
+
+Usage: .venv/bin/python bench/latency.py [--runs 10] [--model lstm] [--style jazz]
+
+Prints median and p95 per stage (generate, arrange, render, encode, pianoroll, store) and end to
+end for 8 and 32 bars, plus end-to-end / (render + encode): how much the pipeline costs on top of
+the unavoidable audio work. Uses the shipped checkpoint when present, else a tiny random model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.app import Cadenza, UserRef  # noqa: E402
+from bot.service import ComposeRequest, Composer  # noqa: E402
+from bot.store import Store  # noqa: E402
+from models.registry import ModelRegistry  # noqa: E402
+
+STAGES = ("generate", "arrange", "render", "encode", "pianoroll", "store")
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def tiny_registry(tmp: Path) -> ModelRegistry:
+    import torch
+
+    from models.checkpoint import save_rnn
+    from models.grammar import feature_sizes
+    from models.rnn import RNNConfig, SequenceModel
+    from models.tokens import Vocab
+
+    torch.manual_seed(0)
+    v = Vocab()
+    path = tmp / "tiny" / "model.pt"
+    save_rnn(path, SequenceModel(RNNConfig(len(v), feature_sizes(v))), v, {"name": "tiny"})
+    return ModelRegistry({"lstm": path})
+
+
+async def bench(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-"))
+    registry = ModelRegistry.discover()
+    which = f"shipped checkpoint {args.model!r}"
+    if args.model not in registry.names():
+        registry = tiny_registry(tmp)
+        which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
+    store = await Store.open(tmp / "bench.db")
+    app = Cadenza(Composer(registry), store, output_dir=tmp / "out")
+    user = UserRef(1, "bench")
+    print(f"model: {which}; style {args.style}; {args.runs} runs per size after 2 warm-ups")
+    for bars in (8, 32):
+        rows: dict[str, list[float]] = {s: [] for s in (*STAGES, "end_to_end")}
+        for i in range(args.runs + 2):
+            req = ComposeRequest(style=args.style, bars=bars, tempo=120, seed=1000 + i,
+                                 model=args.model)
+            t0 = time.perf_counter()
+            res = await app.compose(req, user)
+            total = time.perf_counter() - t0
+            if i < 2:
+                continue  # warm-up: model load, soundfont load, matplotlib import
+            for s in STAGES:
+                rows[s].append(res.timings.get(s, 0.0))
+            rows["end_to_end"].append(total)
+        print(f"\n{bars} bars at 120 bpm ({bars * 2} s of music)")
+        print(f"  {'stage':<12}{'median':>10}{'p95':>10}")
+        for s, xs in rows.items():
+            print(f"  {s:<12}{statistics.median(xs) * 1000:>8.0f}ms{pct(xs, 0.95) * 1000:>8.0f}ms")
+        e2e = statistics.median(rows["end_to_end"])
+        audio = statistics.median(rows["render"]) + statistics.median(rows["encode"])
+        print(f"  end-to-end / (render + encode) = {e2e / audio:.2f}")
+    await app.close()
+    await store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--model", default="lstm")
+    ap.add_argument("--style", default="jazz")
+    asyncio.run(bench(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
