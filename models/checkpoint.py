@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,28 @@ def read_payload(path: Path) -> dict[str, Any]:
     return payload
 
 
+# other model families register a builder: kind -> fn(payload) -> (model, vocab or None)
+BUILDERS: dict[str, Callable[[dict[str, Any]], tuple[torch.nn.Module, Vocab | None]]] = {}
+
+
+def register_kind(
+    kind: str, builder: Callable[[dict[str, Any]], tuple[torch.nn.Module, Vocab | None]]
+) -> None:
+    BUILDERS[kind] = builder
+
+
+def _import_families() -> None:
+    """Import the model modules that register their kinds (kept lazy: each imports torch)."""
+    import importlib
+
+    for mod in ("models.vae", "models.gan"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
 def load(path: Path, dev: torch.device | None = None) -> Loaded:
     """Load any Cadenza checkpoint; the ``kind`` field picks the model class."""
     payload = read_payload(path)
@@ -98,7 +121,11 @@ def load(path: Path, dev: torch.device | None = None) -> Loaded:
                 raise ModelError(f"{path.name}: vocabulary size does not match its config")
             model: torch.nn.Module = SequenceModel(cfg)
         else:
-            raise ModelError(f"{path.name}: unknown model kind {kind!r}")
+            if kind not in BUILDERS:
+                _import_families()
+            if kind not in BUILDERS:
+                raise ModelError(f"{path.name}: unknown model kind {kind!r}")
+            model, vocab = BUILDERS[str(kind)](payload)
         model.load_state_dict(payload["state_dict"])
     except ModelError:
         raise

@@ -297,3 +297,57 @@ __all__ = [
     "plan_from_chords",
     "sequence_features",
 ]
+
+
+class SkeletonConstraint(Constraint):
+    """Re-sample only the pitches of an existing sequence: bars, positions, chords, velocities
+    and durations (the harmony and rhythm skeleton) are forced from ``tokens``."""
+
+    def __init__(self, vocab: Vocab, tokens: list[int], *, pitch_range: tuple[int, int] = (48, 91),
+                 style: str | None = None) -> None:
+        toks = [t for t in tokens if t != PAD]
+        if len(toks) < 3 or toks[0] != BOS:
+            raise ValueError("a skeleton needs a whole token sequence (BOS STYLE METER ...)")
+        meter = METERS[vocab.value(toks[2])]
+        style_name = style or vocab.styles[vocab.value(toks[1])]
+        bar_ticks = 48 * meter[0] // meter[1]
+        # the plan is the original's chords, so chord tokens stay exactly where they were
+        from models.tokens import decode
+
+        original = decode(toks, vocab, strict=False)
+        plan = plan_from_chords([(c.start, c.chord) for c in original.chords], original.bars,
+                                bar_ticks)
+        super().__init__(vocab, style=style_name, meter=meter, plan=plan,
+                         pitch_range=pitch_range, max_poly=8)
+        self.skeleton = [vocab.style(style_name) if vocab.kind(t) == "style" else t for t in toks]
+        if self.skeleton[-1] != EOS:
+            self.skeleton.append(EOS)
+        self.forced_queue = []
+
+    def forced(self) -> int | None:
+        if self.done:
+            return PAD
+        tok = self.skeleton[len(self.tokens)]
+        return None if self.vocab.kind(tok) == "pitch" else tok
+
+    def mask(self) -> np.ndarray:
+        m = np.zeros(len(self.vocab), dtype=bool)
+        lo = max(self.pitch_range[0], self.last_pitch + 1)
+        hi = self.pitch_range[1]
+        # leave room above for the notes still to come at this position (chords ascend)
+        pending = 0
+        for t in self.skeleton[len(self.tokens) + 1 :]:
+            kind = self.vocab.kind(t)
+            if kind == "pitch":
+                pending += 1
+            elif kind not in ("dur", "vel"):
+                break
+        hi = max(lo, hi - pending)
+        m[self.vocab.pitch0 + lo - PITCH_MIN : self.vocab.pitch0 + hi - PITCH_MIN + 1] = True
+        return m
+
+    def feed(self, token: int) -> None:
+        if self.forced_queue:
+            self.forced_queue.clear()
+        super().feed(token)
+        self.forced_queue.clear()  # the skeleton, not the plan, decides what comes next

@@ -63,3 +63,21 @@ def test_side_features_track_chord_position_and_bars_left() -> None:
     bar_rows = [i for i, t in enumerate(toks) if t == BAR]
     assert [f[i, 4] for i in bar_rows] == [3, 2, 1]  # bars left
     assert f[-1, 0] == 1 + V.styles.index("blues")
+
+
+def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pitches() -> None:
+    from models.grammar import SkeletonConstraint
+
+    original = run_random(Constraint(V, style="folk", meter=(3, 4), plan=ChordPlan(
+        (((0, Chord(7, "maj")),), ((0, Chord(0, "maj")), (24, Chord(2, "7"))))),
+        pitch_range=(60, 80)), 4)
+    variations = [run_random(SkeletonConstraint(V, original, pitch_range=(60, 80)), s)
+                  for s in range(5)]
+    src = decode(original, V)
+    for toks in variations:
+        assert [V.kind(t) for t in toks] == [V.kind(t) for t in original]
+        var = decode(toks, V)
+        assert var.chords == src.chords and var.time_signature == (3, 4)
+        assert [(n.start, n.duration, n.velocity) for n in var.tracks[0].notes] == [
+            (n.start, n.duration, n.velocity) for n in src.tracks[0].notes]
+    assert len({tuple(v) for v in variations}) > 1

@@ -1,0 +1,102 @@
+"""Monophonic melodies as fixed sixteenth-note step classes (MusicVAE-style), pure functions.
+
+Layout of one step's class (``N_CLASSES`` = 2 + number of pitches):
+
+* ``0`` REST: silence from this step (a sounding note stops);
+* ``1`` HOLD: nothing new happens (a sounding note continues, silence stays silent);
+* ``2 + (p - PITCH_LO)``: a new note of MIDI pitch ``p`` starts, ending the previous one.
+
+A segment is ``SEG_STEPS`` = 32 sixteenths (two 4/4 bars). Melodies are on the GRID (12 ticks per
+quarter): onsets snap to the nearest sixteenth (3 ticks), so triplets are approximated. Pitches
+outside [PITCH_LO, PITCH_HI] are folded in by octaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from models.score import Note
+
+STEP_TICKS = 3  # a sixteenth at GRID = 12
+SEG_STEPS = 32
+PITCH_LO, PITCH_HI = 36, 96
+N_PITCHES = PITCH_HI - PITCH_LO + 1
+REST, HOLD = 0, 1
+N_CLASSES = 2 + N_PITCHES
+
+
+def fold(p: int) -> int:
+    while p < PITCH_LO:
+        p += 12
+    while p > PITCH_HI:
+        p -= 12
+    return p
+
+
+def notes_to_steps(notes: Sequence[Note], n_steps: int, offset: int = 0) -> np.ndarray:
+    """Step classes for notes (GRID ticks) in [offset, offset + n_steps * STEP_TICKS)."""
+    out = np.full(n_steps, HOLD, dtype=np.int64)
+    onset_class: dict[int, int] = {}
+    end_step: dict[int, int] = {}
+    for n in sorted(notes, key=lambda n: (n.start, -n.pitch)):
+        s = round((n.start - offset) / STEP_TICKS)
+        if s < 0 or s >= n_steps or s in onset_class:
+            continue  # outside, or a second onset in one step: keep the highest
+        onset_class[s] = 2 + fold(n.pitch) - PITCH_LO
+        end_step[s] = max(round((n.end - offset) / STEP_TICKS), s + 1)
+    onsets = sorted(onset_class)
+    for i, s in enumerate(onsets):
+        out[s] = onset_class[s]
+        nxt = onsets[i + 1] if i + 1 < len(onsets) else n_steps
+        if end_step[s] < nxt:
+            out[end_step[s]] = REST  # the note ends before the next one starts
+    if not onsets or onsets[0] > 0:
+        out[0] = REST  # silence before the first note is explicit
+    return out
+
+
+def steps_to_notes(steps: Sequence[int], offset: int = 0, velocity: int = 88) -> list[Note]:
+    """Notes (GRID ticks) from step classes; HOLD before any note is silence."""
+    notes: list[Note] = []
+    start = pitch = None
+    for i, c in enumerate([*list(steps), REST]):
+        c = int(c)
+        if c == HOLD:
+            continue
+        if start is not None and pitch is not None:
+            notes.append(Note(offset + start * STEP_TICKS, (i - start) * STEP_TICKS, pitch,
+                              velocity))
+        start = pitch = None
+        if c >= 2:
+            start, pitch = i, PITCH_LO + c - 2
+    return notes
+
+
+def windows(notes: Sequence[Note], total_ticks: int, hop_steps: int = 16) -> list[np.ndarray]:
+    """Every SEG_STEPS window of a melody, hopping by ``hop_steps`` (one 4/4 bar by default)."""
+    n = total_ticks // STEP_TICKS
+    steps = notes_to_steps(notes, n)
+    out = []
+    for s in range(0, max(0, n - SEG_STEPS) + 1, hop_steps):
+        w = steps[s : s + SEG_STEPS].copy()
+        if len(w) < SEG_STEPS:
+            break
+        if w[0] == HOLD:
+            # a note sounding from before the window: restate it so the window stands alone
+            prev = [c for c in steps[:s][::-1] if c != HOLD]
+            w[0] = prev[0] if prev else REST
+        out.append(w)
+    return out
+
+
+def transpose_steps(steps: np.ndarray, semitones: int) -> np.ndarray | None:
+    """Shift note classes; None when a note would leave the range."""
+    out = steps.copy()
+    notes = out >= 2
+    shifted = out[notes] + semitones
+    if (shifted < 2).any() or (shifted >= N_CLASSES).any():
+        return None
+    out[notes] = shifted
+    return out

@@ -1,0 +1,155 @@
+"""MusicVAE-style melody VAE: bidirectional LSTM encoder, LSTM decoder, spherical interpolation.
+
+Input is a two-bar melody as 32 sixteenth-step classes (``models.steps``). The encoder's final
+states give the posterior mean and log-variance of ``z``; the decoder starts from ``tanh(W z)`` and
+sees ``z`` and the previous step at every step (teacher forcing in training). Sampling a new
+melody draws ``z`` from the prior; blending two seeds decodes points on the great circle between
+their codes (``slerp``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from models.steps import HOLD, N_CLASSES, REST, SEG_STEPS
+
+
+@dataclass
+class VAEConfig:
+    n_classes: int = N_CLASSES
+    seg_steps: int = SEG_STEPS
+    n_embd: int = 64
+    enc_hidden: int = 256
+    dec_hidden: int = 384
+    n_latent: int = 64
+    dropout: float = 0.1
+    beta: float = 0.5  # KL weight after warm-up
+    free_bits: float = 16.0  # nats of KL not penalised (avoids posterior collapse)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MelodyVAE(nn.Module):
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        self.emb = nn.Embedding(c.n_classes + 1, c.n_embd)  # last id = "start" token
+        self.encoder = nn.LSTM(c.n_embd, c.enc_hidden, batch_first=True, bidirectional=True)
+        self.to_mu = nn.Linear(2 * c.enc_hidden, c.n_latent)
+        self.to_logvar = nn.Linear(2 * c.enc_hidden, c.n_latent)
+        self.z_to_state = nn.Linear(c.n_latent, 2 * c.dec_hidden)
+        self.decoder = nn.LSTM(c.n_embd + c.n_latent, c.dec_hidden, batch_first=True)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.dec_hidden, c.n_classes)
+
+    @property
+    def start_id(self) -> int:
+        return self.config.n_classes
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T) step classes -> (mu, logvar), each (B, n_latent)."""
+        _, (h, _) = self.encoder(self.emb(x))
+        h = torch.cat([h[0], h[1]], dim=-1)
+        return self.to_mu(h), self.to_logvar(h).clamp(-10, 6)
+
+    def _init_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, c = torch.tanh(self.z_to_state(z)).chunk(2, dim=-1)
+        return h[None].contiguous(), c[None].contiguous()
+
+    def decode_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, C) for targets x given z."""
+        start = torch.full((x.size(0), 1), self.start_id, dtype=x.dtype, device=x.device)
+        inp = self.drop(self.emb(torch.cat([start, x[:, :-1]], dim=1)))
+        zs = z[:, None, :].expand(-1, x.size(1), -1)
+        out, _ = self.decoder(torch.cat([inp, zs], dim=-1), self._init_state(z))
+        return self.head(self.drop(out))
+
+    def forward(
+        self, x: torch.Tensor, targets: torch.Tensor | None = None, *, beta: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, T) -> (logits (B, T, C), loss = reconstruction NLL + beta * max(KL, free bits))."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        logits = self.decode_logits(z, x)
+        if targets is None:
+            return logits, None
+        rec = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
+                              reduction="sum") / x.size(0)
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1).mean()
+        b = self.config.beta if beta is None else beta
+        loss = rec + b * torch.clamp(kl, min=self.config.free_bits)
+        self.last_stats = {"rec": float(rec), "kl": float(kl)}
+        return logits, loss
+
+    @torch.no_grad()
+    def decode(
+        self, z: torch.Tensor, *, temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Autoregressive decoding: (B, n_latent) -> (B, T) step classes (argmax at T=0)."""
+        b = z.size(0)
+        state = self._init_state(z)
+        tok = torch.full((b,), self.start_id, dtype=torch.long, device=z.device)
+        out = []
+        for t in range(self.config.seg_steps):
+            inp = torch.cat([self.emb(tok)[:, None], z[:, None]], dim=-1)
+            h, state = self.decoder(inp, state)
+            logits = self.head(h[:, -1])
+            if t == 0:
+                logits[:, HOLD] = -1e9  # a segment starts with a note or an explicit rest
+            if temperature <= 0:
+                tok = logits.argmax(-1)
+            else:
+                probs = F.softmax(logits / temperature, dim=-1)
+                tok = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            out.append(tok)
+        return torch.stack(out, dim=1)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between latent codes (falls back to lerp when nearly parallel)."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return (1 - t) * a + t * b
+    cos = float(np.clip(np.dot(a / na, b / nb), -1.0, 1.0))
+    omega = np.arccos(cos)
+    if omega < 1e-4:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+@torch.no_grad()
+def reconstruction_accuracy(model: MelodyVAE, x: torch.Tensor) -> dict[str, float]:
+    """Greedy decode from the posterior mean: per-step accuracy and per-note-onset accuracy."""
+    model.eval()
+    mu, _ = model.encode(x)
+    y = model.decode(mu)
+    correct = (y == x).float()
+    onsets = x >= 2
+    return {
+        "step_accuracy": float(correct.mean()),
+        "onset_accuracy": float(correct[onsets].mean()) if onsets.any() else float("nan"),
+        "rest_accuracy": float(correct[x == REST].mean()) if (x == REST).any() else float("nan"),
+    }
+
+
+def _build(payload: dict) -> tuple[MelodyVAE, None]:
+    return MelodyVAE(VAEConfig(**payload["config"])), None
+
+
+def _register() -> None:
+    from models.checkpoint import register_kind
+
+    register_kind("vae", _build)
+
+
+_register()
