@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import Cadenza, UserRef  # noqa: E402
-from bot.service import ComposeRequest, Composer  # noqa: E402
-from bot.store import Store  # noqa: E402
-from models.registry import ModelRegistry  # noqa: E402
+from bot.app import Cadenza, UserRef
+from bot.service import Composer, ComposeRequest
+from bot.store import Store
+from models.registry import ModelRegistry
 
 STAGES = ("generate", "arrange", "render", "encode", "pianoroll", "store")
 
