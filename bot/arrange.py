@@ -8,6 +8,7 @@ last, to every part at once, so they all share one feel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -261,6 +262,28 @@ def swing_notes(notes: Sequence[Note]) -> list[Note]:
         s, e = swing_tick(n.start), swing_tick(n.end)
         out.append(Note(s, max(1, e - s), n.pitch, n.velocity))
     return out
+
+
+def unswing_tick(t: int, res: int) -> int:
+    """Inverse of the swing at ``res`` ticks per quarter: 2/3 of a beat back to 1/2."""
+    q, r = divmod(t, res)
+    two_thirds = 2 * res / 3
+    if r <= two_thirds:
+        return q * res + round(r * 0.75)
+    return q * res + round(res / 2 + (r - two_thirds) * 1.5)
+
+
+def unswing(score: Score) -> Score:
+    """Straighten a swung score (e.g. a jazz clip before it seeds a new piece, which will be
+    swung again when arranged)."""
+    res = score.resolution
+
+    def fix(n: Note) -> Note:
+        s, e = unswing_tick(n.start, res), unswing_tick(n.end, res)
+        return Note(s, max(1, e - s), n.pitch, n.velocity)
+
+    return score.with_tracks(tuple(replace(t, notes=tuple(fix(n) for n in t.notes))
+                                   for t in score.tracks))
 
 
 def arrange(

@@ -9,21 +9,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.arrange import arrange
+from bot.arrange import arrange, unswing
 from bot.errors import ResourceError, UserError
 from bot.harmony import plan_chords
 from bot.midi_io import score_to_midi
 from bot.styles import STYLES, StyleSpec, pick_key, pick_meter
+from models.chord_infer import harmonize_melody
 from models.errors import ModelError
 from models.grammar import plan_from_chords
-from models.score import GRID, Score
-from models.theory import Key
+from models.motif import Motif
+from models.score import GRID, Note, Score
+from models.theory import Chord, Key
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,11 @@ class Resolved:
     model: str
     tempo_given: bool = False
     key_given: bool = False
+    primer_bars: int = 0  # bars taken verbatim from a seed before the new ones
+
+    @property
+    def total_bars(self) -> int:
+        return self.primer_bars + self.bars
 
     @property
     def meter_str(self) -> str:
@@ -126,6 +133,26 @@ def resolve(req: ComposeRequest, default_model: str = "lstm") -> Resolved:
                     req.model or default_model, req.tempo is not None, req.key is not None)
 
 
+MAX_TOTAL_BARS = 48
+
+
+def _fit_motif(r: Resolved, motif: Motif) -> tuple[Resolved, Motif]:
+    """The seed sets meter and key (transposed when the member asked for a key) and, unless the
+    member gave one, the tempo."""
+    key = Key.parse(r.key) if r.key_given else motif.key
+    if r.key_given:
+        # a minor seed asked for in a major key moves to the relative major's tonic, and back
+        tonic = motif.key.tonic
+        if motif.key.mode != key.mode:
+            tonic = (tonic + (3 if motif.key.mode == "minor" else 9)) % 12
+        shift = (key.tonic - tonic) % 12
+        motif = motif.transpose(shift - 12 if shift > 6 else shift)
+    tempo = r.tempo if r.tempo_given else round(motif.tempo)
+    bars = min(r.bars, MAX_TOTAL_BARS - motif.bars)
+    return replace(r, key=key.name, meter=motif.meter, tempo=tempo, bars=bars,
+                   primer_bars=motif.bars), motif
+
+
 class Composer:
     """Generates and renders clips; holds the model registry and the renderer settings."""
 
@@ -146,43 +173,153 @@ class Composer:
                 return s
         raise UserError(f"model cannot play {spec.name}: it knows {', '.join(styles)}")
 
-    def compose(self, r: Resolved) -> Composition:
-        """Resolved parameters -> arranged Score and MIDI bytes (no audio yet)."""
-        from models.generate import Idiom, MelodyRequest, generate_tokens
-        from models.tokens import decode
-
-        spec = STYLES[r.style]
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
+    def _load(self, name: str):  # type: ignore[no-untyped-def]
         try:
-            loaded = self.registry.get(r.model)
+            return self.registry.get(name)
         except ModelError as e:
             raise ResourceError(str(e)) from None
+
+    def compose(self, r: Resolved, motif: Motif | None = None) -> Composition:
+        """Resolved parameters (and an optional seed motif to continue) -> arranged Score and
+        MIDI bytes (no audio yet)."""
+        t0 = time.perf_counter()
+        loaded = self._load(r.model)
+        if motif is not None:
+            r, motif = _fit_motif(r, motif)
         _meta, rng_h, rng_s, rng_a = _streams(r.seed)
+        spec = STYLES[r.style]
         key = Key.parse(r.key)
-        plan = plan_chords(r.style, key, r.bars, r.meter, rng_h)
+        plan = self._plan(r, key, motif, rng_h)
+        if loaded.kind == "rnn":
+            lead, model_style = self._melody_rnn(loaded, r, spec, key, plan, motif, rng_s)
+        elif loaded.kind == "vae":
+            lead, plan = self._melody_vae(loaded, r, key, motif, rng_s)
+            model_style = "vae"
+        else:
+            raise UserError(f"model {r.model} ({loaded.kind}) cannot compose melodies")
+        timings = {"generate": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        score = arrange(lead, plan, spec=spec, meter=r.meter, bars=r.total_bars,
+                        tempo=r.tempo, key=key, rng=rng_a)
+        midi = score_to_midi(score)
+        timings["arrange"] = time.perf_counter() - t1
+        return Composition(r, score, midi, model_style, loaded.sha256, timings)
+
+    def _plan(self, r: Resolved, key: Key, motif: Motif | None,
+              rng: np.random.Generator) -> list[tuple[int, Chord]]:
+        """The seed's own chords for its bars, then the style's plan for the new bars."""
+        new = plan_chords(r.style, key, r.bars, r.meter, rng)
+        if motif is None:
+            return new
+        offset = motif.bars * motif.bar_ticks
+        return [*(c for c in motif.chords if c[0] < offset),
+                *((t + offset, c) for t, c in new)]
+
+    def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]
+                    plan: list[tuple[int, Chord]], motif: Motif | None,
+                    rng: np.random.Generator) -> tuple[tuple[Note, ...], str]:
+        from models.generate import Idiom, MelodyRequest, generate_tokens
+        from models.tokens import BAR, decode, encode
+
         bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
-        chord_plan = plan_from_chords([(t, c.reduced()) for t, c in plan], r.bars, bar_ticks)
+        chord_plan = plan_from_chords([(t, c.reduced()) for t, c in plan], r.total_bars,
+                                      bar_ticks)
         model_style = self.model_style(spec, loaded.styles)
+        pitch_range = spec.lead_range
+        primer = None
+        if motif is not None:
+            # the seed's bars are forced verbatim; the BAR after them is where the model starts
+            primer = (*encode(motif.to_score(model_style), loaded.vocab, eos=False), BAR)
+            mid = int(np.median([n.pitch for n in motif.notes]))
+            pitch_range = (max(36, mid - 14), min(100, mid + 14))
         idiom = Idiom(tonic=key.tonic, scale=key.scale, tonic_bias=dict(spec.tonic_bias),
                       chord_tone_bias=spec.chord_tone_bias,
                       off_scale_penalty=spec.off_scale_penalty)
         req = MelodyRequest(style=model_style, meter=r.meter, plan=chord_plan,
-                            seed=int(rng_s.integers(2**63)), temperature=r.temperature,
-                            pitch_range=spec.lead_range, idiom=idiom)
+                            seed=int(rng.integers(2**63)), temperature=r.temperature,
+                            pitch_range=pitch_range, idiom=idiom, primer=primer)
         try:
             tokens = generate_tokens(loaded, [req])[0]
         except ModelError as e:
             raise UserError(str(e)) from None
         melody = decode(tokens, loaded.vocab, tempo=r.tempo, key=key)
-        timings["generate"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
         lead = melody.track("lead")
-        score = arrange(lead.notes if lead else (), plan, spec=spec, meter=r.meter, bars=r.bars,
-                        tempo=r.tempo, key=key, rng=rng_a)
-        midi = score_to_midi(score)
+        return (lead.notes if lead else ()), model_style
+
+    def _melody_vae(self, loaded, r: Resolved, key: Key, motif: Motif | None,  # type: ignore[no-untyped-def]
+                    rng: np.random.Generator) -> tuple[tuple[Note, ...], list[tuple[int, Chord]]]:
+        """Melody from the VAE's prior (a slow random walk in latent space, so consecutive
+        two-bar phrases relate), then chords inferred from it in the key."""
+        from models.blend import vae_prior_melody
+
+        if motif is not None:
+            raise UserError("the vae model continues no seeds: use /seed blend, or model lstm")
+        bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
+        notes = vae_prior_melody(loaded, r.total_bars * bar_ticks, key, r.temperature,
+                                 int(rng.integers(2**63)))
+        return tuple(notes), harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key,
+                                              bar_ticks, r.total_bars)
+
+    def variation(self, source: Score, r: Resolved) -> Composition:
+        """Re-sample the melody's pitches over the same harmony and rhythm (``r`` carries the
+        style, model, temperature and the new seed)."""
+        from models.grammar import SkeletonConstraint
+        from models.sample import sample
+        from models.tokens import decode, encode
+
+        t0 = time.perf_counter()
+        loaded = self._load(r.model)
+        if loaded.kind != "rnn":
+            raise UserError(f"variations need a sequence model (lstm, gru, rnn), not {r.model}")
+        # the source fixes meter, key and tempo; only the seed (and model) are new
+        r = replace(r, meter=source.time_signature, key=source.key.name,
+                    tempo=round(source.tempo))
+        spec = STYLES[r.style]
+        _meta, _h, rng_s, rng_a = _streams(r.seed)
+        motif, _ = Motif.from_score(unswing(source) if spec.swing else source,
+                                    max_bars=source.bars or 1)
+        model_style = self.model_style(spec, loaded.styles)
+        tokens = encode(motif.to_score(model_style), loaded.vocab)
+        lo, hi = min(n.pitch for n in motif.notes), max(n.pitch for n in motif.notes)
+        c = SkeletonConstraint(loaded.vocab, tokens, pitch_range=(max(21, lo - 4),
+                                                                  min(108, hi + 4)))
+        with loaded.lock:
+            out = sample(loaded.model, [c], [np.random.default_rng(int(rng_s.integers(2**63)))],
+                         temperature=r.temperature, device=loaded.device)[0]
+        lead = decode(out, loaded.vocab).track("lead")
+        timings = {"generate": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        plan = [(c.start * GRID // source.resolution, c.chord) for c in source.chords]
+        score = arrange(lead.notes if lead else (), plan, spec=spec, meter=r.meter,
+                        bars=motif.bars, tempo=r.tempo, key=Key.parse(r.key), rng=rng_a)
         timings["arrange"] = time.perf_counter() - t1
-        return Composition(r, score, midi, model_style, loaded.sha256, timings)
+        r = replace(r, bars=motif.bars, primer_bars=0)
+        return Composition(r, score, score_to_midi(score), model_style, loaded.sha256, timings)
+
+    def blend(self, a: Motif, b: Motif, r: Resolved, vae_name: str = "vae") -> Composition:
+        """Morph from motif A to motif B through the VAE's latent space (spherical
+        interpolation), then arrange the result in ``r.style``."""
+        from models.blend import blend_melody
+
+        t0 = time.perf_counter()
+        loaded = self._load(vae_name)
+        if loaded.kind != "vae":
+            raise ResourceError(f"model {vae_name} is not a VAE")
+        spec = STYLES[r.style]
+        _meta, _rng_h, rng_s, rng_a = _streams(r.seed)
+        key = a.key
+        r = replace(r, key=key.name, meter=(4, 4),
+                    tempo=r.tempo if r.tempo_given else round(a.tempo), primer_bars=0)
+        bar_ticks = GRID * 4
+        notes = blend_melody(loaded, a, b, r.bars, r.temperature, int(rng_s.integers(2**63)))
+        plan = harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key, bar_ticks,
+                                r.bars)
+        timings = {"generate": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        score = arrange(notes, plan, spec=spec, meter=r.meter, bars=r.bars, tempo=r.tempo,
+                        key=key, rng=rng_a)
+        timings["arrange"] = time.perf_counter() - t1
+        return Composition(r, score, score_to_midi(score), "vae", loaded.sha256, timings)
 
     # ---- rendering
     def render(self, score: Score, midi: bytes, out_dir: Path, stem: str,

