@@ -1,0 +1,583 @@
+"""MuseGAN-style multi-track GAN over bar-level piano rolls, conditioned on style, with its sampler.
+
+Model (Dong et al. 2018, "hybrid" variant, at CPU size). A phrase is ``phrase_bars`` bars of
+the 4-lane roll of ``models.roll`` (lead, chords, bass, drums; 48 steps x 84 pitches per bar).
+
+* Latents, each ``z_dim`` wide: a shared time-independent ``z``; a shared temporal ``z_t`` that
+  the temporal generator turns into one code per bar; per track, a time-independent ``z_i`` and
+  a temporal ``z_i,t`` with its own temporal generator. Style is an embedding.
+* The bar generator runs once per bar. Its shared trunk reads (z, bar code of z_t, style) and
+  upsamples (beats x octaves -> sixteenths x octaves); each track then gets the trunk features
+  modulated (FiLM) by its own (z_i, bar code of z_i,t) and a private pair of streams, pitch-time
+  and time-pitch (octave -> semitones, sixteenth -> GRID steps, in either order), whose summed
+  logits are the track's 48 x 84 bar. The private streams are per-track batched matmuls (the
+  kernel == stride transposed convolutions of MuseGAN, without the CPU cost of grouped
+  ``ConvTranspose2d``). A sigmoid gives note probabilities; its bias starts at -4, so a fresh
+  generator is about as sparse as real rolls instead of half full.
+* The critic sees whole phrases: a track-private then shared convolutional stream on the roll,
+  a chroma stream (pitch classes per beat) and an onset stream (note starts per step), joined
+  by a linear head over all bars; style enters by projection (Miyato & Koyama 2018).
+* Trained with WGAN-GP (``critic_loss``, ``generator_loss``, ``gradient_penalty``) by
+  ``models.train_gan``.
+
+Sampling. ``sample`` writes any number of bars in phrases: the time-independent latents are
+anchors at phrase boundaries, spherically interpolated bar by bar, so each phrase flows into the
+next; the temporal latents follow a phrase form (default AABA: phrases with the same letter share
+their bar-to-bar plan, varied by the drifting anchors). Probabilities are binarised by a
+threshold (or Bernoulli draws), lead and bass are made monophonic (highest / lowest pitch), specks
+shorter than ``min_steps`` are removed, the result is moved to the requested key and chord
+symbols are read off the chords and bass lanes. Latents come from a numpy RNG seeded by the
+request alone and the generator runs in eval mode (batch-norm running statistics), so a seed
+gives the same clip whatever else is in the batch, and a longer clip starts like a shorter one.
+
+Data: whatever rolls the caller passes ``models.train_gan`` (see ``models.gan_data``): corpus
+melodies arranged into bands by ``bot.arrange``, Bach chorales' four voices, users' MIDI.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from models.checkpoint import FORMAT, register_kind, save_payload
+from models.chord_infer import best_chord, key_from_pitches
+from models.errors import ModelError
+from models.roll import (
+    BASS,
+    CHORDS,
+    DRUMS,
+    LEAD,
+    LOWEST,
+    PITCHES,
+    STEPS,
+    TRACKS,
+    bar_steps,
+    decode,
+    drop_short,
+    skyline,
+    timeline,
+    transpose,
+)
+from models.score import GRID, ChordEvent, Score
+from models.theory import Chord, Key
+from models.tokens import DEFAULT_STYLES
+
+log = logging.getLogger(__name__)
+
+KIND = "gan"
+OCTAVES = PITCHES // 12  # 7
+BEATS = STEPS // GRID  # 4 quarter-note beats per bar lane
+SUB = 4  # sixteenths per beat
+TICKS_PER_SUB = GRID // SUB  # 3 roll steps per sixteenth
+MAX_BARS = 512  # a request's rolls are 64 KB of floats per bar
+
+
+@dataclass
+class GANConfig:
+    styles: tuple[str, ...] = DEFAULT_STYLES
+    phrase_bars: int = 4
+    z_dim: int = 32
+    style_dim: int = 16
+    g_channels: int = 32
+    d_channels: int = 32
+    meter: tuple[int, int] = (4, 4)
+
+    def __post_init__(self) -> None:
+        self.styles = tuple(str(s) for s in self.styles)
+        self.meter = (int(self.meter[0]), int(self.meter[1]))
+        if not self.styles or len(set(self.styles)) != len(self.styles):
+            raise ValueError(f"styles must be distinct and non-empty, got {self.styles}")
+        if self.phrase_bars < 1:
+            raise ValueError("phrase_bars must be >= 1")
+        if self.g_channels % 2 or self.g_channels < 8 or self.d_channels < 4:
+            raise ValueError("g_channels must be even and >= 8, d_channels >= 4")
+        bar_steps(self.meter)  # raises for meters the roll cannot hold
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["styles"], d["meter"] = list(self.styles), list(self.meter)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GANConfig:
+        return cls(**{**d, "styles": tuple(d["styles"]), "meter": tuple(d["meter"])})
+
+
+class Latents(NamedTuple):
+    """One phrase's latents per batch item: (B, z), (B, z), (B, TRACKS, z), (B, TRACKS, z)."""
+
+    shared: torch.Tensor
+    shared_temporal: torch.Tensor
+    tracks: torch.Tensor
+    tracks_temporal: torch.Tensor
+
+
+def random_latents(batch: int, config: GANConfig, device: torch.device | str = "cpu",
+                   generator: torch.Generator | None = None) -> Latents:
+    z = config.z_dim
+
+    def n(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator, device=device)
+
+    return Latents(n(batch, z), n(batch, z), n(batch, TRACKS, z), n(batch, TRACKS, z))
+
+
+# ---------------------------------------------------------------- generator
+
+
+class TemporalGenerator(nn.Module):
+    """z -> one code per bar of a phrase (MuseGAN's temporal generator)."""
+
+    def __init__(self, z_dim: int, bars: int) -> None:
+        super().__init__()
+        self.bars, self.z_dim = bars, z_dim
+        self.net = nn.Sequential(nn.Linear(z_dim, 4 * z_dim), nn.ReLU(),
+                                 nn.Linear(4 * z_dim, bars * z_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, self.bars, self.z_dim)
+
+
+class Expand(nn.Module):
+    """Transposed convolution with kernel == stride, as one matmul: every input cell becomes a
+    ``k`` patch (several times faster than ``nn.ConvTranspose2d`` on CPU)."""
+
+    def __init__(self, c_in: int, c_out: int, k: tuple[int, int]) -> None:
+        super().__init__()
+        self.k, self.c_out = k, c_out
+        bound = 1 / math.sqrt(c_in)
+        self.weight = nn.Parameter(torch.empty(c_in, c_out * k[0] * k[1]).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        kh, kw = self.k
+        y = torch.einsum("nchw,cd->ndhw", x, self.weight)
+        y = y.reshape(n, self.c_out, kh, kw, h, w).permute(0, 1, 4, 2, 5, 3)
+        return y.reshape(n, self.c_out, h * kh, w * kw) + self.bias[:, None, None]
+
+
+class Reduce(nn.Module):
+    """Convolution with kernel == stride, as one matmul (the critic's patch embedding)."""
+
+    def __init__(self, c_in: int, c_out: int, k: tuple[int, int], groups: int = 1) -> None:
+        super().__init__()
+        self.k, self.groups, self.c_out = k, groups, c_out
+        fan_in = c_in // groups * k[0] * k[1]
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(
+            torch.empty(groups, fan_in, c_out // groups).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        (kh, kw), g = self.k, self.groups
+        x = x.reshape(n, g, c // g, h // kh, kh, w // kw, kw).permute(0, 1, 2, 4, 6, 3, 5)
+        y = torch.einsum("ngchw,gcd->ngdhw", x.reshape(n, g, -1, h // kh, w // kw), self.weight)
+        return y.reshape(n, self.c_out, h // kh, w // kw) + self.bias[:, None, None]
+
+
+def _up(c_in: int, c_out: int, k: tuple[int, int]) -> list[nn.Module]:
+    """An upsampling step with batch-norm and ReLU."""
+    return [Expand(c_in, c_out, k), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+class Grouped(nn.Module):
+    """One linear map per track, applied to (TRACKS, rows, c_in) in a single batched matmul."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        bound = 1 / math.sqrt(c_in)
+        self.weight = nn.Parameter(torch.empty(TRACKS, c_in, c_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(TRACKS, 1, c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class BarGenerator(nn.Module):
+    """Per-bar latents -> the four lanes of one bar, probabilities (M, TRACKS, STEPS, PITCHES)."""
+
+    def __init__(self, cfg: GANConfig) -> None:
+        super().__init__()
+        c, z, t = cfg.g_channels, cfg.z_dim, TRACKS
+        self.c = c
+        self.fc = nn.Linear(2 * z + cfg.style_dim, 4 * c * BEATS)
+        self.bn0 = nn.BatchNorm2d(4 * c)
+        self.trunk = nn.Sequential(
+            *_up(4 * c, 2 * c, (1, OCTAVES)),  # (2c, beats, octaves)
+            *_up(2 * c, 2 * c, (SUB, 1)),  # (2c, sixteenths, octaves)
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(),
+        )
+        # per-track scale and shift of the trunk features, from that track's latents
+        self.film = nn.Conv1d(t * 2 * z, t * 2 * 2 * c, 1, groups=t)
+        # Private streams, per track and per (sixteenth, octave) cell. pitch-time: 12 semitones
+        # of hp features, each -> 3 steps; time-pitch: 3 steps of ht features, each -> 12
+        # semitones. Both are upsampling transposed convolutions with kernel == stride, written
+        # as batched matmuls in a channels-last layout because that avoids the big copies
+        # (and the slow grouped kernels) of nn.ConvTranspose2d on CPU.
+        self.hp, self.ht = max(4, c // 4), max(4, c // 2)
+        self.pt1, self.pt2 = Grouped(2 * c, 12 * self.hp), Grouped(self.hp, TICKS_PER_SUB)
+        self.tp1, self.tp2 = Grouped(2 * c, TICKS_PER_SUB * self.ht), Grouped(self.ht, 12)
+        # start near the sparsity of real rolls (~2% of cells on) instead of 50%
+        self.out_bias = nn.Parameter(torch.full((t, 1, 1), -4.0))
+
+    def forward(self, shared: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
+        """shared: (M, 2z + style_dim); tracks: (M, TRACKS, 2z) -> (M, TRACKS, STEPS, PITCHES)."""
+        m, c, t = shared.shape[0], self.c, TRACKS
+        x = F.relu(self.bn0(self.fc(shared).view(m, 4 * c, BEATS, 1)))
+        x = self.trunk(x).permute(0, 2, 3, 1)  # (M, 16, 7, 2c)
+        gb = self.film(tracks.reshape(m, -1, 1)).view(m, t, 2, 1, 1, 2 * c).transpose(0, 1)
+        h = x[None] * (1 + gb[:, :, 0]) + gb[:, :, 1]  # (T, M, 16, 7, 2c)
+        cells = m * BEATS * SUB * OCTAVES
+        h = h.reshape(t, cells, 2 * c)
+        pt = F.relu(self.pt1(h)).view(t, cells * 12, self.hp)
+        pt = self.pt2(pt).view(t, m, BEATS * SUB, OCTAVES, 12, TICKS_PER_SUB)
+        tp = F.relu(self.tp1(h)).view(t, cells * TICKS_PER_SUB, self.ht)
+        tp = self.tp2(tp).view(t, m, BEATS * SUB, OCTAVES, TICKS_PER_SUB, 12)
+        # both to (M, T, sixteenth, step, octave, semitone) = (M, T, STEPS, PITCHES)
+        logits = pt.permute(1, 0, 2, 5, 3, 4) + tp.permute(1, 0, 2, 4, 3, 5)
+        return torch.sigmoid(logits.reshape(m, t, STEPS, PITCHES) + self.out_bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: GANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.style = nn.Embedding(len(cfg.styles), cfg.style_dim)
+        self.temporal = TemporalGenerator(cfg.z_dim, cfg.phrase_bars)
+        self.track_temporal = nn.ModuleList(
+            TemporalGenerator(cfg.z_dim, cfg.phrase_bars) for _ in range(TRACKS))
+        self.bar = BarGenerator(cfg)
+
+    def codes(self, shared_t: torch.Tensor, tracks_t: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Temporal latents (B, z), (B, T, z) -> bar codes (B, P, z), (B, P, T, z)."""
+        per_track = [g(tracks_t[:, i]) for i, g in enumerate(self.track_temporal)]
+        return self.temporal(shared_t), torch.stack(per_track, dim=2)
+
+    def bars(self, shared: torch.Tensor, shared_code: torch.Tensor, tracks: torch.Tensor,
+             tracks_code: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Per-bar inputs (M, z), (M, z), (M, T, z), (M, T, z), (M,) -> (M, T, STEPS, PITCHES)."""
+        s = torch.cat([shared, shared_code, self.style(style)], dim=1)
+        return self.bar(s, torch.cat([tracks, tracks_code], dim=2))
+
+    def forward(self, lat: Latents, style: torch.Tensor) -> torch.Tensor:
+        """A phrase per batch item: (B, P, TRACKS, STEPS, PITCHES) note probabilities."""
+        b, p = lat.shared.shape[0], self.cfg.phrase_bars
+        code, tcode = self.codes(lat.shared_temporal, lat.tracks_temporal)
+
+        def per_bar(x: torch.Tensor) -> torch.Tensor:  # repeat a phrase latent for each bar
+            return x[:, None].expand(b, p, *x.shape[1:]).reshape(b * p, *x.shape[1:])
+
+        out = self.bars(per_bar(lat.shared), code.reshape(b * p, -1), per_bar(lat.tracks),
+                        tcode.reshape(b * p, TRACKS, -1), per_bar(style))
+        return out.view(b, p, TRACKS, STEPS, PITCHES)
+
+
+# ---------------------------------------------------------------- critic
+
+
+class Discriminator(nn.Module):
+    """WGAN critic over phrases (B, P, TRACKS, STEPS, PITCHES) -> (B,) scores."""
+
+    def __init__(self, cfg: GANConfig) -> None:
+        super().__init__()
+        c, t, p = cfg.d_channels, TRACKS, cfg.phrase_bars
+        self.p = p
+        act = nn.LeakyReLU(0.2)
+        self.main = nn.Sequential(
+            Reduce(t, t * 8, (1, 12), t), act,  # per track: shapes within each octave
+            Reduce(t * 8, t * 8, (TICKS_PER_SUB, 1), t), act,  # per track: sixteenths
+            Reduce(t * 8, 2 * c, (SUB, 1)), act,  # tracks meet: (2c, beats, octaves)
+            Reduce(2 * c, 2 * c, (1, OCTAVES)), act,
+            Reduce(2 * c, 4 * c, (BEATS, 1)), act,  # (4c, bars, 1)
+        )
+        self.chroma = nn.Sequential(
+            nn.Conv2d(t, c, (1, 12)), act,  # (c, beats, 1)
+            nn.Conv2d(c, 2 * c, (BEATS, 1), (BEATS, 1)), act,
+        )
+        self.onset = nn.Sequential(
+            nn.Conv1d(t, c, TICKS_PER_SUB, TICKS_PER_SUB), act,
+            nn.Conv1d(c, c, SUB, SUB), act,
+            nn.Conv1d(c, 2 * c, BEATS, BEATS), act,
+        )
+        self.fc = nn.Sequential(nn.Linear(8 * c * p, 4 * c), act)
+        self.out = nn.Linear(4 * c, 1)
+        self.style = nn.Embedding(len(cfg.styles), 4 * c)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        b, p = x.shape[0], self.p
+        x = x.permute(0, 2, 1, 3, 4).reshape(b, TRACKS, p * STEPS, PITCHES)
+        chroma = x.view(b, TRACKS, p * STEPS, OCTAVES, 12).sum(3)
+        chroma = F.avg_pool2d(chroma, (GRID, 1))  # (B, T, beats, 12)
+        onset = F.relu(torch.diff(x, dim=2, prepend=torch.zeros_like(x[:, :, :1]))).sum(3)
+        h = torch.cat([self.main(x).flatten(1), self.chroma(chroma).flatten(1),
+                       self.onset(onset).flatten(1)], dim=1)
+        h = self.fc(h)
+        return self.out(h).squeeze(1) + (self.style(style) * h).sum(1)
+
+
+class MuseGAN(nn.Module):
+    """Generator and critic together, so a checkpoint can resume training; sampling uses G."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+
+    def forward(self, lat: Latents, style: torch.Tensor) -> torch.Tensor:
+        return self.generator(lat, style)
+
+    def num_params(self, part: str | None = None) -> int:
+        mod = getattr(self, part) if part else self
+        return sum(p.numel() for p in mod.parameters())
+
+    def style_index(self, style: str | int) -> int:
+        styles = self.config.styles
+        if isinstance(style, int) and not isinstance(style, bool):
+            if not 0 <= style < len(styles):
+                raise ModelError(f"style index {style} out of range (0-{len(styles) - 1})")
+            return style
+        if style not in styles:
+            raise ModelError(f"this GAN has no style {style!r} (it knows {', '.join(styles)})")
+        return styles.index(style)
+
+
+# ---------------------------------------------------------------- WGAN-GP
+
+
+def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """Wasserstein critic loss (minimised): E[D(fake)] - E[D(real)]."""
+    return d_fake.mean() - d_real.mean()
+
+
+def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    return -d_fake.mean()
+
+
+def gradient_penalty(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor,
+                     style: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
+    """Gulrajani et al. 2017: weight * E[(||grad D(x_hat)|| - 1)^2] on random interpolates."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+    x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(disc(x_hat, style).sum(), x_hat, create_graph=True)
+    return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_gan(path: Path, model: MuseGAN, meta: dict[str, Any]) -> None:
+    save_payload(path, {
+        "format": FORMAT,
+        "kind": KIND,
+        "config": model.config.to_dict(),
+        "styles": list(model.config.styles),
+        "meta": meta,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    })
+
+
+def _build(payload: dict[str, Any]) -> tuple[MuseGAN, None]:
+    """``models.checkpoint.load`` hook: an untrained model shaped by the checkpoint's config."""
+    return MuseGAN(GANConfig.from_dict(payload["config"])), None
+
+
+register_kind(KIND, _build)
+
+
+# ---------------------------------------------------------------- sampling
+
+
+@dataclass(frozen=True)
+class GANRequest:
+    """One clip to generate; its output depends only on these fields and the checkpoint."""
+
+    style: str | int
+    bars: int
+    seed: int
+    key: Key | None = None  # None: wherever the model writes (C major / A minor if trained so)
+    tempo: float = 120.0
+    threshold: float = 0.5
+    bernoulli: bool = False  # draw notes with their probabilities instead of thresholding
+    form: str = "AABA"  # phrase letters, cycled; equal letters share a temporal plan
+    min_steps: int = 2  # pitched notes shorter than this many steps are dropped
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation along the last axis (keeps Gaussian latents at typical norms)."""
+    na = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    omega = np.arccos(np.clip((na * nb).sum(-1, keepdims=True), -1.0, 1.0))
+    so = np.sin(omega)
+    safe = np.where(so < 1e-6, 1.0, so)
+    out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / safe
+    return np.where(so < 1e-6, (1 - t) * a + t * b, out)
+
+
+def _plan(cfg: GANConfig, req: GANRequest) -> dict[str, np.ndarray]:
+    """Per-bar latents of a request (numpy, from its seed alone; prefix-stable in bars)."""
+    if not 1 <= req.bars <= MAX_BARS:
+        raise ModelError(f"bars must be 1-{MAX_BARS}, got {req.bars}")
+    if not req.form or not req.form.isalpha():
+        raise ModelError(f"form must be letters like AABA, got {req.form!r}")
+    p, z = cfg.phrase_bars, cfg.z_dim
+    n = -(-req.bars // p)
+    anchors_rng = np.random.default_rng([req.seed, 0])
+    letters_rng = np.random.default_rng([req.seed, 1])
+    anchors = [anchors_rng.standard_normal((1 + TRACKS, z)) for _ in range(n + 1)]
+    letters = [req.form[k % len(req.form)] for k in range(n)]
+    order = list(dict.fromkeys(letters))
+    temporal = np.stack([letters_rng.standard_normal((1 + TRACKS, z)) for _ in order])
+    bars = np.stack([_slerp(anchors[b // p], anchors[b // p + 1], (b % p) / p)
+                     for b in range(n * p)])  # (n*p, 1+T, z)
+    return {"shared": bars[:, 0], "tracks": bars[:, 1:], "temporal": temporal,
+            "phrase_letter": np.array([order.index(c) for c in letters])}
+
+
+@torch.no_grad()
+def sample_probabilities(model: MuseGAN, requests: Sequence[GANRequest]) -> list[np.ndarray]:
+    """Note probabilities (bars, TRACKS, STEPS, PITCHES) per request, in one generator batch."""
+    g = model.generator
+    was_training = g.training
+    g.eval()  # batch-norm running statistics: each request's bars are independent of the batch
+    try:
+        return _probabilities(model, requests)
+    finally:
+        g.train(was_training)
+
+
+def _probabilities(model: MuseGAN, requests: Sequence[GANRequest]) -> list[np.ndarray]:
+    g = model.generator
+    dev = next(model.parameters()).device
+    cfg, p = model.config, model.config.phrase_bars
+    plans = [_plan(cfg, r) for r in requests]
+    styles = [model.style_index(r.style) for r in requests]
+
+    def cat(key: str) -> torch.Tensor:
+        return torch.from_numpy(np.concatenate([pl[key] for pl in plans])).float().to(dev)
+
+    temporal = cat("temporal")  # (letters total, 1+T, z)
+    code, tcode = g.codes(temporal[:, 0], temporal[:, 1:])
+    offsets = np.cumsum([0] + [len(pl["temporal"]) for pl in plans])
+    idx = torch.from_numpy(np.concatenate(
+        [pl["phrase_letter"] + off for pl, off in zip(plans, offsets, strict=False)])).to(dev)
+    code = code[idx].reshape(-1, cfg.z_dim)  # (bars total, z)
+    tcode = tcode[idx].reshape(-1, TRACKS, cfg.z_dim)
+    style = torch.tensor(np.concatenate([[s] * len(pl["shared"]) for s, pl in
+                                         zip(styles, plans, strict=True)]), dtype=torch.long,
+                         device=dev)
+    out = g.bars(cat("shared"), code, cat("tracks"), tcode, style).float().cpu().numpy()
+    res, start = [], 0
+    for r, pl in zip(requests, plans, strict=True):
+        res.append(out[start:start + r.bars])
+        start += len(pl["shared"])
+    assert start == len(out) and all(len(pl["shared"]) % p == 0 for pl in plans)
+    return res
+
+
+def binarize(probs: np.ndarray, req: GANRequest) -> np.ndarray:
+    """Notes on/off from probabilities: threshold, or Bernoulli draws seeded by the request."""
+    if req.bernoulli:
+        rng = np.random.default_rng([req.seed, 2])
+        return rng.random(probs.shape) < probs
+    return probs > req.threshold
+
+
+def clean(active: np.ndarray, min_steps: int = 2) -> np.ndarray:
+    """Monophonic lead (top) and bass (bottom), pitched specks shorter than min_steps removed."""
+    out = active.copy()
+    for lane, top in ((LEAD, True), (BASS, False), (CHORDS, None)):
+        flat = out[:, lane].reshape(-1, PITCHES)
+        if top is not None:
+            flat = skyline(flat, highest=top)
+        out[:, lane] = drop_short(flat, min_steps).reshape(out.shape[0], STEPS, PITCHES)
+    return out
+
+
+def _chroma(lanes: np.ndarray) -> np.ndarray:
+    """Active steps per pitch class over (..., steps, PITCHES) lanes -> (..., 12)."""
+    per_pitch = lanes.sum(axis=-2).reshape(*lanes.shape[:-2], OCTAVES, 12)
+    return np.roll(per_pitch.sum(axis=-2), LOWEST % 12, axis=-1).astype(float)
+
+
+def read_key(active: np.ndarray, meter: tuple[int, int]) -> Key:
+    """Krumhansl-Schmuckler key of the pitched lanes (duration-weighted, as the corpus uses)."""
+    w = _chroma(timeline(active[:, :DRUMS], meter))
+    w = w.sum(axis=0)
+    # key_from_pitches weighs each span by its length: one span per pitch class carries w
+    return key_from_pitches([(0, int(c), pc) for pc, c in enumerate(w) if c > 0])
+
+
+def read_chords(active: np.ndarray, meter: tuple[int, int]) -> list[tuple[int, Chord]]:
+    """Chord changes (GRID tick, chord) from the chords and bass lanes, one per half bar
+    (``chord_infer.harmonize_voices`` on the roll: pitch-class weights, lowest pitch at the
+    window start as the bass)."""
+    per_bar = bar_steps(meter)
+    window = max(GRID, per_bar // 2)
+    flat = timeline(active[:, [CHORDS, BASS]], meter).any(axis=0)  # (steps, PITCHES)
+    changes: list[tuple[int, Chord]] = []
+    current = None
+    for lo in range(0, len(flat), window):
+        w = _chroma(flat[lo:lo + window])
+        low = np.nonzero(flat[lo])[0]
+        chord = best_chord(list(w), int(low[0]) + LOWEST if len(low) else None)
+        if chord is not None and chord != current:
+            changes.append((lo, chord))
+            current = chord
+    return changes
+
+
+def to_score(active: np.ndarray, req: GANRequest, style: str, meter: tuple[int, int]) -> Score:
+    """A binary band roll -> Score at GRID in the requested key, with chords read off it."""
+    key = found = read_key(active, meter)
+    if req.key is not None:
+        # move the clip's key signature onto the requested one, by the shortest way
+        def rel_major(k: Key) -> int:
+            return k.tonic if k.mode == "major" else (k.tonic + 3) % 12
+
+        shift = (rel_major(req.key) - rel_major(found)) % 12
+        active = transpose(active, shift - 12 if shift > 6 else shift)
+        key = req.key
+    end = req.bars * bar_steps(meter)
+    changes = read_chords(active, meter)
+    chords = tuple(ChordEvent(t, (changes[i + 1][0] if i + 1 < len(changes) else end) - t, c)
+                   for i, (t, c) in enumerate(changes))
+    return decode(active, meter=meter, tempo=req.tempo, style=style, key=key, chords=chords)
+
+
+def sample_many(model: MuseGAN, requests: Sequence[GANRequest]) -> list[Score]:
+    """Generate several clips in one batch (each as if alone: see the module docstring)."""
+    cfg = model.config
+    out = []
+    for req, probs in zip(requests, sample_probabilities(model, requests), strict=True):
+        active = clean(binarize(probs, req), req.min_steps)
+        style = cfg.styles[model.style_index(req.style)]
+        out.append(to_score(active, req, style, cfg.meter))
+    return out
+
+
+def sample(model: MuseGAN, style: str | int, bars: int, seed: int, **options: Any) -> Score:
+    """One clip of ``bars`` bars; ``options`` are the other ``GANRequest`` fields."""
+    return sample_many(model, [GANRequest(style, bars, seed, **options)])[0]
+
+
+def sample_rolls(model: MuseGAN, n: int, style: str | int, seed: int,
+                 threshold: float = 0.5) -> np.ndarray:
+    """``n`` binarised phrases (n, P, TRACKS, STEPS, PITCHES), uncleaned, for evaluation."""
+    reqs = [GANRequest(style, model.config.phrase_bars, seed * 100_003 + i, threshold=threshold)
+            for i in range(n)]
+    return np.stack([binarize(p, r) for p, r in zip(sample_probabilities(model, reqs), reqs,
+                                                       strict=True)])
+

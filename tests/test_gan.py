@@ -1,0 +1,300 @@
+"""The multi-track GAN with tiny random weights: shapes, gradients, WGAN-GP, sampling, checkpoints,
+training smoke run, and the phrase data it trains on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import load
+from models.errors import ModelError
+from models.gan import (
+    GANConfig,
+    GANRequest,
+    MuseGAN,
+    binarize,
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+    random_latents,
+    sample,
+    sample_many,
+    sample_probabilities,
+    sample_rolls,
+    save_gan,
+)
+from models.gan_data import build_dataset, key_shift, load_dataset, save_dataset, score_phrases
+from models.roll import BASS, DRUMS, LEAD, LOWEST, PITCHES, STEPS, TRACKS, encode, timeline
+from models.score import Note, Score, Track
+from models.theory import Key
+
+STYLES = ("folk", "jazz")
+
+
+def tiny_config(**kw: object) -> GANConfig:
+    return GANConfig(styles=STYLES, phrase_bars=2, z_dim=8, style_dim=4, g_channels=8,
+                     d_channels=4, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads, and OpenMP spin-waits badly on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model() -> MuseGAN:
+    torch.manual_seed(0)
+    m = MuseGAN(tiny_config()).eval()
+    # a fresh generator starts near-silent (as sparse as real rolls); centre its output so
+    # random weights write plenty of notes for the sampling paths to work on
+    with torch.no_grad():
+        m.generator.bar.out_bias.fill_(0.0)
+    return m
+
+
+def test_fresh_generator_is_as_sparse_as_music() -> None:
+    torch.manual_seed(0)
+    m = MuseGAN(tiny_config()).eval()
+    probs = sample_probabilities(m, [GANRequest("folk", 4, 0)])[0]
+    assert 0.005 < probs.mean() < 0.05
+
+
+def test_forward_backward_shapes() -> None:
+    torch.manual_seed(1)
+    m = MuseGAN(tiny_config()).train()
+    cfg = m.config
+    style = torch.tensor([0, 1, 1])
+    fake = m.generator(random_latents(3, cfg), style)
+    assert fake.shape == (3, cfg.phrase_bars, TRACKS, STEPS, PITCHES)
+    assert float(fake.detach().min()) >= 0.0 and float(fake.detach().max()) <= 1.0
+    scores = m.discriminator(fake, style)
+    assert scores.shape == (3,)
+    generator_loss(scores).backward()
+    for name, p in m.generator.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert any(float(p.grad.abs().sum()) > 0 for p in m.generator.parameters())
+    real = (torch.rand_like(fake) < 0.05).float()
+    m.zero_grad()
+    loss = critic_loss(m.discriminator(real, style), m.discriminator(fake.detach(), style))
+    loss.backward()
+    assert all(p.grad is not None for p in m.discriminator.parameters())
+    assert all(p.grad is None for p in m.generator.parameters())  # fake was detached
+
+
+def test_style_changes_the_critic_score() -> None:
+    torch.manual_seed(2)
+    m = MuseGAN(tiny_config())
+    x = torch.rand(1, 2, TRACKS, STEPS, PITCHES)
+    with torch.no_grad():
+        a, b = m.discriminator(x, torch.tensor([0])), m.discriminator(x, torch.tensor([1]))
+    assert a.item() != b.item()
+
+
+def test_gradient_penalty_is_finite_and_positive() -> None:
+    torch.manual_seed(3)
+    m = MuseGAN(tiny_config())
+    real = (torch.rand(4, 2, TRACKS, STEPS, PITCHES) < 0.05).float()
+    fake = m.generator(random_latents(4, m.config), torch.tensor([0, 1, 0, 1]))
+    gp = gradient_penalty(m.discriminator, real, fake, torch.tensor([0, 1, 0, 1]))
+    assert torch.isfinite(gp) and gp.item() > 0
+    gp.backward()  # differentiable w.r.t. the critic (double backward)
+    assert all(torch.isfinite(p.grad).all() for p in m.discriminator.parameters()
+               if p.grad is not None)
+
+
+@pytest.mark.parametrize("bars", [1, 3, 5, 32])
+def test_sample_any_bars_deterministic(model: MuseGAN, bars: int) -> None:
+    a = sample(model, "jazz", bars, seed=11)
+    b = sample(model, "jazz", bars, seed=11)
+    assert a == b
+    assert a.bars == bars and a.resolution == 12 and a.style == "jazz"
+    assert [t.role for t in a.tracks] == ["lead", "chords", "bass", "drums"]
+    assert a.tracks[DRUMS].is_drum
+    assert all(n.start < bars * 48 for t in a.tracks for n in t.notes)
+    assert a.note_count() > 0 and a.chords and a.chords[-1].end == bars * 48
+    for role in ("lead", "bass"):  # monophonic after cleaning
+        starts = [n.start for n in a.track(role).notes]
+        ends = sorted((n.start, n.end) for n in a.track(role).notes)
+        assert len(starts) == len(set(starts))
+        assert all(e1 <= s2 for (_, e1), (s2, _) in pairwise(ends))
+    assert sample(model, "jazz", bars, seed=12) != a
+
+
+def test_longer_clips_start_like_shorter_ones_and_batching_is_invisible(model: MuseGAN) -> None:
+    reqs = [GANRequest("folk", 3, 5), GANRequest("folk", 5, 5)]
+    short, long_ = sample_probabilities(model, reqs)
+    assert short.shape == (3, TRACKS, STEPS, PITCHES) and long_.shape[0] == 5
+    np.testing.assert_allclose(short, long_[:3], atol=1e-5)
+    reqs = [GANRequest("folk", 2, 1), GANRequest("jazz", 7, 2), GANRequest(1, 1, 3)]
+    together = sample_many(model, reqs)
+    assert together == [sample_many(model, [r])[0] for r in reqs]
+    assert together[2].style == "jazz"
+
+
+def test_eval_rolls_and_training_mode(model: MuseGAN) -> None:
+    rolls = sample_rolls(model, 3, "jazz", seed=2)
+    assert rolls.shape == (3, 2, TRACKS, STEPS, PITCHES) and rolls.dtype == bool
+    assert np.array_equal(rolls, sample_rolls(model, 3, "jazz", seed=2))
+    model.train()
+    try:
+        sample_probabilities(model, [GANRequest("folk", 1, 0)])
+        assert model.generator.training  # sampling borrows eval mode and gives it back
+    finally:
+        model.eval()
+
+
+def test_phrases_follow_the_form(model: MuseGAN) -> None:
+    # phrases with the same letter share their temporal plan; without drift they would repeat,
+    # so the form shows in the per-bar probabilities being closer for A-A than for A-B
+    p = sample_probabilities(model, [GANRequest("folk", 8, 9, form="AABA")])[0]
+    phrase = p.reshape(4, 2, -1)
+    same = np.abs(phrase[0] - phrase[1]).mean()
+    assert same < np.abs(phrase[1] - phrase[2]).mean()
+
+
+def test_key_moves_pitched_tracks_only(model: MuseGAN) -> None:
+    plain = sample(model, "folk", 2, seed=4)
+    moved = sample(model, "folk", 2, seed=4, key=Key.parse("Eb"))
+    assert moved.key == Key(3)
+    assert plain.tracks[DRUMS].notes == moved.tracks[DRUMS].notes
+
+    def shifted(s: int) -> list[set[tuple[int, int, int]]]:
+        return [{(n.start, n.duration, n.pitch + s) for n in t.notes
+                 if LOWEST <= n.pitch + s < LOWEST + PITCHES} for t in plain.tracks[:DRUMS]]
+
+    got = [{(n.start, n.duration, n.pitch) for n in t.notes} for t in moved.tracks[:DRUMS]]
+    # the clip moves as a whole, by at most a tritone (notes pushed off the range are lost)
+    assert [s for s in range(-6, 7) if shifted(s) == got]
+
+
+def test_threshold_and_bernoulli(model: MuseGAN) -> None:
+    req = GANRequest("folk", 2, 1)
+    probs = sample_probabilities(model, [req])[0]
+    low, high = binarize(probs, replace(req, threshold=0.45)), binarize(probs, req)
+    assert np.array_equal(high, probs > 0.5) and low.sum() > high.sum() > 0
+    drawn = binarize(probs, replace(req, bernoulli=True))
+    assert np.array_equal(drawn, binarize(probs, replace(req, bernoulli=True)))
+    assert not np.array_equal(drawn, high)
+    assert abs(drawn.mean() - probs.mean()) < 0.01  # notes drawn with their probabilities
+    b1 = sample(model, "folk", 2, seed=1, bernoulli=True)
+    assert b1 == sample(model, "folk", 2, seed=1, bernoulli=True) and b1.note_count() > 0
+
+
+def test_bad_requests(model: MuseGAN) -> None:
+    with pytest.raises(ModelError, match="no style 'polka'"):
+        sample(model, "polka", 4, 1)
+    with pytest.raises(ModelError, match="bars must be 1-512"):
+        sample(model, "folk", 0, 1)
+    with pytest.raises(ModelError, match="form must be letters"):
+        sample(model, "folk", 4, 1, form="A-B")
+    with pytest.raises(ModelError, match="style index 5"):
+        sample(model, 5, 4, 1)
+
+
+def test_checkpoint_round_trip(tmp_path: Path, model: MuseGAN) -> None:
+    path = tmp_path / "gan" / "model.pt"
+    save_gan(path, model, {"name": "gan", "family": "gan", "steps": 0})
+    payload = torch.load(path, weights_only=True)
+    assert payload["kind"] == "gan" and payload["styles"] == list(STYLES)
+    loaded = load(path, torch.device("cpu"))
+    assert loaded.kind == "gan" and loaded.vocab is None and loaded.styles == STYLES
+    assert isinstance(loaded.model, MuseGAN) and loaded.model.config == model.config
+    sd = model.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in loaded.model.state_dict().items())
+    assert sample(loaded.model, "folk", 3, 8) == sample(model, "folk", 3, 8)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="9/8 bar is 54 steps"):
+        GANConfig(meter=(9, 8))
+    with pytest.raises(ValueError, match="distinct"):
+        GANConfig(styles=("a", "a"))
+    assert GANConfig.from_dict(tiny_config().to_dict()) == tiny_config()
+
+
+# ---------------------------------------------------------------- data and training
+
+
+def band_score(style: str, key: Key, bars: int, meter: tuple[int, int] = (4, 4)) -> Score:
+    bar = 48 * meter[0] // 4
+    tonic = 60 + key.tonic
+    lead = tuple(Note(b * bar + i * 12, 11, tonic + (0, 4, 7, 12)[i % 4])
+                 for b in range(bars) for i in range(meter[0]))
+    bass = tuple(Note(b * bar, bar - 1, tonic - 24) for b in range(bars))
+    drums = tuple(Note(b * bar + t, 3, 42) for b in range(bars) for t in range(0, bar, 6))
+    return Score(tracks=(Track("L", "lead", notes=lead), Track("B", "bass", notes=bass),
+                         Track("D", "drums", is_drum=True, notes=drums)),
+                 time_signature=meter, key=key, bars=bars, style=style)
+
+
+def test_phrases_are_cut_and_key_normalised() -> None:
+    d_major = band_score("folk", Key.parse("D"), bars=5)
+    ph = score_phrases(d_major, phrase_bars=2)
+    assert ph.shape == (3, 2, TRACKS, STEPS, PITCHES)  # bars 0-1, 2-3 and the ending 3-4
+    assert key_shift(Key.parse("D")) == -2 and key_shift(Key.parse("Am")) == 0
+    assert key_shift(Key.parse("Bm")) == -2 and key_shift(Key.parse("F#")) == -6
+    lead = timeline(ph[0])[LEAD]
+    assert lead[0, 60 - LOWEST] and not lead[0, 62 - LOWEST]  # D4 moved to C4
+    assert ph[0, 0, DRUMS, 0, 42 - LOWEST]  # drums unmoved
+    raw = score_phrases(d_major, phrase_bars=2, normalize_key=False)
+    assert np.array_equal(raw[0, :, BASS], encode(d_major)[:2, BASS])
+
+
+def test_build_dataset_and_files(tmp_path: Path) -> None:
+    scores = [band_score("folk", Key(0), 4), band_score("jazz", Key(5), 6),
+              band_score("jazz", Key(0), 4, meter=(3, 4)), band_score("polka", Key(0), 4)]
+    data = build_dataset(scores, STYLES, phrase_bars=2)
+    assert data.rolls.shape == (5, 2, TRACKS, STEPS, PITCHES)
+    assert data.style_ids.tolist() == [0, 0, 1, 1, 1]
+    assert data.summary["styles"] == {"folk": {"pieces": 1, "phrases": 2},
+                                      "jazz": {"pieces": 1, "phrases": 3}}
+    assert data.summary["skipped"] == {"meter 3/4": 1, "style not trained": 1}
+    capped = build_dataset(scores, STYLES, phrase_bars=2, max_per_style=1, pack=True)
+    assert capped.rolls.shape == (2, 2, TRACKS, STEPS, 11) and capped.rolls.dtype == np.uint8
+    save_dataset(tmp_path / "d.npz", data)
+    back = load_dataset(tmp_path / "d.npz")
+    assert back.styles == STYLES and back.summary == data.summary
+    assert np.array_equal(np.unpackbits(back.rolls, axis=-1, count=PITCHES).astype(bool),
+                          data.rolls)
+
+
+def test_train_gan_smoke(tmp_path: Path) -> None:
+    from models.train_gan import train_gan
+
+    rng = np.random.default_rng(0)
+    rolls = rng.random((6, 2, TRACKS, STEPS, PITCHES)) < 0.03
+    ids = np.array([0, 0, 0, 1, 1, 1])
+    out = tmp_path / "gan" / "model.pt"
+    meta = train_gan(np.packbits(rolls, axis=-1), ids, STYLES, out, steps=3, batch=2,
+                     n_critic=2, z_dim=8, g_channels=8, d_channels=4, eval_every=2,
+                     eval_clips=4, seed=5, device="cpu")
+    assert meta["steps"] == 3 and [h["step"] for h in meta["history"]] == [2, 3]
+    assert meta["data"] == {"folk": {"phrases": 3}, "jazz": {"phrases": 3}}
+    assert {"overlap", "real_mean", "gen_mean"} <= set(meta["metrics"]["scale_consistency"])
+    for h in meta["history"]:
+        assert all(np.isfinite(h[k]) for k in ("w", "gp", "g"))
+    loaded = load(out, torch.device("cpu"))
+    assert loaded.kind == "gan" and loaded.meta["steps"] == 3
+    assert loaded.model.config.phrase_bars == 2
+    assert sample(loaded.model, "jazz", 3, 1).bars == 3
+
+
+def test_train_gan_rejects_bad_arrays(tmp_path: Path) -> None:
+    from models.train_gan import train_gan
+
+    with pytest.raises(ValueError, match="rolls must be"):
+        train_gan(np.zeros((2, 2, 3, STEPS, PITCHES), bool), np.zeros(2, int), STYLES,
+                  tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="style_ids must be 0-1"):
+        train_gan(np.zeros((2, 2, 4, STEPS, PITCHES), bool), np.array([0, 2]), STYLES,
+                  tmp_path / "m.pt")
