@@ -130,3 +130,28 @@ def _save(opts: VAEOptions, model: MelodyVAE, best: dict, counts: dict, step: in
         "format": FORMAT, "kind": "vae", "config": model.config.to_dict(), "styles": [],
         "meta": meta, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     })
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m models.train_vae --out models/checkpoints/vae/model.pt --minutes 40``"""
+    import argparse
+
+    from models.card import write_card
+    from models.corpus import load_corpus
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--out", type=Path, default=Path("models/checkpoints/vae/model.pt"))
+    ap.add_argument("--minutes", type=float)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    best = train_vae(load_corpus(), VAEOptions(out=args.out, steps=args.steps,
+                                               minutes=args.minutes))
+    write_card(args.out)
+    print(f"saved {args.out}: held-out step accuracy {best['step_accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -87,7 +87,7 @@ class MelodyVAE(nn.Module):
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1).mean()
         b = self.config.beta if beta is None else beta
         loss = rec + b * torch.clamp(kl, min=self.config.free_bits)
-        self.last_stats = {"rec": float(rec), "kl": float(kl)}
+        self.last_stats = {"rec": float(rec.detach()), "kl": float(kl.detach())}
         return logits, loss
 
     @torch.no_grad()
