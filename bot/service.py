@@ -157,11 +157,12 @@ class Composer:
     """Generates and renders clips; holds the model registry and the renderer settings."""
 
     def __init__(self, registry, *, soundfont: Path | None = None, bitrate: str = "192k",  # type: ignore[no-untyped-def]
-                 default_model: str = "lstm") -> None:
+                 default_model: str = "lstm", batcher=None) -> None:  # type: ignore[no-untyped-def]
         self.registry = registry
         self.soundfont = soundfont
         self.bitrate = bitrate
         self.default_model = default_model
+        self.batcher = batcher  # a MelodyBatcher: concurrent requests share sampling steps
 
     # ---- generation
     def resolve(self, req: ComposeRequest) -> Resolved:
@@ -239,7 +240,10 @@ class Composer:
                             seed=int(rng.integers(2**63)), temperature=r.temperature,
                             pitch_range=pitch_range, idiom=idiom, primer=primer)
         try:
-            tokens = generate_tokens(loaded, [req])[0]
+            if self.batcher is not None:
+                tokens = self.batcher.submit(loaded, req)
+            else:
+                tokens = generate_tokens(loaded, [req])[0]
         except ModelError as e:
             raise UserError(str(e)) from None
         melody = decode(tokens, loaded.vocab, tempo=r.tempo, key=key)

@@ -84,3 +84,22 @@ def test_unknown_model_and_corrupt_checkpoint_give_specific_messages(
 def test_unknown_style_is_a_user_error(composer: Composer) -> None:
     with pytest.raises(UserError, match="unknown style 'polka'"):
         composer.resolve(ComposeRequest(style="polka"))
+
+
+def test_dynamic_batching_gives_the_same_music_as_one_at_a_time(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.batching import MelodyBatcher
+
+    plain = Composer(tiny_registry)
+    batcher = MelodyBatcher(window_s=0.2, max_batch=8)
+    batched = Composer(tiny_registry, batcher=batcher)
+    reqs = [plain.resolve(ComposeRequest(style=s, bars=2, seed=i))
+            for i, s in enumerate(["jazz", "folk", "blues", "classical", "celtic", "ragtime"])]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            together = list(pool.map(batched.compose, reqs))
+    finally:
+        batcher.close()
+    assert [c.midi for c in together] == [plain.compose(r).midi for r in reqs]
+    assert max(batcher.batches) > 1  # requests really were sampled together

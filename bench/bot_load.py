@@ -1,0 +1,178 @@
+"""Load benchmark of the Discord bot: N members compose and vote at once through the Discord double.
+
+Usage: .venv/bin/python bench/bot_load.py [--members 8] [--clips 2] [--bars 2] [--workers 1]
+
+Every member issues /compose (one request in flight each, ``--clips`` in turn) while every member
+also clicks rating buttons on every clip that appears (some votes are changed afterwards). The
+bot is the real CadenzaBot (discord.py over loopback HTTP + websocket), with a real SQLite file,
+FluidSynth and ffmpeg. Prints completed jobs per minute, p50/p95 latency from the interaction to
+the posted clip, the bot's maximum event-loop lag, and votes stored vs sent.
+
+Uses the shipped checkpoint models/checkpoints/lstm/model.pt when present, else a tiny
+random-weight LSTM (generation is then cheaper than with a trained model; rendering the same).
+Note the double runs on the bot's event loop, so the lag figure includes the double's own work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tests
+
+from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
+
+from bot.app import Cadenza  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.discord_bot import CadenzaBot  # noqa: E402
+from bot.discord_bot.runner import settle_heap  # noqa: E402
+from bot.jobs import JobQueue  # noqa: E402
+from bot.service import Composer  # noqa: E402
+from bot.store import Store  # noqa: E402
+from bot.styles import STYLE_NAMES  # noqa: E402
+from models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
+
+log = logging.getLogger("bench.bot_load")
+
+
+def registry(tmp: Path) -> tuple[ModelRegistry, str]:
+    shipped = SHIPPED_DIR / "lstm" / "model.pt"
+    if shipped.exists():
+        return ModelRegistry({"lstm": shipped}), f"shipped checkpoint {shipped}"
+    import torch
+
+    from models.checkpoint import save_rnn
+    from models.grammar import feature_sizes
+    from models.rnn import RNNConfig, SequenceModel
+    from models.tokens import Vocab
+
+    torch.manual_seed(0)
+    vocab = Vocab()
+    path = tmp / "lstm" / "model.pt"
+    config = RNNConfig(len(vocab), feature_sizes(vocab), cell="lstm", n_layer=1, n_embd=16,
+                       n_hidden=32, dropout=0.0)
+    save_rnn(path, SequenceModel(config), vocab, {"name": "lstm", "family": "lstm",
+                                                  "styles": list(vocab.styles)})
+    return ModelRegistry({"lstm": path}), "tiny random-weight LSTM (no shipped checkpoint)"
+
+
+def is_clip(message: MessageSnapshot) -> bool:
+    return bool(message.embeds) and message.embeds[0].get("title", "").startswith("Clip #")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        models, which = registry(tmp)
+        store = await Store.open(tmp / "bench.db")
+        app = Cadenza(Composer(models), store, output_dir=tmp / "out", workers=args.workers)
+        warm = await app.warm_up()
+        settle_heap()  # as the runner does after warming up
+        async with DiscordDouble() as api:
+            settings = Settings(token=api.token, db_path=store.path, dev_guild=api.guild_id)
+            jobs = JobQueue(app, capacity=max(16, args.members * 3), workers=args.workers)
+            bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
+            members = [api.add_member(name=f"member{i}") for i in range(args.members)]
+            latencies: list[float] = []
+            posted: list[MessageSnapshot] = []
+            sent: dict[tuple[int, int], int] = {}  # (clip, member) -> the stars last sent
+            clicks = 0
+            rng = random.Random(1)
+            composing = args.members
+
+            async def compose(index: int) -> None:
+                nonlocal composing
+                loop = asyncio.get_running_loop()
+                for k in range(args.clips):
+                    style = STYLE_NAMES[(index + k) % len(STYLE_NAMES)]
+                    t0 = loop.time()
+                    inter = await api.slash(
+                        "compose", {"style": style, "bars": args.bars, "seed": index * 100 + k},
+                        user=members[index])
+                    clip = await inter.wait_original(is_clip, timeout=args.timeout)
+                    latencies.append(loop.time() - t0)
+                    posted.append(clip)
+                composing -= 1
+
+            async def vote(index: int) -> None:
+                nonlocal clicks
+                member = members[index]
+                done: set[int] = set()
+                while composing or len(done) < len(posted):
+                    for clip in [c for c in posted if c.id not in done]:
+                        done.add(clip.id)
+                        clip_id = int(clip.embeds[0]["title"].split("#")[1].split()[0])
+                        for _ in range(2 if rng.random() < 0.25 else 1):  # some change their vote
+                            stars = rng.randint(1, 5)
+                            click = await api.click(clip, f"rate:{clip_id}:{stars}", user=member)
+                            await click.wait_original(timeout=args.timeout)
+                            clicks += 1
+                            sent[(clip_id, member.id)] = stars
+                    await asyncio.sleep(0.05)
+
+            async with api.running(bot):
+                bot.lag.reset()
+                started = time.perf_counter()
+                await asyncio.gather(*(compose(i) for i in range(args.members)),
+                                     *(vote(i) for i in range(args.members)))
+                wall = time.perf_counter() - started
+                lag = bot.lag
+                refused = api.errors
+        conn = sqlite3.connect(store.path)
+        stored = {(c, u): s for c, u, s in conn.execute(
+            "SELECT clip_id, user_id, stars FROM ratings")}
+        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+        conn.close()
+        await app.close()
+        await store.close()
+
+    done = statuses.get("done", 0)
+    print(f"model: {which}; warm-up {warm:.1f} s")
+    print(f"members {args.members}, clips each {args.clips}, bars {args.bars}, "
+          f"workers {args.workers}")
+    print(f"completed jobs: {done} in {wall:.1f} s = {done / wall * 60:.1f} jobs/minute "
+          f"(job states: {statuses})")
+    print(f"interaction -> posted clip: p50 {statistics.median(latencies):.2f} s, "
+          f"p95 {pct(latencies, 0.95):.2f} s, max {max(latencies):.2f} s")
+    print(f"event-loop lag: max {lag.max_lag * 1000:.1f} ms, mean {lag.mean_lag * 1000:.2f} ms "
+          f"over {lag.samples} samples; most CPU used on the loop in one "
+          f"{lag.interval * 1000:.0f} ms window: {lag.max_busy * 1000:.1f} ms")
+    print(f"machine load average while running: {os.getloadavg()[0]:.2f} "
+          f"({os.cpu_count()} CPUs)")
+    print(f"votes: {clicks} clicks, {len(sent)} distinct (clip, member) votes sent, "
+          f"{len(stored)} stored; final stars equal: {stored == sent}")
+    print(f"requests refused by the double: {len(refused)}")
+    if stored != sent or done != args.members * args.clips or refused:
+        raise SystemExit("FAILED: votes lost, jobs missing or requests refused")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--members", type=int, default=8)
+    ap.add_argument("--clips", type=int, default=2, help="compositions per member")
+    ap.add_argument("--bars", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="generation threads")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a clip")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
