@@ -7,21 +7,53 @@ front end stays responsive; storage goes through ``bot.store`` (the only module 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import logging
+import secrets
+import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.errors import UserError
+from bot.errors import ResourceError, UserError
 from bot.midi_io import midi_to_score
 from bot.service import Composer, ComposeRequest, Composition, RenderedClip, Resolved
-from bot.store import Clip, NewClip, Store, TopEntry
+from bot.store import Clip, GroupStats, NewClip, Store, TopEntry
+from models.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 CONSOLE_USER_ID = 0
+
+# The stages ``Cadenza.compose`` reports through its ``progress`` callback, in order, with the
+# words a member sees.
+STAGES: dict[str, str] = {
+    "generate": "writing the melody and arrangement",
+    "render": "rendering the audio",
+    "encode": "encoding the MP3",
+    "pianoroll": "drawing the piano roll",
+    "store": "saving the clip",
+}
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
+EXPORT_FORMATS = ("csv", "json")
+# Column order of the CSV export (the JSON export has the same keys, params as an object).
+EXPORT_COLUMNS = (
+    "clip_id", "user_id", "user_name", "stars", "rated_at", "updated_at", "self_vote", "style",
+    "bars", "tempo", "key", "meter", "temperature", "seed", "model", "checkpoint_sha",
+    "duration_s", "author_id", "clip_created_at", "params",
+)
+
+Progress = Callable[[str], None]
+
+
+def new_error_id() -> str:
+    """A short id that ties an apology shown to a member to the logged traceback."""
+    return secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,7 @@ class RateResult:
     previous: int | None
     count: int
     mean: float | None
+    own_clip: bool = False  # stored, but not counted in charts and stats
 
 
 class Cadenza:
@@ -83,18 +116,55 @@ class Cadenza:
 
     # ---- compose
     def resolve(self, req: ComposeRequest) -> Resolved:
-        return self.composer.resolve(req)
+        """Fix every parameter; an unknown model is refused here, before any work is queued."""
+        resolved = self.composer.resolve(req)
+        self.check_model(resolved.model)
+        return resolved
+
+    def model_names(self) -> list[str]:
+        return list(self.composer.registry.names())
+
+    def check_model(self, name: str) -> None:
+        try:
+            self.composer.registry.entry(name)
+        except ModelError as e:
+            raise ResourceError(str(e)) from None
+
+    async def warm_up(self, model: str | None = None) -> float:
+        """Compose and render one short clip in the worker pool (nothing is stored), so the
+        first member's request does not pay for importing torch, loading the checkpoint and the
+        soundfont, and building matplotlib's caches; those hold the GIL for hundreds of ms and
+        would stall an event loop running beside them. Returns the seconds it took."""
+        t0 = time.perf_counter()
+        try:
+            resolved = self.composer.resolve(ComposeRequest(bars=1, seed=0, model=model))
+            with tempfile.TemporaryDirectory(prefix="cadenza-warm-up-") as tmp:
+                comp = await self._run(self.composer.compose, resolved)
+                await self._run(self._render, comp, Path(tmp), "warm-up", {})
+        except Exception:  # the first /compose will report the problem to the member
+            log.exception("warm-up failed")
+        return time.perf_counter() - t0
 
     async def compose(self, req: ComposeRequest | Resolved, user: UserRef, where: Where = Where(),
-                      *, out_dir: Path | None = None, stem: str | None = None) -> ClipResult:
+                      *, out_dir: Path | None = None, stem: str | None = None,
+                      progress: Progress | None = None) -> ClipResult:
         """Generate, render and store a clip. Files are written before the row is stored and
-        the row in one transaction, so a failure leaves nothing half-made."""
+        the row in one transaction, so a failure leaves nothing half-made.
+
+        ``progress(stage)`` is called as each of ``STAGES`` begins, mostly from the worker
+        thread: it must be thread-safe and quick (e.g. ``loop.call_soon_threadsafe``).
+        """
+        report = _Reporter(progress)
         resolved = req if isinstance(req, Resolved) else self.resolve(req)
+        report("generate")
         comp: Composition = await self._run(self.composer.compose, resolved)
         out = out_dir or self.output_dir
         tmp_stem = f".pending-{resolved.seed}-{time.monotonic_ns()}"
-        timings = dict(comp.timings)
-        files = await self._run(self._render, comp, out, tmp_stem, timings)
+        stage_timings = _StageTimings(comp.timings, report)
+        report("render")
+        files = await self._run(self._render, comp, out, tmp_stem, stage_timings)
+        timings = dict(stage_timings)
+        report("store")
         t0 = time.perf_counter()
         try:
             clip_id = await self.store.add_clip(NewClip(
@@ -150,15 +220,78 @@ class Cadenza:
         previous = await self.store.set_rating(clip_id, user.id, stars, user.name)
         row = await self.store.get_clip(clip_id)
         assert row is not None
-        return RateResult(clip_id, stars, previous, row.rating_count, row.rating_mean)
+        return RateResult(clip_id, stars, previous, row.rating_count, row.rating_mean,
+                          own_clip=row.user_id == user.id)
 
     async def top(self, *, style: str | None = None, model: str | None = None,
                   period: str | None = None, limit: int = 10) -> list[TopEntry]:
-        since = None
-        if period and period != "all":
-            days = {"day": 1, "week": 7, "month": 30}[period]
-            since = datetime.now(UTC) - timedelta(days=days)
-        return await self.store.top(style=style, model=model, since=since, limit=limit)
+        return await self.store.top(style=style, model=model, since=_since(period), limit=limit)
+
+    async def stats(self, *, period: str | None = None) -> dict[str, list[GroupStats]]:
+        """Per model and per style: clips, raters, MOS ± 95% CI (self-votes excluded)."""
+        since = _since(period)
+        return {by: await self.store.stats(by, since=since) for by in ("model", "style")}
+
+    async def export_ratings(self, fmt: str) -> str:
+        """Every rating with its clip's parameters as CSV or JSON text, for offline analysis."""
+        if fmt not in EXPORT_FORMATS:
+            raise UserError(f"unknown export format {fmt!r}: use csv or json")
+        return format_ratings(await self.store.export_ratings(), fmt)
+
+
+def _since(period: str | None) -> datetime | None:
+    if not period or period == "all":
+        return None
+    if period not in PERIOD_DAYS:
+        raise UserError(f"unknown period {period!r}: use day, week, month or all")
+    return datetime.now(UTC) - timedelta(days=PERIOD_DAYS[period])
+
+
+def format_ratings(rows: list[dict], fmt: str) -> str:
+    """Rows from ``Store.export_ratings`` as CSV (params as a JSON column) or a JSON array."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        flat = {k: row[k] for k in EXPORT_COLUMNS}
+        flat["params"] = json.dumps(row["params"], sort_keys=True, separators=(",", ":"))
+        flat["self_vote"] = int(row["self_vote"])
+        writer.writerow(flat)
+    return buffer.getvalue()
+
+
+class _Reporter:
+    """Calls the progress callback; a failing callback is logged, never fails the clip."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+
+    def __call__(self, stage: str) -> None:
+        if self._progress is None:
+            return
+        try:
+            self._progress(stage)
+        except Exception:  # progress display must never cost the member the clip
+            log.exception("progress callback failed at stage %s", stage)
+
+
+_NEXT_STAGE = {"render": "encode", "encode": "pianoroll"}
+
+
+class _StageTimings(dict):
+    """``Composer.render`` writes each stage's time into ``timings`` as the stage ends; noticing
+    those writes tells us the next stage has begun, without reaching into the composer."""
+
+    def __init__(self, initial: dict[str, float], report: _Reporter) -> None:
+        super().__init__(initial)
+        self._report = report
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        if key in _NEXT_STAGE:
+            self._report(_NEXT_STAGE[key])
 
 
 def resolved_from_row(row: Clip) -> Resolved:

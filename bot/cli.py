@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("db", help="database maintenance")
     d.add_argument("action", choices=("upgrade", "version"))
     _common(d)
+
+    e = sub.add_parser("export", help="export data for offline analysis")
+    e.add_argument("what", choices=("ratings",),
+                   help="ratings: every vote with its clip's parameters (self-votes flagged)")
+    e.add_argument("--format", choices=("csv", "json"), default="csv", help="default csv")
+    e.add_argument("-o", "--output", type=Path, default=None,
+                   help="file to write (default: standard output)")
+    _common(e)
     return ap
 
 
@@ -76,8 +84,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         db_path=getattr(args, "db", None),
         soundfont=getattr(args, "soundfont", None),
-        output_dir=getattr(args, "output", None) if getattr(args, "cmd", "") != "compose"
-        else None,
+        output_dir=getattr(args, "output", None)
+        if getattr(args, "cmd", "") not in ("compose", "export") else None,
     )
 
 
@@ -162,6 +170,35 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import format_ratings
+    from bot.store import Store
+
+    if not settings.db_path.exists():
+        raise UserError(f"no database at {settings.db_path} (set CADENZA_DB or --db)")
+    store = await Store.open(settings.db_path)
+    try:
+        rows = await store.export_ratings()
+    finally:
+        await store.close()
+    text = format_ratings(rows, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        # Written beside the target and moved into place: an interrupted export never leaves
+        # a truncated file where an older complete one was.
+        tmp = args.output.with_name(args.output.name + ".tmp")
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8", newline="")
+            tmp.replace(args.output)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot write {args.output}: {e.strerror}") from None
+        print(f"wrote {len(rows)} rating(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import SHIPPED_DIR
     from models.train import TrainOptions, train
@@ -198,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args)
         settings = settings_from(args)
         handler = {"compose": cmd_compose, "console": cmd_console, "run": cmd_run,
-                   "db": cmd_db}[args.cmd]
+                   "db": cmd_db, "export": cmd_export}[args.cmd]
         return asyncio.run(handler(args, settings))
     except (UserError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)

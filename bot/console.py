@@ -17,6 +17,7 @@ from bot.app import Cadenza, UserRef
 from bot.errors import UserError
 from bot.options import COMMANDS, parse_options
 from bot.service import ComposeRequest
+from bot.store import GroupStats
 from bot.styles import STYLES
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,21 @@ def parse_line(text: str) -> Line | None:
     return Line(command, opts)
 
 
+def stats_lines(rows: list[GroupStats]) -> list[str]:
+    """One line per model or style: clips, raters, votes and MOS ± 95% CI (as /stats shows)."""
+    lines = []
+    for g in rows:
+        if g.mos is None:
+            score = "no votes yet"
+        elif g.ci95 is None:
+            score = f"MOS {g.mos:.2f} (one vote: no interval)"
+        else:
+            score = f"MOS {g.mos:.2f} ± {g.ci95:.2f}"
+        lines.append(f"{g.group}: {g.clips} clip(s), {g.raters} rater(s), {g.votes} vote(s), "
+                     f"{score}")
+    return lines
+
+
 def help_text() -> str:
     lines = ["Commands (the same as in Discord):"]
     for spec in COMMANDS.values():
@@ -90,7 +106,7 @@ class Console:
         self.app, self.user, self.out = app, user, out
         self.handlers: dict[str, Callable] = {
             "compose": self._compose, "rate": self._rate, "clip": self._clip, "top": self._top,
-            "help": self._help,
+            "stats": self._stats, "help": self._help,
         }
 
     def say(self, text: str) -> None:
@@ -154,6 +170,16 @@ class Console:
         for e in rows:
             self.say(f"{e.rank:>2}. clip #{e.clip_id} {e.style} ({e.model}) by {e.user_name}: "
                      f"score {e.score:.2f}, {e.rating_mean:.2f} from {e.rating_count} vote(s)")
+
+    async def _stats(self, opts: dict) -> None:
+        tables = await self.app.stats(period=opts.get("period"))
+        if not any(tables.values()):
+            self.say("no clips yet")
+            return
+        for by, rows in tables.items():
+            self.say(f"by {by}:")
+            for line in stats_lines(rows):
+                self.say("  " + line)
 
     async def _help(self, opts: dict) -> None:
         self.say(help_text())

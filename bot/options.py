@@ -126,6 +126,11 @@ COMMANDS: dict[str, CommandSpec] = {
         OptionSpec("period", "choice", "only clips from the last day/week/month",
                    choices=PERIODS),
     )),
+    "stats": CommandSpec("stats", "Mean opinion score ± 95% CI, clips and raters per model and "
+                         "style", (
+        OptionSpec("period", "choice", "only clips from the last day/week/month",
+                   choices=PERIODS),
+    )),
     "help": CommandSpec("help", "How to use Cadenza"),
 }
 

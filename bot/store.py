@@ -124,6 +124,49 @@ class TopEntry:
     score: float
 
 
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+INTERRUPTED_MESSAGE = "interrupted: Cadenza restarted before this clip was finished"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRow:
+    """A persisted compose job (``bot.jobs`` keeps the live ones in memory)."""
+
+    id: int
+    status: str
+    user_id: int
+    user_name: str
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    params: dict[str, Any]
+    clip_id: int | None
+    error: str | None
+    interrupted: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    notified_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupStats:
+    """Listening-test numbers for one model or style; self-votes are excluded throughout.
+
+    ``mos`` is the mean opinion score (mean of the counted star votes) and ``ci95`` the
+    half-width of its 95% Student-t confidence interval over those votes (None below 2 votes).
+    """
+
+    group: str
+    clips: int
+    rated_clips: int
+    raters: int
+    votes: int
+    mos: float | None
+    sd: float | None
+    ci95: float | None
+
+
 @dataclass(frozen=True)
 class Migration:
     """One numbered schema step; ``statements`` are executed in order in one transaction."""
@@ -244,6 +287,76 @@ def _params_json(params: Mapping[str, Any]) -> str:
         raise StoreError(f"clip not stored: parameters are not JSON-serialisable ({e})") from e
 
 
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+                   -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta I_x(a, b) for 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile (p in [0.5, 1)), by bisection on the exact CDF.
+
+    Written out because the 95% interval is the only statistic Cadenza needs and scipy is
+    a large dependency for one function.
+    """
+    if not 0.5 <= p < 1.0 or df < 1:
+        raise ValueError(f"t_quantile needs 0.5 <= p < 1 and df >= 1 (got {p}, {df})")
+    lo, hi = 0.0, 1.0
+    while 1.0 - 0.5 * _betainc(df / 2.0, 0.5, df / (df + hi * hi)) < p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if 1.0 - 0.5 * _betainc(df / 2.0, 0.5, df / (df + mid * mid)) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return (lo + hi) / 2.0
+
+
+def mos_interval(votes: int, total: float, total_sq: float) -> tuple[float | None, float | None,
+                                                                     float | None]:
+    """(mean, sample sd, 95% CI half-width) of star votes given their count, sum, sum of squares."""
+    if votes <= 0:
+        return None, None, None
+    mean = total / votes
+    if votes < 2:
+        return mean, None, None
+    # max(): rounding can make the variance of identical votes a hair negative.
+    var = max(0.0, (total_sq - votes * mean * mean) / (votes - 1))
+    sd = math.sqrt(var)
+    return mean, sd, t_quantile(0.975, votes - 1) * sd / math.sqrt(votes)
+
+
 # ---------------------------------------------------------------------------------------------
 # SQL
 
@@ -315,6 +428,28 @@ ORDER BY r.clip_id, r.user_id
 """
 
 
+# One row per model (or style): every clip counts, votes only from members other than the
+# clip's author. The LEFT JOIN keeps unrated clips in `clips`.
+_STATS = """
+SELECT c.{column} AS grp,
+       COUNT(DISTINCT c.id) AS clips,
+       COUNT(DISTINCT r.clip_id) AS rated_clips,
+       COUNT(DISTINCT r.user_id) AS raters,
+       COUNT(r.stars) AS votes,
+       COALESCE(SUM(r.stars), 0) AS total,
+       COALESCE(SUM(r.stars * r.stars), 0) AS total_sq
+FROM clips AS c
+LEFT JOIN ratings AS r ON r.clip_id = c.id AND r.user_id <> c.user_id
+WHERE (:since IS NULL OR c.created_at >= :since)
+GROUP BY c.{column}
+ORDER BY c.{column}
+"""
+
+_SELECT_JOB = """
+SELECT j.*, u.name AS user_name FROM jobs AS j JOIN users AS u ON u.id = j.user_id
+"""
+
+
 def _clip_from_row(row: sqlite3.Row) -> Clip:
     return Clip(
         id=row["id"],
@@ -338,6 +473,29 @@ def _clip_from_row(row: sqlite3.Row) -> Clip:
         created_at=_from_ts(row["created_at"]),
         rating_count=row["rating_count"],
         rating_mean=row["rating_mean"],
+    )
+
+
+def _job_from_row(row: sqlite3.Row) -> JobRow:
+    def ts(key: str) -> datetime | None:
+        return _from_ts(row[key]) if row[key] is not None else None
+
+    return JobRow(
+        id=row["id"],
+        status=row["status"],
+        user_id=row["user_id"],
+        user_name=row["user_name"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        params=json.loads(row["params_json"]),
+        clip_id=row["clip_id"],
+        error=row["error"],
+        interrupted=bool(row["interrupted"]),
+        created_at=_from_ts(row["created_at"]),
+        started_at=ts("started_at"),
+        finished_at=ts("finished_at"),
+        notified_at=ts("notified_at"),
     )
 
 
@@ -489,10 +647,14 @@ class Store:
                     # Only possible if a task was cancelled again while rolling back.
                     log.warning("rolling back a transaction left open on %s", self._path)
                     await conn.rollback()
-                # IMMEDIATE takes the write lock up front, so a concurrent writer waits in the
-                # busy handler instead of failing later when upgrading a read lock.
-                await conn.execute("BEGIN IMMEDIATE")
                 try:
+                    # IMMEDIATE takes the write lock up front, so a concurrent writer waits in
+                    # the busy handler instead of failing later when upgrading a read lock.
+                    # Inside the try: a task cancelled while its BEGIN is still queued on the
+                    # connection's thread must queue a rollback behind it, or the next
+                    # transaction would find that BEGIN open ("transaction within a
+                    # transaction").
+                    await conn.execute("BEGIN IMMEDIATE")
                     yield conn
                     await conn.execute("COMMIT")
                 except BaseException:
@@ -734,3 +896,117 @@ class Store:
                 record["params"] = json.loads(record.pop("params_json"))
                 result.append(record)
         return result
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    async def stats(self, by: str, *, since: datetime | None = None) -> list[GroupStats]:
+        """Per-``model`` or per-``style`` clips, raters and MOS with its 95% interval.
+
+        Votes on one's own clip are left out; ``since`` keeps clips created from then on.
+        """
+        if by not in ("model", "style"):
+            raise StoreError(f"stats are by model or by style (got {by!r})")
+        params = {"since": _to_ts(since) if since is not None else None}
+        async with self._reading("cannot read the statistics") as conn:
+            # `by` is one of two fixed column names checked above, never user text.
+            rows = await conn.execute_fetchall(_STATS.format(column=by), params)
+        result = []
+        for row in rows:
+            mos, sd, ci95 = mos_interval(row["votes"], row["total"], row["total_sq"])
+            result.append(GroupStats(
+                group=row["grp"], clips=row["clips"], rated_clips=row["rated_clips"],
+                raters=row["raters"], votes=row["votes"], mos=mos, sd=sd, ci95=ci95,
+            ))
+        return result
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def add_job(
+        self,
+        *,
+        user_id: int,
+        user_name: str,
+        params: Mapping[str, Any],
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> int:
+        """Record an admitted compose request as 'queued'; returns the job id."""
+        _check_user(user_id, user_name)
+        params_json = _params_json(params)
+        now = _to_ts(self._clock())
+        async with self._transaction("job not stored") as conn:
+            await self._upsert_user(conn, user_id, user_name)
+            rows = await conn.execute_fetchall(
+                "INSERT INTO jobs (status, user_id, guild_id, channel_id, params_json, "
+                "created_at) VALUES ('queued', ?, ?, ?, ?, ?) RETURNING id",
+                (user_id, guild_id, channel_id, params_json, now),
+            )
+            return int(next(iter(rows))[0])
+
+    async def get_job(self, job_id: int) -> JobRow | None:
+        if not _is_int64(job_id, minimum=1):
+            return None
+        async with self._reading(f"cannot read job {job_id}") as conn:
+            rows = list(await conn.execute_fetchall(_SELECT_JOB + "WHERE j.id = ?", (job_id,)))
+        return _job_from_row(rows[0]) if rows else None
+
+    async def _update_job(self, job_id: int, what: str, sql: str, params: Sequence[Any]) -> None:
+        async with self._transaction(what) as conn:
+            cursor = await conn.execute(sql, (*params, job_id))
+            if cursor.rowcount == 0:
+                raise StoreError(f"{what}: no job {job_id}")
+
+    async def set_job_message(self, job_id: int, message_id: int) -> None:
+        """Remember the progress message, so a restart can find and update it."""
+        await self._update_job(job_id, f"job {job_id} not updated",
+                               "UPDATE jobs SET message_id = ? WHERE id = ?", (message_id,))
+
+    async def start_job(self, job_id: int) -> None:
+        await self._update_job(
+            job_id, f"job {job_id} not started",
+            "UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?",
+            (_to_ts(self._clock()),),
+        )
+
+    async def finish_job(
+        self, job_id: int, status: str, *, clip_id: int | None = None, error: str | None = None
+    ) -> None:
+        """Close a job as 'done' (with its clip), 'failed' (with the message shown) or
+        'cancelled'."""
+        if status not in ("done", "failed", "cancelled"):
+            raise StoreError(f"a job finishes as done, failed or cancelled (got {status!r})")
+        await self._update_job(
+            job_id, f"job {job_id} not finished",
+            "UPDATE jobs SET status = ?, clip_id = ?, error = ?, finished_at = ? WHERE id = ?",
+            (status, clip_id, error, _to_ts(self._clock())),
+        )
+
+    async def interrupt_open_jobs(self) -> list[JobRow]:
+        """Mark every 'queued' or 'running' job failed (their process is gone); returns them.
+
+        Call once at start-up, before any new job is admitted.
+        """
+        now = _to_ts(self._clock())
+        async with self._transaction("could not close interrupted jobs") as conn:
+            rows = await conn.execute_fetchall(
+                "UPDATE jobs SET status = 'failed', interrupted = 1, error = ?, finished_at = ? "
+                "WHERE status IN ('queued', 'running') RETURNING id",
+                (INTERRUPTED_MESSAGE, now),
+            )
+            ids = sorted(int(r[0]) for r in rows)
+        if ids:
+            log.warning("marked %d interrupted job(s) failed: %s", len(ids), ids)
+        return [job for job in await self.jobs_to_notify() if job.id in ids]
+
+    async def jobs_to_notify(self) -> list[JobRow]:
+        """Interrupted jobs whose members have not been told yet, oldest first."""
+        async with self._reading("cannot read interrupted jobs") as conn:
+            rows = await conn.execute_fetchall(
+                _SELECT_JOB + "WHERE j.interrupted = 1 AND j.notified_at IS NULL ORDER BY j.id"
+            )
+        return [_job_from_row(row) for row in rows]
+
+    async def mark_job_notified(self, job_id: int) -> None:
+        await self._update_job(job_id, f"job {job_id} not updated",
+                               "UPDATE jobs SET notified_at = ? WHERE id = ?",
+                               (_to_ts(self._clock()),))

@@ -68,7 +68,8 @@ def test_unknown_model_and_corrupt_checkpoint_give_specific_messages(
     from models.registry import ModelRegistry
 
     composer = Composer(tiny_registry)
-    with pytest.raises(ResourceError, match=r"unknown model 'gan' \(available: gru, lstm, rnn, vae\)"):
+    with pytest.raises(ResourceError,
+                       match=r"unknown model 'gan' \(available: gru, lstm, rnn, vae\)"):
         composer.compose(composer.resolve(ComposeRequest(model="gan", seed=1)))
     bad = tmp_path / "broken" / "model.pt"
     bad.parent.mkdir()

@@ -20,7 +20,9 @@ from bot.store import (
     StoreError,
     default_db_path,
     load_migrations,
+    mos_interval,
     split_sql,
+    t_quantile,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -113,31 +115,32 @@ async def store(db: Path, clock: Clock):
 
 async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None:
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 1
-        assert store.latest_version == 1
+        assert await store.schema_version() == 2
+        assert store.latest_version == 2
         assert await store.upgrade() == []
     names = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"users", "clips", "ratings"} <= names
+    assert {"users", "clips", "ratings", "jobs"} <= names
     indexes = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"clips_style", "clips_model", "clips_created_at", "clips_user_id"} <= indexes
-    assert raw(db, "PRAGMA user_version") == [(1,)]
+    assert raw(db, "PRAGMA user_version") == [(2,)]
 
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == 2
         assert await store.upgrade() == []
-    assert raw(db, "PRAGMA user_version") == [(1,)]
+    assert raw(db, "PRAGMA user_version") == [(2,)]
 
 
 async def test_open_without_migrate_leaves_schema_alone(db: Path) -> None:
     async with await Store.open(db, migrate=False) as store:
         assert await store.schema_version() == 0
-        assert await store.upgrade() == [1]
-        assert await store.schema_version() == 1
+        assert await store.upgrade() == [1, 2]
+        assert await store.schema_version() == 2
 
 
 async def test_packaged_migrations_are_found_through_importlib_resources() -> None:
     migrations = load_migrations()
-    assert [(m.version, m.name) for m in migrations] == [(1, "0001_initial.sql")]
+    assert [(m.version, m.name) for m in migrations] == [(1, "0001_initial.sql"),
+                                                          (2, "0002_jobs.sql")]
     assert any(s.startswith("CREATE TABLE clips") for s in migrations[0].statements)
 
 
@@ -155,7 +158,7 @@ async def test_refuses_newer_schema_and_leaves_file_unchanged(db: Path) -> None:
         with pytest.raises(StoreError) as info:
             await Store.open(db, migrate=migrate)
         assert str(info.value) == (
-            "database schema v99 is newer than this Cadenza (v1): upgrade Cadenza"
+            "database schema v99 is newer than this Cadenza (v2): upgrade Cadenza"
         )
 
     assert digest(db) == before
@@ -206,9 +209,11 @@ async def test_rated_clip_cannot_be_deleted(store: Store, db: Path) -> None:
 
 
 def write_migrations(folder: Path, extra: dict[str, str]) -> Path:
+    """The packaged migrations plus ``extra`` ones (numbered after them)."""
     folder.mkdir()
-    initial = resources.files("bot").joinpath("migrations", "0001_initial.sql")
-    (folder / "0001_initial.sql").write_text(initial.read_text(encoding="utf-8"))
+    for packaged in resources.files("bot").joinpath("migrations").iterdir():
+        if packaged.name.endswith(".sql"):
+            (folder / packaged.name).write_text(packaged.read_text(encoding="utf-8"))
     for name, sql in extra.items():
         (folder / name).write_text(sql)
     return folder
@@ -221,7 +226,7 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
     folder = write_migrations(
         tmp_path / "migrations",
         {
-            "0002_tags.sql": """
+            "0003_tags.sql": """
                 -- tags; the trigger body has inner semicolons the splitter must keep whole
                 CREATE TABLE tags (clip_id INTEGER NOT NULL REFERENCES clips (id), tag TEXT);
                 CREATE TRIGGER tags_lower AFTER INSERT ON tags BEGIN
@@ -233,17 +238,17 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
         },
     )
     migrations = load_migrations(folder)
-    assert [m.version for m in migrations] == [1, 2]
-    assert len(migrations[1].statements) == 3
+    assert [m.version for m in migrations] == [1, 2, 3]
+    assert len(migrations[2].statements) == 3
 
     async with await Store.open(db, migrate=False, migrations=migrations) as store:
-        assert await store.schema_version() == 1
-        assert await store.upgrade() == [2]
         assert await store.schema_version() == 2
+        assert await store.upgrade() == [3]
+        assert await store.schema_version() == 3
         assert (await store.get_clip(clip_id)) is not None
     assert raw(db, "SELECT clip_id, tag FROM tags") == [(clip_id, "imported")]
 
-    with pytest.raises(StoreError, match=r"schema v2 is newer than this Cadenza \(v1\)"):
+    with pytest.raises(StoreError, match=r"schema v3 is newer than this Cadenza \(v2\)"):
         await Store.open(db)
 
 
@@ -252,11 +257,11 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path, db: Path) 
         await store.add_clip(new_clip())
     folder = write_migrations(
         tmp_path / "migrations",
-        {"0002_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
+        {"0003_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
     )
-    with pytest.raises(StoreError, match=r"^migration 0002_broken.sql failed: .*already exists"):
+    with pytest.raises(StoreError, match=r"^migration 0003_broken.sql failed: .*already exists"):
         await Store.open(db, migrations=load_migrations(folder))
-    assert raw(db, "PRAGMA user_version") == [(1,)]
+    assert raw(db, "PRAGMA user_version") == [(2,)]
     assert raw(db, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
     async with await Store.open(db) as store:
         assert await store.clip_count() == 1
@@ -600,3 +605,136 @@ async def test_cancelled_writers_leave_the_store_consistent(store: Store, db: Pa
     assert sorted(voters) == sorted(users)
     clip = await store.get_clip(clip_id)
     assert clip is not None and clip.rating_count == len(voters) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs (schema v2)
+
+
+async def test_v1_database_is_upgraded_to_jobs_keeping_its_data(db: Path) -> None:
+    v1 = load_migrations()[:1]
+    async with await Store.open(db, migrations=v1) as old:
+        clip_id = await old.add_clip(new_clip())
+        await old.set_rating(clip_id, 2, 4, "bob")
+    assert raw(db, "PRAGMA user_version") == [(1,)]
+    async with await Store.open(db) as store:
+        assert await store.schema_version() == 2
+        clip = await store.get_clip(clip_id)
+        assert clip is not None and (clip.rating_count, clip.rating_mean) == (1, 4.0)
+        assert await store.jobs_to_notify() == []
+
+
+async def test_job_lifecycle_is_recorded(store: Store, db: Path, clock: Clock) -> None:
+    params = {"style": "jazz", "bars": 2, "meter": "4/4", "seed": 5}
+    job_id = await store.add_job(user_id=7, user_name="gina", params=params, guild_id=3,
+                                 channel_id=4)
+    await store.set_job_message(job_id, 555)
+    clock.advance(seconds=2)
+    await store.start_job(job_id)
+    clip_id = await store.add_clip(new_clip(user_id=7, user_name="gina"))
+    clock.advance(seconds=3)
+    await store.finish_job(job_id, "done", clip_id=clip_id)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert (job.status, job.user_name, job.guild_id, job.channel_id, job.message_id) == (
+        "done", "gina", 3, 4, 555)
+    assert (job.params, job.clip_id, job.error, job.interrupted) == (params, clip_id, None, False)
+    assert job.created_at == T0 and job.started_at == T0 + timedelta(seconds=2)
+    assert job.finished_at == T0 + timedelta(seconds=5) and job.notified_at is None
+    assert await store.get_job(job_id + 1) is None and await store.get_job(0) is None
+
+    with pytest.raises(StoreError, match="a job finishes as done, failed or cancelled"):
+        await store.finish_job(job_id, "running")
+    with pytest.raises(StoreError, match=r"no job 99$"):
+        await store.start_job(99)
+    # A 'done' job must name its clip: the schema refuses anything else.
+    other = await store.add_job(user_id=7, user_name="gina", params=params)
+    with pytest.raises(StoreError, match="CHECK constraint failed"):
+        await store.finish_job(other, "done")
+    assert raw(db, "SELECT status FROM jobs WHERE id = ?", (other,)) == [("queued",)]
+
+
+async def test_open_jobs_are_interrupted_once_and_reported_until_notified(
+        store: Store, clock: Clock) -> None:
+    params = {"style": "folk", "bars": 1, "meter": "3/4", "seed": 1}
+    queued = await store.add_job(user_id=1, user_name="alice", params=params, channel_id=9)
+    running = await store.add_job(user_id=2, user_name="bob", params=params, channel_id=9)
+    finished = await store.add_job(user_id=2, user_name="bob", params=params)
+    await store.start_job(running)
+    await store.finish_job(finished, "cancelled")
+    clock.advance(minutes=1)
+
+    interrupted = await store.interrupt_open_jobs()
+    assert [(j.id, j.status, j.interrupted) for j in interrupted] == [
+        (queued, "failed", True), (running, "failed", True)]
+    assert interrupted[0].error == "interrupted: Cadenza restarted before this clip was finished"
+    assert interrupted[0].finished_at == T0 + timedelta(minutes=1)
+    # A second start finds nothing new to interrupt but still has both to report...
+    assert await store.interrupt_open_jobs() == []
+    assert [j.id for j in await store.jobs_to_notify()] == [queued, running]
+    await store.mark_job_notified(queued)
+    # ...until each member has been told.
+    assert [j.id for j in await store.jobs_to_notify()] == [running]
+    job = await store.get_job(queued)
+    assert job is not None and job.notified_at == T0 + timedelta(minutes=1)
+    cancelled = await store.get_job(finished)
+    assert cancelled is not None and not cancelled.interrupted
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation statistics
+
+
+@pytest.mark.parametrize(("df", "expected"), [
+    (1, 12.7062047), (2, 4.3026527), (4, 2.7764451), (10, 2.2281389), (30, 2.0422725),
+    (1000, 1.9623391),
+])
+def test_t_quantile_matches_published_tables(df: int, expected: float) -> None:
+    assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-6)
+
+
+def test_mos_interval_by_hand() -> None:
+    # votes 4, 5, 3, 2, 3: mean 3.4, sample variance 5.2 / 4 = 1.3
+    mean, sd, ci = mos_interval(5, 17, 63)
+    assert mean == pytest.approx(3.4) and sd == pytest.approx(1.3**0.5)
+    assert ci == pytest.approx(2.7764451 * (1.3 / 5) ** 0.5)
+    assert mos_interval(1, 4, 16) == (4.0, None, None)
+    assert mos_interval(0, 0, 0) == (None, None, None)
+    assert mos_interval(3, 12, 48) == (4.0, 0.0, 0.0)  # unanimous votes: no spread
+
+
+async def test_stats_per_model_and_style_exclude_self_votes(store: Store, clock: Clock) -> None:
+    await store.ensure_user(1, "alice")
+    await store.ensure_user(2, "bob")
+    ids = []
+    for model, style, author in (("lstm", "jazz", 1), ("lstm", "blues", 2),
+                                 ("gru", "jazz", 1), ("rnn", "folk", 2)):
+        ids.append(await store.add_clip(new_clip(user_id=author, user_name=None, model=model,
+                                                 style=style)))
+    clock.advance(days=10)
+    late = await store.add_clip(new_clip(user_id=2, user_name=None, model="gru", style="folk"))
+    votes = [(0, 1, 5), (0, 10, 4), (0, 11, 5), (0, 12, 3), (1, 10, 2), (1, 11, 3),
+             (2, 12, 5), (2, 2, 4), (2, 1, 1)]
+    for index, voter, stars in votes:
+        await store.set_rating(ids[index], voter, stars, f"voter{voter}")
+    await store.set_rating(late, 10, 1, "voter10")
+
+    by_model = {g.group: g for g in await store.stats("model")}
+    lstm, gru, rnn = by_model["lstm"], by_model["gru"], by_model["rnn"]
+    assert (lstm.clips, lstm.rated_clips, lstm.raters, lstm.votes) == (2, 2, 3, 5)
+    assert lstm.mos == pytest.approx(3.4) and lstm.ci95 == pytest.approx(1.41571, abs=1e-5)
+    # gru: clip 3 (5, 4; alice's own 1 left out) and the late clip (1)
+    assert (gru.clips, gru.raters, gru.votes) == (2, 3, 3)
+    assert gru.mos == pytest.approx(10 / 3)
+    assert (rnn.clips, rnn.raters, rnn.votes, rnn.mos, rnn.ci95) == (1, 0, 0, None, None)
+
+    by_style = {g.group: g for g in await store.stats("style")}
+    assert (by_style["jazz"].votes, by_style["jazz"].raters) == (5, 4)
+    assert by_style["jazz"].mos == pytest.approx(4.2)
+    assert by_style["jazz"].ci95 == pytest.approx(2.7764451 * (0.7 / 5) ** 0.5, abs=1e-6)
+
+    # Only clips created from T0 + 10 days: the late one.
+    recent = await store.stats("model", since=T0 + timedelta(days=10))
+    assert [(g.group, g.clips, g.votes, g.mos) for g in recent] == [("gru", 1, 1, 1.0)]
+    with pytest.raises(StoreError, match="stats are by model or by style"):
+        await store.stats("user_id; DROP TABLE clips")

@@ -1,4 +1,4 @@
-"""Melody VAE: step representation round trips, shapes, slerp, checkpoint, deterministic decoding."""
+"""Melody VAE: step round trips, shapes, slerp, checkpoint, deterministic decoding."""
 
 from __future__ import annotations
 

@@ -1,0 +1,7 @@
+"""The Discord adapter: the only package that imports discord.py (bot client, cogs, buttons)."""
+
+from __future__ import annotations
+
+from bot.discord_bot.client import CadenzaBot
+
+__all__ = ["CadenzaBot"]

@@ -1,0 +1,112 @@
+"""Persistent buttons: their custom_id carries all their state, so they work after a restart.
+
+Each ``DynamicItem`` parses its custom_id and hands the press to the cog that owns the feature;
+errors go to the same handler as slash commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from bot.discord_bot.errors import report_error
+
+log = logging.getLogger(__name__)
+
+ID = r"[0-9]{1,19}"  # a positive 64-bit integer; larger values cannot name a row
+
+
+async def _guarded(interaction: discord.Interaction,
+                   action: Callable[[], Awaitable[None]]) -> None:
+    # discord.py sends errors in dynamic items to a throwaway View's on_error, which only logs:
+    # route them to the tree-wide handler instead, so members always get an answer.
+    try:
+        await action()
+    except Exception as error:  # noqa: BLE001 - report_error logs unexpected ones with a trace
+        await report_error(interaction, error)
+
+
+def _cog(interaction: discord.Interaction, name: str) -> Any:
+    cog = interaction.client.get_cog(name)  # type: ignore[attr-defined]
+    if cog is None:
+        raise RuntimeError(f"the {name} cog is not loaded")
+    return cog
+
+
+class RateButton(discord.ui.DynamicItem[discord.ui.Button],
+                 template=rf"rate:(?P<clip>{ID}):(?P<stars>[1-5])"):
+    def __init__(self, clip_id: int, stars: int) -> None:
+        super().__init__(discord.ui.Button(
+            label=str(stars), emoji="⭐", style=discord.ButtonStyle.secondary,
+            custom_id=f"rate:{clip_id}:{stars}", row=0,
+        ))
+        self.clip_id = clip_id
+        self.stars = stars
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> RateButton:
+        return cls(int(match["clip"]), int(match["stars"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, lambda: _cog(interaction, "Ratings").rate(
+            interaction, self.clip_id, self.stars))
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"reroll:(?P<clip>{ID})"):
+    def __init__(self, clip_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Reroll", emoji="🔁", style=discord.ButtonStyle.primary,
+            custom_id=f"reroll:{clip_id}", row=1,
+        ))
+        self.clip_id = clip_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> RerollButton:
+        return cls(int(match["clip"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction,
+                       lambda: _cog(interaction, "Compose").reroll(interaction, self.clip_id))
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"cancel:(?P<job>{ID})"):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"cancel:{job_id}",
+        ))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> CancelButton:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction,
+                       lambda: _cog(interaction, "Compose").cancel(interaction, self.job_id))
+
+
+class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"retry:(?P<job>{ID})"):
+    """Under a restart notice: queue the interrupted request again, same seed."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Try again", emoji="🔁", style=discord.ButtonStyle.primary,
+            custom_id=f"retry:{job_id}",
+        ))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> RetryButton:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction,
+                       lambda: _cog(interaction, "Compose").retry(interaction, self.job_id))

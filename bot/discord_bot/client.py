@@ -1,0 +1,101 @@
+"""CadenzaBot: the discord.py client, built from the application, its job queue and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Cadenza
+from bot.config import Settings
+from bot.discord_bot.cogs import EXTENSIONS
+from bot.discord_bot.errors import CadenzaTree
+from bot.discord_bot.lag import LagMonitor
+from bot.discord_bot.reply import DEFAULT_TOKEN_TTL
+from bot.jobs import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+def intents() -> discord.Intents:
+    """Slash commands and buttons arrive as interactions, which need no intent at all; the
+    guilds intent keeps channels and permissions cached. Nothing privileged."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+class CadenzaBot(commands.Bot):
+    """Everything it needs is passed in; ``setup_hook`` loads one cog per feature, starts the
+    queue (reporting jobs a previous run left unfinished) and syncs to the dev guild if set."""
+
+    def __init__(self, *, app: Cadenza, jobs: JobQueue, settings: Settings,
+                 token_ttl: timedelta = DEFAULT_TOKEN_TTL,
+                 lag: LagMonitor | None = None, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            tree_cls=CadenzaTree,
+            help_command=None,
+            owner_ids=set(settings.owner_ids) or None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.app = app
+        self.jobs = jobs
+        self.settings = settings
+        self.token_ttl = token_ttl
+        self.lag = lag or LagMonitor()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def setup_hook(self) -> None:
+        self.lag.start()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        interrupted = await self.jobs.start()
+        if interrupted:
+            compose = self.get_cog("Compose")
+            self.spawn(compose.notify_interrupted(interrupted))  # type: ignore[union-attr]
+        if self.settings.dev_guild:
+            synced = await self.sync_commands("guild", self.settings.dev_guild)
+            log.info("synced %d commands to the dev guild %s", len(synced),
+                     self.settings.dev_guild)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A background task the bot keeps a reference to and cancels on close."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def sync_commands(self, scope: str, guild_id: int) -> list[app_commands.AppCommand]:
+        """``guild``: copy every command to the guild (instant); ``global``: publish everywhere;
+        ``clear``: remove the guild's copies."""
+        guild = discord.Object(guild_id)
+        if scope == "global":
+            return await self.tree.sync()
+        if scope == "guild":
+            self.tree.copy_global_to(guild=guild)
+        elif scope == "clear":
+            self.tree.clear_commands(guild=guild)
+        else:
+            raise ValueError(f"unknown sync scope {scope!r}")
+        return await self.tree.sync(guild=guild)
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        # The queue first: followers stop editing messages before the HTTP session goes away.
+        await self.jobs.close()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.lag.stop()
+        await super().close()

@@ -1,0 +1,125 @@
+"""Looking back: /top (Bayesian-ranked chart), /clip (re-post a clip) and /stats (MOS ± 95% CI)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import specs
+from bot.discord_bot.present import clip_embed, clip_files, clip_view
+from bot.errors import UserError
+from bot.options import parse_options
+from bot.store import GroupStats, TopEntry
+
+if TYPE_CHECKING:
+    from bot.discord_bot.client import CadenzaBot
+
+log = logging.getLogger(__name__)
+
+ClipRange = specs.int_range("clip", "clip")
+FIELD_LIMIT = 1024
+
+
+def _period_text(period: str | None) -> str:
+    return "" if not period or period == "all" else f" — last {period}"
+
+
+def top_embed(rows: list[TopEntry], *, style: str | None, model: str | None,
+              period: str | None) -> discord.Embed:
+    filters = " · ".join(x for x in (style, model) if x)
+    title = "Top clips" + (f" ({filters})" if filters else "") + _period_text(period)
+    lines = []
+    for e in rows:
+        label = f"#{e.clip_id}"
+        if e.guild_id and e.channel_id and e.message_id:
+            label = (f"[#{e.clip_id}](https://discord.com/channels/{e.guild_id}/{e.channel_id}/"
+                     f"{e.message_id})")
+        lines.append(f"**{e.rank}.** {label} {e.style} · {e.model} · by {e.user_name} — "
+                     f"**{e.score:.2f}** ({e.rating_mean:.2f}★ from {e.rating_count} vote(s))")
+    embed = discord.Embed(title=title, colour=0xF1C40F,
+                          description="\n".join(lines) or "No rated clips yet: rate some with ⭐!")
+    embed.set_footer(text="Ranked by a Bayesian average: each clip starts with 3 votes at the "
+                          "overall mean, so a single 5★ vote does not top the chart. Votes on "
+                          "one's own clip do not count.")
+    return embed
+
+
+def stats_table(rows: list[GroupStats], heading: str) -> str:
+    """A monospace table: clips, raters, counted votes, MOS and its 95% CI half-width."""
+    width = max([len(heading), *(len(g.group) for g in rows)])
+    lines = [f"{heading:<{width}} clips raters votes  MOS  ±95%"]
+    for g in rows:
+        mos = f"{g.mos:4.2f}" if g.mos is not None else "   –"
+        ci = f"{g.ci95:5.2f}" if g.ci95 is not None else "    –"
+        lines.append(f"{g.group:<{width}} {g.clips:5d} {g.raters:6d} {g.votes:5d} {mos} {ci}")
+    text = "\n".join(lines)
+    while len(text) + 8 > FIELD_LIMIT and len(lines) > 2:
+        lines.pop()
+        text = "\n".join([*lines, "…"])
+    return f"```\n{text}\n```"
+
+
+def stats_embed(tables: dict[str, list[GroupStats]], period: str | None) -> discord.Embed:
+    embed = discord.Embed(
+        title="Listening-test statistics" + _period_text(period), colour=0x2ECC71,
+        description="Mean opinion score (1–5★) with its 95% confidence interval (Student t "
+                    "over the votes). Votes on one's own clip are stored but not counted.",
+    )
+    for by, rows in tables.items():
+        value = stats_table(rows, by) if rows else "no clips yet"
+        embed.add_field(name=f"By {by}", value=value, inline=False)
+    return embed
+
+
+class Charts(commands.Cog):
+    def __init__(self, bot: CadenzaBot) -> None:
+        self.bot = bot
+        self.app = bot.app
+
+    @app_commands.command(name="top", description=specs.spec("top").description)
+    @app_commands.describe(**specs.describe("top"))
+    @app_commands.choices(style=specs.choices("top", "style"),
+                          period=specs.choices("top", "period"))
+    async def top(self, interaction: discord.Interaction, style: str | None = None,
+                  model: str | None = None, period: str | None = None) -> None:
+        raw = {"style": style, "model": model, "period": period}
+        opts = parse_options("top", {k: v for k, v in raw.items() if v is not None})
+        rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),
+                                  period=opts.get("period"))
+        await interaction.response.send_message(embed=top_embed(
+            rows, style=opts.get("style"), model=opts.get("model"), period=opts.get("period")))
+
+    @top.autocomplete("model")
+    async def _model(self, interaction: discord.Interaction,
+                     current: str) -> list[app_commands.Choice[str]]:
+        return specs.suggest(self.app.model_names(), current)
+
+    @app_commands.command(name="clip", description=specs.spec("clip").description)
+    @app_commands.describe(**specs.describe("clip"))
+    async def clip(self, interaction: discord.Interaction, clip: ClipRange) -> None:
+        opts = parse_options("clip", {"clip": clip})
+        # Refuse unknown ids before acknowledging, so the answer can be ephemeral.
+        if await self.app.store.get_clip(opts["clip"]) is None:
+            raise UserError(f"no clip #{opts['clip']}")
+        await interaction.response.defer(thinking=True)
+        result = await self.app.clip(opts["clip"])
+        files, image, note = clip_files(result, interaction.filesize_limit)
+        embed = clip_embed(result, image=image, requested_by=result.author)
+        await interaction.edit_original_response(content=note, embed=embed, attachments=files,
+                                                 view=clip_view(result.clip_id))
+
+    @app_commands.command(name="stats", description=specs.spec("stats").description)
+    @app_commands.describe(**specs.describe("stats"))
+    @app_commands.choices(period=specs.choices("stats", "period"))
+    async def stats(self, interaction: discord.Interaction, period: str | None = None) -> None:
+        opts = parse_options("stats", {"period": period} if period else {})
+        tables = await self.app.stats(period=opts.get("period"))
+        await interaction.response.send_message(embed=stats_embed(tables, opts.get("period")))
+
+
+async def setup(bot: CadenzaBot) -> None:
+    await bot.add_cog(Charts(bot))

@@ -1,0 +1,50 @@
+"""/help: the commands and styles, from the same specs the commands are built from."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import specs
+from bot.options import COMMANDS
+from bot.styles import STYLES
+
+if TYPE_CHECKING:
+    from bot.discord_bot.client import CadenzaBot
+
+log = logging.getLogger(__name__)
+
+
+def help_embed() -> discord.Embed:
+    embed = discord.Embed(
+        title="Cadenza composes music on command",
+        description="`/compose` queues a clip; you get an MP3, the MIDI file and a piano roll, "
+                    "with ⭐ buttons to rate it and 🔁 to reroll it with a new seed.",
+        colour=0x5865F2,
+    )
+    for spec in COMMANDS.values():
+        options = " ".join(f"`{o.name}`" if o.required else f"[`{o.name}`]"
+                           for o in spec.options)
+        embed.add_field(name=f"/{spec.name}", value=f"{spec.description} {options}".strip(),
+                        inline=False)
+    embed.add_field(name="Styles", value="\n".join(
+        f"**{s.name}** — {s.description}" for s in STYLES.values())[:1024], inline=False)
+    embed.set_footer(text="Example: /compose style:blues bars:12 tempo:96 key:E seed:7")
+    return embed
+
+
+class Help(commands.Cog):
+    def __init__(self, bot: CadenzaBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="help", description=specs.spec("help").description)
+    async def help(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(embed=help_embed(), ephemeral=True)
+
+
+async def setup(bot: CadenzaBot) -> None:
+    await bot.add_cog(Help(bot))

@@ -1,0 +1,68 @@
+"""Rating clips: the persistent star buttons under every clip, and /rate for typing it out."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import RateResult
+from bot.discord_bot import specs
+from bot.discord_bot.buttons import RateButton
+from bot.discord_bot.present import member_ref, stars_text
+from bot.options import parse_options
+
+if TYPE_CHECKING:
+    from bot.discord_bot.client import CadenzaBot
+
+log = logging.getLogger(__name__)
+
+ClipRange = specs.int_range("rate", "clip")
+StarsRange = specs.int_range("rate", "stars")
+
+
+def confirmation(r: RateResult) -> str:
+    """The ephemeral answer to a vote, e.g. "You rated clip #12 ★★★★☆ (was ★★★☆☆)."."""
+    text = f"You rated clip #{r.clip_id} {stars_text(r.stars)}"
+    if r.previous is not None and r.previous != r.stars:
+        text += f" (was {stars_text(r.previous)})"
+    elif r.previous == r.stars:
+        text += " (unchanged)"
+    text += "."
+    if r.own_clip:
+        return text + (" It's your own clip, so the vote is stored but not counted in "
+                       "/top or /stats.")
+    mean = f", average {r.mean:.2f}" if r.mean is not None else ""
+    return text + f" The clip now has {r.count} vote(s){mean}."
+
+
+class Ratings(commands.Cog):
+    """One rating per member per clip, changeable; every answer is ephemeral."""
+
+    def __init__(self, bot: CadenzaBot) -> None:
+        self.bot = bot
+        self.app = bot.app
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(RateButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(RateButton)
+
+    async def rate(self, interaction: discord.Interaction, clip_id: int, stars: int) -> None:
+        result = await self.app.rate(clip_id, member_ref(interaction.user), stars)
+        await interaction.response.send_message(confirmation(result), ephemeral=True)
+
+    @app_commands.command(name="rate", description=specs.spec("rate").description)
+    @app_commands.describe(**specs.describe("rate"))
+    async def rate_command(self, interaction: discord.Interaction, clip: ClipRange,
+                           stars: StarsRange) -> None:
+        opts = parse_options("rate", {"clip": clip, "stars": stars})
+        await self.rate(interaction, opts["clip"], opts["stars"])
+
+
+async def setup(bot: CadenzaBot) -> None:
+    await bot.add_cog(Ratings(bot))

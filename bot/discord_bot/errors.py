@@ -1,0 +1,81 @@
+"""The one error handler for slash commands and buttons: short ephemeral messages, logged bugs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.app import new_error_id
+from bot.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class NotOwner(app_commands.CheckFailure):
+    """Raised by owner-only commands for everybody else."""
+
+
+def _cause(error: BaseException) -> BaseException:
+    # discord.py wraps what a command raised (CommandInvokeError) and what a transformer raised
+    # (TransformerError, with the original as __cause__).
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, app_commands.TransformerError) and isinstance(error.__cause__, UserError):
+        error = error.__cause__
+    return error
+
+
+def describe(interaction: discord.Interaction, error: BaseException) -> str:
+    """The message for the member; unexpected errors are logged here with their traceback."""
+    cause = _cause(error)
+    if isinstance(cause, UserError):
+        text = str(cause)
+        return text[:1].upper() + text[1:]
+    if isinstance(cause, NotOwner):
+        return "Only Cadenza's owners can do that."
+    if isinstance(cause, app_commands.TransformerError):
+        return f"{cause.value!r} is not a valid value for that option."
+    if isinstance(cause, app_commands.CheckFailure):
+        return "You can't use that command here."
+    error_id = new_error_id()
+    what = interaction.command.qualified_name if interaction.command else (
+        (interaction.data or {}).get("custom_id", "interaction"))
+    log.error("unexpected error in %s for user %s (error id %s)", what,
+              interaction.user.id, error_id, exc_info=cause)
+    return (f"Sorry, something went wrong on Cadenza's side (error id `{error_id}`). "
+            "It has been logged; please try again.")
+
+
+async def send_private(interaction: discord.Interaction, text: str) -> None:
+    """Tell only the member, whatever state the interaction is in."""
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True)
+            return
+        if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
+            # A public "thinking..." placeholder would otherwise turn into the error message for
+            # everyone to see; drop it so the answer can be ephemeral.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s: %s", interaction.user.id, text, exc_info=True)
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer a failed command or button press with a short ephemeral message."""
+    if interaction.type == discord.InteractionType.autocomplete:
+        log.warning("autocomplete failed: %s", error)
+        return
+    await send_private(interaction, describe(interaction, error))
+
+
+class CadenzaTree(app_commands.CommandTree):
+    """The command tree whose ``on_error`` is Cadenza's one error handler."""
+
+    async def on_error(self, interaction: discord.Interaction,
+                       error: app_commands.AppCommandError) -> None:
+        await report_error(interaction, error)

@@ -1,0 +1,415 @@
+"""The compose queue: bounded, fair per member, persisted, reporting progress events (no Discord).
+
+A front end admits a request (``admit`` refuses at once, with a UserError, when the queue or the
+member's share of it is full), acknowledges its member, then ``enqueue``s the job, which writes
+it to the store. Workers run jobs through ``Cadenza.compose`` (generation and rendering happen in
+its thread pool, never on the event loop) and every change is published to the job's own event
+stream: ``Queued(position)``, ``Started``, ``Stage``, then one of ``Done``, ``Failed``,
+``Cancelled`` or ``Interrupted``. Jobs still open when the process stops stay 'queued' or
+'running' in the database; ``start`` marks them failed on the next start and hands them back so
+their members can be told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bot.app import STAGES, Cadenza, ClipResult, UserRef, Where, new_error_id
+from bot.errors import UserError
+from bot.service import Resolved
+from bot.store import JobRow, StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 16
+DEFAULT_PER_MEMBER = 3  # one composing and two waiting
+NOWHERE = Where()
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int  # 1 = next to start
+
+
+@dataclass(frozen=True)
+class Started:
+    pass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # a key of bot.app.STAGES
+    index: int  # 1-based
+    total: int
+
+    @property
+    def label(self) -> str:
+        return STAGES[self.name]
+
+
+@dataclass(frozen=True)
+class Done:
+    result: ClipResult
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str  # fit to show the member
+    error_id: str | None = None  # set for unexpected errors, whose traceback is in the log
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    by: UserRef
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The queue shut down before the job finished; the next start reports it as failed."""
+
+
+JobEvent = Queued | Started | Stage | Done | Failed | Cancelled | Interrupted
+TERMINAL = (Done, Failed, Cancelled, Interrupted)
+
+
+class QueueFull(UserError):
+    """Every waiting slot is taken."""
+
+
+class MemberLimit(UserError):
+    """The member already has as many jobs as one member may have."""
+
+
+def resolved_from_params(params: Mapping[str, Any]) -> Resolved:
+    """The Resolved stored in a job row (``Resolved.params()``), e.g. to retry it.
+
+    A seed motif is not stored with the job, so its bars (``primer_bars``) are not carried over:
+    a retry composes the requested bars afresh.
+    """
+    known = {f.name for f in fields(Resolved)} - {"primer_bars"}
+    values = {k: v for k, v in params.items() if k in known}
+    num, den = (int(x) for x in str(values["meter"]).split("/"))
+    values["meter"] = (num, den)
+    return Resolved(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+
+
+class Job:
+    """One member's request; iterate ``events()`` (one consumer) to follow it to its end."""
+
+    def __init__(self, resolved: Resolved, user: UserRef, where: Where) -> None:
+        self.id: int | None = None  # the database id, once enqueued
+        self.resolved = resolved
+        self.user = user
+        self.where = where
+        self.state = "admitted"  # queued, running, done, failed, cancelled, interrupted
+        self.message_id: int | None = None
+        self.admitted_at = time.monotonic()
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.result: ClipResult | None = None
+        self.position: int | None = None
+        self._pending: deque[JobEvent] = deque()
+        self._wake = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.state} {self.resolved.style} by {self.user.name}>"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled", "interrupted")
+
+    def emit(self, event: JobEvent) -> None:
+        self._pending.append(event)
+        self._wake.set()
+
+    async def events(self) -> AsyncIterator[JobEvent]:
+        """Events in order until a terminal one. A position or stage already superseded by a
+        newer one of the same kind is skipped, so a slow consumer shows only current state."""
+        while True:
+            while not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+            event = self._pending.popleft()
+            if isinstance(event, Queued | Stage) and self._pending and \
+                    type(self._pending[0]) is type(event):
+                continue
+            yield event
+            if isinstance(event, TERMINAL):
+                return
+
+
+class JobQueue:
+    """Bounded FIFO of compose jobs with a per-member limit, run by ``workers`` tasks.
+
+    ``per_member`` counts a member's jobs waiting or running; at most one of them runs at a
+    time, so the default of 3 means "one composing and two waiting".
+    """
+
+    def __init__(self, app: Cadenza, *, capacity: int = DEFAULT_CAPACITY,
+                 per_member: int = DEFAULT_PER_MEMBER, workers: int = 1) -> None:
+        if capacity < 1 or per_member < 1 or workers < 1:
+            raise ValueError("capacity, per_member and workers must be at least 1")
+        self.app = app
+        self.capacity = capacity
+        self.per_member = per_member
+        self.workers = workers
+        self._admitted: list[Job] = []  # acknowledged, not yet written to the store
+        self._waiting: list[Job] = []
+        self._running: list[Job] = []
+        self._by_id: dict[int, Job] = {}
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self.completed = 0
+        self.failed = 0
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> list[JobRow]:
+        """Close jobs a previous process left open and start the workers.
+
+        Returns every interrupted job whose member has not been told yet (this start's and
+        any an earlier start could not report); call ``mark_notified`` once told.
+        """
+        await self.app.store.interrupt_open_jobs()
+        pending = await self.app.store.jobs_to_notify()
+        self._tasks = [asyncio.create_task(self._worker(), name=f"cadenza-job-worker-{n}")
+                       for n in range(self.workers)]
+        return pending
+
+    async def mark_notified(self, job_id: int) -> None:
+        await self.app.store.mark_job_notified(job_id)
+
+    async def close(self) -> None:
+        """Stop the workers; open jobs end with ``Interrupted`` here and stay open in the store,
+        so the next ``start`` reports them."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        # _by_id holds every enqueued job not yet finished, wherever a worker left it.
+        for job in [*self._admitted, *self._by_id.values()]:
+            self._interrupt(job)
+        self._admitted.clear()
+        self._waiting.clear()
+        self._running.clear()
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def admit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE) -> Job:
+        """Reserve a place (no I/O, so a front end can answer within its deadline) or raise
+        ``MemberLimit`` / ``QueueFull`` with the message to show."""
+        if self._closed:
+            raise UserError("Cadenza is restarting: try again in a minute")
+        mine = [j for j in (*self._admitted, *self._waiting, *self._running)
+                if j.user.id == user.id]
+        # One of a member's jobs may run; the rest wait (a member with per_member 1 may still
+        # wait behind other members).
+        waiting_slots = max(1, self.per_member - 1)
+        mine_waiting = [j for j in mine if j.state != "running"]
+        if len(mine) >= self.per_member or len(mine_waiting) >= waiting_slots:
+            raise MemberLimit(
+                f"you already have {len(mine)} clip(s) in the queue (at most one composing and "
+                f"{waiting_slots} waiting per member): wait for one to finish or cancel one, "
+                "then try again"
+            )
+        if len(self._admitted) + len(self._waiting) >= self.capacity:
+            raise QueueFull(f"the queue is full ({self.capacity} clips waiting): try again in a "
+                            "moment")
+        job = Job(resolved, user, where)
+        self._admitted.append(job)
+        return job
+
+    def abandon(self, job: Job) -> None:
+        """Give back an admitted job's place (its member could not be acknowledged)."""
+        if job in self._admitted:
+            self._admitted.remove(job)
+            job.state = "interrupted"
+
+    async def enqueue(self, job: Job) -> Job:
+        """Write the admitted job to the store and queue it."""
+        if job not in self._admitted:
+            raise ValueError(f"{job!r} was not admitted")
+        try:
+            job.id = await self.app.store.add_job(
+                user_id=job.user.id, user_name=job.user.name, params=job.resolved.params(),
+                guild_id=job.where.guild_id, channel_id=job.where.channel_id,
+            )
+        except BaseException:
+            self.abandon(job)
+            raise
+        if job not in self._admitted:
+            # The queue closed meanwhile (close() already ended the job with Interrupted); the
+            # row just written stays 'queued', so the next start reports it.
+            return job
+        self._admitted.remove(job)
+        job.state = "queued"
+        self._waiting.append(job)
+        self._by_id[job.id] = job
+        self._update_positions()
+        self._changed.set()
+        log.info("queued job %d for %s (%d waiting)", job.id, job.user.name, len(self._waiting))
+        return job
+
+    async def submit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE) -> Job:
+        return await self.enqueue(self.admit(resolved, user, where))
+
+    async def set_message(self, job: Job, message_id: int) -> None:
+        """Remember where the job's progress is shown, for the restart notice."""
+        job.message_id = message_id
+        if job.id is not None:
+            try:
+                await self.app.store.set_job_message(job.id, message_id)
+            except StoreError:
+                log.exception("could not record the message of job %s", job.id)
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job | None:
+        return self._by_id.get(job_id)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # -- cancelling ---------------------------------------------------------------------------
+
+    async def cancel(self, job_id: int, user: UserRef) -> Job:
+        """Cancel a waiting job of ``user``'s; running and finished jobs cannot be cancelled."""
+        job = self._by_id.get(job_id)
+        if job is None or job.finished:
+            raise UserError("that clip is no longer waiting in the queue")
+        if job.user.id != user.id:
+            raise UserError(f"only {job.user.name}, who asked for this clip, can cancel it")
+        if job.state == "running":
+            raise UserError("too late to cancel: this clip is already being composed")
+        self._waiting.remove(job)
+        job.state = "cancelled"  # out of the queue now; the record follows
+        self._update_positions()
+        await self._conclude(job, "cancelled", Cancelled(user))
+        return job
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _next_runnable(self) -> Job | None:
+        busy = {j.user.id for j in self._running}
+        return next((j for j in self._waiting if j.user.id not in busy), None)
+
+    async def _worker(self) -> None:
+        while True:
+            job = self._next_runnable()
+            if job is None:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            self._waiting.remove(job)
+            self._running.append(job)
+            self._update_positions()
+            try:
+                await self._run(job)
+            except Exception:
+                # A bug here must cost one job, not the worker (and with it the whole queue).
+                error_id = new_error_id()
+                log.exception("worker failed on job %s (error id %s)", job.id, error_id)
+                if not job.finished:
+                    self._finish(job, "failed", Failed(
+                        f"something went wrong while composing (error id {error_id})", error_id))
+            finally:
+                if job in self._running:
+                    self._running.remove(job)
+                self._changed.set()
+
+    async def _run(self, job: Job) -> None:
+        assert job.id is not None
+        job.state = "running"
+        job.position = None
+        job.started_at = time.monotonic()
+        job.emit(Started())
+        try:
+            await self.app.store.start_job(job.id)
+        except StoreError:
+            log.exception("could not mark job %d running", job.id)
+        loop = asyncio.get_running_loop()
+        names = list(STAGES)
+
+        def progress(stage: str) -> None:
+            # Called from the worker thread: hand the event to the loop, never touch it here.
+            event = Stage(stage, names.index(stage) + 1, len(names))
+            loop.call_soon_threadsafe(job.emit, event)
+
+        try:
+            result = await self.app.compose(job.resolved, job.user, job.where, progress=progress)
+        except asyncio.CancelledError:
+            self._interrupt(job)
+            raise
+        except UserError as e:
+            self.failed += 1
+            await self._conclude(job, "failed", Failed(str(e)), error=str(e))
+        except Exception:
+            error_id = new_error_id()
+            log.exception("job %d failed (error id %s)", job.id, error_id)
+            message = f"something went wrong while composing (error id {error_id})"
+            self.failed += 1
+            await self._conclude(job, "failed", Failed(message, error_id), error=message)
+        else:
+            job.result = result
+            self.completed += 1
+            await self._conclude(job, "done", Done(result), clip_id=result.clip_id)
+
+    async def _conclude(self, job: Job, status: str, event: JobEvent, *,
+                        clip_id: int | None = None, error: str | None = None) -> None:
+        """Record the outcome, then tell the follower: a member who got their clip must never
+        hear after a restart that it was interrupted."""
+        assert job.id is not None
+        write = asyncio.ensure_future(
+            self.app.store.finish_job(job.id, status, clip_id=clip_id, error=error))
+        try:
+            # Shielded: a shutdown arriving now must not cut the write (milliseconds) short.
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await write
+            self._finish(job, status, event)
+            raise
+        except StoreError:
+            # The member gets their answer; the row stays open and the next start closes it.
+            log.exception("could not record the end of job %d", job.id)
+        self._finish(job, status, event)
+
+    def _finish(self, job: Job, state: str, event: JobEvent) -> None:
+        job.state = state
+        job.finished_at = time.monotonic()
+        job.position = None
+        if job.id is not None:
+            self._by_id.pop(job.id, None)
+        job.emit(event)
+
+    def _interrupt(self, job: Job) -> None:
+        if not job.finished:
+            self._finish(job, "interrupted", Interrupted())
+
+    def _update_positions(self) -> None:
+        for index, job in enumerate(self._waiting, start=1):
+            if job.position != index:
+                job.position = index
+                job.emit(Queued(index))

@@ -1,0 +1,314 @@
+"""The bot's command surface through the Discord double: parity with the shared command layer,
+autocomplete, /top, /stats, /clip, owner-only /sync, and the runner's wiring (token never logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import logging
+import os
+import signal
+from pathlib import Path
+
+import mido
+import pytest
+from discord_double import ClientWouldRefuse, DiscordDouble
+from test_discord_bot import SLOW, cadenza, is_clip, rows
+
+from bot.app import Cadenza, UserRef
+from bot.config import Settings
+from bot.console import Console
+from bot.discord_bot.runner import open_bot, run_bot
+from bot.errors import UserError
+from bot.options import COMMANDS
+from bot.store import NewClip, Store
+
+ADMINISTRATOR = 1 << 3
+OPTION_TYPES = {"int": 4, "float": 10, "str": 3, "choice": 3}
+
+
+@pytest.fixture
+async def api():
+    async with DiscordDouble() as double:
+        yield double
+
+
+@pytest.fixture
+def unfreeze():  # type: ignore[no-untyped-def]
+    """The runner freezes the heap for the garbage collector (runner.settle_heap); undo that
+    after the test so the rest of the test session collects normally."""
+    yield
+    gc.unfreeze()
+
+
+# ---------------------------------------------------------------------------------------------
+# One command layer
+
+
+async def test_registered_commands_match_the_shared_specs(api, tmp_path, tiny_registry):
+    async with cadenza(api, tmp_path, tiny_registry):
+        registered = {c["name"]: c for c in api.guild_commands}
+    assert set(registered) == set(COMMANDS) | {"sync"}
+    for name, spec in COMMANDS.items():
+        command = registered[name]
+        assert command["description"] == spec.description
+        options = command.get("options", [])
+        assert [o["name"] for o in options] == [o.name for o in spec.options], name
+        for opt, sent in zip(spec.options, options, strict=True):
+            where = f"/{name} {opt.name}"
+            assert sent["type"] == OPTION_TYPES[opt.kind], where
+            assert sent["description"] == opt.description, where
+            assert sent.get("required", False) == opt.required, where
+            if opt.kind in ("int", "float"):
+                assert (sent["min_value"], sent["max_value"]) == (opt.min, opt.max), where
+            else:
+                assert "min_value" not in sent and "max_value" not in sent, where
+            if opt.kind == "choice":
+                assert [c["value"] for c in sent["choices"]] == list(opt.choices or ()), where
+                assert not sent.get("autocomplete"), where
+            else:
+                assert "choices" not in sent, where
+            # Free text (key, model) is suggested, not restricted: the validator decides.
+            assert bool(sent.get("autocomplete")) == (opt.kind == "str"), where
+    sync = registered["sync"]
+    assert sync["default_member_permissions"] == str(ADMINISTRATOR)
+
+
+@pytest.mark.parametrize(("options", "console_line"), [
+    ({"key": "H"}, "/compose key:H"),
+    ({"key": "x#m"}, '/compose key:"x#m"'),
+    ({"model": "gan"}, "/compose model:gan"),
+    ({"model": "LSTM"}, "/compose model:LSTM"),
+])
+async def test_discord_and_console_refuse_the_same_input_the_same_way(
+        api, tmp_path, tiny_registry, options, console_line):
+    async with cadenza(api, tmp_path, tiny_registry) as h:
+        inter = await api.slash("compose", {"bars": 1, **options})
+        discord_text = (await inter.wait_original()).content
+        out = io.StringIO()
+        await Console(h.app, UserRef(0, "console"), out=out).execute(console_line + " bars:1")
+    console_text = out.getvalue().strip().removeprefix("error: ")
+    assert inter.original.ephemeral
+    assert discord_text == console_text[:1].upper() + console_text[1:]
+    assert rows(h.db, "SELECT COUNT(*) FROM jobs") == [(0,)]
+
+
+async def test_autocomplete_suggests_keys_and_installed_models(api, tmp_path, tiny_registry):
+    async with cadenza(api, tmp_path, tiny_registry):
+        key = await api.autocomplete("compose", {"key": "f#"}, focused="key")
+        model = await api.autocomplete("compose", {"model": "r"}, focused="model")
+        top = await api.autocomplete("top", {"model": ""}, focused="model")
+        answers = [await x.wait_response() for x in (key, model, top)]
+    assert [c["value"] for c in answers[0].choices] == ["F#m"]
+    # Names starting with what was typed come first, then names containing it.
+    suggested = [c["value"] for c in answers[1].choices]
+    assert suggested[0] == "rnn" and "gru" in suggested and "lstm" not in suggested
+    assert [c["value"] for c in answers[2].choices] == tiny_registry.names()
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+
+
+def midi_bytes() -> bytes:
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=480)])
+    song = mido.MidiFile(ticks_per_beat=480)
+    song.tracks.append(track)
+    buffer = io.BytesIO()
+    song.save(file=buffer)
+    return buffer.getvalue()
+
+
+async def seed_votes(db: Path) -> None:
+    """Four clips and a literal vote set; alice (1) and bob (2) are authors, 10-12 listeners."""
+    async with await Store.open(db) as store:
+        for user_id, name in ((1, "alice"), (2, "bob")):
+            await store.ensure_user(user_id, name)
+        for model, style, author in (("lstm", "jazz", 1), ("lstm", "blues", 2),
+                                     ("gru", "jazz", 1), ("rnn", "folk", 2)):
+            await store.add_clip(NewClip(
+                style=style, bars=1, tempo=120.0, key="C", meter="4/4", temperature=1.0,
+                seed=1, model=model, midi=midi_bytes(), duration_s=2.0, user_id=author))
+        votes = [(1, 1, 5), (1, 10, 4), (1, 11, 5), (1, 12, 3),  # alice on her own clip 1
+                 (2, 10, 2), (2, 11, 3),
+                 (3, 12, 5), (3, 2, 4), (3, 1, 1)]  # alice on her own clip 3
+        names = {1: "alice", 2: "bob"}
+        for clip_id, user_id, stars in votes:
+            await store.set_rating(clip_id, user_id, stars, names.get(user_id, f"user{user_id}"))
+
+
+async def test_top_ranks_by_bayesian_average(api, tmp_path, tiny_registry):
+    await seed_votes(tmp_path / "cadenza.db")
+    async with cadenza(api, tmp_path, tiny_registry):
+        chart = await (await api.slash("top")).wait_original()
+        jazz = await (await api.slash("top", {"style": "jazz", "model": "gru"})).wait_original()
+        empty = await (await api.slash("top", {"style": "ragtime"})).wait_original()
+    # Counted votes 4,5,3 | 2,3 | 5,4: prior mean 26/7 with weight 3.
+    #   #3: (78/7 + 9) / 5 = 4.03;  #1: (78/7 + 12) / 6 = 3.86;  #2: (78/7 + 5) / 5 = 3.23
+    assert chart.embeds[0]["title"] == "Top clips"
+    assert chart.embeds[0]["description"].split("\n") == [
+        "**1.** #3 jazz · gru · by alice — **4.03** (4.50★ from 2 vote(s))",
+        "**2.** #1 jazz · lstm · by alice — **3.86** (4.00★ from 3 vote(s))",
+        "**3.** #2 blues · lstm · by bob — **3.23** (2.50★ from 2 vote(s))",
+    ]
+    assert not chart.ephemeral
+    assert jazz.embeds[0]["title"] == "Top clips (jazz · gru)"
+    assert jazz.embeds[0]["description"].startswith("**1.** #3 jazz")
+    assert empty.embeds[0]["description"] == "No rated clips yet: rate some with ⭐!"
+
+
+async def test_stats_show_mos_with_confidence_intervals_without_self_votes(
+        api, tmp_path, tiny_registry):
+    await seed_votes(tmp_path / "cadenza.db")
+    async with cadenza(api, tmp_path, tiny_registry):
+        stats = await (await api.slash("stats")).wait_original()
+    fields = {f["name"]: f["value"] for f in stats.embeds[0]["fields"]}
+    # lstm: votes 4,5,3,2,3 -> mean 3.40, sd 1.140, t(0.975, 4) = 2.776 -> ± 1.42
+    # gru: 5,4 -> 4.50 ± 12.706 * 0.5 = 6.35; rnn: no votes. jazz: 4,5,3,5,4 -> 4.20 ± 1.04
+    assert fields["By model"] == "```\n" + "\n".join([
+        "model clips raters votes  MOS  ±95%",
+        "gru       1      2     2 4.50  6.35",
+        "lstm      2      3     5 3.40  1.42",
+        "rnn       1      0     0    –     –",
+    ]) + "\n```"
+    assert fields["By style"] == "```\n" + "\n".join([
+        "style clips raters votes  MOS  ±95%",
+        "blues     1      2     2 2.50  6.35",
+        "folk      1      0     0    –     –",
+        "jazz      2      4     5 4.20  1.04",
+    ]) + "\n```"
+
+
+async def test_clip_reposts_a_stored_clip_with_its_buttons(api, tmp_path, tiny_registry):
+    async with cadenza(api, tmp_path, tiny_registry) as h:
+        made = await h.app.compose(h.app.resolve(_request(bars=1, seed=21)),
+                                   UserRef(api.member.id, "tester"))
+        for path in (made.files.mp3, made.files.mid, made.files.png):
+            path.unlink()  # /clip re-renders from the stored MIDI
+        inter = await api.slash("clip", {"clip": made.clip_id})
+        assert (await inter.wait_response()).type == 5
+        clip = await inter.wait_original(is_clip, timeout=SLOW)
+        missing = await api.slash("clip", {"clip": 99})
+        refused = await missing.wait_original()
+    assert clip.embeds[0]["title"] == "Clip #1 — jazz"
+    assert clip.custom_ids == [f"rate:1:{s}" for s in range(1, 6)] + ["reroll:1"]
+    assert clip.filenames == ["cadenza-1.mp3", "cadenza-1.mid", "cadenza-1.png"]
+    assert clip.file("cadenza-1.mid") == rows(h.db, "SELECT midi FROM clips")[0][0]
+    assert refused.content == "No clip #99" and refused.ephemeral
+
+
+def _request(**options):  # type: ignore[no-untyped-def]
+    from bot.service import ComposeRequest
+
+    return ComposeRequest(**options)
+
+
+async def test_rate_command_takes_the_same_path_as_the_buttons(api, tmp_path, tiny_registry):
+    await seed_votes(tmp_path / "cadenza.db")
+    async with cadenza(api, tmp_path, tiny_registry):
+        first = await (await api.slash("rate", {"clip": 2, "stars": 5})).wait_original()
+        unknown = await (await api.slash("rate", {"clip": 77, "stars": 5})).wait_original()
+    assert first.content == ("You rated clip #2 ★★★★★. The clip now has 3 vote(s), average "
+                             "3.33.")
+    assert unknown.content == "No clip #77" and unknown.ephemeral
+
+
+# ---------------------------------------------------------------------------------------------
+# Administration and start-up
+
+
+async def test_commands_sync_to_the_dev_guild_at_start_and_otherwise_only_by_owner_command(
+        api, tmp_path, tiny_registry):
+    admin = api.add_member(name="admin", permissions=ADMINISTRATOR)
+    async with cadenza(api, tmp_path, tiny_registry):
+        guild_puts = api.requests_to("PUT /applications/{application_id}/guilds/{guild_id}/"
+                                     "commands")
+        assert len(guild_puts) == 1 and api.requests_to("PUT /applications/{application_id}/"
+                                                        "commands") == []
+        refused = await (await api.slash("sync", {"scope": "global"}, user=admin)) \
+            .wait_original()
+        assert refused.content == "Only Cadenza's owners can do that." and refused.ephemeral
+        assert api.global_commands == []
+        owner = await api.slash("sync", {"scope": "global"}, user=api.guild.owner)
+        done = await owner.wait_original()
+    assert done.ephemeral and done.content.startswith(
+        f"{len(COMMANDS) + 1} command(s) everywhere (Discord may take up to an hour to show "
+        "them): /compose")
+    assert {c["name"] for c in api.global_commands} == set(COMMANDS) | {"sync"}
+    with pytest.raises(ClientWouldRefuse, match="needs permissions"):
+        await api.slash("sync", user=api.add_member(name="pleb"))
+
+    # Without a dev guild nothing is synced at start, and CADENZA_OWNER_IDS names the owners.
+    before = len(api.requests)
+    async with cadenza(api, tmp_path, tiny_registry, dev_guild=False,
+                       owner_ids=frozenset({admin.id})):
+        assert not [r for r in api.requests[before:] if r.method == "PUT"]
+        cleared = await (await api.slash("sync", {"scope": "clear"}, user=admin)) \
+            .wait_original()
+    assert cleared.content == "0 command(s) removed from this server (global commands stay): none"
+    assert api.guild_commands == []
+
+
+async def test_runner_wires_the_bot_from_settings_and_never_logs_the_token(
+        api, tmp_path, tiny_models, monkeypatch, caplog, unfreeze):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
+    settings = Settings.from_env({
+        "CADENZA_TOKEN": api.token, "CADENZA_DB": str(tmp_path / "bot.db"),
+        "CADENZA_OUTPUT": str(tmp_path / "out"), "CADENZA_DEV_GUILD": str(api.guild_id),
+    })
+    async with open_bot(settings) as bot, api.running(bot):
+        assert isinstance(bot.app, Cadenza) and bot.app.store.path == tmp_path / "bot.db"
+        assert gc.get_freeze_count() > 0  # warmed up, then the heap was settled
+        inter = await api.slash("compose", {"bars": 1, "seed": 2})
+        clip = await inter.wait_original(is_clip, timeout=SLOW)
+        helped = await (await api.slash("help")).wait_original()
+    assert clip.embeds[0]["title"] == "Clip #1 — jazz"
+    assert helped.ephemeral and helped.embeds[0]["title"] == "Cadenza composes music on command"
+    assert api.token not in caplog.text and api.token not in repr(settings)
+    assert all(api.token not in str(r.args) for r in caplog.records)
+
+    bad = Settings.from_env({"CADENZA_TOKEN": "MTIz.bad.token", "CADENZA_DB": str(
+        tmp_path / "bot.db"), "CADENZA_OUTPUT": str(tmp_path / "out")})
+    with pytest.raises(UserError, match="Discord refused the bot token") as refused:
+        await run_bot(bad)
+    assert "MTIz.bad.token" not in str(refused.value) and "MTIz.bad.token" not in caplog.text
+
+
+async def test_console_stats_report_the_same_numbers(app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    await seed_votes(app.store.path)
+    out = io.StringIO()
+    await Console(app, UserRef(0, "console"), out=out).execute("/stats")
+    await Console(app, UserRef(0, "console"), out=out).execute("/stats period:century")
+    lines = out.getvalue().splitlines()
+    assert lines[:4] == [
+        "by model:",
+        "  gru: 1 clip(s), 2 rater(s), 2 vote(s), MOS 4.50 ± 6.35",
+        "  lstm: 2 clip(s), 3 rater(s), 5 vote(s), MOS 3.40 ± 1.42",
+        "  rnn: 1 clip(s), 0 rater(s), 0 vote(s), no votes yet",
+    ]
+    assert lines[4:6] == ["by style:", "  blues: 1 clip(s), 2 rater(s), 2 vote(s), MOS 2.50 ± 6.35"]
+    assert lines[-1] == ("error: unknown period 'century': choose one of day, week, month, all")
+
+
+async def test_run_bot_stops_cleanly_on_sigterm(api, tmp_path, tiny_models, monkeypatch,  # type: ignore[no-untyped-def]
+                                               unfreeze):
+    monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
+    settings = Settings.from_env({
+        "CADENZA_TOKEN": api.token, "CADENZA_DB": str(tmp_path / "bot.db"),
+        "CADENZA_OUTPUT": str(tmp_path / "out")})
+    running = asyncio.create_task(run_bot(settings))
+    try:
+        await api.wait_identified(timeout=60)
+        # Only signal ourselves once the bot's handler is in place (else SIGTERM kills pytest).
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(running, 30) == 0
+    finally:
+        running.cancel()
+    assert not api.sessions[-1].open
+    assert api.requests_to("PUT /applications/{application_id}/guilds/{guild_id}/commands") == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handler removed again
