@@ -47,24 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", type=Path)
     _common(r)
 
-    t = sub.add_parser("train", help="train a sequence model on the offline corpus and MIDI")
-    t.add_argument("--model", choices=("lstm", "gru", "rnn"), default="lstm", help="cell type")
-    t.add_argument("--name", help="checkpoint name (default: the cell type)")
-    t.add_argument("--data", type=Path, action="append", default=[],
-                   help="folder of MIDI files; sub-folder names are style labels (repeatable)")
-    t.add_argument("--no-corpus", action="store_true", help="skip music21's corpus")
-    t.add_argument("--styles", help="comma-separated corpus styles (default all)")
-    t.add_argument("--out", type=Path, help="checkpoint folder (default models/checkpoints)")
-    t.add_argument("--minutes", type=float, help="time budget")
-    t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--layers", type=int, default=2)
-    t.add_argument("--hidden", type=int, default=256)
-    t.add_argument("--embd", type=int, default=128)
-    t.add_argument("--batch", type=int, default=32)
-    t.add_argument("--block", type=int, default=256)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--seed", type=int, default=1234)
-    t.add_argument("-v", "--verbose", action="store_true")
+    from bot import cli_models
+
+    cli_models.register(sub)  # train, models, eval
 
     d = sub.add_parser("db", help="database maintenance")
     d.add_argument("action", choices=("upgrade", "version"))
@@ -199,29 +184,6 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from models.registry import SHIPPED_DIR
-    from models.train import TrainOptions, train
-
-    name = args.name or args.model
-    out = (args.out or SHIPPED_DIR) / name / "model.pt"
-    opts = TrainOptions(
-        out=out, cell=args.model, data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
-        corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
-        n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
-        block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed,
-    )
-    for d in opts.data_dirs:
-        if not d.is_dir():
-            raise UserError(f"--data folder not found: {d}")
-    best = train(opts)
-    from models.card import write_card
-
-    write_card(out)
-    print(f"saved {out}; held-out NLL {best['nll']:.4f} nats/token")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -231,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models.errors import ModelError
 
     try:
-        if args.cmd == "train":
-            return cmd_train(args)
+        from bot import cli_models
+
+        if cli_models.handles(args.cmd):
+            return cli_models.run(args)
         settings = settings_from(args)
         handler = {"compose": cmd_compose, "console": cmd_console, "run": cmd_run,
                    "db": cmd_db, "export": cmd_export}[args.cmd]

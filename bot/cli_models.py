@@ -1,0 +1,216 @@
+"""Model subcommands of the launcher: ``train`` (lstm/gru/rnn/vae/gan), ``models``, ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from bot.errors import UserError
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("lstm", "gru", "rnn", "vae", "gan")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a model on the offline corpus and MIDI folders")
+    t.add_argument("--model", choices=FAMILIES, default="lstm",
+                   help="lstm/gru/rnn: melody model; vae: melody VAE; gan: multi-track GAN")
+    t.add_argument("--name", help="checkpoint name (default: the family)")
+    t.add_argument("--data", type=Path, action="append", default=[],
+                   help="folder of MIDI files; sub-folder names are style labels (repeatable)")
+    t.add_argument("--no-corpus", action="store_true", help="skip music21's corpus")
+    t.add_argument("--styles", help="comma-separated corpus styles (default all)")
+    t.add_argument("--out", type=Path, help="checkpoint folder (default models/checkpoints)")
+    t.add_argument("--minutes", type=float, help="time budget")
+    t.add_argument("--steps", type=int, default=4000)
+    t.add_argument("--layers", type=int, default=2)
+    t.add_argument("--hidden", type=int, default=256)
+    t.add_argument("--embd", type=int, default=128)
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--block", type=int, default=256)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 is fastest on a busy machine)")
+    t.add_argument("--gan-phrases", type=int, default=600,
+                   help="gan: corpus pieces arranged per style for the training phrases")
+    t.add_argument("-v", "--verbose", action="store_true")
+
+    m = sub.add_parser("models", help="list the installed models with their figures")
+    m.add_argument("-v", "--verbose", action="store_true")
+
+    e = sub.add_parser("eval", help="evaluation report (Markdown + PNG plots) for every model")
+    e.add_argument("--out", type=Path, default=Path("eval-report"))
+    e.add_argument("--models", help="comma-separated (default: all installed)")
+    e.add_argument("--styles", help="comma-separated (default: all)")
+    e.add_argument("--clips", type=int, default=24, help="clips per model and style")
+    e.add_argument("--bars", type=int, default=8)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("-v", "--verbose", action="store_true")
+
+
+def handles(cmd: str) -> bool:
+    return cmd in ("train", "models", "eval")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"train": cmd_train, "models": cmd_models, "eval": cmd_eval}[args.cmd](args)
+
+
+# ------------------------------------------------------------------ train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.card import write_card
+    from models.registry import SHIPPED_DIR
+
+    torch.set_num_threads(max(1, args.threads))
+    for d in args.data:
+        if not d.is_dir():
+            raise UserError(f"--data folder not found: {d}")
+    out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
+    if args.model in ("lstm", "gru", "rnn"):
+        from models.train import TrainOptions, train
+
+        best = train(TrainOptions(
+            out=out, cell=args.model, data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
+            corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
+            n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
+            block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes,
+            seed=args.seed))
+        summary = f"held-out NLL {best['nll']:.4f} nats/token"
+    elif args.model == "vae":
+        from models.train_vae import VAEOptions, train_vae
+
+        best = train_vae(_pieces(args), VAEOptions(out=out, steps=args.steps,
+                                                   minutes=args.minutes, seed=args.seed))
+        summary = f"held-out reconstruction accuracy {best['step_accuracy']:.3f}"
+    else:
+        meta = _train_gan(args, out)
+        summary = f"{meta.get('steps')} steps"
+    write_card(out)
+    print(f"saved {out}; {summary}")
+    return 0
+
+
+def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from models.corpus import load_corpus, midi_folder_pieces
+
+    pieces = [] if args.no_corpus else load_corpus(
+        tuple(args.styles.split(",")) if args.styles else None)
+    for d in args.data:
+        pieces += midi_folder_pieces(d)
+    if not pieces:
+        raise UserError("no training data: check --data folders and --styles")
+    return pieces
+
+
+def gan_training_scores(pieces, per_style: int, seed: int, lstm_clips: int = 0):  # type: ignore[no-untyped-def]
+    """4/4 band scores for the GAN: corpus melodies arranged in their own style, plus (for the
+    styles without corpus data) clips composed by the shipped melody model."""
+    from bot.arrange import arrange
+    from bot.styles import STYLES
+    from models.theory import Chord
+
+    rng = np.random.default_rng(seed)
+    by_style = defaultdict(list)
+    for p in pieces:
+        if p.meter == (4, 4) and p.style in STYLES:
+            by_style[p.style].append(p)
+    scores = []
+    for style, ps in sorted(by_style.items()):
+        for i in rng.permutation(len(ps))[:per_style]:
+            p = ps[i]
+            plan = [(t, Chord.parse(c)) for t, c in p.chords]
+            scores.append(arrange(p.to_score().tracks[0].notes, plan, spec=STYLES[style],
+                                  meter=p.meter, bars=p.bars, tempo=110.0, key=p.key,
+                                  rng=np.random.default_rng(int(i))))
+    if lstm_clips:
+        from bot.service import Composer, ComposeRequest
+        from models.registry import ModelRegistry
+
+        registry = ModelRegistry.discover()
+        if "lstm" in registry.names():
+            composer = Composer(registry)
+            for style in ("jazz", "blues"):
+                for s in range(lstm_clips):
+                    r = composer.resolve(ComposeRequest(style=style, bars=12, seed=10_000 + s))
+                    scores.append(composer.compose(r).score)
+    return scores
+
+
+def _train_gan(args: argparse.Namespace, out: Path) -> dict:
+    from bot.styles import STYLE_NAMES
+    from models.gan_data import build_dataset
+    from models.train_gan import train_gan
+
+    scores = gan_training_scores(_pieces(args), args.gan_phrases, args.seed, lstm_clips=150)
+    data = build_dataset(scores, STYLE_NAMES, pack=True, seed=args.seed)
+    note = {"sources": "corpus melodies arranged by bot.arrange in their own style (classical "
+            "from the chorales, folk, celtic, ragtime); jazz and blues from 12-bar clips "
+            "composed by the shipped LSTM pipeline (no corpus data for them)",
+            "summary": str(getattr(data, "summary", ""))}
+    return train_gan(data.rolls, data.style_ids, STYLE_NAMES, out, minutes=args.minutes,
+                     steps=args.steps, seed=args.seed, threads=args.threads, data_note=note,
+                     name=args.name or "gan", command=" ".join(sys.argv))
+
+
+# ------------------------------------------------------------------ models and eval
+
+
+def describe(meta: dict, kind: str) -> str:
+    held = meta.get("heldout") or {}
+    if kind == "rnn" and "nll" in held:
+        return f"held-out NLL {held['nll']:.3f} nats/token ({held.get('nll_sampled', 0):.3f} " \
+               "on sampled tokens)"
+    if kind == "vae" and "step_accuracy" in held:
+        return f"held-out reconstruction accuracy {held['step_accuracy']:.3f}"
+    if kind == "gan":
+        ev = meta.get("eval") or meta.get("last_eval") or {}
+        ov = ev.get("mean_overlap") if isinstance(ev, dict) else None
+        return f"mean overlap area vs data {ov:.2f}" if isinstance(ov, float) else \
+            f"{meta.get('steps', '?')} training steps"
+    return "no figures recorded"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from models.checkpoint import read_payload
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry.discover()
+    if not registry.names():
+        print("no models installed")
+        return 0
+    for name in registry.names():
+        entry = registry.entry(name)
+        payload = read_payload(entry.path)
+        meta = payload.get("meta") or {}
+        kind = str(payload.get("kind"))
+        family = meta.get("family", kind)
+        size = entry.path.stat().st_size / 1e6
+        minutes = meta.get("train_seconds", 0) / 60
+        print(f"{name:<8} {family:<5} {meta.get('params', 0):>10,} params  {size:5.1f} MB  "
+              f"trained {minutes:5.1f} min  {describe(meta, kind)}")
+        if entry.card.exists():
+            print(f"{'':<8} card: {entry.card}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluate import run_evaluation
+
+    report = run_evaluation(
+        args.out, models=args.models.split(",") if args.models else None,
+        styles=args.styles.split(",") if args.styles else None, clips=args.clips,
+        bars=args.bars, seed=args.seed,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(report)
+    return 0

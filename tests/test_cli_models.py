@@ -1,0 +1,29 @@
+"""`cadenza models` lists installed checkpoints with their figures; `train` refuses bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=120)
+
+
+def test_models_lists_every_installed_checkpoint(tiny_models: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, CADENZA_MODELS=str(tiny_models))
+    res = _run(["models"], env, tmp_path)
+    assert res.returncode == 0, res.stderr
+    names = [line.split()[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
+    assert {"lstm", "gru", "rnn", "vae"} <= set(names)
+    assert "params" in res.stdout and "MB" in res.stdout
+
+
+def test_train_refuses_a_missing_data_folder(tmp_path: Path) -> None:
+    res = _run(["train", "--model", "gru", "--data", str(tmp_path / "nope"), "--out",
+                str(tmp_path)], dict(os.environ), tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: --data folder not found")
