@@ -329,3 +329,34 @@ def arrange(
     )
     return Score(tracks=tracks, chords=events, resolution=RES, tempo=tempo,
                  time_signature=meter, key=key, bars=bars, style=spec.name)
+
+
+def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Score:
+    """A generated band score (the GAN's) through the same instrumentation path: the style's
+    programs and drum kit, the mix, velocity shaping and, for jazz and blues, swing."""
+    scale = RES // band.resolution
+    end = band.bars * band.bar_ticks * scale
+    names = spec.instrument_names
+    tracks = []
+    for role in ("lead", "chords", "bass", "drums"):
+        src = band.track(role)
+        notes = [] if src is None else [
+            Note(n.start * scale, n.duration * scale, n.pitch, n.velocity) for n in src.notes
+            if n.start * scale < end]
+        beat = RES * 4 // band.time_signature[1]
+        shaped = []
+        for n in notes:
+            accent = 10 if n.start % (beat * band.time_signature[0]) == 0 else \
+                4 if n.start % beat == 0 else 0
+            v = int(np.clip(n.velocity - 8 + accent + rng.integers(-6, 7), 1, 127))
+            shaped.append(Note(n.start, min(n.duration, end - n.start), n.pitch, v))
+        if spec.swing:
+            shaped = swing_notes(shaped)
+        tracks.append(Track(
+            names.get(role, role.title()), role=role,
+            program=KITS.get(spec.name, 0) if role == "drums" else spec.programs[role],
+            is_drum=role == "drums", notes=tuple(shaped), volume=MIX[role], pan=PAN[role]))
+    chords = tuple(ChordEvent(c.start * scale, c.duration * scale, c.chord) for c in band.chords)
+    return Score(tracks=tuple(tracks), chords=chords, resolution=RES, tempo=band.tempo,
+                 time_signature=band.time_signature, key=band.key, bars=band.bars,
+                 style=spec.name)

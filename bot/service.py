@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.arrange import arrange, unswing
+from bot.arrange import arrange, restyle_band, unswing
 from bot.errors import ResourceError, UserError
 from bot.harmony import plan_chords
 from bot.midi_io import score_to_midi
@@ -185,6 +185,8 @@ class Composer:
         MIDI bytes (no audio yet)."""
         t0 = time.perf_counter()
         loaded = self._load(r.model)
+        if loaded.kind == "gan":
+            return self._compose_gan(loaded, r, motif, t0)
         if motif is not None:
             r, motif = _fit_motif(r, motif)
         _meta, rng_h, rng_s, rng_a = _streams(r.seed)
@@ -205,6 +207,29 @@ class Composer:
         midi = score_to_midi(score)
         timings["arrange"] = time.perf_counter() - t1
         return Composition(r, score, midi, model_style, loaded.sha256, timings)
+
+    def _compose_gan(self, loaded, r: Resolved, motif: Motif | None,  # type: ignore[no-untyped-def]
+                     t0: float) -> Composition:
+        """The GAN writes all four parts at once (in 4/4); the arranger's instrumentation path
+        then gives them the style's sound and feel."""
+        from models.gan import sample as gan_sample
+
+        if motif is not None:
+            raise UserError("the gan model continues no seeds: use model lstm for seeds")
+        spec = STYLES[r.style]
+        if r.style not in loaded.model.config.styles:
+            raise UserError(f"the gan model has no {r.style} style")
+        r = replace(r, meter=(4, 4), primer_bars=0)
+        _meta, _h, rng_s, rng_a = _streams(r.seed)
+        with loaded.lock:
+            band = gan_sample(loaded.model, r.style, r.bars, int(rng_s.integers(2**63)),
+                              key=Key.parse(r.key), tempo=float(r.tempo))
+        timings = {"generate": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        score = restyle_band(band, spec, rng_a)
+        midi = score_to_midi(score)
+        timings["arrange"] = time.perf_counter() - t1
+        return Composition(r, score, midi, "gan", loaded.sha256, timings)
 
     def _plan(self, r: Resolved, key: Key, motif: Motif | None,
               rng: np.random.Generator) -> list[tuple[int, Chord]]:

@@ -41,13 +41,27 @@ def make_tiny_vae(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def make_tiny_gan(path: Path, seed: int = 0) -> Path:
+    import torch
+
+    from bot.styles import STYLE_NAMES
+    from models.gan import GANConfig, MuseGAN, save_gan
+
+    torch.manual_seed(seed)
+    cfg = GANConfig(styles=STYLE_NAMES, phrase_bars=2, z_dim=8, style_dim=4, g_channels=8,
+                    d_channels=8)
+    save_gan(path, MuseGAN(cfg), {"name": "gan", "family": "gan", "steps": 0})
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CADENZA_MODELS folder with tiny lstm, gru, rnn and vae checkpoints."""
+    """A CADENZA_MODELS folder with tiny lstm, gru, rnn, vae and gan checkpoints."""
     root = tmp_path_factory.mktemp("models")
     for cell in ("lstm", "gru", "rnn"):
         make_tiny_checkpoint(root / cell / "model.pt", cell)
     make_tiny_vae(root / "vae" / "model.pt")
+    make_tiny_gan(root / "gan" / "model.pt")
     return root
 
 

@@ -69,8 +69,8 @@ def test_unknown_model_and_corrupt_checkpoint_give_specific_messages(
 
     composer = Composer(tiny_registry)
     with pytest.raises(ResourceError,
-                       match=r"unknown model 'gan' \(available: gru, lstm, rnn, vae\)"):
-        composer.compose(composer.resolve(ComposeRequest(model="gan", seed=1)))
+                       match=r"unknown model 'nope' \(available: gan, gru, lstm, rnn, vae\)"):
+        composer.compose(composer.resolve(ComposeRequest(model="nope", seed=1)))
     bad = tmp_path / "broken" / "model.pt"
     bad.parent.mkdir()
     bad.write_bytes(b"\x80\x04 not a checkpoint")
@@ -104,3 +104,16 @@ def test_dynamic_batching_gives_the_same_music_as_one_at_a_time(tiny_registry) -
         batcher.close()
     assert [c.midi for c in together] == [plain.compose(r).midi for r in reqs]
     assert max(batcher.batches) > 1  # requests really were sampled together
+
+
+@pytest.mark.parametrize("style", ["jazz", "classical"])
+def test_gan_band_goes_through_the_instrumentation_path(composer: Composer, style: str) -> None:
+    r = composer.resolve(ComposeRequest(style=style, bars=3, seed=4, model="gan"))
+    comp = composer.compose(r)
+    assert comp.model_style == "gan" and comp.resolved.meter == (4, 4)
+    score = comp.score
+    assert [t.role for t in score.tracks] == ["lead", "chords", "bass", "drums"]
+    assert score.bars == 3 and score.track("drums").is_drum
+    assert score.track("lead").program == STYLES[style].programs["lead"]
+    assert all(n.start < score.length_ticks for t in score.tracks for n in t.notes)
+    assert composer.compose(r).midi == comp.midi

@@ -172,7 +172,7 @@ async def test_bad_options_get_the_shared_validators_message_ephemerally(
         api, tmp_path, tiny_registry):
     async with cadenza(api, tmp_path, tiny_registry) as h:
         key = await api.slash("compose", {"key": "H", "bars": 1})
-        model = await api.slash("compose", {"model": "gan", "bars": 1})
+        model = await api.slash("compose", {"model": "nope", "bars": 1})
         with pytest.raises(ClientWouldRefuse, match=r"must be in \[1, 32\]"):
             await api.slash("compose", {"bars": 40})  # the registered Range
         low_level = await api.slash("compose", {"bars": 40}, validate=False)
@@ -181,7 +181,7 @@ async def test_bad_options_get_the_shared_validators_message_ephemerally(
     assert key.original.content == ("Unknown key 'H': use a note name with an optional m, "
                                     "e.g. C, F#m, Bb")
     installed = ", ".join(tiny_registry.names())
-    assert model.original.content == f"Unknown model 'gan' (available: {installed})"
+    assert model.original.content == f"Unknown model 'nope' (available: {installed})"
     # Discord's client would not send bars:40 (the Range); if it arrives anyway the shared
     # validator still refuses it, in the console's words.
     assert low_level.original.content == "Bars must be between 1 and 32 (got 40)"

@@ -79,7 +79,7 @@ async def test_registered_commands_match_the_shared_specs(api, tmp_path, tiny_re
 @pytest.mark.parametrize(("options", "console_line"), [
     ({"key": "H"}, "/compose key:H"),
     ({"key": "x#m"}, '/compose key:"x#m"'),
-    ({"model": "gan"}, "/compose model:gan"),
+    ({"model": "nope"}, "/compose model:nope"),
     ({"model": "LSTM"}, "/compose model:LSTM"),
 ])
 async def test_discord_and_console_refuse_the_same_input_the_same_way(
