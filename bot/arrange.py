@@ -41,6 +41,7 @@ class Ctx:
         self.beat = RES * 3 // 2 if self.compound else RES * 4 // meter[1]
         self.end = bars * self.bar
         self.chords = list(chords)
+        self.lead_median: float | None = None
 
     def chord_at(self, tick: int) -> Chord:
         cur = self.chords[0].chord
@@ -116,6 +117,10 @@ def _strum(ctx: Ctx, voicing: list[int], t: int, dur: int, vel: int, up: bool) -
 def comp_part(ctx: Ctx) -> list[Note]:
     style = ctx.spec.name
     lo, hi = COMP_RANGE.get(style, (52, 72))
+    if ctx.lead_median is not None:
+        # keep the comping under the tune so the melody stays on top
+        hi = min(hi, int(ctx.lead_median) - 2)
+        lo = min(lo, hi - 14)
     out: list[Note] = []
     prev: list[int] | None = None
     for s, e, chord in ctx.spans():
@@ -308,6 +313,8 @@ def arrange(
     ctx = Ctx(spec, meter, bars, events, key, rng)
     names = spec.instrument_names
     lead = arrange_lead(melody, ctx, *spec.lead_range)
+    if lead:
+        ctx.lead_median = float(np.median([n.pitch for n in lead]))
     comp = comp_part(ctx)
     bass = bass_part(ctx)
     roots = [ctx.chord_at(b * bar).root for b in range(bars)]

@@ -150,7 +150,7 @@ class Chord:
         return Chord((self.root + semitones) % 12, self.quality)
 
     def name(self, key: Key | None = None) -> str:
-        root = key.spell(self.root) if key else PITCH_NAMES_SHARP[self.root]
+        root = spell_root(self.root, key) if key else PITCH_NAMES_SHARP[self.root]
         return root + _SUFFIX[self.quality]
 
     def __str__(self) -> str:
@@ -163,6 +163,15 @@ class Chord:
         if not m or m.group(2) not in _SUFFIX_ALIASES:
             raise TheoryError(f"not a chord symbol: {text!r}")
         return cls(parse_pitch_class(m.group(1)), _SUFFIX_ALIASES[m.group(2)])
+
+
+def spell_root(pc: int, key: Key) -> str:
+    """A chord root's name in a key: diatonic roots as the key spells them; borrowed roots the
+    way lead sheets write them (bII, bIII, bVI, bVII with flats; #IV with a sharp)."""
+    if pc in key.scale:
+        return key.spell(pc)
+    interval = (pc - key.tonic) % 12
+    return (PITCH_NAMES_SHARP if interval == 6 else PITCH_NAMES_FLAT)[pc]
 
 
 def roman(key: Key, degree: int, quality: str) -> Chord:
