@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -365,14 +366,18 @@ class Composer:
         audio = renderer.render_midi(midi)
         audio = trim_trailing_silence(normalize(audio), renderer.sample_rate)
         timings["render"] = time.perf_counter() - t0
+        # ffmpeg encodes in its own process while this thread draws the piano roll
         t1 = time.perf_counter()
-        mp3 = encode_mp3(audio, renderer.sample_rate, out_dir / f"{stem}.mp3",
-                         bitrate=self.bitrate, max_bytes=DISCORD_MAX_BYTES,
-                         tags={"title": title or stem, "artist": "Cadenza"})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            encoding = pool.submit(encode_mp3, audio, renderer.sample_rate,
+                                   out_dir / f"{stem}.mp3", bitrate=self.bitrate,
+                                   max_bytes=DISCORD_MAX_BYTES,
+                                   tags={"title": title or stem, "artist": "Cadenza"})
+            mid = out_dir / f"{stem}.mid"
+            mid.write_bytes(midi)
+            png = render_pianoroll(score, out_dir / f"{stem}.png", title=title)
+            t_png = time.perf_counter() - t1
+            mp3 = encoding.result()
         timings["encode"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        mid = out_dir / f"{stem}.mid"
-        mid.write_bytes(midi)
-        png = render_pianoroll(score, out_dir / f"{stem}.png", title=title)
-        timings["pianoroll"] = time.perf_counter() - t2
+        timings["pianoroll"] = t_png  # overlapped with the encode
         return RenderedClip(mp3, mid, png, len(audio) / renderer.sample_rate, mp3.stat().st_size)
