@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import platform
 import sys
 import time
@@ -18,8 +17,10 @@ from models.checkpoint import device as pick_device
 from models.checkpoint import save_rnn
 from models.corpus import Piece, load_corpus, midi_folder_pieces
 from models.dataset import Batcher, Encoded, encode_pieces, is_heldout
+from models.errors import ModelError
 from models.grammar import feature_sizes
 from models.rnn import RNNConfig, SequenceModel
+from models.schedule import Budget, cosine_lr, step_optimizer
 from models.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
 
 log = logging.getLogger(__name__)
@@ -93,20 +94,21 @@ def evaluate(model: SequenceModel, data: list[Encoded], vocab: Vocab, dev: torch
     }
 
 
-def train(opts: TrainOptions) -> dict:
+def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
+    """Train, evaluate on the held-out split as it goes, save the best checkpoint; ``pieces``
+    replaces the corpus and ``--data`` folders (tests)."""
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed)
     dev = pick_device()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     t0 = time.time()
-    pieces = gather_pieces(opts)
+    pieces = gather_pieces(opts) if pieces is None else pieces
     styles = tuple(dict.fromkeys([*opts.styles, *sorted({p.style for p in pieces})]))
     vocab = Vocab(styles)
     train_p = [p for p in pieces if not is_heldout(p.source)]
     held_p = [p for p in pieces if is_heldout(p.source)]
     train_e, held_e = encode_pieces(train_p, vocab), encode_pieces(held_p, vocab)
     if not train_e:
-        raise SystemExit("no training data: check --data folders and styles")
+        raise ModelError("no training data: check --data folders and styles")
     data_summary = {
         s: {"pieces": c, "tokens": sum(len(e.tokens) for e in train_e if e.style == s)}
         for s, c in sorted(Counter(e.style for e in train_e).items())
@@ -119,33 +121,20 @@ def train(opts: TrainOptions) -> dict:
     log.info("%s model, %.2fM parameters, on %s", opts.cell, model.num_params() / 1e6, dev)
     opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
     batcher = Batcher(train_e, vocab, opts.block, seed=opts.seed)
-    deadline = time.time() + opts.minutes * 60 if opts.minutes else None
+    budget = Budget(opts.steps, opts.minutes)
     best: dict | None = None
     history = []
-    t_train = time.time()
     step = 0
-    total_steps = opts.steps
-    while step < total_steps:
-        if deadline and time.time() > deadline:
-            break
-        # cosine decay over the planned steps (or the time budget, whichever ends first)
-        frac = step / total_steps
-        if deadline:
-            frac = max(frac, (time.time() - t_train) / (deadline - t_train))
-        lr = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-        for g in opt.param_groups:
-            g["lr"] = lr
+    while not budget.over(step):
+        lr = cosine_lr(opts.lr, budget.frac(step))
         x, y, f = (torch.from_numpy(a).to(dev) for a in batcher.batch(opts.batch))
         _, loss = model(x, y, features=f)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        step_optimizer(model, opt, loss, lr)
         step += 1
         if step % 50 == 0:
             log.info("step %d loss %.4f lr %.2e (%.0fs)", step, loss.item(), lr,
-                     time.time() - t_train)
-        last = step == total_steps or (deadline and time.time() > deadline)
+                     budget.elapsed())
+        last = budget.over(step)
         if held_e and (step % opts.eval_every == 0 or last):
             ev = evaluate(model, held_e, vocab, dev)
             ev["step"] = step
@@ -154,10 +143,10 @@ def train(opts: TrainOptions) -> dict:
                      step, ev["nll"], ev["nll_sampled"])
             if best is None or ev["nll"] < best["nll"]:
                 best = ev
-                _save(opts, model, vocab, cfg, best, data_summary, step, t_train, history)
+                _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history)
     if not held_e or best is None:
         best = {"nll": float("nan"), "nll_sampled": float("nan"), "step": step}
-        _save(opts, model, vocab, cfg, best, data_summary, step, t_train, history)
+        _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history)
     log.info("best held-out NLL %.4f nats/token at step %s; saved %s",
              best["nll"], best.get("step"), opts.out)
     return best

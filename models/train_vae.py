@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import platform
 import sys
 import time
@@ -17,6 +16,7 @@ from models.checkpoint import FORMAT, save_payload
 from models.checkpoint import device as pick_device
 from models.corpus import Piece
 from models.dataset import is_heldout
+from models.schedule import Budget, cosine_lr, step_optimizer
 from models.score import Note
 from models.steps import N_CLASSES, windows
 from models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy
@@ -77,31 +77,22 @@ def train_vae(pieces: list[Piece], opts: VAEOptions) -> dict:
         log.warning("no held-out windows: reporting accuracy on training windows")
         held = train[:200]
     held_t = torch.from_numpy(held[:2000]).to(dev)
-    t0 = time.time()
-    deadline = t0 + opts.minutes * 60 if opts.minutes else None
+    budget = Budget(opts.steps, opts.minutes)
     best: dict | None = None
     step = 0
-    while step < opts.steps and not (deadline and time.time() > deadline):
-        frac = step / opts.steps
-        if deadline:
-            frac = max(frac, (time.time() - t0) / (deadline - t0))
+    while not budget.over(step):
+        frac = budget.frac(step)
         beta = opts.config.beta * min(1.0, frac / max(opts.beta_warmup, 1e-6))
-        lr = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-        for g in opt.param_groups:
-            g["lr"] = lr
         idx = rng.integers(0, len(train), opts.batch)
         x = torch.from_numpy(_augment(train[idx], rng)).to(dev)
         model.train()
         _, loss = model(x, x, beta=beta)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        step_optimizer(model, opt, loss, cosine_lr(opts.lr, frac))
         step += 1
         if step % 50 == 0:
             log.info("step %d loss %.2f rec %.2f kl %.2f beta %.2f", step, loss.item(),
                      model.last_stats["rec"], model.last_stats["kl"], beta)
-        last = step >= opts.steps or (deadline and time.time() > deadline)
+        last = budget.over(step)
         if step % opts.eval_every == 0 or last:
             acc = reconstruction_accuracy(model, held_t)
             acc["step"] = step
@@ -109,7 +100,7 @@ def train_vae(pieces: list[Piece], opts: VAEOptions) -> dict:
             log.info("step %d held-out reconstruction %s", step, acc)
             if best is None or acc["step_accuracy"] >= best["step_accuracy"]:
                 best = acc
-                _save(opts, model, best, counts, step, t0, len(train), len(held))
+                _save(opts, model, best, counts, step, budget.t0, len(train), len(held))
     assert best is not None
     return best
 

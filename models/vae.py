@@ -28,8 +28,8 @@ class VAEConfig:
     dec_hidden: int = 384
     n_latent: int = 64
     dropout: float = 0.1
-    beta: float = 0.5  # KL weight after warm-up
-    free_bits: float = 16.0  # nats of KL not penalised (avoids posterior collapse)
+    beta: float = 0.3  # KL weight after warm-up
+    free_bits: float = 64.0  # nats of KL not penalised: room for the code to carry the melody
 
     def to_dict(self) -> dict:
         return asdict(self)
