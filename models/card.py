@@ -26,6 +26,8 @@ def card_text(ckpt: Path) -> str:
     payload = read_payload(ckpt)
     if payload.get("kind") == "vae":
         return vae_card_text(ckpt, payload)
+    if payload.get("kind") == "gan":
+        return gan_card_text(ckpt, payload)
     meta = payload.get("meta") or {}
     cfg = payload.get("config") or {}
     held = meta.get("heldout") or {}
@@ -155,4 +157,68 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
               "- Sixteenth-note grid: triplets are approximated; blends are written in 4/4.",
               "- Two-bar phrases: longer structure comes from the interpolation path, not the "
               "model."]
+    return "\n".join(lines) + "\n"
+
+
+def gan_card_text(ckpt: Path, payload: dict) -> str:
+    meta = payload.get("meta") or {}
+    cfg = payload.get("config") or {}
+    params = meta.get("params") or {}
+    data = meta.get("data") or {}
+    note = meta.get("data_note") or {}
+    metrics = meta.get("metrics") or {}
+    lines = [
+        f"# Model card: {meta.get('name', ckpt.parent.name)}",
+        "",
+        "A multi-track **GAN** in the MuseGAN tradition (Cadenza `models/gan.py`): a "
+        "convolutional generator writes four-bar phrases of a 4-track piano roll (lead, "
+        "chords, bass, drums; 48 steps a bar, 84 pitches) from shared, per-bar, per-track and "
+        "per-track-per-bar latents, conditioned on style; a convolutional critic trained with "
+        "WGAN-GP (n_critic 5, Adam betas 0.5/0.9) judges them. Clips of any length chain "
+        "phrases (AABA form); the band then goes through the arranger's instrumentation path "
+        "(style programs, drum kit, mix, swing) and the same renderer as every clip.",
+        "",
+        "## Facts",
+        "",
+        f"- file: `{ckpt.name}`, {ckpt.stat().st_size / 1e6:.1f} MB, sha256 "
+        f"`{file_sha256(ckpt)[:16]}…`",
+        f"- parameters: generator {params.get('generator', 0):,}, critic "
+        f"{params.get('discriminator', 0):,}; config: `{json.dumps(cfg)}`",
+        f"- training: {meta.get('steps')} generator steps in "
+        f"{meta.get('train_seconds', 0) / 60:.1f} minutes on {meta.get('machine', '?')}",
+        f"- command: `{meta.get('command', '?')}`",
+        "",
+        "## Data",
+        "",
+        f"{note.get('sources', '')}",
+        "",
+        "| style | phrases |",
+        "|---|---:|",
+    ]
+    for s, d in sorted(data.items()):
+        count = d.get("phrases", d) if isinstance(d, dict) else d
+        lines.append(f"| {s} | {count} |")
+    lines += [
+        "",
+        f"## Figures ({meta.get('metric_clips', 0)} generated phrases vs as many real ones, "
+        "raw binarised output before clean-up)",
+        "",
+        "| feature | real mean ± sd | generated mean ± sd | overlap area |",
+        "|---|---|---|---:|",
+    ]
+    for name, m in sorted(metrics.items()):
+        if not isinstance(m, dict):
+            continue
+        def g(k: str, m: dict = m) -> float:
+            v = m.get(k)
+            return float("nan") if v is None else float(v)
+
+        lines.append(f"| {name} | {g('real_mean'):.3f} ± {g('real_std'):.3f} | "
+                     f"{g('gen_mean'):.3f} ± {g('gen_std'):.3f} | {g('overlap'):.2f} |")
+    lines += ["", "## Limits", "",
+              "- 4/4 only: other meters would need their own model.",
+              "- The training bands are arranged by Cadenza's own rules (and, for jazz and blues, "
+              "composed by its LSTM pipeline), so the GAN learns Cadenza's idioms, not "
+              "recordings of bands.",
+              "- Small and briefly trained on a CPU: expect sparse or busy parts at times."]
     return "\n".join(lines) + "\n"
