@@ -174,10 +174,12 @@ def describe(meta: dict, kind: str) -> str:
     if kind == "vae" and "step_accuracy" in held:
         return f"held-out reconstruction accuracy {held['step_accuracy']:.3f}"
     if kind == "gan":
-        ev = meta.get("eval") or meta.get("last_eval") or {}
-        ov = ev.get("mean_overlap") if isinstance(ev, dict) else None
-        return f"mean overlap area vs data {ov:.2f}" if isinstance(ov, float) else \
-            f"{meta.get('steps', '?')} training steps"
+        overlaps = [m["overlap"] for m in (meta.get("metrics") or {}).values()
+                    if isinstance(m, dict) and isinstance(m.get("overlap"), float)]
+        if overlaps:
+            return f"mean overlap area vs data {sum(overlaps) / len(overlaps):.2f} over " \
+                   f"{len(overlaps)} features"
+        return f"{meta.get('steps', '?')} training steps"
     return "no figures recorded"
 
 
