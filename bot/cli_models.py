@@ -207,7 +207,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluate import run_evaluation
+    from bot.evaluation import run_evaluation
 
     report = run_evaluation(
         args.out, models=args.models.split(",") if args.models else None,

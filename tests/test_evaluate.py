@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from bot.errors import UserError
-from bot.evaluate import (
+from bot.evaluation import (
     METRICS,
-    _excerpt,
     clip_from_score,
     cross_validate,
     real_reference,
     run_evaluation,
     train_test,
 )
+from bot.evaluation.data import _excerpt
 from bot.service import Composer, ComposeRequest
 from models.corpus import Piece
 from models.dataset import is_heldout

@@ -1,0 +1,130 @@
+"""Clips: a score as a trimmed 4-lane piano roll, its metrics and its style-classifier features."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.metrics import (
+    TRACK_PAIRS,
+    clip_metrics,
+    empty_beat_rate,
+    groove_consistency,
+    onsets,
+    pitch_class_entropy,
+    pitch_class_histogram,
+    qualified_note_rate,
+    scale_consistency,
+    used_pitch_classes,
+)
+from models.roll import DRUMS, LEAD, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode, runs
+from models.score import Score
+from models.theory import Key
+
+log = logging.getLogger(__name__)
+
+# every figure clip_metrics returns, in its order (asked once, so the lists never drift apart)
+METRICS: tuple[str, ...] = tuple(clip_metrics(np.zeros((2, len(ROLES), 48, 84), dtype=bool)))
+LABELS: dict[str, str] = {
+    "pitch_class_entropy": "pitch-class entropy (bits)",
+    "scale_consistency": "scale consistency",
+    "groove_consistency": "groove consistency",
+    "empty_beat_rate": "empty-beat rate",
+    "polyphony_chords": "polyphony, chords",
+    "drum_pattern_rate": "drum-pattern rate",
+    **{f"empty_bars_{r}": f"empty bars, {r}" for r in ROLES},
+    **{f"upc_{r}": f"pitch classes per bar, {r}" for r in ROLES},
+    **{f"qualified_notes_{r}": f"qualified-note rate, {r}" for r in ROLES},
+    **{f"tonal_distance_{a}_{b}": f"tonal distance, {a}-{b}" for a, b in TRACK_PAIRS},
+}
+
+
+@dataclass
+class Clip:
+    """One scored clip: its roll trimmed to the meter's bar length, metrics, classifier inputs."""
+
+    style: str
+    source: str
+    meter: tuple[int, int]
+    metrics: dict[str, float]
+    features: dict[str, np.ndarray]
+
+
+def roll_holds(meter: tuple[int, int]) -> bool:
+    """Whether a bar of ``meter`` fits the roll's 48-step lane (9/8 and 12/8 do not)."""
+    try:
+        bar_steps(meter)
+    except RollError:
+        return False
+    return True
+
+
+def clip_from_score(score: Score, style: str, source: str) -> Clip | None:
+    """Score -> Clip, or None for meters the roll cannot hold (9/8, 12/8 bars exceed 48 steps)."""
+    try:
+        per_bar = bar_steps(score.time_signature)
+        rolls = encode(score)[:, :, :per_bar]  # drop the lane padding after short bars
+    except RollError:
+        return None
+    metrics = clip_metrics(rolls, steps_per_bar=per_bar)
+    return Clip(style, source, tuple(score.time_signature), metrics,
+                clip_features(rolls, metrics, score.key, score.tempo))
+
+
+def _relative_pc(lane: np.ndarray, key: Key) -> np.ndarray:
+    """Pitch-class histogram rotated so the key's tonic is 0 (keys are a rule, not the model)."""
+    h = np.roll(pitch_class_histogram(lane), -key.tonic)
+    return h / h.sum() if h.sum() else h
+
+
+def _onset_positions(lane: np.ndarray, per_bar: int) -> np.ndarray:
+    """Onsets by position in the beat (12 GRID steps) and by beat in the bar (4), each summing
+    to 1: the rhythmic fingerprint (straight, swung, triplet; downbeat-heavy or not)."""
+    t = np.nonzero(onsets(lane).any(axis=1))[0] % per_bar
+    phase = np.bincount(t % STEPS_PER_BEAT, minlength=STEPS_PER_BEAT).astype(float)
+    beat = np.bincount(np.minimum(t // STEPS_PER_BEAT, 3), minlength=4).astype(float)
+    n = max(1, len(t))
+    return np.concatenate([phase / n, beat / n])
+
+
+def _intervals(lane: np.ndarray) -> np.ndarray:
+    """Mean |interval|, share of steps (<= 2 semitones) and leaps (>= 5) of a melodic line."""
+    starts, _, pitches = runs(lane)
+    order = np.lexsort((-pitches, starts))  # by onset, top note first
+    s, p = starts[order], pitches[order]
+    keep = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, dtype=bool)
+    d = np.abs(np.diff(p[keep]))
+    if len(d) == 0:
+        return np.full(3, math.nan)
+    return np.array([d.mean(), np.mean(d <= 2), np.mean(d >= 5)])
+
+
+def clip_features(rolls: np.ndarray, metrics: Mapping[str, float], key: Key,
+                  tempo: float) -> dict[str, np.ndarray]:
+    """Classifier inputs of one clip (rolls: (bars, 4, bar steps, pitches)).
+
+    ``band``: every metric, key-relative pitch-class histogram of the pitched lanes, onset
+    positions of all lanes, notes per bar per track, tempo. ``lead``: the same kinds of figure
+    for the lead lane alone (the part a melody model writes), plus its interval profile;
+    register is left out because the arranger moves the lead into the style's range.
+    """
+    bars, _, per_bar, _ = rolls.shape
+    flat = rolls.transpose(1, 0, 2, 3).reshape(len(ROLES), bars * per_bar, -1)
+    pitched, lead = flat[:DRUMS].any(axis=0), flat[LEAD]
+    density = np.array([onsets(flat[i]).sum() / max(1, bars) for i in range(len(ROLES))])
+    band = np.concatenate([
+        [metrics[m] for m in METRICS], _relative_pc(pitched, key),
+        _onset_positions(flat.any(axis=0), per_bar), density, [tempo / 100.0],
+    ])
+    lead_figures = [
+        pitch_class_entropy(lead), scale_consistency(lead), used_pitch_classes(lead, per_bar),
+        qualified_note_rate(lead), empty_beat_rate(lead), groove_consistency(lead, per_bar),
+        density[LEAD],
+    ]
+    lead_vec = np.concatenate([lead_figures, _relative_pc(lead, key),
+                               _onset_positions(lead, per_bar), _intervals(lead)])
+    return {"band": band.astype(float), "lead": lead_vec.astype(float)}
