@@ -1,7 +1,8 @@
 """Offline console: reads the lines a Discord member types (``/compose style:jazz bars:8``).
 
 Parsing turns a line into a command name and raw option strings; validation is
-``bot.options.parse_options``, the same as the Discord adapter's.
+``bot.options.parse_options``, the same as the Discord adapter's. Uploads are file paths
+(``/seed share name:riff file:song.mid``); the console's own user may delete any seed.
 """
 
 from __future__ import annotations
@@ -11,14 +12,26 @@ import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
-from bot.app import Cadenza, UserRef
+from bot.app import (
+    CONSOLE_USER_ID,
+    Cadenza,
+    ClipResult,
+    Origin,
+    SeedResult,
+    Upload,
+    UserRef,
+    Where,
+    check_upload_size,
+)
 from bot.errors import UserError
-from bot.options import COMMANDS, parse_options
-from bot.service import ComposeRequest
-from bot.store import GroupStats
+from bot.options import COMMANDS, NOTES_HELP, parse_options
+from bot.service import Resolved
+from bot.store import GroupStats, Seed
 from bot.styles import STYLES
+from models.motif import Motif
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +62,10 @@ def parse_line(text: str) -> Line | None:
     while rest and ":" not in rest[0] and " ".join([*words, rest[0].lower()]) in COMMANDS:
         words.append(rest.pop(0).lower())
     command = " ".join(words)
+    subs = [name.split(" ", 1)[1] for name in COMMANDS if name.startswith(command + " ")]
+    if command not in COMMANDS and subs:
+        given = f" {rest[0][:20]!r}" if rest else ""
+        raise UserError(f"/{command} has no subcommand{given}: use {', '.join(subs)}")
     opts: dict[str, str] = {}
     positional: list[str] = []
     for tok in rest:
@@ -95,18 +112,57 @@ def help_text() -> str:
         lines.append(f"  /{spec.name} {opts}".rstrip() + f" — {spec.description}")
     lines.append("Styles: " + "; ".join(f"{s.name} ({s.description})" for s in STYLES.values()))
     lines.append("Example: /compose style:blues bars:12 tempo:96 key:E seed:7")
+    lines.append(NOTES_HELP)
+    lines.append("Files are paths here: /seed share name:tune file:song.mid")
     lines.append("Leave with /quit or Ctrl-D.")
     return "\n".join(lines)
+
+
+def seed_line(seed: Seed) -> str:
+    """'“riff” by alice — 2 bars, C, 4/4, 120 bpm, public (from notes)'."""
+    motif = Motif.from_json(seed.motif_json)
+    bars = "bar" if motif.bars == 1 else "bars"
+    where = "public" if seed.public else "private"
+    return (f"“{seed.name}” by {seed.user_name} — {motif.bars} {bars}, {motif.key.name}, "
+            f"{motif.meter[0]}/{motif.meter[1]}, {motif.tempo:.0f} bpm, {where} "
+            f"(from {seed.source_kind}: {seed.source_ref[:60]})")
+
+
+def file_upload(path_text: str) -> Upload:
+    """A console upload: a local MIDI file, size-checked before it is read."""
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise UserError(f"no file {path_text!r}" if not path.exists() else
+                        f"{path_text!r} is not a file")
+    size = path.stat().st_size
+    check_upload_size(size)
+
+    async def read() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise UserError(f"cannot read {path_text!r}: {e.strerror}") from None
+
+    return Upload(path.name, size, read)
 
 
 class Console:
     """Executes parsed lines against the application; prints results like the bot posts them."""
 
-    def __init__(self, app: Cadenza, user: UserRef, out: TextIO = sys.stdout) -> None:
+    def __init__(self, app: Cadenza, user: UserRef, out: TextIO = sys.stdout,
+                 where: Where | None = None, *, manager: bool | None = None) -> None:
         self.app, self.user, self.out = app, user, out
+        self.where = where or Where()
+        # The console's own user runs this Cadenza and may delete any seed (like Manage
+        # Server); a console standing in for another member may not.
+        self.manager = user.id == CONSOLE_USER_ID if manager is None else manager
         self.handlers: dict[str, Callable] = {
             "compose": self._compose, "rate": self._rate, "clip": self._clip, "top": self._top,
-            "stats": self._stats, "help": self._help,
+            "stats": self._stats, "help": self._help, "continue": self._continue,
+            "vary": self._vary, "reroll": self._reroll, "seed share": self._seed_share,
+            "seed list": self._seed_list, "seed show": self._seed_show,
+            "seed delete": self._seed_delete, "seed tree": self._seed_tree,
+            "seed blend": self._seed_blend,
         }
 
     def say(self, text: str) -> None:
@@ -139,13 +195,38 @@ class Console:
                 break
 
     async def _compose(self, opts: dict) -> None:
-        req = ComposeRequest.from_options(opts)
-        resolved = self.app.resolve(req)
-        self.say(f"composing {resolved.bars} bars of {resolved.style} (seed {resolved.seed})…")
-        res = await self.app.compose(resolved, self.user)
-        self.say(res.summary())
-        self.say(f"  files: {res.files.mp3}  {res.files.mid}  {res.files.png}")
+        await self._make(*await self.app.plan_compose(opts, self.user, self.where))
+
+    async def _continue(self, opts: dict) -> None:
+        await self._make(*await self.app.plan_continue(
+            opts["clip"], opts.get("bars", 4), opts.get("seed")))
+
+    async def _vary(self, opts: dict) -> None:
+        await self._make(*await self.app.plan_variation(opts["clip"], opts.get("seed")))
+
+    async def _reroll(self, opts: dict) -> None:
+        await self._make(*await self.app.plan_reroll(opts["clip"]))
+
+    async def _seed_blend(self, opts: dict) -> None:
+        await self._make(*await self.app.plan_blend(
+            opts["a"], opts["b"], self.user, self.where, bars=opts.get("bars"),
+            style=opts.get("style"), seed=opts.get("seed")))
+
+    async def _make(self, resolved: Resolved, origin: Origin) -> None:
+        what = origin.describe()
+        self.say(f"composing {resolved.bars} bars of {resolved.style} (seed {resolved.seed})"
+                 + (f", {what}" if what else "") + "…")
+        res = await self.app.compose(resolved, self.user, self.where, origin=origin)
+        self._show_clip(res)
         self.say(f"  rate it: /rate clip:{res.clip_id} stars:<1-5>")
+
+    def _show_clip(self, res: ClipResult) -> None:
+        self.say(res.summary() + (f" by {res.author}" if res.author else ""))
+        if res.built_on:
+            self.say(f"  built on: {res.built_on}")
+        for remark in res.remarks:
+            self.say(f"  note: {remark}")
+        self.say(f"  files: {res.files.mp3}  {res.files.mid}  {res.files.png}")
 
     async def _rate(self, opts: dict) -> None:
         r = await self.app.rate(opts["clip"], self.user, opts["stars"])
@@ -156,10 +237,58 @@ class Console:
 
     async def _clip(self, opts: dict) -> None:
         res = await self.app.clip(opts["clip"])
-        self.say(res.summary() + (f" by {res.author}" if res.author else ""))
+        self._show_clip(res)
         mean = f"{res.rating_mean:.2f}" if res.rating_mean is not None else "no votes yet"
         self.say(f"  rating: {mean} ({res.rating_count} vote(s))")
-        self.say(f"  files: {res.files.mp3}  {res.files.mid}  {res.files.png}")
+
+    # ---- seeds
+    async def _seed_share(self, opts: dict) -> None:
+        kwargs: dict[str, Any] = {"public": opts.get("public", False)}
+        if "clip" in opts:
+            kwargs.update(clip_id=opts["clip"], bar_range=opts.get("bars"))
+        elif "file" in opts:
+            kwargs["upload"] = file_upload(opts["file"])
+        else:
+            kwargs.update(notes=opts["notes"], meter=opts.get("meter", (4, 4)))
+        result: SeedResult = await self.app.share_seed(opts["name"], self.user, self.where,
+                                                       **kwargs)
+        self.say(f"shared seed {seed_line(result.seed)}")
+        for warning in result.warnings:
+            self.say(f"  note: {warning}")
+        self.say(f"  build on it: /compose motif:\"{result.seed.name}\"")
+
+    async def _seed_list(self, opts: dict) -> None:
+        page = await self.app.list_seeds(self.user, self.where, query=opts.get("query"),
+                                         page=opts.get("page", 1))
+        if not page.seeds:
+            self.say("no seeds match" if opts.get("query") else
+                     "no seeds yet: share one with /seed share")
+            return
+        self.say(f"seeds {(page.page - 1) * page.per_page + 1}-"
+                 f"{(page.page - 1) * page.per_page + len(page.seeds)} of {page.total} "
+                 f"(page {page.page} of {page.pages}):")
+        for seed in page.seeds:
+            self.say(f"  {seed_line(seed)}")
+
+    async def _seed_show(self, opts: dict) -> None:
+        view = await self.app.show_seed(opts["name"], self.user, self.where)
+        self.say(f"seed {seed_line(view.seed)}")
+        if view.lineage.parents:
+            self.say(f"  built on: {view.lineage.text()}")
+        self.say(f"  notes: {view.notes}")
+        self.say(f"  files: {view.files.mp3}  {view.files.mid}  {view.files.png}")
+
+    async def _seed_delete(self, opts: dict) -> None:
+        seed = await self.app.delete_seed(opts["name"], self.user, self.where,
+                                          can_manage=self.manager)
+        self.say(f"deleted seed “{seed.name}”; clips built on it keep their credits")
+
+    async def _seed_tree(self, opts: dict) -> None:
+        tree = await self.app.seed_tree(opts["name"], self.user, self.where)
+        for line in tree.lines():
+            self.say(line)
+        if not tree.links:
+            self.say(f"nothing is built on it yet: /compose motif:\"{tree.seed.name}\"")
 
     async def _top(self, opts: dict) -> None:
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),

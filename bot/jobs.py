@@ -1,6 +1,7 @@
 """The compose queue: bounded, fair per member, persisted, reporting progress events (no Discord).
 
-A front end admits a request (``admit`` refuses at once, with a UserError, when the queue or the
+A front end admits a request (a Resolved and the Origin it is built on: a seed, a clip, a blend
+pair; ``admit`` refuses at once, with a UserError, when the queue or the
 member's share of it is full), acknowledges its member, then ``enqueue``s the job, which writes
 it to the store. Workers run jobs through ``Cadenza.compose`` (generation and rendering happen in
 its thread pool, never on the event loop) and every change is published to the job's own event
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bot.app import STAGES, Cadenza, ClipResult, UserRef, Where, new_error_id
+from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where, new_error_id
 from bot.errors import UserError
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
@@ -94,14 +95,27 @@ class MemberLimit(UserError):
 def resolved_from_params(params: Mapping[str, Any]) -> Resolved:
     """The Resolved stored in a job row (``Resolved.params()``), e.g. to retry it.
 
-    A seed motif is not stored with the job, so its bars (``primer_bars``) are not carried over:
-    a retry composes the requested bars afresh.
+    ``primer_bars`` is not carried over: a seed's bars are counted again when the retry
+    composes from the seed (``origin_from_params``).
     """
     known = {f.name for f in fields(Resolved)} - {"primer_bars"}
     values = {k: v for k, v in params.items() if k in known}
     num, den = (int(x) for x in str(values["meter"]).split("/"))
     values["meter"] = (num, den)
     return Resolved(**values)
+
+
+def origin_from_params(params: Mapping[str, Any]) -> Origin:
+    """What the stored job was built on (a plain compose for jobs from before seeds)."""
+    return Origin.from_params(params.get("origin"))
+
+
+def job_params(resolved: Resolved, origin: Origin) -> dict[str, Any]:
+    """What a job row keeps: the resolved request and, unless plain, its origin."""
+    params = resolved.params()
+    if not origin.plain:
+        params["origin"] = origin.to_params()
+    return params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,9 +125,11 @@ def resolved_from_params(params: Mapping[str, Any]) -> Resolved:
 class Job:
     """One member's request; iterate ``events()`` (one consumer) to follow it to its end."""
 
-    def __init__(self, resolved: Resolved, user: UserRef, where: Where) -> None:
+    def __init__(self, resolved: Resolved, user: UserRef, where: Where,
+                 origin: Origin = PLAIN) -> None:
         self.id: int | None = None  # the database id, once enqueued
         self.resolved = resolved
+        self.origin = origin
         self.user = user
         self.where = where
         self.state = "admitted"  # queued, running, done, failed, cancelled, interrupted
@@ -212,7 +228,8 @@ class JobQueue:
 
     # -- admission ----------------------------------------------------------------------------
 
-    def admit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE) -> Job:
+    def admit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE,
+              origin: Origin = PLAIN) -> Job:
         """Reserve a place (no I/O, so a front end can answer within its deadline) or raise
         ``MemberLimit`` / ``QueueFull`` with the message to show."""
         if self._closed:
@@ -232,7 +249,7 @@ class JobQueue:
         if len(self._admitted) + len(self._waiting) >= self.capacity:
             raise QueueFull(f"the queue is full ({self.capacity} clips waiting): try again in a "
                             "moment")
-        job = Job(resolved, user, where)
+        job = Job(resolved, user, where, origin)
         self._admitted.append(job)
         return job
 
@@ -248,7 +265,8 @@ class JobQueue:
             raise ValueError(f"{job!r} was not admitted")
         try:
             job.id = await self.app.store.add_job(
-                user_id=job.user.id, user_name=job.user.name, params=job.resolved.params(),
+                user_id=job.user.id, user_name=job.user.name,
+                params=job_params(job.resolved, job.origin),
                 guild_id=job.where.guild_id, channel_id=job.where.channel_id,
             )
         except BaseException:
@@ -267,8 +285,9 @@ class JobQueue:
         log.info("queued job %d for %s (%d waiting)", job.id, job.user.name, len(self._waiting))
         return job
 
-    async def submit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE) -> Job:
-        return await self.enqueue(self.admit(resolved, user, where))
+    async def submit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE,
+                     origin: Origin = PLAIN) -> Job:
+        return await self.enqueue(self.admit(resolved, user, where, origin))
 
     async def set_message(self, job: Job, message_id: int) -> None:
         """Remember where the job's progress is shown, for the restart notice."""
@@ -358,7 +377,8 @@ class JobQueue:
             loop.call_soon_threadsafe(job.emit, event)
 
         try:
-            result = await self.app.compose(job.resolved, job.user, job.where, progress=progress)
+            result = await self.app.compose(job.resolved, job.user, job.where, origin=job.origin,
+                                            progress=progress)
         except asyncio.CancelledError:
             self._interrupt(job)
             raise

@@ -8,13 +8,16 @@ specs, so the two accept and reject exactly the same inputs.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import UserError
 from bot.styles import STYLE_NAMES
+from models.motif import MAX_MOTIF_BARS
 from models.theory import ALL_KEYS, Key, TheoryError
+from models.tokens import METERS
 
 BARS_MIN, BARS_MAX = 1, 32
 TEMPO_MIN, TEMPO_MAX = 40, 240
@@ -23,17 +26,27 @@ SEED_MIN, SEED_MAX = 0, 2**31 - 1
 CLIP_ID_MAX = 2**53  # Discord integer options stop at 2**53
 KEY_CHOICES: tuple[str, ...] = tuple(k.name for k in ALL_KEYS)  # 24 keys: fits Discord's 25
 PERIODS = ("day", "week", "month", "all")
+METER_CHOICES: tuple[str, ...] = tuple(f"{n}/{d}" for n, d in METERS)
+CONTINUE_MAX = 16
+BLEND_MIN, BLEND_MAX = 2, 32
+PAGE_MAX = 1000
+SEED_NAME_MAX = 32
+_SEED_NAME = re.compile(r"[^\W_][\w '.-]*")  # starts with a letter or digit
+_BAR_RANGE = re.compile(r"(\d{1,4})(?:\s*(?:-|–|—|\.\.|to)\s*(\d{1,4}))?")
+_TRUE = ("true", "yes", "y", "on", "1")
+_FALSE = ("false", "no", "n", "off", "0")
 
 
 @dataclass(frozen=True)
 class OptionSpec:
     name: str
-    kind: str  # int | float | str | choice
+    kind: str  # int | float | str | choice | bool | file
     description: str
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
     required: bool = False
+    suggest: str | None = None  # free text with suggestions: 'keys', 'models' or 'seeds'
 
     def parse(self, raw: Any) -> Any:
         """Convert and check one value; raises UserError with a one-line message."""
@@ -41,6 +54,10 @@ class OptionSpec:
             value = _to_int(self.name, raw)
         elif self.kind == "float":
             value = _to_float(self.name, raw)
+        elif self.kind == "bool":
+            return _to_bool(self.name, raw)
+        elif self.kind == "file" and not isinstance(raw, str):
+            return raw  # an adapter's upload object; the console passes a path
         else:
             value = str(raw).strip()
             if not value:
@@ -77,6 +94,17 @@ def _to_int(name: str, raw: Any) -> int:
         raise UserError(f"{name} must be a whole number (got {str(raw)[:20]!r})") from None
 
 
+def _to_bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise UserError(f"{name} must be true or false (got {str(raw)[:20]!r})")
+
+
 def _to_float(name: str, raw: Any) -> float:
     if isinstance(raw, bool):
         raise UserError(f"{name} must be a number")
@@ -99,30 +127,55 @@ class CommandSpec:
         return next(o for o in self.options if o.name == name)
 
 
+_STYLE = OptionSpec("style", "choice", "musical style (default jazz)", choices=STYLE_NAMES)
+_RANDOM_SEED = OptionSpec("seed", "int", f"random seed ({SEED_MIN}-{SEED_MAX}) to reproduce a "
+                          "piece", SEED_MIN, SEED_MAX)
+
+
+def _clip(description: str = "clip number") -> OptionSpec:
+    return OptionSpec("clip", "int", description, 1, CLIP_ID_MAX, required=True)
+
+
+def _seed_name(description: str) -> OptionSpec:
+    return OptionSpec("name", "str", description, required=True, suggest="seeds")
+
+
 COMMANDS: dict[str, CommandSpec] = {
     "compose": CommandSpec("compose", "Compose a new piece: MP3, MIDI and piano roll", (
-        OptionSpec("style", "choice", "musical style (default jazz)", choices=STYLE_NAMES),
-        OptionSpec("bars", "int", f"length in bars ({BARS_MIN}-{BARS_MAX}, default 8)",
-                   BARS_MIN, BARS_MAX),
+        _STYLE,
+        OptionSpec("bars", "int", f"length in bars ({BARS_MIN}-{BARS_MAX}, default 8; new bars "
+                   "after a motif)", BARS_MIN, BARS_MAX),
         OptionSpec("tempo", "int", f"beats per minute ({TEMPO_MIN}-{TEMPO_MAX}; default: "
                    "typical for the style)", TEMPO_MIN, TEMPO_MAX),
-        OptionSpec("key", "str", "key, e.g. C, F#m, Bb (default: typical for the style)"),
+        OptionSpec("key", "str", "key, e.g. C, F#m, Bb (default: typical for the style)",
+                   suggest="keys"),
         OptionSpec("temperature", "float", f"randomness ({TEMP_MIN:g}-{TEMP_MAX:g}, default 1.0)",
                    TEMP_MIN, TEMP_MAX),
-        OptionSpec("seed", "int", f"random seed ({SEED_MIN}-{SEED_MAX}) to reproduce a piece",
-                   SEED_MIN, SEED_MAX),
-        OptionSpec("model", "str", "generator model (default lstm)"),
+        _RANDOM_SEED,
+        OptionSpec("model", "str", "generator model (default lstm)", suggest="models"),
+        OptionSpec("motif", "str", "a shared seed (its name) to open the piece with and continue",
+                   suggest="seeds"),
     )),
+    "continue": CommandSpec("continue", "Continue a clip: its music, then new bars", (
+        _clip(),
+        OptionSpec("bars", "int", f"new bars to add (1-{CONTINUE_MAX}, default 4)", 1,
+                   CONTINUE_MAX),
+        _RANDOM_SEED,
+    )),
+    "vary": CommandSpec("vary", "A variation of a clip: new notes over the same harmony and "
+                        "rhythm", (_clip(), _RANDOM_SEED)),
+    "reroll": CommandSpec("reroll", "A clip's request again with a new random seed (a seeded "
+                          "clip keeps its seed)", (_clip(),)),
     "rate": CommandSpec("rate", "Rate a clip from 1 to 5 stars", (
-        OptionSpec("clip", "int", "clip number", 1, CLIP_ID_MAX, required=True),
+        _clip(),
         OptionSpec("stars", "int", "1 (poor) to 5 (great)", 1, 5, required=True),
     )),
-    "clip": CommandSpec("clip", "Show a stored clip again", (
-        OptionSpec("clip", "int", "clip number", 1, CLIP_ID_MAX, required=True),
+    "clip": CommandSpec("clip", "Show a stored clip again, with what it was built on", (
+        _clip(),
     )),
     "top": CommandSpec("top", "The best-rated clips (Bayesian average of the stars)", (
         OptionSpec("style", "choice", "only this style", choices=STYLE_NAMES),
-        OptionSpec("model", "str", "only this model"),
+        OptionSpec("model", "str", "only this model", suggest="models"),
         OptionSpec("period", "choice", "only clips from the last day/week/month",
                    choices=PERIODS),
     )),
@@ -131,7 +184,57 @@ COMMANDS: dict[str, CommandSpec] = {
         OptionSpec("period", "choice", "only clips from the last day/week/month",
                    choices=PERIODS),
     )),
+    "seed share": CommandSpec("seed share", "Share a motif as a named seed: from a clip, a MIDI "
+                              "file or typed notes", (
+        OptionSpec("name", "str", f"a name for the seed (up to {SEED_NAME_MAX} letters, digits, "
+                   "spaces, - _ ' .)", required=True),
+        OptionSpec("clip", "int", "take the music of this clip", 1, CLIP_ID_MAX),
+        OptionSpec("bars", "str", f"with clip: a bar range such as 1-4 (at most "
+                   f"{MAX_MOTIF_BARS} bars)"),
+        OptionSpec("file", "file", "a MIDI file (.mid, up to 1 MiB)"),
+        OptionSpec("notes", "str", 'notes as text, e.g. "C4/8 E4/8 G4/4 | A4/2" (see /help)'),
+        OptionSpec("meter", "choice", "with notes: the meter (default 4/4)",
+                   choices=METER_CHOICES),
+        OptionSpec("public", "bool", "let everyone here use it (default: only you)"),
+    )),
+    "seed list": CommandSpec("seed list", "The seeds you can use here: yours and the public ones", (
+        OptionSpec("query", "str", "only seeds whose name or owner contains this"),
+        OptionSpec("page", "int", f"page number (1-{PAGE_MAX})", 1, PAGE_MAX),
+    )),
+    "seed show": CommandSpec("seed show", "Play a seed: audio, MIDI, piano roll and its notes", (
+        _seed_name("the seed's name"),
+    )),
+    "seed delete": CommandSpec("seed delete", "Delete a seed (its owner or Manage Server); clips "
+                               "built on it keep their credits", (
+        _seed_name("the seed's name"),
+    )),
+    "seed tree": CommandSpec("seed tree", "Everything built on a seed, and who made it", (
+        _seed_name("the seed's name"),
+    )),
+    "seed blend": CommandSpec("seed blend", "Morph from seed A to seed B through the VAE's latent "
+                              "space", (
+        OptionSpec("a", "str", "the seed to start from (its name)", required=True,
+                   suggest="seeds"),
+        OptionSpec("b", "str", "the seed to arrive at (its name)", required=True,
+                   suggest="seeds"),
+        OptionSpec("bars", "int", f"length in bars ({BLEND_MIN}-{BLEND_MAX}, default 8)",
+                   BLEND_MIN, BLEND_MAX),
+        _STYLE,
+        _RANDOM_SEED,
+    )),
     "help": CommandSpec("help", "How to use Cadenza"),
+}
+
+# The inline-notes syntax (models.notation) in one paragraph, for /help in both front ends.
+NOTES_HELP = ('Typed notes (/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2"): a letter A-G, '
+              "# or b, an octave (C4 is middle C), /N for the length (1 whole, 2 half, 4 "
+              "quarter, 8 eighth, 16 sixteenth), a dot for dotted, t for triplet, ~ to tie, r "
+              "for a rest, | between bars. A note without an octave is the nearest one; without "
+              "/N it keeps the last length.")
+
+# Discord shows "/seed share" as a subcommand of /seed; the group needs its own description.
+GROUPS: dict[str, str] = {
+    "seed": "Seeds: short motifs to share, continue, blend and credit",
 }
 
 
@@ -155,7 +258,57 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out[opt.name] = opt.parse(value)
     if command == "compose" and "key" in out:
         out["key"] = parse_key(out["key"])
+    if "motif" in out:
+        out["motif"] = parse_seed_name(out["motif"])
+    if command.startswith("seed ") and "name" in out:
+        out["name"] = parse_seed_name(out["name"])
+    if command == "seed share":
+        _check_share(out)
+    if command == "seed blend":
+        out["a"], out["b"] = parse_seed_name(out["a"]), parse_seed_name(out["b"])
+        if out["a"].casefold() == out["b"].casefold():
+            raise UserError("a blend needs two different seeds")
     return out
+
+
+def _check_share(out: dict[str, Any]) -> None:
+    sources = [k for k in ("clip", "file", "notes") if k in out]
+    if len(sources) != 1:
+        given = f" (got {' and '.join(sources)})" if sources else ""
+        raise UserError(f"/seed share takes the music from one of clip:, file: or notes:{given}")
+    if "bars" in out:
+        if "clip" not in out:
+            raise UserError("bars: picks bars of a clip; use it with clip:")
+        out["bars"] = parse_bar_range(out["bars"])
+    if "meter" in out:
+        if "notes" not in out:
+            raise UserError("meter: is for notes:; clips and files bring their own")
+        num, den = out["meter"].split("/")
+        out["meter"] = (int(num), int(den))
+
+
+def parse_seed_name(text: str) -> str:
+    """A seed name, spaces collapsed; the same rules wherever a name is typed."""
+    name = " ".join(str(text).split())
+    if len(name) > SEED_NAME_MAX:
+        raise UserError(f"a seed name is at most {SEED_NAME_MAX} characters (got {len(name)})")
+    if not _SEED_NAME.fullmatch(name):
+        raise UserError(f"seed names use letters, digits, spaces and - _ ' . and start with a "
+                        f"letter or digit (got {name[:40]!r})")
+    return name
+
+
+def parse_bar_range(text: str) -> tuple[int, int]:
+    """'1-4' -> (1, 4); '3' -> (3, 3); en dashes, '..' and 'to' work too."""
+    match = _BAR_RANGE.fullmatch(str(text).strip())
+    if match is None:
+        raise UserError(f"bars must be a range of bars such as 1-4 (got {str(text)[:20]!r})")
+    first = int(match[1])
+    last = int(match[2]) if match[2] else first
+    if not 1 <= first <= last:
+        raise UserError(f"bars {first}-{last} is not a range: the first bar is 1, and the range "
+                        "runs forwards (e.g. 1-4)")
+    return first, last
 
 
 def parse_key(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Storage: the one SQLite file (users, clips, ratings) behind an async API; all SQL lives here."""
+"""Storage: the one SQLite file (users, clips, ratings, jobs, seeds, lineage) behind an async API;
+all SQL lives here."""
 
 from __future__ import annotations
 
@@ -47,6 +48,20 @@ class StoreError(UserError):
 # ---------------------------------------------------------------------------------------------
 # Rows
 
+NODE_KINDS = ("clip", "seed")
+RELATIONS = ("continues", "varies", "rerolls", "blends", "shares")
+
+
+@dataclass(frozen=True)
+class Parent:
+    """What a new clip or seed is built on: ``kind`` 'clip' or 'seed', its id, the relation
+    (one of ``RELATIONS``) and, for blends, which end it is ('a' or 'b')."""
+
+    kind: str
+    id: int
+    relation: str
+    role: str | None = None
+
 
 @dataclass(frozen=True, kw_only=True)
 class NewClip:
@@ -72,6 +87,8 @@ class NewClip:
     user_name: str | None = None
     # None means "now"; naive datetimes are taken as UTC.
     created_at: datetime | None = None
+    # Lineage links, written in the same transaction as the clip.
+    parents: Sequence[Parent] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +182,93 @@ class GroupStats:
     mos: float | None
     sd: float | None
     ci95: float | None
+
+
+SEED_NAME_MAX = 32
+SEED_SOURCES = ("clip", "upload", "notes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewSeed:
+    """A seed to store: its motif (``Motif.to_json()``) and where it came from."""
+
+    name: str
+    user_id: int
+    user_name: str
+    guild_id: int | None
+    public: bool
+    source_kind: str  # one of SEED_SOURCES
+    source_ref: str
+    motif_json: str = field(repr=False)
+    parents: Sequence[Parent] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seed:
+    id: int
+    name: str
+    guild_id: int | None
+    user_id: int
+    user_name: str
+    public: bool
+    source_kind: str
+    source_ref: str
+    motif_json: str = field(repr=False)
+    created_at: datetime
+    deleted_at: datetime | None
+    deleted_by: int | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedPage:
+    """One page of a seed list; ``total`` counts every match, ``page`` is 1-based."""
+
+    seeds: list[Seed]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """A clip or a seed in a lineage: ``label`` is the clip's style or the seed's name."""
+
+    kind: str
+    id: int
+    label: str
+    user_id: int
+    user_name: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Link:
+    """``child`` was built on ``parent``; ``depth`` is the child's distance from the start of
+    the walk (0: the clip or seed asked about, for ancestors; its children are 1 below a seed)."""
+
+    child: Node
+    parent: Node
+    relation: str
+    role: str | None
+    depth: int
+
+
+def _casefold(text: object) -> str | None:
+    return text.casefold() if isinstance(text, str) else None
+
+
+def seed_name_key(name: str) -> str:
+    """The form seed names are unique in: spaces collapsed, case folded (Unicode-aware)."""
+    return " ".join(name.split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -450,6 +554,101 @@ SELECT j.*, u.name AS user_name FROM jobs AS j JOIN users AS u ON u.id = j.user_
 """
 
 
+_SELECT_SEED = """
+SELECT s.*, u.name AS user_name FROM seeds AS s JOIN users AS u ON u.id = s.user_id
+"""
+
+# Live seeds of one guild (NULL: the console) that the viewer may use: their own and public
+# ones. ``:q`` (case-folded, may be NULL) matches inside the name or the owner's name.
+_VISIBLE_SEEDS = """
+FROM seeds AS s JOIN users AS u ON u.id = s.user_id
+WHERE s.deleted_at IS NULL AND ifnull(s.guild_id, 0) = ifnull(:guild, 0)
+  AND (s.public = 1 OR s.user_id = :viewer)
+  AND (:q IS NULL OR {match})
+"""
+_BY_NAME_OR_OWNER = _VISIBLE_SEEDS.format(
+    match="instr(s.name_key, :q) > 0 OR instr(casefold(u.name), :q) > 0")
+_BY_NAME = _VISIBLE_SEEDS.format(match="instr(s.name_key, :q) > 0")
+
+_INSERT_LINK = """
+INSERT INTO lineage (child_clip_id, child_seed_id, parent_clip_id, parent_seed_id, relation,
+                     role, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+# The nodes reached from (:kind, :id) by walking lineage links up (to parents) or down (to
+# children), each at its shortest distance. Lineage only ever points at older rows, so the walk
+# ends; the depth cap bounds the work on a long chain of continuations all the same.
+_WALK = """
+WITH RECURSIVE walk(kind, id, depth) AS (
+    SELECT :kind, :id, 0
+    UNION
+    SELECT l.{to}_kind, l.{to}_id, walk.depth + 1
+    FROM lineage AS l JOIN walk ON l.{start}_kind = walk.kind AND l.{start}_id = walk.id
+    WHERE walk.depth < :max_depth
+),
+nodes AS (SELECT kind, id, MIN(depth) AS depth FROM walk GROUP BY kind, id)
+SELECT l.relation, l.role, n.depth,
+       l.child_kind, l.child_id, coalesce(cc.style, cs.name) AS child_label,
+       cu.id AS child_user_id, cu.name AS child_user, cs.deleted_at IS NOT NULL AS child_deleted,
+       l.parent_kind, l.parent_id, coalesce(pc.style, ps.name) AS parent_label,
+       pu.id AS parent_user_id, pu.name AS parent_user,
+       ps.deleted_at IS NOT NULL AS parent_deleted
+FROM nodes AS n
+JOIN lineage AS l ON l.{from_node}_kind = n.kind AND l.{from_node}_id = n.id
+LEFT JOIN clips AS cc ON l.child_kind = 'clip' AND cc.id = l.child_id
+LEFT JOIN seeds AS cs ON l.child_kind = 'seed' AND cs.id = l.child_id
+JOIN users AS cu ON cu.id = coalesce(cc.user_id, cs.user_id)
+LEFT JOIN clips AS pc ON l.parent_kind = 'clip' AND pc.id = l.parent_id
+LEFT JOIN seeds AS ps ON l.parent_kind = 'seed' AND ps.id = l.parent_id
+JOIN users AS pu ON pu.id = coalesce(pc.user_id, ps.user_id)
+WHERE {filter}
+ORDER BY n.depth, l.child_kind, l.child_id, l.id
+LIMIT :limit
+"""
+# Up: every link out of a reached node leads to its parents. Down: the links into a reached
+# node (other than the start) whose parent was reached too.
+_ANCESTORS = _WALK.format(to="parent", start="child", from_node="child", filter="1")
+_DESCENDANTS = _WALK.format(
+    to="child", start="parent", from_node="child",
+    filter="n.depth > 0 AND (l.parent_kind, l.parent_id) IN (SELECT kind, id FROM nodes)")
+MAX_LINEAGE_DEPTH = 64
+
+
+def _seed_from_row(row: sqlite3.Row) -> Seed:
+    return Seed(
+        id=row["id"],
+        name=row["name"],
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        user_name=row["user_name"],
+        public=bool(row["public"]),
+        source_kind=row["source_kind"],
+        source_ref=row["source_ref"],
+        motif_json=row["motif_json"],
+        created_at=_from_ts(row["created_at"]),
+        deleted_at=_from_ts(row["deleted_at"]) if row["deleted_at"] is not None else None,
+        deleted_by=row["deleted_by"],
+    )
+
+
+def _link_from_row(row: sqlite3.Row) -> Link:
+    def node(end: str) -> Node:
+        return Node(kind=row[f"{end}_kind"], id=row[f"{end}_id"], label=row[f"{end}_label"],
+                    user_id=row[f"{end}_user_id"], user_name=row[f"{end}_user"],
+                    deleted=bool(row[f"{end}_deleted"]))
+
+    return Link(child=node("child"), parent=node("parent"), relation=row["relation"],
+                role=row["role"], depth=row["depth"])
+
+
+def _check_parents(parents: Sequence[Parent]) -> None:
+    for p in parents:
+        if p.kind not in NODE_KINDS or p.relation not in RELATIONS or \
+                not _is_int64(p.id, minimum=1) or (p.role is not None and p.role not in "ab"):
+            raise StoreError(f"invalid lineage link {p!r}")
+
+
 def _clip_from_row(row: sqlite3.Row) -> Clip:
     return Clip(
         id=row["id"],
@@ -589,6 +788,8 @@ class Store:
             if mode != "wal":
                 log.warning("database %s uses journal mode %s, not WAL", self._path, mode)
             await conn.execute("PRAGMA foreign_keys = ON")
+            # Unicode-aware case folding for searches (SQLite's lower() knows only ASCII).
+            await conn.create_function("casefold", 1, _casefold, deterministic=True)
 
     async def close(self) -> None:
         """Close the connection (waiting for a running transaction); idempotent."""
@@ -749,6 +950,7 @@ class Store:
         params_json = _params_json(clip.params)
         if clip.user_name is not None:
             _check_user(clip.user_id, clip.user_name)
+        _check_parents(clip.parents)
         created_at = _to_ts(clip.created_at or self._clock())
         values = (
             clip.style, clip.bars, clip.tempo, clip.key, clip.meter, clip.temperature, clip.seed,
@@ -759,8 +961,10 @@ class Store:
             async with self._transaction("clip not stored") as conn:
                 if clip.user_name is not None:
                     await self._upsert_user(conn, clip.user_id, clip.user_name)
+                await self._check_parents_exist(conn, clip.parents, "clip not stored")
                 rows = await conn.execute_fetchall(_INSERT_CLIP, values)
                 clip_id = int(next(iter(rows))[0])
+                await self._link(conn, "clip", clip_id, clip.parents, created_at)
         except StoreError as e:
             # users is the only table clips references, so this names the actual problem.
             if "FOREIGN KEY constraint failed" in str(e.__cause__):
@@ -805,6 +1009,147 @@ class Store:
         async with self._reading("cannot count clips") as conn:
             rows = await conn.execute_fetchall("SELECT COUNT(*) FROM clips")
         return int(next(iter(rows))[0])
+
+    # -- lineage ------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _check_parents_exist(conn: aiosqlite.Connection, parents: Sequence[Parent],
+                                   what: str) -> None:
+        for p in parents:
+            table = "clips" if p.kind == "clip" else "seeds"
+            # `table` is one of two fixed names, never user text.
+            rows = list(await conn.execute_fetchall(f"SELECT 1 FROM {table} WHERE id = ?",
+                                                    (p.id,)))
+            if not rows:
+                raise StoreError(f"{what}: it is built on {p.kind} #{p.id}, which does not exist")
+
+    @staticmethod
+    async def _link(conn: aiosqlite.Connection, kind: str, child_id: int,
+                    parents: Sequence[Parent], created_at: str) -> None:
+        for p in parents:
+            await conn.execute(_INSERT_LINK, (
+                child_id if kind == "clip" else None, child_id if kind == "seed" else None,
+                p.id if p.kind == "clip" else None, p.id if p.kind == "seed" else None,
+                p.relation, p.role, created_at))
+
+    async def ancestors(self, kind: str, node_id: int, *, limit: int = 200) -> list[Link]:
+        """Every link from the clip or seed up to what it was built on, nearest first (a
+        link's ``depth`` is its child's distance from the start)."""
+        return await self._walk(_ANCESTORS, kind, node_id, limit)
+
+    async def descendants(self, kind: str, node_id: int, *, limit: int = 500) -> list[Link]:
+        """Every link below the clip or seed (what was built on it, and on that ...), by depth;
+        a clip built on two reached nodes (a reroll of a continuation) has a link to each."""
+        return await self._walk(_DESCENDANTS, kind, node_id, limit)
+
+    async def _walk(self, sql: str, kind: str, node_id: int, limit: int) -> list[Link]:
+        if kind not in NODE_KINDS:
+            raise StoreError(f"lineage is kept for clips and seeds, not {kind!r}")
+        if not _is_int64(node_id, minimum=1):
+            return []
+        params = {"kind": kind, "id": node_id, "max_depth": MAX_LINEAGE_DEPTH, "limit": limit}
+        async with self._reading(f"cannot read the lineage of {kind} #{node_id}") as conn:
+            rows = await conn.execute_fetchall(sql, params)
+        return [_link_from_row(row) for row in rows]
+
+    # -- seeds --------------------------------------------------------------------------------
+
+    async def add_seed(self, seed: NewSeed) -> int:
+        """Store a seed (and its owner, and its lineage) in one transaction; returns its id.
+
+        A live seed of the same name (case-insensitive) in the guild is refused.
+        """
+        _check_user(seed.user_id, seed.user_name)
+        _check_parents(seed.parents)
+        name = " ".join(seed.name.split())
+        if not 1 <= len(name) <= SEED_NAME_MAX:
+            raise StoreError(f"a seed name is 1-{SEED_NAME_MAX} characters (got {len(name)})")
+        if seed.source_kind not in SEED_SOURCES:
+            raise StoreError(f"unknown seed source {seed.source_kind!r}")
+        key = seed_name_key(name)
+        created_at = _to_ts(seed.created_at or self._clock())
+        async with self._transaction(f"seed {name!r} not stored") as conn:
+            taken = await self._live_seed(conn, seed.guild_id, key)
+            if taken is not None:
+                raise StoreError(f"there is already a seed named “{taken.name}” here (by "
+                                 f"{taken.user_name}): pick another name")
+            await self._upsert_user(conn, seed.user_id, seed.user_name)
+            await self._check_parents_exist(conn, seed.parents, f"seed {name!r} not stored")
+            rows = await conn.execute_fetchall(
+                "INSERT INTO seeds (name, name_key, guild_id, user_id, public, source_kind, "
+                "source_ref, created_at, motif_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                (name, key, seed.guild_id, seed.user_id, int(bool(seed.public)),
+                 seed.source_kind, seed.source_ref, created_at, seed.motif_json))
+            seed_id = int(next(iter(rows))[0])
+            await self._link(conn, "seed", seed_id, seed.parents, created_at)
+        log.debug("stored seed #%d %r", seed_id, name)
+        return seed_id
+
+    @staticmethod
+    async def _live_seed(conn: aiosqlite.Connection, guild_id: int | None,
+                         key: str) -> Seed | None:
+        rows = list(await conn.execute_fetchall(
+            _SELECT_SEED + "WHERE s.deleted_at IS NULL AND ifnull(s.guild_id, 0) = "
+            "ifnull(?, 0) AND s.name_key = ?", (guild_id, key)))
+        return _seed_from_row(rows[0]) if rows else None
+
+    async def get_seed(self, seed_id: int) -> Seed | None:
+        """A seed by id, deleted or not."""
+        if not _is_int64(seed_id, minimum=1):
+            return None
+        async with self._reading(f"cannot read seed #{seed_id}") as conn:
+            rows = list(await conn.execute_fetchall(_SELECT_SEED + "WHERE s.id = ?",
+                                                    (seed_id,)))
+        return _seed_from_row(rows[0]) if rows else None
+
+    async def find_seed(self, guild_id: int | None, name: str) -> Seed | None:
+        """The live seed called ``name`` (any case) in the guild, whoever may see it."""
+        async with self._reading(f"cannot look up seed {name!r}") as conn:
+            return await self._live_seed(conn, guild_id, seed_name_key(name))
+
+    async def list_seeds(self, guild_id: int | None, viewer_id: int, *, query: str | None = None,
+                         page: int = 1, per_page: int = 10) -> SeedPage:
+        """The viewer's own and the public live seeds of a guild, by name; ``query`` matches
+        inside seed names and owner names, ignoring case."""
+        if not _is_int64(page, minimum=1) or not _is_int64(per_page, minimum=1):
+            raise StoreError("page and per_page must be positive whole numbers")
+        q = seed_name_key(query) if query and query.strip() else None
+        params = {"guild": guild_id, "viewer": viewer_id, "q": q,
+                  "limit": per_page, "offset": (page - 1) * per_page}
+        async with self._reading("cannot list seeds") as conn:
+            total = int(next(iter(await conn.execute_fetchall(
+                "SELECT COUNT(*) " + _BY_NAME_OR_OWNER, params)))[0])
+            rows = await conn.execute_fetchall(
+                "SELECT s.*, u.name AS user_name " + _BY_NAME_OR_OWNER +
+                "ORDER BY s.name_key, s.id LIMIT :limit OFFSET :offset", params)
+        return SeedPage(seeds=[_seed_from_row(r) for r in rows], total=total, page=page,
+                        per_page=per_page)
+
+    async def seed_names(self, guild_id: int | None, viewer_id: int, typed: str = "", *,
+                         limit: int = 25) -> list[str]:
+        """Names for autocomplete: visible seeds whose name starts with ``typed`` first, then
+        those containing it."""
+        key = seed_name_key(typed)
+        params = {"guild": guild_id, "viewer": viewer_id, "q": key or None, "key": key,
+                  "limit": limit}
+        async with self._reading("cannot list seed names") as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT s.name " + _BY_NAME +
+                "ORDER BY instr(s.name_key, :key) <> 1, s.name_key LIMIT :limit", params)
+        return [r[0] for r in rows]
+
+    async def delete_seed(self, seed_id: int, *, by_user_id: int, by_user_name: str) -> None:
+        """Mark a live seed deleted (its row, motif and lineage stay; its name is freed)."""
+        _check_user(by_user_id, by_user_name)
+        async with self._transaction(f"seed #{seed_id} not deleted") as conn:
+            await self._upsert_user(conn, by_user_id, by_user_name)
+            cursor = await conn.execute(
+                "UPDATE seeds SET deleted_at = ?, deleted_by = ? "
+                "WHERE id = ? AND deleted_at IS NULL",
+                (_to_ts(self._clock()), by_user_id, seed_id))
+            if cursor.rowcount == 0:
+                raise StoreError(f"no seed #{seed_id} to delete (already deleted?)")
 
     # -- ratings ------------------------------------------------------------------------------
 

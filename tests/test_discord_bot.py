@@ -43,11 +43,11 @@ class GatedComposer(Composer):
         self.gate = threading.Event()
         self.entered: list[int] = []
 
-    def compose(self, r: Resolved):  # type: ignore[no-untyped-def]
+    def compose(self, r: Resolved, motif=None):  # type: ignore[no-untyped-def]
         self.entered.append(r.seed)
         if not self.gate.wait(timeout=SLOW):
             raise TimeoutError("the test never opened the gate")
-        return super().compose(r)
+        return super().compose(r, motif)
 
 
 @dataclass
@@ -112,6 +112,12 @@ def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
+def clip_buttons(clip_id: int) -> list[str]:
+    """The custom_ids under a clip: five stars, then Reroll, Continue +4/+8 and Variation."""
+    return [*(f"rate:{clip_id}:{s}" for s in range(1, 6)), f"reroll:{clip_id}",
+            f"continue:{clip_id}:4", f"continue:{clip_id}:8", f"vary:{clip_id}"]
+
+
 def is_clip(message: MessageSnapshot) -> bool:
     return bool(message.embeds) and message.embeds[0].get("title", "").startswith("Clip #")
 
@@ -154,7 +160,7 @@ async def test_compose_defers_shows_progress_and_posts_the_clip(api, tmp_path, t
     assert clip.file("cadenza-1.png")[:8] == b"\x89PNG\r\n\x1a\n"
     audio = AudioSegment.from_file(io.BytesIO(clip.file("cadenza-1.mp3")), format="mp3")
     assert audio.channels == 2 and audio.duration_seconds > 1.0 and audio.rms > 0
-    assert clip.custom_ids == [f"rate:1:{s}" for s in range(1, 6)] + ["reroll:1"]
+    assert clip.custom_ids == clip_buttons(1)
     assert clip.content == "" and not clip.ephemeral
 
     # Stored: the clip (with where it was posted) and the finished job.
@@ -290,7 +296,7 @@ async def test_rating_clicks_are_stored_changed_and_work_after_a_restart(
     assert second[:4] == first[:4] == ("folk", 1, "lstm", 1.0)
     assert second[4] != first[4] and second[5] == critic.id
     assert rerolled.embeds[0]["title"] == "Clip #2 — folk"
-    assert rerolled.custom_ids == [f"rate:2:{s}" for s in range(1, 6)] + ["reroll:2"]
+    assert rerolled.custom_ids == clip_buttons(2)
     api.assert_no_errors()
 
 
@@ -378,7 +384,7 @@ async def test_after_the_token_lifetime_the_clip_is_posted_in_the_channel(
         "PATCH /webhooks/{application_id}/{token}/messages/{message_id}") == []
     assert clip.content == f"{api.member.mention} your clip is ready"
     assert clip.filenames == ["cadenza-1.mp3", "cadenza-1.mid", "cadenza-1.png"]
-    assert clip.custom_ids == [f"rate:1:{s}" for s in range(1, 6)] + ["reroll:1"]
+    assert clip.custom_ids == clip_buttons(1)
     assert progress.content == (f"✔ Done — https://discord.com/channels/{api.guild_id}/"
                                 f"{api.channel_id}/{clip.id}")
     # The progress edits went through the channel route too, and the clip's place is stored.

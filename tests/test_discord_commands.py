@@ -15,18 +15,34 @@ from pathlib import Path
 import mido
 import pytest
 from discord_double import ClientWouldRefuse, DiscordDouble
-from test_discord_bot import SLOW, cadenza, is_clip, rows
+from test_discord_bot import SLOW, cadenza, clip_buttons, is_clip, rows
 
 from bot.app import Cadenza, UserRef
 from bot.config import Settings
 from bot.console import Console
 from bot.discord_bot.runner import open_bot, run_bot
 from bot.errors import UserError
-from bot.options import COMMANDS
+from bot.options import COMMANDS, GROUPS
 from bot.store import NewClip, Store
 
 ADMINISTRATOR = 1 << 3
-OPTION_TYPES = {"int": 4, "float": 10, "str": 3, "choice": 3}
+OPTION_TYPES = {"int": 4, "float": 10, "str": 3, "choice": 3, "bool": 5, "file": 11}
+SUB_COMMAND = 1
+TOP_LEVEL = {name.split()[0] for name in COMMANDS}  # "seed share" is a subcommand of /seed
+
+
+def flattened(registered: list[dict]) -> dict[str, dict]:
+    """Registered commands by their full name: a group's subcommands as "seed share"."""
+    out = {}
+    for command in registered:
+        subs = [o for o in command.get("options", []) if o["type"] == SUB_COMMAND]
+        if subs:
+            assert command["description"] == GROUPS[command["name"]]
+            for sub in subs:
+                out[f"{command['name']} {sub['name']}"] = sub
+        else:
+            out[command["name"]] = command
+    return out
 
 
 @pytest.fixture
@@ -49,7 +65,7 @@ def unfreeze():  # type: ignore[no-untyped-def]
 
 async def test_registered_commands_match_the_shared_specs(api, tmp_path, tiny_registry):
     async with cadenza(api, tmp_path, tiny_registry):
-        registered = {c["name"]: c for c in api.guild_commands}
+        registered = flattened(api.guild_commands)
     assert set(registered) == set(COMMANDS) | {"sync"}
     for name, spec in COMMANDS.items():
         command = registered[name]
@@ -70,8 +86,12 @@ async def test_registered_commands_match_the_shared_specs(api, tmp_path, tiny_re
                 assert not sent.get("autocomplete"), where
             else:
                 assert "choices" not in sent, where
-            # Free text (key, model) is suggested, not restricted: the validator decides.
-            assert bool(sent.get("autocomplete")) == (opt.kind == "str"), where
+            # Free text (key, model, seed names) is suggested, not restricted: the validator
+            # decides; names for new things and typed notes are not suggested.
+            assert bool(sent.get("autocomplete")) == (opt.suggest is not None), where
+        # Discord wants required options first.
+        flags = [o.get("required", False) for o in options]
+        assert flags == sorted(flags, reverse=True), name
     sync = registered["sync"]
     assert sync["default_member_permissions"] == str(ADMINISTRATOR)
 
@@ -194,7 +214,7 @@ async def test_clip_reposts_a_stored_clip_with_its_buttons(api, tmp_path, tiny_r
         missing = await api.slash("clip", {"clip": 99})
         refused = await missing.wait_original()
     assert clip.embeds[0]["title"] == "Clip #1 — jazz"
-    assert clip.custom_ids == [f"rate:1:{s}" for s in range(1, 6)] + ["reroll:1"]
+    assert clip.custom_ids == clip_buttons(1)
     assert clip.filenames == ["cadenza-1.mp3", "cadenza-1.mid", "cadenza-1.png"]
     assert clip.file("cadenza-1.mid") == rows(h.db, "SELECT midi FROM clips")[0][0]
     assert refused.content == "No clip #99" and refused.ephemeral
@@ -235,9 +255,9 @@ async def test_commands_sync_to_the_dev_guild_at_start_and_otherwise_only_by_own
         owner = await api.slash("sync", {"scope": "global"}, user=api.guild.owner)
         done = await owner.wait_original()
     assert done.ephemeral and done.content.startswith(
-        f"{len(COMMANDS) + 1} command(s) everywhere (Discord may take up to an hour to show "
+        f"{len(TOP_LEVEL) + 1} command(s) everywhere (Discord may take up to an hour to show "
         "them): /compose")
-    assert {c["name"] for c in api.global_commands} == set(COMMANDS) | {"sync"}
+    assert {c["name"] for c in api.global_commands} == TOP_LEVEL | {"sync"}
     with pytest.raises(ClientWouldRefuse, match="needs permissions"):
         await api.slash("sync", user=api.add_member(name="pleb"))
 

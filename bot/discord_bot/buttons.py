@@ -1,5 +1,8 @@
 """Persistent buttons: their custom_id carries all their state, so they work after a restart.
 
+Under every clip: row 0 holds the five rating stars, row 1 Reroll, Continue +4, Continue +8 and
+Variation (Discord allows five buttons a row).
+
 Each ``DynamicItem`` parses its custom_id and hands the press to the cog that owns the feature;
 errors go to the same handler as slash commands.
 """
@@ -110,3 +113,46 @@ class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"retry:(
     async def callback(self, interaction: discord.Interaction) -> None:
         await _guarded(interaction,
                        lambda: _cog(interaction, "Compose").retry(interaction, self.job_id))
+
+
+class ContinueButton(discord.ui.DynamicItem[discord.ui.Button],
+                     template=rf"continue:(?P<clip>{ID}):(?P<bars>[0-9]{{1,2}})"):
+    """➕ under a clip: compose ``bars`` more bars after its end (the clip opens the new one)."""
+
+    def __init__(self, clip_id: int, bars: int) -> None:
+        super().__init__(discord.ui.Button(
+            label=f"+{bars} bars", emoji="➕", style=discord.ButtonStyle.secondary,
+            custom_id=f"continue:{clip_id}:{bars}", row=1,
+        ))
+        self.clip_id = clip_id
+        self.bars = bars
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> ContinueButton:
+        return cls(int(match["clip"]), int(match["bars"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, lambda: _cog(interaction, "Compose").continue_clip(
+            interaction, self.clip_id, self.bars))
+
+
+class VariationButton(discord.ui.DynamicItem[discord.ui.Button],
+                      template=rf"vary:(?P<clip>{ID})"):
+    """🎲 under a clip: new notes over its harmony and rhythm."""
+
+    def __init__(self, clip_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Variation", emoji="🎲", style=discord.ButtonStyle.secondary,
+            custom_id=f"vary:{clip_id}", row=1,
+        ))
+        self.clip_id = clip_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> VariationButton:
+        return cls(int(match["clip"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction,
+                       lambda: _cog(interaction, "Compose").vary(interaction, self.clip_id))

@@ -1,4 +1,5 @@
-"""What members see: progress lines, the clip embed, its attachments and its buttons."""
+"""What members see: progress lines, the clip embed, its attachments and its buttons, and the
+seed embeds (shared, list, show, tree)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from pathlib import Path
 
 import discord
 
-from bot.app import ClipResult, UserRef, Where
-from bot.discord_bot.buttons import CancelButton, RateButton, RerollButton, RetryButton
+from bot.app import ClipResult, Lineage, Origin, SeedResult, SeedTree, SeedView, UserRef, Where
+from bot.discord_bot.buttons import (
+    CancelButton,
+    ContinueButton,
+    RateButton,
+    RerollButton,
+    RetryButton,
+    VariationButton,
+)
 from bot.jobs import Stage
-from bot.service import Resolved
+from bot.service import RenderedClip, Resolved
+from bot.store import Seed, SeedPage
+from models.motif import Motif
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +29,10 @@ STYLE_COLOURS = {
     "classical": 0x8B5A2B, "ragtime": 0xC0392B,
 }
 MIB = 1024 * 1024
+CONTINUE_BUTTONS = (4, 8)  # bars added by the ➕ buttons
+SEED_COLOUR = 0x27AE60
+FIELD_LIMIT = 1024
+DESCRIPTION_LIMIT = 4096
 
 
 def member_ref(user: discord.abc.User) -> UserRef:
@@ -37,42 +51,64 @@ def size_text(n: int) -> str:
     return f"{n / MIB:.1f} MB"
 
 
-def request_line(r: Resolved) -> str:
+def request_line(r: Resolved, origin: Origin | None = None) -> str:
     bars = "bar" if r.bars == 1 else "bars"
-    return (f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str} · "
+    line = (f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str} · "
             f"seed {r.seed} · {r.model} @ {r.temperature:g}")
+    what = origin.describe() if origin is not None else ""
+    return f"{line} · {what}" if what else line
 
 
-def queued_text(r: Resolved, position: int) -> str:
+def queued_text(r: Resolved, position: int, origin: Origin | None = None) -> str:
     ahead = "next up" if position == 1 else f"{position - 1} ahead of you"
-    return f"⏳ Queued — position {position} ({ahead})\n{request_line(r)}"
+    return f"⏳ Queued — position {position} ({ahead})\n{request_line(r, origin)}"
 
 
-def stage_text(r: Resolved, stage: Stage) -> str:
+def stage_text(r: Resolved, stage: Stage, origin: Origin | None = None) -> str:
     bar = "▰" * stage.index + "▱" * (stage.total - stage.index)
-    return f"🎼 Composing — {stage.label} ({stage.index}/{stage.total})\n`{bar}` {request_line(r)}"
+    return (f"🎼 Composing — {stage.label} ({stage.index}/{stage.total})\n`{bar}` "
+            f"{request_line(r, origin)}")
 
 
-def cancelled_text(r: Resolved) -> str:
-    return f"✖ Cancelled\n{request_line(r)}"
+def cancelled_text(r: Resolved, origin: Origin | None = None) -> str:
+    return f"✖ Cancelled\n{request_line(r, origin)}"
 
 
-def failed_text(r: Resolved, message: str) -> str:
-    return f"✖ This clip could not be made: {message}\n{request_line(r)}"
+def failed_text(r: Resolved, message: str, origin: Origin | None = None) -> str:
+    return f"✖ This clip could not be made: {message}\n{request_line(r, origin)}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def built_on_text(lineage: Lineage) -> str:
+    """'continues seed “riff” by alice' lines, then the members credited."""
+    lines = [f"↳ {p}" for p in lineage.phrases()]
+    lines.append("Credits: " + ", ".join(lineage.credits))
+    return _clip("\n".join(lines), FIELD_LIMIT)
 
 
 def clip_embed(result: ClipResult, *, image: str | None, requested_by: str | None) -> discord.Embed:
     r = result.resolved
     embed = discord.Embed(
         title=f"Clip #{result.clip_id} — {r.style}",
-        description="Rate it with the stars below · 🔁 Reroll: same options, new seed",
+        description="Rate it with the stars below · 🔁 Reroll: same options, new seed · "
+                    "➕ Continue: more bars · 🎲 Variation: new notes, same harmony and rhythm",
         colour=STYLE_COLOURS.get(r.style, 0x5865F2),
     )
+    bars = str(r.total_bars) if not r.primer_bars else \
+        f"{r.total_bars} ({r.primer_bars} seed + {r.bars} new)"
     fields = [("Style", r.style), ("Key", r.key), ("Tempo", f"{r.tempo} bpm"),
-              ("Meter", r.meter_str), ("Bars", str(r.bars)), ("Seed", str(r.seed)),
+              ("Meter", r.meter_str), ("Bars", bars), ("Seed", str(r.seed)),
               ("Model", r.model), ("Temperature", f"{r.temperature:g}")]
     for name, value in fields:
         embed.add_field(name=name, value=value, inline=True)
+    if result.lineage is not None and result.lineage.parents:
+        embed.add_field(name="Built on", value=built_on_text(result.lineage), inline=False)
+    if result.remarks:
+        embed.add_field(name="Note", value=_clip("\n".join(result.remarks), FIELD_LIMIT),
+                        inline=False)
     if image is not None:
         embed.set_image(url=f"attachment://{image}")
     footer = []
@@ -93,10 +129,15 @@ def clip_files(result: ClipResult, limit: int) -> tuple[list[discord.File], str 
     The MP3 is the big one: when everything together would pass the upload limit it is left out
     and the note says so; the MIDI and the piano roll are small enough for any server.
     """
-    cid = result.clip_id
-    mp3, mid, png = result.files.mp3, result.files.mid, result.files.png
+    return rendered_files(result.files, f"cadenza-{result.clip_id}", limit)
+
+
+def rendered_files(rendered: RenderedClip, base: str,
+                   limit: int) -> tuple[list[discord.File], str | None, str | None]:
+    """``clip_files`` for any rendered MP3/MIDI/PNG trio, named ``base``.mp3 and so on."""
+    mp3, mid, png = rendered.mp3, rendered.mid, rendered.png
     sizes = {p: p.stat().st_size for p in (mp3, mid, png)}
-    names = {mp3: f"cadenza-{cid}.mp3", mid: f"cadenza-{cid}.mid", png: f"cadenza-{cid}.png"}
+    names = {mp3: f"{base}.mp3", mid: f"{base}.mid", png: f"{base}.png"}
     chosen: list[Path] = [mp3, mid, png]
     note = None
     if sum(sizes.values()) > limit:
@@ -113,11 +154,15 @@ def clip_files(result: ClipResult, limit: int) -> tuple[list[discord.File], str 
 
 
 def clip_view(clip_id: int) -> discord.ui.View:
-    """Rating stars 1-5 and Reroll; persistent through their custom_ids alone."""
+    """Rating stars 1-5 (row 0); Reroll, Continue +4, Continue +8 and Variation (row 1);
+    persistent through their custom_ids alone."""
     view = discord.ui.View(timeout=None)
     for stars in range(1, 6):
         view.add_item(RateButton(clip_id, stars))
     view.add_item(RerollButton(clip_id))
+    for bars in CONTINUE_BUTTONS:
+        view.add_item(ContinueButton(clip_id, bars))
+    view.add_item(VariationButton(clip_id))
     return view
 
 
@@ -131,3 +176,90 @@ def retry_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RetryButton(job_id))
     return view
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds
+
+
+def motif_line(motif: Motif) -> str:
+    bars = "bar" if motif.bars == 1 else "bars"
+    return (f"{motif.bars} {bars} · {motif.key.name} · {motif.meter[0]}/{motif.meter[1]} · "
+            f"{motif.tempo:.0f} bpm")
+
+
+def _source(seed: Seed) -> str:
+    kind = {"clip": "from", "upload": "from the file", "notes": "typed as"}[seed.source_kind]
+    ref = seed.source_ref if seed.source_kind != "notes" else f"`{seed.source_ref}`"
+    return _clip(f"{kind} {ref}", 300)
+
+
+def _visibility(seed: Seed) -> str:
+    return "🌍 public" if seed.public else "🔒 only its owner"
+
+
+def shared_embed(result: SeedResult) -> discord.Embed:
+    seed = result.seed
+    embed = discord.Embed(
+        title=f"🌱 Seed “{seed.name}” shared",
+        description=f"{motif_line(result.motif)} · {_visibility(seed)}\n{_source(seed)}\n"
+                    f"Build on it: `/compose motif:{seed.name}` · hear it: "
+                    f"`/seed show name:{seed.name}`",
+        colour=SEED_COLOUR,
+    )
+    if result.warnings:
+        embed.add_field(name="Note", value=_clip("\n".join(f"• {w}" for w in result.warnings),
+                                                 FIELD_LIMIT), inline=False)
+    embed.set_footer(text=f"by {seed.user_name}")
+    return embed
+
+
+def seed_list_embed(page: SeedPage, query: str | None) -> discord.Embed:
+    lines = []
+    for seed in page.seeds:
+        motif = Motif.from_json(seed.motif_json)
+        lock = "" if seed.public else " · 🔒"
+        lines.append(f"**{seed.name}** by {seed.user_name} — {motif_line(motif)}{lock}")
+    title = "Seeds" + (f" matching “{query}”" if query else "")
+    empty = "No seeds match." if query else "No seeds yet: share one with `/seed share`."
+    embed = discord.Embed(title=title, colour=SEED_COLOUR,
+                          description=_clip("\n".join(lines), DESCRIPTION_LIMIT) or empty)
+    footer = f"Page {page.page} of {page.pages} · {page.total} seed(s)"
+    if page.page < page.pages:
+        footer += f" · next: /seed list page:{page.page + 1}"
+        if query:
+            footer += f" query:{query}"
+    embed.set_footer(text=footer)
+    return embed
+
+
+def seed_embed(view: SeedView, *, image: str | None) -> discord.Embed:
+    seed = view.seed
+    embed = discord.Embed(title=f"🌱 Seed “{seed.name}”", colour=SEED_COLOUR,
+                          description=f"{motif_line(view.motif)} · {_visibility(seed)}\n"
+                                      f"{_source(seed)}")
+    if view.notes:
+        embed.add_field(name="Notes", value=_clip(f"`{view.notes}`", FIELD_LIMIT), inline=False)
+    if view.lineage.parents:
+        embed.add_field(name="Built on", value=built_on_text(view.lineage), inline=False)
+    if image is not None:
+        embed.set_image(url=f"attachment://{image}")
+    embed.set_footer(text=f"Shared by {seed.user_name} · build on it: /compose motif:"
+                          f"{seed.name} · /seed tree name:{seed.name}")
+    return embed
+
+
+def tree_embed(tree: SeedTree) -> discord.Embed:
+    lines = tree.lines()
+    if not tree.links:
+        lines.append(f"(nothing yet: /compose motif:{tree.seed.name})")
+    text = "\n".join(lines)
+    while len(text) + 8 > DESCRIPTION_LIMIT and len(lines) > 2:
+        lines = [*lines[:-2], "…"]
+        text = "\n".join(lines)
+    members = sorted({link.child.user_name for link in tree.links})
+    embed = discord.Embed(title=f"What grew from “{tree.seed.name}”", colour=SEED_COLOUR,
+                          description=f"```\n{text}\n```")
+    if members:
+        embed.set_footer(text="Built on it by " + ", ".join(members))
+    return embed

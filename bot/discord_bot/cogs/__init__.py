@@ -4,6 +4,7 @@ from __future__ import annotations
 
 EXTENSIONS = (
     "bot.discord_bot.cogs.compose",
+    "bot.discord_bot.cogs.seeds",
     "bot.discord_bot.cogs.ratings",
     "bot.discord_bot.cogs.charts",
     "bot.discord_bot.cogs.admin",

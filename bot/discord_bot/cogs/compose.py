@@ -1,19 +1,25 @@
-"""/compose and its buttons (Reroll, Cancel, Try again): queue, progress edits, the posted clip."""
+"""/compose (optionally from a seed), /continue, /vary, /reroll and the buttons (Reroll, Continue,
+Variation, Cancel, Try again): queue, progress edits, the posted clip."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import resolved_from_row
+from bot.app import PLAIN, Origin, Where
 from bot.discord_bot import specs
-from bot.discord_bot.buttons import CancelButton, RerollButton, RetryButton
+from bot.discord_bot.buttons import (
+    CancelButton,
+    ContinueButton,
+    RerollButton,
+    RetryButton,
+    VariationButton,
+)
 from bot.discord_bot.present import (
     cancel_view,
     cancelled_text,
@@ -30,9 +36,19 @@ from bot.discord_bot.present import (
 )
 from bot.discord_bot.reply import JobReply
 from bot.errors import UserError
-from bot.jobs import Cancelled, Done, Failed, Interrupted, Job, Queued, Stage, resolved_from_params
-from bot.options import KEY_CHOICES, SEED_MAX, parse_options
-from bot.service import ComposeRequest, Resolved
+from bot.jobs import (
+    Cancelled,
+    Done,
+    Failed,
+    Interrupted,
+    Job,
+    Queued,
+    Stage,
+    origin_from_params,
+    resolved_from_params,
+)
+from bot.options import KEY_CHOICES, parse_options
+from bot.service import Resolved
 from bot.store import JobRow, StoreError
 
 if TYPE_CHECKING:
@@ -44,6 +60,26 @@ BarsRange = specs.int_range("compose", "bars")
 TempoRange = specs.int_range("compose", "tempo")
 TemperatureRange = specs.float_range("compose", "temperature")
 SeedRange = specs.int_range("compose", "seed")
+ClipRange = specs.int_range("continue", "clip")
+MoreBarsRange = specs.int_range("continue", "bars")
+DYNAMIC_ITEMS = (RerollButton, ContinueButton, VariationButton, CancelButton, RetryButton)
+
+
+async def seed_suggestions(interaction: discord.Interaction,
+                           current: str) -> list[app_commands.Choice[str]]:
+    """Names of the seeds this member may use here: their own and the public ones."""
+    if interaction.guild_id is None:
+        return []
+    app = interaction.client.app  # type: ignore[attr-defined]
+    names = await app.seed_names(member_ref(interaction.user), where_of(interaction), current)
+    return specs.suggest(names, current)
+
+
+def seed_where(interaction: discord.Interaction) -> Where:
+    """Seeds belong to a server; in a DM there are none to use."""
+    if interaction.guild_id is None:
+        raise UserError("seeds belong to a server: use them in one of its channels")
+    return where_of(interaction)
 
 
 class Compose(commands.Cog):
@@ -55,10 +91,10 @@ class Compose(commands.Cog):
         self.jobs = bot.jobs
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(RerollButton, CancelButton, RetryButton)
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(RerollButton, CancelButton, RetryButton)
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
     # -- /compose ---------------------------------------------------------------------------
 
@@ -75,11 +111,14 @@ class Compose(commands.Cog):
         temperature: TemperatureRange | None = None,
         seed: SeedRange | None = None,
         model: str | None = None,
+        motif: str | None = None,
     ) -> None:
         raw = {"style": style, "bars": bars, "tempo": tempo, "key": key,
-               "temperature": temperature, "seed": seed, "model": model}
+               "temperature": temperature, "seed": seed, "model": model, "motif": motif}
         opts = parse_options("compose", {k: v for k, v in raw.items() if v is not None})
-        await self.start(interaction, self.app.resolve(ComposeRequest.from_options(opts)))
+        where = seed_where(interaction) if "motif" in opts else where_of(interaction)
+        resolved, origin = await self.app.plan_compose(opts, member_ref(interaction.user), where)
+        await self.start(interaction, resolved, origin)
 
     @compose.autocomplete("key")
     async def _key(self, interaction: discord.Interaction,
@@ -91,20 +130,60 @@ class Compose(commands.Cog):
                      current: str) -> list[app_commands.Choice[str]]:
         return specs.suggest(self.app.model_names(), current)
 
+    @compose.autocomplete("motif")
+    async def _motif(self, interaction: discord.Interaction,
+                     current: str) -> list[app_commands.Choice[str]]:
+        return await seed_suggestions(interaction, current)
+
+    # -- /continue, /vary, /reroll: what the buttons do, typed ------------------------------
+
+    @app_commands.command(name="continue", description=specs.spec("continue").description)
+    @app_commands.describe(**specs.describe("continue"))
+    async def continue_command(self, interaction: discord.Interaction, clip: ClipRange,
+                               bars: MoreBarsRange | None = None,
+                               seed: SeedRange | None = None) -> None:
+        raw = {"clip": clip, "bars": bars, "seed": seed}
+        opts = parse_options("continue", {k: v for k, v in raw.items() if v is not None})
+        await self.start(interaction, *await self.app.plan_continue(
+            opts["clip"], opts.get("bars", 4), opts.get("seed")))
+
+    @app_commands.command(name="vary", description=specs.spec("vary").description)
+    @app_commands.describe(**specs.describe("vary"))
+    async def vary_command(self, interaction: discord.Interaction, clip: ClipRange,
+                           seed: SeedRange | None = None) -> None:
+        raw = {"clip": clip, "seed": seed}
+        opts = parse_options("vary", {k: v for k, v in raw.items() if v is not None})
+        await self.start(interaction, *await self.app.plan_variation(opts["clip"],
+                                                                     opts.get("seed")))
+
+    @app_commands.command(name="reroll", description=specs.spec("reroll").description)
+    @app_commands.describe(**specs.describe("reroll"))
+    async def reroll_command(self, interaction: discord.Interaction, clip: ClipRange) -> None:
+        opts = parse_options("reroll", {"clip": clip})
+        await self.reroll(interaction, opts["clip"])
+
     # -- buttons ----------------------------------------------------------------------------
 
     async def reroll(self, interaction: discord.Interaction, clip_id: int) -> None:
-        row = await self.app.store.get_clip(clip_id)
-        if row is None:
-            raise UserError(f"clip #{clip_id} no longer exists")
-        resolved = resolved_from_row(row).with_seed(secrets.randbelow(SEED_MAX + 1))
-        await self.start(interaction, resolved)
+        """Same request, new random seed; a clip built on a seed or a clip stays built on it."""
+        await self.start(interaction, *await self.app.plan_reroll(clip_id))
+
+    async def continue_clip(self, interaction: discord.Interaction, clip_id: int,
+                            bars: int) -> None:
+        opts = parse_options("continue", {"clip": clip_id, "bars": bars})
+        await self.start(interaction, *await self.app.plan_continue(opts["clip"], opts["bars"]))
+
+    async def vary(self, interaction: discord.Interaction, clip_id: int) -> None:
+        opts = parse_options("vary", {"clip": clip_id})
+        await self.start(interaction, *await self.app.plan_variation(opts["clip"]))
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
         row = await self.app.store.get_job(job_id)
         if row is None:
             raise UserError(f"there is no request #{job_id} to try again")
-        await self.start(interaction, resolved_from_params(row.params))
+        origin = origin_from_params(row.params)
+        await self.app.check_sources(origin)  # a seed deleted meanwhile is refused now
+        await self.start(interaction, resolved_from_params(row.params), origin)
 
     async def cancel(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.jobs.cancel(job_id, member_ref(interaction.user))
@@ -113,9 +192,11 @@ class Compose(commands.Cog):
 
     # -- running a job ----------------------------------------------------------------------
 
-    async def start(self, interaction: discord.Interaction, resolved: Resolved) -> None:
+    async def start(self, interaction: discord.Interaction, resolved: Resolved,
+                    origin: Origin = PLAIN) -> None:
         """Admit (or refuse, ephemerally, before acknowledging), defer, queue, then follow."""
-        job = self.jobs.admit(resolved, member_ref(interaction.user), where_of(interaction))
+        job = self.jobs.admit(resolved, member_ref(interaction.user), where_of(interaction),
+                              origin)
         try:
             callback = await interaction.response.defer(thinking=True)
             await self.jobs.enqueue(job)
@@ -131,22 +212,22 @@ class Compose(commands.Cog):
 
     async def follow(self, job: Job, reply: JobReply) -> None:
         """Mirror the job's events in its message until it ends."""
-        r = job.resolved
+        r, origin = job.resolved, job.origin
         async for event in job.events():
             try:
                 if isinstance(event, Queued):
                     assert job.id is not None
-                    await reply.edit(content=queued_text(r, event.position),
+                    await reply.edit(content=queued_text(r, event.position, origin),
                                      view=cancel_view(job.id))
                 elif isinstance(event, Stage):
-                    await reply.edit(content=stage_text(r, event), view=None)
+                    await reply.edit(content=stage_text(r, event, origin), view=None)
                 elif isinstance(event, Done):
                     await self.post(reply, event, job)
                 elif isinstance(event, Failed):
                     await reply.fail(f"Sorry — this clip could not be made: {event.message}",
-                                     failed_text(r, event.message))
+                                     failed_text(r, event.message, origin))
                 elif isinstance(event, Cancelled):
-                    await reply.edit(content=cancelled_text(r), view=None)
+                    await reply.edit(content=cancelled_text(r, origin), view=None)
                 elif isinstance(event, Interrupted):
                     log.info("job %s interrupted by shutdown; the next start reports it", job.id)
             except Exception as error:
@@ -191,7 +272,7 @@ class Compose(commands.Cog):
                 await self.jobs.mark_notified(row.id)
                 continue
             channel = self.bot.get_partial_messageable(row.channel_id, guild_id=row.guild_id)
-            what = request_line(resolved_from_params(row.params))
+            what = request_line(resolved_from_params(row.params), origin_from_params(row.params))
             try:
                 if row.message_id is not None:
                     # A deleted progress message is fine: the notice below is what matters.

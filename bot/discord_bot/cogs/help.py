@@ -1,4 +1,5 @@
-"""/help: the commands and styles, from the same specs the commands are built from."""
+"""/help: the commands, styles and the typed-notes syntax, from the same specs the commands are
+built from."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot import specs
-from bot.options import COMMANDS
+from bot.options import COMMANDS, NOTES_HELP
 from bot.styles import STYLES
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ def help_embed() -> discord.Embed:
     embed = discord.Embed(
         title="Cadenza composes music on command",
         description="`/compose` queues a clip; you get an MP3, the MIDI file and a piano roll, "
-                    "with ⭐ buttons to rate it and 🔁 to reroll it with a new seed.",
+                    "with ⭐ buttons to rate it, 🔁 to reroll it with a new seed, ➕ to continue "
+                    "it and 🎲 for a variation. Share a motif with `/seed share` and build on "
+                    "each other's: every clip credits what it was built on.",
         colour=0x5865F2,
     )
     for spec in COMMANDS.values():
@@ -33,6 +36,7 @@ def help_embed() -> discord.Embed:
                         inline=False)
     embed.add_field(name="Styles", value="\n".join(
         f"**{s.name}** — {s.description}" for s in STYLES.values())[:1024], inline=False)
+    embed.add_field(name="Seeds from typed notes", value=NOTES_HELP[:1024], inline=False)
     embed.set_footer(text="Example: /compose style:blues bars:12 tempo:96 key:E seed:7")
     return embed
 

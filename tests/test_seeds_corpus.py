@@ -1,0 +1,116 @@
+"""Every file of the shared MIDI robustness corpus through the upload path of ``/seed share``: each
+is stored with sensible content or refused with a clear reason, and a refusal stores nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.app import Cadenza, Upload, UserRef, Where
+from bot.errors import UserError
+from models.motif import Motif
+from models.tokens import METERS
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
+FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "MANIFEST.md") \
+    if CORPUS.is_dir() else []
+needs_corpus = pytest.mark.skipif(not FILES, reason="shared/midi-corpus is absent")
+
+# Files with no melody in them: refused, with these reasons.
+REFUSED = {
+    "jz-empty-file-0-bytes.mid": "the file is empty",
+    "dwm-gif-image-with-mid-extension.mid": "not a MIDI file (it looks like a GIF image)",
+    "jz-minimal-26-bytes-zero-notes.mid": "the file has no notes",
+    "jz-zero-notes-text-meta-5s.mid": "the file has no notes",
+    "midly-sysex-only-empty-track-no-eot.mid": "the file has no notes",
+    "tj-type1-drums-only-beat.mid": "the file has only drums; a seed needs a melody",
+}
+# Ordinary songs (and one damaged one the reader repairs): taken.
+TAKEN = {
+    "ns-type0-melody-abc2midi.mid", "ns-type1-band-19trk-with-drums.mid",
+    "pt-type0-piano-performance-trailing-silence.mid",
+    "tj-type1-piano-debussy-733-tempos-overlaps.mid", "ns-type1-21-timesig-changes.mid",
+    "m21-type1-sjis-names-hdr18-actual19-tracks.mid", "pmidi-mary-noteon-vel0-running-status.mid",
+    "dwm-key-signature-mode-255.mid", "dwm-data-byte-over-127-brahms-waltz.mid",
+    "dwm-unexpected-running-status-entertainer.mid", "midly-rmid-riff-wrapped.rmi",
+    "jz-truncated-missing-last-byte.mid",
+}
+USER = UserRef(5, "uploader")
+HERE = Where(guild_id=1, channel_id=2)
+
+
+def counts(app: Cadenza) -> tuple[int, ...]:
+    conn = sqlite3.connect(app.store.path)
+    try:
+        return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                     for t in ("users", "seeds", "lineage", "clips"))
+    finally:
+        conn.close()
+
+
+@needs_corpus
+def test_the_expectations_name_real_files() -> None:
+    assert set(REFUSED) | TAKEN <= set(FILES) and not set(REFUSED) & TAKEN
+    assert len(FILES) >= 39
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", FILES)
+async def test_corpus_file_is_taken_sensibly_or_refused_cleanly(app: Cadenza, name: str) -> None:
+    data = (CORPUS / name).read_bytes()
+    read_count = 0
+
+    async def read() -> bytes:
+        nonlocal read_count
+        read_count += 1
+        return data
+
+    before = counts(app)
+    try:
+        result = await app.share_seed("corpus tune", USER, HERE,
+                                      upload=Upload(name, len(data), read))
+    except UserError as e:
+        message = str(e)
+        assert name not in TAKEN, f"{name} was refused: {message}"
+        assert message.startswith(f"cannot use {name}: ")
+        assert "\n" not in message and "error id" not in message and "Traceback" not in message
+        if name in REFUSED:
+            assert message.endswith(REFUSED[name])
+        assert counts(app) == before  # nothing half-made: no seed, no link, no user
+        return
+    assert name not in REFUSED, f"{name} was taken"
+    assert read_count == 1
+    seed, motif = result.seed, result.motif
+    assert (seed.source_kind, seed.source_ref, seed.user_name) == ("upload", name, "uploader")
+    assert Motif.from_json(seed.motif_json) == motif
+    assert motif.notes and 1 <= motif.bars <= 16 and motif.meter in METERS
+    assert 40 <= motif.tempo <= 240
+    end = motif.bars * motif.bar_ticks
+    assert all(0 <= n.start < end and n.end <= end and 0 <= n.pitch <= 127 for n in motif.notes)
+    starts = [n.start for n in motif.notes]
+    assert starts == sorted(set(starts))  # one line: monophonic, in order
+    assert all(isinstance(w, str) and w and "\n" not in w for w in result.warnings)
+    assert counts(app)[1] == before[1] + 1
+
+
+@needs_corpus
+async def test_known_tunes_come_out_as_their_melodies(app: Cadenza) -> None:
+    async def share(name: str, seed_name: str) -> Motif:
+        data = (CORPUS / name).read_bytes()
+
+        async def read() -> bytes:
+            return data
+
+        return (await app.share_seed(seed_name, USER, HERE,
+                                     upload=Upload(name, len(data), read))).motif
+
+    mary = await share("pmidi-mary-noteon-vel0-running-status.mid", "mary")
+    assert [n.pitch for n in mary.notes][:7] == [64, 62, 60, 62, 64, 64, 64]
+    assert (mary.bars, mary.key.name, mary.meter) == (10, "G", (4, 4))
+    waltz = await share("dwm-data-byte-over-127-brahms-waltz.mid", "waltz")
+    assert waltz.meter == (3, 4) and waltz.bars == 16
+    # a band whose lead enters late: the seed starts where the melody does
+    band = await share("ns-type1-band-19trk-with-drums.mid", "band")
+    assert band.notes[0].start < band.bar_ticks
