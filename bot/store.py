@@ -12,7 +12,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -24,8 +24,36 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import UserError
+from bot.stats_math import mos_interval, t_quantile
+from bot.store_rows import (
+    JOB_STATUSES,
+    NODE_KINDS,
+    RELATIONS,
+    SEED_NAME_MAX,
+    SEED_SOURCES,
+    Clip,
+    GroupStats,
+    JobRow,
+    Link,
+    NewClip,
+    NewSeed,
+    Node,
+    Parent,
+    Seed,
+    SeedPage,
+    TopEntry,
+)
 
 log = logging.getLogger(__name__)
+
+# The row types and the statistics maths live in bot.store_rows and bot.stats_math; they stay
+# importable from here, the storage API's one module.
+__all__ = [
+    "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS", "RELATIONS", "SEED_NAME_MAX",
+    "SEED_SOURCES", "Clip", "GroupStats", "JobRow", "Link", "Migration", "NewClip", "NewSeed",
+    "Node", "Parent", "Seed", "SeedPage", "Store", "StoreError", "TopEntry", "default_db_path",
+    "load_migrations", "mos_interval", "seed_name_key", "split_sql", "t_quantile",
+]
 
 DB_ENV = "CADENZA_DB"
 DEFAULT_DB_NAME = "cadenza.db"
@@ -45,221 +73,7 @@ class StoreError(UserError):
     """A storage failure or refused request; ``str(e)`` is a one-line message fit for a user."""
 
 
-# ---------------------------------------------------------------------------------------------
-# Rows
-
-NODE_KINDS = ("clip", "seed")
-RELATIONS = ("continues", "varies", "rerolls", "blends", "shares")
-
-
-@dataclass(frozen=True)
-class Parent:
-    """What a new clip or seed is built on: ``kind`` 'clip' or 'seed', its id, the relation
-    (one of ``RELATIONS``) and, for blends, which end it is ('a' or 'b')."""
-
-    kind: str
-    id: int
-    relation: str
-    role: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class NewClip:
-    """A generated clip to store; ``params`` is the full resolved request (JSON-serialisable)."""
-
-    style: str
-    bars: int
-    tempo: float
-    key: str
-    meter: str
-    temperature: float
-    seed: int
-    model: str
-    midi: bytes = field(repr=False)
-    duration_s: float
-    user_id: int
-    params: Mapping[str, Any] = field(default_factory=dict)
-    checkpoint_sha: str | None = None
-    guild_id: int | None = None
-    channel_id: int | None = None
-    message_id: int | None = None
-    # When set, the author is created or renamed in the same transaction as the clip.
-    user_name: str | None = None
-    # None means "now"; naive datetimes are taken as UTC.
-    created_at: datetime | None = None
-    # Lineage links, written in the same transaction as the clip.
-    parents: Sequence[Parent] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Clip:
-    """A stored clip with its rating summary (the author's own votes are not counted)."""
-
-    id: int
-    style: str
-    bars: int
-    tempo: float
-    key: str
-    meter: str
-    temperature: float
-    seed: int
-    model: str
-    checkpoint_sha: str | None
-    params: dict[str, Any]
-    midi: bytes = field(repr=False)
-    duration_s: float
-    user_id: int
-    user_name: str
-    guild_id: int | None
-    channel_id: int | None
-    message_id: int | None
-    created_at: datetime
-    rating_count: int
-    rating_mean: float | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class TopEntry:
-    """One line of the chart: ``score`` is the Bayesian average used for ranking."""
-
-    rank: int
-    clip_id: int
-    style: str
-    model: str
-    bars: int
-    tempo: float
-    key: str
-    meter: str
-    user_id: int
-    user_name: str
-    guild_id: int | None
-    channel_id: int | None
-    message_id: int | None
-    created_at: datetime
-    rating_count: int
-    rating_mean: float
-    score: float
-
-
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 INTERRUPTED_MESSAGE = "interrupted: Cadenza restarted before this clip was finished"
-
-
-@dataclass(frozen=True, kw_only=True)
-class JobRow:
-    """A persisted compose job (``bot.jobs`` keeps the live ones in memory)."""
-
-    id: int
-    status: str
-    user_id: int
-    user_name: str
-    guild_id: int | None
-    channel_id: int | None
-    message_id: int | None
-    params: dict[str, Any]
-    clip_id: int | None
-    error: str | None
-    interrupted: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    notified_at: datetime | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class GroupStats:
-    """Listening-test numbers for one model or style; self-votes are excluded throughout.
-
-    ``mos`` is the mean opinion score (mean of the counted star votes) and ``ci95`` the
-    half-width of its 95% Student-t confidence interval over those votes (None below 2 votes).
-    """
-
-    group: str
-    clips: int
-    rated_clips: int
-    raters: int
-    votes: int
-    mos: float | None
-    sd: float | None
-    ci95: float | None
-
-
-SEED_NAME_MAX = 32
-SEED_SOURCES = ("clip", "upload", "notes")
-
-
-@dataclass(frozen=True, kw_only=True)
-class NewSeed:
-    """A seed to store: its motif (``Motif.to_json()``) and where it came from."""
-
-    name: str
-    user_id: int
-    user_name: str
-    guild_id: int | None
-    public: bool
-    source_kind: str  # one of SEED_SOURCES
-    source_ref: str
-    motif_json: str = field(repr=False)
-    parents: Sequence[Parent] = ()
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Seed:
-    id: int
-    name: str
-    guild_id: int | None
-    user_id: int
-    user_name: str
-    public: bool
-    source_kind: str
-    source_ref: str
-    motif_json: str = field(repr=False)
-    created_at: datetime
-    deleted_at: datetime | None
-    deleted_by: int | None
-
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
-
-
-@dataclass(frozen=True, kw_only=True)
-class SeedPage:
-    """One page of a seed list; ``total`` counts every match, ``page`` is 1-based."""
-
-    seeds: list[Seed]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Node:
-    """A clip or a seed in a lineage: ``label`` is the clip's style or the seed's name."""
-
-    kind: str
-    id: int
-    label: str
-    user_id: int
-    user_name: str
-    deleted: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class Link:
-    """``child`` was built on ``parent``; ``depth`` is the child's distance from the start of
-    the walk (0: the clip or seed asked about, for ancestors; its children are 1 below a seed)."""
-
-    child: Node
-    parent: Node
-    relation: str
-    role: str | None
-    depth: int
 
 
 def _casefold(text: object) -> str | None:
@@ -389,76 +203,6 @@ def _params_json(params: Mapping[str, Any]) -> str:
         return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as e:
         raise StoreError(f"clip not stored: parameters are not JSON-serialisable ({e})") from e
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
-                   -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-14:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta I_x(a, b) for 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                     + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile (p in [0.5, 1)), by bisection on the exact CDF.
-
-    Written out because the 95% interval is the only statistic Cadenza needs and scipy is
-    a large dependency for one function.
-    """
-    if not 0.5 <= p < 1.0 or df < 1:
-        raise ValueError(f"t_quantile needs 0.5 <= p < 1 and df >= 1 (got {p}, {df})")
-    lo, hi = 0.0, 1.0
-    while 1.0 - 0.5 * _betainc(df / 2.0, 0.5, df / (df + hi * hi)) < p:
-        hi *= 2.0
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if 1.0 - 0.5 * _betainc(df / 2.0, 0.5, df / (df + mid * mid)) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12:
-            break
-    return (lo + hi) / 2.0
-
-
-def mos_interval(votes: int, total: float, total_sq: float) -> tuple[float | None, float | None,
-                                                                     float | None]:
-    """(mean, sample sd, 95% CI half-width) of star votes given their count, sum, sum of squares."""
-    if votes <= 0:
-        return None, None, None
-    mean = total / votes
-    if votes < 2:
-        return mean, None, None
-    # max(): rounding can make the variance of identical votes a hair negative.
-    var = max(0.0, (total_sq - votes * mean * mean) / (votes - 1))
-    sd = math.sqrt(var)
-    return mean, sd, t_quantile(0.975, votes - 1) * sd / math.sqrt(votes)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,621 @@
+"""Seeds and lineage: what a clip is built on (Origin), sharing motifs as named seeds, the
+requests that continue, vary, blend or reroll, and the lineage that credits members.
+
+``Seeds`` is the service behind those commands; ``bot.app.Cadenza`` owns one and delegates to
+it, so front ends keep calling the application. Storage goes through ``bot.store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.arrange import unswing
+from bot.errors import ResourceError, UserError
+from bot.midi_io import midi_to_score
+from bot.options import SEED_MAX, parse_seed_name
+from bot.service import DEFAULT_STYLE, Composer, ComposeRequest, Composition, RenderedClip, Resolved
+from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
+from bot.styles import STYLES
+from models.midi_import import extract_melody, import_midi
+from models.midifile import MidiError
+from models.motif import MAX_MOTIF_BARS, Motif, MotifError
+from models.notation import NotationError, format_notes, parse_notes
+from models.score import GRID, Note, Score, Track
+
+if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations here
+    from bot.app import Cadenza, UserRef, Where
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 1 << 20  # 1 MiB: a seed is a few bars; bigger files are refused unread
+BLEND_MODEL = "vae"  # the checkpoint /seed blend interpolates with
+DEFAULT_CONTINUE_BARS = 4
+DEFAULT_BLEND_BARS = 8
+MAX_TREE_LINES = 40
+
+ORIGIN_KINDS = ("compose", "seed", "continue", "vary", "blend")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a clip is built on, with all it takes to make it again: it is stored with the job
+    (a retry after a restart rebuilds it) and in the clip's params (a reroll keeps it).
+
+    ``seed_id`` is the seed continued (kind 'seed') or blend A; ``seed_b`` blend B; ``clip_id``
+    the clip continued or varied; ``reroll_of`` the clip this one rerolls; ``label`` names the
+    parents for people ('seed “riff”').
+    """
+
+    kind: str = "compose"
+    seed_id: int | None = None
+    seed_b: int | None = None
+    clip_id: int | None = None
+    reroll_of: int | None = None
+    label: str = ""
+
+    @property
+    def plain(self) -> bool:
+        return self.kind == "compose" and self.reroll_of is None
+
+    def parents(self) -> tuple[Parent, ...]:
+        links: list[Parent] = []
+        if self.kind == "seed" and self.seed_id is not None:
+            links.append(Parent("seed", self.seed_id, "continues"))
+        elif self.kind == "continue" and self.clip_id is not None:
+            links.append(Parent("clip", self.clip_id, "continues"))
+        elif self.kind == "vary" and self.clip_id is not None:
+            links.append(Parent("clip", self.clip_id, "varies"))
+        elif self.kind == "blend" and self.seed_id is not None and self.seed_b is not None:
+            links += [Parent("seed", self.seed_id, "blends", "a"),
+                      Parent("seed", self.seed_b, "blends", "b")]
+        if self.reroll_of is not None and self.reroll_of != self.clip_id:
+            links.append(Parent("clip", self.reroll_of, "rerolls"))
+        return tuple(links)
+
+    def rerolled(self, clip_id: int) -> Origin:
+        return replace(self, reroll_of=clip_id)
+
+    def to_params(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> Origin:
+        """The origin stored by ``to_params`` (a job's or a clip's); missing means plain."""
+        if not params:
+            return PLAIN
+        kind = params.get("kind", "compose")
+        if kind not in ORIGIN_KINDS:
+            raise UserError(f"this request was built on something Cadenza no longer knows "
+                            f"({kind!r})")
+
+        def ident(name: str) -> int | None:
+            value = params.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(kind, ident("seed_id"), ident("seed_b"), ident("clip_id"), ident("reroll_of"),
+                   str(params.get("label", "")))
+
+    def describe(self) -> str:
+        """A few words for progress lines: 'continuing seed “riff”'."""
+        words = {"seed": "continuing", "continue": "continuing", "vary": "a variation of",
+                 "blend": "blending"}.get(self.kind)
+        text = f"{words} {self.label}" if words and self.label else ""
+        if self.reroll_of is not None:
+            text = f"{text}, " if text else ""
+            text += f"a reroll of clip #{self.reroll_of}"
+        return text
+
+
+PLAIN = Origin()
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What a clip or seed was built on: the direct links, and every member whose work it
+    builds on (all ancestors, nearest first)."""
+
+    parents: tuple[Link, ...]
+    credits: tuple[str, ...]
+
+    def phrases(self) -> list[str]:
+        """One phrase per parent ('continues seed “riff” by alice'); a blend's ends together."""
+        out: list[str] = []
+        blend = sorted((p for p in self.parents if p.relation == "blends"),
+                       key=lambda p: p.role or "")
+        if blend:
+            out.append("blends " + " → ".join(node_text(p.parent) for p in blend))
+        for p in self.parents:
+            if p.relation != "blends":
+                out.append(f"{RELATION_WORDS[p.relation]} {node_text(p.parent)}")
+        return out
+
+    def text(self) -> str:
+        """'continues seed “riff” by alice · credits: alice' (empty when built on nothing)."""
+        if not self.parents:
+            return ""
+        return " · ".join(self.phrases()) + " · credits: " + ", ".join(self.credits)
+
+
+RELATION_WORDS = {"continues": "continues", "varies": "a variation of",
+                  "rerolls": "a reroll of", "blends": "blends", "shares": "cut from"}
+
+
+def node_text(node: Node) -> str:
+    """'clip #12 (jazz) by bob', 'seed “riff” by alice (deleted)'."""
+    if node.kind == "clip":
+        return f"clip #{node.id} ({node.label}) by {node.user_name}"
+    return f"seed “{node.label}” by {node.user_name}" + (" (deleted)" if node.deleted else "")
+
+
+def lineage_of(links: list[Link]) -> Lineage:
+    credits = list(dict.fromkeys(link.parent.user_name for link in links))
+    return Lineage(tuple(link for link in links if link.depth == 0), tuple(credits))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A MIDI file a member hands over: its name, its size when known before reading it (Discord
+    says it up front, so a big file is refused without downloading it), and how to read it."""
+
+    filename: str
+    size: int | None
+    read: Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: Seed
+    motif: Motif
+    warnings: list[str]  # what was repaired or trimmed on the way, one line each
+
+
+@dataclass(frozen=True)
+class SeedView:
+    """A seed ready to post: its files (MP3, MIDI, piano roll of a light arrangement), its notes
+    in the inline syntax, and what it was cut from."""
+
+    seed: Seed
+    motif: Motif
+    files: RenderedClip
+    notes: str
+    lineage: Lineage
+
+
+@dataclass(frozen=True)
+class SeedTree:
+    seed: Seed
+    links: list[Link]
+
+    def lines(self, limit: int = MAX_TREE_LINES) -> list[str]:
+        """An indented tree of everything built on the seed ('├─ clip #3 (jazz) by bob —
+        continues'); a clip with two parents hangs under the more specific one."""
+        children: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        primary: dict[tuple[str, int], Link] = {}
+        extra: dict[tuple[str, int], list[Link]] = {}
+        depth = {("seed", self.seed.id): 0}
+        for link in self.links:
+            depth.setdefault((link.child.kind, link.child.id), link.depth)
+        for link in self.links:
+            key = (link.child.kind, link.child.id)
+            best = primary.get(key)
+            parent_depth = depth.get((link.parent.kind, link.parent.id), 0)
+            if best is None or parent_depth > depth.get((best.parent.kind, best.parent.id), 0):
+                if best is not None:
+                    extra.setdefault(key, []).append(best)
+                primary[key] = link
+            else:
+                extra.setdefault(key, []).append(link)
+        for key, link in sorted(primary.items()):  # clips before seeds, oldest first
+            children.setdefault((link.parent.kind, link.parent.id), []).append(key)
+        owner = self.seed.user_name
+        lines = [f"🌱 seed “{self.seed.name}” by {owner}"]
+
+        def walk(key: tuple[str, int], prefix: str) -> None:
+            kids = children.get(key, [])
+            for i, kid in enumerate(kids):
+                last = i == len(kids) - 1
+                link = primary[kid]
+                text = f"{node_text(link.child)} — {_tree_relation(link)}"
+                for other in extra.get(kid, []):
+                    text += f"; also {_tree_relation(other)} {node_text(other.parent)}"
+                lines.append(f"{prefix}{'└─' if last else '├─'} {text}")
+                walk(kid, prefix + ("   " if last else "│  "))
+
+        walk(("seed", self.seed.id), "")
+        if len(lines) > limit:
+            hidden = len(lines) - limit + 1
+            lines = [*lines[:limit - 1], f"… and {hidden} more"]
+        return lines
+
+
+def _tree_relation(link: Link) -> str:
+    if link.relation == "blends":
+        return f"blends (as {link.role.upper() if link.role else '?'})"
+    return {"varies": "varies", "rerolls": "rerolls", "shares": "cut from it"}.get(
+        link.relation, link.relation)
+
+
+def check_upload_size(size: int | None) -> None:
+    """Refuse a file over ``MAX_UPLOAD_BYTES``, before it is downloaded when its size is known."""
+    if size is not None and size > MAX_UPLOAD_BYTES:
+        raise UserError(f"the file is {size / (1 << 20):.1f} MiB; seeds come from MIDI files of "
+                        f"up to {MAX_UPLOAD_BYTES >> 20} MiB")
+
+
+def clean_filename(name: str) -> str:
+    """An uploaded file's name fit to store and show: no folders, no control characters."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    return base[:100] or "upload.mid"
+
+
+def random_seed(seed: int | None) -> int:
+    """``seed``, or a fresh random one when the member gave none."""
+    return seed if seed is not None else secrets.randbelow(SEED_MAX + 1)
+
+
+def _first_melody_bar(score: Score) -> int:
+    lead = extract_melody(score)
+    if not lead.notes:
+        return 1
+    return min(n.start for n in lead.notes) // score.bar_ticks + 1
+
+
+def _straight(row: Clip) -> Score:
+    """A stored clip's score, unswung when its style swings (the motif is kept straight; the
+    arrangement swings it again)."""
+    score = midi_to_score(row.midi)
+    spec = STYLES.get(row.style)
+    return unswing(score) if spec is not None and spec.swing else score
+
+
+def _motif_from_clip(row: Clip, bar_range: tuple[int, int] | None) -> tuple[Motif, list[str], int]:
+    score = _straight(row)
+    if bar_range is None:
+        # from the first bar with melody, as far as a seed goes (a longer clip is trimmed)
+        bar_range = (_first_melody_bar(score), 10**6)
+    try:
+        motif, warnings = Motif.from_score(score, bar_range)
+    except MotifError as e:
+        raise UserError(f"clip #{row.id}: {e}") from None
+    return motif, warnings, bar_range[0]
+
+
+def _motif_to_continue(row: Clip) -> tuple[Motif, list[str]]:
+    """The clip's music as a motif: all of it, or its last 16 bars when it is longer (said in
+    the returned notes)."""
+    score = _straight(row)
+    total = score.bars or row.bars
+    first = max(1, total - MAX_MOTIF_BARS + 1)
+    try:
+        motif, _ = Motif.from_score(score, (first, total))
+    except MotifError as e:
+        raise UserError(f"cannot continue clip #{row.id}: {e}") from None
+    remarks = []
+    if first > 1:
+        remarks.append(f"continued from bars {first}-{total} of clip #{row.id} (a seed holds at "
+                       f"most {MAX_MOTIF_BARS} bars)")
+    return motif, remarks
+
+
+def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
+    try:
+        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES)
+        score = imported.score
+        motif, trimmed = Motif.from_score(score, (_first_melody_bar(score), 10**6))
+    except (MidiError, MotifError) as e:
+        raise UserError(f"cannot use {filename}: {e}") from None
+    except Exception:  # a hostile file must cost the member a message, never the bot
+        from bot.app import new_error_id  # here: bot.app imports this module
+
+        error_id = new_error_id()
+        log.exception("unexpected failure turning upload %r into a seed (error id %s)", filename,
+                      error_id)
+        raise UserError(f"cannot use {filename}: its music could not be read (error id "
+                        f"{error_id})") from None
+    return motif, [*imported.warnings, *trimmed]
+
+
+def _motif_from_notes(text: str, meter: tuple[int, int]) -> tuple[Motif, list[str]]:
+    warnings: list[str] = []
+    try:
+        score = parse_notes(text, meter=meter, max_bars=MAX_MOTIF_BARS, warnings=warnings)
+        motif, trimmed = Motif.from_score(score)
+    except (NotationError, MotifError) as e:
+        raise UserError(f"cannot read the notes: {e}") from None
+    return motif, [*warnings, *trimmed]
+
+
+def preview_score(motif: Motif) -> Score:
+    """The seed as it sounds on /seed show: its line on a piano over soft block chords."""
+    lead = motif.to_score()
+    end = motif.bars * motif.bar_ticks
+    chord_notes = []
+    for event in lead.chords:
+        root = 48 + event.chord.root  # C3-B3
+        for interval in event.chord.intervals[:4]:
+            chord_notes.append(Note(event.start, min(event.duration, end - event.start),
+                                    root + interval, 52))
+    tracks = (Track("Seed", role="lead", program=0, notes=motif.notes),
+              Track("Chords", role="chords", program=0, notes=tuple(chord_notes), volume=80))
+    return Score(tracks=tracks, chords=lead.chords, resolution=GRID, tempo=motif.tempo,
+                 time_signature=motif.meter, key=motif.key, bars=motif.bars)
+
+
+@dataclass
+class Sources:
+    """The stored parents an origin names, fetched before generation."""
+
+    seed: Seed | None = None
+    seed_b: Seed | None = None
+    clip: Clip | None = None
+
+
+def resolved_from_row(row: Clip) -> Resolved:
+    """The clip's request; ``bars`` are the bars it asked for (after a seed's own bars, which
+    ``primer_bars`` counts: the row's ``bars`` is the whole clip)."""
+    p = row.params
+    num, den = (int(x) for x in row.meter.split("/"))
+    primer = p.get("primer_bars", 0)
+    primer = primer if isinstance(primer, int) and 0 <= primer < row.bars else 0
+    return Resolved(row.style, row.bars - primer, int(row.tempo), row.key, (num, den),
+                    row.temperature, row.seed, row.model, bool(p.get("tempo_given")),
+                    bool(p.get("key_given")), primer)
+
+
+class Seeds:
+    """The seed and lineage half of the application (``Cadenza.seeds``)."""
+
+    def __init__(self, app: Cadenza) -> None:
+        self.app = app
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+    @property
+    def composer(self) -> Composer:
+        return self.app.composer
+
+    def generate(self, r: Resolved, origin: Origin,
+                 sources: Sources) -> tuple[Composition, list[str]]:
+        """The composer call for the origin (in the worker pool); returns remarks for the member
+        (e.g. which bars of a long clip were continued)."""
+        if origin.kind == "blend":
+            assert sources.seed is not None and sources.seed_b is not None
+            a, b = Motif.from_json(sources.seed.motif_json), Motif.from_json(
+                sources.seed_b.motif_json)
+            return self.composer.blend(a, b, r, vae_name=BLEND_MODEL), []
+        if origin.kind == "seed":
+            assert sources.seed is not None
+            return self.composer.compose(r, Motif.from_json(sources.seed.motif_json)), []
+        if origin.kind == "continue":
+            assert sources.clip is not None
+            motif, remarks = _motif_to_continue(sources.clip)
+            return self.composer.compose(r, motif), remarks
+        if origin.kind == "vary":
+            assert sources.clip is not None
+            return self.composer.variation(midi_to_score(sources.clip.midi), r), []
+        return self.composer.compose(r), []
+
+    async def check_sources(self, origin: Origin) -> None:
+        """Refuse (UserError) a request whose seed or clip is gone, before it is queued."""
+        await self.sources(origin)
+
+    async def sources(self, origin: Origin) -> Sources:
+        """The stored seeds and clip an origin names; a UserError if one is gone."""
+        sources = Sources()
+        if origin.kind in ("seed", "blend"):
+            sources.seed = await self._live_seed_by_id(origin.seed_id, origin.label)
+        if origin.kind == "blend":
+            sources.seed_b = await self._live_seed_by_id(origin.seed_b, origin.label)
+        if origin.kind in ("continue", "vary"):
+            if origin.clip_id is None or (clip := await self.store.get_clip(origin.clip_id)) \
+                    is None:
+                raise UserError(f"clip #{origin.clip_id} no longer exists")
+            if origin.kind == "vary" and clip.bars > MAX_MOTIF_BARS:
+                raise UserError(f"variations work on clips of up to {MAX_MOTIF_BARS} bars (clip "
+                                f"#{clip.id} has {clip.bars}): continue it, or share a part "
+                                "of it as a seed")
+            sources.clip = clip
+        return sources
+
+    async def _live_seed_by_id(self, seed_id: int | None, label: str) -> Seed:
+        seed = await self.store.get_seed(seed_id) if seed_id is not None else None
+        if seed is None:
+            raise UserError(f"the seed of this request ({label or seed_id}) no longer exists")
+        if seed.deleted:
+            raise UserError(f"seed “{seed.name}” was deleted, so nothing new can be built on it")
+        return seed
+
+    async def lineage(self, clip_id: int) -> Lineage:
+        """What the clip was built on, and the members to credit."""
+        return lineage_of(await self.store.ancestors("clip", clip_id))
+
+    # ---- requests built on seeds and clips (each returns what to queue: Resolved + Origin)
+    async def plan_compose(self, opts: Mapping[str, Any], user: UserRef,
+                           where: Where) -> tuple[Resolved, Origin]:
+        """``/compose`` options (from ``parse_options``), with or without ``motif``."""
+        req = ComposeRequest.from_options({k: v for k, v in opts.items() if k != "motif"})
+        resolved = self.app.resolve(req)
+        if "motif" not in opts:
+            return resolved, PLAIN
+        if resolved.model == BLEND_MODEL:
+            raise UserError(f"the {BLEND_MODEL} model continues no seeds: use /seed blend, or "
+                            f"model {self.composer.default_model}")
+        seed = await self.visible_seed(opts["motif"], user, where)
+        return resolved, Origin("seed", seed_id=seed.id, label=f"seed “{seed.name}”")
+
+    async def plan_continue(self, clip_id: int, bars: int = DEFAULT_CONTINUE_BARS,
+                            seed: int | None = None) -> tuple[Resolved, Origin]:
+        """``bars`` new bars after the clip's end (its last bars open the new clip)."""
+        row = await self._clip_row(clip_id)
+        origin = Origin("continue", clip_id=clip_id, label=f"clip #{clip_id}")
+        await self.sources(origin)
+        await asyncio.to_thread(_motif_to_continue, row)  # refuse now rather than in the queue
+        req = ComposeRequest(style=row.style, bars=bars, temperature=row.temperature,
+                             seed=random_seed(seed), model=self._melody_model(row))
+        return self.app.resolve(req), origin
+
+    async def plan_variation(self, clip_id: int,
+                             seed: int | None = None) -> tuple[Resolved, Origin]:
+        row = await self._clip_row(clip_id)
+        origin = Origin("vary", clip_id=clip_id, label=f"clip #{clip_id}")
+        await self.sources(origin)
+        resolved = resolved_from_row(row).with_seed(random_seed(seed))
+        return replace(resolved, model=self._melody_model(row)), origin
+
+    async def plan_blend(self, a: str, b: str, user: UserRef, where: Where, *,
+                         bars: int | None = None, style: str | None = None,
+                         seed: int | None = None) -> tuple[Resolved, Origin]:
+        """Seed A morphing into seed B over ``bars`` 4/4 bars, through the VAE."""
+        if BLEND_MODEL not in self.app.model_names():
+            raise ResourceError(f"blends need the {BLEND_MODEL} model, which is not installed "
+                                f"(installed: {', '.join(self.app.model_names()) or 'none'})")
+        first = await self.visible_seed(a, user, where)
+        second = await self.visible_seed(b, user, where)
+        if first.id == second.id:
+            raise UserError("a blend needs two different seeds")
+        req = ComposeRequest(style=style or DEFAULT_STYLE,
+                             bars=bars or DEFAULT_BLEND_BARS, seed=seed, model=BLEND_MODEL)
+        origin = Origin("blend", seed_id=first.id, seed_b=second.id,
+                        label=f"seed “{first.name}” → seed “{second.name}”")
+        return self.app.resolve(req), origin
+
+    async def plan_reroll(self, clip_id: int) -> tuple[Resolved, Origin]:
+        """The clip's request with a new random seed, built on what the clip was built on."""
+        row = await self._clip_row(clip_id)
+        origin = Origin.from_params(row.params.get("origin")).rerolled(clip_id)
+        await self.sources(origin)
+        return resolved_from_row(row).with_seed(secrets.randbelow(SEED_MAX + 1)), origin
+
+    async def _clip_row(self, clip_id: int) -> Clip:
+        row = await self.store.get_clip(clip_id)
+        if row is None:
+            raise UserError(f"no clip #{clip_id}")
+        return row
+
+    def _melody_model(self, row: Clip) -> str:
+        """The clip's model when it can continue and vary melodies, else the default (a blend
+        or a VAE clip continues with the sequence model)."""
+        names = self.app.model_names()
+        if row.params.get("model_style") == "vae" or row.model == BLEND_MODEL or \
+                row.model not in names:
+            return self.composer.default_model
+        return row.model
+
+    # ---- seeds
+    async def share_seed(self, name: str, user: UserRef, where: Where, *,
+                         clip_id: int | None = None, bar_range: tuple[int, int] | None = None,
+                         upload: Upload | None = None, notes: str | None = None,
+                         meter: tuple[int, int] = (4, 4), public: bool = False) -> SeedResult:
+        """Make a seed from exactly one of a clip (optionally bars ``bar_range``), an uploaded
+        MIDI file or typed notes, and store it with its lineage. Anything refused raises a
+        UserError and stores nothing."""
+        name = parse_seed_name(name)
+        if sum(x is not None for x in (clip_id, upload, notes)) != 1:
+            raise UserError("a seed takes its music from one of a clip, a file or notes")
+        await self.check_seed_name(name, where)
+        parents: tuple[Parent, ...] = ()
+        if clip_id is not None:
+            row = await self._clip_row(clip_id)
+            motif, warnings, first = await asyncio.to_thread(_motif_from_clip, row, bar_range)
+            source_kind, parents = "clip", (Parent("clip", clip_id, "shares"),)
+            source_ref = f"clip #{clip_id}, bars {first}-{first + motif.bars - 1}"
+        elif upload is not None:
+            filename = clean_filename(upload.filename)
+            check_upload_size(upload.size)
+            data = await upload.read()
+            check_upload_size(len(data))
+            motif, warnings = await asyncio.to_thread(_motif_from_upload, data, filename)
+            source_kind, source_ref = "upload", filename
+        else:
+            assert notes is not None
+            motif, warnings = await asyncio.to_thread(_motif_from_notes, notes, meter)
+            source_kind, source_ref = "notes", " ".join(notes.split())
+        seed_id = await self.store.add_seed(NewSeed(
+            name=name, user_id=user.id, user_name=user.name, guild_id=where.guild_id,
+            public=public, source_kind=source_kind, source_ref=source_ref,
+            motif_json=motif.to_json(), parents=parents))
+        seed = await self.store.get_seed(seed_id)
+        assert seed is not None
+        log.info("%s shared seed #%d %r from %s (%d bars)", user.name, seed_id, name, source_kind,
+                 motif.bars)
+        return SeedResult(seed, motif, warnings)
+
+    async def check_seed_name(self, name: str, where: Where) -> None:
+        """Refuse a name already taken here (front ends ask before downloading anything)."""
+        taken = await self.store.find_seed(where.guild_id, parse_seed_name(name))
+        if taken is not None:
+            raise UserError(f"there is already a seed named “{taken.name}” here (by "
+                            f"{taken.user_name}): pick another name")
+
+    async def visible_seed(self, name: str, user: UserRef, where: Where) -> Seed:
+        """The seed ``name`` if this member may use it here (theirs, or public)."""
+        seed = await self.store.find_seed(where.guild_id, parse_seed_name(name))
+        if seed is None:
+            raise UserError(f"no seed named “{name}” here: /seed list shows the ones you can use")
+        if not seed.public and seed.user_id != user.id:
+            raise UserError(f"seed “{seed.name}” is private to {seed.user_name}")
+        return seed
+
+    async def list_seeds(self, user: UserRef, where: Where, *,
+                         query: str | None = None, page: int = 1,
+                         per_page: int = 10) -> SeedPage:
+        listing = await self.store.list_seeds(where.guild_id, user.id, query=query, page=page,
+                                              per_page=per_page)
+        if page > listing.pages and listing.total:
+            raise UserError(f"there are only {listing.pages} page(s) of seeds")
+        return listing
+
+    async def seed_names(self, user: UserRef, where: Where, typed: str = "") -> list[str]:
+        return await self.store.seed_names(where.guild_id, user.id, typed)
+
+    async def show_seed(self, name: str, user: UserRef, where: Where, *,
+                        out_dir: Path | None = None) -> SeedView:
+        """The seed's audio and piano roll (lead over block chords), rendered once and kept."""
+        seed = await self.visible_seed(name, user, where)
+        motif = Motif.from_json(seed.motif_json)
+        out = out_dir or self.app.output_dir
+        stem = f"seed-{seed.id}"
+        files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
+        if all(p.exists() for p in (files.mp3, files.mid, files.png)):
+            files = replace(files, mp3_bytes=files.mp3.stat().st_size)
+        else:
+            files = await self.app.run_blocking(self._render_seed, seed, motif, out, stem)
+        lead = motif.to_score().tracks[0]
+        try:
+            notes = format_notes(lead, meter=motif.meter)
+        except NotationError:  # cannot happen for GRID motifs; the preview still stands
+            notes = ""
+        lineage = lineage_of(await self.store.ancestors("seed", seed.id))
+        return SeedView(seed, motif, files, notes, lineage)
+
+    def _render_seed(self, seed: Seed, motif: Motif, out: Path, stem: str) -> RenderedClip:
+        return self.app.render_named(preview_score(motif), out, stem,
+                                     title=f"Cadenza seed “{seed.name}” by {seed.user_name}")
+
+    async def delete_seed(self, name: str, user: UserRef, where: Where, *,
+                          can_manage: bool = False) -> Seed:
+        """Delete a seed: its owner may, and so may members who manage the server
+        (``can_manage``). Clips built on it keep it in their lineage and credits."""
+        seed = await self.store.find_seed(where.guild_id, parse_seed_name(name))
+        if seed is None:
+            raise UserError(f"no seed named “{name}” here")
+        if seed.user_id != user.id and not can_manage:
+            raise UserError(f"only {seed.user_name}, who shared “{seed.name}”, or a member with "
+                            "Manage Server can delete it")
+        await self.store.delete_seed(seed.id, by_user_id=user.id, by_user_name=user.name)
+        log.info("%s deleted seed #%d %r", user.name, seed.id, seed.name)
+        return seed
+
+    async def seed_tree(self, name: str, user: UserRef, where: Where) -> SeedTree:
+        seed = await self.visible_seed(name, user, where)
+        return SeedTree(seed, await self.store.descendants("seed", seed.id))
