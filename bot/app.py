@@ -1,6 +1,7 @@
 """Application core shared by the console, the CLI and the Discord adapter: compose, store and
 rate clips, charts and statistics; seeds and lineage live in ``bot.seeds`` (``Cadenza.seeds``),
-whose public names are re-exported here.
+whose public names are re-exported here, and the blind A/B arena in ``bot.arena``
+(``Cadenza.arena``).
 
 CPU-heavy work (sampling, arranging, rendering, encoding) runs in a thread pool so an asyncio
 front end stays responsive; storage goes through ``bot.store`` (the only module with SQL).
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.arena import Arena
 from bot.errors import ResourceError, UserError
 from bot.midi_io import midi_to_score, score_to_midi
 from bot.seeds import (
@@ -156,6 +158,7 @@ class Cadenza:
         self.output_dir = output_dir
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cadenza-gen")
         self.seeds = Seeds(self)
+        self.arena = Arena(self)
 
     async def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(d)
 
     e = sub.add_parser("export", help="export data for offline analysis")
-    e.add_argument("what", choices=("ratings",),
-                   help="ratings: every vote with its clip's parameters (self-votes flagged)")
+    e.add_argument("what", choices=("ratings", "arena"),
+                   help="ratings: every vote with its clip's parameters (self-votes flagged); "
+                        "arena: every A/B vote with its pair's models, clips and prompt")
     e.add_argument("--format", choices=("csv", "json"), default="csv", help="default csv")
     e.add_argument("-o", "--output", type=Path, default=None,
                    help="file to write (default: standard output)")
@@ -157,16 +158,23 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import format_ratings
+    from bot.arena import format_arena
     from bot.store import Store
 
     if not settings.db_path.exists():
         raise UserError(f"no database at {settings.db_path} (set CADENZA_DB or --db)")
     store = await Store.open(settings.db_path)
     try:
-        rows = await store.export_ratings()
+        if args.what == "arena":
+            rows = await store.export_arena()
+        else:
+            rows = await store.export_ratings()
     finally:
         await store.close()
-    text = format_ratings(rows, args.format)
+    if args.what == "arena":
+        text, noun = format_arena(rows, args.format), "arena vote(s)"
+    else:
+        text, noun = format_ratings(rows, args.format), "rating(s)"
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -180,7 +188,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise UserError(f"cannot write {args.output}: {e.strerror}") from None
-        print(f"wrote {len(rows)} rating(s) to {args.output}", file=sys.stderr)
+        print(f"wrote {len(rows)} {noun} to {args.output}", file=sys.stderr)
     return 0
 
 

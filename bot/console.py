@@ -2,7 +2,8 @@
 
 Parsing turns a line into a command name and raw option strings; validation is
 ``bot.options.parse_options``, the same as the Discord adapter's. Uploads are file paths
-(``/seed share name:riff file:song.mid``); the console's own user may delete any seed.
+(``/seed share name:riff file:song.mid``); the console's own user may delete any seed. A bare
+``/arena`` is ``/arena new`` (Discord needs the subcommand).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from bot.app import (
     Where,
     check_upload_size,
 )
+from bot.arena import CHOICE_WORDS, Leaderboard
 from bot.errors import UserError
-from bot.options import COMMANDS, NOTES_HELP, parse_options
+from bot.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from bot.service import Resolved
 from bot.store import GroupStats, Seed
 from bot.styles import STYLES
@@ -64,8 +66,11 @@ def parse_line(text: str) -> Line | None:
     command = " ".join(words)
     subs = [name.split(" ", 1)[1] for name in COMMANDS if name.startswith(command + " ")]
     if command not in COMMANDS and subs:
-        given = f" {rest[0][:20]!r}" if rest else ""
-        raise UserError(f"/{command} has no subcommand{given}: use {', '.join(subs)}")
+        if command in CONSOLE_DEFAULTS and (not rest or ":" in rest[0]):
+            command = CONSOLE_DEFAULTS[command]
+        else:
+            given = f" {rest[0][:20]!r}" if rest else ""
+            raise UserError(f"/{command} has no subcommand{given}: use {', '.join(subs)}")
     opts: dict[str, str] = {}
     positional: list[str] = []
     for tok in rest:
@@ -162,7 +167,9 @@ class Console:
             "vary": self._vary, "reroll": self._reroll, "seed share": self._seed_share,
             "seed list": self._seed_list, "seed show": self._seed_show,
             "seed delete": self._seed_delete, "seed tree": self._seed_tree,
-            "seed blend": self._seed_blend,
+            "seed blend": self._seed_blend, "arena new": self._arena_new,
+            "arena vote": self._arena_vote, "arena reveal": self._arena_reveal,
+            "arena leaderboard": self._arena_leaderboard,
         }
 
     def say(self, text: str) -> None:
@@ -289,6 +296,42 @@ class Console:
             self.say(line)
         if not tree.links:
             self.say(f"nothing is built on it yet: /compose motif:\"{tree.seed.name}\"")
+
+    # ---- arena
+    async def _arena_new(self, opts: dict) -> None:
+        resolved, matchup = await self.app.arena.plan(opts.get("style"), opts.get("bars"))
+        bars = "bar" if resolved.bars == 1 else "bars"
+        self.say(f"composing an arena pair: {resolved.bars} {bars} of {resolved.style} by two "
+                 f"hidden models (seed {resolved.seed})…")
+        res = await self.app.arena.compose_pair(resolved, matchup, self.user, self.where)
+        self.say(res.summary())
+        for label, clip in (("A", res.a), ("B", res.b)):
+            self.say(f"  {label}: {clip.files.mp3}  {clip.files.mid}  {clip.files.png}")
+        self.say(f"  vote: /arena vote pair:{res.pair_id} choice:a|b|tie|bad")
+
+    async def _arena_vote(self, opts: dict) -> None:
+        v = await self.app.arena.vote(opts["pair"], self.user, opts["choice"])
+        change = f" (was {CHOICE_WORDS[v.previous]})" if v.previous not in (None, v.choice) \
+            else ""
+        self.say(f"your vote on arena #{v.pair_id}: {CHOICE_WORDS[v.choice]}{change}; "
+                 f"{v.votes} vote(s) so far: {v.tally_text()}")
+        self.say(f"  see which model made A and B: /arena reveal pair:{v.pair_id} (your vote is "
+                 "final then)")
+
+    async def _arena_reveal(self, opts: dict) -> None:
+        reveal = await self.app.arena.reveal(opts["pair"], self.user)
+        self.say(f"{reveal.text()}; your vote is final")
+
+    async def _arena_leaderboard(self, opts: dict) -> None:
+        board: Leaderboard = await self.app.arena.leaderboard(opts.get("style"))
+        if not board.ratings and not board.unrated:
+            self.say("no arena votes yet" + (f" for {board.style}" if board.style else "")
+                     + ": start one with /arena new")
+            return
+        self.say("arena leaderboard" + (f" ({board.style})" if board.style else "") + ":")
+        for line in board.lines():
+            self.say("  " + line)
+        self.say(board.footnote())
 
     async def _top(self, opts: dict) -> None:
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),

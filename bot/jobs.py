@@ -1,14 +1,15 @@
 """The compose queue: bounded, fair per member, persisted, reporting progress events (no Discord).
 
 A front end admits a request (a Resolved and the Origin it is built on: a seed, a clip, a blend
-pair; ``admit`` refuses at once, with a UserError, when the queue or the
-member's share of it is full), acknowledges its member, then ``enqueue``s the job, which writes
-it to the store. Workers run jobs through ``Cadenza.compose`` (generation and rendering happen in
-its thread pool, never on the event loop) and every change is published to the job's own event
-stream: ``Queued(position)``, ``Started``, ``Stage``, then one of ``Done``, ``Failed``,
-``Cancelled`` or ``Interrupted``. Jobs still open when the process stops stay 'queued' or
-'running' in the database; ``start`` marks them failed on the next start and hands them back so
-their members can be told.
+pair; or, for the arena, a Matchup of two models; ``admit`` refuses at once, with a UserError,
+when the queue or the member's share of it is full), acknowledges its member, then ``enqueue``s
+the job, which writes it to the store. Workers run jobs through ``Cadenza.compose`` (an arena
+job through ``Arena.compose_pair``: both clips, one after the other; generation and rendering
+happen in the app's thread pool, never on the event loop) and every change is published to the
+job's own event stream: ``Queued(position)``, ``Started``, ``Stage``, then one of ``Done``,
+``Failed``, ``Cancelled`` or ``Interrupted``. Jobs still open when the process stops stay
+'queued' or 'running' in the database; ``start`` marks them failed on the next start and hands
+them back so their members can be told.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where, new_error_id
+from bot.arena import ArenaResult, Matchup
 from bot.errors import UserError
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
@@ -51,8 +53,10 @@ class Started:
 @dataclass(frozen=True)
 class Stage:
     name: str  # a key of bot.app.STAGES
-    index: int  # 1-based
+    index: int  # 1-based, over every clip of the job
     total: int
+    part: int = 0  # which clip (an arena job makes two: 0 is A)
+    parts: int = 1
 
     @property
     def label(self) -> str:
@@ -61,7 +65,7 @@ class Stage:
 
 @dataclass(frozen=True)
 class Done:
-    result: ClipResult
+    result: ClipResult | ArenaResult  # ArenaResult for an arena job
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,20 @@ def origin_from_params(params: Mapping[str, Any]) -> Origin:
     return Origin.from_params(params.get("origin"))
 
 
-def job_params(resolved: Resolved, origin: Origin) -> dict[str, Any]:
-    """What a job row keeps: the resolved request and, unless plain, its origin."""
+def matchup_from_params(params: Mapping[str, Any]) -> Matchup | None:
+    """The arena matchup of a stored job; None for every other kind of job."""
+    return Matchup.from_params(params.get("arena"))
+
+
+def job_params(resolved: Resolved, origin: Origin,
+               matchup: Matchup | None = None) -> dict[str, Any]:
+    """What a job row keeps: the resolved request and, unless plain, its origin; an arena job
+    its matchup."""
     params = resolved.params()
     if not origin.plain:
         params["origin"] = origin.to_params()
+    if matchup is not None:
+        params["arena"] = matchup.to_params()
     return params
 
 
@@ -126,10 +139,11 @@ class Job:
     """One member's request; iterate ``events()`` (one consumer) to follow it to its end."""
 
     def __init__(self, resolved: Resolved, user: UserRef, where: Where,
-                 origin: Origin = PLAIN) -> None:
+                 origin: Origin = PLAIN, matchup: Matchup | None = None) -> None:
         self.id: int | None = None  # the database id, once enqueued
         self.resolved = resolved
         self.origin = origin
+        self.matchup = matchup  # set for an arena job: two clips, one per model
         self.user = user
         self.where = where
         self.state = "admitted"  # queued, running, done, failed, cancelled, interrupted
@@ -137,7 +151,7 @@ class Job:
         self.admitted_at = time.monotonic()
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self.result: ClipResult | None = None
+        self.result: ClipResult | ArenaResult | None = None
         self.position: int | None = None
         self._pending: deque[JobEvent] = deque()
         self._wake = asyncio.Event()
@@ -229,7 +243,7 @@ class JobQueue:
     # -- admission ----------------------------------------------------------------------------
 
     def admit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE,
-              origin: Origin = PLAIN) -> Job:
+              origin: Origin = PLAIN, matchup: Matchup | None = None) -> Job:
         """Reserve a place (no I/O, so a front end can answer within its deadline) or raise
         ``MemberLimit`` / ``QueueFull`` with the message to show."""
         if self._closed:
@@ -249,7 +263,7 @@ class JobQueue:
         if len(self._admitted) + len(self._waiting) >= self.capacity:
             raise QueueFull(f"the queue is full ({self.capacity} clips waiting): try again in a "
                             "moment")
-        job = Job(resolved, user, where, origin)
+        job = Job(resolved, user, where, origin, matchup)
         self._admitted.append(job)
         return job
 
@@ -266,7 +280,7 @@ class JobQueue:
         try:
             job.id = await self.app.store.add_job(
                 user_id=job.user.id, user_name=job.user.name,
-                params=job_params(job.resolved, job.origin),
+                params=job_params(job.resolved, job.origin, job.matchup),
                 guild_id=job.where.guild_id, channel_id=job.where.channel_id,
             )
         except BaseException:
@@ -286,8 +300,8 @@ class JobQueue:
         return job
 
     async def submit(self, resolved: Resolved, user: UserRef, where: Where = NOWHERE,
-                     origin: Origin = PLAIN) -> Job:
-        return await self.enqueue(self.admit(resolved, user, where, origin))
+                     origin: Origin = PLAIN, matchup: Matchup | None = None) -> Job:
+        return await self.enqueue(self.admit(resolved, user, where, origin, matchup))
 
     async def set_message(self, job: Job, message_id: int) -> None:
         """Remember where the job's progress is shown, for the restart notice."""
@@ -370,15 +384,22 @@ class JobQueue:
             log.exception("could not mark job %d running", job.id)
         loop = asyncio.get_running_loop()
         names = list(STAGES)
+        parts = 1 if job.matchup is None else 2
 
-        def progress(stage: str) -> None:
+        def progress(stage: str, part: int = 0) -> None:
             # Called from the worker thread: hand the event to the loop, never touch it here.
-            event = Stage(stage, names.index(stage) + 1, len(names))
+            event = Stage(stage, part * len(names) + names.index(stage) + 1, parts * len(names),
+                          part, parts)
             loop.call_soon_threadsafe(job.emit, event)
 
         try:
-            result = await self.app.compose(job.resolved, job.user, job.where, origin=job.origin,
-                                            progress=progress)
+            result: ClipResult | ArenaResult
+            if job.matchup is not None:
+                result = await self.app.arena.compose_pair(
+                    job.resolved, job.matchup, job.user, job.where, progress=progress)
+            else:
+                result = await self.app.compose(job.resolved, job.user, job.where,
+                                                origin=job.origin, progress=progress)
         except asyncio.CancelledError:
             self._interrupt(job)
             raise
@@ -394,7 +415,9 @@ class JobQueue:
         else:
             job.result = result
             self.completed += 1
-            await self._conclude(job, "done", Done(result), clip_id=result.clip_id)
+            # The jobs row names one clip; an arena job's is A (the pair row names both).
+            clip_id = result.a.clip_id if isinstance(result, ArenaResult) else result.clip_id
+            await self._conclude(job, "done", Done(result), clip_id=clip_id)
 
     async def _conclude(self, job: Job, status: str, event: JobEvent, *,
                         clip_id: int | None = None, error: str | None = None) -> None:

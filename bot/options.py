@@ -30,6 +30,8 @@ METER_CHOICES: tuple[str, ...] = tuple(f"{n}/{d}" for n, d in METERS)
 CONTINUE_MAX = 16
 BLEND_MIN, BLEND_MAX = 2, 32
 PAGE_MAX = 1000
+ARENA_BARS_MAX = 16
+ARENA_CHOICES = ("a", "b", "tie", "bad")  # A better, B better, tie, both bad
 SEED_NAME_MAX = 32
 _SEED_NAME = re.compile(r"[^\W_][\w '.-]*")  # starts with a letter or digit
 _BAR_RANGE = re.compile(r"(\d{1,4})(?:\s*(?:-|–|—|\.\.|to)\s*(\d{1,4}))?")
@@ -222,6 +224,26 @@ COMMANDS: dict[str, CommandSpec] = {
         _STYLE,
         _RANDOM_SEED,
     )),
+    "arena new": CommandSpec("arena new", "Two clips of one prompt by two hidden models: vote "
+                             "which is better", (
+        OptionSpec("style", "choice", "musical style (default jazz)", choices=STYLE_NAMES),
+        OptionSpec("bars", "int", f"length in bars (1-{ARENA_BARS_MAX}, default 4)", 1,
+                   ARENA_BARS_MAX),
+    )),
+    "arena vote": CommandSpec("arena vote", "Vote on an arena pair (you can change it until you "
+                              "reveal the models)", (
+        OptionSpec("pair", "int", "the arena number", 1, CLIP_ID_MAX, required=True),
+        OptionSpec("choice", "choice", "a: A is better, b: B is better, tie, bad: both are bad",
+                   choices=ARENA_CHOICES, required=True),
+    )),
+    "arena reveal": CommandSpec("arena reveal", "Which model made A and which B (after your "
+                                "vote, which is then final)", (
+        OptionSpec("pair", "int", "the arena number", 1, CLIP_ID_MAX, required=True),
+    )),
+    "arena leaderboard": CommandSpec("arena leaderboard", "The models ranked by the arena's "
+                                     "votes: Bradley-Terry ratings with 95% intervals", (
+        OptionSpec("style", "choice", "only pairs of this style", choices=STYLE_NAMES),
+    )),
     "help": CommandSpec("help", "How to use Cadenza"),
 }
 
@@ -235,7 +257,11 @@ NOTES_HELP = ('Typed notes (/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2")
 # Discord shows "/seed share" as a subcommand of /seed; the group needs its own description.
 GROUPS: dict[str, str] = {
     "seed": "Seeds: short motifs to share, continue, blend and credit",
+    "arena": "The blind A/B arena: two hidden models, one prompt, your ears decide",
 }
+# Discord cannot run a command that has subcommands, so there the arena starts with /arena new;
+# the console also takes a bare "/arena style:folk" for it.
+CONSOLE_DEFAULTS: dict[str, str] = {"arena": "arena new"}
 
 
 def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Storage: the one SQLite file (users, clips, ratings, jobs, seeds, lineage) behind an async API;
-all SQL lives here."""
+"""Storage: the one SQLite file (users, clips, ratings, jobs, seeds, lineage, arena) behind an
+async API; all SQL lives here."""
 
 from __future__ import annotations
 
@@ -26,22 +26,28 @@ import aiosqlite
 from bot.errors import UserError
 from bot.stats_math import mos_interval, t_quantile
 from bot.store_rows import (
+    ARENA_CHOICES,
     JOB_STATUSES,
     NODE_KINDS,
     RELATIONS,
     SEED_NAME_MAX,
     SEED_SOURCES,
+    ArenaPair,
+    ArenaVote,
     Clip,
     GroupStats,
     JobRow,
     Link,
     NewClip,
+    NewPair,
     NewSeed,
     Node,
+    PairCount,
     Parent,
     Seed,
     SeedPage,
     TopEntry,
+    VoteChange,
 )
 
 log = logging.getLogger(__name__)
@@ -49,9 +55,10 @@ log = logging.getLogger(__name__)
 # The row types and the statistics maths live in bot.store_rows and bot.stats_math; they stay
 # importable from here, the storage API's one module.
 __all__ = [
-    "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS", "RELATIONS", "SEED_NAME_MAX",
-    "SEED_SOURCES", "Clip", "GroupStats", "JobRow", "Link", "Migration", "NewClip", "NewSeed",
-    "Node", "Parent", "Seed", "SeedPage", "Store", "StoreError", "TopEntry", "default_db_path",
+    "ARENA_CHOICES", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS", "RELATIONS",
+    "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair", "ArenaVote", "Clip", "GroupStats", "JobRow",
+    "Link", "Migration", "NewClip", "NewPair", "NewSeed", "Node", "PairCount", "Parent", "Seed",
+    "SeedPage", "Store", "StoreError", "TopEntry", "VoteChange", "default_db_path",
     "load_migrations", "mos_interval", "seed_name_key", "split_sql", "t_quantile",
 ]
 
@@ -293,6 +300,51 @@ GROUP BY c.{column}
 ORDER BY c.{column}
 """
 
+_SELECT_PAIR = """
+SELECT p.*, u.name AS user_name FROM arena_pairs AS p JOIN users AS u ON u.id = p.user_id
+"""
+
+_UPSERT_ARENA_VOTE = """
+INSERT INTO arena_votes (pair_id, user_id, choice, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (pair_id, user_id)
+DO UPDATE SET choice = excluded.choice, updated_at = excluded.updated_at
+"""
+
+_ARENA_TALLY = "SELECT choice, COUNT(*) FROM arena_votes WHERE pair_id = ? GROUP BY choice"
+
+_ARENA_VOTES = """
+SELECT v.pair_id, v.user_id, v.choice, v.revealed_at IS NOT NULL AS revealed, p.model_a,
+       p.model_b, p.style
+FROM arena_votes AS v JOIN arena_pairs AS p ON p.id = v.pair_id
+WHERE (:style IS NULL OR p.style = :style)
+ORDER BY v.pair_id, v.user_id
+"""
+
+# Per unordered model pair: how many pairs were posted and how many votes they drew (every
+# choice counts: a pair nobody votes on has still been heard).
+_ARENA_PAIR_COUNTS = """
+SELECT min(p.model_a, p.model_b) AS first, max(p.model_a, p.model_b) AS second,
+       COUNT(DISTINCT p.id) AS pairs, COUNT(v.user_id) AS votes
+FROM arena_pairs AS p LEFT JOIN arena_votes AS v ON v.pair_id = p.id
+WHERE (:style IS NULL OR p.style = :style)
+GROUP BY first, second
+ORDER BY first, second
+"""
+
+# The prompt's fields come from clip A: both clips of a pair share them.
+_ARENA_EXPORT = """
+SELECT v.pair_id, v.user_id, u.name AS user_name, v.choice,
+       CASE v.choice WHEN 'a' THEN p.model_a WHEN 'b' THEN p.model_b END AS winner,
+       v.created_at AS voted_at, v.updated_at, v.revealed_at, p.model_a, p.model_b, p.clip_a,
+       p.clip_b, p.style, c.bars, c.tempo, c.key, c.meter, c.seed,
+       p.user_id AS requested_by, p.created_at AS pair_created_at
+FROM arena_votes AS v
+JOIN arena_pairs AS p ON p.id = v.pair_id
+JOIN users AS u ON u.id = v.user_id
+JOIN clips AS c ON c.id = p.clip_a
+ORDER BY v.pair_id, v.user_id
+"""
+
 _SELECT_JOB = """
 SELECT j.*, u.name AS user_name FROM jobs AS j JOIN users AS u ON u.id = j.user_id
 """
@@ -357,6 +409,26 @@ _DESCENDANTS = _WALK.format(
     to="child", start="parent", from_node="child",
     filter="n.depth > 0 AND (l.parent_kind, l.parent_id) IN (SELECT kind, id FROM nodes)")
 MAX_LINEAGE_DEPTH = 64
+
+
+def _pair_from_row(row: sqlite3.Row) -> ArenaPair:
+    return ArenaPair(
+        id=row["id"], clip_a=row["clip_a"], clip_b=row["clip_b"], model_a=row["model_a"],
+        model_b=row["model_b"], style=row["style"], user_id=row["user_id"],
+        user_name=row["user_name"], guild_id=row["guild_id"], channel_id=row["channel_id"],
+        message_id=row["message_id"], created_at=_from_ts(row["created_at"]),
+    )
+
+
+def _vote_from_row(row: sqlite3.Row) -> ArenaVote:
+    return ArenaVote(pair_id=row["pair_id"], user_id=row["user_id"], choice=row["choice"],
+                     model_a=row["model_a"], model_b=row["model_b"], style=row["style"],
+                     revealed=bool(row["revealed"]))
+
+
+def _check_pair_id(pair_id: int) -> None:
+    if not _is_int64(pair_id, minimum=1):
+        raise StoreError(f"no arena #{pair_id}")
 
 
 def _seed_from_row(row: sqlite3.Row) -> Seed:
@@ -1007,6 +1079,120 @@ class Store:
                 raters=row["raters"], votes=row["votes"], mos=mos, sd=sd, ci95=ci95,
             ))
         return result
+
+    # -- arena ------------------------------------------------------------------------------
+
+    async def add_pair(self, pair: NewPair) -> int:
+        """Store an arena pair (and its requester) in one transaction; returns its id. Both
+        clips must exist and be by the models named."""
+        _check_user(pair.user_id, pair.user_name)
+        for clip_id in (pair.clip_a, pair.clip_b):
+            _check_clip_id(clip_id)
+        created_at = _to_ts(pair.created_at or self._clock())
+        async with self._transaction("arena pair not stored") as conn:
+            for clip_id, model in ((pair.clip_a, pair.model_a), (pair.clip_b, pair.model_b)):
+                rows = list(await conn.execute_fetchall("SELECT model FROM clips WHERE id = ?",
+                                                        (clip_id,)))
+                if not rows:
+                    raise StoreError(f"arena pair not stored: no clip #{clip_id}")
+                if rows[0][0] != model:
+                    raise StoreError(f"arena pair not stored: clip #{clip_id} is by "
+                                     f"{rows[0][0]}, not {model}")
+            await self._upsert_user(conn, pair.user_id, pair.user_name)
+            rows = await conn.execute_fetchall(
+                "INSERT INTO arena_pairs (clip_a, clip_b, model_a, model_b, style, user_id, "
+                "guild_id, channel_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                (pair.clip_a, pair.clip_b, pair.model_a, pair.model_b, pair.style,
+                 pair.user_id, pair.guild_id, pair.channel_id, created_at))
+            pair_id = int(next(iter(rows))[0])
+        log.debug("stored arena pair #%d (%s vs %s)", pair_id, pair.model_a, pair.model_b)
+        return pair_id
+
+    async def get_pair(self, pair_id: int) -> ArenaPair | None:
+        if not _is_int64(pair_id, minimum=1):
+            return None
+        async with self._reading(f"cannot read arena #{pair_id}") as conn:
+            rows = list(await conn.execute_fetchall(_SELECT_PAIR + "WHERE p.id = ?",
+                                                    (pair_id,)))
+        return _pair_from_row(rows[0]) if rows else None
+
+    async def set_pair_message(self, pair_id: int, *, guild_id: int | None,
+                               channel_id: int | None, message_id: int) -> None:
+        """Record where a pair was posted (known only after posting, which needs its id)."""
+        _check_pair_id(pair_id)
+        async with self._transaction(f"arena #{pair_id} not updated") as conn:
+            cursor = await conn.execute(
+                "UPDATE arena_pairs SET guild_id = ?, channel_id = ?, message_id = ? "
+                "WHERE id = ?", (guild_id, channel_id, message_id, pair_id))
+            if cursor.rowcount == 0:
+                raise StoreError(f"no arena #{pair_id}")
+
+    async def set_arena_vote(self, pair_id: int, user_id: int, choice: str,
+                             user_name: str) -> VoteChange:
+        """Vote on a pair (or change one's vote). Refused once the member has seen which model
+        was which: from then on the vote is no longer blind."""
+        if choice not in ARENA_CHOICES:
+            raise StoreError(f"an arena vote is one of {', '.join(ARENA_CHOICES)} (got "
+                             f"{choice!r})")
+        _check_pair_id(pair_id)
+        _check_user(user_id, user_name)
+        now = _to_ts(self._clock())
+        async with self._transaction(f"vote on arena #{pair_id} not stored") as conn:
+            rows = list(await conn.execute_fetchall(
+                "SELECT (SELECT 1 FROM arena_pairs WHERE id = ?), v.choice, v.revealed_at "
+                "FROM (SELECT 1) LEFT JOIN arena_votes AS v ON v.pair_id = ? AND v.user_id = ?",
+                (pair_id, pair_id, user_id)))
+            exists, previous, revealed_at = rows[0]
+            if not exists:
+                raise StoreError(f"no arena #{pair_id}")
+            if revealed_at is not None and choice != previous:
+                raise StoreError(f"you have seen which model made A and B on arena #{pair_id}, "
+                                 "so your vote there is final")
+            await self._upsert_user(conn, user_id, user_name)
+            await conn.execute(_UPSERT_ARENA_VOTE, (pair_id, user_id, choice, now, now))
+            tally = {c: 0 for c in ARENA_CHOICES}
+            for key, count in await conn.execute_fetchall(_ARENA_TALLY, (pair_id,)):
+                tally[key] = count
+        return VoteChange(previous=previous, tally=tally)
+
+    async def reveal_arena(self, pair_id: int, user_id: int) -> ArenaVote | None:
+        """Mark that the member has seen the pair's models (their vote is final from now on)
+        and return their vote; None, and nothing marked, when they have not voted."""
+        _check_pair_id(pair_id)
+        now = _to_ts(self._clock())
+        async with self._transaction(f"arena #{pair_id} not revealed") as conn:
+            await conn.execute(
+                "UPDATE arena_votes SET revealed_at = ? "
+                "WHERE pair_id = ? AND user_id = ? AND revealed_at IS NULL",
+                (now, pair_id, user_id))
+            rows = list(await conn.execute_fetchall(
+                "SELECT v.pair_id, v.user_id, v.choice, 1 AS revealed, p.model_a, p.model_b, "
+                "p.style FROM arena_votes AS v JOIN arena_pairs AS p ON p.id = v.pair_id "
+                "WHERE v.pair_id = ? AND v.user_id = ?", (pair_id, user_id)))
+        return _vote_from_row(rows[0]) if rows else None
+
+    async def arena_votes(self, *, style: str | None = None) -> list[ArenaVote]:
+        """Every arena vote (optionally on pairs of one style), by pair and member."""
+        async with self._reading("cannot read the arena votes") as conn:
+            rows = await conn.execute_fetchall(_ARENA_VOTES, {"style": style})
+        return [_vote_from_row(row) for row in rows]
+
+    async def arena_pair_counts(self, *, style: str | None = None) -> list[PairCount]:
+        """Pairs posted and votes cast per two models (names in order), for fair pairing."""
+        async with self._reading("cannot count arena pairs") as conn:
+            rows = await conn.execute_fetchall(_ARENA_PAIR_COUNTS, {"style": style})
+        return [PairCount(first=r["first"], second=r["second"], pairs=r["pairs"],
+                          votes=r["votes"]) for r in rows]
+
+    async def export_arena(self) -> list[dict[str, Any]]:
+        """Every arena vote with its pair: models, clips, the prompt, who voted and when.
+
+        ``winner`` is the model voted better (None for a tie or 'both bad'); timestamps stay
+        ISO-8601 text."""
+        async with self._reading("cannot export the arena votes") as conn:
+            rows: Iterable[sqlite3.Row] = await conn.execute_fetchall(_ARENA_EXPORT)
+            return [dict(row) for row in rows]
 
     # -- jobs ---------------------------------------------------------------------------------
 

@@ -221,3 +221,70 @@ class Link:
     relation: str
     role: str | None
     depth: int
+
+
+ARENA_CHOICES = ("a", "b", "tie", "bad")  # A better, B better, tie, both bad
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewPair:
+    """An arena pair to store: two stored clips of one prompt, as shown (A first)."""
+
+    clip_a: int
+    clip_b: int
+    model_a: str
+    model_b: str
+    style: str
+    user_id: int
+    user_name: str
+    guild_id: int | None = None
+    channel_id: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArenaPair:
+    id: int
+    clip_a: int
+    clip_b: int
+    model_a: str
+    model_b: str
+    style: str
+    user_id: int
+    user_name: str
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArenaVote:
+    """One member's vote on a pair, with the pair's models (for the leaderboard)."""
+
+    pair_id: int
+    user_id: int
+    choice: str  # one of ARENA_CHOICES
+    model_a: str
+    model_b: str
+    style: str
+    revealed: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoteChange:
+    """What ``Store.set_arena_vote`` did: the previous choice (None for a first vote) and the
+    pair's tally afterwards, by choice."""
+
+    previous: str | None
+    tally: dict[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairCount:
+    """How often two models (in name order) met in the arena: pairs posted and votes cast."""
+
+    first: str
+    second: str
+    pairs: int
+    votes: int

@@ -67,6 +67,8 @@ async def test_registered_commands_match_the_shared_specs(api, tmp_path, tiny_re
     async with cadenza(api, tmp_path, tiny_registry):
         registered = flattened(api.guild_commands)
     assert set(registered) == set(COMMANDS) | {"sync"}
+    # The arena is a group on Discord (a command with subcommands cannot itself be run).
+    assert {"arena new", "arena vote", "arena reveal", "arena leaderboard"} <= set(registered)
     for name, spec in COMMANDS.items():
         command = registered[name]
         assert command["description"] == spec.description

@@ -1,4 +1,5 @@
-"""`cadenza export ratings`: every vote with its clip's parameters, as CSV or JSON, via the CLI."""
+"""`cadenza export ratings` and `cadenza export arena`: every vote with its clip's parameters (or
+its arena pair's models and prompt), as CSV or JSON, via the CLI."""
 
 from __future__ import annotations
 
@@ -117,3 +118,56 @@ def test_unwritable_target_fails_cleanly(db: Path, tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert (target / "keep.txt").read_text() == "unrelated"
     assert not list(tmp_path.glob("*.tmp"))
+
+
+# ---------------------------------------------------------------------------------------------
+# export arena
+
+
+@pytest.fixture
+async def arena_db(tmp_path: Path) -> Path:
+    """The literal arena vote set of test_arena_store, one vote revealed."""
+    from test_arena_store import literal_votes
+
+    path = tmp_path / "arena.db"
+    async with await Store.open(path) as store:
+        await literal_votes(store)
+        await store.reveal_arena(2, 11)
+    return path
+
+
+def test_arena_export_has_one_row_per_vote_with_pair_models_and_prompt(
+        arena_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "arena.csv"
+    done = cadenza("export", "arena", "--format", "csv", "-o", str(out), db=arena_db,
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == f"wrote 16 arena vote(s) to {out}"
+    table = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert list(table[0]) == [
+        "pair_id", "user_id", "user_name", "choice", "winner", "voted_at", "updated_at",
+        "revealed_at", "model_a", "model_b", "clip_a", "clip_b", "style", "bars", "tempo", "key",
+        "meter", "seed", "requested_by", "pair_created_at"]
+    assert [(r["pair_id"], r["user_id"], r["choice"], r["winner"]) for r in table[:6]] == [
+        ("1", "10", "a", "lstm"), ("1", "11", "a", "lstm"), ("1", "12", "tie", ""),
+        ("1", "13", "bad", ""), ("1", "15", "a", "lstm"), ("2", "10", "a", "gru")]
+    revealed = table[6]
+    assert (revealed["pair_id"], revealed["user_name"], revealed["winner"]) == ("2", "user11",
+                                                                                "vae")
+    assert revealed["revealed_at"].endswith("Z") and table[5]["revealed_at"] == ""
+    assert (revealed["model_a"], revealed["model_b"], revealed["clip_a"], revealed["clip_b"],
+            revealed["style"], revealed["bars"], revealed["key"], revealed["meter"]) == (
+        "gru", "vae", "3", "4", "jazz", "2", "F", "4/4")
+
+
+def test_arena_json_export_keeps_types_and_ratings_export_is_unchanged(
+        arena_db: Path, tmp_path: Path) -> None:
+    done = cadenza("export", "arena", "--format", "json", db=arena_db, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    assert len(records) == 16
+    assert records[0] == {**records[0], "pair_id": 1, "user_id": 10, "choice": "a",
+                          "winner": "lstm", "tempo": 132.0, "seed": 77, "revealed_at": None}
+    assert [r["winner"] for r in records if r["pair_id"] == 5] == [None]  # both bad
+    ratings = cadenza("export", "ratings", "--format", "json", db=arena_db, cwd=tmp_path)
+    assert ratings.returncode == 0 and json.loads(ratings.stdout) == []

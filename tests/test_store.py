@@ -115,34 +115,36 @@ async def store(db: Path, clock: Clock):
 
 async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None:
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 3
-        assert store.latest_version == 3
+        assert await store.schema_version() == 4
+        assert store.latest_version == 4
         assert await store.upgrade() == []
     names = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"users", "clips", "ratings", "jobs", "seeds", "lineage"} <= names
+    assert {"users", "clips", "ratings", "jobs", "seeds", "lineage", "arena_pairs",
+            "arena_votes"} <= names
     indexes = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"clips_style", "clips_model", "clips_created_at", "clips_user_id",
             "seeds_live_name", "lineage_child", "lineage_parent"} <= indexes
-    assert raw(db, "PRAGMA user_version") == [(3,)]
+    assert raw(db, "PRAGMA user_version") == [(4,)]
 
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == 4
         assert await store.upgrade() == []
-    assert raw(db, "PRAGMA user_version") == [(3,)]
+    assert raw(db, "PRAGMA user_version") == [(4,)]
 
 
 async def test_open_without_migrate_leaves_schema_alone(db: Path) -> None:
     async with await Store.open(db, migrate=False) as store:
         assert await store.schema_version() == 0
-        assert await store.upgrade() == [1, 2, 3]
-        assert await store.schema_version() == 3
+        assert await store.upgrade() == [1, 2, 3, 4]
+        assert await store.schema_version() == 4
 
 
 async def test_packaged_migrations_are_found_through_importlib_resources() -> None:
     migrations = load_migrations()
     assert [(m.version, m.name) for m in migrations] == [(1, "0001_initial.sql"),
                                                           (2, "0002_jobs.sql"),
-                                                          (3, "0003_seeds.sql")]
+                                                          (3, "0003_seeds.sql"),
+                                                          (4, "0004_arena.sql")]
     assert any(s.startswith("CREATE TABLE clips") for s in migrations[0].statements)
 
 
@@ -160,7 +162,7 @@ async def test_refuses_newer_schema_and_leaves_file_unchanged(db: Path) -> None:
         with pytest.raises(StoreError) as info:
             await Store.open(db, migrate=migrate)
         assert str(info.value) == (
-            "database schema v99 is newer than this Cadenza (v3): upgrade Cadenza"
+            "database schema v99 is newer than this Cadenza (v4): upgrade Cadenza"
         )
 
     assert digest(db) == before
@@ -228,7 +230,7 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
     folder = write_migrations(
         tmp_path / "migrations",
         {
-            "0004_tags.sql": """
+            "0005_tags.sql": """
                 -- tags; the trigger body has inner semicolons the splitter must keep whole
                 CREATE TABLE tags (clip_id INTEGER NOT NULL REFERENCES clips (id), tag TEXT);
                 CREATE TRIGGER tags_lower AFTER INSERT ON tags BEGIN
@@ -240,17 +242,17 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
         },
     )
     migrations = load_migrations(folder)
-    assert [m.version for m in migrations] == [1, 2, 3, 4]
-    assert len(migrations[3].statements) == 3
+    assert [m.version for m in migrations] == [1, 2, 3, 4, 5]
+    assert len(migrations[4].statements) == 3
 
     async with await Store.open(db, migrate=False, migrations=migrations) as store:
-        assert await store.schema_version() == 3
-        assert await store.upgrade() == [4]
         assert await store.schema_version() == 4
+        assert await store.upgrade() == [5]
+        assert await store.schema_version() == 5
         assert (await store.get_clip(clip_id)) is not None
     assert raw(db, "SELECT clip_id, tag FROM tags") == [(clip_id, "imported")]
 
-    with pytest.raises(StoreError, match=r"schema v4 is newer than this Cadenza \(v3\)"):
+    with pytest.raises(StoreError, match=r"schema v5 is newer than this Cadenza \(v4\)"):
         await Store.open(db)
 
 
@@ -259,11 +261,11 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path, db: Path) 
         await store.add_clip(new_clip())
     folder = write_migrations(
         tmp_path / "migrations",
-        {"0004_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
+        {"0005_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
     )
-    with pytest.raises(StoreError, match=r"^migration 0004_broken.sql failed: .*already exists"):
+    with pytest.raises(StoreError, match=r"^migration 0005_broken.sql failed: .*already exists"):
         await Store.open(db, migrations=load_migrations(folder))
-    assert raw(db, "PRAGMA user_version") == [(3,)]
+    assert raw(db, "PRAGMA user_version") == [(4,)]
     assert raw(db, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
     async with await Store.open(db) as store:
         assert await store.clip_count() == 1
@@ -620,7 +622,7 @@ async def test_v1_database_is_upgraded_to_jobs_keeping_its_data(db: Path) -> Non
         await old.set_rating(clip_id, 2, 4, "bob")
     assert raw(db, "PRAGMA user_version") == [(1,)]
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == 4
         clip = await store.get_clip(clip_id)
         assert clip is not None and (clip.rating_count, clip.rating_mean) == (1, 4.0)
         assert await store.jobs_to_notify() == []

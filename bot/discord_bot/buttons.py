@@ -1,7 +1,8 @@
 """Persistent buttons: their custom_id carries all their state, so they work after a restart.
 
 Under every clip: row 0 holds the five rating stars, row 1 Reroll, Continue +4, Continue +8 and
-Variation (Discord allows five buttons a row).
+Variation (Discord allows five buttons a row). Under an arena pair: A better, B better, Tie and
+Both bad; under a vote's confirmation: Reveal the models.
 
 Each ``DynamicItem`` parses its custom_id and hands the press to the cog that owns the feature;
 errors go to the same handler as slash commands.
@@ -156,3 +157,38 @@ class VariationButton(discord.ui.DynamicItem[discord.ui.Button],
     async def callback(self, interaction: discord.Interaction) -> None:
         await _guarded(interaction,
                        lambda: _cog(interaction, "Compose").vary(interaction, self.clip_id))
+
+
+ARENA_BUTTONS: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
+    "a": ("A better", None, discord.ButtonStyle.primary),
+    "b": ("B better", None, discord.ButtonStyle.primary),
+    "tie": ("Tie", "🤝", discord.ButtonStyle.secondary),
+    "bad": ("Both bad", "👎", discord.ButtonStyle.secondary),
+    "reveal": ("Reveal the models", "👀", discord.ButtonStyle.secondary),
+}
+
+
+class ArenaButton(discord.ui.DynamicItem[discord.ui.Button],
+                  template=rf"arena:(?P<pair>{ID}):(?P<choice>a|b|tie|bad|reveal)"):
+    """A vote on an arena pair, or (``reveal``) the models behind A and B for a member who
+    voted."""
+
+    def __init__(self, pair_id: int, choice: str) -> None:
+        label, emoji, style = ARENA_BUTTONS[choice]
+        super().__init__(discord.ui.Button(
+            label=label, emoji=emoji, style=style, custom_id=f"arena:{pair_id}:{choice}", row=0,
+        ))
+        self.pair_id = pair_id
+        self.choice = choice
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> ArenaButton:
+        return cls(int(match["pair"]), match["choice"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = _cog(interaction, "Arena")
+        if self.choice == "reveal":
+            await _guarded(interaction, lambda: cog.reveal(interaction, self.pair_id))
+        else:
+            await _guarded(interaction, lambda: cog.vote(interaction, self.pair_id, self.choice))

@@ -9,6 +9,7 @@ from pathlib import Path
 import discord
 
 from bot.app import ClipResult, Lineage, Origin, SeedResult, SeedTree, SeedView, UserRef, Where
+from bot.arena import Matchup
 from bot.discord_bot.buttons import (
     CancelButton,
     ContinueButton,
@@ -17,7 +18,7 @@ from bot.discord_bot.buttons import (
     RetryButton,
     VariationButton,
 )
-from bot.jobs import Stage
+from bot.jobs import Job, Stage
 from bot.service import RenderedClip, Resolved
 from bot.store import Seed, SeedPage
 from models.motif import Motif
@@ -51,31 +52,40 @@ def size_text(n: int) -> str:
     return f"{n / MIB:.1f} MB"
 
 
-def request_line(r: Resolved, origin: Origin | None = None) -> str:
+def request_line(r: Resolved, origin: Origin | None = None,
+                 matchup: Matchup | None = None) -> str:
+    """'jazz · 8 bars · F · 140 bpm · 4/4 · seed 7 · lstm @ 1'; an arena request (``matchup``)
+    keeps its models hidden."""
     bars = "bar" if r.bars == 1 else "bars"
-    line = (f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str} · "
-            f"seed {r.seed} · {r.model} @ {r.temperature:g}")
+    line = f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str} · seed {r.seed}"
+    if matchup is not None:
+        return f"{line} · two hidden models"
+    line += f" · {r.model} @ {r.temperature:g}"
     what = origin.describe() if origin is not None else ""
     return f"{line} · {what}" if what else line
 
 
-def queued_text(r: Resolved, position: int, origin: Origin | None = None) -> str:
+def job_line(job: Job) -> str:
+    return request_line(job.resolved, job.origin, job.matchup)
+
+
+def queued_text(line: str, position: int) -> str:
     ahead = "next up" if position == 1 else f"{position - 1} ahead of you"
-    return f"⏳ Queued — position {position} ({ahead})\n{request_line(r, origin)}"
+    return f"⏳ Queued — position {position} ({ahead})\n{line}"
 
 
-def stage_text(r: Resolved, stage: Stage, origin: Origin | None = None) -> str:
+def stage_text(line: str, stage: Stage) -> str:
     bar = "▰" * stage.index + "▱" * (stage.total - stage.index)
-    return (f"🎼 Composing — {stage.label} ({stage.index}/{stage.total})\n`{bar}` "
-            f"{request_line(r, origin)}")
+    what = "Composing" if stage.parts == 1 else f"Composing clip {'AB'[stage.part]}"
+    return f"🎼 {what} — {stage.label} ({stage.index}/{stage.total})\n`{bar}` {line}"
 
 
-def cancelled_text(r: Resolved, origin: Origin | None = None) -> str:
-    return f"✖ Cancelled\n{request_line(r, origin)}"
+def cancelled_text(line: str) -> str:
+    return f"✖ Cancelled\n{line}"
 
 
-def failed_text(r: Resolved, message: str, origin: Origin | None = None) -> str:
-    return f"✖ This clip could not be made: {message}\n{request_line(r, origin)}"
+def failed_text(line: str, message: str, what: str = "clip") -> str:
+    return f"✖ This {what} could not be made: {message}\n{line}"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -48,12 +48,14 @@ class JobReply:
             await self.channel.get_partial_message(self.message_id).edit(**fields)
 
     async def finish(self, *, content: str | None, embed: discord.Embed,
-                     files: list[discord.File], view: discord.ui.View) -> discord.Message:
-        """Turn the progress message into the clip, or post the clip when the token is gone."""
+                     files: list[discord.File], view: discord.ui.View,
+                     what: str = "clip") -> discord.Message:
+        """Turn the progress message into the clip (or the arena pair: ``what``), or post it
+        when the token is gone."""
         if self.token_alive:
             return await self.interaction.edit_original_response(
                 content=content, embed=embed, attachments=files, view=view)
-        text = f"{self.mention} your clip is ready" + (f"\n{content}" if content else "")
+        text = f"{self.mention} your {what} is ready" + (f"\n{content}" if content else "")
         message = await self.channel.send(
             text, embed=embed, files=files, view=view,
             allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False))

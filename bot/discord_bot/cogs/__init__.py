@@ -9,4 +9,5 @@ EXTENSIONS = (
     "bot.discord_bot.cogs.charts",
     "bot.discord_bot.cogs.admin",
     "bot.discord_bot.cogs.help",
+    "bot.discord_bot.cogs.arena",
 )

@@ -1,5 +1,6 @@
 """/compose (optionally from a seed), /continue, /vary, /reroll and the buttons (Reroll, Continue,
-Variation, Cancel, Try again): queue, progress edits, the posted clip."""
+Variation, Cancel, Try again): queue, progress edits, the posted clip. Arena pairs go through
+the same queue (``start`` with a matchup); the Arena cog posts them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PLAIN, Origin, Where
+from bot.arena import ArenaResult, Matchup
 from bot.discord_bot import specs
 from bot.discord_bot.buttons import (
     CancelButton,
@@ -27,6 +29,7 @@ from bot.discord_bot.present import (
     clip_files,
     clip_view,
     failed_text,
+    job_line,
     member_ref,
     queued_text,
     request_line,
@@ -44,6 +47,7 @@ from bot.jobs import (
     Job,
     Queued,
     Stage,
+    matchup_from_params,
     origin_from_params,
     resolved_from_params,
 )
@@ -181,22 +185,25 @@ class Compose(commands.Cog):
         row = await self.app.store.get_job(job_id)
         if row is None:
             raise UserError(f"there is no request #{job_id} to try again")
-        origin = origin_from_params(row.params)
+        origin, matchup = origin_from_params(row.params), matchup_from_params(row.params)
         await self.app.check_sources(origin)  # a seed deleted meanwhile is refused now
-        await self.start(interaction, resolved_from_params(row.params), origin)
+        if matchup is not None:
+            self.app.arena.check(matchup)  # so is a model uninstalled meanwhile
+        await self.start(interaction, resolved_from_params(row.params), origin, matchup)
 
     async def cancel(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.jobs.cancel(job_id, member_ref(interaction.user))
         # Answer by updating the message the button is on: the member sees it at once.
-        await interaction.response.edit_message(content=cancelled_text(job.resolved), view=None)
+        await interaction.response.edit_message(content=cancelled_text(job_line(job)), view=None)
 
     # -- running a job ----------------------------------------------------------------------
 
     async def start(self, interaction: discord.Interaction, resolved: Resolved,
-                    origin: Origin = PLAIN) -> None:
-        """Admit (or refuse, ephemerally, before acknowledging), defer, queue, then follow."""
+                    origin: Origin = PLAIN, matchup: Matchup | None = None) -> None:
+        """Admit (or refuse, ephemerally, before acknowledging), defer, queue, then follow.
+        With a ``matchup`` the job makes an arena pair instead of one clip."""
         job = self.jobs.admit(resolved, member_ref(interaction.user), where_of(interaction),
-                              origin)
+                              origin, matchup)
         try:
             callback = await interaction.response.defer(thinking=True)
             await self.jobs.enqueue(job)
@@ -212,22 +219,25 @@ class Compose(commands.Cog):
 
     async def follow(self, job: Job, reply: JobReply) -> None:
         """Mirror the job's events in its message until it ends."""
-        r, origin = job.resolved, job.origin
+        line = job_line(job)
+        what = "clip" if job.matchup is None else "arena pair"
         async for event in job.events():
             try:
                 if isinstance(event, Queued):
                     assert job.id is not None
-                    await reply.edit(content=queued_text(r, event.position, origin),
+                    await reply.edit(content=queued_text(line, event.position),
                                      view=cancel_view(job.id))
                 elif isinstance(event, Stage):
-                    await reply.edit(content=stage_text(r, event, origin), view=None)
+                    await reply.edit(content=stage_text(line, event), view=None)
+                elif isinstance(event, Done) and isinstance(event.result, ArenaResult):
+                    await self._arena().post(reply, event.result, job)
                 elif isinstance(event, Done):
                     await self.post(reply, event, job)
                 elif isinstance(event, Failed):
-                    await reply.fail(f"Sorry — this clip could not be made: {event.message}",
-                                     failed_text(r, event.message, origin))
+                    await reply.fail(f"Sorry — this {what} could not be made: {event.message}",
+                                     failed_text(line, event.message, what))
                 elif isinstance(event, Cancelled):
-                    await reply.edit(content=cancelled_text(r, origin), view=None)
+                    await reply.edit(content=cancelled_text(line), view=None)
                 elif isinstance(event, Interrupted):
                     log.info("job %s interrupted by shutdown; the next start reports it", job.id)
             except Exception as error:
@@ -239,8 +249,15 @@ class Compose(commands.Cog):
                 if isinstance(event, Done):
                     await self._post_failed(reply, event, error)
 
+    def _arena(self):  # type: ignore[no-untyped-def]
+        cog = self.bot.get_cog("Arena")
+        if cog is None:
+            raise RuntimeError("the Arena cog is not loaded")
+        return cog
+
     async def post(self, reply: JobReply, done: Done, job: Job) -> None:
         result = done.result
+        assert not isinstance(result, ArenaResult)
         limit = reply.interaction.filesize_limit
         files, image, note = clip_files(result, limit)
         embed = clip_embed(result, image=image, requested_by=job.user.name)
@@ -254,14 +271,19 @@ class Compose(commands.Cog):
             log.exception("could not record where clip #%d was posted", result.clip_id)
 
     async def _post_failed(self, reply: JobReply, done: Done, error: Exception) -> None:
-        clip_id = done.result.clip_id
         reason = f" ({error.status})" if isinstance(error, discord.HTTPException) else ""
-        text = (f"clip #{clip_id} was made and saved, but Discord would not take the post"
-                f"{reason}: `/clip {clip_id}` shows it again")
+        if isinstance(done.result, ArenaResult):
+            made = f"arena #{done.result.pair_id}"
+            text = (f"{made} was made and saved, but Discord would not take the post{reason}: "
+                    "try `/arena new` again")
+        else:
+            made = f"clip #{done.result.clip_id}"
+            text = (f"{made} was made and saved, but Discord would not take the post{reason}: "
+                    f"`/clip {done.result.clip_id}` shows it again")
         try:
             await reply.fail(f"Sorry — {text}", f"✖ {text[:1].upper()}{text[1:]}")
         except discord.HTTPException:
-            log.warning("could not tell the member about clip #%d", clip_id, exc_info=True)
+            log.warning("could not tell the member about %s", made, exc_info=True)
 
     # -- restart notices --------------------------------------------------------------------
 
@@ -272,18 +294,26 @@ class Compose(commands.Cog):
                 await self.jobs.mark_notified(row.id)
                 continue
             channel = self.bot.get_partial_messageable(row.channel_id, guild_id=row.guild_id)
-            what = request_line(resolved_from_params(row.params), origin_from_params(row.params))
+            try:
+                matchup = matchup_from_params(row.params)
+                what = request_line(resolved_from_params(row.params),
+                                    origin_from_params(row.params), matchup)
+            except UserError:  # stored by a Cadenza that knew more kinds of request
+                await self.jobs.mark_notified(row.id)
+                continue
+            command, made = ("/compose", "clip") if matchup is None else ("/arena new",
+                                                                          "arena pair")
             try:
                 if row.message_id is not None:
                     # A deleted progress message is fine: the notice below is what matters.
                     with contextlib.suppress(discord.NotFound):
                         await channel.get_partial_message(row.message_id).edit(
-                            content=f"✖ Interrupted — Cadenza restarted before this clip was "
+                            content=f"✖ Interrupted — Cadenza restarted before this {made} was "
                                     f"finished.\n{what}", view=None)
                 await channel.send(
-                    f"<@{row.user_id}> sorry — your /compose was interrupted when Cadenza "
-                    f"restarted, so the clip was not made ({what}). Press **Try again** to queue "
-                    "it once more with the same options and seed.",
+                    f"<@{row.user_id}> sorry — your {command} was interrupted when Cadenza "
+                    f"restarted, so the {made} was not made ({what}). Press **Try again** to "
+                    "queue it once more with the same options and seed.",
                     view=retry_view(row.id),
                     allowed_mentions=discord.AllowedMentions(users=True, roles=False,
                                                              everyone=False),

@@ -26,7 +26,8 @@ def help_embed() -> discord.Embed:
         description="`/compose` queues a clip; you get an MP3, the MIDI file and a piano roll, "
                     "with ⭐ buttons to rate it, 🔁 to reroll it with a new seed, ➕ to continue "
                     "it and 🎲 for a variation. Share a motif with `/seed share` and build on "
-                    "each other's: every clip credits what it was built on.",
+                    "each other's: every clip credits what it was built on. `/arena new` plays "
+                    "you two hidden models on one prompt: vote which is better.",
         colour=0x5865F2,
     )
     for spec in COMMANDS.values():

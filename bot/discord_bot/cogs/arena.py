@@ -1,0 +1,206 @@
+"""/arena new, vote, reveal and leaderboard: the blind A/B arena. A pair goes through the job
+queue like /compose (the Compose cog follows it) and is posted here as A and B with four vote
+buttons; every vote and reveal is answered ephemerally."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import PLAIN
+from bot.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
+from bot.discord_bot import specs
+from bot.discord_bot.buttons import ArenaButton
+from bot.discord_bot.present import DESCRIPTION_LIMIT, STYLE_COLOURS, member_ref, size_text
+from bot.discord_bot.reply import JobReply
+from bot.jobs import Job
+from bot.options import ARENA_CHOICES, GROUPS, parse_options
+from bot.store import StoreError
+
+if TYPE_CHECKING:
+    from bot.discord_bot.client import CadenzaBot
+
+log = logging.getLogger(__name__)
+
+BarsRange = specs.int_range("arena new", "bars")
+PairRange = specs.int_range("arena vote", "pair")
+ARENA_COLOUR = 0xE67E22
+
+
+def _given(**raw: Any) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def arena_embed(result: ArenaResult, *, requested_by: str) -> discord.Embed:
+    """The pair as members see it: the shared prompt, never the models."""
+    r = result.resolved
+    embed = discord.Embed(
+        title=f"Arena #{result.pair_id} — {r.style}",
+        description="Two models, one prompt. Listen to **A** and **B**, then vote below. Which "
+                    "model made which stays hidden until you have voted; `/arena leaderboard` "
+                    "shows the standings.",
+        colour=STYLE_COLOURS.get(r.style, ARENA_COLOUR),
+    )
+    for name, value in (("Style", r.style), ("Key", r.key), ("Tempo", f"{r.tempo} bpm"),
+                        ("Meter", r.meter_str), ("Bars", str(r.bars)), ("Seed", str(r.seed))):
+        embed.add_field(name=name, value=value, inline=True)
+    embed.set_footer(text=f"Requested by {requested_by}")
+    return embed
+
+
+def arena_files(result: ArenaResult, limit: int) -> tuple[list[discord.File], str | None]:
+    """A's and B's MP3 (named by letter only, so nothing in a file name gives a model away),
+    or their MIDI files when the MP3s do not fit the upload limit, and a note saying so."""
+    base = f"arena-{result.pair_id}"
+    mp3s = [(result.a.files.mp3, f"{base}-A.mp3"), (result.b.files.mp3, f"{base}-B.mp3")]
+    mids = [(result.a.files.mid, f"{base}-A.mid"), (result.b.files.mid, f"{base}-B.mid")]
+    size = sum(path.stat().st_size for path, _ in mp3s)
+    chosen, note = mp3s, None
+    if size > limit:
+        chosen = mids
+        note = (f"⚠️ The two MP3s ({size_text(size)}) are too large for this server's "
+                f"{size_text(limit)} upload limit, so the MIDI files are attached instead. Try "
+                "fewer bars for MP3s.")
+    return [discord.File(path, filename=name) for path, name in chosen], note
+
+
+def arena_view(pair_id: int) -> discord.ui.View:
+    """A better, B better, Tie, Both bad: persistent through their custom_ids alone."""
+    view = discord.ui.View(timeout=None)
+    for choice in ARENA_CHOICES:
+        view.add_item(ArenaButton(pair_id, choice))
+    return view
+
+
+def reveal_view(pair_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ArenaButton(pair_id, "reveal"))
+    return view
+
+
+def vote_text(v: VoteResult) -> str:
+    """'Your vote on arena #3: **A better** (was tie). 4 votes so far: A 3 · B 1 · ...'."""
+    word = CHOICE_WORDS[v.choice]
+    text = f"Your vote on arena #{v.pair_id}: **{word[:1].upper()}{word[1:]}**"
+    if v.previous == v.choice:
+        text += " (unchanged)"
+    elif v.previous is not None:
+        text += f" (was {CHOICE_WORDS[v.previous]})"
+    return (f"{text}. {v.votes} vote(s) so far: {v.tally_text()}.\n"
+            "Press **Reveal the models** to see which model made A and which B; your vote is "
+            "final then.")
+
+
+def reveal_text(reveal: Reveal) -> str:
+    winner = f" ({reveal.winner})" if reveal.winner else ""
+    return (f"Arena #{reveal.pair_id}: **A** was **{reveal.model_a}**, **B** was "
+            f"**{reveal.model_b}**. Your vote: {CHOICE_WORDS[reveal.choice]}{winner} — final.")
+
+
+def leaderboard_embed(board: Leaderboard) -> discord.Embed:
+    title = "Arena leaderboard" + (f" — {board.style}" if board.style else "")
+    lines = []
+    for rank, r in enumerate(board.ratings, start=1):
+        line = (f"**{rank}.** {r.model} — **{r.rating:.0f}** ({r.low:.0f}–{r.high:.0f}) · "
+                f"{r.votes} vote(s) · {r.wins:g} win(s)")
+        if board.bad.get(r.model):
+            line += f" · {board.bad[r.model]} both bad"
+        if r.provisional:
+            line += " · *provisional*"
+        lines.append(line)
+    for model in board.unrated:
+        lines.append(f"**–** {model} — no decisive votes yet · {board.bad[model]} both bad")
+    description = "\n".join(lines) or "No arena votes yet: start a pair with `/arena new`."
+    embed = discord.Embed(title=title, colour=ARENA_COLOUR,
+                          description=description[:DESCRIPTION_LIMIT])
+    embed.set_footer(text=board.footnote())
+    return embed
+
+
+class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
+               group_description=GROUPS["arena"]):
+    """Pairs are made by the job queue (through the Compose cog) and posted by ``post``."""
+
+    def __init__(self, bot: CadenzaBot) -> None:
+        self.bot = bot
+        self.app = bot.app
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ArenaButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ArenaButton)
+
+    # -- a new pair ---------------------------------------------------------------------------
+
+    @app_commands.command(name="new", description=specs.spec("arena new").description)
+    @app_commands.describe(**specs.describe("arena new"))
+    @app_commands.choices(style=specs.choices("arena new", "style"))
+    async def new(self, interaction: discord.Interaction, style: str | None = None,
+                  bars: BarsRange | None = None) -> None:
+        opts = parse_options("arena new", _given(style=style, bars=bars))
+        # Picked before acknowledging: a style no two models can play is refused ephemerally.
+        resolved, matchup = await self.app.arena.plan(opts.get("style"), opts.get("bars"))
+        compose = self.bot.get_cog("Compose")
+        if compose is None:
+            raise RuntimeError("the Compose cog is not loaded")
+        await compose.start(interaction, resolved, PLAIN, matchup)  # type: ignore[attr-defined]
+
+    async def post(self, reply: JobReply, result: ArenaResult, job: Job) -> None:
+        """Turn the progress message into the pair: A and B, the prompt and four buttons."""
+        files, note = arena_files(result, reply.interaction.filesize_limit)
+        message = await reply.finish(
+            content=note, embed=arena_embed(result, requested_by=job.user.name), files=files,
+            view=arena_view(result.pair_id), what="arena pair")
+        try:
+            await self.app.store.set_pair_message(
+                result.pair_id, guild_id=reply.interaction.guild_id,
+                channel_id=message.channel.id, message_id=message.id)
+        except StoreError:
+            log.exception("could not record where arena #%d was posted", result.pair_id)
+
+    # -- votes (also the buttons) -------------------------------------------------------------
+
+    @app_commands.command(name="vote", description=specs.spec("arena vote").description)
+    @app_commands.describe(**specs.describe("arena vote"))
+    @app_commands.choices(choice=specs.choices("arena vote", "choice"))
+    async def vote_command(self, interaction: discord.Interaction, pair: PairRange,
+                           choice: str) -> None:
+        opts = parse_options("arena vote", {"pair": pair, "choice": choice})
+        await self.vote(interaction, opts["pair"], opts["choice"])
+
+    async def vote(self, interaction: discord.Interaction, pair_id: int, choice: str) -> None:
+        result = await self.app.arena.vote(pair_id, member_ref(interaction.user), choice)
+        await interaction.response.send_message(vote_text(result), view=reveal_view(pair_id),
+                                                ephemeral=True)
+
+    @app_commands.command(name="reveal", description=specs.spec("arena reveal").description)
+    @app_commands.describe(**specs.describe("arena reveal"))
+    async def reveal_command(self, interaction: discord.Interaction, pair: PairRange) -> None:
+        opts = parse_options("arena reveal", {"pair": pair})
+        await self.reveal(interaction, opts["pair"])
+
+    async def reveal(self, interaction: discord.Interaction, pair_id: int) -> None:
+        reveal = await self.app.arena.reveal(pair_id, member_ref(interaction.user))
+        await interaction.response.send_message(reveal_text(reveal), ephemeral=True)
+
+    # -- standings ----------------------------------------------------------------------------
+
+    @app_commands.command(name="leaderboard",
+                          description=specs.spec("arena leaderboard").description)
+    @app_commands.describe(**specs.describe("arena leaderboard"))
+    @app_commands.choices(style=specs.choices("arena leaderboard", "style"))
+    async def leaderboard(self, interaction: discord.Interaction,
+                          style: str | None = None) -> None:
+        opts = parse_options("arena leaderboard", _given(style=style))
+        board = await self.app.arena.leaderboard(opts.get("style"))
+        await interaction.response.send_message(embed=leaderboard_embed(board))
+
+
+async def setup(bot: CadenzaBot) -> None:
+    await bot.add_cog(ArenaCog(bot))
