@@ -26,8 +26,6 @@ from bot.bradley_terry import PROVISIONAL_VOTES, Rating
 from bot.errors import ResourceError, UserError
 from bot.service import DEFAULT_STYLE, ComposeRequest, Resolved
 from bot.store import ARENA_CHOICES, ArenaVote, NewPair
-from bot.styles import STYLES
-from models.errors import ModelError
 
 if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations here
     from bot.app import Cadenza, ClipResult, UserRef, Where
@@ -217,28 +215,14 @@ class Arena:
         """The installed models that can play ``r``'s style in its meter. Blocking: loads each
         checkpoint once (the registry keeps them), so run it in a thread.
 
-        Mirrors ``Composer``: sequence models need a style label they know for the style, the
-        GAN knows its trained styles and writes 4/4 only, the VAE samples any style and meter.
         """
-        spec = STYLES[r.style]
         names = []
         for name in self.app.model_names():
             try:
-                loaded = self.app.composer.registry.get(name)
-            except ModelError as e:
+                if self.app.composer.can_play(name, r.style, r.meter):
+                    names.append(name)
+            except UserError as e:  # a corrupt or missing checkpoint: leave it out
                 log.warning("arena: skipping model %s: %s", name, e)
-                continue
-            if loaded.kind == "rnn":
-                try:
-                    self.app.composer.model_style(spec, loaded.styles)
-                except UserError:
-                    continue
-            elif loaded.kind == "gan":
-                if r.meter != (4, 4) or r.style not in loaded.model.config.styles:
-                    continue
-            elif loaded.kind != "vae":
-                continue
-            names.append(name)
         return names
 
     async def plan(self, style: str | None = None, bars: int | None = None, *,

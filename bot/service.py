@@ -169,6 +169,17 @@ class Composer:
     def resolve(self, req: ComposeRequest) -> Resolved:
         return resolve(req, self.default_model)
 
+    def can_play(self, name: str, style: str, meter: tuple[int, int]) -> bool:
+        """Whether model ``name`` can compose ``style`` in ``meter`` exactly as asked: sequence
+        models need a style label for it, the GAN knows its styles and writes 4/4 only, the VAE
+        plays anything. Loads the checkpoint (blocking)."""
+        loaded = self._load(name)
+        if loaded.kind == "rnn":
+            return any(s in loaded.styles for s in STYLES[style].model_styles)
+        if loaded.kind == "gan":
+            return meter == (4, 4) and style in loaded.model.config.styles
+        return loaded.kind == "vae"
+
     def model_style(self, spec: StyleSpec, styles: tuple[str, ...]) -> str:
         for s in spec.model_styles:
             if s in styles:
