@@ -99,8 +99,14 @@ def card_text(ckpt: Path) -> str:
 
 
 def write_card(ckpt: Path) -> Path:
+    """card.md from the checkpoint's facts, plus ``card_extra.md`` (hand-written notes and
+    measurements) when it exists beside it."""
     path = ckpt.parent / "card.md"
-    path.write_text(card_text(ckpt))
+    text = card_text(ckpt)
+    extra = ckpt.parent / "card_extra.md"
+    if extra.exists():
+        text += "\n" + extra.read_text()
+    path.write_text(text)
     return path
 
 
