@@ -17,7 +17,7 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -378,19 +378,30 @@ def _since(period: str | None) -> datetime | None:
     return datetime.now(UTC) - timedelta(days=PERIOD_DAYS[period])
 
 
-def format_ratings(rows: list[dict], fmt: str) -> str:
-    """Rows from ``Store.export_ratings`` as CSV (params as a JSON column) or a JSON array."""
+def format_rows(rows: list[dict], fmt: str, columns: Sequence[str],
+                flatten: Callable[[dict], dict] | None = None) -> str:
+    """Export rows as a JSON array, or as CSV with ``columns`` (``flatten`` turns a row's
+    nested values into cells)."""
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        flat = {k: row[k] for k in EXPORT_COLUMNS}
-        flat["params"] = json.dumps(row["params"], sort_keys=True, separators=(",", ":"))
-        flat["self_vote"] = int(row["self_vote"])
-        writer.writerow(flat)
+        flat = {k: row[k] for k in columns}
+        writer.writerow(flatten(flat) if flatten else flat)
     return buffer.getvalue()
+
+
+def format_ratings(rows: list[dict], fmt: str) -> str:
+    """Rows from ``Store.export_ratings`` as CSV (params as a JSON column) or a JSON array."""
+
+    def flatten(flat: dict) -> dict:
+        flat["params"] = json.dumps(flat["params"], sort_keys=True, separators=(",", ":"))
+        flat["self_vote"] = int(flat["self_vote"])
+        return flat
+
+    return format_rows(rows, fmt, EXPORT_COLUMNS, flatten)
 
 
 class _Reporter:

@@ -10,9 +10,6 @@ the pair row); members ``vote`` (changeable until they ``reveal`` which model wa
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 import logging
 import random
 from collections import Counter, defaultdict
@@ -193,14 +190,9 @@ def build_leaderboard(votes: Sequence[ArenaVote], style: str | None = None, *,
 
 def format_arena(rows: list[dict], fmt: str) -> str:
     """Rows from ``Store.export_arena`` as CSV or a JSON array."""
-    if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row[k] for k in EXPORT_COLUMNS})
-    return buffer.getvalue()
+    from bot.app import format_rows  # bot.app imports this module at load time
+
+    return format_rows(rows, fmt, EXPORT_COLUMNS)
 
 
 class Arena:
