@@ -22,6 +22,23 @@ DATA_NOTES = {
 }
 
 
+def _facts(ckpt: Path, meta: dict, params: str, *extra: str) -> list[str]:
+    """The "Facts" section every card opens with."""
+    best = f"; best held-out at step {meta['best_step']}" if meta.get("best_step") else ""
+    return [
+        "## Facts",
+        "",
+        f"- file: `{ckpt.name}`, {ckpt.stat().st_size / 1e6:.1f} MB, sha256 "
+        f"`{file_sha256(ckpt)[:16]}…`",
+        f"- parameters: {params}",
+        *extra,
+        f"- training: {meta.get('steps')} steps in {meta.get('train_seconds', 0) / 60:.1f} "
+        f"minutes on {meta.get('machine', '?')}{best}",
+        f"- command: `{meta.get('command', '?')}`",
+        "",
+    ]
+
+
 def card_text(ckpt: Path) -> str:
     payload = read_payload(ckpt)
     if payload.get("kind") == "vae":
@@ -40,17 +57,9 @@ def card_text(ckpt: Path) -> str:
         "melody model (Cadenza `models/rnn.py`). It writes the lead line token by token over a "
         "chord plan; the arranger builds comping, bass and drums from the chords.",
         "",
-        "## Facts",
-        "",
-        f"- file: `{ckpt.name}`, {ckpt.stat().st_size / 1e6:.1f} MB, sha256 "
-        f"`{file_sha256(ckpt)[:16]}…`",
-        f"- parameters: {meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
-        f"- vocabulary: {cfg.get('vocab_size')} tokens; styles in the vocabulary: "
-        f"{', '.join(styles)}",
-        f"- training: {meta.get('steps')} steps in {meta.get('train_seconds', 0) / 60:.1f} "
-        f"minutes on {meta.get('machine', '?')}; best held-out at step {meta.get('best_step')}",
-        f"- command: `{meta.get('command', '?')}`",
-        "",
+        *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
+                 f"- vocabulary: {cfg.get('vocab_size')} tokens; styles in the vocabulary: "
+                 f"{', '.join(styles)}"),
         "## Held-out evaluation",
         "",
         "A fixed 5% of pieces (by a hash of their source name) never seen in training, whole "
@@ -125,15 +134,7 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         "codes) and as the `vae` model of `/compose` (a slow random walk through the prior, "
         "chords inferred from the melody). It is not style-conditioned.",
         "",
-        "## Facts",
-        "",
-        f"- file: `{ckpt.name}`, {ckpt.stat().st_size / 1e6:.1f} MB, sha256 "
-        f"`{file_sha256(ckpt)[:16]}…`",
-        f"- parameters: {meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
-        f"- training: {meta.get('steps')} steps in {meta.get('train_seconds', 0) / 60:.1f} "
-        f"minutes on {meta.get('machine', '?')}; best held-out at step {meta.get('best_step')}",
-        f"- command: `{meta.get('command', '?')}`",
-        "",
+        *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`"),
         "## Held-out reconstruction",
         "",
         f"{meta.get('heldout_windows', 0):,} two-bar windows from the fixed 5% held-out pieces "
@@ -184,16 +185,8 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         "phrases (AABA form); the band then goes through the arranger's instrumentation path "
         "(style programs, drum kit, mix, swing) and the same renderer as every clip.",
         "",
-        "## Facts",
-        "",
-        f"- file: `{ckpt.name}`, {ckpt.stat().st_size / 1e6:.1f} MB, sha256 "
-        f"`{file_sha256(ckpt)[:16]}…`",
-        f"- parameters: generator {params.get('generator', 0):,}, critic "
-        f"{params.get('discriminator', 0):,}; config: `{json.dumps(cfg)}`",
-        f"- training: {meta.get('steps')} generator steps in "
-        f"{meta.get('train_seconds', 0) / 60:.1f} minutes on {meta.get('machine', '?')}",
-        f"- command: `{meta.get('command', '?')}`",
-        "",
+        *_facts(ckpt, meta, f"generator {params.get('generator', 0):,}, critic "
+                 f"{params.get('discriminator', 0):,}; config: `{json.dumps(cfg)}`"),
         "## Data",
         "",
         f"{note.get('sources', '')}",
