@@ -199,7 +199,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         family = meta.get("family", kind)
         size = entry.path.stat().st_size / 1e6
         minutes = meta.get("train_seconds", 0) / 60
-        print(f"{name:<8} {family:<5} {meta.get('params', 0):>10,} params  {size:5.1f} MB  "
+        params = meta.get("params", 0)
+        if isinstance(params, dict):  # the GAN counts generator and critic apart
+            params = sum(params.values())
+        print(f"{name:<8} {family:<5} {params:>10,} params  {size:5.1f} MB  "
               f"trained {minutes:5.1f} min  {describe(meta, kind)}")
         if entry.card.exists():
             print(f"{'':<8} card: {entry.card}")

@@ -50,7 +50,10 @@ def make_tiny_gan(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     cfg = GANConfig(styles=STYLE_NAMES, phrase_bars=2, z_dim=8, style_dim=4, g_channels=8,
                     d_channels=8)
-    save_gan(path, MuseGAN(cfg), {"name": "gan", "family": "gan", "steps": 0})
+    model = MuseGAN(cfg)
+    save_gan(path, model, {"name": "gan", "family": "gan", "steps": 0, "params": {
+        "generator": model.num_params("generator"),
+        "discriminator": model.num_params("discriminator")}})
     return path
 
 

@@ -18,7 +18,7 @@ def test_models_lists_every_installed_checkpoint(tiny_models: Path, tmp_path: Pa
     res = _run(["models"], env, tmp_path)
     assert res.returncode == 0, res.stderr
     names = [line.split()[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
-    assert {"lstm", "gru", "rnn", "vae"} <= set(names)
+    assert {"lstm", "gru", "rnn", "vae", "gan"} <= set(names)
     assert "params" in res.stdout and "MB" in res.stdout
 
 
