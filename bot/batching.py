@@ -30,6 +30,10 @@ class MelodyBatcher:
     def __init__(self, *, window_s: float = 0.02, max_batch: int = 16) -> None:
         self.window_s = window_s
         self.max_batch = max_batch
+        # callers currently composing: when the only one has submitted, nobody can join its
+        # batch and waiting would only add latency
+        self._active = 0
+        self._active_lock = threading.Lock()
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="cadenza-batcher", daemon=True)
         self._thread.start()
@@ -40,6 +44,20 @@ class MelodyBatcher:
         item = _Item(loaded, request)
         self._queue.put(item)
         return item.future.result()
+
+    def __enter__(self) -> MelodyBatcher:
+        """Count a caller that may submit soon (the Composer wraps each compose in this)."""
+        with self._active_lock:
+            self._active += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._active_lock:
+            self._active -= 1
+
+    def _expected(self) -> int:
+        with self._active_lock:
+            return max(1, self._active)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -57,6 +75,8 @@ class MelodyBatcher:
                 pending.append(item)
             deadline = time.monotonic() + self.window_s
             while len(pending) < self.max_batch:
+                if len(pending) == 1 and self._expected() == 1:
+                    break  # a lone caller: nobody can join its batch, so do not wait
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

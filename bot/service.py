@@ -195,6 +195,12 @@ class Composer:
     def compose(self, r: Resolved, motif: Motif | None = None) -> Composition:
         """Resolved parameters (and an optional seed motif to continue) -> arranged Score and
         MIDI bytes (no audio yet)."""
+        if self.batcher is not None:
+            with self.batcher:  # tells the batcher another request may be on its way
+                return self._compose(r, motif)
+        return self._compose(r, motif)
+
+    def _compose(self, r: Resolved, motif: Motif | None) -> Composition:
         t0 = time.perf_counter()
         loaded = self._load(r.model)
         if loaded.kind == "gan":
