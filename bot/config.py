@@ -41,8 +41,10 @@ class Settings:
             "owner_ids": owners,
             "default_model": e.get("CADENZA_MODEL") or "lstm",
         }
-        if _int_or_none(e.get("CADENZA_WORKERS")):
-            values["workers"] = _int_or_none(e.get("CADENZA_WORKERS"))
+        for var, name in (("CADENZA_WORKERS", "workers"), ("CADENZA_QUEUE_SIZE", "queue_size"),
+                          ("CADENZA_PER_MEMBER", "per_user_queue")):
+            if _int_or_none(e.get(var)):
+                values[name] = _int_or_none(e.get(var))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -180,3 +180,13 @@ def test_db_upgrade_is_idempotent(tmp_path: Path, cli_env: dict[str, str]) -> No
     assert first.returncode == 0 and "applied [1" in first.stdout
     second = _cli(["db", "upgrade"], cli_env, tmp_path)
     assert second.returncode == 0 and "up to date" in second.stdout
+
+
+def test_settings_read_queue_limits_and_never_show_the_token() -> None:
+    from bot.config import Settings
+
+    s = Settings.from_env({"CADENZA_TOKEN": "secret-token", "CADENZA_QUEUE_SIZE": "5",
+                           "CADENZA_PER_MEMBER": "2", "CADENZA_WORKERS": "3"})
+    assert (s.queue_size, s.per_user_queue, s.workers) == (5, 2, 3)
+    assert "secret-token" not in repr(s) and "secret-token" not in str(s)
+    assert Settings.from_env({}).queue_size == 16
