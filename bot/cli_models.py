@@ -67,12 +67,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from models.card import write_card
     from models.registry import SHIPPED_DIR
+    from models.schedule import set_threads
 
-    torch.set_num_threads(max(1, args.threads))
+    set_threads(args.threads)
     for d in args.data:
         if not d.is_dir():
             raise UserError(f"--data folder not found: {d}")
