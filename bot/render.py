@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import logging
 import os
 import threading
@@ -90,10 +92,17 @@ def find_soundfont(explicit: str | Path | None = None) -> Path:
 
 
 def _load_fluidsynth() -> Any:
+    # pyfluidsynth prints where it found the library to stdout whenever CI is set in the
+    # environment; our stdout carries clip ids and console replies, so catch it and log it.
+    captured = io.StringIO()
     try:
-        import fluidsynth
+        with contextlib.redirect_stdout(captured):
+            import fluidsynth
     except (ImportError, OSError):
         raise ResourceError("FluidSynth is not installed: apt install libfluidsynth3") from None
+    finally:
+        if captured.getvalue().strip():
+            log.debug("pyfluidsynth: %s", captured.getvalue().strip())
     return fluidsynth
 
 
