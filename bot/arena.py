@@ -136,19 +136,27 @@ class Leaderboard:
     raters: int
     one_sided: int  # raters with >= ONE_SIDED_MIN_VOTES A/B votes, all for one model
 
-    def lines(self) -> list[str]:
-        """One line per model: '1. lstm 1087 (1012-1160), 23 votes, 14 wins, 2 both bad'."""
+    def lines(self, *, markdown: bool = False) -> list[str]:
+        """One line per model: '1. lstm 1087 (1012–1160), 23 vote(s), 14 win(s), 2 both bad'.
+
+        ``markdown`` bolds the rank and rating and separates fields with '·' (Discord embeds).
+        """
+        b = (lambda t: f"**{t}**") if markdown else (lambda t: t)
+        sep = " · " if markdown else ", "
         out = []
         for rank, r in enumerate(self.ratings, start=1):
-            line = (f"{rank}. {r.model} {r.rating:.0f} ({r.low:.0f}–{r.high:.0f}), {r.votes} "
-                    f"vote(s), {r.wins:g} win(s)")
+            head = (f"{b(f'{rank}.')} {r.model} — {b(f'{r.rating:.0f}')}" if markdown
+                    else f"{rank}. {r.model} {r.rating:.0f}")
+            fields = [f"{head} ({r.low:.0f}–{r.high:.0f})", f"{r.votes} vote(s)",
+                      f"{r.wins:g} win(s)"]
             if self.bad.get(r.model):
-                line += f", {self.bad[r.model]} both bad"
+                fields.append(f"{self.bad[r.model]} both bad")
             if r.provisional:
-                line += ", provisional"
-            out.append(line)
+                fields.append("*provisional*" if markdown else "provisional")
+            out.append(sep.join(fields))
         for model in self.unrated:
-            out.append(f"–. {model}: no decisive votes yet, {self.bad[model]} both bad")
+            head = f"{b('–')} {model} — " if markdown else f"–. {model}: "
+            out.append(f"{head}no decisive votes yet{sep}{self.bad[model]} both bad")
         return out
 
     def footnote(self) -> str:

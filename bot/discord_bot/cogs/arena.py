@@ -103,17 +103,7 @@ def reveal_text(reveal: Reveal) -> str:
 
 def leaderboard_embed(board: Leaderboard) -> discord.Embed:
     title = "Arena leaderboard" + (f" — {board.style}" if board.style else "")
-    lines = []
-    for rank, r in enumerate(board.ratings, start=1):
-        line = (f"**{rank}.** {r.model} — **{r.rating:.0f}** ({r.low:.0f}–{r.high:.0f}) · "
-                f"{r.votes} vote(s) · {r.wins:g} win(s)")
-        if board.bad.get(r.model):
-            line += f" · {board.bad[r.model]} both bad"
-        if r.provisional:
-            line += " · *provisional*"
-        lines.append(line)
-    for model in board.unrated:
-        lines.append(f"**–** {model} — no decisive votes yet · {board.bad[model]} both bad")
+    lines = board.lines(markdown=True)
     description = "\n".join(lines) or "No arena votes yet: start a pair with `/arena new`."
     embed = discord.Embed(title=title, colour=ARENA_COLOUR,
                           description=description[:DESCRIPTION_LIMIT])
