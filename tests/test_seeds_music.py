@@ -86,7 +86,8 @@ def test_blend_is_deterministic_for_a_seed_and_fills_the_bars(composer: Composer
     r = composer.resolve(ComposeRequest(style="folk", bars=6, seed=5, model="vae"))
     one, two = composer.blend(a, b, r), composer.blend(a, b, r)
     assert one.midi == two.midi and one.score.bars == 6 and one.resolved.key == a.key.name
-    assert composer.blend(a, b, r.with_seed(6)).midi != one.midi or True  # tiny model may agree
+    # a tiny random model may agree for two seeds, but not for all of these
+    assert len({composer.blend(a, b, r.with_seed(s)).midi for s in (6, 7, 8)} | {one.midi}) > 1
     assert all(n.start < 6 * one.score.bar_ticks for n in one.score.track("lead").notes)
 
 
