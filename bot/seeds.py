@@ -25,7 +25,7 @@ from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
 from bot.styles import STYLES
 from models.midi_import import extract_melody, import_midi
 from models.midifile import MidiError
-from models.motif import MAX_MOTIF_BARS, Motif, MotifError
+from models.motif import MAX_LINE_BARS, MAX_MOTIF_BARS, Motif, MotifError
 from models.notation import NotationError, format_notes, parse_notes
 from models.score import GRID, Note, Score, Track
 
@@ -420,8 +420,8 @@ class Seeds:
             if origin.clip_id is None or (clip := await self.store.get_clip(origin.clip_id)) \
                     is None:
                 raise UserError(f"clip #{origin.clip_id} no longer exists")
-            if origin.kind == "vary" and clip.bars > MAX_MOTIF_BARS:
-                raise UserError(f"variations work on clips of up to {MAX_MOTIF_BARS} bars (clip "
+            if origin.kind == "vary" and clip.bars > MAX_LINE_BARS:
+                raise UserError(f"variations work on clips of up to {MAX_LINE_BARS} bars (clip "
                                 f"#{clip.id} has {clip.bars}): continue it, or share a part "
                                 "of it as a seed")
             sources.clip = clip

@@ -24,7 +24,7 @@ from bot.styles import STYLES, StyleSpec, pick_key, pick_meter
 from models.chord_infer import harmonize_melody
 from models.errors import ModelError
 from models.grammar import plan_from_chords
-from models.motif import Motif
+from models.motif import MAX_LINE_BARS, Motif
 from models.score import GRID, Note, Score
 from models.theory import Chord, Key
 
@@ -324,7 +324,7 @@ class Composer:
         spec = STYLES[r.style]
         _meta, _h, rng_s, rng_a = _streams(r.seed)
         motif, _ = Motif.from_score(unswing(source) if spec.swing else source,
-                                    max_bars=source.bars or 1)
+                                    max_bars=min(source.bars or 1, MAX_LINE_BARS))
         model_style = self.model_style(spec, loaded.styles)
         tokens = encode(motif.to_score(model_style), loaded.vocab)
         lo, hi = min(n.pitch for n in motif.notes), max(n.pitch for n in motif.notes)

@@ -16,7 +16,8 @@ from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import Chord, Key
 from models.tokens import METERS
 
-MAX_MOTIF_BARS = 16
+MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
+MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
 
 
 class MotifError(ValueError):
@@ -38,8 +39,8 @@ class Motif:
         if tuple(self.meter) not in METERS:
             raise MotifError(f"{self.meter[0]}/{self.meter[1]} is not supported for seeds "
                              f"(use {', '.join(f'{n}/{d}' for n, d in METERS)})")
-        if not 1 <= self.bars <= MAX_MOTIF_BARS:
-            raise MotifError(f"a seed is 1-{MAX_MOTIF_BARS} bars long (got {self.bars})")
+        if not 1 <= self.bars <= MAX_LINE_BARS:
+            raise MotifError(f"a motif is 1-{MAX_LINE_BARS} bars long (got {self.bars})")
 
     @property
     def bar_ticks(self) -> int:

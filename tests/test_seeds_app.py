@@ -255,7 +255,7 @@ async def test_continue_and_vary_a_clip(app: Cadenza) -> None:
     assert tree.seed.source_ref == "clip #2, bars 1-3"
 
 
-async def test_a_long_clip_continues_from_its_last_16_bars(app: Cadenza) -> None:
+async def test_a_long_clip_varies_whole_and_continues_from_its_last_16_bars(app: Cadenza) -> None:
     # A 17-bar clip stored directly (composing one would take a while); fast tempo keeps the
     # continuation's audio short.
     bar = GRID * 4
@@ -265,9 +265,11 @@ async def test_a_long_clip_continues_from_its_last_16_bars(app: Cadenza) -> None
         style="folk", bars=17, tempo=240.0, key="C", meter="4/4", temperature=1.0, seed=1,
         model="lstm", midi=score_to_midi(score), duration_s=17.0, user_id=ALICE.id,
         user_name=ALICE.name, params={"bars": 17}))
-    with pytest.raises(UserError, match="variations work on clips of up to 16 bars \\(clip #1 "
-                                        "has 17\\)"):
-        await app.plan_variation(clip_id)
+    # a variation re-samples the whole clip: seeds' 16-bar cap does not apply
+    varied = await make(app, await app.plan_variation(clip_id, seed=2))
+    assert (varied.resolved.bars, varied.resolved.primer_bars) == (17, 0)
+    got = midi_to_score(varied.files.mid.read_bytes()).track("lead").notes
+    assert [n.start for n in got] == [n.start for n in lead.notes]
     more = await make(app, await app.plan_continue(clip_id, 1, seed=1))
     assert more.remarks == ["continued from bars 2-17 of clip #1 (a seed holds at most 16 bars)"]
     assert (more.resolved.primer_bars, more.resolved.total_bars) == (16, 17)
