@@ -251,11 +251,14 @@ class Cadenza:
                                     timings=timings)
 
     # ---- stored clips
-    async def clip(self, clip_id: int, *, out_dir: Path | None = None) -> ClipResult:
-        """A stored clip's files, re-rendered from its MIDI when they are not on disk."""
+    async def clip(self, clip_id: int, *, viewer: UserRef | None = None,
+                   out_dir: Path | None = None) -> ClipResult:
+        """A stored clip's files, re-rendered from its MIDI when they are not on disk. A
+        ``viewer`` is refused an arena clip whose models they have not revealed."""
         row = await self.store.get_clip(clip_id)
         if row is None:
             raise UserError(f"no clip #{clip_id}")
+        await self.check_not_blind(clip_id, viewer)
         out = out_dir or self.output_dir
         stem = f"clip-{clip_id}"
         files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
@@ -275,6 +278,18 @@ class Cadenza:
         score = midi_to_score(row.midi)
         title = f"Cadenza #{row.id} — {row.style}, {row.key}, {row.tempo:g} bpm, seed {row.seed}"
         return self.composer.render(score, row.midi, out, stem, title=title)
+
+    async def check_not_blind(self, clip_id: int, viewer: UserRef | None) -> None:
+        """Refuse (UserError) to show ``viewer`` an arena clip, or build on one, before they
+        have revealed its pair: the clip's model would unblind their vote. ``None`` (no
+        member: exports, tests) is not checked."""
+        if viewer is None:
+            return
+        hidden = await self.store.hidden_arena_clip(clip_id, viewer.id)
+        if hidden is not None:
+            pair_id, side = hidden
+            raise UserError(f"clip #{clip_id} is {side} of arena #{pair_id}: its model stays "
+                            "hidden until you have voted on the pair and revealed it")
 
     async def rate(self, clip_id: int, user: UserRef, stars: int) -> RateResult:
         previous = await self.store.set_rating(clip_id, user.id, stars, user.name)
@@ -319,12 +334,17 @@ class Cadenza:
                            where: Where = Where()) -> tuple[Resolved, Origin]:
         return await self.seeds.plan_compose(opts, user, where)
 
+    # A new clip built on a clip names its model, so building on an unrevealed arena clip
+    # is refused like showing it.
     async def plan_continue(self, clip_id: int, bars: int = DEFAULT_CONTINUE_BARS,
-                            seed: int | None = None) -> tuple[Resolved, Origin]:
+                            seed: int | None = None, *,
+                            viewer: UserRef | None = None) -> tuple[Resolved, Origin]:
+        await self.check_not_blind(clip_id, viewer)
         return await self.seeds.plan_continue(clip_id, bars, seed)
 
-    async def plan_variation(self, clip_id: int,
-                             seed: int | None = None) -> tuple[Resolved, Origin]:
+    async def plan_variation(self, clip_id: int, seed: int | None = None, *,
+                             viewer: UserRef | None = None) -> tuple[Resolved, Origin]:
+        await self.check_not_blind(clip_id, viewer)
         return await self.seeds.plan_variation(clip_id, seed)
 
     async def plan_blend(self, a: str, b: str, user: UserRef, where: Where = Where(), *,
@@ -332,7 +352,9 @@ class Cadenza:
                          seed: int | None = None) -> tuple[Resolved, Origin]:
         return await self.seeds.plan_blend(a, b, user, where, bars=bars, style=style, seed=seed)
 
-    async def plan_reroll(self, clip_id: int) -> tuple[Resolved, Origin]:
+    async def plan_reroll(self, clip_id: int, *,
+                          viewer: UserRef | None = None) -> tuple[Resolved, Origin]:
+        await self.check_not_blind(clip_id, viewer)
         return await self.seeds.plan_reroll(clip_id)
 
     async def share_seed(self, name: str, user: UserRef, where: Where = Where(), *,

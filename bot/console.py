@@ -206,13 +206,14 @@ class Console:
 
     async def _continue(self, opts: dict) -> None:
         await self._make(*await self.app.plan_continue(
-            opts["clip"], opts.get("bars", 4), opts.get("seed")))
+            opts["clip"], opts.get("bars", 4), opts.get("seed"), viewer=self.user))
 
     async def _vary(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_variation(opts["clip"], opts.get("seed")))
+        await self._make(*await self.app.plan_variation(opts["clip"], opts.get("seed"),
+                                                        viewer=self.user))
 
     async def _reroll(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_reroll(opts["clip"]))
+        await self._make(*await self.app.plan_reroll(opts["clip"], viewer=self.user))
 
     async def _seed_blend(self, opts: dict) -> None:
         await self._make(*await self.app.plan_blend(
@@ -243,7 +244,7 @@ class Console:
                  f"{r.count} rating(s), mean {mean} (your own clip's votes are not counted)")
 
     async def _clip(self, opts: dict) -> None:
-        res = await self.app.clip(opts["clip"])
+        res = await self.app.clip(opts["clip"], viewer=self.user)
         self._show_clip(res)
         mean = f"{res.rating_mean:.2f}" if res.rating_mean is not None else "no votes yet"
         self.say(f"  rating: {mean} ({res.rating_count} vote(s))")

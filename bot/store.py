@@ -267,6 +267,8 @@ CROSS JOIN prior
 WHERE (:style IS NULL OR c.style = :style)
   AND (:model IS NULL OR c.model = :model)
   AND (:since IS NULL OR c.created_at >= :since)
+  -- arena clips stay off the chart: listing one would name the model behind a blind pair
+  AND c.id NOT IN (SELECT clip_a FROM arena_pairs UNION ALL SELECT clip_b FROM arena_pairs)
 ORDER BY score DESC, t.n DESC, c.id
 LIMIT :limit
 """
@@ -308,6 +310,16 @@ _UPSERT_ARENA_VOTE = """
 INSERT INTO arena_votes (pair_id, user_id, choice, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (pair_id, user_id)
 DO UPDATE SET choice = excluded.choice, updated_at = excluded.updated_at
+"""
+
+# The pair (and side) a clip plays in, unless the member has already revealed its models.
+_HIDDEN_ARENA_CLIP = """
+SELECT p.id, CASE WHEN p.clip_a = :clip THEN 'A' ELSE 'B' END AS side
+FROM arena_pairs AS p
+LEFT JOIN arena_votes AS v ON v.pair_id = p.id AND v.user_id = :user
+WHERE (p.clip_a = :clip OR p.clip_b = :clip) AND v.revealed_at IS NULL
+ORDER BY p.id
+LIMIT 1
 """
 
 _ARENA_TALLY = "SELECT choice, COUNT(*) FROM arena_votes WHERE pair_id = ? GROUP BY choice"
@@ -1171,6 +1183,16 @@ class Store:
                 "p.style FROM arena_votes AS v JOIN arena_pairs AS p ON p.id = v.pair_id "
                 "WHERE v.pair_id = ? AND v.user_id = ?", (pair_id, user_id)))
         return _vote_from_row(rows[0]) if rows else None
+
+    async def hidden_arena_clip(self, clip_id: int, user_id: int) -> tuple[int, str] | None:
+        """``(pair id, "A" or "B")`` when the clip plays in an arena pair whose models the
+        member has not revealed (so its model must not be shown to them); else None."""
+        if not (_is_int64(clip_id, minimum=1) and _is_int64(user_id)):
+            return None
+        async with self._reading(f"cannot read clip #{clip_id}") as conn:
+            rows = list(await conn.execute_fetchall(_HIDDEN_ARENA_CLIP,
+                                                    {"clip": clip_id, "user": user_id}))
+        return (rows[0]["id"], rows[0]["side"]) if rows else None
 
     async def arena_votes(self, *, style: str | None = None) -> list[ArenaVote]:
         """Every arena vote (optionally on pairs of one style), by pair and member."""

@@ -293,3 +293,20 @@ async def test_console_arena_lines(trio: Cadenza, tmp_path: Path) -> None:
         "error: unknown choice 'c': choose one of a, b, tie, bad",
         "error: no arena #2",
     ]
+    # Another member has not revealed pair 1: its clips stay blind for them (nothing is made);
+    # the console member has revealed it and sees clip A as usual.
+    guest_out = io.StringIO()
+    clips = await trio.store.clip_count()
+    guest = Console(trio, UserRef(9, "guest"), out=guest_out)
+    for line in ("/clip clip:1", "/continue clip:2", "/reroll clip:1", "/vary clip:2"):
+        await guest.execute(line)
+    assert guest_out.getvalue().splitlines() == [
+        "error: clip #1 is A of arena #1: its model stays hidden until you have voted on the "
+        "pair and revealed it",
+        *(f"error: clip #{c} is {s} of arena #1: its model stays hidden until you have voted on "
+          "the pair and revealed it" for c, s in ((2, "B"), (1, "A"), (2, "B"))),
+    ]
+    assert await trio.store.clip_count() == clips == 2
+    before = out.tell()
+    await console.execute("/clip clip:1")
+    assert f"model {pair.model_a}" in out.getvalue()[before:]

@@ -98,15 +98,28 @@ async def test_a_pair_is_posted_blind_voted_on_changed_revealed_and_survives_a_r
 
     # A new process (new store, app and bot on the same file, no stored views): the buttons
     # on the old post still vote, and the old confirmation's reveal still reveals.
+    # Until a member has revealed the pair, its clips cannot be looked up or built on (the
+    # clip's embed, or a new clip's, would name the model).
     async with cadenza(api, tmp_path, tiny_registry, dev_guild=False) as again:
+        peek = await (await api.slash("clip", {"clip": clip_a}, user=critic)).wait_original()
+        vary = await (await api.slash("vary", {"clip": clip_b}, user=critic)).wait_original()
         tie = await (await api.click(post, "arena:1:tie", user=critic)).wait_original()
         told = await (await api.click(tie, "arena:1:reveal", user=critic)).wait_original()
+        seen = await (await api.slash("clip", {"clip": clip_a}, user=critic)).wait_original(
+            lambda m: bool(m.embeds), timeout=SLOW)
         board = await (await api.slash("arena leaderboard")).wait_original()
+    assert (peek.ephemeral, vary.ephemeral) == (True, True)
+    assert peek.content == (f"Clip #{clip_a} is A of arena #1: its model stays hidden until you "
+                            "have voted on the pair and revealed it")
+    assert vary.content.startswith(f"Clip #{clip_b} is B of arena #1: ")
+    assert names_a_model(peek, models) == names_a_model(vary, models) == []
+    assert model_a in json.dumps(seen.embeds)  # revealed: the clip shows as usual
     assert tie.content.startswith("Your vote on arena #1: **Tie**. 2 vote(s) so far: A 0 · B 1 · "
                                   "tie 1 · both bad 0.")
     assert told.content.startswith(f"Arena #1: **A** was **{model_a}**")
     assert rows(again.db, "SELECT user_id, choice FROM arena_votes ORDER BY choice") == [
         (fan.id, "b"), (critic.id, "tie")]
+    assert rows(again.db, "SELECT COUNT(*) FROM clips") == [(2,)]  # the refused /vary: nothing
     lines = board.embeds[0]["description"].split("\n")
     assert [line.split(" — ")[0] for line in lines] == [f"**1.** {model_b}", f"**2.** {model_a}"]
     assert "from 2 vote(s) by 2 member(s)" in board.embeds[0]["footer"]["text"]

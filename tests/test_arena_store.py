@@ -219,3 +219,27 @@ async def test_v3_database_gains_the_arena_and_keeps_its_data(tmp_path: Path) ->
         assert (await store.set_arena_vote(pair_id, 2, "a", "bob")).previous is None
         clip = await store.get_clip(clip_id)
     assert clip is not None and clip.rating_count == 1
+
+
+async def test_arena_clips_stay_blind_until_revealed_and_off_the_chart(store: Store) -> None:
+    pair = await add_pair(store, "lstm", "gan")
+    plain = await add_clip(store, "gru")
+    a, b = pair * 2 - 1, pair * 2  # add_pair stores A then B before the plain clip
+    # alice (1) asked for the pair, bob (2) and carol (3) rate everything
+    for clip in (a, b, plain):
+        await store.set_rating(clip, 2, 5, "bob")
+        await store.set_rating(clip, 3, 4, "carol")
+    assert [e.clip_id for e in await store.top()] == [plain]
+    assert await store.hidden_arena_clip(a, 2) == (pair, "A")
+    assert await store.hidden_arena_clip(b, 2) == (pair, "B")
+    assert await store.hidden_arena_clip(plain, 2) is None
+    await store.set_arena_vote(pair, 2, "b", "bob")
+    assert await store.hidden_arena_clip(b, 2) == (pair, "B")  # voted, vote still open
+    await store.reveal_arena(pair, 2)
+    assert (await store.hidden_arena_clip(a, 2), await store.hidden_arena_clip(b, 2)) == (
+        None, None)
+    assert await store.hidden_arena_clip(a, 3) == (pair, "A")  # carol has not revealed
+    assert await store.hidden_arena_clip(10**30, 2) is None  # no such clip: nothing hidden
+    # the ratings themselves are kept (the model statistics count them)
+    assert {g.group: (g.votes, g.mos) for g in await store.stats("model")} == {
+        "lstm": (2, 4.5), "gan": (2, 4.5), "gru": (2, 4.5)}

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot import specs
-from bot.discord_bot.present import clip_embed, clip_files, clip_view
+from bot.discord_bot.present import clip_embed, clip_files, clip_view, member_ref
 from bot.errors import UserError
 from bot.options import parse_options
 from bot.store import GroupStats, TopEntry
@@ -103,10 +103,12 @@ class Charts(commands.Cog):
     async def clip(self, interaction: discord.Interaction, clip: ClipRange) -> None:
         opts = parse_options("clip", {"clip": clip})
         # Refuse unknown ids before acknowledging, so the answer can be ephemeral.
+        viewer = member_ref(interaction.user)
         if await self.app.store.get_clip(opts["clip"]) is None:
             raise UserError(f"no clip #{opts['clip']}")
+        await self.app.check_not_blind(opts["clip"], viewer)
         await interaction.response.defer(thinking=True)
-        result = await self.app.clip(opts["clip"])
+        result = await self.app.clip(opts["clip"], viewer=viewer)
         files, image, note = clip_files(result, interaction.filesize_limit)
         embed = clip_embed(result, image=image, requested_by=result.author)
         await interaction.edit_original_response(content=note, embed=embed, attachments=files,

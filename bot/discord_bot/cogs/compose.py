@@ -149,7 +149,8 @@ class Compose(commands.Cog):
         raw = {"clip": clip, "bars": bars, "seed": seed}
         opts = parse_options("continue", {k: v for k, v in raw.items() if v is not None})
         await self.start(interaction, *await self.app.plan_continue(
-            opts["clip"], opts.get("bars", 4), opts.get("seed")))
+            opts["clip"], opts.get("bars", 4), opts.get("seed"),
+            viewer=member_ref(interaction.user)))
 
     @app_commands.command(name="vary", description=specs.spec("vary").description)
     @app_commands.describe(**specs.describe("vary"))
@@ -157,8 +158,8 @@ class Compose(commands.Cog):
                            seed: SeedRange | None = None) -> None:
         raw = {"clip": clip, "seed": seed}
         opts = parse_options("vary", {k: v for k, v in raw.items() if v is not None})
-        await self.start(interaction, *await self.app.plan_variation(opts["clip"],
-                                                                     opts.get("seed")))
+        await self.start(interaction, *await self.app.plan_variation(
+            opts["clip"], opts.get("seed"), viewer=member_ref(interaction.user)))
 
     @app_commands.command(name="reroll", description=specs.spec("reroll").description)
     @app_commands.describe(**specs.describe("reroll"))
@@ -170,16 +171,19 @@ class Compose(commands.Cog):
 
     async def reroll(self, interaction: discord.Interaction, clip_id: int) -> None:
         """Same request, new random seed; a clip built on a seed or a clip stays built on it."""
-        await self.start(interaction, *await self.app.plan_reroll(clip_id))
+        await self.start(interaction, *await self.app.plan_reroll(
+            clip_id, viewer=member_ref(interaction.user)))
 
     async def continue_clip(self, interaction: discord.Interaction, clip_id: int,
                             bars: int) -> None:
         opts = parse_options("continue", {"clip": clip_id, "bars": bars})
-        await self.start(interaction, *await self.app.plan_continue(opts["clip"], opts["bars"]))
+        await self.start(interaction, *await self.app.plan_continue(
+            opts["clip"], opts["bars"], viewer=member_ref(interaction.user)))
 
     async def vary(self, interaction: discord.Interaction, clip_id: int) -> None:
         opts = parse_options("vary", {"clip": clip_id})
-        await self.start(interaction, *await self.app.plan_variation(opts["clip"]))
+        await self.start(interaction, *await self.app.plan_variation(
+            opts["clip"], viewer=member_ref(interaction.user)))
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
         row = await self.app.store.get_job(job_id)
