@@ -1,4 +1,5 @@
-"""Melody VAE: step round trips, shapes, slerp, checkpoint, deterministic decoding."""
+"""Melody VAE: step round trips, shapes, slerp, checkpoint, deterministic decoding, training
+augmentation."""
 
 from __future__ import annotations
 
@@ -74,14 +75,48 @@ def test_vae_checkpoint_round_trip_through_the_generic_loader(tmp_path: Path) ->
     assert torch.equal(loaded.model.decode(z), m.eval().decode(z))
 
 
-@pytest.mark.parametrize("k", [-3, 0, 4])
-def test_training_smoke_with_transposition(tmp_path: Path, k: int) -> None:
+def test_training_smoke_saves_a_loadable_checkpoint(tmp_path: Path) -> None:
+    from models.checkpoint import load
     from models.corpus import Piece
     from models.theory import Key
     from models.train_vae import VAEOptions, train_vae
 
-    notes = tuple((i * 6, 6, 60 + k + (i % 7)) for i in range(64))
+    notes = tuple((i * 6, 6, 60 + (i % 7)) for i in range(64))
     pieces = [Piece(f"t{i}", "folk", (4, 4), Key(0), 8, notes, ((0, "C"),)) for i in range(30)]
-    best = train_vae(pieces, VAEOptions(out=tmp_path / "vae" / "model.pt", steps=3, batch=4,
-                                        eval_every=3, config=TINY))
-    assert (tmp_path / "vae" / "model.pt").exists() and "step_accuracy" in best
+    path = tmp_path / "vae" / "model.pt"
+    best = train_vae(pieces, VAEOptions(out=path, steps=3, batch=4, eval_every=3, config=TINY))
+    assert best["step"] == 3 and "step_accuracy" in best
+    loaded = load(path, torch.device("cpu"))
+    assert loaded.kind == "vae" and isinstance(loaded.model, MelodyVAE)
+
+
+def test_augment_transposes_each_window_whole_within_the_pitch_range() -> None:
+    from models.train_vae import _augment
+
+    lo, hi = 2, N_CLASSES - 1  # lowest and highest note classes
+    mid = [30, HOLD, 32, REST, 34, HOLD, HOLD, 30] * 4
+    bottom = [lo, HOLD, lo + 3, REST] * 8  # can only go up
+    top = [hi, HOLD, hi - 4, REST] * 8  # can only go down
+    full = [lo, hi] * 16  # spans the whole range: cannot move
+    silent = [REST] + [HOLD] * 31
+    batch = np.array([mid, bottom, top, full, silent] * 40, dtype=np.int64)
+    before = batch.copy()
+    out = _augment(batch, np.random.default_rng(0))
+    assert np.array_equal(batch, before)  # the input batch is not changed
+    assert out.shape == batch.shape and out.dtype == batch.dtype
+    shifts = []
+    for w_in, w_out in zip(batch, out, strict=True):
+        notes = w_in >= 2
+        assert np.array_equal(w_out[~notes], w_in[~notes])  # REST and HOLD stay in place
+        assert (w_out[notes] >= 2).all()  # no note turns into REST/HOLD
+        assert ((lo <= w_out[notes]) & (w_out[notes] <= hi)).all()
+        k = set((w_out[notes] - w_in[notes]).tolist()) or {0}
+        assert len(k) == 1  # one shift per window: intervals kept
+        shifts.append(k.pop())
+    assert all(-6 <= k <= 6 for k in shifts)
+    kinds = ["mid", "bottom", "top", "full", "silent"]
+    by_kind = {name: shifts[i::5] for i, name in enumerate(kinds)}
+    assert all(k >= 0 for k in by_kind["bottom"]) and any(k > 0 for k in by_kind["bottom"])
+    assert all(k <= 0 for k in by_kind["top"]) and any(k < 0 for k in by_kind["top"])
+    assert by_kind["full"] == [0] * 40 and by_kind["silent"] == [0] * 40
+    assert min(by_kind["mid"]) < 0 < max(by_kind["mid"])  # windows really move, both ways
