@@ -54,5 +54,14 @@ def test_unbeaten_models_stay_finite_and_few_votes_are_provisional() -> None:
 
 
 def test_ties_pull_ratings_together() -> None:
-    tied = ratings([("a", "b", 0.5)] * 40, boot=20)
-    assert abs(tied[0].rating - tied[1].rating) < 1e-6
+    def gap(votes: list[tuple[str, str, float]]) -> float:
+        by_model = {r.model: r.rating for r in ratings(votes, boot=20)}
+        return by_model["a"] - by_model["b"]
+
+    decisive = [("a", "b", 1.0)] * 10
+    tie = ("a", "b", 0.5)
+    gaps = [gap(decisive), gap(decisive + [tie] * 10), gap(decisive + [tie] * 40)]
+    assert gaps[0] > gaps[1] > gaps[2] > 0  # more ties, closer ratings; a stays ahead
+    # without the prior, 10 wins and 10 ties are 15 : 5 half-wins, odds 3:1
+    elo = to_elo(fit_strengths(decisive + [tie] * 10, ["a", "b"], prior=0.0))
+    assert np.isclose(elo[0] - elo[1], 400 * np.log10(3), atol=1e-6)
