@@ -302,13 +302,10 @@ SEEDS = _seeds()
 
 
 def _read_only_midi_errors(data: bytes) -> None:
-    start = time.perf_counter()
     try:
         read_midi(data)
     except MidiError as e:
         assert str(e) and str(e) != INTERNAL_ERROR
-    # Linear work: even a 20 KB mutant is read in well under a second.
-    assert time.perf_counter() - start < 2.0
 
 
 @given(st.binary(max_size=2000))
