@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -231,17 +230,29 @@ def test_round_trip_of_random_monophonic_lines(case: tuple) -> None:
 # ---------------------------------------------------------------- fuzzing
 
 SYNTAX = st.text(alphabet="abcdefghrCDEGB#b0123456789-/.t~|, \n", max_size=200)
+# Mostly well-formed tokens (most random text is refused), so the round trip below is exercised.
+TOKEN = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from([*"abcdefgABCDEFG", "r", "rest"]), st.sampled_from(["", "#", "b", "##"]),
+        st.sampled_from(["", "", "-1", "0", "3", "4", "5", "9"]),
+        st.sampled_from(["", "", "/1", "/2", "/4", "/8", "/16", "/32", "/4.", "/8..", "/8t"]),
+        st.sampled_from(["", "", "~"]),
+    ),
+)
+TOKENS = st.lists(st.one_of(TOKEN, TOKEN, TOKEN, st.just("|")), min_size=1, max_size=40).map(
+    " ".join)
 
 
-@given(st.one_of(st.text(max_size=300), SYNTAX))
+@given(st.one_of(st.text(max_size=300), SYNTAX, TOKENS))
 @settings(max_examples=300, deadline=None)
 def test_fuzz_only_notation_errors_escape(text: str) -> None:
-    start = time.perf_counter()
     try:
         score = parse_notes(text)
     except NotationError as e:
         assert str(e) and "\n" not in str(e)
     else:
         assert score.tracks[0].notes and score.bars <= 16
-        assert format_notes(score.tracks[0])  # whatever parses can be written back
-    assert time.perf_counter() - start < 1.0
+        # whatever parses is written back as the same line (format_notes: the inverse)
+        written = format_notes(score.tracks[0])
+        assert notes(written) == [(n.start, n.duration, n.pitch) for n in score.tracks[0].notes]
