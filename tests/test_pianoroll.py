@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -93,14 +92,19 @@ def test_unusual_scores_still_render(tmp_path: Path, score: Score) -> None:
     assert png_size(path) == (1200, 500)
 
 
-def test_long_score_is_fast_enough(tmp_path: Path) -> None:
-    render_pianoroll(band(8), tmp_path / "warm.png")  # fonts and imports
-    t = time.perf_counter()
-    render_pianoroll(band(8), tmp_path / "eight.png")
-    eight = time.perf_counter() - t
-    render_pianoroll(band(32), tmp_path / "long.png", title="32 bars")
-    assert png_size(tmp_path / "long.png") == (1200, 500)
-    assert eight < 1.5  # ~0.15 s here; generous for a busy CI machine
+def test_32_bar_score_renders_at_embed_size_to_its_last_bar(tmp_path: Path) -> None:
+    # (render time is measured by bench/render.py, not asserted here)
+    path = render_pianoroll(band(32), tmp_path / "long.png", title="32 bars")
+    assert png_size(path) == (1200, 500)
+    for role in ("lead", "chords", "bass", "drums"):
+        assert colour_pixels(path, ROLE_COLOURS[role]) > 300, role
+    # the lead's last bar is drawn: the plot spans about 8.5-98.5 % of the width
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+    c = ROLE_COLOURS["lead"]
+    lead = np.abs(rgb - [int(c[i:i + 2], 16) for i in (1, 3, 5)]).max(axis=2) <= 40
+    lead[:60] = False  # the legend swatches at the top
+    left, right = int(0.085 * WIDTH_PX), int(0.985 * WIDTH_PX)
+    assert lead[:, left + (right - left) * 31 // 32:right].sum() > 50
 
 
 def test_concurrent_renders_do_not_interfere(tmp_path: Path) -> None:
