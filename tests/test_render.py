@@ -121,12 +121,34 @@ def test_no_state_leaks_between_renders(renderer: Renderer, band_audio: np.ndarr
     assert np.array_equal(again, band_audio)  # bit-identical: nothing carried over
 
 
-def test_concurrent_renders_are_serialised_and_identical(renderer: Renderer,
-                                                         band_audio: np.ndarray) -> None:
+def test_concurrent_renders_are_serialised_and_identical(
+        renderer: Renderer, band_audio: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each render opens its own synth and closes it at the end: count the synths open at once.
+    real_open, real_close = Renderer._open, Renderer._close
+    guard = threading.Lock()
+    open_now, most_open = [0], [0]
+
+    def counted_open(self: Renderer):  # type: ignore[no-untyped-def]
+        with guard:
+            open_now[0] += 1
+            most_open[0] = max(most_open[0], open_now[0])
+        return real_open(self)
+
+    def counted_close(self: Renderer, synth) -> None:  # type: ignore[no-untyped-def]
+        try:
+            real_close(self, synth)
+        finally:
+            with guard:
+                open_now[0] -= 1
+
+    monkeypatch.setattr(Renderer, "_open", counted_open)
+    monkeypatch.setattr(Renderer, "_close", counted_close)
     data = score_to_midi(SCORE)
     results: list[np.ndarray] = []
+    start = threading.Barrier(3)
 
     def work() -> None:
+        start.wait()  # all three ask at once
         results.append(renderer.render_midi(data))
 
     threads = [threading.Thread(target=work) for _ in range(3)]
@@ -135,6 +157,7 @@ def test_concurrent_renders_are_serialised_and_identical(renderer: Renderer,
     for t in threads:
         t.join()
     assert len(results) == 3 and all(np.array_equal(r, band_audio) for r in results)
+    assert most_open == [1] and open_now == [0]  # one synth at a time, each closed
 
 
 def test_tempo_changes_follow_the_tempo_map(renderer: Renderer) -> None:
