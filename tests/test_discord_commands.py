@@ -9,6 +9,7 @@ import gc
 import io
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -300,20 +301,38 @@ async def test_runner_wires_the_bot_from_settings_and_never_logs_the_token(
     assert "MTIz.bad.token" not in str(refused.value) and "MTIz.bad.token" not in caplog.text
 
 
-async def test_console_stats_report_the_same_numbers(app, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    await seed_votes(app.store.path)
-    out = io.StringIO()
-    await Console(app, UserRef(0, "console"), out=out).execute("/stats")
-    await Console(app, UserRef(0, "console"), out=out).execute("/stats period:century")
+async def test_console_stats_report_the_same_numbers_as_discord(api, tmp_path, tiny_registry):
+    await seed_votes(tmp_path / "cadenza.db")
+    async with cadenza(api, tmp_path, tiny_registry) as h:
+        embed = (await (await api.slash("stats")).wait_original()).embeds[0]
+        out = io.StringIO()
+        console = Console(h.app, UserRef(0, "console"), out=out)
+        await console.execute("/stats")
+        await console.execute("/stats period:century")
     lines = out.getvalue().splitlines()
-    assert lines[:4] == [
+    assert lines == [
         "by model:",
         "  gru: 1 clip(s), 2 rater(s), 2 vote(s), MOS 4.50 ± 6.35",
         "  lstm: 2 clip(s), 3 rater(s), 5 vote(s), MOS 3.40 ± 1.42",
         "  rnn: 1 clip(s), 0 rater(s), 0 vote(s), no votes yet",
+        "by style:",
+        "  blues: 1 clip(s), 2 rater(s), 2 vote(s), MOS 2.50 ± 6.35",
+        "  folk: 1 clip(s), 0 rater(s), 0 vote(s), no votes yet",
+        "  jazz: 2 clip(s), 4 rater(s), 5 vote(s), MOS 4.20 ± 1.04",
+        "error: unknown period 'century': choose one of day, week, month, all",
     ]
-    assert lines[4:6] == ["by style:", "  blues: 1 clip(s), 2 rater(s), 2 vote(s), MOS 2.50 ± 6.35"]
-    assert lines[-1] == ("error: unknown period 'century': choose one of day, week, month, all")
+    # Row for row, the same figures as the Discord embed's tables.
+    console_rows: dict[str, list[list[str]]] = {"model": [], "style": []}
+    for line in lines:
+        if line.startswith("by "):
+            rows_now = console_rows[line[3:-1]]
+        elif m := re.fullmatch(r"  (\w+): (\d+) clip\(s\), (\d+) rater\(s\), (\d+) vote\(s\), "
+                               r"(?:MOS (\S+) ± (\S+)|no votes yet)", line):
+            rows_now.append([g or "–" for g in m.groups()])
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    for kind in ("model", "style"):
+        table = fields[f"By {kind}"].strip("`\n").splitlines()[1:]  # rows below the header
+        assert [row.split() for row in table] == console_rows[kind], kind
 
 
 async def test_run_bot_stops_cleanly_on_sigterm(api, tmp_path, tiny_models, monkeypatch,  # type: ignore[no-untyped-def]
