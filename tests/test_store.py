@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+import aiosqlite
 import mido
 import pytest
 
@@ -623,6 +624,36 @@ async def test_cancelled_writers_leave_the_store_consistent(store: Store, db: Pa
     assert await store.set_rating(clip_id, 999, 5, "after") is None
     clip = await store.get_clip(clip_id)
     assert clip is not None and clip.rating_count == len(stored) + 1
+
+
+@pytest.mark.parametrize(("statement", "stored"), [
+    ("BEGIN", False), ("INSERT INTO users", False), ("INSERT INTO ratings", False),
+    ("COMMIT", True),
+])
+async def test_a_rating_cancelled_mid_transaction_is_stored_whole_or_not_at_all(
+        store: Store, db: Path, monkeypatch: pytest.MonkeyPatch, statement: str,
+        stored: bool) -> None:
+    clip_id = await store.add_clip(new_clip())
+    real_execute = aiosqlite.Connection.execute
+
+    async def execute(self, sql, *args):  # type: ignore[no-untyped-def]
+        # The cancellation lands while the statement is queued on the connection's thread,
+        # which runs it anyway: a cancelled COMMIT still commits.
+        if sql.lstrip().startswith(statement):
+            asyncio.current_task().cancel()  # type: ignore[union-attr]
+        return await real_execute(self, sql, *args)
+
+    monkeypatch.setattr(aiosqlite.Connection, "execute", execute)
+    rating = asyncio.create_task(store.set_rating(clip_id, 300, 4, "late"))
+    with pytest.raises(asyncio.CancelledError):
+        await rating
+    assert rating.cancelled()
+    monkeypatch.undo()
+    expected = ([(300, 4)], [(300, "late")]) if stored else ([], [])
+    assert (raw(db, "SELECT user_id, stars FROM ratings"),
+            raw(db, "SELECT id, name FROM users WHERE id = 300")) == expected
+    assert await store.set_rating(clip_id, 301, 5, "next") is None  # the store still works
+    assert raw(db, "SELECT user_id FROM ratings WHERE user_id = 301") == [(301,)]
 
 
 # ---------------------------------------------------------------------------------------------
