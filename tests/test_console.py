@@ -179,10 +179,24 @@ def test_cli_run_without_token_starts_the_console(tmp_path: Path, cli_env: dict[
 
 
 def test_db_upgrade_is_idempotent(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    from bot.store import load_migrations
+
+    def schema() -> tuple[list, list]:
+        conn = sqlite3.connect(cli_env["CADENZA_DB"])
+        try:
+            return (conn.execute("PRAGMA user_version").fetchall(),
+                    conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                                 "ORDER BY type, name").fetchall())
+        finally:
+            conn.close()
+
     first = _cli(["db", "upgrade"], cli_env, tmp_path)
     assert first.returncode == 0 and "applied [1" in first.stdout
+    upgraded = schema()
+    assert upgraded[0] == [(load_migrations()[-1].version,)] and upgraded[1]
     second = _cli(["db", "upgrade"], cli_env, tmp_path)
     assert second.returncode == 0 and "up to date" in second.stdout
+    assert schema() == upgraded  # same version, same tables, indexes and triggers
 
 
 def test_settings_read_queue_limits_and_never_show_the_token() -> None:
