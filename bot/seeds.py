@@ -261,8 +261,8 @@ def random_seed(seed: int | None) -> int:
     return seed if seed is not None else secrets.randbelow(SEED_MAX + 1)
 
 
-def _first_melody_bar(score: Score) -> int:
-    lead = extract_melody(score)
+def _first_melody_bar(score: Score, *, guessed_lead: bool = False) -> int:
+    lead = extract_melody(score, guessed_lead=guessed_lead)
     if not lead.notes:
         return 1
     return min(n.start for n in lead.notes) // score.bar_ticks + 1
@@ -309,7 +309,10 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     try:
         imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES)
         score = imported.score
-        motif, trimmed = Motif.from_score(score, (_first_melody_bar(score), 10**6))
+        # the importer guessed which part is the lead: where it barely plays, take the tune
+        # from all the parts
+        motif, trimmed = Motif.from_score(score, (_first_melody_bar(score, guessed_lead=True),
+                                                  10**6), guessed_lead=True)
     except (MidiError, MotifError) as e:
         raise UserError(f"cannot use {filename}: {e}") from None
     except Exception:  # a hostile file must cost the member a message, never the bot

@@ -302,7 +302,7 @@ def midi_folder_pieces(root: Path) -> list[Piece]:
                 log.warning("skipping %s: %s", f, e)
                 continue
             score = result.score
-            lead = extract_melody(score)
+            lead = extract_melody(score, guessed_lead=True)
             mel = [(n.start, n.end, n.pitch) for n in lead.notes]
             harmony = [(n.start, n.end, n.pitch) for t in score.tracks if not t.is_drum
                        for n in t.notes]

@@ -565,19 +565,37 @@ def _decode(raw: bytes) -> str:
     return " ".join("".join(c for c in text if c.isprintable()).split())[:40]
 
 
-def extract_melody(score: Score) -> Track:
-    """A monophonic lead line: the skyline of the lead track, else of all non-drum tracks.
+def extract_melody(score: Score, start: int = 0, end: int | None = None, *,
+                   guessed_lead: bool = False) -> Track:
+    """A monophonic lead line over notes starting in [start, end): the skyline of the lead
+    track, else of all non-drum tracks.
 
     At each onset the highest note is taken, unless a higher melody note is still sounding; a
-    kept note is cut where the next kept note starts.
+    kept note is cut where the next kept note starts. ``guessed_lead``: the lead role came from
+    ``import_midi``'s guess over the whole file, so where that part barely plays (fewer than a
+    quarter of the all-track skyline's notes, or fewer than 4 when the skyline has more) the
+    skyline is taken instead: an orchestral file whose "lead" flute plays once in the window
+    would otherwise give a one-note melody. Our own clips' lead is the melody: trusted.
     """
+
+    def inside(notes: tuple[Note, ...] | list[Note]) -> list[Note]:
+        return [n for n in notes if n.start >= start and (end is None or n.start < end)]
+
+    pitched = [t for t in score.tracks if not t.is_drum and t.notes]
+    everything = _skyline(inside([n for t in pitched for n in t.notes]))
     lead = score.track("lead")
-    if lead is not None and not lead.is_drum and lead.notes:
-        source, program = list(lead.notes), lead.program
-    else:
-        pitched = [t for t in score.tracks if not t.is_drum and t.notes]
-        source = [n for t in pitched for n in t.notes]
-        program = pitched[0].program if pitched else 0
+    if lead is not None and not lead.is_drum:
+        line = _skyline(inside(lead.notes))
+        thin = guessed_lead and (len(line) * 4 < len(everything)
+                                 or (len(line) < 4 and len(everything) > len(line)))
+        if line and not thin:
+            return Track(name="melody", role="lead", program=lead.program, notes=tuple(line))
+    # the sound of the part that plays most in the window
+    program = max(pitched, key=lambda t: len(inside(t.notes))).program if pitched else 0
+    return Track(name="melody", role="lead", program=program, notes=tuple(everything))
+
+
+def _skyline(source: list[Note]) -> list[Note]:
     line: list[Note] = []
     for n in sorted(source, key=lambda n: (n.start, -n.pitch)):
         if line:
@@ -589,7 +607,7 @@ def extract_melody(score: Score) -> Track:
                     continue  # an inner voice under a held melody note
                 line[-1] = Note(top.start, n.start - top.start, top.pitch, top.velocity)
         line.append(n)
-    return Track(name="melody", role="lead", program=program, notes=tuple(line))
+    return line
 
 
 def _count(n: int, noun: str) -> str:

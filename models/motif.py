@@ -78,9 +78,11 @@ class Motif:
 
     @classmethod
     def from_score(cls, score: Score, bar_range: tuple[int, int] | None = None,
-                   *, max_bars: int = MAX_MOTIF_BARS) -> tuple[Motif, list[str]]:
+                   *, max_bars: int = MAX_MOTIF_BARS,
+                   guessed_lead: bool = False) -> tuple[Motif, list[str]]:
         """The lead line (skyline) and chords of a score, optionally bars [first, last]
-        (1-based, inclusive); returns the motif and notes on what was trimmed."""
+        (1-based, inclusive); returns the motif and notes on what was trimmed.
+        ``guessed_lead``: the score is an import (see ``extract_melody``)."""
         warnings: list[str] = []
         score = _to_grid(score)
         bar = score.bar_ticks
@@ -97,9 +99,9 @@ class Motif:
                             f"(seeds are at most {max_bars} bars)")
             last = first + max_bars - 1
         lo, hi = (first - 1) * bar, last * bar
-        lead = extract_melody(score)
+        lead = extract_melody(score, lo, hi, guessed_lead=guessed_lead)
         notes = tuple(Note(n.start - lo, min(n.duration, hi - n.start), n.pitch, n.velocity)
-                      for n in lead.notes if lo <= n.start < hi)
+                      for n in lead.notes)
         if not notes:
             raise MotifError(f"bars {first}-{last} have no melody notes")
         bars = last - first + 1

@@ -426,6 +426,33 @@ def test_extract_melody_prefers_the_lead_and_skips_drums() -> None:
     assert [n.pitch for n in extract_melody(Score(tracks=(drums, high))).notes] == [90]
 
 
+def test_extract_melody_passes_over_a_guessed_lead_that_barely_plays_in_the_window() -> None:
+    from models.score import Note
+
+    def imported(score: Score, start: int = 0, end: int | None = None) -> list[int]:
+        return [n.pitch for n in extract_melody(score, start, end, guessed_lead=True).notes]
+
+    # an orchestral-style file: the "lead" flute plays once, the strings carry the tune
+    flute = Track(name="flute", role="lead", program=73, notes=(Note(0, 12, 84),))
+    tune = Track(name="strings", role="chords", program=48,
+                 notes=tuple(Note(12 * i, 12, 60 + i) for i in range(1, 9)))
+    score = Score(tracks=(flute, tune))
+    assert imported(score) == [84, *range(61, 69)]
+    assert extract_melody(score, guessed_lead=True).program == 48  # the part that plays most
+    # a quarter of the skyline's notes is enough to keep the lead (4 of 9 here)
+    four = Track(name="flute", role="lead", program=73,
+                 notes=tuple(Note(t, 12, p) for t, p in ((0, 84), (24, 86), (48, 88), (72, 89))))
+    both = Score(tracks=(four, tune))
+    assert imported(both) == [84, 86, 88, 89]
+    # windowed: only notes starting in [start, end) count, for the choice and the line
+    assert imported(both, 84, 108) == [67, 68]
+    # a tiny window: 2 lead notes against a 3-note skyline, so the skyline carries more tune
+    assert imported(both, 0, 36) == [84, 61, 86]
+    # a lead we wrote ourselves (a clip's) is the melody wherever it plays
+    assert extract_melody(score).notes == flute.notes
+    assert extract_melody(both, 0, 36).notes == four.notes[:2]
+
+
 def test_a_full_megabyte_upload_is_read_and_refused_for_its_note_count() -> None:
     # ~1 MiB of running-status notes (175k events), cut at the limit mid-track: the whole
     # upload is read (every note counted), then refused by the note limit.

@@ -73,6 +73,8 @@ async def test_corpus_file_is_taken_sensibly_or_refused_cleanly(app: Cadenza, na
     assert 40 <= motif.tempo <= 240
     end = motif.bars * motif.bar_ticks
     assert all(0 <= n.start < end and n.end <= end and 0 <= n.pitch <= 127 for n in motif.notes)
+    # sensible content: a tune, not the one note a barely-playing "lead" part holds
+    assert len(motif.notes) >= min(8, IMPORTED[name]["kept"] // 2)
     starts = [n.start for n in motif.notes]
     assert starts == sorted(set(starts))  # one line: monophonic, in order
     assert all(isinstance(w, str) and w and "\n" not in w for w in result.warnings)
