@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import statistics
 import sys
 import time
@@ -18,23 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' inputs
+
+from hostile_midi import megabyte_upload
 
 from models.midi_import import import_midi
 from models.midifile import MidiError, read_midi
 from models.notation import MAX_CHARS, NotationError, parse_notes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
-
-
-def megabyte_upload() -> bytes:
-    """~1 MiB of running-status notes (175k events), cut at the upload limit mid-track."""
-    rng = random.Random(7)
-    body = bytearray(b"\x00\x90\x3c\x50")
-    while len(body) < 1 << 20:
-        p = rng.randint(40, 90)
-        body += bytes([0x18, p, 0x50, 0x18, p, 0x00])
-    data = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"MTrk\x00\x10\x00\x00" + body
-    return data[: 1 << 20]
 
 
 def huge_lengths() -> bytes:

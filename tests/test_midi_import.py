@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import random
 from pathlib import Path
 
 import mido
 import pretty_midi
 import pytest
+from hostile_midi import megabyte_upload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -456,13 +456,8 @@ def test_extract_melody_passes_over_a_guessed_lead_that_barely_plays_in_the_wind
 def test_a_full_megabyte_upload_is_read_and_refused_for_its_note_count() -> None:
     # ~1 MiB of running-status notes (175k events), cut at the limit mid-track: the whole
     # upload is read (every note counted), then refused by the note limit.
-    rng = random.Random(7)
-    body = bytearray(b"\x00\x90\x3c\x50")
-    while len(body) < 1 << 20:
-        p = rng.randint(40, 90)
-        body += bytes([0x18, p, 0x50, 0x18, p, 0x00])
-    data = (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"MTrk\x00\x10\x00\x00" + body)
-    data = data[: 1 << 20]
+    data = megabyte_upload()
+    assert len(data) == 1 << 20
     assert refusal(data) == "the file has 174,759 notes; the limit is 20,000"
 
 
