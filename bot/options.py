@@ -274,6 +274,8 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     if extra:
         hint = f" ({', '.join(sorted(known))})" if known else ""
         raise UserError(f"/{command} has no option {extra[0]!r}{hint}")
+    if command == "compose":
+        _motif_hint(raw.get("seed"))
     out: dict[str, Any] = {}
     for opt in spec.options:
         value = raw.get(opt.name)
@@ -295,6 +297,20 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         if out["a"].casefold() == out["b"].casefold():
             raise UserError("a blend needs two different seeds")
     return out
+
+
+def _motif_hint(seed: Any) -> None:
+    """``/compose seed:riff``: a member who means the shared seed "riff" (seed: is the random
+    seed, a number) is pointed to ``motif:``. Discord's client only sends numbers there."""
+    if not isinstance(seed, str) or not seed.strip():
+        return
+    try:
+        float(seed.strip())  # a number, whole or not, gets the usual checks
+    except ValueError:
+        name = seed.strip()[:40]
+        quoted = f'"{name}"' if " " in name else name
+        raise UserError(f"seed: is the random seed, a whole number; to build on the shared seed "
+                        f"“{name}”, use motif:{quoted}") from None
 
 
 def _check_share(out: dict[str, Any]) -> None:

@@ -53,6 +53,10 @@ def _parsed(line: str) -> tuple[str, dict]:
     ("/compose temperature:3", r"temperature must be between 0.1 and 2 \(got 3\)"),
     ("/compose temperature:nan", "temperature must be a finite number"),
     ("/compose seed:-1", "seed must be between 0 and 2147483647"),
+    ("/compose seed:riff", "seed: is the random seed, a whole number; to build on the shared "
+                           "seed “riff”, use motif:riff"),
+    ('/compose seed:"night owl"', "use motif:\"night owl\""),
+    ("/compose seed:7.5", r"seed must be a whole number \(got '7.5'\)"),
     ("/compose key:H", "unknown key 'H'"),
     ("/compose colour:red", "/compose has no option 'colour'"),
     ("/rate clip:1", "/rate needs stars"),
