@@ -148,6 +148,7 @@ def _fit_motif(r: Resolved, motif: Motif) -> tuple[Resolved, Motif]:
             tonic = (tonic + (3 if motif.key.mode == "minor" else 9)) % 12
         shift = (key.tonic - tonic) % 12
         motif = motif.transpose(shift - 12 if shift > 6 else shift)
+    motif, _ = motif.playable()  # seeds stored before seeds were moved into range
     tempo = r.tempo if r.tempo_given else round(motif.tempo)
     bars = min(r.bars, MAX_TOTAL_BARS - motif.bars)
     return replace(r, key=key.name, meter=motif.meter, tempo=tempo, bars=bars,

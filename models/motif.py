@@ -14,10 +14,13 @@ from models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitc
 from models.midi_import import extract_melody
 from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import Chord, Key
-from models.tokens import METERS
+from models.tokens import METERS, fold_pitch
 
 MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
 MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
+# The models write melodies around the middle of the keyboard: a motif whose median pitch lies
+# outside this range is moved by whole octaves (a seed typed as C0 D0 E0 is still C D E).
+MEDIAN_RANGE = (48, 84)
 
 
 class MotifError(ValueError):
@@ -51,6 +54,22 @@ class Motif:
                            for n in self.notes),
                      tuple((t, c.transpose(semitones)) for t, c in self.chords), self.meter,
                      self.key.transpose(semitones), self.tempo, self.bars)
+
+    def playable(self) -> tuple[Motif, int]:
+        """The motif moved by whole octaves so its median pitch lies in MEDIAN_RANGE and every
+        note in the piano's range (21-108), with the octaves it moved (+ up, - down)."""
+        pitches = sorted(n.pitch for n in self.notes)
+        median = pitches[len(pitches) // 2]
+        octaves = 0
+        while median + 12 * octaves < MEDIAN_RANGE[0]:
+            octaves += 1
+        while median + 12 * octaves > MEDIAN_RANGE[1]:
+            octaves -= 1
+        notes = tuple(Note(n.start, n.duration, fold_pitch(n.pitch + 12 * octaves), n.velocity)
+                      for n in self.notes)
+        if octaves == 0 and notes == self.notes:
+            return self, 0
+        return Motif(notes, self.chords, self.meter, self.key, self.tempo, self.bars), octaves
 
     def to_score(self, style: str | None = None) -> Score:
         """Lead-only Score (for tokens and previews)."""
@@ -125,7 +144,13 @@ class Motif:
             elif not merged or merged[-1][1] != c:
                 merged.append((t, c))
         tempo = min(240.0, max(40.0, score.tempo))
-        return cls(notes, tuple(merged), score.time_signature, key, tempo, bars), warnings
+        motif, octaves = cls(notes, tuple(merged), score.time_signature, key, tempo,
+                             bars).playable()
+        if octaves:
+            warnings.append(f"moved the melody {'up' if octaves > 0 else 'down'} "
+                            f"{abs(octaves)} octave{'s' if abs(octaves) > 1 else ''} into the "
+                            "range the models play")
+        return motif, warnings
 
 
 def _to_grid(score: Score) -> Score:

@@ -420,3 +420,15 @@ def test_fuzzed_uploads_are_stored_whole_or_refused_cleanly(tmp_path: Path,
         loop.run_until_complete(store.close())
         loop.close()
     assert outcomes["stored"] and outcomes["refused"]  # both paths were exercised
+
+
+async def test_a_seed_typed_at_the_edge_of_the_keyboard_is_moved_into_range(app: Cadenza) -> None:
+    low = await app.share_seed("deep", ALICE, HERE, notes="C0/4 D0 E0 F0")
+    assert low.warnings == ["moved the melody up 3 octaves into the range the models play"]
+    assert [n.pitch for n in low.motif.notes] == [48, 50, 52, 53]
+    high = await app.share_seed("shrill", ALICE, HERE, notes="G9/4 G9 G9 G9")
+    assert [n.pitch for n in high.motif.notes] == [79] * 4 and "down 4 octaves" in \
+        high.warnings[0]
+    made = await make(app, await app.plan_compose({"motif": "deep", "bars": 1, "seed": 3},
+                                                  ALICE, HERE))
+    assert made.resolved.primer_bars == 1

@@ -3,6 +3,7 @@ is stored with sensible content or refused with a clear reason, and a refusal st
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -79,6 +80,11 @@ async def test_corpus_file_is_taken_sensibly_or_refused_cleanly(app: Cadenza, na
     assert starts == sorted(set(starts))  # one line: monophonic, in order
     assert all(isinstance(w, str) and w and "\n" not in w for w in result.warnings)
     assert counts(app)[1] == before[1] + 1
+    # and the models can build on it (an all-high or all-low seed once made the grammar dead-end)
+    resolved, _ = await app.plan_compose({"motif": "corpus tune", "bars": 1, "seed": 1}, USER,
+                                         HERE)
+    comp = await asyncio.to_thread(app.composer.compose, resolved, motif)
+    assert comp.score.bars == motif.bars + 1 and comp.score.track("lead").notes
 
 
 @needs_corpus
