@@ -450,9 +450,10 @@ class Seeds:
         resolved = self.app.resolve(req)
         if "motif" not in opts:
             return resolved, PLAIN
-        if resolved.model == BLEND_MODEL:
-            raise UserError(f"the {BLEND_MODEL} model continues no seeds: use /seed blend, or "
-                            f"model {self.composer.default_model}")
+        if not await asyncio.to_thread(self.composer.writes_lines, resolved.model):
+            blend = ": use /seed blend, or" if resolved.model == BLEND_MODEL else ": use"
+            raise UserError(f"the {resolved.model} model continues no seeds{blend} model "
+                            f"{self.composer.default_model}")
         seed = await self.visible_seed(opts["motif"], user, where)
         return resolved, Origin("seed", seed_id=seed.id, label=f"seed “{seed.name}”")
 
@@ -464,7 +465,7 @@ class Seeds:
         await self.sources(origin)
         await asyncio.to_thread(_motif_to_continue, row)  # refuse now rather than in the queue
         req = ComposeRequest(style=row.style, bars=bars, temperature=row.temperature,
-                             seed=random_seed(seed), model=self._melody_model(row))
+                             seed=random_seed(seed), model=await self._melody_model(row))
         return self.app.resolve(req), origin
 
     async def plan_variation(self, clip_id: int,
@@ -473,7 +474,7 @@ class Seeds:
         origin = Origin("vary", clip_id=clip_id, label=f"clip #{clip_id}")
         await self.sources(origin)
         resolved = resolved_from_row(row).with_seed(random_seed(seed))
-        return replace(resolved, model=self._melody_model(row)), origin
+        return replace(resolved, model=await self._melody_model(row)), origin
 
     async def plan_blend(self, a: str, b: str, user: UserRef, where: Where, *,
                          bars: int | None = None, style: str | None = None,
@@ -505,12 +506,11 @@ class Seeds:
             raise UserError(f"no clip #{clip_id}")
         return row
 
-    def _melody_model(self, row: Clip) -> str:
-        """The clip's model when it can continue and vary melodies, else the default (a blend
-        or a VAE clip continues with the sequence model)."""
-        names = self.app.model_names()
-        if row.params.get("model_style") == "vae" or row.model == BLEND_MODEL or \
-                row.model not in names:
+    async def _melody_model(self, row: Clip) -> str:
+        """The clip's model when it can continue and vary melodies, else the default (a blend,
+        a VAE or a GAN clip continues and varies with the sequence model)."""
+        if row.params.get("model_style") == "vae" or row.model not in self.app.model_names() \
+                or not await asyncio.to_thread(self.composer.writes_lines, row.model):
             return self.composer.default_model
         return row.model
 

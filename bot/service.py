@@ -181,6 +181,11 @@ class Composer:
             return meter == (4, 4) and style in loaded.model.config.styles
         return loaded.kind == "vae"
 
+    def writes_lines(self, name: str) -> bool:
+        """Whether model ``name`` is a sequence model, the kind that continues and varies
+        melodies (the VAE and the GAN do not). Loads the checkpoint (blocking)."""
+        return self._load(name).kind == "rnn"
+
     def model_style(self, spec: StyleSpec, styles: tuple[str, ...]) -> str:
         for s in spec.model_styles:
             if s in styles:

@@ -194,6 +194,8 @@ async def test_private_seeds_are_their_owners_only(app: Cadenza) -> None:
     assert origin.kind == "seed" and origin.label == "seed “secret”"
     with pytest.raises(UserError, match="the vae model continues no seeds: use /seed blend"):
         await app.plan_compose({"motif": "open", "model": "vae"}, ALICE, HERE)
+    with pytest.raises(UserError, match=r"^the gan model continues no seeds: use model lstm$"):
+        await app.plan_compose({"motif": "open", "model": "gan"}, ALICE, HERE)
 
 
 async def test_only_the_owner_or_a_manager_deletes(app: Cadenza) -> None:
@@ -432,3 +434,23 @@ async def test_a_seed_typed_at_the_edge_of_the_keyboard_is_moved_into_range(app:
     made = await make(app, await app.plan_compose({"motif": "deep", "bars": 1, "seed": 3},
                                                   ALICE, HERE))
     assert made.resolved.primer_bars == 1
+
+
+async def test_a_gan_clip_continues_and_varies_with_the_sequence_model(app: Cadenza) -> None:
+    # stored directly: a tiny random GAN plays silence, the shipped one plays music
+    bar = GRID * 4
+    lead = Track("Lead", role="lead", notes=tuple(Note(i * GRID, GRID, 60 + i % 5, 80)
+                                                  for i in range(8)))
+    score = Score(tracks=(lead,), tempo=200.0, bars=2, style="folk")
+    clip_id = await app.store.add_clip(NewClip(
+        style="folk", bars=2, tempo=200.0, key="C", meter="4/4", temperature=1.0, seed=1,
+        model="gan", midi=score_to_midi(score), duration_s=2.4, user_id=ALICE.id,
+        user_name=ALICE.name, params={"bars": 2}))
+    more, _ = await app.plan_continue(clip_id, 1, seed=2)
+    varied, _ = await app.plan_variation(clip_id, seed=3)
+    assert (more.model, varied.model) == ("lstm", "lstm")
+    made = await make(app, await app.plan_variation(clip_id, seed=3))
+    assert made.resolved.model == "lstm" and made.resolved.bars == 2
+    got = midi_to_score(made.files.mid.read_bytes()).track("lead").notes
+    assert [n.start for n in got] == [n.start for n in lead.notes]  # a variation: same rhythm
+    assert all(n.start < 2 * bar for n in got)
