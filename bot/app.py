@@ -218,7 +218,11 @@ class Cadenza:
         tmp_stem = f".pending-{r.seed}-{time.monotonic_ns()}"
         stage_timings = _StageTimings(comp.timings, report)
         report("render")
-        files = await self.run_blocking(self._render, comp, out, tmp_stem, stage_timings)
+        try:
+            files = await self.run_blocking(self._render, comp, out, tmp_stem, stage_timings)
+        except BaseException:
+            _discard(out, tmp_stem)  # e.g. ffmpeg missing: the MIDI and PNG were already written
+            raise
         timings = dict(stage_timings)
         report("store")
         t0 = time.perf_counter()
@@ -262,7 +266,10 @@ class Cadenza:
         out = out_dir or self.output_dir
         stem = f"clip-{clip_id}"
         files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
-        if not all(p.exists() for p in (files.mp3, files.mid, files.png)):
+        # files on disk are reused only when they are this clip's: another database (a test
+        # run, a fresh start) may have left a different clip under the same number
+        if not all(p.exists() for p in (files.mp3, files.mid, files.png)) or \
+                files.mid.read_bytes() != row.midi:
             files = await self.run_blocking(self._rerender, row, out, stem)
         else:
             files = RenderedClip(files.mp3, files.mid, files.png, row.duration_s,
@@ -318,7 +325,11 @@ class Cadenza:
         under a temporary name and moved into place, so a failure leaves no files that a later
         request would take for finished ones."""
         tmp = f".pending-{stem}-{time.monotonic_ns()}"
-        files = self.composer.render(score, score_to_midi(score), out, tmp, title=title)
+        try:
+            files = self.composer.render(score, score_to_midi(score), out, tmp, title=title)
+        except BaseException:
+            _discard(out, tmp)
+            raise
         return _rename(files, stem)
 
     # ---- seeds and lineage: bot.seeds does the work
@@ -456,6 +467,12 @@ class _StageTimings(dict):
         super().__setitem__(key, value)
         if key in _NEXT_STAGE:
             self._report(_NEXT_STAGE[key])
+
+
+def _discard(out: Path, stem: str) -> None:
+    """Remove what a failed render left under ``stem`` (a temporary name)."""
+    for p in out.glob(f"{stem}.*"):
+        p.unlink(missing_ok=True)
 
 
 def _rename(files: RenderedClip, stem: str) -> RenderedClip:

@@ -1,0 +1,46 @@
+"""The files behind a clip: a failed render leaves nothing behind, and /clip never serves
+another database's files that happen to carry the same clip number."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pydub import AudioSegment
+
+from bot.app import Cadenza, UserRef
+from bot.errors import ResourceError
+from bot.service import ComposeRequest
+from bot.store import Store
+
+ALICE = UserRef(1, "alice")
+
+
+async def test_a_render_that_fails_leaves_no_files_and_no_row(
+        app: Cadenza, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(AudioSegment, "converter", str(tmp_path / "no-such-ffmpeg"))
+    with pytest.raises(ResourceError, match="ffmpeg is not installed"):
+        await app.compose(ComposeRequest(style="folk", bars=1, seed=2), ALICE)
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []  # the MIDI and PNG came before the MP3
+    conn = sqlite3.connect(app.store.path)
+    assert conn.execute("SELECT COUNT(*) FROM clips").fetchone() == (0,)
+    conn.close()
+
+
+async def test_clip_re_renders_when_the_files_on_disk_are_another_clips(
+        app: Cadenza, composer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # another database wrote its clip #1 into the same output folder
+    async with await Store.open(tmp_path / "other.db") as other_store:
+        other = Cadenza(composer, other_store, output_dir=tmp_path / "out")
+        theirs = await other.compose(ComposeRequest(style="jazz", bars=1, seed=5), ALICE)
+        await other.close()
+    ours = await app.compose(ComposeRequest(style="folk", bars=1, seed=6), ALICE,
+                             stem="elsewhere")
+    assert theirs.clip_id == ours.clip_id == 1
+    row = await app.store.get_clip(1)
+    assert row is not None and (tmp_path / "out" / "clip-1.mid").read_bytes() != row.midi
+    shown = await app.clip(1)
+    assert shown.files.mid.read_bytes() == row.midi
+    assert shown.files.mp3.stat().st_size > 0 and shown.files.png.stat().st_size > 0
