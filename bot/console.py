@@ -9,6 +9,7 @@ Parsing turns a line into a command name and raw option strings; validation is
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -26,13 +27,15 @@ from bot.app import (
     UserRef,
     Where,
     check_upload_size,
+    new_error_id,
 )
 from bot.arena import CHOICE_WORDS, Leaderboard
-from bot.errors import UserError
+from bot.errors import ResourceError, UserError
 from bot.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from bot.service import Resolved
 from bot.store import GroupStats, Seed
 from bot.styles import STYLES
+from models.errors import ModelError
 from models.motif import Motif
 
 log = logging.getLogger(__name__)
@@ -151,6 +154,27 @@ def file_upload(path_text: str) -> Upload:
     return Upload(path.name, size, read)
 
 
+def check_output_dir(path: Path) -> None:
+    """Refuse (ResourceError) a clip folder that cannot be used: one that is a file, sits under
+    a file, or whose nearest existing folder is not writable. Nothing is created here, so a
+    session that never composes leaves no folder behind."""
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe == path and path.exists() and not path.is_dir():
+        raise ResourceError(f"output folder {path} is a file: choose another with --output")
+    if probe.exists() and not probe.is_dir():
+        raise ResourceError(f"cannot make output folder {path}: {probe} is a file "
+                            "(choose another with --output)")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        what = "output folder" if probe == path else "a folder in"
+        raise ResourceError(f"cannot write clips to {path}: {what} {probe} is not writable "
+                            "(choose another with --output)")
+
+
 class Console:
     """Executes parsed lines against the application; prints results like the bot posts them."""
 
@@ -176,7 +200,9 @@ class Console:
         print(text, file=self.out, flush=True)
 
     async def execute(self, text: str) -> bool:
-        """Run one line; returns False when the user asked to quit. User errors are printed."""
+        """Run one line; returns False when the user asked to quit. User errors are printed;
+        anything else is a bug or a broken resource: it is logged with its traceback under a
+        short id and the session goes on (one bad line must not end a long session)."""
         try:
             if text.strip().lower() in ("/quit", "/exit", "quit", "exit"):
                 return False
@@ -185,8 +211,13 @@ class Console:
                 return True
             opts = parse_options(line.command, line.options)
             await self.handlers[line.command](opts)
-        except UserError as e:
+        except (UserError, ModelError) as e:  # both carry messages meant for the user
             self.say(f"error: {e}")
+        except Exception:
+            error_id = new_error_id()
+            log.exception("console line failed (error id %s): %r", error_id, text.strip()[:200])
+            self.say(f"error: something went wrong (error id {error_id}); the details are in "
+                     "the log")
         return True
 
     async def run(self, stream: TextIO = sys.stdin, interactive: bool = True) -> None:
@@ -221,6 +252,9 @@ class Console:
             style=opts.get("style"), seed=opts.get("seed")))
 
     async def _make(self, resolved: Resolved, origin: Origin) -> None:
+        # Checked before the (slow) generation: the folder may have been removed or replaced
+        # by a file since the session started.
+        check_output_dir(self.app.output_dir)
         what = origin.describe()
         self.say(f"composing {resolved.bars} bars of {resolved.style} (seed {resolved.seed})"
                  + (f", {what}" if what else "") + "…")
@@ -300,6 +334,7 @@ class Console:
 
     # ---- arena
     async def _arena_new(self, opts: dict) -> None:
+        check_output_dir(self.app.output_dir)
         resolved, matchup = await self.app.arena.plan(opts.get("style"), opts.get("bars"))
         bars = "bar" if resolved.bars == 1 else "bars"
         self.say(f"composing an arena pair: {resolved.bars} {bars} of {resolved.style} by two "

@@ -211,3 +211,62 @@ def test_settings_read_queue_limits_and_never_show_the_token() -> None:
     assert (s.queue_size, s.per_user_queue, s.workers) == (5, 2, 3)
     assert "secret-token" not in repr(s) and "secret-token" not in str(s)
     assert Settings.from_env({}).queue_size == 16
+
+
+async def test_console_survives_an_unexpected_error_and_logs_it_with_an_id(
+    app, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+    import re
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(app.seeds, "generate", broken)
+    out = io.StringIO()
+    console = Console(app, UserRef(0, "console"), out=out)
+    with caplog.at_level(logging.ERROR, logger="bot.console"):
+        assert await console.execute("/compose bars:1 seed:1") is True
+    match = re.search(r"error: something went wrong \(error id ([0-9a-f]+)\)", out.getvalue())
+    assert match and "Traceback" not in out.getvalue()
+    record = next(r for r in caplog.records if match.group(1) in r.getMessage())
+    assert record.exc_info and "model exploded" in str(record.exc_info[1])
+    assert await console.execute("/help") is True  # the session goes on
+    assert "Commands (the same as in Discord)" in out.getvalue()
+
+
+async def test_console_refuses_an_output_folder_that_is_a_file(app, tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    app.output_dir = blocker / "clips"
+    out = io.StringIO()
+    await Console(app, UserRef(0, "console"), out=out).execute("/compose bars:1 seed:1")
+    assert out.getvalue() == (f"error: cannot make output folder {blocker / 'clips'}: {blocker} "
+                              "is a file (choose another with --output)\n")
+    assert await app.store.get_clip(1) is None
+
+
+def test_check_output_dir_accepts_new_and_existing_folders_and_refuses_files(
+    tmp_path: Path
+) -> None:
+    from bot.console import check_output_dir
+    from bot.errors import ResourceError
+
+    check_output_dir(tmp_path)
+    check_output_dir(tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()  # nothing is created by the check
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ResourceError, match="is a file"):
+        check_output_dir(tmp_path / "f")
+
+
+def test_cli_console_with_an_output_under_a_file_exits_2_with_one_line(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    (tmp_path / "f").write_text("")
+    res = subprocess.run([sys.executable, "-m", "bot", "console", "--output",
+                          str(tmp_path / "f" / "clips")], input="/compose bars:1\n",
+                         capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: cannot make output folder")
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
