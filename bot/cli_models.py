@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-corpus", action="store_true", help="skip music21's corpus")
     t.add_argument("--styles", help="comma-separated corpus styles (default all)")
     t.add_argument("--out", type=Path, help="checkpoint folder (default models/checkpoints)")
+    t.add_argument("--force", action="store_true",
+                   help="overwrite an existing checkpoint of the same name")
     t.add_argument("--minutes", type=float, help="time budget")
     t.add_argument("--steps", type=int, default=4000)
     t.add_argument("--layers", type=int, default=2)
@@ -71,11 +73,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import SHIPPED_DIR
     from models.schedule import set_threads
 
+    out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
+    # The default name is the family and the default folder the shipped one, so a plain
+    # `cadenza train --model lstm` would replace the shipped model and its card: refuse before
+    # any work is done.
+    if out.exists() and not args.force:
+        raise UserError(f"{out} already exists: train under another --name or --out, or pass "
+                        "--force to overwrite it")
     set_threads(args.threads)
     for d in args.data:
         if not d.is_dir():
             raise UserError(f"--data folder not found: {d}")
-    out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
     if args.model in ("lstm", "gru", "rnn"):
         from models.train import TrainOptions, train
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
@@ -27,3 +29,24 @@ def test_train_refuses_a_missing_data_folder(tmp_path: Path) -> None:
                 str(tmp_path)], dict(os.environ), tmp_path)
     assert res.returncode == 2
     assert res.stderr.startswith("error: --data folder not found")
+
+
+def test_train_refuses_to_overwrite_a_checkpoint_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    existing = tmp_path / "lstm" / "model.pt"
+    existing.parent.mkdir()
+    existing.write_bytes(b"shipped")
+    missing = str(tmp_path / "nope")
+    assert main(["train", "--model", "lstm", "--out", str(tmp_path), "--data", missing]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {existing} already exists: train under another --name or --out, "
+                   "or pass --force to overwrite it\n")
+    assert existing.read_bytes() == b"shipped"
+    # A new name, or --force, gets past the check (and stops at the missing data folder).
+    for extra in (["--name", "lstm2"], ["--force"]):
+        assert main(["train", "--model", "lstm", "--out", str(tmp_path), "--data", missing,
+                     *extra]) == 2
+        assert capsys.readouterr().err.startswith("error: --data folder not found")
