@@ -25,7 +25,7 @@ from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
 from bot.styles import STYLES
 from models.midi_import import extract_melody, import_midi
 from models.midifile import MidiError
-from models.motif import MAX_LINE_BARS, MAX_MOTIF_BARS, Motif, MotifError
+from models.motif import MAX_LINE_BARS, MAX_MOTIF_BARS, TEMPO_NOTE, Motif, MotifError
 from models.notation import NotationError, format_notes, parse_notes
 from models.score import GRID, Note, Score, Track
 
@@ -323,6 +323,10 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
                       error_id)
         raise UserError(f"cannot use {filename}: its music could not be read (error id "
                         f"{error_id})") from None
+    if any(w.startswith(TEMPO_NOTE) for w in trimmed):
+        # one line about the tempo: the seed's, not the importer's intermediate one
+        return motif, [*(w for w in imported.warnings if not w.startswith("the tempo ")),
+                       *trimmed]
     return motif, [*imported.warnings, *trimmed]
 
 

@@ -18,6 +18,8 @@ from models.tokens import METERS, fold_pitch
 
 MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
 MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
+TEMPO_RANGE = (40.0, 240.0)  # the range /compose takes
+TEMPO_NOTE = "set the tempo to"  # how the warning about it starts
 # The models write melodies around the middle of the keyboard: a motif whose median pitch lies
 # outside this range is moved by whole octaves (a seed typed as C0 D0 E0 is still C D E).
 MEDIAN_RANGE = (48, 84)
@@ -143,7 +145,11 @@ class Motif:
                 merged[-1] = (t, c)
             elif not merged or merged[-1][1] != c:
                 merged.append((t, c))
-        tempo = min(240.0, max(40.0, score.tempo))
+        tempo = min(TEMPO_RANGE[1], max(TEMPO_RANGE[0], score.tempo))
+        if tempo != score.tempo:
+            edge = "fastest" if tempo < score.tempo else "slowest"
+            warnings.append(f"{TEMPO_NOTE} {tempo:g} bpm, the {edge} a seed plays (seeds play "
+                            f"at {TEMPO_RANGE[0]:g}-{TEMPO_RANGE[1]:g} bpm)")
         motif, octaves = cls(notes, tuple(merged), score.time_signature, key, tempo,
                              bars).playable()
         if octaves:

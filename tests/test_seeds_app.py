@@ -40,9 +40,9 @@ HERE = Where(guild_id=10, channel_id=20)
 RIFF = "C4/8 D E F G/4 E | D/2 C/2"
 
 
-def midi_file(pitches: list[int], *, ticks: int = 480) -> bytes:
+def midi_file(pitches: list[int], *, ticks: int = 480, bpm: float = 120) -> bytes:
     """A real type-0 MIDI melody of quarter notes."""
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0)])
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=round(60e6 / bpm), time=0)])
     for p in pitches:
         track.append(mido.Message("note_on", note=p, velocity=90, time=0))
         track.append(mido.Message("note_off", note=p, velocity=0, time=ticks))
@@ -454,3 +454,16 @@ async def test_a_gan_clip_continues_and_varies_with_the_sequence_model(app: Cade
     got = midi_to_score(made.files.mid.read_bytes()).track("lead").notes
     assert [n.start for n in got] == [n.start for n in lead.notes]  # a variation: same rhythm
     assert all(n.start < 2 * bar for n in got)
+
+
+@pytest.mark.parametrize(("bpm", "said"), [
+    (900, "set the tempo to 240 bpm, the fastest a seed plays (seeds play at 40-240 bpm)"),
+    (20, "set the tempo to 40 bpm, the slowest a seed plays (seeds play at 40-240 bpm)"),
+    (5, "set the tempo to 40 bpm, the slowest a seed plays (seeds play at 40-240 bpm)"),
+])
+async def test_an_uploads_tempo_outside_the_seed_range_is_set_and_said_once(
+        app: Cadenza, bpm: float, said: str) -> None:
+    shared = await app.share_seed(f"t{bpm}", ALICE, HERE,
+                                  upload=upload(midi_file([60, 62, 64, 65], bpm=bpm)))
+    assert shared.motif.tempo == (240 if bpm > 240 else 40)
+    assert [w for w in shared.warnings if "tempo" in w] == [said]
