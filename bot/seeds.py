@@ -147,10 +147,15 @@ RELATION_WORDS = {"continues": "continues", "varies": "a variation of",
                   "rerolls": "a reroll of", "blends": "blends", "shares": "cut from"}
 
 
+PRIVATE_LABEL = ""  # a seed the viewer may not see, in a tree: no name (seed names are non-empty)
+
+
 def node_text(node: Node) -> str:
     """'clip #12 (jazz) by bob', 'seed “riff” by alice (deleted)'."""
     if node.kind == "clip":
         return f"clip #{node.id} ({node.label}) by {node.user_name}"
+    if node.label == PRIVATE_LABEL:
+        return f"a private seed by {node.user_name}"
     return f"seed “{node.label}” by {node.user_name}" + (" (deleted)" if node.deleted else "")
 
 
@@ -625,4 +630,18 @@ class Seeds:
 
     async def seed_tree(self, name: str, user: UserRef, where: Where) -> SeedTree:
         seed = await self.visible_seed(name, user, where)
-        return SeedTree(seed, await self.store.descendants("seed", seed.id))
+        links = await self.store.descendants("seed", seed.id)
+        # other members' private seeds cut from this tree keep their place, not their names
+        hidden = set()
+        for node_id in {n.id for link in links for n in (link.child, link.parent)
+                        if n.kind == "seed" and n.user_id != user.id}:
+            other = await self.store.get_seed(node_id)
+            if other is not None and not other.public:
+                hidden.add(node_id)
+
+        def shown(node: Node) -> Node:
+            return replace(node, label=PRIVATE_LABEL) if node.kind == "seed" and \
+                node.id in hidden else node
+
+        return SeedTree(seed, [replace(link, child=shown(link.child), parent=shown(link.parent))
+                               for link in links])

@@ -467,3 +467,20 @@ async def test_an_uploads_tempo_outside_the_seed_range_is_set_and_said_once(
                                   upload=upload(midi_file([60, 62, 64, 65], bpm=bpm)))
     assert shared.motif.tempo == (240 if bpm > 240 else 40)
     assert [w for w in shared.warnings if "tempo" in w] == [said]
+
+
+async def test_a_seed_tree_hides_the_names_of_other_members_private_seeds(app: Cadenza) -> None:
+    await app.share_seed("riff", ALICE, HERE, notes=RIFF, public=True)
+    clip = await make(app, await app.plan_compose({"motif": "riff", "bars": 1, "seed": 1,
+                                                   "style": "folk"}, BOB,
+                                                  HERE), BOB)
+    await app.share_seed("bobs secret hook", BOB, HERE, clip_id=clip.clip_id)
+    seen_by_carol = (await app.seed_tree("riff", CAROL, HERE)).lines()
+    seen_by_bob = (await app.seed_tree("riff", BOB, HERE)).lines()
+    assert seen_by_carol == [
+        "🌱 seed “riff” by alice",
+        f"└─ clip #{clip.clip_id} (folk) by bob — continues",
+        "   └─ a private seed by bob — cut from it",
+    ]
+    assert seen_by_bob[2] == "   └─ seed “bobs secret hook” by bob — cut from it"
+    assert "secret" not in "\n".join(seen_by_carol)
