@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.errors import UserError
 
-def _int_or_none(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are positive 64-bit integers (stored as SQLite ints)
+COUNTS = (("CADENZA_WORKERS", "workers"), ("CADENZA_QUEUE_SIZE", "queue_size"),
+          ("CADENZA_PER_MEMBER", "per_user_queue"))
+
+
+def _shown(value: str) -> str:
+    # Echo enough of the bad value to spot the typo, never a screenful. (Only ever called for
+    # number variables: the token is never read through here.)
+    value = value.strip()
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+def _count(env: Mapping[str, str], var: str) -> int | None:
+    """A positive whole number, or None when unset. A typo used to be dropped silently (the
+    default applied without a word), so a bad value now stops start-up with one line."""
+    raw = (env.get(var) or "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise UserError(f"{var} must be a whole number of at least 1 (got {_shown(raw)})")
+    return int(raw)
+
+
+def _snowflake(var: str, raw: str, what: str) -> int:
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_SNOWFLAKE:
+        raise UserError(f"{var} must be {what} (got {_shown(raw)})")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -29,22 +56,26 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         e = os.environ if env is None else env
-        owners = frozenset(int(x) for x in (e.get("CADENZA_OWNER_IDS") or "").replace(",", " ")
-                           .split() if x.isdigit())
+        owners = frozenset(
+            _snowflake("CADENZA_OWNER_IDS", x, "Discord user ids (numbers, as Copy User ID "
+                       "gives them) separated by commas or spaces")
+            for x in (e.get("CADENZA_OWNER_IDS") or "").replace(",", " ").split())
+        guild = (e.get("CADENZA_DEV_GUILD") or "").strip()
         values: dict[str, object] = {
             "token": (e.get("CADENZA_TOKEN") or "").strip() or None,
             "db_path": Path(e.get("CADENZA_DB") or "cadenza.db").expanduser(),
             "output_dir": Path(e.get("CADENZA_OUTPUT") or "cadenza-output").expanduser(),
             "soundfont": Path(e["CADENZA_SOUNDFONT"]).expanduser()
             if e.get("CADENZA_SOUNDFONT") else None,
-            "dev_guild": _int_or_none(e.get("CADENZA_DEV_GUILD")),
+            "dev_guild": _snowflake("CADENZA_DEV_GUILD", guild, "a Discord server id (a number, "
+                                    "as Copy Server ID gives it)") if guild else None,
             "owner_ids": owners,
             "default_model": e.get("CADENZA_MODEL") or "lstm",
         }
-        for var, name in (("CADENZA_WORKERS", "workers"), ("CADENZA_QUEUE_SIZE", "queue_size"),
-                          ("CADENZA_PER_MEMBER", "per_user_queue")):
-            if _int_or_none(e.get(var)):
-                values[name] = _int_or_none(e.get(var))
+        for var, name in COUNTS:
+            count = _count(e, var)
+            if count is not None:
+                values[name] = count
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -353,3 +353,38 @@ async def test_run_bot_stops_cleanly_on_sigterm(api, tmp_path, tiny_models, monk
     assert not api.sessions[-1].open
     assert api.requests_to("PUT /applications/{application_id}/guilds/{guild_id}/commands") == []
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handler removed again
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+@pytest.mark.parametrize(("var", "value", "expects"), [
+    ("CADENZA_DEV_GUILD", "12345x", "a Discord server id"),
+    ("CADENZA_DEV_GUILD", "99999999999999999999", "a Discord server id"),
+    ("CADENZA_WORKERS", "0", "a whole number of at least 1"),
+    ("CADENZA_WORKERS", "two", "a whole number of at least 1"),
+    ("CADENZA_QUEUE_SIZE", "16.5", "a whole number of at least 1"),
+    ("CADENZA_PER_MEMBER", "-3", "a whole number of at least 1"),
+    ("CADENZA_OWNER_IDS", "123, 45б6", "Discord user ids"),
+])
+def test_a_mistyped_setting_stops_cadenza_run_with_one_line(
+        var, value, expects, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    # These used to be dropped silently: the bot started with the default (or no dev guild,
+    # or no owners) and nobody was told why.
+    with pytest.raises(UserError, match=f"^{var} must be {expects}"):
+        Settings.from_env({var: value})
+    monkeypatch.setenv("CADENZA_TOKEN", "MTIz.secret.token")
+    monkeypatch.setenv(var, value)
+    from bot.cli import EXIT_USER_ERROR, main
+
+    assert main(["run"]) == EXIT_USER_ERROR
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"error: {var} must be ")
+    assert repr(value.split(",")[-1].strip()) in err and "MTIz.secret.token" not in err
+
+
+def test_settings_accept_spaced_ids_and_counts() -> None:
+    s = Settings.from_env({"CADENZA_DEV_GUILD": " 42 ", "CADENZA_OWNER_IDS": "1, 2 3",
+                           "CADENZA_WORKERS": "2", "CADENZA_QUEUE_SIZE": "", "CADENZA_TOKEN": "t"})
+    assert (s.dev_guild, s.owner_ids, s.workers, s.queue_size) == (42, frozenset({1, 2, 3}), 2, 16)
