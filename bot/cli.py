@@ -92,26 +92,30 @@ async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import CONSOLE_USER_ID, UserRef
+    from bot.app import CONSOLE_USER_ID, UserRef, Where
     from bot.options import COMMANDS, parse_options
-    from bot.service import ComposeRequest
 
     raw = {o.name: getattr(args, o.name) for o in COMMANDS["compose"].options
            if getattr(args, o.name) is not None}
-    req = ComposeRequest.from_options(parse_options("compose", raw))
+    opts = parse_options("compose", raw)  # refused before the models load
     out_dir, stem = settings.output_dir, None
     if args.output:
         out_dir, stem = args.output.parent, args.output.stem
         if args.output.suffix.lower() not in ("", ".mp3"):
             raise UserError(f"-o wants an .mp3 path (got {args.output.name})")
     app = await open_app(settings)
+    user, where = UserRef(CONSOLE_USER_ID, "console"), Where()
     try:
-        res = await app.compose(req, UserRef(CONSOLE_USER_ID, "console"), out_dir=out_dir,
+        # Planned like the console's /compose, so motif:<seed> works here too.
+        resolved, origin = await app.plan_compose(opts, user, where)
+        res = await app.compose(resolved, user, where, origin=origin, out_dir=out_dir,
                                 stem=stem)
     finally:
         await app.close()
         await app.store.close()
     print(res.summary(), file=sys.stderr)
+    if res.built_on:
+        print(f"built on: {res.built_on}", file=sys.stderr)
     print(f"wrote {res.files.mp3}, {res.files.mid}, {res.files.png}", file=sys.stderr)
     print(res.clip_id)
     return 0

@@ -270,3 +270,23 @@ def test_cli_console_with_an_output_under_a_file_exits_2_with_one_line(
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith("error: cannot make output folder")
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_cli_compose_builds_on_a_shared_seed_and_refuses_an_unknown_one(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    missing = _cli(["compose", "--motif", "riff", "--bars", "1"], cli_env, tmp_path)
+    assert missing.returncode == 2, missing.stderr
+    assert missing.stderr.startswith("error: no seed named “riff” here")
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    shared = subprocess.run([sys.executable, "-m", "bot", "console"],
+                            input='/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2"\n',
+                            capture_output=True, text=True, env=cli_env, cwd=tmp_path,
+                            timeout=300)
+    assert "shared seed “riff”" in shared.stdout, shared.stdout + shared.stderr
+    res = _cli(["compose", "--motif", "riff", "--bars", "1", "--seed", "3", "-o",
+                str(tmp_path / "riff.mp3")], cli_env, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "(2 from the seed + 1 new)" in res.stderr
+    assert "built on: continues seed “riff” by console" in res.stderr
+    assert res.stdout.strip() == "1" and (tmp_path / "riff.mid").exists()
