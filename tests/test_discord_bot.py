@@ -70,10 +70,17 @@ class Harness:
         return result
 
 
+def _dev_guild(api: DiscordDouble, dev_guild: bool | int) -> int | None:
+    """True: the double's guild; False: none; an int: that id (e.g. a guild the bot is not in)."""
+    if dev_guild is True:
+        return api.guild_id
+    return dev_guild or None
+
+
 @contextlib.asynccontextmanager
 async def cadenza(api: DiscordDouble, tmp_path: Path, registry, *, gated: bool = False,  # type: ignore[no-untyped-def]
                   capacity: int = 16, per_member: int = 3,
-                  token_ttl: timedelta = timedelta(minutes=14), dev_guild: bool = True,
+                  token_ttl: timedelta = timedelta(minutes=14), dev_guild: bool | int = True,
                   owner_ids: frozenset[int] = frozenset(),
                   warm: bool = False) -> AsyncIterator[Harness]:
     """A CadenzaBot over ``tmp_path/cadenza.db``, running against the double."""
@@ -86,7 +93,7 @@ async def cadenza(api: DiscordDouble, tmp_path: Path, registry, *, gated: bool =
         await app.warm_up()  # as the runner does before connecting
     jobs = JobQueue(app, capacity=capacity, per_member=per_member)
     settings = Settings(token=api.token, db_path=db, output_dir=tmp_path / "out",
-                        dev_guild=api.guild_id if dev_guild else None, owner_ids=owner_ids)
+                        dev_guild=_dev_guild(api, dev_guild), owner_ids=owner_ids)
     bot = CadenzaBot(app=app, jobs=jobs, settings=settings, token_ttl=token_ttl)
     try:
         async with api.running(bot):
@@ -357,6 +364,21 @@ async def test_jobs_in_flight_at_shutdown_fail_and_members_are_told_on_restart(
     async with cadenza(api, tmp_path, tiny_registry, dev_guild=False):
         await asyncio.sleep(0.2)
     assert len(api.channel_messages()) == before
+
+
+async def test_a_dev_guild_the_bot_is_not_in_is_a_warning_not_a_failed_start(
+        api, tmp_path, tiny_registry, caplog):
+    caplog.set_level(logging.WARNING)
+    elsewhere = api.guild_id + 12345  # a typo'd id, or a server the bot was never invited to
+    async with cadenza(api, tmp_path, tiny_registry, dev_guild=elsewhere) as h:
+        # Started regardless: connected, the queue's workers running.
+        assert not h.bot.is_closed() and api.sessions[-1].open and h.jobs._tasks
+    [refused] = api.requests_to("PUT /applications/{application_id}/guilds/{guild_id}/commands")
+    assert refused.status == 403
+    [warning] = [r for r in caplog.records if "CADENZA_DEV_GUILD" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert str(elsewhere) in warning.getMessage() and "403" in warning.getMessage()
+    assert "invited" in warning.getMessage()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -388,3 +388,29 @@ def test_settings_accept_spaced_ids_and_counts() -> None:
     s = Settings.from_env({"CADENZA_DEV_GUILD": " 42 ", "CADENZA_OWNER_IDS": "1, 2 3",
                            "CADENZA_WORKERS": "2", "CADENZA_QUEUE_SIZE": "", "CADENZA_TOKEN": "t"})
     assert (s.dev_guild, s.owner_ids, s.workers, s.queue_size) == (42, frozenset({1, 2, 3}), 2, 16)
+
+
+def test_cadenza_run_without_a_way_to_discord_says_so_in_one_line(
+        tmp_path, tiny_models, monkeypatch, capsys, unfreeze):  # type: ignore[no-untyped-def]
+    # A port nothing listens on stands for a machine with no route to discord.com (no
+    # DiscordDouble here: discord.py's API base points at the closed port instead).
+    import socket
+
+    import discord
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    for var, value in {"CADENZA_TOKEN": "MTIz.secret.token", "CADENZA_MODELS": str(tiny_models),
+                       "CADENZA_DB": str(tmp_path / "bot.db"),
+                       "CADENZA_OUTPUT": str(tmp_path / "out")}.items():
+        monkeypatch.setenv(var, value)
+    from bot.cli import EXIT_USER_ERROR, main
+
+    assert main(["run"]) == EXIT_USER_ERROR
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith("error: cannot reach Discord (Cannot connect to host 127.0.0.1:")
+    assert "check this machine's network connection" in err
+    assert "Traceback" not in err and "MTIz.secret.token" not in err

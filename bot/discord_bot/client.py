@@ -63,9 +63,20 @@ class CadenzaBot(commands.Bot):
             compose = self.get_cog("Compose")
             self.spawn(compose.notify_interrupted(interrupted))  # type: ignore[union-attr]
         if self.settings.dev_guild:
-            synced = await self.sync_commands("guild", self.settings.dev_guild)
-            log.info("synced %d commands to the dev guild %s", len(synced),
-                     self.settings.dev_guild)
+            await self._sync_dev_guild(self.settings.dev_guild)
+
+    async def _sync_dev_guild(self, guild_id: int) -> None:
+        """A convenience for development: a dev guild the bot is not in (or a typo'd id, 403
+        Missing Access) must not keep the bot from starting, so the failure is one warning."""
+        try:
+            synced = await self.sync_commands("guild", guild_id)
+        except discord.HTTPException as e:
+            log.warning("could not sync commands to CADENZA_DEV_GUILD %s (%s %s): check the id "
+                        "and that the bot was invited to that server with the "
+                        "applications.commands scope; starting without the guild copy",
+                        guild_id, e.status, e.text or e.__class__.__name__)
+            return
+        log.info("synced %d commands to the dev guild %s", len(synced), guild_id)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A background task the bot keeps a reference to and cancels on close."""

@@ -9,11 +9,12 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+import aiohttp
 import discord
 
 from bot.config import Settings
 from bot.discord_bot.client import CadenzaBot
-from bot.errors import UserError
+from bot.errors import ResourceError, UserError
 from bot.jobs import JobQueue
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,24 @@ async def run_bot(settings: Settings) -> int:
                             "from the Developer Portal (Bot → Reset Token)") from None
         except discord.PrivilegedIntentsRequired:
             raise UserError("Discord refused the gateway intents Cadenza asked for") from None
+        except (aiohttp.ClientConnectionError, TimeoutError) as e:
+            # Logging in is the first request: with no network (or DNS, or a proxy in the way)
+            # it fails here, and a full aiohttp traceback says less than one line does.
+            raise ResourceError(f"cannot reach Discord ({_reason(e, settings.token)}): check "
+                                "this machine's network connection, DNS and any proxy or "
+                                "firewall, then start again") from None
+        except discord.DiscordServerError as e:
+            raise ResourceError(f"Discord is having trouble ({e.status}): try again in a few "
+                                "minutes (https://discordstatus.com)") from None
         finally:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signal.SIGTERM)
     return 0
+
+
+def _reason(error: BaseException, token: str) -> str:
+    """The error on one short line (aiohttp's name the host and the OS error; never the token,
+    but make sure)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    text = text.replace(token, "…")
+    return text if len(text) <= 200 else text[:199] + "…"
