@@ -5,6 +5,7 @@ Each vote is (model A, model B, outcome) with outcome 1 (A better), 0 (B better)
 from Hunter's (2004) minorisation-maximisation updates; a weak prior (one virtual tie of every
 model against an average opponent) keeps them finite when a model has won or lost every vote.
 Ratings are ``1000 + 400 * log10(strength / geometric mean)``, so a 400-point gap means 10:1 odds.
+Intervals come from a parametric bootstrap (see ``ratings``).
 """
 
 from __future__ import annotations
@@ -64,17 +65,34 @@ def to_elo(strengths: np.ndarray) -> np.ndarray:
 
 
 def ratings(votes: Sequence[Vote], *, boot: int = 200, seed: int = 0) -> list[Rating]:
-    """Ratings with 95% bootstrap intervals (votes resampled with replacement), best first."""
+    """Ratings with 95% bootstrap intervals, best first.
+
+    Each resample draws the votes with replacement and then redraws every decisive outcome
+    from the fitted model (ties stay ties). Resampling the observed outcomes alone gives a
+    zero-width interval to a unanimous record (25 votes, all "A better", resample to the same
+    25 votes every time), which is exactly when the uncertainty matters.
+    """
     models = sorted({m for a, b, _ in votes for m in (a, b)})
     if not models:
         return []
-    point = to_elo(fit_strengths(votes, models))
+    strengths = fit_strengths(votes, models)
+    point = to_elo(strengths)
+    idx = {m: i for i, m in enumerate(models)}
     rng = np.random.default_rng(seed)
     samples = np.empty((boot, len(models)))
     arr = list(votes)
     for k in range(boot):
         pick = rng.integers(0, len(arr), len(arr))
-        samples[k] = to_elo(fit_strengths([arr[i] for i in pick], models))
+        draws = rng.random(len(arr))
+        resample = []
+        for i, u in zip(pick, draws, strict=True):
+            a, b, outcome = arr[i]
+            if outcome not in (0.0, 1.0):
+                resample.append((a, b, outcome))
+                continue
+            sa, sb = strengths[idx[a]], strengths[idx[b]]
+            resample.append((a, b, 1.0 if u < sa / (sa + sb) else 0.0))
+        samples[k] = to_elo(fit_strengths(resample, models))
     lo, hi = np.percentile(samples, [2.5, 97.5], axis=0)
     count = {m: 0 for m in models}
     won = {m: 0.0 for m in models}
