@@ -122,13 +122,13 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import CONSOLE_USER_ID, UserRef
-    from bot.console import Console, check_output_dir
+    from bot.console import Console, check_output_dir, console_user
 
     check_output_dir(settings.output_dir)  # before loading models: a one-line error, exit 2
+    user = console_user(getattr(args, "user", "console"))
     app = await open_app(settings)
     try:
-        console = Console(app, UserRef(CONSOLE_USER_ID, getattr(args, "user", "console")))
+        console = Console(app, user)
         await console.run(sys.stdin, interactive=sys.stdin.isatty())
     finally:
         await app.close()

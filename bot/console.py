@@ -8,6 +8,7 @@ Parsing turns a line into a command name and raw option strings; validation is
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shlex
@@ -152,6 +153,22 @@ def file_upload(path_text: str) -> Upload:
             raise UserError(f"cannot read {path_text!r}: {e.strerror}") from None
 
     return Upload(path.name, size, read)
+
+
+def console_user(name: str) -> UserRef:
+    """The member a console session stands for. Each ``--user`` name has its own stable id, so
+    ratings by different names do not overwrite each other and count as votes on one another's
+    clips; the default name keeps ``CONSOLE_USER_ID`` (existing databases use it)."""
+    name = name.strip()
+    if not name:
+        raise UserError("--user needs a name")
+    key = name.casefold()
+    if key == "console":
+        return UserRef(CONSOLE_USER_ID, name)
+    # Positive and below 2**63, like a Discord snowflake, so it fits SQLite's INTEGER; a hash
+    # rather than a table so the same name gets the same id in every database.
+    user_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") & (2**63 - 1)
+    return UserRef(user_id or 1, name)
 
 
 def check_output_dir(path: Path) -> None:

@@ -290,3 +290,38 @@ def test_cli_compose_builds_on_a_shared_seed_and_refuses_an_unknown_one(
     assert "(2 from the seed + 1 new)" in res.stderr
     assert "built on: continues seed “riff” by console" in res.stderr
     assert res.stdout.strip() == "1" and (tmp_path / "riff.mid").exists()
+
+
+def test_console_user_names_get_stable_distinct_ids() -> None:
+    from bot.console import console_user
+
+    assert console_user("console") == UserRef(0, "console")  # existing databases keep working
+    alice, bob = console_user("alice"), console_user("bob")
+    assert alice.id != bob.id and 0 < alice.id < 2**63 and 0 < bob.id < 2**63
+    assert console_user("Alice").id == alice.id and console_user("Alice").name == "Alice"
+    with pytest.raises(UserError, match="--user needs a name"):
+        console_user("  ")
+
+
+async def test_console_users_by_name_rate_without_overwriting_each_other(app) -> None:
+    from bot.console import console_user
+
+    out = io.StringIO()
+    await Console(app, console_user("console"), out=out).execute("/compose bars:1 seed:5")
+    for name, stars in (("alice", 4), ("bob", 2)):
+        await Console(app, console_user(name), out=out).execute(f"/rate clip:1 stars:{stars}")
+    assert "2 rating(s), mean 3.00" in out.getvalue()
+
+
+def test_cli_console_user_rates_under_its_own_id(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    from bot.console import console_user
+
+    res = subprocess.run([sys.executable, "-m", "bot", "console", "--user", "alice"],
+                         input="/compose bars:1 seed:2\n/rate clip:1 stars:5\n",
+                         capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    conn = sqlite3.connect(cli_env["CADENZA_DB"])
+    assert conn.execute("select u.id, u.name from clips c join users u on u.id = c.user_id"
+                        ).fetchall() == [
+        (console_user("alice").id, "alice")]
+    assert conn.execute("select user_id from ratings").fetchall() == [(console_user("alice").id,)]
