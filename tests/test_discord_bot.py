@@ -349,11 +349,33 @@ async def test_jobs_in_flight_at_shutdown_fail_and_members_are_told_on_restart(
         for inter in (running, waiting):
             old = api.message(inter.original.id)
             assert old.content.startswith("✖ Interrupted") and old.custom_ids == []
-        retry = await api.click(notice, "retry:2", user=bob)
+        # Only the member whose request it was may try it again...
+        meddling = await (await api.click(notice, "retry:2", user=alice)).wait_original()
+        assert meddling.ephemeral and meddling.content == (
+            "Only bob, whose request this was, can try it again")
+        # ... and only once, even pressing twice in quick succession.
+        presses = await asyncio.gather(api.click(notice, "retry:2", user=bob),
+                                       api.click(notice, "retry:2", user=bob))
+        answers = [await p.wait_original() for p in presses]
+        [refused] = [a for a in answers if a.ephemeral]
+        assert refused.content == "This request has already been tried again"
+        retry = presses[answers.index(refused) ^ 1]
         clip = await retry.wait_original(is_clip, timeout=SLOW)
+        # The notice lost its button and says what became of it.
+        tried = api.message(notice.id)
+        assert tried.custom_ids == [] and tried.content == (
+            notice.content + "\n🔁 Tried again (request #3).")
+    # Had that edit failed, leaving the button in place, a press after a restart is still
+    # refused: the job row remembers the retry.
+    api.store.edit(notice.id, {"components": notice.raw["components"]}, [])
+    async with cadenza(api, tmp_path, tiny_registry, dev_guild=False) as h2:
+        stale = await api.click(notice, "retry:2", user=bob)
+        assert (await stale.wait_original()).content == (
+            "This request has already been tried again")
+    interrupted = "interrupted: Cadenza restarted before this clip was finished"
     assert rows(h2.db, "SELECT id, status, interrupted, error FROM jobs ORDER BY id") == [
-        (1, "failed", 1, "interrupted: Cadenza restarted before this clip was finished"),
-        (2, "failed", 1, "interrupted: Cadenza restarted before this clip was finished"),
+        (1, "failed", 1, interrupted),
+        (2, "failed", 1, interrupted + "; tried again as request #3"),
         (3, "done", 0, None)]
     assert rows(h2.db, "SELECT style, bars, seed, user_id FROM clips") == [
         ("jazz", 2, 12, bob.id)]

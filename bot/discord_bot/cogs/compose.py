@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -67,6 +68,13 @@ SeedRange = specs.int_range("compose", "seed")
 ClipRange = specs.int_range("continue", "clip")
 MoreBarsRange = specs.int_range("continue", "bars")
 DYNAMIC_ITEMS = (RerollButton, ContinueButton, VariationButton, CancelButton, RetryButton)
+# Appended to an interrupted job's error once its Try again button has been used: the row is
+# the only record that survives a restart (the button itself outlives the process).
+RETRIED = "; tried again as request #"
+
+
+def retried(row: JobRow) -> bool:
+    return RETRIED in (row.error or "")
 
 
 async def seed_suggestions(interaction: discord.Interaction,
@@ -93,6 +101,9 @@ class Compose(commands.Cog):
         self.bot = bot
         self.app = bot.app
         self.jobs = bot.jobs
+        # Interrupted jobs whose Try again is being handled: two quick presses must not both
+        # get past the check before the first one's retry is recorded.
+        self._retrying: set[int] = set()
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -186,14 +197,42 @@ class Compose(commands.Cog):
             opts["clip"], viewer=member_ref(interaction.user)))
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
+        """Try again, under a restart notice: for the member whose request it was, once."""
         row = await self.app.store.get_job(job_id)
-        if row is None:
-            raise UserError(f"there is no request #{job_id} to try again")
-        origin, matchup = origin_from_params(row.params), matchup_from_params(row.params)
-        await self.app.check_sources(origin)  # a seed deleted meanwhile is refused now
-        if matchup is not None:
-            self.app.arena.check(matchup)  # so is a model uninstalled meanwhile
-        await self.start(interaction, resolved_from_params(row.params), origin, matchup)
+        if row is None or not row.interrupted:
+            raise UserError(f"there is no interrupted request #{job_id} to try again")
+        if interaction.user.id != row.user_id:
+            raise UserError(f"only {row.user_name}, whose request this was, can try it again")
+        if job_id in self._retrying or retried(row):
+            raise UserError("this request has already been tried again")
+        self._retrying.add(job_id)
+        try:
+            origin, matchup = origin_from_params(row.params), matchup_from_params(row.params)
+            await self.app.check_sources(origin)  # a seed deleted meanwhile is refused now
+            if matchup is not None:
+                self.app.arena.check(matchup)  # so is a model uninstalled meanwhile
+            await self.start(interaction, resolved_from_params(row.params), origin, matchup,
+                             queued=lambda job: self._retried(interaction, row, job))
+        finally:
+            self._retrying.discard(job_id)
+
+    async def _retried(self, interaction: discord.Interaction, row: JobRow, job: Job) -> None:
+        """Record that the interrupted job was queued again and take its button away. Only
+        once queued: a refused retry (queue full) leaves the button for a later press."""
+        try:
+            await self.app.store.finish_job(row.id, "failed",
+                                            error=f"{row.error or 'interrupted'}{RETRIED}{job.id}")
+        except StoreError:
+            log.exception("could not record that job %d was tried again", row.id)
+        if interaction.message is None:
+            return
+        try:
+            await interaction.message.edit(
+                content=f"{interaction.message.content}\n🔁 Tried again (request #{job.id}).",
+                view=None)
+        except discord.HTTPException:
+            # Cosmetic: the row refuses further presses either way.
+            log.warning("could not remove the Try again button of job %d", row.id, exc_info=True)
 
     async def cancel(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.jobs.cancel(job_id, member_ref(interaction.user))
@@ -203,9 +242,11 @@ class Compose(commands.Cog):
     # -- running a job ----------------------------------------------------------------------
 
     async def start(self, interaction: discord.Interaction, resolved: Resolved,
-                    origin: Origin = PLAIN, matchup: Matchup | None = None) -> None:
+                    origin: Origin = PLAIN, matchup: Matchup | None = None, *,
+                    queued: Callable[[Job], Awaitable[None]] | None = None) -> None:
         """Admit (or refuse, ephemerally, before acknowledging), defer, queue, then follow.
-        With a ``matchup`` the job makes an arena pair instead of one clip."""
+        With a ``matchup`` the job makes an arena pair instead of one clip; ``queued`` is
+        awaited once the job is in the queue, before it is followed."""
         job = self.jobs.admit(resolved, member_ref(interaction.user), where_of(interaction),
                               origin, matchup)
         try:
@@ -218,6 +259,8 @@ class Compose(commands.Cog):
         if message_id is None:
             message_id = (await interaction.original_response()).id
         await self.jobs.set_message(job, message_id)
+        if queued is not None:
+            await queued(job)
         reply = JobReply(interaction, message_id, ttl=self.bot.token_ttl)
         await self.follow(job, reply)
 
