@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.corpus import Piece
+from models.errors import ModelError
 from models.grammar import FEATURES, sequence_features
 from models.tokens import (
     N_CHORD_CLASSES,
@@ -29,8 +30,34 @@ LEAD_RANGE = (36, 96)  # transpositions keep melodies within this range
 CHORD_COL = FEATURES.index("chord")
 
 
+def _source_hash(source: str) -> int:
+    return int(hashlib.sha1(source.encode()).hexdigest(), 16)
+
+
 def is_heldout(source: str) -> bool:
-    return int(hashlib.sha1(source.encode()).hexdigest(), 16) % HELDOUT_EVERY == 0
+    return _source_hash(source) % HELDOUT_EVERY == 0
+
+
+def split_heldout(sources: Sequence[str]) -> list[bool]:
+    """Which of the usable pieces (by source name) are held out: the fixed hashed 5%, but
+    never none and never all. A small ``--data`` folder often has no piece in the hashed 5%,
+    and an empty held-out set made training report (and the card record) a NaN NLL; so the
+    piece with the smallest hash is held out then, which is just as stable across runs.
+    Fewer than two usable pieces cannot be split: refused (ModelError) with the count."""
+    n = len(sources)
+    if n == 0:
+        raise ModelError("no training data: found 0 usable pieces; check --data folders and "
+                         "styles")
+    if n < 2:
+        raise ModelError("not enough training data: found 1 usable piece, need at least 2 "
+                         "(one is held out to measure the model); add MIDI files with --data")
+    held = [is_heldout(s) for s in sources]
+    hashes = [_source_hash(s) for s in sources]
+    if not any(held):
+        held[hashes.index(min(hashes))] = True
+    if all(held):
+        held[hashes.index(max(hashes))] = False
+    return held
 
 
 @dataclass
@@ -40,6 +67,7 @@ class Encoded:
     features: np.ndarray  # (T, F) int64
     pitch_lo: int
     pitch_hi: int
+    source: str = ""  # the piece's source name, which decides the held-out split
 
 
 def encode_pieces(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
@@ -53,7 +81,8 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
             continue
         pitches = [n[2] for n in p.notes]
         out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64),
-                           sequence_features(toks, vocab), min(pitches), max(pitches)))
+                           sequence_features(toks, vocab), min(pitches), max(pitches),
+                           p.source))
     return out
 
 

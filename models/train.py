@@ -16,8 +16,7 @@ import torch
 from models.checkpoint import device as pick_device
 from models.checkpoint import save_rnn
 from models.corpus import Piece, load_corpus, midi_folder_pieces
-from models.dataset import Batcher, Encoded, encode_pieces, is_heldout
-from models.errors import ModelError
+from models.dataset import Batcher, Encoded, encode_pieces, split_heldout
 from models.grammar import feature_sizes
 from models.rnn import RNNConfig, SequenceModel
 from models.schedule import Budget, cosine_lr, step_optimizer
@@ -104,11 +103,11 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     pieces = gather_pieces(opts) if pieces is None else pieces
     styles = tuple(dict.fromkeys([*opts.styles, *sorted({p.style for p in pieces})]))
     vocab = Vocab(styles)
-    train_p = [p for p in pieces if not is_heldout(p.source)]
-    held_p = [p for p in pieces if is_heldout(p.source)]
-    train_e, held_e = encode_pieces(train_p, vocab), encode_pieces(held_p, vocab)
-    if not train_e:
-        raise ModelError("no training data: check --data folders and styles")
+    # Split the pieces that encode (not all pieces), so the held-out set is never empty.
+    encoded = encode_pieces(pieces, vocab)
+    held_mask = split_heldout([e.source for e in encoded])
+    train_e = [e for e, held in zip(encoded, held_mask, strict=True) if not held]
+    held_e = [e for e, held in zip(encoded, held_mask, strict=True) if held]
     data_summary = {
         s: {"pieces": c, "tokens": sum(len(e.tokens) for e in train_e if e.style == s)}
         for s, c in sorted(Counter(e.style for e in train_e).items())

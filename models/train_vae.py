@@ -15,7 +15,7 @@ import torch
 from models.checkpoint import FORMAT, save_payload
 from models.checkpoint import device as pick_device
 from models.corpus import Piece
-from models.dataset import is_heldout
+from models.dataset import split_heldout
 from models.schedule import Budget, cosine_lr, step_optimizer
 from models.score import Note
 from models.steps import N_CLASSES, windows
@@ -39,14 +39,21 @@ class VAEOptions:
 
 
 def piece_windows(pieces: list[Piece]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(train, held-out) arrays of two-bar windows and a per-style count."""
-    train, held = [], []
-    counts: dict[str, int] = {}
+    """(train, held-out) arrays of two-bar windows and a per-style count. Pieces are split
+    as the sequence models' are, among those that give a window, so neither side is empty
+    (fewer than two such pieces are refused)."""
+    usable = []
     for p in pieces:
         notes = [Note(s, d, pitch) for s, d, pitch in p.notes]
         ws = [w for w in windows(notes, p.bars * p.bar_ticks) if (w >= 2).sum() >= 3]
-        (held if is_heldout(p.source) else train).extend(ws)
-        if not is_heldout(p.source):
+        if ws:
+            usable.append((p, ws))
+    train, held = [], []
+    counts: dict[str, int] = {}
+    for (p, ws), is_held in zip(usable, split_heldout([p.source for p, _ in usable]),
+                                strict=True):
+        (held if is_held else train).extend(ws)
+        if not is_held:
             counts[p.style] = counts.get(p.style, 0) + len(ws)
     return np.asarray(train, dtype=np.int64), np.asarray(held, dtype=np.int64), counts
 
@@ -73,9 +80,6 @@ def train_vae(pieces: list[Piece], opts: VAEOptions) -> dict:
     model = MelodyVAE(opts.config).to(dev)
     log.info("VAE %.2fM parameters on %s", model.num_params() / 1e6, dev)
     opt = torch.optim.Adam(model.parameters(), lr=opts.lr)
-    if len(held) == 0:  # tiny data sets (tests): evaluate on training windows, and say so
-        log.warning("no held-out windows: reporting accuracy on training windows")
-        held = train[:200]
     held_t = torch.from_numpy(held[:2000]).to(dev)
     budget = Budget(opts.steps, opts.minutes)
     best: dict | None = None

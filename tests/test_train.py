@@ -38,3 +38,51 @@ def test_train_without_data_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="no training data"):
         train(TrainOptions(out=tmp_path / "m.pt", steps=1), [])
+
+
+def test_split_holds_out_one_piece_of_a_small_set_and_keeps_the_hashed_five_percent() -> None:
+    from models.dataset import is_heldout, split_heldout
+
+    small = [f"mine/{i}.mid" for i in range(4)]
+    assert not any(is_heldout(s) for s in small)  # the hashed 5% alone would hold out none
+    held = split_heldout(small)
+    assert sum(held) == 1 and held == split_heldout(small)  # stable across runs
+    many = [f"corpus/{i}" for i in range(200)]
+    assert split_heldout(many) == [is_heldout(s) for s in many]
+
+
+@pytest.mark.parametrize(("n", "message"), [
+    (0, "no training data: found 0 usable pieces"),
+    (1, r"not enough training data: found 1 usable piece, need at least 2"),
+])
+def test_fewer_than_two_pieces_are_refused_with_the_count(tmp_path: Path, n: int,
+                                                          message: str) -> None:
+    from models.errors import ModelError
+    from models.train_vae import piece_windows
+
+    with pytest.raises(ModelError, match=message):
+        train(TrainOptions(out=tmp_path / "m.pt", steps=1), pieces(n))
+    with pytest.raises(ModelError, match=message):
+        piece_windows(pieces(n))
+
+
+def test_train_on_a_small_set_reports_a_finite_heldout_nll(tmp_path: Path) -> None:
+    import math
+
+    small = [Piece(f"mine/{i}.mid", p.style, p.meter, p.key, p.bars, p.notes, p.chords)
+             for i, p in enumerate(pieces(4))]
+    out = tmp_path / "small" / "model.pt"
+    best = train(TrainOptions(out=out, cell="gru", n_layer=1, n_embd=8, n_hidden=16, batch=2,
+                              block=32, steps=2, eval_every=2), small)
+    assert math.isfinite(best["nll"]) and best["tokens"] > 0
+    assert math.isfinite(load(out).meta["heldout"]["nll"])
+    assert "nan" not in write_card(out).read_text()
+
+
+def test_vae_windows_of_a_small_set_have_a_heldout_side() -> None:
+    from models.train_vae import piece_windows
+
+    small = [Piece(f"mine/{i}.mid", p.style, p.meter, p.key, p.bars, p.notes, p.chords)
+             for i, p in enumerate(pieces(3))]
+    train_w, held_w, _ = piece_windows(small)
+    assert len(train_w) > 0 and len(held_w) > 0
