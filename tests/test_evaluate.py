@@ -320,3 +320,24 @@ def test_clips_in_meters_the_roll_cannot_hold_are_skipped(pieces: list[Piece]) -
     nine_eight = next(p for p in pieces if p.meter == (9, 8))
     assert clip_from_score(nine_eight.to_score(), "folk", "x") is None
     assert clip_from_score(pieces[0].to_score(), "folk", "x") is not None
+
+
+def test_uninformative_features_are_left_out_of_the_mean_overlap() -> None:
+    from bot.evaluation.results import mean_overlap, uninformative
+
+    def m(mean: float, std: float, overlap: float = float("nan"), n: int = 4) -> dict:
+        return {"mean": mean, "std": std, "n": n, "overlap": overlap}
+
+    def results(second_a: dict) -> dict:
+        return {"real": {"folk": {"metrics": {"a": m(0, 0), "b": m(1, 0.5)}}},
+                "generated": {"x": {"folk": {"metrics": {"a": m(0, 0, 1.0), "b": m(1, 0.4, 0.4)}}},
+                              "y": {"folk": {"metrics": {"a": second_a, "b": m(2, 1, 0.6)}}}}}
+
+    same = results(m(0, 0, 1.0))  # "a": zero for the real data and for both models
+    assert uninformative(same, "folk", "a") and not uninformative(same, "folk", "b")
+    assert (mean_overlap(same, "x", ["folk"], ["a", "b"]),
+            mean_overlap(same, "y", ["folk"], ["a", "b"])) == (0.4, 0.6)
+    apart = results(m(0.2, 0.1, 0.2))  # model y leaves empty bars: "a" now tells it apart
+    assert not uninformative(apart, "folk", "a")
+    assert mean_overlap(apart, "x", ["folk"], ["a", "b"]) == pytest.approx(0.7)
+    assert mean_overlap(apart, "y", ["folk"], ["a", "b"]) == pytest.approx(0.4)

@@ -74,10 +74,25 @@ def build_results(info: Mapping[str, ModelInfo], refs: Mapping[str, Reference],
     return res
 
 
+def uninformative(res: Mapping[str, Any], style: str, metric: str) -> bool:
+    """Whether ``metric`` is one constant for the real data and every model in ``style`` (e.g.
+    empty bars: nobody leaves one): its overlap is 1 for everyone and tells nothing apart."""
+    real = res["real"][style]["metrics"][metric]
+    if not real["n"] or real["std"] != 0:
+        return False
+    for per_style in res["generated"].values():
+        g = per_style[style]["metrics"][metric]
+        if g["n"] and not (g["std"] == 0 and abs(g["mean"] - real["mean"]) < 1e-9):
+            return False
+    return True
+
+
 def mean_overlap(res: Mapping[str, Any], model: str, styles: Sequence[str],
                  metrics: Sequence[str] = METRICS) -> float:
-    """The model's overlap area averaged over ``styles`` x ``metrics`` (NaN where none)."""
-    v = [res["generated"][model][s]["metrics"][k]["overlap"] for s in styles for k in metrics]
+    """The model's overlap area averaged over ``styles`` x ``metrics``, leaving out the
+    uninformative features (NaN where none is left)."""
+    v = [res["generated"][model][s]["metrics"][k]["overlap"] for s in styles for k in metrics
+         if not uninformative(res, s, k)]
     v = [x for x in v if not math.isnan(x)]
     return float(np.mean(v)) if v else math.nan
 
