@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where, new_error_id
 from bot.arena import ArenaResult, Matchup
-from bot.errors import UserError
+from bot.errors import ResourceError, UserError
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
 
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 16
 DEFAULT_PER_MEMBER = 3  # one composing and two waiting
 NOWHERE = Where()
+# What a member is told when a stage fails for want of something on the server (a
+# ResourceError: ffmpeg or FluidSynth missing, a corrupt checkpoint, no soundfont). The admin
+# text goes to the log; the member learns what kind of problem it is, not the file paths.
+MISSING_PART = {
+    None: "the server is missing something it needs to compose",
+    "generate": "the server could not load {model}",
+    "render": "the server is missing a part it needs to render audio",
+    "encode": "the server is missing a part it needs to encode the MP3",
+    "pianoroll": "the server could not draw the piano roll",
+    "store": "the server could not save the clip",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,9 +396,11 @@ class JobQueue:
         loop = asyncio.get_running_loop()
         names = list(STAGES)
         parts = 1 if job.matchup is None else 2
+        reached: list[str] = []  # the stages begun: where a failure happened
 
         def progress(stage: str, part: int = 0) -> None:
             # Called from the worker thread: hand the event to the loop, never touch it here.
+            reached.append(stage)
             event = Stage(stage, part * len(names) + names.index(stage) + 1, parts * len(names),
                           part, parts)
             loop.call_soon_threadsafe(job.emit, event)
@@ -403,6 +416,20 @@ class JobQueue:
         except asyncio.CancelledError:
             self._interrupt(job)
             raise
+        except ResourceError as e:
+            # A problem with the server, not the request: the admins need the details (at
+            # error level, so it is seen), the member a short apology they can quote.
+            error_id = new_error_id()
+            stage = reached[-1] if reached else None
+            log.error("job %d failed at %s: %s (error id %s)", job.id, stage or "the start", e,
+                      error_id)
+            # An arena pair's models stay hidden until the member has voted.
+            model = ("one of the models" if job.matchup is not None
+                     else f"the {job.resolved.model} model")
+            what = MISSING_PART.get(stage, MISSING_PART[None]).format(model=model)
+            message = f"{what}; the admins have been told (error id {error_id})"
+            self.failed += 1
+            await self._conclude(job, "failed", Failed(message, error_id), error=message)
         except UserError as e:
             self.failed += 1
             await self._conclude(job, "failed", Failed(str(e)), error=str(e))

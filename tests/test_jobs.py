@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Cadenza, UserRef, Where
+from bot.app import Cadenza, Origin, UserRef, Where
 from bot.errors import UserError
 from bot.jobs import (
     Cancelled,
@@ -175,31 +176,56 @@ async def test_one_member_runs_one_job_at_a_time_even_with_free_workers(gated: C
     assert gated.composer.entered[2] == 2
 
 
-async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
-    caplog.set_level(logging.ERROR)
-    unknown = (f"unknown model 'transformer' (available: "
-               f"{', '.join(app.composer.registry.names())})")
+async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, caplog,  # type: ignore[no-untyped-def]
+                                                  monkeypatch) -> None:
+    caplog.set_level(logging.WARNING)
+    from pydub import AudioSegment
+
     queue = JobQueue(app)
     await queue.start()
     try:
-        # A model that disappeared after the request was admitted: a user error.
+        # A user error found only once the job runs: the member is told as it is.
+        motif = Origin(kind="seed", seed_id=999)
+        user_error = await asyncio.wait_for(
+            collect(await queue.submit(request(app, 1), ALICE, origin=motif)), 30)
+        # A model that disappeared after the request was admitted: the server's problem.
         gone = Resolved("jazz", 1, 120, "C", (4, 4), 1.0, 1, "transformer")
-        user_error = await asyncio.wait_for(collect(await queue.submit(gone, ALICE)), 30)
+        no_model = await asyncio.wait_for(collect(await queue.submit(gone, ALICE)), 30)
+        # ffmpeg missing: the audio cannot be encoded.
+        with monkeypatch.context() as patched:
+            patched.setattr(AudioSegment, "converter", "ffmpeg-not-installed-here")
+            no_ffmpeg = await asyncio.wait_for(
+                collect(await queue.submit(request(app, 3), CAROL)), 60)
         # An output folder that cannot be created: a bug-like failure with an error id.
+        shutil.rmtree(tmp_path / "out", ignore_errors=True)  # made by the jobs above
         (tmp_path / "out").write_text("not a folder")
         broken = await asyncio.wait_for(
             collect(await queue.submit(request(app, 2), BOB)), 60)
     finally:
         await queue.close()
-    assert user_error[-1] == Failed(unknown)
+    told = user_error[-1]
+    assert isinstance(told, Failed) and told.error_id is None and "999" in told.message
+    # Server-side problems: a short apology that says what kind of problem, with an error id;
+    # the admin text (paths, what to install) is logged at error level under that id.
+    for events, kind, admin_text in (
+            (no_model, "could not load the transformer model", "unknown model 'transformer'"),
+            (no_ffmpeg, "is missing a part it needs to encode the MP3", "apt install ffmpeg")):
+        failed = events[-1]
+        assert isinstance(failed, Failed) and failed.error_id is not None
+        assert failed.message == (f"the server {kind}; the admins have been told "
+                                  f"(error id {failed.error_id})")
+        assert admin_text not in failed.message
+        [logged] = [r for r in caplog.records if failed.error_id in r.getMessage()]
+        assert logged.levelno == logging.ERROR and admin_text in logged.getMessage()
     failed = broken[-1]
     assert isinstance(failed, Failed) and failed.error_id is not None
     assert failed.message == f"something went wrong while composing (error id {failed.error_id})"
     assert failed.error_id in caplog.text and "Traceback" in caplog.text
     assert rows(app, "SELECT status, error FROM jobs ORDER BY id") == [
-        ("failed", unknown), ("failed", failed.message)]
+        ("failed", told.message), ("failed", no_model[-1].message),
+        ("failed", no_ffmpeg[-1].message), ("failed", failed.message)]
     assert rows(app, "SELECT COUNT(*) FROM clips") == [(0,)]  # nothing half-made
-    assert (queue.completed, queue.failed) == (0, 2)
+    assert (queue.completed, queue.failed) == (0, 4)
 
 
 async def test_shutdown_leaves_open_jobs_for_the_next_start_to_report(gated: Cadenza) -> None:
