@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 1 << 20  # 1 MiB: a seed is a few bars; bigger files are refused unread
+# A seed keeps 16 bars, so a long piece is fine to read (its size is already capped); the
+# limit only stops absurd lengths (a delta time of 259 days).
+MAX_UPLOAD_SECONDS = 3600.0
 BLEND_MODEL = "vae"  # the checkpoint /seed blend interpolates with
 DEFAULT_CONTINUE_BARS = 4
 DEFAULT_BLEND_BARS = 8
@@ -312,7 +315,7 @@ def _motif_to_continue(row: Clip) -> tuple[Motif, list[str]]:
 
 def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     try:
-        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES)
+        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_UPLOAD_SECONDS)
         score = imported.score
         # the importer guessed which part is the lead: where it barely plays, take the tune
         # from all the parts

@@ -484,3 +484,15 @@ async def test_a_seed_tree_hides_the_names_of_other_members_private_seeds(app: C
     ]
     assert seen_by_bob[2] == "   └─ seed “bobs secret hook” by bob — cut from it"
     assert "secret" not in "\n".join(seen_by_carol)
+
+
+async def test_a_long_upload_gives_its_opening_and_an_absurd_one_is_refused(app: Cadenza) -> None:
+    # 25 minutes of quarter notes at 120 bpm: the seed is the opening 16 bars
+    long_tune = midi_file([60 + i % 12 for i in range(3000)])
+    shared = await app.share_seed("epic", ALICE, HERE, upload=upload(long_tune, "epic.mid"))
+    assert shared.motif.bars == 16 and len(shared.motif.notes) == 64
+    assert any(w.startswith("kept bars 1-16 of 1-750") for w in shared.warnings)
+    endless = midi_file([60 + i % 12 for i in range(3000)], bpm=40)  # 75 minutes
+    with pytest.raises(UserError, match=r"^cannot use long\.mid: the music lasts 1\.2 hours; "
+                                        r"the limit is 1\.0 hours$"):
+        await app.share_seed("endless", ALICE, HERE, upload=upload(endless, "long.mid"))
