@@ -77,7 +77,7 @@ def parse_line(text: str) -> Line | None:
             raise UserError(f"/{command} has no subcommand{given}: use {', '.join(subs)}")
     opts: dict[str, str] = {}
     positional: list[str] = []
-    for tok in rest:
+    for i, tok in enumerate(rest):
         name, sep, value = tok.partition(":")
         if not sep:
             positional.append(tok)  # "/clip 12": values without names fill options in order
@@ -85,6 +85,14 @@ def parse_line(text: str) -> Line | None:
         if not name:
             raise UserError(f"expected name:value, got {tok[:30]!r} (e.g. bars:8)")
         name = name.lower()
+        if not value and _has_option(command, name):
+            # "bars: 12" splits into "bars:" and a positional "12" that would fill another
+            # option ("tempo must be between 40 and 240 (got 12)"); "key:" alone would quietly
+            # mean the default. Either way the member meant to give a value here. (An unknown
+            # name is left to parse_options, which lists the known ones.)
+            example = _example(command, name, rest, i)
+            raise UserError(f"{name}: needs a value (write {name}:{example}, with no space "
+                            "after the colon)")
         if name in opts:
             raise UserError(f"option {name} given twice")
         opts[name] = value
@@ -96,6 +104,20 @@ def parse_line(text: str) -> Line | None:
                             "(e.g. bars:8)")
         opts.update(zip(free, positional, strict=False))
     return Line(command, opts)
+
+
+def _has_option(command: str, name: str) -> bool:
+    spec = COMMANDS.get(command)
+    return spec is not None and any(o.name == name for o in spec.options)
+
+
+def _example(command: str, name: str, rest: list[str], i: int) -> str:
+    """The value the member probably meant (the word after "name:"), else a sample one."""
+    following = rest[i + 1] if i + 1 < len(rest) else ""
+    if following and ":" not in following:
+        return f'"{following}"' if " " in following else following
+    opt = next(o for o in COMMANDS[command].options if o.name == name)
+    return opt.example()
 
 
 def stats_lines(rows: list[GroupStats]) -> list[str]:

@@ -39,6 +39,14 @@ _TRUE = ("true", "yes", "y", "on", "1")
 _FALSE = ("false", "no", "n", "off", "0")
 
 
+# Hint values for "needs a value" messages, where the kind alone gives a poor one.
+_EXAMPLES: dict[str, str] = {
+    "style": "blues", "bars": "12", "tempo": "96", "key": "E", "temperature": "0.8", "seed": "7",
+    "model": "lstm", "motif": "riff", "name": "riff", "stars": "4", "notes": '"C4/8 E G"',
+    "file": "song.mid", "meter": "3/4", "query": "riff", "a": "riff", "b": "lick",
+}
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     name: str
@@ -49,6 +57,18 @@ class OptionSpec:
     choices: tuple[str, ...] | None = None
     required: bool = False
     suggest: str | None = None  # free text with suggestions: 'keys', 'models' or 'seeds'
+
+    def example(self) -> str:
+        """A value to show in a hint."""
+        if self.name in _EXAMPLES:
+            return _EXAMPLES[self.name]
+        if self.kind == "choice" and self.choices:
+            return self.choices[0]
+        if self.kind == "bool":
+            return "yes"
+        if self.kind in ("int", "float"):
+            return _fmt(self.min) if self.min is not None else "1"
+        return "…"
 
     def parse(self, raw: Any) -> Any:
         """Convert and check one value; raises UserError with a one-line message."""
@@ -279,10 +299,14 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for opt in spec.options:
         value = raw.get(opt.name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None:
             if opt.required:
                 raise UserError(f"/{command} needs {opt.name}:<{opt.kind}>")
             continue
+        if isinstance(value, str) and not value.strip():
+            # Given but empty (Discord never sends that; a typed "bars:" or key:"" does):
+            # silently using the default would hide the mistake.
+            raise UserError(f"{opt.name} needs a value (it was given empty)")
         out[opt.name] = opt.parse(value)
     if command == "compose" and "key" in out:
         out["key"] = parse_key(out["key"])

@@ -62,11 +62,25 @@ def _parsed(line: str) -> tuple[str, dict]:
     ("/rate clip:1", "/rate needs stars"),
     ("/rate clip:1 stars:6", r"stars must be between 1 and 5 \(got 6\)"),
     ("/dance", "unknown command /dance"),
+    ("/compose style:blues bars: 12",
+     r"^bars: needs a value \(write bars:12, with no space after the colon\)$"),
+    ("/compose style: blues", r"^style: needs a value \(write style:blues, with no space"),
+    ("/compose bars:", r"^bars: needs a value \(write bars:12, with no space"),
+    ('/compose key:""', r"^key: needs a value \(write key:E, with no space"),
+    ('/seed share name: "my riff" notes:C', r'^name: needs a value \(write name:"my riff",'),
+    ("/compose colour:", "/compose has no option 'colour'"),
 ])
 def test_bad_options_are_rejected_with_one_line_messages(line: str, message: str) -> None:
     with pytest.raises(UserError, match=message) as e:
         parse_options(*_parsed(line))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("raw", [{"key": ""}, {"bars": "  "}])
+def test_options_given_empty_are_refused_not_defaulted(raw: dict[str, str]) -> None:
+    name = next(iter(raw))
+    with pytest.raises(UserError, match=f"^{name} needs a value"):
+        parse_options("compose", raw)
 
 
 def test_valid_options_are_converted_and_normalised() -> None:
