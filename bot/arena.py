@@ -276,8 +276,14 @@ class Arena:
         return ArenaResult(pair_id, replace(r, model=matchup.model_a), a, b, timings)
 
     # ---- votes
-    async def vote(self, pair_id: int, user: UserRef, choice: str) -> VoteResult:
-        """One vote per member per pair; a new vote replaces the old one until revealed."""
+    async def vote(self, pair_id: int, user: UserRef, choice: str,
+                   where: Where | None = None) -> VoteResult:
+        """One vote per member per pair; a new vote replaces the old one until revealed. With
+        ``where``, a pair posted in another server is refused: its voters have not heard it."""
+        if where is not None:
+            pair = await self.app.store.get_pair(pair_id)
+            if pair is not None and pair.guild_id is not None and pair.guild_id != where.guild_id:
+                raise UserError(f"arena #{pair_id} was posted in another server: vote there")
         change = await self.app.store.set_arena_vote(pair_id, user.id, choice, user.name)
         return VoteResult(pair_id, choice, change.previous, change.tally)
 

@@ -177,6 +177,13 @@ async def test_votes_change_until_the_reveal_and_the_reveal_needs_a_vote(trio: C
     assert reveal.text() == "arena #1: A was gru, B was vae; your vote: B better (vae)"
     with pytest.raises(UserError, match="so your vote there is final"):
         await trio.arena.vote(pair_id, BOB, "a")
+    # the pair was posted in server 5: a vote from elsewhere (another server, a DM) is refused
+    for elsewhere in (Where(guild_id=99, channel_id=1), Where()):
+        with pytest.raises(UserError, match=r"^arena #1 was posted in another server: vote "
+                                            r"there$"):
+            await trio.arena.vote(pair_id, ALICE, "a", elsewhere)
+    there = await trio.arena.vote(pair_id, ALICE, "a", Where(guild_id=5, channel_id=6))
+    assert there.votes == 2
 
 
 # ---------------------------------------------------------------------------------------------
