@@ -79,10 +79,11 @@ def read_payload(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ModelError(f"model checkpoint {path.name} is corrupt or not a Cadenza checkpoint "
+        # Every checkpoint file is called model.pt: the message names the whole path.
+        raise ModelError(f"model checkpoint {path} is corrupt or not a Cadenza checkpoint "
                          f"({type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelError(f"{path.name} is not a Cadenza checkpoint")
+        raise ModelError(f"{path} is not a Cadenza checkpoint")
     return payload
 
 
@@ -118,19 +119,22 @@ def load(path: Path, dev: torch.device | None = None) -> Loaded:
             cfg = RNNConfig(**payload["config"])
             vocab = Vocab(tuple(payload["styles"]))
             if cfg.vocab_size != len(vocab):
-                raise ModelError(f"{path.name}: vocabulary size does not match its config")
+                raise ModelError(f"{path}: vocabulary size does not match its config")
             model: torch.nn.Module = SequenceModel(cfg)
         else:
             if kind not in BUILDERS:
                 _import_families()
             if kind not in BUILDERS:
-                raise ModelError(f"{path.name}: unknown model kind {kind!r}")
+                raise ModelError(f"{path}: unknown model kind {kind!r}")
             model, vocab = BUILDERS[str(kind)](payload)
         model.load_state_dict(payload["state_dict"])
     except ModelError:
         raise
     except Exception as e:  # noqa: BLE001 - shape mismatches, missing keys
-        raise ModelError(f"model checkpoint {path.name} does not match its config ({e})") from None
+        # load_state_dict lists every mismatched key on its own line: keep the first line,
+        # so the message stays one line.
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelError(f"model checkpoint {path} does not match its config ({first})") from None
     model.to(dev).eval()
     meta = dict(payload.get("meta") or {})
     meta.setdefault("styles", list(payload.get("styles") or []))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -75,11 +76,30 @@ def test_unknown_model_and_corrupt_checkpoint_give_specific_messages(
     bad.parent.mkdir()
     bad.write_bytes(b"\x80\x04 not a checkpoint")
     broken = Composer(ModelRegistry({"broken": bad}))
-    with pytest.raises(ResourceError, match=r"model checkpoint model\.pt is corrupt"):
+    with pytest.raises(ResourceError, match=r"model checkpoint .* is corrupt") as e:
         broken.compose(broken.resolve(ComposeRequest(model="broken", seed=1)))
+    assert str(bad) in str(e.value)  # every checkpoint is a model.pt: the path says which
     missing = Composer(ModelRegistry({"gone": tmp_path / "gone" / "model.pt"}))
     with pytest.raises(ResourceError, match="model checkpoint not found"):
         missing.compose(missing.resolve(ComposeRequest(model="gone", seed=1)))
+
+
+def test_mismatched_checkpoint_names_its_path_in_one_line(tmp_path: Path,
+                                                           tiny_models: Path) -> None:
+    import torch
+
+    from models.checkpoint import load, read_payload, save_payload
+    from models.errors import ModelError
+
+    good = read_payload(tiny_models / "lstm" / "model.pt")
+    state = dict(good["state_dict"])
+    state.pop(next(iter(state)))
+    state["extra.weight"] = torch.zeros(1)
+    bad = tmp_path / "mine" / "model.pt"
+    save_payload(bad, {**good, "state_dict": state})
+    with pytest.raises(ModelError, match=re.escape(f"model checkpoint {bad} does not match")) as e:
+        load(bad, torch.device("cpu"))
+    assert "\n" not in str(e.value)
 
 
 def test_unknown_style_is_a_user_error(composer: Composer) -> None:
