@@ -414,3 +414,43 @@ def test_cadenza_run_without_a_way_to_discord_says_so_in_one_line(
     assert err.startswith("error: cannot reach Discord (Cannot connect to host 127.0.0.1:")
     assert "check this machine's network connection" in err
     assert "Traceback" not in err and "MTIz.secret.token" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Discord's limits on what is echoed back
+
+
+async def test_over_long_input_is_refused_within_discords_limits(api, tmp_path, tiny_registry):
+    # Discord accepts string options of up to 6000 characters; refusals quoting them back used
+    # to exceed the 2000-character content limit (or a 256-character embed title), so Discord
+    # answered 400 and the member heard nothing at all.
+    long = "x" * 2500
+    async with cadenza(api, tmp_path, tiny_registry) as h:
+        key = await (await api.slash("compose", {"key": long})).wait_original()
+        model = await (await api.slash("compose", {"model": long})).wait_original()
+        top = await (await api.slash("top", {"model": "y" * 300})).wait_original()
+        listed = await (await api.slash("seed list", {"query": "z" * 300})).wait_original()
+    for refusal in (key, model):
+        assert refusal.ephemeral and len(refusal.content) <= 2000
+        assert ("x" * 99 + "…'") in refusal.content and ("x" * 100) not in refusal.content
+    assert key.content.startswith("Unknown key 'xxx") and key.content.endswith(
+        "…': use a note name with an optional m, e.g. C, F#m, Bb")
+    assert model.content.startswith("Unknown model 'xxx")
+    names = ", ".join(h.app.model_names())
+    assert top.ephemeral and top.content == (
+        f"Unknown model '{'y' * 39}…': choose one of {names}")
+    title = listed.embeds[0]["title"]
+    assert len(title) == 256 and title.startswith("Seeds matching “zzz") and title.endswith("…")
+    api.assert_no_errors()
+    assert rows(h.db, "SELECT COUNT(*) FROM jobs") == [(0,)]
+
+
+def test_fit_content_shortens_echoed_words_then_cuts_at_a_space() -> None:
+    from bot.discord_bot.errors import fit_content
+
+    assert fit_content("fits as it is") == "fits as it is"
+    wordy = fit_content("word " * 600)
+    assert len(wordy) <= 2000 and wordy.endswith("word…")
+    assert fit_content("too long: " + "a" * 2500) == "too long: " + "a" * 100 + "…"
+    quoted = fit_content("unknown thing '" + "b" * 3000 + "': try another")
+    assert quoted == "unknown thing '" + "b" * 99 + "…': try another"

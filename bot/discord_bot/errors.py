@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 import discord
 from discord import app_commands
@@ -12,6 +13,29 @@ from bot.app import new_error_id
 from bot.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+CONTENT_LIMIT = 2000  # characters in a message's content; Discord refuses more with 400
+LONG_WORD = 100
+# A run of non-space characters over LONG_WORD, keeping the closing quote or punctuation.
+_LONG_WORD = re.compile(rf"(\S{{{LONG_WORD}}})\S+?([\"'`’”)\]:;,.!?]*)(?=\s|$)")
+
+
+def fit_content(text: str, limit: int = CONTENT_LIMIT) -> str:
+    """``text`` within Discord's content limit, unchanged when it fits.
+
+    What overflows is nearly always the member's own input echoed back (``key:`` with 2,500
+    characters): over-long words are shortened first, so the rest of the message (what to do
+    instead) survives; only then is the end cut, at a space where there is one nearby.
+    """
+    if len(text) <= limit:
+        return text
+    text = _LONG_WORD.sub(lambda m: f"{m[1]}…{m[2]}", text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ", limit - LONG_WORD)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
 
 
 class NotOwner(app_commands.CheckFailure):
@@ -51,6 +75,7 @@ def describe(interaction: discord.Interaction, error: BaseException) -> str:
 
 async def send_private(interaction: discord.Interaction, text: str) -> None:
     """Tell only the member, whatever state the interaction is in."""
+    text = fit_content(text)  # an over-long answer would be refused and the member told nothing
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)

@@ -34,6 +34,7 @@ CONTINUE_BUTTONS = (4, 8)  # bars added by the ➕ buttons
 SEED_COLOUR = 0x27AE60
 FIELD_LIMIT = 1024
 DESCRIPTION_LIMIT = 4096
+TITLE_LIMIT = 256  # an embed's title; Discord refuses the whole message beyond it
 
 
 def member_ref(user: discord.abc.User) -> UserRef:
@@ -90,6 +91,17 @@ def failed_text(line: str, message: str, what: str = "clip") -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def embed_title(text: str) -> str:
+    """A title within Discord's limit: titles that echo member input (a search, a filter) can
+    be longer than Discord takes."""
+    return _clip(text, TITLE_LIMIT)
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """Member input quoted back in a message, shortened: enough to recognise, never a wall."""
+    return repr(_clip(value, limit))
 
 
 def built_on_text(lineage: Lineage) -> str:
@@ -211,7 +223,7 @@ def _visibility(seed: Seed) -> str:
 def shared_embed(result: SeedResult) -> discord.Embed:
     seed = result.seed
     embed = discord.Embed(
-        title=f"🌱 Seed “{seed.name}” shared",
+        title=embed_title(f"🌱 Seed “{seed.name}” shared"),
         description=f"{motif_line(result.motif)} · {_visibility(seed)}\n{_source(seed)}\n"
                     f"Build on it: `/compose motif:{seed.name}` · hear it: "
                     f"`/seed show name:{seed.name}`",
@@ -232,7 +244,7 @@ def seed_list_embed(page: SeedPage, query: str | None) -> discord.Embed:
         lines.append(f"**{seed.name}** by {seed.user_name} — {motif_line(motif)}{lock}")
     title = "Seeds" + (f" matching “{query}”" if query else "")
     empty = "No seeds match." if query else "No seeds yet: share one with `/seed share`."
-    embed = discord.Embed(title=title, colour=SEED_COLOUR,
+    embed = discord.Embed(title=embed_title(title), colour=SEED_COLOUR,
                           description=_clip("\n".join(lines), DESCRIPTION_LIMIT) or empty)
     footer = f"Page {page.page} of {page.pages} · {page.total} seed(s)"
     if page.page < page.pages:
@@ -245,7 +257,7 @@ def seed_list_embed(page: SeedPage, query: str | None) -> discord.Embed:
 
 def seed_embed(view: SeedView, *, image: str | None) -> discord.Embed:
     seed = view.seed
-    embed = discord.Embed(title=f"🌱 Seed “{seed.name}”", colour=SEED_COLOUR,
+    embed = discord.Embed(title=embed_title(f"🌱 Seed “{seed.name}”"), colour=SEED_COLOUR,
                           description=f"{motif_line(view.motif)} · {_visibility(seed)}\n"
                                       f"{_source(seed)}")
     if view.notes:
@@ -268,7 +280,8 @@ def tree_embed(tree: SeedTree) -> discord.Embed:
         lines = [*lines[:-2], "…"]
         text = "\n".join(lines)
     members = sorted({link.child.user_name for link in tree.links})
-    embed = discord.Embed(title=f"What grew from “{tree.seed.name}”", colour=SEED_COLOUR,
+    embed = discord.Embed(title=embed_title(f"What grew from “{tree.seed.name}”"),
+                          colour=SEED_COLOUR,
                           description=f"```\n{text}\n```")
     if members:
         embed.set_footer(text="Built on it by " + ", ".join(members))

@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_bot.errors import send_private
+from bot.discord_bot.errors import fit_content, send_private
 
 log = logging.getLogger(__name__)
 
@@ -72,4 +72,4 @@ class JobReply:
         if self.token_alive:
             await send_private(self.interaction, text)
         else:
-            await self.edit(content=public_text, view=None)
+            await self.edit(content=fit_content(public_text), view=None)

@@ -15,7 +15,13 @@ from bot.app import PLAIN
 from bot.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
 from bot.discord_bot import specs
 from bot.discord_bot.buttons import ArenaButton
-from bot.discord_bot.present import DESCRIPTION_LIMIT, STYLE_COLOURS, member_ref, size_text
+from bot.discord_bot.present import (
+    DESCRIPTION_LIMIT,
+    STYLE_COLOURS,
+    embed_title,
+    member_ref,
+    size_text,
+)
 from bot.discord_bot.reply import JobReply
 from bot.jobs import Job
 from bot.options import ARENA_CHOICES, GROUPS, parse_options
@@ -105,7 +111,7 @@ def leaderboard_embed(board: Leaderboard) -> discord.Embed:
     title = "Arena leaderboard" + (f" — {board.style}" if board.style else "")
     lines = board.lines(markdown=True)
     description = "\n".join(lines) or "No arena votes yet: start a pair with `/arena new`."
-    embed = discord.Embed(title=title, colour=ARENA_COLOUR,
+    embed = discord.Embed(title=embed_title(title), colour=ARENA_COLOUR,
                           description=description[:DESCRIPTION_LIMIT])
     embed.set_footer(text=board.footnote())
     return embed

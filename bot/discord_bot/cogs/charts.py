@@ -10,7 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot import specs
-from bot.discord_bot.present import clip_embed, clip_files, clip_view, member_ref
+from bot.discord_bot.present import (
+    clip_embed,
+    clip_files,
+    clip_view,
+    embed_title,
+    member_ref,
+    shown,
+)
 from bot.errors import UserError
 from bot.options import parse_options
 from bot.store import GroupStats, TopEntry
@@ -40,7 +47,7 @@ def top_embed(rows: list[TopEntry], *, style: str | None, model: str | None,
                      f"{e.message_id})")
         lines.append(f"**{e.rank}.** {label} {e.style} · {e.model} · by {e.user_name} — "
                      f"**{e.score:.2f}** ({e.rating_mean:.2f}★ from {e.rating_count} vote(s))")
-    embed = discord.Embed(title=title, colour=0xF1C40F,
+    embed = discord.Embed(title=embed_title(title), colour=0xF1C40F,
                           description="\n".join(lines) or "No rated clips yet: rate some with ⭐!")
     embed.set_footer(text="Ranked by a Bayesian average: each clip starts with 3 votes at the "
                           "overall mean, so a single 5★ vote does not top the chart. Votes on "
@@ -88,10 +95,19 @@ class Charts(commands.Cog):
                   model: str | None = None, period: str | None = None) -> None:
         raw = {"style": style, "model": model, "period": period}
         opts = parse_options("top", {k: v for k, v in raw.items() if v is not None})
+        if "model" in opts:
+            self._check_model(opts["model"])
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),
                                   period=opts.get("period"))
         await interaction.response.send_message(embed=top_embed(
             rows, style=opts.get("style"), model=opts.get("model"), period=opts.get("period")))
+
+    def _check_model(self, model: str) -> None:
+        # The option is free text with suggestions, so anything can arrive: a name no model has
+        # would only chart nothing (and a long one overflowed the embed title).
+        names = self.app.model_names()
+        if model not in names:
+            raise UserError(f"unknown model {shown(model)}: choose one of {', '.join(names)}")
 
     @top.autocomplete("model")
     async def _model(self, interaction: discord.Interaction,
