@@ -574,10 +574,20 @@ class Store:
         path = Path(path).expanduser()
         steps = tuple(migrations) if migrations is not None else load_migrations()
         if str(path) != ":memory:":
+            if path.is_dir():
+                raise StoreError(f"cannot open database {path}: it is a folder (give a file, "
+                                 f"e.g. {path / 'cadenza.db'})")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot create the folder for database {path}: {e}") from e
+            # After a failed connect aiosqlite stops its worker thread without waiting for it,
+            # and the thread then fails against the closed event loop: tracebacks after our
+            # one-line error. Plain sqlite3 finds an unopenable file first, and cleanly.
+            try:
+                await asyncio.to_thread(lambda: sqlite3.connect(path).close())
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot open database {path}: {e}") from e
         try:
             # isolation_level=None: the sqlite3 module must not open transactions behind our
             # back; every write goes through _transaction's explicit BEGIN IMMEDIATE.

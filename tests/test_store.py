@@ -787,3 +787,21 @@ async def test_stats_per_model_and_style_exclude_self_votes(store: Store, clock:
     assert [(g.group, g.clips, g.votes, g.mos) for g in recent] == [("gru", 1, 1, 1.0)]
     with pytest.raises(StoreError, match="stats are by model or by style"):
         await store.stats("user_id; DROP TABLE clips")
+
+
+async def test_a_folder_is_refused_before_connecting(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=f"cannot open database {tmp_path}: it is a folder"):
+        await Store.open(tmp_path)
+
+
+def test_db_upgrade_on_a_folder_is_one_line_without_thread_tracebacks(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CADENZA_DB=str(tmp_path))
+    res = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr == (f"error: cannot open database {tmp_path}: it is a folder (give a "
+                          f"file, e.g. {tmp_path / 'cadenza.db'})\n")
