@@ -76,8 +76,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
-    """Wire the application: model registry, composer, store."""
+    """Wire the application: model registry, composer (with its batcher), store. Close it
+    with ``close_app``."""
     from bot.app import Cadenza
+    from bot.batching import MelodyBatcher
     from bot.render import find_soundfont
     from bot.service import Composer
     from bot.store import Store
@@ -85,10 +87,26 @@ async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
 
     soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
     registry = ModelRegistry.discover()
+    # One batcher for the process: requests composing at the same time (CADENZA_WORKERS > 1)
+    # share each sampling step. A lone request is not delayed: the batcher only waits for
+    # company while another caller is composing.
+    batcher = MelodyBatcher()
     composer = Composer(registry, soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                        default_model=settings.default_model)
-    store = await Store.open(settings.db_path)
+                        default_model=settings.default_model, batcher=batcher)
+    try:
+        store = await Store.open(settings.db_path)
+    except BaseException:
+        batcher.close()
+        raise
     return Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers)
+
+
+async def close_app(app) -> None:  # type: ignore[no-untyped-def]
+    """Undo ``open_app``: the worker pool, then the batcher thread and the store."""
+    await app.close()
+    if app.composer.batcher is not None:
+        app.composer.batcher.close()
+    await app.store.close()
 
 
 async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
@@ -111,8 +129,7 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
         res = await app.compose(resolved, user, where, origin=origin, out_dir=out_dir,
                                 stem=stem)
     finally:
-        await app.close()
-        await app.store.close()
+        await close_app(app)
     print(res.summary(), file=sys.stderr)
     if res.built_on:
         print(f"built on: {res.built_on}", file=sys.stderr)
@@ -131,8 +148,7 @@ async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
         console = Console(app, user)
         await console.run(sys.stdin, interactive=sys.stdin.isatty())
     finally:
-        await app.close()
-        await app.store.close()
+        await close_app(app)
     return 0
 
 

@@ -126,6 +126,22 @@ def test_dynamic_batching_gives_the_same_music_as_one_at_a_time(tiny_registry) -
     assert max(batcher.batches) > 1  # requests really were sampled together
 
 
+def test_a_lone_request_does_not_wait_for_the_batching_window(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from bot.batching import MelodyBatcher
+
+    batcher = MelodyBatcher(window_s=30.0)  # waiting would be unmistakable
+    composer = Composer(tiny_registry, batcher=batcher)
+    try:
+        t0 = time.monotonic()
+        composer.compose(composer.resolve(ComposeRequest(bars=1, seed=1)))
+        assert time.monotonic() - t0 < 15
+    finally:
+        batcher.close()
+    assert batcher.batches == [1]
+
+
 @pytest.mark.parametrize("style", ["jazz", "classical"])
 def test_gan_band_goes_through_the_instrumentation_path(composer: Composer, style: str) -> None:
     r = composer.resolve(ComposeRequest(style=style, bars=3, seed=4, model="gan"))

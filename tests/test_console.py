@@ -339,3 +339,25 @@ def test_cli_console_user_rates_under_its_own_id(tmp_path: Path, cli_env: dict[s
                         ).fetchall() == [
         (console_user("alice").id, "alice")]
     assert conn.execute("select user_id from ratings").fetchall() == [(console_user("alice").id,)]
+
+
+async def test_open_app_gives_the_composer_one_batcher(
+    tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.app import CONSOLE_USER_ID
+    from bot.batching import MelodyBatcher
+    from bot.cli import close_app, open_app
+    from bot.config import Settings
+    from bot.service import ComposeRequest
+
+    monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
+    app = await open_app(Settings.from_env({}, db_path=tmp_path / "c.db",
+                                           output_dir=tmp_path / "out"))
+    try:
+        batcher = app.composer.batcher
+        assert isinstance(batcher, MelodyBatcher)
+        await app.compose(ComposeRequest(bars=1, seed=1), UserRef(CONSOLE_USER_ID, "console"))
+        assert batcher.batches == [1]  # generation went through it
+    finally:
+        await close_app(app)
+    assert not batcher._thread.is_alive()
