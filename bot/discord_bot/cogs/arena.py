@@ -21,6 +21,7 @@ from bot.discord_bot.present import (
     embed_title,
     member_ref,
     size_text,
+    where_of,
 )
 from bot.discord_bot.reply import JobReply
 from bot.jobs import Job
@@ -171,7 +172,8 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
         await self.vote(interaction, opts["pair"], opts["choice"])
 
     async def vote(self, interaction: discord.Interaction, pair_id: int, choice: str) -> None:
-        result = await self.app.arena.vote(pair_id, member_ref(interaction.user), choice)
+        result = await self.app.arena.vote(pair_id, member_ref(interaction.user), choice,
+                                           where_of(interaction))
         await interaction.response.send_message(vote_text(result), view=reveal_view(pair_id),
                                                 ephemeral=True)
 
