@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     for opt in COMMANDS["compose"].options:
         # strings on purpose: validation is the shared command layer's, not argparse's
         c.add_argument(f"--{opt.name}", help=opt.description)
-    c.add_argument("-o", "--output", type=Path, default=None,
-                   help="MP3 path (the .mid and .png go beside it); default cadenza-output/")
+    # A string, not a Path: Path() drops the trailing slash that marks a folder.
+    c.add_argument("-o", "--output", default=None,
+                   help="MP3 path (the .mid and .png go beside it), or a folder (ending in / "
+                        "or existing) for clip-<id>.mp3/.mid/.png; default cadenza-output/")
     _common(c)
 
     con = sub.add_parser("console", help="offline console taking the Discord command lines")
@@ -111,6 +114,7 @@ async def close_app(app) -> None:  # type: ignore[no-untyped-def]
 
 async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import CONSOLE_USER_ID, UserRef, Where
+    from bot.console import check_output_dir
     from bot.options import COMMANDS, parse_options
 
     raw = {o.name: getattr(args, o.name) for o in COMMANDS["compose"].options
@@ -118,9 +122,14 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
     opts = parse_options("compose", raw)  # refused before the models load
     out_dir, stem = settings.output_dir, None
     if args.output:
-        out_dir, stem = args.output.parent, args.output.stem
-        if args.output.suffix.lower() not in ("", ".mp3"):
-            raise UserError(f"-o wants an .mp3 path (got {args.output.name})")
+        target = Path(args.output).expanduser()
+        if args.output.endswith(("/", os.sep)) or target.is_dir():
+            out_dir = target  # a folder: the files are named clip-<id>.* inside it
+        else:
+            out_dir, stem = target.parent, target.stem
+            if target.suffix.lower() not in ("", ".mp3"):
+                raise UserError(f"-o wants an .mp3 path or a folder (got {target.name})")
+    check_output_dir(out_dir)  # before loading the models
     app = await open_app(settings)
     user, where = UserRef(CONSOLE_USER_ID, "console"), Where()
     try:

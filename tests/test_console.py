@@ -361,3 +361,31 @@ async def test_open_app_gives_the_composer_one_batcher(
     finally:
         await close_app(app)
     assert not batcher._thread.is_alive()
+
+
+def test_cli_compose_into_a_folder_names_the_files_by_clip_id(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    new = _cli(["compose", "--bars", "1", "--seed", "1", "-o", str(tmp_path / "new") + "/"],
+               cli_env, tmp_path)
+    assert new.returncode == 0, new.stderr
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    again = _cli(["compose", "--bars", "1", "--seed", "2", "-o", str(existing)], cli_env,
+                 tmp_path)
+    assert again.returncode == 0, again.stderr
+    for folder, clip_id in ((tmp_path / "new", 1), (existing, 2)):
+        assert sorted(p.name for p in folder.iterdir()) == [
+            f"clip-{clip_id}.mid", f"clip-{clip_id}.mp3", f"clip-{clip_id}.png"]
+    assert not (tmp_path / "new.mp3").exists() and not (tmp_path / "existing.mp3").exists()
+
+
+def test_cli_compose_under_a_file_is_a_one_line_error(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    (tmp_path / "f").write_text("")
+    res = _cli(["compose", "--bars", "1", "-o", str(tmp_path / "f" / "x.mp3")], cli_env,
+               tmp_path)
+    assert res.returncode == 2
+    assert res.stderr == (f"error: output folder {tmp_path / 'f'} is a file: choose another "
+                          "with --output\n")
