@@ -289,6 +289,8 @@ async def test_runner_wires_the_bot_from_settings_and_never_logs_the_token(
         inter = await api.slash("compose", {"bars": 1, "seed": 2})
         clip = await inter.wait_original(is_clip, timeout=SLOW)
         helped = await (await api.slash("help")).wait_original()
+        batcher = bot.app.composer.batcher
+    assert batcher is not None and not batcher._thread.is_alive()  # closed with the bot
     assert clip.embeds[0]["title"] == "Clip #1 — jazz"
     assert helped.ephemeral and helped.embeds[0]["title"] == "Cadenza composes music on command"
     assert api.token not in caplog.text and api.token not in repr(settings)

@@ -32,7 +32,7 @@ def settle_heap() -> None:
 @contextlib.asynccontextmanager
 async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
     """A ready-to-start bot with its application; everything is closed on exit."""
-    from bot.cli import open_app
+    from bot.cli import close_app, open_app
 
     app = await open_app(settings)
     try:
@@ -49,8 +49,7 @@ async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
             if not bot.is_closed():
                 await bot.close()
     finally:
-        await app.close()
-        await app.store.close()
+        await close_app(app)  # the worker pool, the batcher's thread, the store
 
 
 async def run_bot(settings: Settings) -> int:
