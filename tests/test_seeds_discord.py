@@ -197,7 +197,7 @@ async def test_blend_and_seeded_jobs_survive_a_restart(api, tmp_path, tiny_regis
         await share(api, {"name": "up", "notes": RIFF, "public": True}, user=alice)
         await share(api, {"name": "down", "notes": "C5/4 B4 A G | F/2 E/2", "public": True},
                     user=bob)
-        blend = await api.slash("seed blend", {"a": "up", "b": "down", "bars": 2, "seed": 4},
+        blend = await api.slash("seed blend", {"a": "up", "b": "down", "bars": 6, "seed": 4},
                                 user=bob)
         blended = await blend.wait_original(is_clip, timeout=SLOW)
     assert field(blended, "Model") == "vae"
