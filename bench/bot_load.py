@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tes
 from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 
 from bot.app import Cadenza  # noqa: E402
+from bot.batching import MelodyBatcher  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.discord_bot import CadenzaBot  # noqa: E402
 from bot.discord_bot.runner import settle_heap  # noqa: E402
@@ -81,7 +82,9 @@ async def run(args: argparse.Namespace) -> None:
         tmp = Path(tmp_name)
         models, which = registry(tmp)
         store = await Store.open(tmp / "bench.db")
-        app = Cadenza(Composer(models), store, output_dir=tmp / "out", workers=args.workers)
+        batcher = MelodyBatcher()  # as bot.cli.open_app builds the bot's composer
+        app = Cadenza(Composer(models, batcher=batcher), store, output_dir=tmp / "out",
+                      workers=args.workers)
         warm = await app.warm_up()
         settle_heap()  # as the runner does after warming up
         async with DiscordDouble() as api:
@@ -140,6 +143,7 @@ async def run(args: argparse.Namespace) -> None:
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
         conn.close()
         await app.close()
+        batcher.close()
         await store.close()
 
     done = statuses.get("done", 0)
