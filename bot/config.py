@@ -49,7 +49,7 @@ class Settings:
     owner_ids: frozenset[int] = frozenset()
     default_model: str = "lstm"
     mp3_bitrate: str = "192k"
-    # generation threads: with the batcher sharing sampling steps, 2 workers gave 48% more
+    # generation threads: with the batcher sharing sampling steps, 2 workers gave 24-49% more
     # jobs/minute than 1 and kept event-loop lag under 100 ms (bench/bot_load.py)
     workers: int = 2
     queue_size: int = 16
