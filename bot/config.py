@@ -7,20 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.errors import UserError
+from bot.errors import UserError, shown
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are positive 64-bit integers (stored as SQLite ints)
 COUNTS = (("CADENZA_WORKERS", "workers"), ("CADENZA_QUEUE_SIZE", "queue_size"),
           ("CADENZA_PER_MEMBER", "per_user_queue"))
 
 
-def _shown(value: str) -> str:
-    # Echo enough of the bad value to spot the typo, never a screenful. (Only ever called for
-    # number variables: the token is never read through here.)
-    value = value.strip()
-    return repr(value if len(value) <= 40 else value[:40] + "…")
-
-
+# Bad values are echoed back (shortened) to show the typo; only number and id variables pass
+# through here, never the token.
 def _count(env: Mapping[str, str], var: str) -> int | None:
     """A positive whole number, or None when unset. A typo used to be dropped silently (the
     default applied without a word), so a bad value now stops start-up with one line."""
@@ -28,14 +23,14 @@ def _count(env: Mapping[str, str], var: str) -> int | None:
     if not raw:
         return None
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise UserError(f"{var} must be a whole number of at least 1 (got {_shown(raw)})")
+        raise UserError(f"{var} must be a whole number of at least 1 (got {shown(raw)})")
     return int(raw)
 
 
 def _snowflake(var: str, raw: str, what: str) -> int:
     raw = raw.strip()
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_SNOWFLAKE:
-        raise UserError(f"{var} must be {what} (got {_shown(raw)})")
+        raise UserError(f"{var} must be {what} (got {shown(raw)})")
     return int(raw)
 
 

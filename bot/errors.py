@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """Input quoted back in a message, shortened: enough to recognise, never a wall."""
+    return repr(value if len(value) <= limit else value[:limit - 1] + "…")
+
+
 class CadenzaError(Exception):
     """Base class for Cadenza's own errors."""
 

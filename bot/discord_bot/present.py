@@ -99,11 +99,6 @@ def embed_title(text: str) -> str:
     return _clip(text, TITLE_LIMIT)
 
 
-def shown(value: str, limit: int = 40) -> str:
-    """Member input quoted back in a message, shortened: enough to recognise, never a wall."""
-    return repr(_clip(value, limit))
-
-
 def built_on_text(lineage: Lineage) -> str:
     """'continues seed “riff” by alice' lines, then the members credited."""
     lines = [f"↳ {p}" for p in lineage.phrases()]

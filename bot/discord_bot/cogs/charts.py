@@ -16,9 +16,8 @@ from bot.discord_bot.present import (
     clip_view,
     embed_title,
     member_ref,
-    shown,
 )
-from bot.errors import UserError
+from bot.errors import UserError, shown
 from bot.options import parse_options
 from bot.store import GroupStats, TopEntry
 
