@@ -116,8 +116,7 @@ def _example(command: str, name: str, rest: list[str], i: int) -> str:
     following = rest[i + 1] if i + 1 < len(rest) else ""
     if following and ":" not in following:
         return f'"{following}"' if " " in following else following
-    opt = next(o for o in COMMANDS[command].options if o.name == name)
-    return opt.example()
+    return COMMANDS[command].option(name).example()
 
 
 def stats_lines(rows: list[GroupStats]) -> list[str]:
