@@ -16,7 +16,7 @@ from models.checkpoint import FORMAT, save_payload
 from models.checkpoint import device as pick_device
 from models.corpus import Piece
 from models.dataset import split_heldout
-from models.schedule import Budget, cosine_lr, step_optimizer
+from models.schedule import Budget, cosine_lr, set_threads, step_optimizer
 from models.score import Note
 from models.steps import N_CLASSES, windows
 from models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     best = train_vae(load_corpus(), VAEOptions(out=args.out, steps=args.steps,
                                                minutes=args.minutes))
     write_card(args.out)
