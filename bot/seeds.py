@@ -23,7 +23,7 @@ from bot.options import SEED_MAX, parse_seed_name
 from bot.service import DEFAULT_STYLE, Composer, ComposeRequest, Composition, RenderedClip, Resolved
 from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
 from bot.styles import STYLES
-from models.midi_import import extract_melody, import_midi
+from models.midi_import import TEMPO_WARNING, extract_melody, import_midi
 from models.midifile import MidiError
 from models.motif import MAX_LINE_BARS, MAX_MOTIF_BARS, TEMPO_NOTE, Motif, MotifError
 from models.notation import NotationError, format_notes, parse_notes
@@ -333,7 +333,7 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
                         f"{error_id})") from None
     if any(w.startswith(TEMPO_NOTE) for w in trimmed):
         # one line about the tempo: the seed's, not the importer's intermediate one
-        return motif, [*(w for w in imported.warnings if not w.startswith("the tempo ")),
+        return motif, [*(w for w in imported.warnings if not w.startswith(TEMPO_WARNING)),
                        *trimmed]
     return motif, [*imported.warnings, *trimmed]
 

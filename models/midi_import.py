@@ -42,6 +42,7 @@ MAX_TRACKS = 32  # a seed with more parts is almost certainly a broken or hostil
 DRUM_CHANNEL = 9
 DEFAULT_USEC = 500_000  # 120 bpm, the SMF default
 SMPTE_BPM = 120.0
+TEMPO_WARNING = "the tempo "  # how each warning about the tempo used starts (seeds replace them)
 _LOW_PITCH = 48  # C3
 _GM_FAMILIES = (
     "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
@@ -322,11 +323,10 @@ def _score_tempo(segments: list[tuple[int, float]], warnings: list[str]) -> floa
     lo, hi = min(used), max(used)
     clamped = min(400.0, max(10.0, bpm))
     if clamped != bpm:
-        warnings.append(f"the tempo of {bpm:g} bpm is outside 10-400; used {clamped:g} bpm")
+        warnings.append(f"{TEMPO_WARNING}of {bpm:g} bpm is outside 10-400; used {clamped:g} bpm")
     elif hi > lo * 1.1:
-        warnings.append(
-            f"the tempo changes between {lo:.0f} and {hi:.0f} bpm; used {clamped:g} bpm throughout"
-        )
+        warnings.append(f"{TEMPO_WARNING}changes between {lo:.0f} and {hi:.0f} bpm; used "
+                        f"{clamped:g} bpm throughout")
     return clamped
 
 
