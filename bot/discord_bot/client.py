@@ -14,13 +14,17 @@ from discord.ext import commands
 
 from bot.app import Cadenza
 from bot.config import Settings
-from bot.discord_bot.cogs import EXTENSIONS
 from bot.discord_bot.errors import CadenzaTree
 from bot.discord_bot.lag import LagMonitor
 from bot.discord_bot.reply import DEFAULT_TOKEN_TTL
 from bot.jobs import JobQueue
 
 log = logging.getLogger(__name__)
+
+# One cog per feature (``cog_<feature>.py`` beside this file), loaded as extensions by
+# ``setup_hook``.
+EXTENSIONS = tuple(f"bot.discord_bot.cog_{name}" for name in (
+    "compose", "seeds", "ratings", "charts", "admin", "help", "arena"))
 
 
 def intents() -> discord.Intents:

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.app import Upload, check_upload_size
 from bot.discord_bot import specs
-from bot.discord_bot.cogs.compose import seed_suggestions, seed_where
+from bot.discord_bot.cog_compose import seed_suggestions, seed_where
 from bot.discord_bot.present import (
     member_ref,
     rendered_files,
