@@ -25,7 +25,14 @@ from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
 from bot.styles import STYLES
 from models.midi_import import TEMPO_WARNING, extract_melody, import_midi
 from models.midifile import MidiError
-from models.motif import MAX_LINE_BARS, MAX_MOTIF_BARS, TEMPO_NOTE, Motif, MotifError
+from models.motif import (
+    MAX_LINE_BARS,
+    MAX_MOTIF_BARS,
+    TEMPO_NOTE,
+    Motif,
+    MotifError,
+    fit_meter,
+)
 from models.notation import NotationError, format_notes, parse_notes
 from models.score import GRID, Note, Score, Track
 
@@ -315,8 +322,9 @@ def _motif_to_continue(row: Clip) -> tuple[Motif, list[str]]:
 
 def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     try:
-        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_UPLOAD_SECONDS)
-        score = imported.score
+        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_UPLOAD_SECONDS,
+                               meter_bars=MAX_MOTIF_BARS)
+        score, fitted = fit_meter(imported.score)
         # the importer guessed which part is the lead: where it barely plays, take the tune
         # from all the parts
         motif, trimmed = Motif.from_score(score, (_first_melody_bar(score, guessed_lead=True),
@@ -334,8 +342,8 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     if any(w.startswith(TEMPO_NOTE) for w in trimmed):
         # one line about the tempo: the seed's, not the importer's intermediate one
         return motif, [*(w for w in imported.warnings if not w.startswith(TEMPO_WARNING)),
-                       *trimmed]
-    return motif, [*imported.warnings, *trimmed]
+                       *fitted, *trimmed]
+    return motif, [*imported.warnings, *fitted, *trimmed]
 
 
 def _motif_from_notes(text: str, meter: tuple[int, int]) -> tuple[Motif, list[str]]:

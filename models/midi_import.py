@@ -98,13 +98,18 @@ def import_midi(
     max_notes: int = 20_000,
     max_seconds: float = 600.0,
     max_tempo_bpm: float = 1000,
+    meter_bars: int | None = None,
 ) -> ImportResult:
-    """Read an uploaded MIDI file into a seed Score; raises only MidiError (one-line message)."""
+    """Read an uploaded MIDI file into a seed Score; raises only MidiError (one-line message).
+
+    ``meter_bars``: judge the meter over the first that many bars from the first note (the
+    bars a seed keeps), not the whole file: a piece in 3/4 that turns to 3/8 later is in 3/4.
+    """
     if len(data) > max_bytes:
         raise MidiError(f"the file is {_size(len(data))}; the limit is {_size(max_bytes)}")
     mf = read_midi(data)
     try:
-        return _import(mf, max_notes, max_seconds, max_tempo_bpm)
+        return _import(mf, max_notes, max_seconds, max_tempo_bpm, meter_bars)
     except MidiError:
         raise
     except Exception:  # never show a traceback to a member
@@ -152,7 +157,8 @@ class _Clock:
         return out
 
 
-def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float) -> ImportResult:
+def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float,
+            meter_bars: int | None = None) -> ImportResult:
     warnings = list(mf.warnings)
     tracks = mf.tracks
     ons = sum(1 for tr in tracks for e in tr if e.kind == "note_on")
@@ -194,7 +200,8 @@ def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float) 
         raise MidiError(f"the tempo reaches {fastest:,.0f} bpm; the limit is {max_tempo:,.0f} bpm")
     tempo = _score_tempo(segments, warnings)
 
-    meter, anchor = _time_signature(timed, first, last, warnings)
+    meter, anchor = _time_signature(timed, first, last, warnings, quarter=quarter,
+                                    window_bars=meter_bars)
     key = _key_signature(timed, first)
     bar = GRID * 4 * meter[0] // meter[1]
     beat = GRID * 4 // meter[1]
@@ -350,16 +357,23 @@ def _merged(timed: list[list[tuple[int, MidiEvent]]], kind: str) -> list[tuple[i
 
 
 def _time_signature(
-    timed: list[list[tuple[int, MidiEvent]]], first: int, last: int, warnings: list[str]
+    timed: list[list[tuple[int, MidiEvent]]], first: int, last: int, warnings: list[str], *,
+    quarter: int = 1, window_bars: int | None = None,
 ) -> tuple[tuple[int, int], int]:
     """The meter covering most of the music, and the source tick where its bars begin.
 
     Files often open with a short bar (a 1/4 pickup, then 3/4): taking the longest-running meter
     and anchoring its bar lines where it starts keeps the downbeats where the file has them.
+    With ``window_bars`` only that many bars (of the meter sounding at the first note) from the
+    first note count: the music a seed keeps.
     """
     events = _merged(timed, "time_signature")
     if not events:
         return (4, 4), 0
+    if window_bars is not None:
+        opening = _in_effect(events, first) or events[0][1]
+        bar = quarter * 4 * max(1, opening.a) / max(1, opening.b)
+        last = min(last, first + max(1, round(window_bars * bar)))
     weight: dict[tuple[int, int], int] = {}
     anchor: dict[tuple[int, int], int] = {}
     for i, (t, e) in enumerate(events):

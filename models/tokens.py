@@ -39,6 +39,13 @@ from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import CORE_QUALITIES, Chord, Key
 
 METERS: tuple[tuple[int, int], ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8))
+# Meters the vocabulary has no token for, written in one it has: (meter, source bars per bar).
+# Same bar length where one exists (2/2 is 4/4 in half-note beats, 6/4 two dotted halves like
+# 12/8's four dotted quarters); a short bar is paired (two bars of 3/8 are one of 6/8).
+METER_EQUIVALENTS: dict[tuple[int, int], tuple[tuple[int, int], int]] = {
+    (2, 2): ((4, 4), 1), (4, 8): ((2, 4), 1), (6, 4): ((12, 8), 1), (12, 16): ((6, 8), 1),
+    (3, 8): ((6, 8), 2), (2, 8): ((2, 4), 2), (1, 4): ((2, 4), 2), (3, 16): ((6, 8), 4),
+}
 MAX_BAR_TICKS = 72
 PITCH_MIN, PITCH_MAX = 21, 108
 VEL_BUCKETS = 8
@@ -51,6 +58,15 @@ PAD, BOS, EOS, BAR = 0, 1, 2, 3
 SPECIALS = ("PAD", "BOS", "EOS", "BAR")
 
 DEFAULT_STYLES: tuple[str, ...] = ("classical", "folk", "celtic", "ragtime", "jazz", "blues")
+
+
+def model_meter(meter: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
+    """The meter of METERS that ``meter`` is written in, and how many of its bars make one bar
+    there; None when there is none (5/4, 7/8 ...)."""
+    meter = (int(meter[0]), int(meter[1]))
+    if meter in METERS:
+        return meter, 1
+    return METER_EQUIVALENTS.get(meter)
 
 
 class TokenError(ValueError):
