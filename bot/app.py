@@ -221,7 +221,7 @@ class Cadenza:
         try:
             files = await self.run_blocking(self._render, comp, out, tmp_stem, stage_timings)
         except BaseException:
-            _discard(out, tmp_stem)  # e.g. ffmpeg missing: the MIDI and PNG were already written
+            _discard(out, tmp_stem)  # e.g. no MP3 encoder: the MIDI and PNG were already written
             raise
         timings = dict(stage_timings)
         report("store")

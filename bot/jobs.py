@@ -35,8 +35,8 @@ DEFAULT_CAPACITY = 16
 DEFAULT_PER_MEMBER = 3  # one composing and two waiting
 NOWHERE = Where()
 # What a member is told when a stage fails for want of something on the server (a
-# ResourceError: ffmpeg or FluidSynth missing, a corrupt checkpoint, no soundfont). The admin
-# text goes to the log; the member learns what kind of problem it is, not the file paths.
+# ResourceError: the MP3 encoder or FluidSynth missing, a corrupt checkpoint, no soundfont).
+# The admin text goes to the log; the member learns what kind of problem it is, not the paths.
 MISSING_PART = {
     None: "the server is missing something it needs to compose",
     "generate": "the server could not load {model}",
