@@ -34,6 +34,7 @@ consecutive and equal (``canonical_chords``), all inside the score's bars.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import CORE_QUALITIES, Chord, Key
@@ -132,32 +133,32 @@ class Vocab:
         names += [f"DUR_{d}" for d in DURATIONS]
         object.__setattr__(self, "names", tuple(names))
 
-    # offsets of each block
-    @property
+    # offsets of each block (computed once: the sampler asks for them at every token)
+    @cached_property
     def style0(self) -> int:
         return len(SPECIALS)
 
-    @property
+    @cached_property
     def meter0(self) -> int:
         return self.style0 + len(self.styles)
 
-    @property
+    @cached_property
     def pos0(self) -> int:
         return self.meter0 + len(METERS)
 
-    @property
+    @cached_property
     def chord0(self) -> int:
         return self.pos0 + MAX_BAR_TICKS
 
-    @property
+    @cached_property
     def vel0(self) -> int:
         return self.chord0 + N_CHORD_CLASSES
 
-    @property
+    @cached_property
     def pitch0(self) -> int:
         return self.vel0 + VEL_BUCKETS
 
-    @property
+    @cached_property
     def dur0(self) -> int:
         return self.pitch0 + (PITCH_MAX - PITCH_MIN + 1)
 
@@ -195,22 +196,17 @@ class Vocab:
 
     def kind(self, token: int) -> str:
         """Block name of a token id: special/style/meter/pos/chord/vel/pitch/dur."""
-        if token < self.style0:
-            return "special"
-        for name, lo, hi in self._blocks():
-            if lo <= token < hi:
-                return name
-        raise TokenError(f"token id {token} outside the vocabulary of {len(self)}")
+        if not 0 <= token < len(self.names):
+            raise TokenError(f"token id {token} outside the vocabulary of {len(self)}")
+        return self._kinds[token]
 
     def value(self, token: int) -> int:
         """Index of a token inside its block (style index, meter index, tick, ...)."""
-        for _name, lo, hi in self._blocks():
-            if lo <= token < hi:
-                return token - lo
-        return token
+        return self._values[token] if 0 <= token < len(self.names) else token
 
     def _blocks(self) -> tuple[tuple[str, int, int], ...]:
         return (
+            ("special", 0, self.style0),
             ("style", self.style0, self.meter0),
             ("meter", self.meter0, self.pos0),
             ("pos", self.pos0, self.chord0),
@@ -219,6 +215,16 @@ class Vocab:
             ("pitch", self.pitch0, self.dur0),
             ("dur", self.dur0, len(self)),
         )
+
+    @cached_property
+    def _kinds(self) -> tuple[str, ...]:
+        return tuple(name for name, lo, hi in self._blocks() for _ in range(lo, hi))
+
+    @cached_property
+    def _values(self) -> tuple[int, ...]:
+        """A special token's value is its id, as before blocks were tabled."""
+        return tuple(t if name == "special" else t - lo
+                     for name, lo, hi in self._blocks() for t in range(lo, hi))
 
     def to_strings(self, tokens: list[int]) -> list[str]:
         return [self.names[t] for t in tokens]
