@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import logging
-import secrets
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,7 +63,7 @@ __all__ = [
     "PERIOD_DAYS", "PLAIN", "RELATION_WORDS", "STAGES", "Cadenza", "ClipResult", "Lineage",
     "Origin", "Progress", "RateResult", "SeedResult", "SeedTree", "SeedView", "Upload",
     "UserRef", "Where", "check_upload_size", "clean_filename", "format_ratings", "lineage_of",
-    "new_error_id", "node_text", "preview_score", "resolved_from_row",
+    "node_text", "preview_score", "resolved_from_row",
 ]
 
 CONSOLE_USER_ID = 0
@@ -89,11 +88,6 @@ EXPORT_COLUMNS = (
 )
 
 Progress = Callable[[str], None]
-
-
-def new_error_id() -> str:
-    """A short id that ties an apology shown to a member to the logged traceback."""
-    return secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -251,8 +245,12 @@ class Cadenza:
                 timings: dict[str, float]) -> RenderedClip:
         r = comp.resolved
         title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
-        return self.composer.render(comp.score, comp.midi, out, stem, title=title,
-                                    timings=timings)
+        try:
+            return self.composer.render(comp.score, comp.midi, out, stem, title=title,
+                                        timings=timings)
+        except OSError as e:  # a full disk, a folder gone: the operator can act on it
+            raise ResourceError(f"cannot write the clip's files in {out}: "
+                                f"{e.strerror or e}") from None
 
     # ---- stored clips
     async def clip(self, clip_id: int, *, viewer: UserRef | None = None,

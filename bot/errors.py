@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
+
+
+def new_error_id() -> str:
+    """A short id that ties an apology shown to a member to the logged traceback."""
+    return secrets.token_hex(4)
+
 
 def shown(value: str, limit: int = 40) -> str:
     """Input quoted back in a message, shortened: enough to recognise, never a wall."""
-    return repr(value if len(value) <= limit else value[:limit - 1] + "…")
+    text = repr(value if len(value) <= limit else value[:limit - 1] + "…")
+    if len(text) > limit + 2:  # escapes (\U0002ebe1) make a repr longer than its string
+        text = text[:limit] + "…" + text[0]
+    return text
 
 
 class CadenzaError(Exception):

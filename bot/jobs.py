@@ -23,9 +23,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where, new_error_id
+from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where
 from bot.arena import ArenaResult, Matchup
-from bot.errors import ResourceError, UserError
+from bot.errors import ResourceError, UserError, new_error_id
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
 

@@ -105,8 +105,9 @@ def import_midi(
     ``meter_bars``: judge the meter over the first that many bars from the first note (the
     bars a seed keeps), not the whole file: a piece in 3/4 that turns to 3/8 later is in 3/4.
     """
-    if len(data) > max_bytes:
-        raise MidiError(f"the file is {_size(len(data))}; the limit is {_size(max_bytes)}")
+    too_big = size_refusal(len(data), max_bytes)
+    if too_big is not None:
+        raise MidiError(too_big)
     mf = read_midi(data)
     try:
         return _import(mf, max_notes, max_seconds, max_tempo_bpm, meter_bars)
@@ -634,6 +635,17 @@ def _size(n: int) -> str:
     if n >= 1 << 10:
         return f"{n / (1 << 10):.0f} KiB"
     return f"{n} bytes"
+
+
+def size_refusal(size: int, limit: int) -> str | None:
+    """Why a file of ``size`` bytes is refused (None when it fits): rounded sizes, or exact
+    ones where rounding would make the two look equal (1 MiB + 1 byte is not "1 MiB")."""
+    if size <= limit:
+        return None
+    shown, cap = _size(size), _size(limit)
+    if shown == cap:
+        shown, cap = f"{size:,} bytes", f"{limit:,} bytes ({cap})"
+    return f"the file is {shown}; the limit is {cap}"
 
 
 def _duration(seconds: float) -> str:
