@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.arena import Arena
-from bot.errors import ResourceError, UserError
+from bot.errors import ResourceError, UserError, write_error
 from bot.midi_io import midi_to_score, score_to_midi
 from bot.seeds import (
     BLEND_MODEL,
@@ -249,8 +249,7 @@ class Cadenza:
             return self.composer.render(comp.score, comp.midi, out, stem, title=title,
                                         timings=timings)
         except OSError as e:  # a full disk, a folder gone: the operator can act on it
-            raise ResourceError(f"cannot write the clip's files in {out}: "
-                                f"{e.strerror or e}") from None
+            raise write_error(e, f"the clip's files in {out}") or e from None
 
     # ---- stored clips
     async def clip(self, clip_id: int, *, viewer: UserRef | None = None,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import secrets
+
+from models.errors import shown
+
+__all__ = ["DISK_ERRNOS", "CadenzaError", "ResourceError", "UserError", "WriteError",
+           "new_error_id", "shown", "write_error"]
 
 
 def new_error_id() -> str:
@@ -10,12 +16,6 @@ def new_error_id() -> str:
     return secrets.token_hex(4)
 
 
-def shown(value: str, limit: int = 40) -> str:
-    """Input quoted back in a message, shortened: enough to recognise, never a wall."""
-    text = repr(value if len(value) <= limit else value[:limit - 1] + "…")
-    if len(text) > limit + 2:  # escapes (\U0002ebe1) make a repr longer than its string
-        text = text[:limit] + "…" + text[0]
-    return text
 
 
 class CadenzaError(Exception):
@@ -39,3 +39,21 @@ class UserError(CadenzaError):
 
 class ResourceError(UserError):
     """A file, model, soundfont or program Cadenza needs is missing or unreadable."""
+
+
+class WriteError(ResourceError):
+    """Files could not be written for a reason the operator can fix (a full disk, a read-only
+    or missing folder, no permission)."""
+
+
+# errnos of the environment, not of a bug: a full disk or quota, a read-only or vanished folder
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                         errno.EIO, errno.EFBIG, errno.ENOENT})
+
+
+def write_error(error: OSError, what: str) -> WriteError | None:
+    """``what`` could not be written because of ``error``, as a one-line WriteError; None for
+    an OSError that is more likely a bug (those keep their traceback)."""
+    if error.errno not in DISK_ERRNOS:
+        return None
+    return WriteError(f"cannot write {what}: {error.strerror or error}")
