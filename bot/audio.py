@@ -186,6 +186,11 @@ def _lame():  # type: ignore[no-untyped-def]
     return lameenc
 
 
+def lame_ready() -> None:
+    """Import the encoder now (or raise ResourceError), not when the first clip is encoded."""
+    _lame()
+
+
 def _lame_encode(pcm: bytes, sample_rate: int, channels: int, kbps: int) -> bytes:
     """CBR MP3 frames for interleaved 16-bit PCM, with the settings ffmpeg's libmp3lame used:
     LAME_QUALITY, joint stereo (LAME's default for two channels), no resampling."""

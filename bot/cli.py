@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -131,6 +132,9 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
                 raise UserError(f"-o wants an .mp3 path or a folder (got {target.name})")
     check_output_dir(out_dir)  # before loading the models
     app = await open_app(settings)
+    # the soundfont loads on the other core while generation imports torch and samples
+    threading.Thread(target=app.composer.prepare_render, name="cadenza-prepare",
+                     daemon=True).start()
     user, where = UserRef(CONSOLE_USER_ID, "console"), Where()
     try:
         # Planned like the console's /compose, so motif:<seed> works here too.

@@ -79,6 +79,12 @@ def _font(size: int, bold: bool = False) -> Any:
     return ImageFont.load_default(size)
 
 
+def load_fonts() -> None:
+    """Import Pillow and load the fonts now rather than while drawing the first roll."""
+    for size, bold in ((19, True), (12, True), (12, False), (11, False), (10, False)):
+        _font(size, bold)
+
+
 def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 

@@ -375,6 +375,22 @@ class Composer:
         return Composition(r, score, score_to_midi(score), "vae", loaded.sha256, timings)
 
     # ---- rendering
+    def prepare_render(self) -> None:
+        """Load what rendering needs (FluidSynth and the soundfont, the encoder, the piano
+        roll's fonts) ahead of the first clip. A one-shot ``cadenza compose`` runs this in a
+        thread beside generation: loading the soundfont is C code that runs while the model
+        code imports torch on the other core."""
+        from bot.audio import lame_ready
+        from bot.pianoroll import load_fonts
+        from bot.render import get_renderer
+
+        try:
+            get_renderer(self.soundfont)
+            lame_ready()
+            load_fonts()
+        except Exception:  # the render stage will report it where a member sees it
+            log.debug("preparing the renderer failed", exc_info=True)
+
     def render(self, score: Score, midi: bytes, out_dir: Path, stem: str,
                title: str | None = None, timings: dict[str, float] | None = None) -> RenderedClip:
         """Write ``stem``.mp3/.mid/.png under ``out_dir`` (FluidSynth audio, MP3 by LAME)."""
