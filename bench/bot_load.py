@@ -35,6 +35,7 @@ from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 
 from bot.app import Cadenza  # noqa: E402
 from bot.batching import MelodyBatcher  # noqa: E402
+from bot.cli import SERVING_THREADS  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.discord_bot import CadenzaBot  # noqa: E402
 from bot.discord_bot.runner import settle_heap  # noqa: E402
@@ -50,7 +51,8 @@ log = logging.getLogger("bench.bot_load")
 def registry(tmp: Path) -> tuple[ModelRegistry, str]:
     shipped = SHIPPED_DIR / "lstm" / "model.pt"
     if shipped.exists():
-        return ModelRegistry({"lstm": shipped}), f"shipped checkpoint {shipped}"
+        return (ModelRegistry({"lstm": shipped}, threads=SERVING_THREADS),
+                f"shipped checkpoint {shipped}")
     import torch
 
     from models.checkpoint import save_rnn
@@ -65,7 +67,8 @@ def registry(tmp: Path) -> tuple[ModelRegistry, str]:
                        n_hidden=32, dropout=0.0)
     save_rnn(path, SequenceModel(config), vocab, {"name": "lstm", "family": "lstm",
                                                   "styles": list(vocab.styles)})
-    return ModelRegistry({"lstm": path}), "tiny random-weight LSTM (no shipped checkpoint)"
+    return (ModelRegistry({"lstm": path}, threads=SERVING_THREADS),
+            "tiny random-weight LSTM (no shipped checkpoint)")
 
 
 def is_clip(message: MessageSnapshot) -> bool:

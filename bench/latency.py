@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import Cadenza, UserRef
+from bot.cli import SERVING_THREADS
+from bot.config import cpu_count
 from bot.service import Composer, ComposeRequest
 from bot.store import Store
 from models.registry import ModelRegistry
@@ -44,20 +47,23 @@ def tiny_registry(tmp: Path) -> ModelRegistry:
     v = Vocab()
     path = tmp / "tiny" / "model.pt"
     save_rnn(path, SequenceModel(RNNConfig(len(v), feature_sizes(v))), v, {"name": "tiny"})
-    return ModelRegistry({"lstm": path})
+    return ModelRegistry({"lstm": path}, threads=SERVING_THREADS)
 
 
 async def bench(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-"))
-    registry = ModelRegistry.discover()
+    registry = ModelRegistry.discover(threads=SERVING_THREADS)
     which = f"shipped checkpoint {args.model!r}"
     if args.model not in registry.names():
         registry = tiny_registry(tmp)
         which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
     store = await Store.open(tmp / "bench.db")
-    app = Cadenza(Composer(registry), store, output_dir=tmp / "out")
+    # one request at a time, as cadenza compose runs it (bot.cli.open_app with one worker):
+    # its render gets every core
+    app = Cadenza(Composer(registry, render_cores=cpu_count()), store, output_dir=tmp / "out")
     user = UserRef(1, "bench")
-    print(f"model: {which}; style {args.style}; {args.runs} runs per size after 2 warm-ups")
+    print(f"model: {which}; style {args.style}; {args.runs} runs per size after 2 warm-ups; "
+          f"{cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     for bars in (8, 32):
         rows: dict[str, list[float]] = {s: [] for s in (*STAGES, "end_to_end")}
         for i in range(args.runs + 2):

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.latency import tiny_registry
 from bot.batching import MelodyBatcher
+from bot.cli import SERVING_THREADS
 from bot.service import Composer, ComposeRequest
 from models.registry import ModelRegistry
 
@@ -45,7 +46,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--model", default="lstm")
     args = ap.parse_args()
-    registry = ModelRegistry.discover()
+    registry = ModelRegistry.discover(threads=SERVING_THREADS)
     which = f"shipped checkpoint {args.model!r}"
     if args.model not in registry.names():
         registry = tiny_registry(Path(tempfile.mkdtemp()))

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bot.config import Settings
@@ -17,6 +18,8 @@ from bot.errors import UserError
 log = logging.getLogger("cadenza")
 
 EXIT_USER_ERROR = 2
+# torch threads while serving: one (see ModelRegistry); concurrent requests share a batch instead
+SERVING_THREADS = 1
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -84,19 +87,23 @@ async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
     with ``close_app``."""
     from bot.app import Cadenza
     from bot.batching import MelodyBatcher
+    from bot.config import cpu_count
     from bot.render import find_soundfont
     from bot.service import Composer
     from bot.store import Store
     from models.registry import ModelRegistry
 
     soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
-    registry = ModelRegistry.discover()
+    registry = ModelRegistry.discover(threads=SERVING_THREADS)
     # One batcher for the process: requests composing at the same time (CADENZA_WORKERS > 1)
     # share each sampling step. A lone request is not delayed: the batcher only waits for
     # company while another caller is composing.
     batcher = MelodyBatcher()
+    # FluidSynth spreads a render over the cores the workers leave idle (all of them for a
+    # one-shot compose): the same samples, sooner
     composer = Composer(registry, soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                        default_model=settings.default_model, batcher=batcher)
+                        default_model=settings.default_model, batcher=batcher,
+                        render_cores=max(1, cpu_count() // settings.workers))
     try:
         store = await Store.open(settings.db_path)
     except BaseException:
@@ -131,7 +138,7 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
             if target.suffix.lower() not in ("", ".mp3"):
                 raise UserError(f"-o wants an .mp3 path or a folder (got {target.name})")
     check_output_dir(out_dir)  # before loading the models
-    app = await open_app(settings)
+    app = await open_app(replace(settings, workers=1))  # one clip: its render gets every core
     # the soundfont loads on the other core while generation imports torch and samples
     threading.Thread(target=app.composer.prepare_render, name="cadenza-prepare",
                      daemon=True).start()

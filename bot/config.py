@@ -34,6 +34,17 @@ def _snowflake(var: str, raw: str, what: str) -> int:
     return int(raw)
 
 
+def cpu_count() -> int:
+    """The cores this process may run on (``os.process_cpu_count`` from Python 3.13)."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return counter() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Settings:
     token: str | None = field(default=None, repr=False)  # never printed

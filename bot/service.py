@@ -159,9 +159,13 @@ class Composer:
     """Generates and renders clips; holds the model registry and the renderer settings."""
 
     def __init__(self, registry, *, soundfont: Path | None = None, bitrate: str = "192k",  # type: ignore[no-untyped-def]
-                 default_model: str = "lstm", batcher=None) -> None:  # type: ignore[no-untyped-def]
+                 default_model: str = "lstm", batcher=None,  # type: ignore[no-untyped-def]
+                 render_cores: int = 1) -> None:
         self.registry = registry
         self.soundfont = soundfont
+        # FluidSynth threads per render: all cores for one clip at a time (cadenza compose),
+        # one when every core has a job of its own (see bot.cli.open_app)
+        self.render_cores = render_cores
         self.bitrate = bitrate
         self.default_model = default_model
         self.batcher = batcher  # a MelodyBatcher: concurrent requests share sampling steps
@@ -385,7 +389,7 @@ class Composer:
         from bot.render import get_renderer
 
         try:
-            get_renderer(self.soundfont)
+            get_renderer(self.soundfont, cores=self.render_cores)
             lame_ready()
             load_fonts()
         except Exception:  # the render stage will report it where a member sees it
@@ -401,7 +405,7 @@ class Composer:
         timings = timings if timings is not None else {}
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        renderer = get_renderer(self.soundfont)
+        renderer = get_renderer(self.soundfont, cores=self.render_cores)
         audio = renderer.render_midi(midi)
         audio = trim_trailing_silence(normalize(audio), renderer.sample_rate)
         timings["render"] = time.perf_counter() - t0

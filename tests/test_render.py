@@ -121,6 +121,20 @@ def test_no_state_leaks_between_renders(renderer: Renderer, band_audio: np.ndarr
     assert np.array_equal(again, band_audio)  # bit-identical: nothing carried over
 
 
+def test_rendering_on_several_threads_gives_the_same_samples(renderer: Renderer,
+                                                             band_audio: np.ndarray) -> None:
+    """synth.cpu-cores only changes how fast: a 32-bar band and the test band, to the bit."""
+    from bench.render import band_score
+
+    threaded = Renderer(renderer.soundfont, cores=2)
+    try:
+        assert np.array_equal(threaded.render_midi(score_to_midi(SCORE)), band_audio)
+        long = score_to_midi(band_score(32))
+        assert np.array_equal(threaded.render_midi(long), renderer.render_midi(long))
+    finally:
+        threaded.close()
+
+
 def test_concurrent_renders_are_serialised_and_identical(
         renderer: Renderer, band_audio: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each render opens its own synth and closes it at the end: count the synths open at once.
