@@ -161,10 +161,13 @@ class Renderer:
         # One MIDI port; chorus off because no part sends CC93 and it costs CPU; a slightly
         # larger room than the default so the arranger's CC91 sends are audible. cpu-cores > 1
         # renders voices on that many threads: the same samples, to the bit (tested), in
-        # ~60 % of the time on 2 cores; only worth it when the other cores are idle.
+        # ~60 % of the time on 2 cores; only worth it when the other cores are idle. Those
+        # threads would ask for real-time priority (and warn where they cannot have it): an
+        # offline render must not starve the event loop, so they run at normal priority.
         settings = {"synth.chorus.active": 0, "synth.reverb.room-size": 0.5,
                     "synth.reverb.damp": 0.3, "synth.reverb.width": 0.8,
-                    "synth.polyphony": 256, "synth.cpu-cores": cores}
+                    "synth.polyphony": 256, "synth.cpu-cores": cores,
+                    "audio.realtime-prio": 0}
         self._owner: Any = fl.Synth(gain=SYNTH_GAIN, samplerate=float(sample_rate),
                                     channels=16, **settings)
         sfid = self._owner.sfload(str(soundfont))
