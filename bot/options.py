@@ -123,7 +123,8 @@ def _to_int(name: str, raw: Any) -> int:
             return int(raw)
         raise UserError(f"{name} must be a whole number (got {raw:g})")
     text = str(raw).strip()
-    if len(text) > MAX_INT_CHARS and text.lstrip("+-").isdigit():
+    # isdecimal, not isdigit: "¹" is a digit that int() refuses
+    if len(text) > MAX_INT_CHARS and text.lstrip("+-").isdecimal():
         # int() refuses over 4300 digits, and no option takes more than 19 anyway
         raise UserError(f"{name} is out of range (got {_fmt(int(text[:MAX_INT_CHARS]))})")
     try:
