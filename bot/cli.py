@@ -287,5 +287,20 @@ def report_bug() -> str:
     return f"something went wrong (error id {error_id}; the details are in {name})"
 
 
+def run() -> None:
+    """The ``cadenza`` executable (and ``python -m bot``): ``main``, then exit."""
+    argv = sys.argv[1:]
+    status = main(argv)
+    if argv[:1] == ["compose"]:
+        # The clip is written, its row committed, the store and the workers closed: nothing
+        # is left to clean up, so the process ends without the interpreter's teardown of
+        # torch's and numpy's objects (0.4-1 s here, a fifth of the command's time).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
