@@ -60,7 +60,8 @@ async def bench(args: argparse.Namespace) -> None:
     store = await Store.open(tmp / "bench.db")
     # one request at a time, as cadenza compose runs it (bot.cli.open_app with one worker):
     # its render gets every core
-    app = Cadenza(Composer(registry, render_cores=cpu_count()), store, output_dir=tmp / "out")
+    app = Cadenza(Composer(registry, render_cores=args.render_cores or cpu_count()), store,
+                  output_dir=tmp / "out")
     user = UserRef(1, "bench")
     print(f"model: {which}; style {args.style}; {args.runs} runs per size after 2 warm-ups; "
           f"{cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
@@ -93,6 +94,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--model", default="lstm")
     ap.add_argument("--style", default="jazz")
+    ap.add_argument("--render-cores", type=int, default=0,
+                    help="FluidSynth threads per render (default: every core)")
     asyncio.run(bench(ap.parse_args()))
 
 
