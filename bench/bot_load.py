@@ -1,6 +1,6 @@
 """Load benchmark of the Discord bot: N members compose and vote at once through the Discord double.
 
-Usage: .venv/bin/python bench/bot_load.py [--members 8] [--clips 2] [--bars 2] [--workers 1]
+Usage: .venv/bin/python bench/bot_load.py [--members 8] [--clips 2] [--bars 2] [--workers N]
 
 Every member issues /compose (one request in flight each, ``--clips`` in turn) while every member
 also clicks rating buttons on every clip that appears (some votes are changed afterwards). The
@@ -36,7 +36,7 @@ from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 from bot.app import Cadenza  # noqa: E402
 from bot.batching import MelodyBatcher  # noqa: E402
 from bot.cli import SERVING_THREADS  # noqa: E402
-from bot.config import Settings  # noqa: E402
+from bot.config import Settings, cpu_count  # noqa: E402
 from bot.discord_bot import CadenzaBot  # noqa: E402
 from bot.discord_bot.runner import settle_heap  # noqa: E402
 from bot.jobs import JobQueue  # noqa: E402
@@ -174,7 +174,8 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--clips", type=int, default=2, help="compositions per member")
     ap.add_argument("--bars", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=1, help="generation threads")
+    ap.add_argument("--workers", type=int, default=cpu_count(),
+                    help="concurrent jobs (default: the bot's, one per CPU this process may use)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a clip")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
