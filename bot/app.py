@@ -3,8 +3,10 @@ rate clips, charts and statistics; seeds and lineage live in ``bot.seeds`` (``Ca
 whose public names are re-exported here, and the blind A/B arena in ``bot.arena``
 (``Cadenza.arena``).
 
-CPU-heavy work (sampling, arranging, rendering, encoding) runs in a thread pool so an asyncio
-front end stays responsive; storage goes through ``bot.store`` (the only module with SQL).
+Blocking work never runs on the event loop, and every stage of it has a deadline
+(``bot.deadlines``): sampling and arranging in threads that stop when cancelled
+(``bot.workers``), rendering, encoding and the piano roll in child processes that are killed
+(``bot.render_pool``). Storage goes through ``bot.store`` (the only module with SQL).
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.arena import Arena
-from bot.errors import ResourceError, UserError, write_error
-from bot.midi_io import midi_to_score, score_to_midi
+from bot.deadlines import Deadlines
+from bot.errors import ResourceError, UserError
+from bot.midi_io import midi_to_score
+from bot.render_pool import RenderPool, shared_pool
 from bot.seeds import (
     BLEND_MODEL,
     DEFAULT_BLEND_BARS,
@@ -49,8 +52,9 @@ from bot.seeds import (
     preview_score,
     resolved_from_row,
 )
-from bot.service import Composer, ComposeRequest, Composition, RenderedClip, Resolved
+from bot.service import Composer, ComposeRequest, RenderedClip, Resolved
 from bot.store import Clip, GroupStats, NewClip, Seed, SeedPage, Store, TopEntry
+from bot.workers import ThreadPool
 from models.errors import ModelError
 from models.score import Score
 
@@ -67,6 +71,7 @@ __all__ = [
 ]
 
 CONSOLE_USER_ID = 0
+QUICK_THREADS = 2  # for the short blocking steps of requests members wait on
 
 
 # The stages ``Cadenza.compose`` reports through its ``progress`` callback, in order, with the
@@ -143,23 +148,56 @@ class RateResult:
 
 
 class Cadenza:
-    """The application: one Composer, one Store, one worker pool."""
+    """The application: one Composer, one Store, generation threads and render processes.
+
+    ``renderer`` is the render pool (the composition root makes one and closes it); without
+    one, the process-wide pool for the composer's soundfont is used.
+    """
 
     def __init__(self, composer: Composer, store: Store, *, output_dir: Path,
-                 workers: int = 1) -> None:
+                 workers: int = 1, deadlines: Deadlines | None = None,
+                 renderer: RenderPool | None = None) -> None:
         self.composer = composer
         self.store = store
         self.output_dir = output_dir
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cadenza-gen")
+        self.deadlines = deadlines or Deadlines()
+        self.generation = ThreadPool(workers, "cadenza-gen")
+        # Short blocking steps of a member's request (reading an upload, probing a checkpoint)
+        # get their own threads: they must not queue behind a minute of composing.
+        self.quick = ThreadPool(QUICK_THREADS, "cadenza-quick")
+        self.renderer = renderer or shared_pool(composer.soundfont, composer.bitrate)
         self.seeds = Seeds(self)
         self.arena = Arena(self)
 
     async def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the threads (without waiting for a stuck one: they are daemons); the render
+        pool belongs to whoever made it."""
+        self.generation.close()
+        self.quick.close()
 
-    async def run_blocking(self, fn, *args):  # type: ignore[no-untyped-def]
-        """``fn(*args)`` in the worker pool (generation, rendering)."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def run_blocking(self, fn, *args, stage: str = "generate"):  # type: ignore[no-untyped-def]
+        """``fn(*args)`` in a generation thread, under ``stage``'s deadline (StageTimeout)."""
+        return await self.generation.run(fn, *args, stage=stage,
+                                         timeout=self.deadlines.of(stage))
+
+    async def run_quick(self, fn, *args, stage: str = "upload"):  # type: ignore[no-untyped-def]
+        """``fn(*args)`` for a member waiting on their answer (parsing, checkpoint probing)."""
+        return await self.quick.run(fn, *args, stage=stage, timeout=self.deadlines.of(stage))
+
+    async def render(self, score: Score, midi: bytes, out: Path, stem: str, *,
+                     title: str | None = None, progress: Progress | None = None,
+                     timings: dict[str, float] | None = None) -> RenderedClip:
+        """The clip's files under ``stem`` in ``out``, written under a temporary name and moved
+        into place: a failure (a stage past its deadline included) leaves nothing that a later
+        request would take for finished files."""
+        tmp = f".pending-{stem}-{time.monotonic_ns()}"
+        try:
+            files = await self.renderer.render(score, midi, out, tmp, title=title,
+                                               progress=progress, timings=timings)
+        except BaseException:
+            _discard(out, tmp)
+            raise
+        return _rename(files, stem)
 
     # ---- compose
     def resolve(self, req: ComposeRequest) -> Resolved:
@@ -186,8 +224,12 @@ class Cadenza:
         try:
             resolved = self.composer.resolve(ComposeRequest(bars=1, seed=0, model=model))
             with tempfile.TemporaryDirectory(prefix="cadenza-warm-up-") as tmp:
+                rendering = asyncio.ensure_future(self.renderer.warm_up())  # beside the model
                 comp = await self.run_blocking(self.composer.compose, resolved)
-                await self.run_blocking(self._render, comp, Path(tmp), "warm-up", {})
+                await rendering
+                await self.render(comp.score, comp.midi, Path(tmp), "warm-up")
+        except asyncio.CancelledError:
+            raise
         except Exception:  # the first /compose will report the problem to the member
             log.exception("warm-up failed")
         return time.perf_counter() - t0
@@ -199,8 +241,8 @@ class Cadenza:
         Files are written before the row is stored and the row and its lineage in one
         transaction, so a failure leaves nothing half-made.
 
-        ``progress(stage)`` is called as each of ``STAGES`` begins, mostly from the worker
-        thread: it must be thread-safe and quick (e.g. ``loop.call_soon_threadsafe``).
+        ``progress(stage)`` is called on the event loop as each of ``STAGES`` begins; it must
+        be quick.
         """
         report = _Reporter(progress)
         resolved = req if isinstance(req, Resolved) else self.resolve(req)
@@ -210,14 +252,14 @@ class Cadenza:
         r = comp.resolved
         out = out_dir or self.output_dir
         tmp_stem = f".pending-{r.seed}-{time.monotonic_ns()}"
-        stage_timings = _StageTimings(comp.timings, report)
-        report("render")
+        timings = dict(comp.timings)
+        title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
         try:
-            files = await self.run_blocking(self._render, comp, out, tmp_stem, stage_timings)
+            files = await self.renderer.render(comp.score, comp.midi, out, tmp_stem, title=title,
+                                               progress=report, timings=timings)
         except BaseException:
-            _discard(out, tmp_stem)  # e.g. no MP3 encoder: the MIDI and PNG were already written
+            _discard(out, tmp_stem)  # e.g. a full disk: the MIDI and PNG were already written
             raise
-        timings = dict(stage_timings)
         report("store")
         t0 = time.perf_counter()
         params: dict[str, Any] = {**r.params(), "model_style": comp.model_style}
@@ -241,16 +283,6 @@ class Cadenza:
         return ClipResult(clip_id, r, files, comp.model_style, comp.checkpoint_sha, timings,
                           author=user.name, origin=origin, lineage=lineage, remarks=remarks)
 
-    def _render(self, comp: Composition, out: Path, stem: str,
-                timings: dict[str, float]) -> RenderedClip:
-        r = comp.resolved
-        title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
-        try:
-            return self.composer.render(comp.score, comp.midi, out, stem, title=title,
-                                        timings=timings)
-        except OSError as e:  # a full disk, a folder gone: the operator can act on it
-            raise write_error(e, f"the clip's files in {out}") or e from None
-
     # ---- stored clips
     async def clip(self, clip_id: int, *, viewer: UserRef | None = None,
                    out_dir: Path | None = None) -> ClipResult:
@@ -267,7 +299,7 @@ class Cadenza:
         # run, a fresh start) may have left a different clip under the same number
         if not all(p.exists() for p in (files.mp3, files.mid, files.png)) or \
                 files.mid.read_bytes() != row.midi:
-            files = await self.run_blocking(self._rerender, row, out, stem)
+            files = await self._rerender(row, out, stem)
         else:
             files = RenderedClip(files.mp3, files.mid, files.png, row.duration_s,
                                  files.mp3.stat().st_size)
@@ -278,10 +310,10 @@ class Cadenza:
                           author=row.user_name, origin=origin,
                           lineage=await self.lineage(clip_id))
 
-    def _rerender(self, row: Clip, out: Path, stem: str) -> RenderedClip:
-        score = midi_to_score(row.midi)
+    async def _rerender(self, row: Clip, out: Path, stem: str) -> RenderedClip:
+        score = await self.run_quick(midi_to_score, row.midi, stage="upload")
         title = f"Cadenza #{row.id} — {row.style}, {row.key}, {row.tempo:g} bpm, seed {row.seed}"
-        return self.composer.render(score, row.midi, out, stem, title=title)
+        return await self.render(score, row.midi, out, stem, title=title)
 
     async def check_not_blind(self, clip_id: int, viewer: UserRef | None) -> None:
         """Refuse (UserError) to show ``viewer`` an arena clip, or build on one, before they
@@ -316,18 +348,6 @@ class Cadenza:
         if fmt not in EXPORT_FORMATS:
             raise UserError(f"unknown export format {fmt!r}: use csv or json")
         return format_ratings(await self.store.export_ratings(), fmt)
-
-    def render_named(self, score: Score, out: Path, stem: str, *, title: str) -> RenderedClip:
-        """Render ``score`` to ``stem``.mp3/.mid/.png under ``out`` (in the worker pool). Written
-        under a temporary name and moved into place, so a failure leaves no files that a later
-        request would take for finished ones."""
-        tmp = f".pending-{stem}-{time.monotonic_ns()}"
-        try:
-            files = self.composer.render(score, score_to_midi(score), out, tmp, title=title)
-        except BaseException:
-            _discard(out, tmp)
-            raise
-        return _rename(files, stem)
 
     # ---- seeds and lineage: bot.seeds does the work
     async def lineage(self, clip_id: int) -> Lineage:
@@ -447,23 +467,6 @@ class _Reporter:
             self._progress(stage)
         except Exception:  # progress display must never cost the member the clip
             log.exception("progress callback failed at stage %s", stage)
-
-
-_NEXT_STAGE = {"render": "encode", "encode": "pianoroll"}
-
-
-class _StageTimings(dict):
-    """``Composer.render`` writes each stage's time into ``timings`` as the stage ends; noticing
-    those writes tells us the next stage has begun, without reaching into the composer."""
-
-    def __init__(self, initial: dict[str, float], report: _Reporter) -> None:
-        super().__init__(initial)
-        self._report = report
-
-    def __setitem__(self, key: str, value: float) -> None:
-        super().__setitem__(key, value)
-        if key in _NEXT_STAGE:
-            self._report(_NEXT_STAGE[key])
 
 
 def _discard(out: Path, stem: str) -> None:

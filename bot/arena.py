@@ -9,7 +9,6 @@ the pair row); members ``vote`` (changeable until they ``reveal`` which model wa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections import Counter, defaultdict
@@ -236,7 +235,7 @@ class Arena:
                                 f"{', '.join(installed) or 'none'})")
         prompt = self.app.composer.resolve(ComposeRequest(
             style=style or DEFAULT_STYLE, bars=bars or DEFAULT_BARS, seed=seed))
-        names = await asyncio.to_thread(self.capable, prompt)
+        names = await self.app.run_quick(self.capable, prompt, stage="generate")
         if len(names) < 2:
             raise UserError(f"the arena needs two models that can play {prompt.style} in "
                             f"{prompt.meter_str}; only {' and '.join(names) or 'none'} can: "
@@ -299,7 +298,7 @@ class Arena:
 
     async def leaderboard(self, style: str | None = None) -> Leaderboard:
         votes = await self.app.store.arena_votes(style=style)
-        return await asyncio.to_thread(build_leaderboard, votes, style)
+        return await self.app.run_quick(build_leaderboard, votes, style, stage="other")
 
     async def export(self, fmt: str) -> str:
         """Every arena vote with its pair as CSV or JSON text."""

@@ -89,6 +89,7 @@ async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
     from bot.batching import MelodyBatcher
     from bot.config import cpu_count
     from bot.render import find_soundfont
+    from bot.render_pool import RenderPool
     from bot.service import Composer
     from bot.store import Store
     from models.registry import ModelRegistry
@@ -105,16 +106,23 @@ async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
                         default_model=settings.default_model, batcher=batcher,
                         render_cores=max(1, cpu_count() // settings.workers))
     try:
-        store = await Store.open(settings.db_path)
+        store = await Store.open(settings.db_path, wait=settings.deadlines.store,
+                                 patient_wait=settings.deadlines.store_background)
     except BaseException:
         batcher.close()
         raise
-    return Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers)
+    # Render children start on demand (warm-up starts the first): one per worker at most.
+    renderer = RenderPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
+                          size=settings.workers, deadlines=settings.deadlines)
+    return Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
+                   deadlines=settings.deadlines, renderer=renderer)
 
 
 async def close_app(app) -> None:  # type: ignore[no-untyped-def]
-    """Undo ``open_app``: the worker pool, then the batcher thread and the store."""
+    """Undo ``open_app``: the threads, the render children (killed: nothing waits for a
+    render), the batcher thread and the store. Bounded whatever a worker is doing."""
     await app.close()
+    await app.renderer.close()
     if app.composer.batcher is not None:
         app.composer.batcher.close()
     await app.store.close()
@@ -239,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from bot.deadlines import StageTimeout
     from models.errors import ModelError
 
     try:
@@ -250,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"compose": cmd_compose, "console": cmd_console, "run": cmd_run,
                    "db": cmd_db, "export": cmd_export}[args.cmd]
         return asyncio.run(handler(args, settings))
-    except (UserError, ModelError) as e:
+    except (UserError, ModelError, StageTimeout) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.deadlines import Deadlines, default_workers
 from bot.errors import UserError, shown
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are positive 64-bit integers (stored as SQLite ints)
@@ -55,9 +56,11 @@ class Settings:
     owner_ids: frozenset[int] = frozenset()
     default_model: str = "lstm"
     mp3_bitrate: str = "192k"
-    # generation threads: with the batcher sharing sampling steps, 2 workers gave 24-49% more
-    # jobs/minute than 1 and kept event-loop lag under 100 ms (bench/bot_load.py)
-    workers: int = 2
+    # concurrent jobs (generation threads, render processes): one per CPU this process may use
+    # (on the 2-core dev machine that is the 2 bench/bot_load.py found best, 24-49% more
+    # jobs/minute than 1 with event-loop lag under 100 ms)
+    workers: int = field(default_factory=default_workers)
+    deadlines: Deadlines = field(default_factory=Deadlines)
     queue_size: int = 16
     per_user_queue: int = 3
 
@@ -79,6 +82,7 @@ class Settings:
                                     "as Copy Server ID gives it)") if guild else None,
             "owner_ids": owners,
             "default_model": e.get("CADENZA_MODEL") or "lstm",
+            "deadlines": Deadlines.from_env(e),
         }
         for var, name in COUNTS:
             count = _count(e, var)

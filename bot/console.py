@@ -30,6 +30,7 @@ from bot.app import (
     check_upload_size,
 )
 from bot.arena import CHOICE_WORDS, Leaderboard
+from bot.deadlines import StageTimeout
 from bot.errors import ResourceError, UserError, new_error_id
 from bot.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from bot.service import Resolved
@@ -250,6 +251,10 @@ class Console:
             await self.handlers[line.command](opts)
         except (UserError, ModelError) as e:  # both carry messages meant for the user
             self.say(f"error: {e}")
+        except StageTimeout as e:
+            error_id = new_error_id()
+            log.error("console line stopped: %s (error id %s)", e, error_id)
+            self.say(f"error: {e} (error id {error_id})")
         except Exception:
             error_id = new_error_id()
             log.exception("console line failed (error id %s): %r", error_id, text.strip()[:200])

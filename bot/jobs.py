@@ -25,7 +25,8 @@ from typing import Any
 
 from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where
 from bot.arena import ArenaResult, Matchup
-from bot.errors import ResourceError, UserError, new_error_id
+from bot.deadlines import StageTimeout
+from bot.errors import ResourceError, UserError, WriteError, new_error_id
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
 
@@ -399,7 +400,8 @@ class JobQueue:
         reached: list[str] = []  # the stages begun: where a failure happened
 
         def progress(stage: str, part: int = 0) -> None:
-            # Called from the worker thread: hand the event to the loop, never touch it here.
+            # Called on the loop (the app reports stages as its pools report them); the
+            # threadsafe hand-over keeps that true of any caller.
             reached.append(stage)
             event = Stage(stage, part * len(names) + names.index(stage) + 1, parts * len(names),
                           part, parts)
@@ -416,6 +418,21 @@ class JobQueue:
         except asyncio.CancelledError:
             self._interrupt(job)
             raise
+        except StageTimeout as e:
+            # Stopped past its deadline (the render child killed, the sampler cancelled): the
+            # member hears which stage and that it was stopped; the next job runs at once.
+            error_id = new_error_id()
+            log.error("job %d: %s (error id %s)", job.id, e, error_id)
+            message = f"{e}; the admins have been told (error id {error_id})"
+            self.failed += 1
+            await self._conclude(job, "failed", Failed(message, error_id), error=message)
+        except WriteError as e:
+            error_id = new_error_id()
+            log.error("job %d failed: %s (error id %s)", job.id, e, error_id)
+            message = ("the server could not save the clip's files (its disk may be full); the "
+                       f"admins have been told (error id {error_id})")
+            self.failed += 1
+            await self._conclude(job, "failed", Failed(message, error_id), error=message)
         except ResourceError as e:
             # A problem with the server, not the request: the admins need the details (at
             # error level, so it is seen), the member a short apology they can quote.

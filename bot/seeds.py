@@ -7,7 +7,6 @@ it, so front ends keep calling the application. Storage goes through ``bot.store
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import unicodedata
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.arrange import unswing
 from bot.errors import ResourceError, UserError, new_error_id
-from bot.midi_io import midi_to_score
+from bot.midi_io import midi_to_score, score_to_midi
 from bot.options import SEED_MAX, parse_seed_name
 from bot.service import DEFAULT_STYLE, Composer, ComposeRequest, Composition, RenderedClip, Resolved
 from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
@@ -468,7 +467,8 @@ class Seeds:
         resolved = self.app.resolve(req)
         if "motif" not in opts:
             return resolved, PLAIN
-        if not await asyncio.to_thread(self.composer.writes_lines, resolved.model):
+        if not await self.app.run_quick(self.composer.writes_lines, resolved.model,
+                                       stage="generate"):
             blend = ": use /seed blend, or" if resolved.model == BLEND_MODEL else ": use"
             raise UserError(f"the {resolved.model} model continues no seeds{blend} model "
                             f"{self.composer.default_model}")
@@ -481,7 +481,7 @@ class Seeds:
         row = await self._clip_row(clip_id)
         origin = Origin("continue", clip_id=clip_id, label=f"clip #{clip_id}")
         await self.sources(origin)
-        await asyncio.to_thread(_motif_to_continue, row)  # refuse now rather than in the queue
+        await self.app.run_quick(_motif_to_continue, row)  # refuse now rather than in the queue
         req = ComposeRequest(style=row.style, bars=bars, temperature=row.temperature,
                              seed=random_seed(seed), model=await self._melody_model(row))
         return self.app.resolve(req), origin
@@ -528,7 +528,8 @@ class Seeds:
         """The clip's model when it can continue and vary melodies, else the default (a blend,
         a VAE or a GAN clip continues and varies with the sequence model)."""
         if row.params.get("model_style") == "vae" or row.model not in self.app.model_names() \
-                or not await asyncio.to_thread(self.composer.writes_lines, row.model):
+                or not await self.app.run_quick(self.composer.writes_lines, row.model,
+                                              stage="generate"):
             return self.composer.default_model
         return row.model
 
@@ -547,7 +548,7 @@ class Seeds:
         parents: tuple[Parent, ...] = ()
         if clip_id is not None:
             row = await self._clip_row(clip_id)
-            motif, warnings, first = await asyncio.to_thread(_motif_from_clip, row, bar_range)
+            motif, warnings, first = await self.app.run_quick(_motif_from_clip, row, bar_range)
             source_kind, parents = "clip", (Parent("clip", clip_id, "shares"),)
             source_ref = f"clip #{clip_id}, bars {first}-{first + motif.bars - 1}"
         elif upload is not None:
@@ -555,11 +556,11 @@ class Seeds:
             check_upload_size(upload.size)
             data = await upload.read()
             check_upload_size(len(data))
-            motif, warnings = await asyncio.to_thread(_motif_from_upload, data, filename)
+            motif, warnings = await self.app.run_quick(_motif_from_upload, data, filename)
             source_kind, source_ref = "upload", filename
         else:
             assert notes is not None
-            motif, warnings = await asyncio.to_thread(_motif_from_notes, notes, meter)
+            motif, warnings = await self.app.run_quick(_motif_from_notes, notes, meter)
             source_kind, source_ref = "notes", " ".join(notes.split())
         seed_id = await self.store.add_seed(NewSeed(
             name=name, user_id=user.id, user_name=user.name, guild_id=where.guild_id,
@@ -610,7 +611,10 @@ class Seeds:
         if all(p.exists() for p in (files.mp3, files.mid, files.png)):
             files = replace(files, mp3_bytes=files.mp3.stat().st_size)
         else:
-            files = await self.app.run_blocking(self._render_seed, seed, motif, out, stem)
+            preview = preview_score(motif)
+            files = await self.app.render(preview, score_to_midi(preview), out, stem,
+                                          title=f"Cadenza seed “{seed.name}” by "
+                                                f"{seed.user_name}")
         lead = motif.to_score().tracks[0]
         try:
             notes = format_notes(lead, meter=motif.meter)
@@ -618,10 +622,6 @@ class Seeds:
             notes = ""
         lineage = lineage_of(await self.store.ancestors("seed", seed.id))
         return SeedView(seed, motif, files, notes, lineage)
-
-    def _render_seed(self, seed: Seed, motif: Motif, out: Path, stem: str) -> RenderedClip:
-        return self.app.render_named(preview_score(motif), out, stem,
-                                     title=f"Cadenza seed “{seed.name}” by {seed.user_name}")
 
     async def delete_seed(self, name: str, user: UserRef, where: Where, *,
                           can_manage: bool = False) -> Seed:

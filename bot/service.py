@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,6 +21,7 @@ from bot.errors import ResourceError, UserError
 from bot.harmony import plan_chords
 from bot.midi_io import score_to_midi
 from bot.styles import STYLES, StyleSpec, pick_key, pick_meter
+from bot.workers import current_token
 from models.chord_infer import harmonize_melody
 from models.errors import ModelError
 from models.grammar import plan_from_chords
@@ -111,6 +112,10 @@ class RenderedClip:
     png: Path
     audio_seconds: float
     mp3_bytes: int
+
+
+def _no_stage(name: str) -> None:
+    pass
 
 
 def _streams(seed: int) -> list[np.random.Generator]:
@@ -229,6 +234,7 @@ class Composer:
         else:
             raise UserError(f"model {r.model} ({loaded.kind}) cannot compose melodies")
         timings = {"generate": time.perf_counter() - t0}
+        current_token().check()  # a job cancelled meanwhile (deadline, shutdown) stops here
         t1 = time.perf_counter()
         score = arrange(lead, plan, spec=spec, meter=r.meter, bars=r.total_bars,
                         tempo=r.tempo, key=key, rng=rng_a)
@@ -253,6 +259,7 @@ class Composer:
             band = gan_sample(loaded.model, r.style, r.bars, int(rng_s.integers(2**63)),
                               key=Key.parse(r.key), tempo=float(r.tempo))
         timings = {"generate": time.perf_counter() - t0}
+        current_token().check()  # a job cancelled meanwhile (deadline, shutdown) stops here
         t1 = time.perf_counter()
         score = restyle_band(band, spec, rng_a)
         midi = score_to_midi(score)
@@ -291,7 +298,8 @@ class Composer:
                       off_scale_penalty=spec.off_scale_penalty)
         req = MelodyRequest(style=model_style, meter=r.meter, plan=chord_plan,
                             seed=int(rng.integers(2**63)), temperature=r.temperature,
-                            pitch_range=pitch_range, idiom=idiom, primer=primer)
+                            pitch_range=pitch_range, idiom=idiom, primer=primer,
+                            stop=current_token())
         try:
             if self.batcher is not None:
                 tokens = self.batcher.submit(loaded, req)
@@ -342,9 +350,11 @@ class Composer:
                                                                   min(108, hi + 4)))
         with loaded.lock:
             out = sample(loaded.model, [c], [np.random.default_rng(int(rng_s.integers(2**63)))],
-                         temperature=r.temperature, device=loaded.device)[0]
+                         temperature=r.temperature, device=loaded.device,
+                         stop=current_token())[0]
         lead = decode(out, loaded.vocab).track("lead")
         timings = {"generate": time.perf_counter() - t0}
+        current_token().check()  # a job cancelled meanwhile (deadline, shutdown) stops here
         t1 = time.perf_counter()
         plan = [(c.start * GRID // source.resolution, c.chord) for c in source.chords]
         score = arrange(lead.notes if lead else (), plan, spec=spec, meter=r.meter,
@@ -372,6 +382,7 @@ class Composer:
         plan = harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key, bar_ticks,
                                 r.bars)
         timings = {"generate": time.perf_counter() - t0}
+        current_token().check()  # a job cancelled meanwhile (deadline, shutdown) stops here
         t1 = time.perf_counter()
         score = arrange(notes, plan, spec=spec, meter=r.meter, bars=r.bars, tempo=r.tempo,
                         key=key, rng=rng_a)
@@ -396,8 +407,15 @@ class Composer:
             log.debug("preparing the renderer failed", exc_info=True)
 
     def render(self, score: Score, midi: bytes, out_dir: Path, stem: str,
-               title: str | None = None, timings: dict[str, float] | None = None) -> RenderedClip:
-        """Write ``stem``.mp3/.mid/.png under ``out_dir`` (FluidSynth audio, MP3 by LAME)."""
+               title: str | None = None, timings: dict[str, float] | None = None,
+               stage: Callable[[str], None] | None = None) -> RenderedClip:
+        """Write ``stem``.mp3/.mid/.png under ``out_dir`` (FluidSynth audio, MP3 by LAME).
+
+        ``stage(name)`` is called as render, encode and pianoroll begin, and with encode again
+        when the piano roll is done and the encode (running beside it) is waited for: the render
+        pool times each stage by it (``bot.render_pool``, which runs this in a child process).
+        """
+        stage = stage or _no_stage
         from bot.audio import DISCORD_MAX_BYTES, encode_mp3, normalize, trim_trailing_silence
         from bot.pianoroll import render_pianoroll
         from bot.render import get_renderer
@@ -405,12 +423,14 @@ class Composer:
         timings = timings if timings is not None else {}
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
+        stage("render")
         renderer = get_renderer(self.soundfont, cores=self.render_cores)
         audio = renderer.render_midi(midi)
         audio = trim_trailing_silence(normalize(audio), renderer.sample_rate)
         timings["render"] = time.perf_counter() - t0
         # LAME encodes in another thread (it releases the GIL) while this one draws the roll
         t1 = time.perf_counter()
+        stage("encode")
         with ThreadPoolExecutor(max_workers=1) as pool:
             encoding = pool.submit(encode_mp3, audio, renderer.sample_rate,
                                    out_dir / f"{stem}.mp3", bitrate=self.bitrate,
@@ -418,8 +438,10 @@ class Composer:
                                    tags={"title": title or stem, "artist": "Cadenza"})
             mid = out_dir / f"{stem}.mid"
             mid.write_bytes(midi)
+            stage("pianoroll")
             png = render_pianoroll(score, out_dir / f"{stem}.png", title=title)
             t_png = time.perf_counter() - t1
+            stage("encode")
             mp3 = encoding.result()
         timings["encode"] = time.perf_counter() - t1
         timings["pianoroll"] = t_png  # overlapped with the encode

@@ -58,15 +58,20 @@ __all__ = [
     "ARENA_CHOICES", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS", "RELATIONS",
     "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair", "ArenaVote", "Clip", "GroupStats", "JobRow",
     "Link", "Migration", "NewClip", "NewPair", "NewSeed", "Node", "PairCount", "Parent", "Seed",
-    "SeedPage", "Store", "StoreError", "TopEntry", "VoteChange", "default_db_path",
+    "SeedPage", "Store", "StoreBusy", "StoreError", "TopEntry", "VoteChange", "default_db_path",
     "load_migrations", "mos_interval", "seed_name_key", "split_sql", "t_quantile",
 ]
 
 DB_ENV = "CADENZA_DB"
 DEFAULT_DB_NAME = "cadenza.db"
-# Long enough to ride out another process's short write transaction (a CLI export while the
-# bot runs), short enough that a wedged writer surfaces as an error instead of a hang.
-BUSY_TIMEOUT_MS = 5000
+# How long a request waits for a database another process is writing to: long enough to ride
+# out a short write (a CLI export while the bot runs), short enough that the member hears back
+# within Discord's 3 s either way (bot.deadlines: CADENZA_DEADLINE_STORE).
+DEFAULT_WAIT = 2.0
+# What work nobody is waiting on may wait (a finished clip, a job's record).
+DEFAULT_PATIENT_WAIT = 20.0
+# SQLite waits for a lock in slices this long, so a cancelled wait (shutdown) returns soon.
+BUSY_SLICE = 0.25
 # STRICT tables (0001) need 3.37; RETURNING needs 3.35.
 MIN_SQLITE = (3, 37, 0)
 MAX_INT64 = 2**63 - 1
@@ -78,6 +83,10 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 class StoreError(UserError):
     """A storage failure or refused request; ``str(e)`` is a one-line message fit for a user."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the database longer than the wait allowed: nothing was stored."""
 
 
 INTERRUPTED_MESSAGE = "interrupted: Cadenza restarted before this clip was finished"
@@ -195,11 +204,20 @@ def _packaged_migrations() -> tuple[Migration, ...]:
     return load_migrations(resources.files("bot").joinpath("migrations"))
 
 
-def _translate(error: Exception, what: str) -> StoreError:
+def _is_busy(error: BaseException) -> bool:
     text = str(error)
-    if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return StoreError(f"{what}: the database is busy (another Cadenza is writing); try again")
-    return StoreError(f"{what}: {text}")
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _busy(what: str) -> StoreBusy:
+    return StoreBusy(f"{what}: the database is busy (another program is writing to it); try "
+                     "again in a moment")
+
+
+def _translate(error: Exception, what: str) -> StoreError:
+    if _is_busy(error):
+        return _busy(what)
+    return StoreError(f"{what}: {error}")
 
 
 def _params_json(params: Mapping[str, Any]) -> str:
@@ -531,26 +549,37 @@ def _job_from_row(row: sqlite3.Row) -> JobRow:
 
 
 class Store:
-    """One SQLite connection; every public method is a short, serialised transaction or read.
+    """Two SQLite connections: one writes, one reads, so a read never queues behind a write
+    waiting for another process's lock (in WAL mode readers do not block on writers). Every
+    public method is a short transaction or read with a bounded wait: past it the request is
+    refused with ``StoreBusy`` and nothing is stored.
 
     Create with ``await Store.open(path)``; use as ``async with await Store.open(path) as s``.
     """
 
     def __init__(
         self,
-        conn: aiosqlite.Connection,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection | None,
         path: Path,
         migrations: Sequence[Migration],
         clock: Callable[[], datetime],
+        *,
+        wait: float = DEFAULT_WAIT,
+        patient_wait: float = DEFAULT_PATIENT_WAIT,
     ) -> None:
-        self._conn: aiosqlite.Connection | None = conn
+        self._writer: aiosqlite.Connection | None = writer
+        self._reader: aiosqlite.Connection | None = reader  # None: read on the writer
         self._path = path
         self._migrations = tuple(migrations)
         self._clock = clock
+        self.wait = wait
+        self.patient_wait = patient_wait
         # aiosqlite runs one statement at a time, but two tasks could still interleave their
-        # statements inside one transaction on the shared connection; the lock prevents that
-        # and keeps readers from seeing another task's uncommitted writes.
-        self._lock = asyncio.Lock()
+        # statements inside one transaction on a shared connection: each connection has its
+        # lock. Readers on their own connection never see a task's uncommitted writes.
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock() if reader is not None else self._write_lock
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -562,18 +591,23 @@ class Store:
         migrate: bool = True,
         migrations: Sequence[Migration] | None = None,
         clock: Callable[[], datetime] | None = None,
+        wait: float = DEFAULT_WAIT,
+        patient_wait: float = DEFAULT_PATIENT_WAIT,
     ) -> Store:
         """Open (creating if needed) and, with ``migrate``, upgrade the database at ``path``.
 
         ``migrations`` defaults to the packaged ones; ``clock`` (returning aware datetimes)
-        defaults to the system's UTC time. Both exist for tests and tools.
+        defaults to the system's UTC time. Both exist for tests and tools. ``wait`` is how long
+        a request waits for a database another process holds (then StoreBusy), ``patient_wait``
+        the same for work nobody is waiting on (storing a finished clip, a job's record).
         """
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             need = ".".join(map(str, MIN_SQLITE))
             raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old: Cadenza needs {need}")
         path = Path(path).expanduser()
         steps = tuple(migrations) if migrations is not None else load_migrations()
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             if path.is_dir():
                 raise StoreError(f"cannot open database {path}: it is a folder (give a file, "
                                  f"e.g. {path / 'cadenza.db'})")
@@ -588,53 +622,78 @@ class Store:
                 await asyncio.to_thread(lambda: sqlite3.connect(path).close())
             except sqlite3.Error as e:
                 raise StoreError(f"cannot open database {path}: {e}") from e
+        store: Store | None = None
         try:
-            # isolation_level=None: the sqlite3 module must not open transactions behind our
-            # back; every write goes through _transaction's explicit BEGIN IMMEDIATE.
-            conn = await aiosqlite.connect(
-                path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-            )
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open database {path}: {e}") from e
-        store = cls(conn, path, steps, clock or _utc_now)
-        try:
-            await store._configure()
+            writer = await cls._connect(path)
+            store = cls(writer, None, path, steps, clock or _utc_now, wait=wait,
+                        patient_wait=patient_wait)
+            await store._configure(writer, first=True)
+            if not memory:  # an in-memory database exists only on its one connection
+                store._reader = await cls._connect(path)
+                store._read_lock = asyncio.Lock()
+                await store._configure(store._reader, first=False)
             if migrate:
                 await store.upgrade()
         except BaseException:
-            await store.close()
+            if store is not None:
+                await store.close()
             raise
         return store
 
-    async def _configure(self) -> None:
-        async with self._reading(f"cannot open database {self._path}") as conn:
+    @staticmethod
+    async def _connect(path: Path) -> aiosqlite.Connection:
+        try:
+            # isolation_level=None: the sqlite3 module must not open transactions behind our
+            # back; every write goes through _transaction's explicit BEGIN IMMEDIATE.
+            return await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_SLICE)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open database {path}: {e}") from e
+
+    async def _configure(self, conn: aiosqlite.Connection, *, first: bool) -> None:
+        try:
             conn.row_factory = sqlite3.Row
-            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-            # Check the version before anything that writes (journal_mode): a database we
-            # refuse must be left byte-for-byte as it was.
-            version = await self._user_version(conn)
-            self._refuse_newer(version)
-            if version == 0:
-                rows = await conn.execute_fetchall("SELECT COUNT(*) FROM sqlite_master")
-                if next(iter(rows))[0]:
-                    raise StoreError(
-                        f"{self._path} is not a Cadenza database (it has tables but no schema "
-                        "version); set CADENZA_DB to another file"
-                    )
-            rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
-            mode = next(iter(rows))[0]
-            if mode != "wal":
-                log.warning("database %s uses journal mode %s, not WAL", self._path, mode)
+            await conn.execute(f"PRAGMA busy_timeout = {round(self.wait * 1000):d}")
+            if first:
+                # Check the version before anything that writes (journal_mode): a database we
+                # refuse must be left byte-for-byte as it was.
+                version = await self._user_version(conn)
+                self._refuse_newer(version)
+                if version == 0:
+                    rows = await conn.execute_fetchall("SELECT COUNT(*) FROM sqlite_master")
+                    if next(iter(rows))[0]:
+                        raise StoreError(
+                            f"{self._path} is not a Cadenza database (it has tables but no "
+                            "schema version); set CADENZA_DB to another file"
+                        )
+                rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+                mode = next(iter(rows))[0]
+                if mode != "wal":
+                    log.warning("database %s uses journal mode %s, not WAL", self._path, mode)
             await conn.execute("PRAGMA foreign_keys = ON")
             # Unicode-aware case folding for searches (SQLite's lower() knows only ASCII).
             await conn.create_function("casefold", 1, _casefold, deterministic=True)
+        except (sqlite3.Error, OverflowError) as e:
+            raise _translate(e, f"cannot open database {self._path}") from e
 
     async def close(self) -> None:
-        """Close the connection (waiting for a running transaction); idempotent."""
-        async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await conn.close()
+        """Close both connections, after a running transaction if it ends within ``wait``
+        (else it is rolled back: a shutdown must not wait on another process's lock);
+        idempotent."""
+        for lock, name in ((self._write_lock, "_writer"), (self._read_lock, "_reader")):
+            try:
+                await asyncio.wait_for(lock.acquire(), self.wait)
+                held = True
+            except TimeoutError:
+                log.warning("closing %s with a transaction still waiting", self._path)
+                held = False
+            try:
+                conn = getattr(self, name)
+                setattr(self, name, None)
+                if conn is not None:
+                    await conn.close()
+            finally:
+                if held:
+                    lock.release()
 
     async def __aenter__(self) -> Store:
         return self
@@ -648,7 +707,7 @@ class Store:
         await self.close()
 
     def __repr__(self) -> str:
-        state = "open" if self._conn is not None else "closed"
+        state = "open" if self._writer is not None else "closed"
         return f"<Store {self._path} {state}>"
 
     @property
@@ -662,38 +721,56 @@ class Store:
 
     # -- transactions -------------------------------------------------------------------------
 
-    def _live(self) -> aiosqlite.Connection:
-        if self._conn is None:
+    def _live(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None or self._writer is None:
             raise StoreError("the database is closed")
-        return self._conn
+        return conn
+
+    @staticmethod
+    async def _acquire(lock: asyncio.Lock, wait: float, what: str) -> None:
+        try:
+            await asyncio.wait_for(lock.acquire(), max(wait, 0.001))
+        except TimeoutError:
+            raise _busy(what) from None
 
     @asynccontextmanager
     async def _reading(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            conn = self._live()
+        await self._acquire(self._read_lock, self.wait, what)
+        try:
+            conn = self._live(self._reader or self._writer)
             try:
                 yield conn
             except (sqlite3.Error, OverflowError) as e:
                 raise _translate(e, what) from e
+        finally:
+            self._read_lock.release()
 
     @asynccontextmanager
-    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back and propagates."""
-        async with self._lock:
-            conn = self._live()
+    async def _transaction(self, what: str, *,
+                           patient: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back and propagates.
+
+        The wait for the write lock (this process's and the database's) is bounded by
+        ``wait``, or ``patient_wait`` for work nobody is waiting on: past it, StoreBusy and
+        nothing written.
+        """
+        wait = self.patient_wait if patient else self.wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        await self._acquire(self._write_lock, wait, what)
+        try:
+            conn = self._live(self._writer)
             try:
                 if conn.in_transaction:
                     # Only possible if a task was cancelled again while rolling back.
                     log.warning("rolling back a transaction left open on %s", self._path)
                     await conn.rollback()
                 try:
-                    # IMMEDIATE takes the write lock up front, so a concurrent writer waits in
-                    # the busy handler instead of failing later when upgrading a read lock.
                     # Inside the try: a task cancelled while its BEGIN is still queued on the
                     # connection's thread must queue a rollback behind it, or the next
                     # transaction would find that BEGIN open ("transaction within a
                     # transaction").
-                    await conn.execute("BEGIN IMMEDIATE")
+                    await self._begin(conn, deadline, what)
                     yield conn
                     await conn.execute("COMMIT")
                 except BaseException:
@@ -701,6 +778,24 @@ class Store:
                     raise
             except (sqlite3.Error, OverflowError) as e:
                 raise _translate(e, what) from e
+        finally:
+            self._write_lock.release()
+
+    async def _begin(self, conn: aiosqlite.Connection, deadline: float, what: str) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write lock until ``deadline`` in
+        slices (a cancelled task's thread is back within one)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            slice_ms = max(0, round(min(deadline - loop.time(), BUSY_SLICE) * 1000))
+            await conn.execute(f"PRAGMA busy_timeout = {slice_ms:d}")
+            try:
+                # IMMEDIATE takes the write lock up front, so a concurrent writer waits in the
+                # busy handler instead of failing later when upgrading a read lock.
+                await conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or loop.time() >= deadline:
+                    raise
 
     async def _rollback(self, conn: aiosqlite.Connection) -> None:
         # Connection.rollback() checks for an open transaction on the worker thread, in queue
@@ -737,7 +832,7 @@ class Store:
             return []
         applied: list[int] = []
         for step in self._migrations:
-            async with self._transaction(f"migration {step.name} failed") as conn:
+            async with self._transaction(f"migration {step.name} failed", patient=True) as conn:
                 # Re-read inside the write lock: another process may have migrated meanwhile.
                 current = await self._user_version(conn)
                 self._refuse_newer(current)
@@ -796,7 +891,7 @@ class Store:
             clip.channel_id, clip.message_id, created_at, params_json, clip.midi,
         )  # fmt: skip
         try:
-            async with self._transaction("clip not stored") as conn:
+            async with self._transaction("clip not stored", patient=True) as conn:
                 if clip.user_name is not None:
                     await self._upsert_user(conn, clip.user_id, clip.user_name)
                 await self._check_parents_exist(conn, clip.parents, "clip not stored")
@@ -835,7 +930,7 @@ class Store:
     ) -> None:
         """Record where a clip was posted (known only after posting, which needs its id)."""
         _check_clip_id(clip_id)
-        async with self._transaction(f"clip #{clip_id} not updated") as conn:
+        async with self._transaction(f"clip #{clip_id} not updated", patient=True) as conn:
             cursor = await conn.execute(
                 "UPDATE clips SET guild_id = ?, channel_id = ?, message_id = ? WHERE id = ?",
                 (guild_id, channel_id, message_id, clip_id),
@@ -1111,7 +1206,7 @@ class Store:
         for clip_id in (pair.clip_a, pair.clip_b):
             _check_clip_id(clip_id)
         created_at = _to_ts(pair.created_at or self._clock())
-        async with self._transaction("arena pair not stored") as conn:
+        async with self._transaction("arena pair not stored", patient=True) as conn:
             for clip_id, model in ((pair.clip_a, pair.model_a), (pair.clip_b, pair.model_b)):
                 rows = list(await conn.execute_fetchall("SELECT model FROM clips WHERE id = ?",
                                                         (clip_id,)))
@@ -1143,7 +1238,7 @@ class Store:
                                channel_id: int | None, message_id: int) -> None:
         """Record where a pair was posted (known only after posting, which needs its id)."""
         _check_pair_id(pair_id)
-        async with self._transaction(f"arena #{pair_id} not updated") as conn:
+        async with self._transaction(f"arena #{pair_id} not updated", patient=True) as conn:
             cursor = await conn.execute(
                 "UPDATE arena_pairs SET guild_id = ?, channel_id = ?, message_id = ? "
                 "WHERE id = ?", (guild_id, channel_id, message_id, pair_id))
@@ -1258,7 +1353,7 @@ class Store:
         return _job_from_row(rows[0]) if rows else None
 
     async def _update_job(self, job_id: int, what: str, sql: str, params: Sequence[Any]) -> None:
-        async with self._transaction(what) as conn:
+        async with self._transaction(what, patient=True) as conn:
             cursor = await conn.execute(sql, (*params, job_id))
             if cursor.rowcount == 0:
                 raise StoreError(f"{what}: no job {job_id}")
@@ -1294,7 +1389,7 @@ class Store:
         Call once at start-up, before any new job is admitted.
         """
         now = _to_ts(self._clock())
-        async with self._transaction("could not close interrupted jobs") as conn:
+        async with self._transaction("could not close interrupted jobs", patient=True) as conn:
             rows = await conn.execute_fetchall(
                 "UPDATE jobs SET status = 'failed', interrupted = 1, error = ?, finished_at = ? "
                 "WHERE status IN ('queued', 'running') RETURNING id",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ class MelodyRequest:
     primer: tuple[int, ...] | None = None
     pitch_range: tuple[int, int] = (55, 88)
     idiom: Idiom = field(default_factory=Idiom)
+    # asked between sampling steps; True stops the request (SamplingStopped): a deadline passed
+    stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
 
 class _BiasCache:
@@ -85,7 +87,7 @@ def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
                             prefix=list(request.primer) if request.primer else None,
                             pitch_range=request.pitch_range)
     return Row(constraint, np.random.default_rng(request.seed), request.temperature,
-               request.top_k, _BiasCache(vocab, request.idiom), tag)
+               request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop)
 
 
 def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[list[int]]:

@@ -30,6 +30,10 @@ BiasFn = Callable[[Constraint], "np.ndarray | None"]
 MAX_STEPS = 20_000
 
 
+class SamplingStopped(Exception):
+    """A row's ``stop()`` said to give up (its caller's deadline passed, or it shut down)."""
+
+
 @dataclass(eq=False)
 class Row:
     """One sequence being sampled; ``tag`` is the caller's handle (e.g. a future)."""
@@ -41,6 +45,7 @@ class Row:
     bias: BiasFn | None = None
     tag: Any = None
     steps: int = 0
+    stop: Callable[[], bool] | None = None  # checked before each step: True ends the row
     error: BaseException | None = field(default=None, repr=False)
 
     @property
@@ -162,6 +167,9 @@ class Sampler:
         picks, specs = [], []
         for i, row in enumerate(rows):
             row.steps += 1
+            if row.stop is not None and row.stop():
+                failed[i] = SamplingStopped()
+                continue
             try:
                 tok = row.constraint.forced()
                 if tok is None:
@@ -228,11 +236,14 @@ def sample(
     bias: BiasFn | None = None,
     device: torch.device | str = "cpu",
     max_steps: int = MAX_STEPS,
+    stop: Callable[[], bool] | None = None,
 ) -> list[list[int]]:
-    """Run all constraints to completion together; returns each token sequence (BOS ... EOS)."""
+    """Run all constraints to completion together; returns each token sequence (BOS ... EOS).
+    ``stop()`` returning True between steps raises SamplingStopped."""
     if len(constraints) != len(rngs):
         raise ValueError("one RNG per constraint")
-    rows = [Row(c, r, temperature, top_k, bias) for c, r in zip(constraints, rngs, strict=True)]
+    rows = [Row(c, r, temperature, top_k, bias, stop=stop)
+            for c, r in zip(constraints, rngs, strict=True)]
     return run(model, rows, device=device, max_steps=max_steps)
 
 

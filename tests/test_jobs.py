@@ -11,7 +11,6 @@ import asyncio
 import logging
 import shutil
 import sqlite3
-import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from bot.jobs import (
     Started,
     resolved_from_params,
 )
+from bot.render_child import FAULT_ENV
 from bot.service import Composer, ComposeRequest, Resolved
 from bot.store import Store
 
@@ -190,9 +190,9 @@ async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, 
         # A model that disappeared after the request was admitted: the server's problem.
         gone = Resolved("jazz", 1, 120, "C", (4, 4), 1.0, 1, "transformer")
         no_model = await asyncio.wait_for(collect(await queue.submit(gone, ALICE)), 30)
-        # The MP3 encoder missing: the audio cannot be encoded.
+        # The MP3 encoder missing in the render process: the audio cannot be encoded.
         with monkeypatch.context() as patched:
-            patched.setitem(sys.modules, "lameenc", None)
+            patched.setenv(FAULT_ENV, "encode:missing")
             no_encoder = await asyncio.wait_for(
                 collect(await queue.submit(request(app, 3), CAROL)), 60)
         # An output folder that cannot be created: a bug-like failure with an error id.
@@ -208,7 +208,8 @@ async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, 
     # the admin text (paths, what to install) is logged at error level under that id.
     for events, kind, admin_text in (
             (no_model, "could not load the transformer model", "unknown model 'transformer'"),
-            (no_encoder, "is missing a part it needs to encode the MP3", "pip install lameenc")):
+            (no_encoder, "is missing a part it needs to encode the MP3",
+             "the encode stage is missing a part")):
         failed = events[-1]
         assert isinstance(failed, Failed) and failed.error_id is not None
         assert failed.message == (f"the server {kind}; the admins have been told "

@@ -99,7 +99,8 @@ async def test_attachments_good_malformed_and_over_the_cap(api, tmp_path, tiny_r
         taken = await api.slash("seed share", {"name": "mary", "file": good, "public": True})
         shared = await taken.wait_original()
         bad = await api.slash("seed share", {"name": "cat", "file": junk})
-        refused = await bad.wait_followup()
+        # a private share was acknowledged privately: the refusal replaces the placeholder
+        refused = await bad.wait_original(lambda m: m.content.startswith("Cannot"))
         big = await api.slash("seed share", {"name": "huge", "file": huge})
         too_big = await big.wait_original()
     assert shared.embeds[0]["title"] == "🌱 Seed “mary” shared"

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.app import Cadenza
 from bot.config import Settings
-from bot.discord_bot import redact
+from bot.discord_bot import redact, respond
 from bot.discord_bot.errors import CadenzaTree
 from bot.discord_bot.lag import LagMonitor
 from bot.discord_bot.reply import DEFAULT_TOKEN_TTL
@@ -104,6 +104,11 @@ class CadenzaBot(commands.Bot):
         else:
             raise ValueError(f"unknown sync scope {scope!r}")
         return await self.tree.sync(guild=guild)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Every command and button is answered within Discord's 3 s: one its handler has not
+        # answered after respond.ACK_AFTER is deferred for it (bot.discord_bot.respond).
+        respond.watch(interaction, self.spawn)
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))

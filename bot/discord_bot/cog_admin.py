@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_bot import respond
 from bot.discord_bot.errors import NotOwner
 
 if TYPE_CHECKING:
@@ -42,13 +43,13 @@ class Admin(commands.Cog):
     @app_commands.guild_only()
     @app_commands.check(owner_only)
     async def sync(self, interaction: discord.Interaction, scope: str = "guild") -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await respond.defer(interaction, ephemeral=True, thinking=True)
         assert interaction.guild_id is not None  # guild_only
         synced = await self.bot.sync_commands(scope, interaction.guild_id)
         log.info("user %s synced %d commands (%s)", interaction.user.id, len(synced), scope)
         names = ", ".join(f"/{c.name}" for c in synced) or "none"
-        await interaction.followup.send(f"{len(synced)} command(s) {SCOPES[scope]}: {names}",
-                                        ephemeral=True)
+        await respond.answer(interaction, f"{len(synced)} command(s) {SCOPES[scope]}: {names}",
+                             ephemeral=True)
 
 
 async def setup(bot: CadenzaBot) -> None:

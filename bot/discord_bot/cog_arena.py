@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.app import PLAIN
 from bot.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
-from bot.discord_bot import specs
+from bot.discord_bot import respond, specs
 from bot.discord_bot.buttons import ArenaButton
 from bot.discord_bot.present import (
     DESCRIPTION_LIMIT,
@@ -172,10 +172,12 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
         await self.vote(interaction, opts["pair"], opts["choice"])
 
     async def vote(self, interaction: discord.Interaction, pair_id: int, choice: str) -> None:
+        # A vote is written: acknowledged first, so a busy database costs no answer.
+        await respond.defer(interaction, ephemeral=True, thinking=True)
         result = await self.app.arena.vote(pair_id, member_ref(interaction.user), choice,
                                            where_of(interaction))
-        await interaction.response.send_message(vote_text(result), view=reveal_view(pair_id),
-                                                ephemeral=True)
+        await respond.answer(interaction, vote_text(result), view=reveal_view(pair_id),
+                             ephemeral=True)
 
     @app_commands.command(name="reveal", description=specs.spec("arena reveal").description)
     @app_commands.describe(**specs.describe("arena reveal"))
@@ -184,8 +186,9 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
         await self.reveal(interaction, opts["pair"])
 
     async def reveal(self, interaction: discord.Interaction, pair_id: int) -> None:
+        await respond.defer(interaction, ephemeral=True, thinking=True)
         reveal = await self.app.arena.reveal(pair_id, member_ref(interaction.user))
-        await interaction.response.send_message(reveal_text(reveal), ephemeral=True)
+        await respond.answer(interaction, reveal_text(reveal), ephemeral=True)
 
     # -- standings ----------------------------------------------------------------------------
 
@@ -197,7 +200,7 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
                           style: str | None = None) -> None:
         opts = parse_options("arena leaderboard", _given(style=style))
         board = await self.app.arena.leaderboard(opts.get("style"))
-        await interaction.response.send_message(embed=leaderboard_embed(board))
+        await respond.answer(interaction, embed=leaderboard_embed(board))
 
 
 async def setup(bot: CadenzaBot) -> None:

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import specs
+from bot.discord_bot import respond, specs
 from bot.discord_bot.present import (
     clip_embed,
     clip_files,
@@ -98,7 +98,7 @@ class Charts(commands.Cog):
             self._check_model(opts["model"])
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),
                                   period=opts.get("period"))
-        await interaction.response.send_message(embed=top_embed(
+        await respond.answer(interaction, embed=top_embed(
             rows, style=opts.get("style"), model=opts.get("model"), period=opts.get("period")))
 
     def _check_model(self, model: str) -> None:
@@ -122,12 +122,12 @@ class Charts(commands.Cog):
         if await self.app.store.get_clip(opts["clip"]) is None:
             raise UserError(f"no clip #{opts['clip']}")
         await self.app.check_not_blind(opts["clip"], viewer)
-        await interaction.response.defer(thinking=True)
+        await respond.defer(interaction, thinking=True)
         result = await self.app.clip(opts["clip"], viewer=viewer)
         files, image, note = clip_files(result, interaction.filesize_limit)
         embed = clip_embed(result, image=image, requested_by=result.author)
-        await interaction.edit_original_response(content=note, embed=embed, attachments=files,
-                                                 view=clip_view(result.clip_id))
+        await respond.answer(interaction, note, embed=embed, files=files,
+                             view=clip_view(result.clip_id))
 
     @app_commands.command(name="stats", description=specs.spec("stats").description)
     @app_commands.describe(**specs.describe("stats"))
@@ -135,7 +135,7 @@ class Charts(commands.Cog):
     async def stats(self, interaction: discord.Interaction, period: str | None = None) -> None:
         opts = parse_options("stats", {"period": period} if period else {})
         tables = await self.app.stats(period=opts.get("period"))
-        await interaction.response.send_message(embed=stats_embed(tables, opts.get("period")))
+        await respond.answer(interaction, embed=stats_embed(tables, opts.get("period")))
 
 
 async def setup(bot: CadenzaBot) -> None:

@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.app import PLAIN, Origin, Where
 from bot.arena import ArenaResult, Matchup
-from bot.discord_bot import specs
+from bot.discord_bot import respond, specs
 from bot.discord_bot.buttons import (
     CancelButton,
     ContinueButton,
@@ -237,7 +237,7 @@ class Compose(commands.Cog):
     async def cancel(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.jobs.cancel(job_id, member_ref(interaction.user))
         # Answer by updating the message the button is on: the member sees it at once.
-        await interaction.response.edit_message(content=cancelled_text(job_line(job)), view=None)
+        await respond.update(interaction, content=cancelled_text(job_line(job)), view=None)
 
     # -- running a job ----------------------------------------------------------------------
 
@@ -250,18 +250,15 @@ class Compose(commands.Cog):
         job = self.jobs.admit(resolved, member_ref(interaction.user), where_of(interaction),
                               origin, matchup)
         try:
-            callback = await interaction.response.defer(thinking=True)
+            message_id, original = await respond.progress_message(interaction)
             await self.jobs.enqueue(job)
         except BaseException:
             self.jobs.abandon(job)
             raise
-        message_id = callback.message_id if callback is not None else None
-        if message_id is None:
-            message_id = (await interaction.original_response()).id
         await self.jobs.set_message(job, message_id)
         if queued is not None:
             await queued(job)
-        reply = JobReply(interaction, message_id, ttl=self.bot.token_ttl)
+        reply = JobReply(interaction, message_id, ttl=self.bot.token_ttl, original=original)
         await self.follow(job, reply)
 
     async def follow(self, job: Job, reply: JobReply) -> None:

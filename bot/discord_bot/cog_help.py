@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import specs
+from bot.discord_bot import respond, specs
 from bot.options import COMMANDS, NOTES_HELP
 from bot.styles import STYLES
 
@@ -48,7 +48,7 @@ class Help(commands.Cog):
 
     @app_commands.command(name="help", description=specs.spec("help").description)
     async def help(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(embed=help_embed(), ephemeral=True)
+        await respond.answer(interaction, embed=help_embed(), ephemeral=True)
 
 
 async def setup(bot: CadenzaBot) -> None:

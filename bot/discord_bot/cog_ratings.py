@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import RateResult
-from bot.discord_bot import specs
+from bot.discord_bot import respond, specs
 from bot.discord_bot.buttons import RateButton
 from bot.discord_bot.present import member_ref, stars_text
 from bot.options import parse_options
@@ -53,8 +53,12 @@ class Ratings(commands.Cog):
         self.bot.remove_dynamic_items(RateButton)
 
     async def rate(self, interaction: discord.Interaction, clip_id: int, stars: int) -> None:
+        # Acknowledged before the vote is written: with the database busy elsewhere the write
+        # may wait (bounded, bot.store), and the member must hear either way. Refused votes
+        # (StoreBusy) are said to be not stored; stored ones are confirmed.
+        await respond.defer(interaction, ephemeral=True, thinking=True)
         result = await self.app.rate(clip_id, member_ref(interaction.user), stars)
-        await interaction.response.send_message(confirmation(result), ephemeral=True)
+        await respond.answer(interaction, confirmation(result), ephemeral=True)
 
     @app_commands.command(name="rate", description=specs.spec("rate").description)
     @app_commands.describe(**specs.describe("rate"))

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Upload, check_upload_size
-from bot.discord_bot import specs
+from bot.discord_bot import respond, specs
 from bot.discord_bot.cog_compose import seed_suggestions, seed_where
 from bot.discord_bot.present import (
     member_ref,
@@ -80,16 +80,13 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
         public = bool(opts.get("public", False))
         if upload is not None:
             # Downloading and reading a file can take a moment: acknowledge first.
-            await interaction.response.defer(thinking=True, ephemeral=not public)
+            await respond.defer(interaction, thinking=True, ephemeral=not public)
         result = await self.app.share_seed(
             opts["name"], user, where, clip_id=opts.get("clip"), bar_range=opts.get("bars"),
             upload=opts.get("file"), notes=opts.get("notes"), meter=opts.get("meter", (4, 4)),
             public=public)
-        if upload is not None:
-            await interaction.edit_original_response(embed=shared_embed(result))
-        else:  # notes and clips take milliseconds: answer at once (refusals stay ephemeral)
-            await interaction.response.send_message(embed=shared_embed(result),
-                                                    ephemeral=not public)
+        # notes and clips take milliseconds: answered at once (refusals stay ephemeral)
+        await respond.answer(interaction, embed=shared_embed(result), ephemeral=not public)
 
     # -- list, show, tree ---------------------------------------------------------------------
 
@@ -102,8 +99,8 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
                                             seed_where(interaction), query=opts.get("query"),
                                             page=opts.get("page", 1))
         # Ephemeral: the list includes the member's private seeds.
-        await interaction.response.send_message(
-            embed=seed_list_embed(listing, opts.get("query")), ephemeral=True)
+        await respond.answer(interaction, embed=seed_list_embed(listing, opts.get("query")),
+                             ephemeral=True)
 
     @app_commands.command(name="show", description=specs.spec("seed show").description)
     @app_commands.describe(**specs.describe("seed show"))
@@ -111,12 +108,12 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
         opts = parse_options("seed show", {"name": name})
         where, user = seed_where(interaction), member_ref(interaction.user)
         seed = await self.app.visible_seed(opts["name"], user, where)
-        await interaction.response.defer(thinking=True, ephemeral=not seed.public)
+        await respond.defer(interaction, thinking=True, ephemeral=not seed.public)
         view = await self.app.show_seed(opts["name"], user, where)
         files, image, note = rendered_files(view.files, f"cadenza-seed-{view.seed.id}",
                                             interaction.filesize_limit)
-        await interaction.edit_original_response(content=note, embed=seed_embed(view, image=image),
-                                                 attachments=files)
+        await respond.answer(interaction, note, embed=seed_embed(view, image=image), files=files,
+                             ephemeral=not seed.public)
 
     @app_commands.command(name="tree", description=specs.spec("seed tree").description)
     @app_commands.describe(**specs.describe("seed tree"))
@@ -124,8 +121,7 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
         opts = parse_options("seed tree", {"name": name})
         tree = await self.app.seed_tree(opts["name"], member_ref(interaction.user),
                                         seed_where(interaction))
-        await interaction.response.send_message(embed=tree_embed(tree),
-                                                ephemeral=not tree.seed.public)
+        await respond.answer(interaction, embed=tree_embed(tree), ephemeral=not tree.seed.public)
 
     # -- delete -------------------------------------------------------------------------------
 
@@ -136,9 +132,9 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
         seed = await self.app.delete_seed(opts["name"], member_ref(interaction.user),
                                           seed_where(interaction),
                                           can_manage=interaction.permissions.manage_guild)
-        await interaction.response.send_message(
-            f"Deleted seed “{seed.name}” (shared by {seed.user_name}). Clips built on it keep "
-            "it in their credits; the name is free again.", ephemeral=True)
+        await respond.answer(
+            interaction, f"Deleted seed “{seed.name}” (shared by {seed.user_name}). Clips built "
+            "on it keep it in their credits; the name is free again.", ephemeral=True)
 
     # -- blend --------------------------------------------------------------------------------
 

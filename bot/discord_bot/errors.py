@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 
 import discord
 from discord import app_commands
 
+from bot.deadlines import StageTimeout
+from bot.discord_bot import respond
 from bot.errors import UserError, new_error_id
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ def describe(interaction: discord.Interaction, error: BaseException) -> str:
     error_id = new_error_id()
     what = interaction.command.qualified_name if interaction.command else (
         (interaction.data or {}).get("custom_id", "interaction"))
+    if isinstance(cause, StageTimeout):  # stopped past its deadline: no traceback to log
+        log.error("%s in %s for user %s (error id %s)", cause, what, interaction.user.id,
+                  error_id)
+        return f"Sorry — {cause}; the admins have been told (error id `{error_id}`)."
     log.error("unexpected error in %s for user %s (error id %s)", what,
               interaction.user.id, error_id, exc_info=cause)
     return (f"Sorry, something went wrong on Cadenza's side (error id `{error_id}`). "
@@ -73,18 +78,11 @@ def describe(interaction: discord.Interaction, error: BaseException) -> str:
 
 
 async def send_private(interaction: discord.Interaction, text: str) -> None:
-    """Tell only the member, whatever state the interaction is in."""
+    """Tell only the member, whatever state the interaction is in (a public "thinking…"
+    placeholder is removed rather than turned into the message for everyone to see)."""
     text = fit_content(text)  # an over-long answer would be refused and the member told nothing
     try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(text, ephemeral=True)
-            return
-        if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
-            # A public "thinking..." placeholder would otherwise turn into the error message for
-            # everyone to see; drop it so the answer can be ephemeral.
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
-        await interaction.followup.send(text, ephemeral=True)
+        await respond.answer(interaction, text, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell user %s: %s", interaction.user.id, text, exc_info=True)
 

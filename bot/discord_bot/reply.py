@@ -23,9 +23,12 @@ class JobReply:
     ``ttl`` it edits that message through the channel and posts the result as a new message."""
 
     def __init__(self, interaction: discord.Interaction, message_id: int | None, *,
-                 ttl: timedelta = DEFAULT_TOKEN_TTL) -> None:
+                 ttl: timedelta = DEFAULT_TOKEN_TTL, original: bool = True) -> None:
         self.interaction = interaction
         self.message_id = message_id
+        # the interaction's original response, or a follow-up it sent (the watchdog had
+        # already answered privately: bot.discord_bot.respond.progress_message)
+        self.original = original
         self.deadline = interaction.created_at + ttl
         client = interaction.client
         assert interaction.channel_id is not None
@@ -43,7 +46,10 @@ class JobReply:
     async def edit(self, **fields: Any) -> None:
         """Update the progress message (content, view ...)."""
         if self.token_alive:
-            await self.interaction.edit_original_response(**fields)
+            if self.original or self.message_id is None:
+                await self.interaction.edit_original_response(**fields)
+            else:
+                await self.interaction.followup.edit_message(self.message_id, **fields)
         elif self.message_id is not None:
             await self.channel.get_partial_message(self.message_id).edit(**fields)
 
@@ -52,9 +58,12 @@ class JobReply:
                      what: str = "clip") -> discord.Message:
         """Turn the progress message into the clip (or the arena pair: ``what``), or post it
         when the token is gone."""
-        if self.token_alive:
+        if self.token_alive and (self.original or self.message_id is None):
             return await self.interaction.edit_original_response(
                 content=content, embed=embed, attachments=files, view=view)
+        if self.token_alive:
+            return await self.interaction.followup.edit_message(
+                self.message_id, content=content, embed=embed, attachments=files, view=view)
         text = f"{self.mention} your {what} is ready" + (f"\n{content}" if content else "")
         message = await self.channel.send(
             text, embed=embed, files=files, view=view,
@@ -69,6 +78,9 @@ class JobReply:
 
     async def fail(self, text: str, public_text: str) -> None:
         """Tell the member privately while we can; afterwards the progress message says it."""
+        if self.token_alive and not self.original and self.message_id is not None:
+            # the public progress follow-up stays: it says the clip failed
+            await self.edit(content=fit_content(public_text), view=None)
         if self.token_alive:
             await send_private(self.interaction, text)
         else:

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
+import threading
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -18,6 +20,8 @@ from bot.errors import ResourceError, UserError
 from bot.jobs import JobQueue
 
 log = logging.getLogger(__name__)
+
+EXIT_SLOW_SHUTDOWN = 3  # the orderly shutdown overran CADENZA_DEADLINE_SHUTDOWN
 
 
 def settle_heap() -> None:
@@ -36,13 +40,13 @@ async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
 
     app = await open_app(settings)
     try:
-        # Before connecting: importing torch and loading the checkpoint takes seconds of CPU
-        # and should not compete with the first member's interaction.
-        await app.warm_up()
-        settle_heap()
         jobs = JobQueue(app, capacity=settings.queue_size, per_member=settings.per_user_queue,
                         workers=settings.workers)
         bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
+        # Beside connecting, never before it: importing torch, loading the checkpoint and
+        # starting a render process take seconds, and a warm-up stuck past its deadlines must
+        # not keep the bot offline. A request arriving meanwhile simply loads what it needs.
+        bot.spawn(_warm_up(app))
         try:
             yield bot
         finally:
@@ -52,36 +56,70 @@ async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
         await close_app(app)  # the worker pool, the batcher's thread, the store
 
 
+async def _warm_up(app) -> None:  # type: ignore[no-untyped-def]
+    took = await app.warm_up()
+    settle_heap()
+    log.info("warmed up in %.1f s", took)
+
+
+def _exit_soon(seconds: float) -> threading.Timer:
+    """The backstop of a bounded shutdown: if the orderly one has not finished in ``seconds``
+    (a thread stuck in C, a wedged library), leave anyway; cancel the returned timer once it
+    has. Nothing is lost: jobs left open are reported at the next start, and the database is
+    never mid-transaction for long."""
+
+    def leave() -> None:
+        log.error("shutdown took longer than %g s; exiting now", seconds)
+        logging.shutdown()
+        os._exit(EXIT_SLOW_SHUTDOWN)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 async def run_bot(settings: Settings) -> int:
     """Run until the bot is closed (Ctrl-C or SIGTERM close it cleanly)."""
     if not settings.token:
         raise UserError("no Discord token: set CADENZA_TOKEN")
-    async with open_bot(settings) as bot:
-        loop = asyncio.get_running_loop()
-        closing: list[asyncio.Task[None]] = []  # a reference, so the task is not collected
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
-            loop.add_signal_handler(signal.SIGTERM,
-                                    lambda: closing.append(asyncio.create_task(bot.close())))
-        try:
-            await bot.start(settings.token)
-        except discord.LoginFailure:
-            # discord.py's message does not contain the token, and neither may ours.
-            raise UserError("Discord refused the bot token in CADENZA_TOKEN: copy a fresh one "
-                            "from the Developer Portal (Bot → Reset Token)") from None
-        except discord.PrivilegedIntentsRequired:
-            raise UserError("Discord refused the gateway intents Cadenza asked for") from None
-        except (aiohttp.ClientConnectionError, TimeoutError) as e:
-            # Logging in is the first request: with no network (or DNS, or a proxy in the way)
-            # it fails here, and a full aiohttp traceback says less than one line does.
-            raise ResourceError(f"cannot reach Discord ({_reason(e, settings.token)}): check "
-                                "this machine's network connection, DNS and any proxy or "
-                                "firewall, then start again") from None
-        except discord.DiscordServerError as e:
-            raise ResourceError(f"Discord is having trouble ({e.status}): try again in a few "
-                                "minutes (https://discordstatus.com)") from None
-        finally:
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signal.SIGTERM)
+    backstop: list[threading.Timer] = []  # armed by SIGTERM, disarmed once everything closed
+    try:
+        async with open_bot(settings) as bot:
+            loop = asyncio.get_running_loop()
+            closing: list[asyncio.Task[None]] = []  # a reference, so the task is not collected
+
+            def stop() -> None:
+                if not closing:
+                    log.info("SIGTERM: shutting down")
+                    backstop.append(_exit_soon(settings.deadlines.shutdown))
+                    closing.append(asyncio.create_task(bot.close()))
+
+            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+                loop.add_signal_handler(signal.SIGTERM, stop)
+            try:
+                await bot.start(settings.token)
+            except discord.LoginFailure:
+                # discord.py's message does not contain the token, and neither may ours.
+                raise UserError("Discord refused the bot token in CADENZA_TOKEN: copy a fresh one "
+                                "from the Developer Portal (Bot → Reset Token)") from None
+            except discord.PrivilegedIntentsRequired:
+                raise UserError("Discord refused the gateway intents Cadenza asked for") from None
+            except (aiohttp.ClientConnectionError, TimeoutError) as e:
+                # Logging in is the first request: with no network (or DNS, or a proxy in the way)
+                # it fails here, and a full aiohttp traceback says less than one line does.
+                raise ResourceError(f"cannot reach Discord ({_reason(e, settings.token)}): check "
+                                    "this machine's network connection, DNS and any proxy or "
+                                    "firewall, then start again") from None
+            except discord.DiscordServerError as e:
+                raise ResourceError(f"Discord is having trouble ({e.status}): try again in a few "
+                                    "minutes (https://discordstatus.com)") from None
+            finally:
+                with contextlib.suppress(NotImplementedError):
+                    loop.remove_signal_handler(signal.SIGTERM)
+    finally:
+        for timer in backstop:
+            timer.cancel()
     return 0
 
 

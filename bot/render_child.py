@@ -1,0 +1,133 @@
+"""The render worker process: one FluidSynth soundfont loaded once, then clips rendered on request.
+
+Runs in a child process started by ``bot.render_pool`` (which owns the deadlines): it reads tasks
+from its pipe and answers with the stage each one reaches, then its files or its error. A child
+the pool kills loses nothing but the clip it was rendering; its files have temporary names that
+the parent removes.
+
+``CADENZA_INJECT_FAULT`` (read by the parent and passed with each task, for fault tests and
+drills) makes a stage misbehave: ``<stage>:hang`` (never returns), ``:crash`` (the process
+dies), ``:enospc`` (the disk is full) or ``:missing`` (a part it needs is not installed); a third
+field limits it to clips whose title contains it (``encode:hang:seed 13``).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ResourceError, UserError, write_error
+from models.score import Score
+
+log = logging.getLogger(__name__)
+
+FAULT_ENV = "CADENZA_INJECT_FAULT"
+FAULTS = ("hang", "crash", "enospc", "missing")
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    score: Score
+    midi: bytes
+    out_dir: str
+    stem: str
+    title: str | None
+    fault: str | None = None  # "<stage>:<hang|crash|enospc>", see the module docstring
+
+
+def parse_fault(spec: str | None) -> tuple[str, str] | None:
+    if not spec or ":" not in spec:
+        return None
+    stage, _, rest = spec.strip().partition(":")
+    kind = rest.partition(":")[0]
+    return (stage, kind) if kind in FAULTS else None
+
+
+def fault_for(spec: str | None, title: str | None) -> str | None:
+    """The fault to inject into the clip titled ``title`` (see the module docstring)."""
+    if parse_fault(spec) is None:
+        return None
+    assert spec is not None
+    match = spec.strip().split(":", 2)[2:]
+    if match and match[0] not in (title or ""):
+        return None
+    return spec
+
+
+def _inject(fault: tuple[str, str] | None, stage: str) -> None:
+    if fault is None or fault[0] != stage:
+        return
+    kind = fault[1]
+    log.warning("injected fault: %s at %s", kind, stage)
+    if kind == "hang":
+        while True:
+            time.sleep(3600)
+    if kind == "crash":
+        os._exit(70)
+    if kind == "missing":
+        raise ResourceError(f"injected fault: the {stage} stage is missing a part")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def main(conn: Connection, soundfont: str | None, bitrate: str) -> None:
+    """The child's loop (the target of its ``multiprocessing.Process``)."""
+    # Its own process group, so the parent's kill reaches anything it starts; Ctrl-C in a
+    # terminal goes to the parent, which stops the children itself.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from bot.render import get_renderer
+    from bot.service import Composer
+
+    try:
+        get_renderer(Path(soundfont) if soundfont else None)  # the soundfont, loaded once
+    except UserError as e:
+        conn.send(("failed", str(e)))
+        return
+    except Exception:  # noqa: BLE001 - told to the parent, which logs it
+        conn.send(("failed", "FluidSynth could not start: " + traceback.format_exc(limit=3)))
+        return
+    conn.send(("ready", os.getpid()))
+    composer = Composer(None, soundfont=Path(soundfont) if soundfont else None, bitrate=bitrate)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message is None:
+            return
+        task_id, task = message
+        conn.send(_run(conn, composer, task_id, task))
+
+
+def _run(conn: Connection, composer: Any, task_id: int, task: RenderTask) -> tuple:
+    fault = parse_fault(task.fault)
+
+    def stage(name: str) -> None:
+        conn.send(("stage", task_id, name))
+        _inject(fault, name)
+
+    out = Path(task.out_dir)
+    try:
+        timings: dict[str, float] = {}
+        files = composer.render(task.score, task.midi, out, task.stem, title=task.title,
+                                timings=timings, stage=stage)
+        return ("done", task_id, files, timings)
+    except ResourceError as e:
+        return ("error", task_id, "resource", str(e))
+    except UserError as e:
+        return ("error", task_id, "user", str(e))
+    except OSError as e:  # a full disk, a folder removed meanwhile; else a bug
+        error = write_error(e, f"the clip's files in {out}")
+        if error is None:
+            return ("error", task_id, "bug", traceback.format_exc())
+        return ("error", task_id, "write", str(error))
+    except Exception:  # noqa: BLE001 - the parent logs it under an error id
+        return ("error", task_id, "bug", traceback.format_exc())
