@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -111,9 +110,11 @@ async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
     except BaseException:
         batcher.close()
         raise
-    # Render children start on demand (warm-up starts the first): one per worker at most.
+    # Render children start on demand (warm-up starts the first): one per worker at most,
+    # each spreading its render over the cores the workers leave idle.
     renderer = RenderPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                          size=settings.workers, deadlines=settings.deadlines)
+                          size=settings.workers, deadlines=settings.deadlines,
+                          render_cores=max(1, cpu_count() // settings.workers))
     return Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
                    deadlines=settings.deadlines, renderer=renderer)
 
@@ -147,9 +148,9 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
                 raise UserError(f"-o wants an .mp3 path or a folder (got {target.name})")
     check_output_dir(out_dir)  # before loading the models
     app = await open_app(replace(settings, workers=1))  # one clip: its render gets every core
-    # the soundfont loads on the other core while generation imports torch and samples
-    threading.Thread(target=app.composer.prepare_render, name="cadenza-prepare",
-                     daemon=True).start()
+    # the render process starts (and loads the soundfont) on the other core while generation
+    # imports torch and samples
+    preparing = asyncio.ensure_future(app.renderer.warm_up())
     user, where = UserRef(CONSOLE_USER_ID, "console"), Where()
     try:
         # Planned like the console's /compose, so motif:<seed> works here too.
@@ -157,6 +158,8 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
         res = await app.compose(resolved, user, where, origin=origin, out_dir=out_dir,
                                 stem=stem)
     finally:
+        preparing.cancel()
+        await asyncio.gather(preparing, return_exceptions=True)
         await close_app(app)
     print(res.summary(), file=sys.stderr)
     if res.built_on:

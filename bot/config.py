@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.deadlines import Deadlines, default_workers
+from bot.deadlines import Deadlines
 from bot.errors import UserError, shown
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are positive 64-bit integers (stored as SQLite ints)
@@ -59,7 +59,7 @@ class Settings:
     # concurrent jobs (generation threads, render processes): one per CPU this process may use
     # (on the 2-core dev machine that is the 2 bench/bot_load.py found best, 24-49% more
     # jobs/minute than 1 with event-loop lag under 100 ms)
-    workers: int = field(default_factory=default_workers)
+    workers: int = field(default_factory=cpu_count)
     deadlines: Deadlines = field(default_factory=Deadlines)
     queue_size: int = 16
     per_user_queue: int = 3

@@ -83,13 +83,3 @@ class StageTimeout(CadenzaError):
         self.seconds = seconds
         label = LABELS.get(stage, stage)
         super().__init__(f"{label} took longer than {seconds:g} s and was stopped")
-
-
-def default_workers() -> int:
-    """Concurrent jobs (generation threads, render processes): the CPUs this process may use."""
-    count = getattr(os, "process_cpu_count", None)  # Python 3.13+
-    if count is not None:
-        return max(1, count() or 1)
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)

@@ -77,7 +77,7 @@ def _inject(fault: tuple[str, str] | None, stage: str) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def main(conn: Connection, soundfont: str | None, bitrate: str) -> None:
+def main(conn: Connection, soundfont: str | None, bitrate: str, cores: int = 1) -> None:
     """The child's loop (the target of its ``multiprocessing.Process``)."""
     # Its own process group, so the parent's kill reaches anything it starts; Ctrl-C in a
     # terminal goes to the parent, which stops the children itself.
@@ -86,16 +86,18 @@ def main(conn: Connection, soundfont: str | None, bitrate: str) -> None:
     from bot.render import get_renderer
     from bot.service import Composer
 
+    font = Path(soundfont) if soundfont else None
     try:
-        get_renderer(Path(soundfont) if soundfont else None)  # the soundfont, loaded once
+        get_renderer(font, cores=cores)  # the soundfont, loaded once
     except UserError as e:
         conn.send(("failed", str(e)))
         return
     except Exception:  # noqa: BLE001 - told to the parent, which logs it
         conn.send(("failed", "FluidSynth could not start: " + traceback.format_exc(limit=3)))
         return
+    composer = Composer(None, soundfont=font, bitrate=bitrate, render_cores=cores)
+    composer.prepare_render()  # the encoder and the piano roll's fonts too
     conn.send(("ready", os.getpid()))
-    composer = Composer(None, soundfont=Path(soundfont) if soundfont else None, bitrate=bitrate)
     while True:
         try:
             message = conn.recv()

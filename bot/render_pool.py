@@ -23,7 +23,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bot.deadlines import Deadlines, StageTimeout, default_workers
+from bot.config import cpu_count
+from bot.deadlines import Deadlines, StageTimeout
 from bot.errors import ResourceError, UserError, WriteError
 from bot.render_child import FAULT_ENV, RenderTask, fault_for
 from bot.render_child import main as child_main
@@ -220,11 +221,12 @@ class RenderPool:
     """Up to ``size`` render processes; ``await pool.render(...)`` writes a clip's files."""
 
     def __init__(self, *, soundfont: Path | None = None, bitrate: str = "192k", size: int = 1,
-                 deadlines: Deadlines | None = None) -> None:
+                 deadlines: Deadlines | None = None, render_cores: int = 1) -> None:
         if size < 1:
             raise ValueError("a render pool needs at least one process")
         self.soundfont = soundfont
         self.bitrate = bitrate
+        self.render_cores = render_cores  # FluidSynth threads in each child
         self.size = size
         self.deadlines = deadlines or Deadlines()
         self._ctx = multiprocessing.get_context("forkserver")
@@ -262,7 +264,8 @@ class RenderPool:
         number = next(self._numbers)
         process = self._ctx.Process(
             target=child_main, name=f"cadenza-render-{number}", daemon=True,
-            args=(child_end, str(self.soundfont) if self.soundfont else None, self.bitrate))
+            args=(child_end, str(self.soundfont) if self.soundfont else None, self.bitrate,
+                  self.render_cores))
         child = _Child(process, parent_end, number)
         self._children.add(child)
         try:
@@ -354,5 +357,5 @@ def shared_pool(soundfont: Path | None, bitrate: str) -> RenderPool:
     pool = _shared.get(key)
     if pool is None or pool._closed:
         pool = _shared[key] = RenderPool(soundfont=soundfont, bitrate=bitrate,
-                                         size=default_workers())
+                                         size=cpu_count())
     return pool

@@ -12,7 +12,8 @@ import pytest
 
 from bot.app import Cadenza, UserRef
 from bot.batching import MelodyBatcher
-from bot.deadlines import Deadlines, StageTimeout, default_workers
+from bot.config import cpu_count
+from bot.deadlines import Deadlines, StageTimeout
 from bot.jobs import Done, Failed, JobQueue
 from bot.service import Composer, ComposeRequest
 from bot.store import Store
@@ -134,7 +135,7 @@ def test_the_default_worker_count_follows_the_machine() -> None:
 
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count()
-    assert default_workers() == expected
+    assert cpu_count() == expected
     assert Settings.from_env({}).workers == expected
     assert Settings.from_env({"CADENZA_WORKERS": "3"}).workers == 3
 
