@@ -86,8 +86,8 @@ class _Running:
         self._on_expired = on_expired
 
     def enter(self, stage: str) -> None:
-        """The child began (or went back to) ``stage``: its deadline counts from when it first
-        began (encode runs beside the piano roll, so it is announced twice)."""
+        """The child began ``stage``: its deadline counts from now (from when it first began,
+        should a stage be announced again)."""
         if stage not in self.began and self.progress is not None:
             try:
                 self.progress(stage)
