@@ -53,7 +53,16 @@ from bot.seeds import (
     resolved_from_row,
 )
 from bot.service import Composer, ComposeRequest, RenderedClip, Resolved
-from bot.store import Clip, GroupStats, NewClip, Seed, SeedPage, Store, TopEntry
+from bot.store import (
+    Clip,
+    GroupStats,
+    NewClip,
+    Seed,
+    SeedPage,
+    Store,
+    TopEntry,
+    scope_of,
+)
 from bot.workers import ThreadPool
 from models.errors import ModelError
 from models.score import Score
@@ -67,7 +76,7 @@ __all__ = [
     "PERIOD_DAYS", "PLAIN", "RELATION_WORDS", "STAGES", "Cadenza", "ClipResult", "Lineage",
     "Origin", "Progress", "RateResult", "SeedResult", "SeedTree", "SeedView", "Upload",
     "UserRef", "Where", "check_upload_size", "clean_filename", "format_ratings", "lineage_of",
-    "node_text", "preview_score", "resolved_from_row",
+    "node_text", "preview_score", "publish_text", "resolved_from_row",
 ]
 
 CONSOLE_USER_ID = 0
@@ -108,6 +117,11 @@ class Where:
     guild_id: int | None = None
     channel_id: int | None = None
 
+    @property
+    def scope(self) -> int:
+        """Where its clips are numbered and seen (``bot.store.scope_of``)."""
+        return scope_of(self.guild_id, self.channel_id)
+
 
 @dataclass
 class ClipResult:
@@ -123,13 +137,20 @@ class ClipResult:
     origin: Origin = field(default_factory=Origin)
     lineage: Lineage | None = None
     remarks: list[str] = field(default_factory=list)  # for the member, e.g. which bars continued
+    ref: int | None = None  # what the member calls it: "#12" in their server (clip_id is ours)
+    public_id: int | None = None  # set while its owner has it published
+
+    @property
+    def number(self) -> int:
+        """The clip's number for the member it is shown to."""
+        return self.ref if self.ref is not None else self.clip_id
 
     def summary(self) -> str:
         r = self.resolved
         bars = f"{r.total_bars} bars"
         if r.primer_bars:
             bars += f" ({r.primer_bars} from the seed + {r.bars} new)"
-        return (f"clip #{self.clip_id}: {r.style}, {bars}, {r.tempo} bpm, key {r.key}, "
+        return (f"clip #{self.number}: {r.style}, {bars}, {r.tempo} bpm, key {r.key}, "
                 f"{r.meter_str}, temperature {r.temperature:g}, seed {r.seed}, model {r.model}")
 
     @property
@@ -278,20 +299,33 @@ class Cadenza:
                 p.unlink(missing_ok=True)
             raise
         timings["store"] = time.perf_counter() - t0
+        # on disk by our id: servers share the output folder, and each numbers from 1
         files = _rename(files, stem or f"clip-{clip_id}")
-        lineage = None if origin.plain else await self.lineage(clip_id)
+        stored = await self.store.get_clip(clip_id)
+        lineage = None if origin.plain else await self.lineage(clip_id, where.scope)
         return ClipResult(clip_id, r, files, comp.model_style, comp.checkpoint_sha, timings,
-                          author=user.name, origin=origin, lineage=lineage, remarks=remarks)
+                          author=user.name, origin=origin, lineage=lineage, remarks=remarks,
+                          ref=stored.number if stored is not None else None)
 
     # ---- stored clips
-    async def clip(self, clip_id: int, *, viewer: UserRef | None = None,
-                   out_dir: Path | None = None) -> ClipResult:
-        """A stored clip's files, re-rendered from its MIDI when they are not on disk. A
-        ``viewer`` is refused an arena clip whose models they have not revealed."""
-        row = await self.store.get_clip(clip_id)
+    async def visible_clip(self, ref: int, where: Where = Where(),
+                           viewer: UserRef | None = None) -> Clip:
+        """The clip a member in ``where`` means by "#``ref``": one of that server's (or DM's,
+        or the console's), or a clip published anywhere. Another server's clips answer like
+        clips that do not exist. A ``viewer`` is refused an arena clip whose models they have
+        not revealed."""
+        row = await self.store.find_clip(where.scope, ref)
         if row is None:
-            raise UserError(f"no clip #{clip_id}")
-        await self.check_not_blind(clip_id, viewer)
+            raise UserError(f"no clip #{ref}")
+        await self.check_not_blind(row.id, viewer)
+        return row
+
+    async def clip(self, ref: int, *, viewer: UserRef | None = None, where: Where = Where(),
+                   out_dir: Path | None = None) -> ClipResult:
+        """A stored clip's files (``ref`` as in ``visible_clip``), re-rendered from its MIDI
+        when they are not on disk."""
+        row = await self.visible_clip(ref, where, viewer)
+        clip_id = row.id
         out = out_dir or self.output_dir
         stem = f"clip-{clip_id}"
         files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
@@ -308,7 +342,8 @@ class Cadenza:
                           str(row.params.get("model_style", row.style)), row.checkpoint_sha,
                           rating_count=row.rating_count, rating_mean=row.rating_mean,
                           author=row.user_name, origin=origin,
-                          lineage=await self.lineage(clip_id))
+                          lineage=await self.lineage(clip_id, where.scope), ref=ref,
+                          public_id=row.public_id)
 
     async def _rerender(self, row: Clip, out: Path, stem: str) -> RenderedClip:
         score = await self.run_quick(midi_to_score, row.midi, stage="upload")
@@ -327,21 +362,43 @@ class Cadenza:
             raise UserError(f"clip #{clip_id} is {side} of arena #{pair_id}: its model stays "
                             "hidden until you have voted on the pair and revealed it")
 
-    async def rate(self, clip_id: int, user: UserRef, stars: int) -> RateResult:
-        previous = await self.store.set_rating(clip_id, user.id, stars, user.name)
-        row = await self.store.get_clip(clip_id)
+    async def rate(self, ref: int, user: UserRef, stars: int,
+                   where: Where = Where()) -> RateResult:
+        """Rate the clip ``ref`` names in ``where`` (as ``visible_clip``)."""
+        row = await self.visible_clip(ref, where)
+        previous = await self.store.set_rating(row.id, user.id, stars, user.name)
+        row = await self.store.get_clip(row.id)
         assert row is not None
-        return RateResult(clip_id, stars, previous, row.rating_count, row.rating_mean,
+        return RateResult(ref, stars, previous, row.rating_count, row.rating_mean,
                           own_clip=row.user_id == user.id)
 
-    async def top(self, *, style: str | None = None, model: str | None = None,
-                  period: str | None = None, limit: int = 10) -> list[TopEntry]:
-        return await self.store.top(style=style, model=model, since=_since(period), limit=limit)
+    async def publish(self, ref: int, user: UserRef, where: Where = Where(), *,
+                      public: bool = True) -> int | None:
+        """Publish the member's own clip (a public id that names it in every server) or
+        withdraw it; returns its public id (None once withdrawn)."""
+        row = await self.visible_clip(ref, where, user)
+        if row.user_id != user.id:
+            raise UserError(f"only {row.user_name}, who made clip #{ref}, can "
+                            f"{'publish' if public else 'withdraw'} it")
+        if row.scope != where.scope:
+            raise UserError(f"clip #{ref} was made in another server: publish it from there")
+        return await self.store.set_public(row.id, public)
 
-    async def stats(self, *, period: str | None = None) -> dict[str, list[GroupStats]]:
-        """Per model and per style: clips, raters, MOS ± 95% CI (self-votes excluded)."""
+    async def top(self, *, style: str | None = None, model: str | None = None,
+                  period: str | None = None, limit: int = 10,
+                  where: Where | None = None) -> list[TopEntry]:
+        """The chart of ``where``'s clips (None: every clip, for tools and exports)."""
+        return await self.store.top(style=style, model=model, since=_since(period), limit=limit,
+                                    scope=where.scope if where is not None else None)
+
+    async def stats(self, *, period: str | None = None,
+                    where: Where | None = None) -> dict[str, list[GroupStats]]:
+        """Per model and per style: clips, raters, MOS ± 95% CI (self-votes excluded), over
+        ``where``'s clips (None: all)."""
         since = _since(period)
-        return {by: await self.store.stats(by, since=since) for by in ("model", "style")}
+        scope = where.scope if where is not None else None
+        return {by: await self.store.stats(by, since=since, scope=scope)
+                for by in ("model", "style")}
 
     async def export_ratings(self, fmt: str) -> str:
         """Every rating with its clip's parameters as CSV or JSON text, for offline analysis."""
@@ -350,9 +407,10 @@ class Cadenza:
         return format_ratings(await self.store.export_ratings(), fmt)
 
     # ---- seeds and lineage: bot.seeds does the work
-    async def lineage(self, clip_id: int) -> Lineage:
-        """What the clip was built on, and the members to credit."""
-        return await self.seeds.lineage(clip_id)
+    async def lineage(self, clip_id: int, scope: int | None = None) -> Lineage:
+        """What the clip was built on, and the members to credit (clips by their numbers in
+        ``scope``)."""
+        return await self.seeds.lineage(clip_id, scope)
 
     async def check_sources(self, origin: Origin) -> None:
         """Refuse (UserError) a request whose seed or clip is gone, before it is queued."""
@@ -364,26 +422,27 @@ class Cadenza:
 
     # A new clip built on a clip names its model, so building on an unrevealed arena clip
     # is refused like showing it.
-    async def plan_continue(self, clip_id: int, bars: int = DEFAULT_CONTINUE_BARS,
-                            seed: int | None = None, *,
-                            viewer: UserRef | None = None) -> tuple[Resolved, Origin]:
-        await self.check_not_blind(clip_id, viewer)
-        return await self.seeds.plan_continue(clip_id, bars, seed)
+    async def plan_continue(self, ref: int, bars: int = DEFAULT_CONTINUE_BARS,
+                            seed: int | None = None, *, viewer: UserRef | None = None,
+                            where: Where = Where()) -> tuple[Resolved, Origin]:
+        row = await self.visible_clip(ref, where, viewer)
+        return await self.seeds.plan_continue(row, ref, bars, seed)
 
-    async def plan_variation(self, clip_id: int, seed: int | None = None, *,
-                             viewer: UserRef | None = None) -> tuple[Resolved, Origin]:
-        await self.check_not_blind(clip_id, viewer)
-        return await self.seeds.plan_variation(clip_id, seed)
+    async def plan_variation(self, ref: int, seed: int | None = None, *,
+                             viewer: UserRef | None = None,
+                             where: Where = Where()) -> tuple[Resolved, Origin]:
+        row = await self.visible_clip(ref, where, viewer)
+        return await self.seeds.plan_variation(row, ref, seed)
 
     async def plan_blend(self, a: str, b: str, user: UserRef, where: Where = Where(), *,
                          bars: int | None = None, style: str | None = None,
                          seed: int | None = None) -> tuple[Resolved, Origin]:
         return await self.seeds.plan_blend(a, b, user, where, bars=bars, style=style, seed=seed)
 
-    async def plan_reroll(self, clip_id: int, *,
-                          viewer: UserRef | None = None) -> tuple[Resolved, Origin]:
-        await self.check_not_blind(clip_id, viewer)
-        return await self.seeds.plan_reroll(clip_id)
+    async def plan_reroll(self, ref: int, *, viewer: UserRef | None = None,
+                          where: Where = Where()) -> tuple[Resolved, Origin]:
+        row = await self.visible_clip(ref, where, viewer)
+        return await self.seeds.plan_reroll(row, ref)
 
     async def share_seed(self, name: str, user: UserRef, where: Where = Where(), *,
                          clip_id: int | None = None, bar_range: tuple[int, int] | None = None,
@@ -418,6 +477,15 @@ class Cadenza:
 
     async def seed_tree(self, name: str, user: UserRef, where: Where = Where()) -> SeedTree:
         return await self.seeds.seed_tree(name, user, where)
+
+
+def publish_text(ref: int, public_id: int | None) -> str:
+    """What a member hears after /publish (on Discord and in the console)."""
+    if public_id is None:
+        return (f"Clip #{ref} is this server's alone again: its public number no longer works "
+                "elsewhere.")
+    return (f"Clip #{ref} is public: anyone in any server with Cadenza can play, rate and build "
+            f"on it as /clip {public_id}. /publish clip:{ref} withdraw:true takes it back.")
 
 
 def _since(period: str | None) -> datetime | None:

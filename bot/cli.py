@@ -165,7 +165,7 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
     if res.built_on:
         print(f"built on: {res.built_on}", file=sys.stderr)
     print(f"wrote {res.files.mp3}, {res.files.mid}, {res.files.png}", file=sys.stderr)
-    print(res.clip_id)
+    print(res.number)
     return 0
 
 

@@ -28,6 +28,7 @@ from bot.app import (
     UserRef,
     Where,
     check_upload_size,
+    publish_text,
 )
 from bot.arena import CHOICE_WORDS, Leaderboard
 from bot.deadlines import StageTimeout
@@ -225,6 +226,7 @@ class Console:
         self.manager = user.id == CONSOLE_USER_ID if manager is None else manager
         self.handlers: dict[str, Callable] = {
             "compose": self._compose, "rate": self._rate, "clip": self._clip, "top": self._top,
+            "publish": self._publish,
             "stats": self._stats, "help": self._help, "continue": self._continue,
             "vary": self._vary, "reroll": self._reroll, "seed share": self._seed_share,
             "seed list": self._seed_list, "seed show": self._seed_show,
@@ -279,14 +281,16 @@ class Console:
 
     async def _continue(self, opts: dict) -> None:
         await self._make(*await self.app.plan_continue(
-            opts["clip"], opts.get("bars", 4), opts.get("seed"), viewer=self.user))
+            opts["clip"], opts.get("bars", 4), opts.get("seed"), viewer=self.user,
+            where=self.where))
 
     async def _vary(self, opts: dict) -> None:
         await self._make(*await self.app.plan_variation(opts["clip"], opts.get("seed"),
-                                                        viewer=self.user))
+                                                        viewer=self.user, where=self.where))
 
     async def _reroll(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_reroll(opts["clip"], viewer=self.user))
+        await self._make(*await self.app.plan_reroll(opts["clip"], viewer=self.user,
+                                                     where=self.where))
 
     async def _seed_blend(self, opts: dict) -> None:
         await self._make(*await self.app.plan_blend(
@@ -302,7 +306,7 @@ class Console:
                  + (f", {what}" if what else "") + "…")
         res = await self.app.compose(resolved, self.user, self.where, origin=origin)
         self._show_clip(res)
-        self.say(f"  rate it: /rate clip:{res.clip_id} stars:<1-5>")
+        self.say(f"  rate it: /rate clip:{res.number} stars:<1-5>")
 
     def _show_clip(self, res: ClipResult) -> None:
         self.say(res.summary() + (f" by {res.author}" if res.author else ""))
@@ -313,7 +317,7 @@ class Console:
         self.say(f"  files: {res.files.mp3}  {res.files.mid}  {res.files.png}")
 
     async def _rate(self, opts: dict) -> None:
-        r = await self.app.rate(opts["clip"], self.user, opts["stars"])
+        r = await self.app.rate(opts["clip"], self.user, opts["stars"], self.where)
         change = f" (was {r.previous})" if r.previous and r.previous != r.stars else ""
         mean = f"{r.mean:.2f}" if r.mean is not None else "n/a"
         own = (" (it is your own clip: the vote is stored but not counted in /top or /stats)"
@@ -322,10 +326,15 @@ class Console:
                  f"{r.count} rating(s), mean {mean}{own}")
 
     async def _clip(self, opts: dict) -> None:
-        res = await self.app.clip(opts["clip"], viewer=self.user)
+        res = await self.app.clip(opts["clip"], viewer=self.user, where=self.where)
         self._show_clip(res)
         mean = f"{res.rating_mean:.2f}" if res.rating_mean is not None else "no votes yet"
         self.say(f"  rating: {mean} ({res.rating_count} vote(s))")
+
+    async def _publish(self, opts: dict) -> None:
+        public_id = await self.app.publish(opts["clip"], self.user, self.where,
+                                           public=not opts.get("withdraw", False))
+        self.say(publish_text(opts["clip"], public_id))
 
     # ---- seeds
     async def _seed_share(self, opts: dict) -> None:
@@ -415,16 +424,16 @@ class Console:
 
     async def _top(self, opts: dict) -> None:
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),
-                                  period=opts.get("period"))
+                                  period=opts.get("period"), where=self.where)
         if not rows:
             self.say("no rated clips yet")
             return
         for e in rows:
-            self.say(f"{e.rank:>2}. clip #{e.clip_id} {e.style} ({e.model}) by {e.user_name}: "
+            self.say(f"{e.rank:>2}. clip #{e.number} {e.style} ({e.model}) by {e.user_name}: "
                      f"score {e.score:.2f}, {e.rating_mean:.2f} from {e.rating_count} vote(s)")
 
     async def _stats(self, opts: dict) -> None:
-        tables = await self.app.stats(period=opts.get("period"))
+        tables = await self.app.stats(period=opts.get("period"), where=self.where)
         if not any(tables.values()):
             self.say("no clips yet")
             return

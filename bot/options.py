@@ -214,6 +214,11 @@ COMMANDS: dict[str, CommandSpec] = {
     "clip": CommandSpec("clip", "Show a stored clip again, with what it was built on", (
         _clip(),
     )),
+    "publish": CommandSpec("publish", "Let every server with Cadenza play one of your clips "
+                           "(it gets a public number), or take it back", (
+        _clip("your clip's number"),
+        OptionSpec("withdraw", "bool", "take it back: only this server can see it again"),
+    )),
     "top": CommandSpec("top", "The best-rated clips (Bayesian average of the stars)", (
         OptionSpec("style", "choice", "only this style", choices=STYLE_NAMES),
         OptionSpec("model", "str", "only this model", suggest="models"),

@@ -13,6 +13,7 @@ field limits it to clips whose title contains it (``encode:hang:seed 13``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -78,7 +79,13 @@ def _inject(fault: tuple[str, str] | None, stage: str) -> None:
 
 
 def main(conn: Connection, soundfont: str | None, bitrate: str, cores: int = 1) -> None:
-    """The child's loop (the target of its ``multiprocessing.Process``)."""
+    """The child's loop (the target of its ``multiprocessing.Process``); it ends quietly when
+    the parent has gone."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, EOFError):
+        _serve(conn, soundfont, bitrate, cores)
+
+
+def _serve(conn: Connection, soundfont: str | None, bitrate: str, cores: int) -> None:
     # Its own process group, so the parent's kill reaches anything it starts; Ctrl-C in a
     # terminal goes to the parent, which stops the children itself.
     os.setpgid(0, 0)

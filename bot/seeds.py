@@ -68,6 +68,7 @@ class Origin:
     clip_id: int | None = None
     reroll_of: int | None = None
     label: str = ""
+    reroll_ref: int | None = None  # what the member called the rerolled clip ("#12")
 
     @property
     def plain(self) -> bool:
@@ -88,8 +89,8 @@ class Origin:
             links.append(Parent("clip", self.reroll_of, "rerolls"))
         return tuple(links)
 
-    def rerolled(self, clip_id: int) -> Origin:
-        return replace(self, reroll_of=clip_id)
+    def rerolled(self, clip_id: int, ref: int | None = None) -> Origin:
+        return replace(self, reroll_of=clip_id, reroll_ref=ref)
 
     def to_params(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, "")}
@@ -109,7 +110,7 @@ class Origin:
             return value if isinstance(value, int) and not isinstance(value, bool) else None
 
         return cls(kind, ident("seed_id"), ident("seed_b"), ident("clip_id"), ident("reroll_of"),
-                   str(params.get("label", "")))
+                   str(params.get("label", "")), ident("reroll_ref"))
 
     def describe(self) -> str:
         """A few words for progress lines: 'continuing seed “riff”'."""
@@ -118,7 +119,7 @@ class Origin:
         text = f"{words} {self.label}" if words and self.label else ""
         if self.reroll_of is not None:
             text = f"{text}, " if text else ""
-            text += f"a reroll of clip #{self.reroll_of}"
+            text += f"a reroll of clip #{self.reroll_ref or self.reroll_of}"
         return text
 
 
@@ -132,6 +133,7 @@ class Lineage:
 
     parents: tuple[Link, ...]
     credits: tuple[str, ...]
+    scope: int | None = None  # whose numbers the clips are shown by (None: their own)
 
     def phrases(self) -> list[str]:
         """One phrase per parent ('continues seed “riff” by alice'); a blend's ends together."""
@@ -139,10 +141,10 @@ class Lineage:
         blend = sorted((p for p in self.parents if p.relation == "blends"),
                        key=lambda p: p.role or "")
         if blend:
-            out.append("blends " + " → ".join(node_text(p.parent) for p in blend))
+            out.append("blends " + " → ".join(node_text(p.parent, self.scope) for p in blend))
         for p in self.parents:
             if p.relation != "blends":
-                out.append(f"{RELATION_WORDS[p.relation]} {node_text(p.parent)}")
+                out.append(f"{RELATION_WORDS[p.relation]} {node_text(p.parent, self.scope)}")
         return out
 
     def text(self) -> str:
@@ -159,18 +161,23 @@ RELATION_WORDS = {"continues": "continues", "varies": "a variation of",
 PRIVATE_LABEL = ""  # a seed the viewer may not see, in a tree: no name (seed names are non-empty)
 
 
-def node_text(node: Node) -> str:
-    """'clip #12 (jazz) by bob', 'seed “riff” by alice (deleted)'."""
+def node_text(node: Node, scope: int | None = None) -> str:
+    """'clip #12 (jazz) by bob', 'seed “riff” by alice (deleted)'; a clip by its number in
+    ``scope`` (a server's own, or its public id: another server's unpublished clip has none
+    there)."""
     if node.kind == "clip":
-        return f"clip #{node.id} ({node.label}) by {node.user_name}"
+        ref = node.ref_in(scope)
+        if ref is None:
+            return f"a clip by {node.user_name} in another server"
+        return f"clip #{ref} ({node.label}) by {node.user_name}"
     if node.label == PRIVATE_LABEL:
         return f"a private seed by {node.user_name}"
     return f"seed “{node.label}” by {node.user_name}" + (" (deleted)" if node.deleted else "")
 
 
-def lineage_of(links: list[Link]) -> Lineage:
+def lineage_of(links: list[Link], scope: int | None = None) -> Lineage:
     credits = list(dict.fromkeys(link.parent.user_name for link in links))
-    return Lineage(tuple(link for link in links if link.depth == 0), tuple(credits))
+    return Lineage(tuple(link for link in links if link.depth == 0), tuple(credits), scope)
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,7 @@ class SeedView:
 class SeedTree:
     seed: Seed
     links: list[Link]
+    scope: int | None = None  # whose numbers the clips are shown by (None: their own)
 
     def lines(self, limit: int = MAX_TREE_LINES) -> list[str]:
         """An indented tree of everything built on the seed ('├─ clip #3 (jazz) by bob —
@@ -236,9 +244,10 @@ class SeedTree:
             for i, kid in enumerate(kids):
                 last = i == len(kids) - 1
                 link = primary[kid]
-                text = f"{node_text(link.child)} — {_tree_relation(link)}"
+                text = f"{node_text(link.child, self.scope)} — {_tree_relation(link)}"
                 for other in extra.get(kid, []):
-                    text += f"; also {_tree_relation(other)} {node_text(other.parent)}"
+                    text += (f"; also {_tree_relation(other)} "
+                             f"{node_text(other.parent, self.scope)}")
                 lines.append(f"{prefix}{'└─' if last else '├─'} {text}")
                 walk(kid, prefix + ("   " if last else "│  "))
 
@@ -455,9 +464,9 @@ class Seeds:
             raise UserError(f"seed “{seed.name}” was deleted, so nothing new can be built on it")
         return seed
 
-    async def lineage(self, clip_id: int) -> Lineage:
+    async def lineage(self, clip_id: int, scope: int | None = None) -> Lineage:
         """What the clip was built on, and the members to credit."""
-        return lineage_of(await self.store.ancestors("clip", clip_id))
+        return lineage_of(await self.store.ancestors("clip", clip_id), scope)
 
     # ---- requests built on seeds and clips (each returns what to queue: Resolved + Origin)
     async def plan_compose(self, opts: Mapping[str, Any], user: UserRef,
@@ -475,21 +484,20 @@ class Seeds:
         seed = await self.visible_seed(opts["motif"], user, where)
         return resolved, Origin("seed", seed_id=seed.id, label=f"seed “{seed.name}”")
 
-    async def plan_continue(self, clip_id: int, bars: int = DEFAULT_CONTINUE_BARS,
+    async def plan_continue(self, row: Clip, ref: int, bars: int = DEFAULT_CONTINUE_BARS,
                             seed: int | None = None) -> tuple[Resolved, Origin]:
-        """``bars`` new bars after the clip's end (its last bars open the new clip)."""
-        row = await self._clip_row(clip_id)
-        origin = Origin("continue", clip_id=clip_id, label=f"clip #{clip_id}")
+        """``bars`` new bars after the clip's end (its last bars open the new clip); ``ref`` is
+        what the member called it."""
+        origin = Origin("continue", clip_id=row.id, label=f"clip #{ref}")
         await self.sources(origin)
         await self.app.run_quick(_motif_to_continue, row)  # refuse now rather than in the queue
         req = ComposeRequest(style=row.style, bars=bars, temperature=row.temperature,
                              seed=random_seed(seed), model=await self._melody_model(row))
         return self.app.resolve(req), origin
 
-    async def plan_variation(self, clip_id: int,
+    async def plan_variation(self, row: Clip, ref: int,
                              seed: int | None = None) -> tuple[Resolved, Origin]:
-        row = await self._clip_row(clip_id)
-        origin = Origin("vary", clip_id=clip_id, label=f"clip #{clip_id}")
+        origin = Origin("vary", clip_id=row.id, label=f"clip #{ref}")
         await self.sources(origin)
         resolved = resolved_from_row(row).with_seed(random_seed(seed))
         return replace(resolved, model=await self._melody_model(row)), origin
@@ -511,18 +519,11 @@ class Seeds:
                         label=f"seed “{first.name}” → seed “{second.name}”")
         return self.app.resolve(req), origin
 
-    async def plan_reroll(self, clip_id: int) -> tuple[Resolved, Origin]:
+    async def plan_reroll(self, row: Clip, ref: int) -> tuple[Resolved, Origin]:
         """The clip's request with a new random seed, built on what the clip was built on."""
-        row = await self._clip_row(clip_id)
-        origin = Origin.from_params(row.params.get("origin")).rerolled(clip_id)
+        origin = Origin.from_params(row.params.get("origin")).rerolled(row.id, ref)
         await self.sources(origin)
         return resolved_from_row(row).with_seed(secrets.randbelow(SEED_MAX + 1)), origin
-
-    async def _clip_row(self, clip_id: int) -> Clip:
-        row = await self.store.get_clip(clip_id)
-        if row is None:
-            raise UserError(f"no clip #{clip_id}")
-        return row
 
     async def _melody_model(self, row: Clip) -> str:
         """The clip's model when it can continue and vary melodies, else the default (a blend,
@@ -547,7 +548,7 @@ class Seeds:
         await self.check_seed_name(name, where)
         parents: tuple[Parent, ...] = ()
         if clip_id is not None:
-            row = await self._clip_row(clip_id)
+            row = await self.app.visible_clip(clip_id, where, user)
             motif, warnings, first = await self.app.run_quick(_motif_from_clip, row, bar_range)
             source_kind, parents = "clip", (Parent("clip", clip_id, "shares"),)
             source_ref = f"clip #{clip_id}, bars {first}-{first + motif.bars - 1}"
@@ -620,7 +621,7 @@ class Seeds:
             notes = format_notes(lead, meter=motif.meter)
         except NotationError:  # cannot happen for GRID motifs; the preview still stands
             notes = ""
-        lineage = lineage_of(await self.store.ancestors("seed", seed.id))
+        lineage = lineage_of(await self.store.ancestors("seed", seed.id), where.scope)
         return SeedView(seed, motif, files, notes, lineage)
 
     async def delete_seed(self, name: str, user: UserRef, where: Where, *,
@@ -653,4 +654,4 @@ class Seeds:
                 node.id in hidden else node
 
         return SeedTree(seed, [replace(link, child=shown(link.child), parent=shown(link.parent))
-                               for link in links])
+                               for link in links], where.scope)

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -27,8 +28,11 @@ from bot.errors import UserError
 from bot.stats_math import mos_interval, t_quantile
 from bot.store_rows import (
     ARENA_CHOICES,
+    CONSOLE_SCOPE,
     JOB_STATUSES,
     NODE_KINDS,
+    PUBLIC_ID_MAX,
+    PUBLIC_ID_MIN,
     RELATIONS,
     SEED_NAME_MAX,
     SEED_SOURCES,
@@ -48,6 +52,7 @@ from bot.store_rows import (
     SeedPage,
     TopEntry,
     VoteChange,
+    scope_of,
 )
 
 log = logging.getLogger(__name__)
@@ -55,11 +60,12 @@ log = logging.getLogger(__name__)
 # The row types and the statistics maths live in bot.store_rows and bot.stats_math; they stay
 # importable from here, the storage API's one module.
 __all__ = [
-    "ARENA_CHOICES", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS", "RELATIONS",
-    "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair", "ArenaVote", "Clip", "GroupStats", "JobRow",
-    "Link", "Migration", "NewClip", "NewPair", "NewSeed", "Node", "PairCount", "Parent", "Seed",
-    "SeedPage", "Store", "StoreBusy", "StoreError", "TopEntry", "VoteChange", "default_db_path",
-    "load_migrations", "mos_interval", "seed_name_key", "split_sql", "t_quantile",
+    "ARENA_CHOICES", "CONSOLE_SCOPE", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS",
+    "RELATIONS", "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair", "ArenaVote", "Clip", "GroupStats",
+    "JobRow", "Link", "Migration", "NewClip", "NewPair", "NewSeed", "Node", "PairCount", "Parent",
+    "Seed", "SeedPage", "Store", "StoreBusy", "StoreError", "TopEntry", "VoteChange",
+    "default_db_path", "load_migrations", "mos_interval", "scope_of", "seed_name_key",
+    "split_sql", "t_quantile",
 ]
 
 DB_ENV = "CADENZA_DB"
@@ -235,12 +241,14 @@ def _params_json(params: Mapping[str, Any]) -> str:
 
 _CLIP_COLUMNS = (
     "style, bars, tempo, key, meter, temperature, seed, model, checkpoint_sha, duration_s, "
-    "user_id, guild_id, channel_id, message_id, created_at, params_json, midi"
+    "user_id, guild_id, channel_id, message_id, created_at, params_json, midi, scope, number"
 )
 
+# The clip's number is the next one of its scope (clips_scope_number makes MAX a seek).
 _INSERT_CLIP = f"""
 INSERT INTO clips ({_CLIP_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+        (SELECT coalesce(max(number), 0) + 1 FROM clips WHERE scope = ?))
 RETURNING id
 """
 
@@ -275,7 +283,8 @@ WITH tally AS (
     GROUP BY c.id
 ),
 prior AS (SELECT CAST(SUM(total) AS REAL) / SUM(n) AS mean FROM tally)
-SELECT c.id, c.style, c.model, c.bars, c.tempo, c.key, c.meter, c.user_id, u.name AS user_name,
+SELECT c.id, c.number, c.style, c.model, c.bars, c.tempo, c.key, c.meter, c.user_id,
+       u.name AS user_name,
        c.guild_id, c.channel_id, c.message_id, c.created_at, t.n, t.total,
        (:weight * prior.mean + t.total) / (:weight + t.n) AS score
 FROM tally AS t
@@ -285,6 +294,7 @@ CROSS JOIN prior
 WHERE (:style IS NULL OR c.style = :style)
   AND (:model IS NULL OR c.model = :model)
   AND (:since IS NULL OR c.created_at >= :since)
+  AND (:scope IS NULL OR c.scope = :scope)
   -- arena clips stay off the chart: listing one would name the model behind a blind pair
   AND c.id NOT IN (SELECT clip_a FROM arena_pairs UNION ALL SELECT clip_b FROM arena_pairs)
 ORDER BY score DESC, t.n DESC, c.id
@@ -316,6 +326,7 @@ SELECT c.{column} AS grp,
 FROM clips AS c
 LEFT JOIN ratings AS r ON r.clip_id = c.id AND r.user_id <> c.user_id
 WHERE (:since IS NULL OR c.created_at >= :since)
+  AND (:scope IS NULL OR c.scope = :scope)
 GROUP BY c.{column}
 ORDER BY c.{column}
 """
@@ -417,9 +428,11 @@ nodes AS (SELECT kind, id, MIN(depth) AS depth FROM walk GROUP BY kind, id)
 SELECT l.relation, l.role, n.depth,
        l.child_kind, l.child_id, coalesce(cc.style, cs.name) AS child_label,
        cu.id AS child_user_id, cu.name AS child_user, cs.deleted_at IS NOT NULL AS child_deleted,
+       cc.scope AS child_scope, cc.number AS child_number, cc.public_id AS child_public,
        l.parent_kind, l.parent_id, coalesce(pc.style, ps.name) AS parent_label,
        pu.id AS parent_user_id, pu.name AS parent_user,
-       ps.deleted_at IS NOT NULL AS parent_deleted
+       ps.deleted_at IS NOT NULL AS parent_deleted,
+       pc.scope AS parent_scope, pc.number AS parent_number, pc.public_id AS parent_public
 FROM nodes AS n
 JOIN lineage AS l ON l.{from_node}_kind = n.kind AND l.{from_node}_id = n.id
 LEFT JOIN clips AS cc ON l.child_kind = 'clip' AND cc.id = l.child_id
@@ -482,7 +495,8 @@ def _link_from_row(row: sqlite3.Row) -> Link:
     def node(end: str) -> Node:
         return Node(kind=row[f"{end}_kind"], id=row[f"{end}_id"], label=row[f"{end}_label"],
                     user_id=row[f"{end}_user_id"], user_name=row[f"{end}_user"],
-                    deleted=bool(row[f"{end}_deleted"]))
+                    deleted=bool(row[f"{end}_deleted"]), scope=row[f"{end}_scope"] or 0,
+                    number=row[f"{end}_number"], public_id=row[f"{end}_public"])
 
     return Link(child=node("child"), parent=node("parent"), relation=row["relation"],
                 role=row["role"], depth=row["depth"])
@@ -518,6 +532,9 @@ def _clip_from_row(row: sqlite3.Row) -> Clip:
         created_at=_from_ts(row["created_at"]),
         rating_count=row["rating_count"],
         rating_mean=row["rating_mean"],
+        scope=row["scope"],
+        number=row["number"],
+        public_id=row["public_id"],
     )
 
 
@@ -885,10 +902,11 @@ class Store:
             _check_user(clip.user_id, clip.user_name)
         _check_parents(clip.parents)
         created_at = _to_ts(clip.created_at or self._clock())
+        scope = scope_of(clip.guild_id, clip.channel_id)
         values = (
             clip.style, clip.bars, clip.tempo, clip.key, clip.meter, clip.temperature, clip.seed,
             clip.model, clip.checkpoint_sha, clip.duration_s, clip.user_id, clip.guild_id,
-            clip.channel_id, clip.message_id, created_at, params_json, clip.midi,
+            clip.channel_id, clip.message_id, created_at, params_json, clip.midi, scope, scope,
         )  # fmt: skip
         try:
             async with self._transaction("clip not stored", patient=True) as conn:
@@ -912,6 +930,43 @@ class Store:
         async with self._reading(f"cannot read clip #{clip_id}") as conn:
             rows = list(await conn.execute_fetchall(_SELECT_CLIP + "WHERE c.id = ?", (clip_id,)))
         return _clip_from_row(rows[0]) if rows else None
+
+    async def find_clip(self, scope: int, ref: int) -> Clip | None:
+        """The clip a member in ``scope`` means by "#``ref``": the one numbered so there, else
+        a published clip with that public id. Another scope's clips are not found."""
+        if not _is_int64(ref, minimum=1) or not _is_int64(abs(scope)):
+            return None
+        async with self._reading(f"cannot read clip #{ref}") as conn:
+            rows = list(await conn.execute_fetchall(
+                _SELECT_CLIP + "WHERE c.id = coalesce("
+                "(SELECT id FROM clips WHERE scope = :scope AND number = :ref), "
+                "(SELECT id FROM clips WHERE public_id = :ref))", {"scope": scope, "ref": ref}))
+        return _clip_from_row(rows[0]) if rows else None
+
+    async def set_public(self, clip_id: int, public: bool) -> int | None:
+        """Publish a clip (a random public id that names it in every scope; kept if it has one)
+        or withdraw it (the id is dropped: links to it stop working). Returns the public id."""
+        _check_clip_id(clip_id)
+        async with self._transaction(f"clip #{clip_id} not updated") as conn:
+            rows = list(await conn.execute_fetchall(
+                "SELECT public_id FROM clips WHERE id = ?", (clip_id,)))
+            if not rows:
+                raise StoreError(f"no clip #{clip_id}")
+            current = rows[0][0]
+            if not public:
+                await conn.execute("UPDATE clips SET public_id = NULL WHERE id = ?", (clip_id,))
+                return None
+            if current is not None:
+                return int(current)
+            for _ in range(8):  # a collision among 9e11 ids is all but impossible; retry
+                candidate = PUBLIC_ID_MIN + secrets.randbelow(PUBLIC_ID_MAX - PUBLIC_ID_MIN + 1)
+                taken = list(await conn.execute_fetchall(
+                    "SELECT 1 FROM clips WHERE public_id = ?", (candidate,)))
+                if not taken:
+                    await conn.execute("UPDATE clips SET public_id = ? WHERE id = ?",
+                                       (candidate, clip_id))
+                    return candidate
+            raise StoreError(f"clip #{clip_id} not published: no free public id, try again")
 
     async def clip_by_message(self, message_id: int) -> Clip | None:
         """The clip posted as Discord message ``message_id``, if any."""
@@ -1118,8 +1173,10 @@ class Store:
         since: datetime | None = None,
         limit: int = 10,
         prior_weight: float = 3.0,
+        scope: int | None = None,
     ) -> list[TopEntry]:
-        """Best-rated clips by Bayesian average, optionally only one style/model or newer clips.
+        """Best-rated clips by Bayesian average, optionally only one style/model or newer clips,
+        or only the clips of one ``scope`` (a server: what its members may see).
 
         ``since`` filters on the clip's creation time (naive means UTC). The prior mean is that
         of all counted votes in the database. Clips without counted votes are not listed.
@@ -1134,6 +1191,7 @@ class Store:
             "model": model,
             "since": _to_ts(since) if since is not None else None,
             "limit": limit,
+            "scope": scope,
         }
         async with self._reading("cannot read the chart") as conn:
             rows = await conn.execute_fetchall(_TOP, params)
@@ -1141,6 +1199,7 @@ class Store:
             TopEntry(
                 rank=rank,
                 clip_id=row["id"],
+                number=row["number"],
                 style=row["style"],
                 model=row["model"],
                 bars=row["bars"],
@@ -1177,14 +1236,16 @@ class Store:
 
     # -- evaluation ---------------------------------------------------------------------------
 
-    async def stats(self, by: str, *, since: datetime | None = None) -> list[GroupStats]:
+    async def stats(self, by: str, *, since: datetime | None = None,
+                    scope: int | None = None) -> list[GroupStats]:
         """Per-``model`` or per-``style`` clips, raters and MOS with its 95% interval.
 
-        Votes on one's own clip are left out; ``since`` keeps clips created from then on.
+        Votes on one's own clip are left out; ``since`` keeps clips created from then on,
+        ``scope`` the clips of one server (None: all of them, for exports and evaluation).
         """
         if by not in ("model", "style"):
             raise StoreError(f"stats are by model or by style (got {by!r})")
-        params = {"since": _to_ts(since) if since is not None else None}
+        params = {"since": _to_ts(since) if since is not None else None, "scope": scope}
         async with self._reading("cannot read the statistics") as conn:
             # `by` is one of two fixed column names checked above, never user text.
             rows = await conn.execute_fetchall(_STATS.format(column=by), params)

@@ -10,6 +10,28 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+CONSOLE_SCOPE = 0  # the offline console and the CLI share one scope
+# A published clip's id: 12 digits, far from any server's own numbers, and drawn at random so
+# it cannot be guessed from another.
+PUBLIC_ID_MIN, PUBLIC_ID_MAX = 10**11, 10**12 - 1
+
+
+def scope_of(guild_id: int | None, channel_id: int | None) -> int:
+    """Where clips are numbered and seen: a server (its id), a direct-message channel (minus
+    its id), or the console (0)."""
+    if guild_id is not None:
+        return guild_id
+    if channel_id is not None:
+        return -channel_id
+    return CONSOLE_SCOPE
+
+
+def ref_in(viewer: int, scope: int, number: int, public_id: int | None) -> int | None:
+    """The number naming a clip of ``scope`` (``number`` there) for a viewer in ``viewer``."""
+    if viewer == scope:
+        return number
+    return public_id
+
 NODE_KINDS = ("clip", "seed")
 RELATIONS = ("continues", "varies", "rerolls", "blends", "shares")
 
@@ -78,6 +100,14 @@ class Clip:
     created_at: datetime
     rating_count: int
     rating_mean: float | None
+    scope: int = CONSOLE_SCOPE  # where it was made (``scope_of``); it is numbered there
+    number: int = 0  # "#12" in its scope (existing clips: their id)
+    public_id: int | None = None  # set while its owner has it published: works everywhere
+
+    def ref_in(self, scope: int) -> int | None:
+        """The number that names this clip in ``scope``: its own there, its public id
+        elsewhere while published; None where it cannot be seen."""
+        return ref_in(scope, self.scope, self.number, self.public_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +116,7 @@ class TopEntry:
 
     rank: int
     clip_id: int
+    number: int  # what members of its server call it ("#12")
     style: str
     model: str
     bars: int
@@ -201,7 +232,8 @@ class SeedPage:
 
 @dataclass(frozen=True, kw_only=True)
 class Node:
-    """A clip or a seed in a lineage: ``label`` is the clip's style or the seed's name."""
+    """A clip or a seed in a lineage: ``label`` is the clip's style or the seed's name; a clip
+    also carries what names it where (``Clip.ref_in``)."""
 
     kind: str
     id: int
@@ -209,6 +241,16 @@ class Node:
     user_id: int
     user_name: str
     deleted: bool = False
+    scope: int = 0
+    number: int | None = None
+    public_id: int | None = None
+
+    def ref_in(self, scope: int | None) -> int | None:
+        """A clip's number as seen from ``scope`` (None: its own number)."""
+        number = self.number if self.number is not None else self.id
+        if scope is None:
+            return number
+        return ref_in(scope, self.scope, number, self.public_id)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mido
 import pytest
+from test_store import insert_old_clip
 
 from bot.store import (
     ArenaVote,
@@ -207,11 +208,11 @@ async def test_export_has_every_vote_with_its_pair_and_prompt(store: Store) -> N
 async def test_v3_database_gains_the_arena_and_keeps_its_data(tmp_path: Path) -> None:
     db = tmp_path / "cadenza.db"
     async with await Store.open(db, migrations=load_migrations()[:3]) as old:
-        clip_id = await add_clip(old, "lstm")
+        clip_id = insert_old_clip(db, model="lstm")
         await old.set_rating(clip_id, 2, 4, "bob")
     assert raw(db, "PRAGMA user_version") == [(3,)]
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 4
+        assert await store.schema_version() == 5
         other = await add_clip(store, "gru")
         pair_id = await store.add_pair(NewPair(clip_a=clip_id, clip_b=other, model_a="lstm",
                                                model_b="gru", style="jazz", user_id=1,

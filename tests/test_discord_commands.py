@@ -18,7 +18,7 @@ import pytest
 from discord_double import ClientWouldRefuse, DiscordDouble
 from test_discord_bot import SLOW, cadenza, clip_buttons, is_clip, rows
 
-from bot.app import Cadenza, UserRef
+from bot.app import Cadenza, UserRef, Where
 from bot.config import Settings
 from bot.console import Console
 from bot.discord_bot.runner import open_bot, run_bot
@@ -145,8 +145,9 @@ def midi_bytes() -> bytes:
     return buffer.getvalue()
 
 
-async def seed_votes(db: Path) -> None:
-    """Four clips and a literal vote set; alice (1) and bob (2) are authors, 10-12 listeners."""
+async def seed_votes(db: Path, guild_id: int) -> None:
+    """Four clips made in the guild and a literal vote set; alice (1) and bob (2) are authors,
+    10-12 listeners."""
     async with await Store.open(db) as store:
         for user_id, name in ((1, "alice"), (2, "bob")):
             await store.ensure_user(user_id, name)
@@ -154,7 +155,8 @@ async def seed_votes(db: Path) -> None:
                                      ("gru", "jazz", 1), ("rnn", "folk", 2)):
             await store.add_clip(NewClip(
                 style=style, bars=1, tempo=120.0, key="C", meter="4/4", temperature=1.0,
-                seed=1, model=model, midi=midi_bytes(), duration_s=2.0, user_id=author))
+                seed=1, model=model, midi=midi_bytes(), duration_s=2.0, user_id=author,
+                guild_id=guild_id))
         votes = [(1, 1, 5), (1, 10, 4), (1, 11, 5), (1, 12, 3),  # alice on her own clip 1
                  (2, 10, 2), (2, 11, 3),
                  (3, 12, 5), (3, 2, 4), (3, 1, 1)]  # alice on her own clip 3
@@ -164,7 +166,7 @@ async def seed_votes(db: Path) -> None:
 
 
 async def test_top_ranks_by_bayesian_average(api, tmp_path, tiny_registry):
-    await seed_votes(tmp_path / "cadenza.db")
+    await seed_votes(tmp_path / "cadenza.db", api.guild_id)
     async with cadenza(api, tmp_path, tiny_registry):
         chart = await (await api.slash("top")).wait_original()
         jazz = await (await api.slash("top", {"style": "jazz", "model": "gru"})).wait_original()
@@ -185,7 +187,7 @@ async def test_top_ranks_by_bayesian_average(api, tmp_path, tiny_registry):
 
 async def test_stats_show_mos_with_confidence_intervals_without_self_votes(
         api, tmp_path, tiny_registry):
-    await seed_votes(tmp_path / "cadenza.db")
+    await seed_votes(tmp_path / "cadenza.db", api.guild_id)
     async with cadenza(api, tmp_path, tiny_registry):
         stats = await (await api.slash("stats")).wait_original()
     fields = {f["name"]: f["value"] for f in stats.embeds[0]["fields"]}
@@ -208,7 +210,8 @@ async def test_stats_show_mos_with_confidence_intervals_without_self_votes(
 async def test_clip_reposts_a_stored_clip_with_its_buttons(api, tmp_path, tiny_registry):
     async with cadenza(api, tmp_path, tiny_registry) as h:
         made = await h.app.compose(h.app.resolve(_request(bars=1, seed=21)),
-                                   UserRef(api.member.id, "tester"))
+                                   UserRef(api.member.id, "tester"),
+                                   Where(api.guild_id, api.channel_id))
         for path in (made.files.mp3, made.files.mid, made.files.png):
             path.unlink()  # /clip re-renders from the stored MIDI
         inter = await api.slash("clip", {"clip": made.clip_id})
@@ -230,7 +233,7 @@ def _request(**options):  # type: ignore[no-untyped-def]
 
 
 async def test_rate_command_takes_the_same_path_as_the_buttons(api, tmp_path, tiny_registry):
-    await seed_votes(tmp_path / "cadenza.db")
+    await seed_votes(tmp_path / "cadenza.db", api.guild_id)
     async with cadenza(api, tmp_path, tiny_registry):
         first = await (await api.slash("rate", {"clip": 2, "stars": 5})).wait_original()
         unknown = await (await api.slash("rate", {"clip": 77, "stars": 5})).wait_original()
@@ -308,11 +311,13 @@ async def test_runner_wires_the_bot_from_settings_and_never_logs_the_token(
 
 
 async def test_console_stats_report_the_same_numbers_as_discord(api, tmp_path, tiny_registry):
-    await seed_votes(tmp_path / "cadenza.db")
+    await seed_votes(tmp_path / "cadenza.db", api.guild_id)
     async with cadenza(api, tmp_path, tiny_registry) as h:
         embed = (await (await api.slash("stats")).wait_original()).embeds[0]
         out = io.StringIO()
-        console = Console(h.app, UserRef(0, "console"), out=out)
+        # a console standing in the same server sees the same clips
+        console = Console(h.app, UserRef(0, "console"), out=out,
+                          where=Where(api.guild_id, api.channel_id))
         await console.execute("/stats")
         await console.execute("/stats period:century")
     lines = out.getvalue().splitlines()

@@ -233,8 +233,8 @@ async def test_compose_from_a_seed_keeps_it_verbatim_and_credits_it(app: Cadenza
     assert row is not None and row.bars == 3 and row.params["origin"] == {
         "kind": "seed", "seed_id": 1, "label": "seed “riff”"}
     # /clip shows the same lineage; a reroll keeps the seed and also credits the clip
-    assert (await app.clip(made.clip_id)).built_on == made.built_on
-    again = await make(app, await app.plan_reroll(made.clip_id), CAROL)
+    assert (await app.clip(made.number, where=HERE)).built_on == made.built_on
+    again = await make(app, await app.plan_reroll(made.number, where=HERE), CAROL)
     assert again.resolved.primer_bars == 2 and again.resolved.seed != r.seed
     assert again.built_on == ("continues seed “riff” by alice · a reroll of clip #1 (folk) by "
                               "bob · credits: alice, bob")
@@ -243,7 +243,7 @@ async def test_compose_from_a_seed_keeps_it_verbatim_and_credits_it(app: Cadenza
 async def test_continue_and_vary_a_clip(app: Cadenza) -> None:
     first = await app.compose(app.resolve(ComposeRequest(style="folk", bars=2, seed=3)), ALICE,
                               HERE)
-    more = await make(app, await app.plan_continue(first.clip_id, 1, seed=5))
+    more = await make(app, await app.plan_continue(first.number, 1, seed=5, where=HERE))
     assert (more.resolved.primer_bars, more.resolved.total_bars) == (2, 3)
     assert more.built_on == "continues clip #1 (folk) by alice · credits: alice"
     assert not more.remarks
@@ -252,7 +252,7 @@ async def test_continue_and_vary_a_clip(app: Cadenza) -> None:
     assert more.resolved.meter == first.resolved.meter  # the clip's meter, whatever the style
     assert same_line([n for n in new if n.start < 2 * old.bar_ticks], old.track("lead").notes)
     assert any(n.start >= 2 * old.bar_ticks for n in new)
-    varied = await make(app, await app.plan_variation(first.clip_id, seed=6), CAROL)
+    varied = await make(app, await app.plan_variation(first.number, seed=6, where=HERE), CAROL)
     assert varied.resolved.bars == 2 and varied.resolved.primer_bars == 0
     assert varied.built_on == "a variation of clip #1 (folk) by alice · credits: alice"
     tree = await app.share_seed("tail", CAROL, HERE, clip_id=more.clip_id)
@@ -295,7 +295,7 @@ async def test_blend_is_deterministic_for_a_seed_through_the_app(app: Cadenza) -
     other = await make(app, await app.plan_blend("up", "down", CAROL, HERE, bars=2,
                                                  style="folk", seed=11))
     assert other.files.mid.read_bytes() == one.files.mid.read_bytes()  # planned afresh
-    rerolled = await make(app, await app.plan_reroll(one.clip_id))
+    rerolled = await make(app, await app.plan_reroll(one.number, where=HERE))
     assert rerolled.origin.kind == "blend" and rerolled.resolved.model == "vae"
     with pytest.raises(UserError, match="two different seeds"):
         await app.plan_blend("up", "UP", CAROL, HERE)
@@ -320,10 +320,10 @@ async def test_a_deleted_seed_is_credited_but_not_built_on(app: Cadenza) -> None
     made = await make(app, await app.plan_compose({"motif": "riff", "bars": 1, "seed": 1}, BOB,
                                                   HERE))
     await app.delete_seed("riff", ALICE, HERE)
-    assert (await app.clip(made.clip_id)).built_on == (
+    assert (await app.clip(made.number, where=HERE)).built_on == (
         "continues seed “riff” by alice (deleted) · credits: alice")
     with pytest.raises(UserError, match="seed “riff” was deleted, so nothing new can be built"):
-        await app.plan_reroll(made.clip_id)
+        await app.plan_reroll(made.number, where=HERE)
     with pytest.raises(UserError, match="no seed named “riff”"):
         await app.plan_compose({"motif": "riff"}, BOB, HERE)
     # A job admitted before the deletion fails with the same message, storing nothing.

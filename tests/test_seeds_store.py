@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_store import Clock, new_clip, raw
+from test_store import Clock, insert_old_clip, new_clip, raw
 
 from bot.app import SeedTree, lineage_of
 from bot.store import NewSeed, Parent, Store, StoreError, load_migrations
@@ -232,10 +232,10 @@ def test_the_schema_refuses_links_that_make_no_sense(tmp_path: Path) -> None:
 
 async def test_v2_database_gains_seeds_and_keeps_its_clips(tmp_path: Path) -> None:
     db = tmp_path / "cadenza.db"
-    async with await Store.open(db, migrations=load_migrations()[:2]) as old:
-        clip_id = await old.add_clip(new_clip())
+    async with await Store.open(db, migrations=load_migrations()[:2]):
+        clip_id = insert_old_clip(db)
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 4
+        assert await store.schema_version() == 5
         assert (await store.get_clip(clip_id)) is not None
         assert await store.ancestors("clip", clip_id) == []
         seed_id = await store.add_seed(new_seed("after", parents=(

@@ -68,6 +68,24 @@ def new_clip(user_id: int = 1, user_name: str | None = "alice", **changes: objec
     return NewClip(**values)  # type: ignore[arg-type]
 
 
+def insert_old_clip(db: Path, *, user_id: int = 1, user_name: str = "alice",
+                    model: str = "lstm", guild_id: int | None = None) -> int:
+    """A clip row as a Cadenza before clip scopes (schema v4 and older) stored it."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("INSERT OR IGNORE INTO users (id, name, created_at) VALUES (?, ?, 'then')",
+                     (user_id, user_name))
+        cursor = conn.execute(
+            "INSERT INTO clips (style, bars, tempo, key, meter, temperature, seed, model, "
+            "duration_s, user_id, guild_id, created_at, params_json, midi) VALUES ('jazz', 2, "
+            "120.0, 'F', '4/4', 1.0, 77, ?, 4.0, ?, ?, '2024-01-01T00:00:00.000000Z', '{}', ?)",
+            (model, user_id, guild_id, MIDI))
+        conn.commit()
+        return int(cursor.lastrowid or 0)
+    finally:
+        conn.close()
+
+
 class Clock:
     """A settable clock so timestamps in assertions are exact."""
 
@@ -116,8 +134,8 @@ async def store(db: Path, clock: Clock):
 
 async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None:
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 4
-        assert store.latest_version == 4
+        assert await store.schema_version() == 5
+        assert store.latest_version == 5
         assert await store.upgrade() == []
     names = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"users", "clips", "ratings", "jobs", "seeds", "lineage", "arena_pairs",
@@ -125,19 +143,19 @@ async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None
     indexes = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"clips_style", "clips_model", "clips_created_at", "clips_user_id",
             "seeds_live_name", "lineage_child", "lineage_parent"} <= indexes
-    assert raw(db, "PRAGMA user_version") == [(4,)]
+    assert raw(db, "PRAGMA user_version") == [(5,)]
 
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 4
+        assert await store.schema_version() == 5
         assert await store.upgrade() == []
-    assert raw(db, "PRAGMA user_version") == [(4,)]
+    assert raw(db, "PRAGMA user_version") == [(5,)]
 
 
 async def test_open_without_migrate_leaves_schema_alone(db: Path) -> None:
     async with await Store.open(db, migrate=False) as store:
         assert await store.schema_version() == 0
-        assert await store.upgrade() == [1, 2, 3, 4]
-        assert await store.schema_version() == 4
+        assert await store.upgrade() == [1, 2, 3, 4, 5]
+        assert await store.schema_version() == 5
 
 
 async def test_packaged_migrations_are_found_through_importlib_resources() -> None:
@@ -145,7 +163,8 @@ async def test_packaged_migrations_are_found_through_importlib_resources() -> No
     assert [(m.version, m.name) for m in migrations] == [(1, "0001_initial.sql"),
                                                           (2, "0002_jobs.sql"),
                                                           (3, "0003_seeds.sql"),
-                                                          (4, "0004_arena.sql")]
+                                                          (4, "0004_arena.sql"),
+                                                          (5, "0005_clip_scopes.sql")]
     assert any(s.startswith("CREATE TABLE clips") for s in migrations[0].statements)
 
 
@@ -163,7 +182,7 @@ async def test_refuses_newer_schema_and_leaves_file_unchanged(db: Path) -> None:
         with pytest.raises(StoreError) as info:
             await Store.open(db, migrate=migrate)
         assert str(info.value) == (
-            "database schema v99 is newer than this Cadenza (v4): upgrade Cadenza"
+            "database schema v99 is newer than this Cadenza (v5): upgrade Cadenza"
         )
 
     assert digest(db) == before
@@ -231,7 +250,7 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
     folder = write_migrations(
         tmp_path / "migrations",
         {
-            "0005_tags.sql": """
+            "0006_tags.sql": """
                 -- tags; the trigger body has inner semicolons the splitter must keep whole
                 CREATE TABLE tags (clip_id INTEGER NOT NULL REFERENCES clips (id), tag TEXT);
                 CREATE TRIGGER tags_lower AFTER INSERT ON tags BEGIN
@@ -243,17 +262,17 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
         },
     )
     migrations = load_migrations(folder)
-    assert [m.version for m in migrations] == [1, 2, 3, 4, 5]
-    assert len(migrations[4].statements) == 3
+    assert [m.version for m in migrations] == [1, 2, 3, 4, 5, 6]
+    assert len(migrations[5].statements) == 3
 
     async with await Store.open(db, migrate=False, migrations=migrations) as store:
-        assert await store.schema_version() == 4
-        assert await store.upgrade() == [5]
         assert await store.schema_version() == 5
+        assert await store.upgrade() == [6]
+        assert await store.schema_version() == 6
         assert (await store.get_clip(clip_id)) is not None
     assert raw(db, "SELECT clip_id, tag FROM tags") == [(clip_id, "imported")]
 
-    with pytest.raises(StoreError, match=r"schema v5 is newer than this Cadenza \(v4\)"):
+    with pytest.raises(StoreError, match=r"schema v6 is newer than this Cadenza \(v5\)"):
         await Store.open(db)
 
 
@@ -262,11 +281,11 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path, db: Path) 
         await store.add_clip(new_clip())
     folder = write_migrations(
         tmp_path / "migrations",
-        {"0005_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
+        {"0006_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
     )
-    with pytest.raises(StoreError, match=r"^migration 0005_broken.sql failed: .*already exists"):
+    with pytest.raises(StoreError, match=r"^migration 0006_broken.sql failed: .*already exists"):
         await Store.open(db, migrations=load_migrations(folder))
-    assert raw(db, "PRAGMA user_version") == [(4,)]
+    assert raw(db, "PRAGMA user_version") == [(5,)]
     assert raw(db, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
     async with await Store.open(db) as store:
         assert await store.clip_count() == 1
@@ -663,11 +682,11 @@ async def test_a_rating_cancelled_mid_transaction_is_stored_whole_or_not_at_all(
 async def test_v1_database_is_upgraded_to_jobs_keeping_its_data(db: Path) -> None:
     v1 = load_migrations()[:1]
     async with await Store.open(db, migrations=v1) as old:
-        clip_id = await old.add_clip(new_clip())
+        clip_id = insert_old_clip(db)
         await old.set_rating(clip_id, 2, 4, "bob")
     assert raw(db, "PRAGMA user_version") == [(1,)]
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 4
+        assert await store.schema_version() == 5
         clip = await store.get_clip(clip_id)
         assert clip is not None and (clip.rating_count, clip.rating_mean) == (1, 4.0)
         assert await store.jobs_to_notify() == []

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import publish_text
 from bot.discord_bot import respond, specs
 from bot.discord_bot.present import (
     clip_embed,
@@ -16,6 +17,7 @@ from bot.discord_bot.present import (
     clip_view,
     embed_title,
     member_ref,
+    where_of,
 )
 from bot.errors import UserError, shown
 from bot.options import parse_options
@@ -40,9 +42,9 @@ def top_embed(rows: list[TopEntry], *, style: str | None, model: str | None,
     title = "Top clips" + (f" ({filters})" if filters else "") + _period_text(period)
     lines = []
     for e in rows:
-        label = f"#{e.clip_id}"
+        label = f"#{e.number}"
         if e.guild_id and e.channel_id and e.message_id:
-            label = (f"[#{e.clip_id}](https://discord.com/channels/{e.guild_id}/{e.channel_id}/"
+            label = (f"[#{e.number}](https://discord.com/channels/{e.guild_id}/{e.channel_id}/"
                      f"{e.message_id})")
         lines.append(f"**{e.rank}.** {label} {e.style} · {e.model} · by {e.user_name} — "
                      f"**{e.score:.2f}** ({e.rating_mean:.2f}★ from {e.rating_count} vote(s))")
@@ -97,7 +99,7 @@ class Charts(commands.Cog):
         if "model" in opts:
             self._check_model(opts["model"])
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),
-                                  period=opts.get("period"))
+                                  period=opts.get("period"), where=where_of(interaction))
         await respond.answer(interaction, embed=top_embed(
             rows, style=opts.get("style"), model=opts.get("model"), period=opts.get("period")))
 
@@ -118,23 +120,33 @@ class Charts(commands.Cog):
     async def clip(self, interaction: discord.Interaction, clip: ClipRange) -> None:
         opts = parse_options("clip", {"clip": clip})
         # Refuse unknown ids before acknowledging, so the answer can be ephemeral.
-        viewer = member_ref(interaction.user)
-        if await self.app.store.get_clip(opts["clip"]) is None:
-            raise UserError(f"no clip #{opts['clip']}")
-        await self.app.check_not_blind(opts["clip"], viewer)
+        viewer, where = member_ref(interaction.user), where_of(interaction)
+        await self.app.visible_clip(opts["clip"], where, viewer)
         await respond.defer(interaction, thinking=True)
-        result = await self.app.clip(opts["clip"], viewer=viewer)
+        result = await self.app.clip(opts["clip"], viewer=viewer, where=where)
         files, image, note = clip_files(result, interaction.filesize_limit)
         embed = clip_embed(result, image=image, requested_by=result.author)
         await respond.answer(interaction, note, embed=embed, files=files,
-                             view=clip_view(result.clip_id))
+                             view=clip_view(result.number))
+
+    @app_commands.command(name="publish", description=specs.spec("publish").description)
+    @app_commands.describe(**specs.describe("publish"))
+    async def publish(self, interaction: discord.Interaction, clip: ClipRange,
+                      withdraw: bool | None = None) -> None:
+        raw = {"clip": clip, "withdraw": withdraw}
+        opts = parse_options("publish", {k: v for k, v in raw.items() if v is not None})
+        await respond.defer(interaction, ephemeral=True, thinking=True)
+        public_id = await self.app.publish(
+            opts["clip"], member_ref(interaction.user), where_of(interaction),
+            public=not opts.get("withdraw", False))
+        await respond.answer(interaction, publish_text(opts["clip"], public_id), ephemeral=True)
 
     @app_commands.command(name="stats", description=specs.spec("stats").description)
     @app_commands.describe(**specs.describe("stats"))
     @app_commands.choices(period=specs.choices("stats", "period"))
     async def stats(self, interaction: discord.Interaction, period: str | None = None) -> None:
         opts = parse_options("stats", {"period": period} if period else {})
-        tables = await self.app.stats(period=opts.get("period"))
+        tables = await self.app.stats(period=opts.get("period"), where=where_of(interaction))
         await respond.answer(interaction, embed=stats_embed(tables, opts.get("period")))
 
 

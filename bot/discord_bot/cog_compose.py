@@ -161,7 +161,7 @@ class Compose(commands.Cog):
         opts = parse_options("continue", {k: v for k, v in raw.items() if v is not None})
         await self.start(interaction, *await self.app.plan_continue(
             opts["clip"], opts.get("bars", 4), opts.get("seed"),
-            viewer=member_ref(interaction.user)))
+            viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     @app_commands.command(name="vary", description=specs.spec("vary").description)
     @app_commands.describe(**specs.describe("vary"))
@@ -170,7 +170,8 @@ class Compose(commands.Cog):
         raw = {"clip": clip, "seed": seed}
         opts = parse_options("vary", {k: v for k, v in raw.items() if v is not None})
         await self.start(interaction, *await self.app.plan_variation(
-            opts["clip"], opts.get("seed"), viewer=member_ref(interaction.user)))
+            opts["clip"], opts.get("seed"), viewer=member_ref(interaction.user),
+            where=where_of(interaction)))
 
     @app_commands.command(name="reroll", description=specs.spec("reroll").description)
     @app_commands.describe(**specs.describe("reroll"))
@@ -183,18 +184,19 @@ class Compose(commands.Cog):
     async def reroll(self, interaction: discord.Interaction, clip_id: int) -> None:
         """Same request, new random seed; a clip built on a seed or a clip stays built on it."""
         await self.start(interaction, *await self.app.plan_reroll(
-            clip_id, viewer=member_ref(interaction.user)))
+            clip_id, viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     async def continue_clip(self, interaction: discord.Interaction, clip_id: int,
                             bars: int) -> None:
         opts = parse_options("continue", {"clip": clip_id, "bars": bars})
         await self.start(interaction, *await self.app.plan_continue(
-            opts["clip"], opts["bars"], viewer=member_ref(interaction.user)))
+            opts["clip"], opts["bars"], viewer=member_ref(interaction.user),
+            where=where_of(interaction)))
 
     async def vary(self, interaction: discord.Interaction, clip_id: int) -> None:
         opts = parse_options("vary", {"clip": clip_id})
         await self.start(interaction, *await self.app.plan_variation(
-            opts["clip"], viewer=member_ref(interaction.user)))
+            opts["clip"], viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
         """Try again, under a restart notice: for the member whose request it was, once."""
@@ -306,7 +308,7 @@ class Compose(commands.Cog):
         files, image, note = clip_files(result, limit)
         embed = clip_embed(result, image=image, requested_by=job.user.name)
         message = await reply.finish(content=note, embed=embed, files=files,
-                                     view=clip_view(result.clip_id))
+                                     view=clip_view(result.number))
         try:
             await self.app.store.set_clip_message(
                 result.clip_id, guild_id=reply.interaction.guild_id,
@@ -323,7 +325,7 @@ class Compose(commands.Cog):
         else:
             made = f"clip #{done.result.clip_id}"
             text = (f"{made} was made and saved, but Discord would not take the post{reason}: "
-                    f"`/clip {done.result.clip_id}` shows it again")
+                    f"`/clip {done.result.number}` shows it again")
         try:
             await reply.fail(f"Sorry — {text}", f"✖ {text[:1].upper()}{text[1:]}")
         except discord.HTTPException:

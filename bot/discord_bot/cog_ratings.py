@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.app import RateResult
 from bot.discord_bot import respond, specs
 from bot.discord_bot.buttons import RateButton
-from bot.discord_bot.present import member_ref, stars_text
+from bot.discord_bot.present import member_ref, stars_text, where_of
 from bot.options import parse_options
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ class Ratings(commands.Cog):
         # may wait (bounded, bot.store), and the member must hear either way. Refused votes
         # (StoreBusy) are said to be not stored; stored ones are confirmed.
         await respond.defer(interaction, ephemeral=True, thinking=True)
-        result = await self.app.rate(clip_id, member_ref(interaction.user), stars)
+        result = await self.app.rate(clip_id, member_ref(interaction.user), stars,
+                                     where_of(interaction))
         await respond.answer(interaction, confirmation(result), ephemeral=True)
 
     @app_commands.command(name="rate", description=specs.spec("rate").description)

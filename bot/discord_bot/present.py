@@ -109,7 +109,7 @@ def built_on_text(lineage: Lineage) -> str:
 def clip_embed(result: ClipResult, *, image: str | None, requested_by: str | None) -> discord.Embed:
     r = result.resolved
     embed = discord.Embed(
-        title=f"Clip #{result.clip_id} — {r.style}",
+        title=f"Clip #{result.number} — {r.style}",
         description="Rate it with the stars below · 🔁 Reroll: same options, new seed · "
                     "➕ Continue: more bars · 🎲 Variation: new notes, same harmony and rhythm",
         colour=STYLE_COLOURS.get(r.style, 0x5865F2),
@@ -146,7 +146,7 @@ def clip_files(result: ClipResult, limit: int) -> tuple[list[discord.File], str 
     The MP3 is the big one: when everything together would pass the upload limit it is left out
     and the note says so; the MIDI and the piano roll are small enough for any server.
     """
-    return rendered_files(result.files, f"cadenza-{result.clip_id}", limit)
+    return rendered_files(result.files, f"cadenza-{result.number}", limit)
 
 
 def rendered_files(rendered: RenderedClip, base: str,

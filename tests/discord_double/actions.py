@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import commands as c
 from . import interactions as i
-from .guild import GuildMember
+from .guild import Guild, GuildMember
 from .messages import MessageSnapshot, Upload
 from .waiting import DEFAULT_TIMEOUT
 
@@ -40,15 +40,17 @@ class Actions:
 
         With validate=True (the default) anything Discord's client would not send raises
         ClientWouldRefuse: missing required options, wrong types, values outside choices or
-        ranges, and commands the member's permissions hide.
+        ranges, and commands the member's permissions hide. In another guild, pass one of its
+        channels as ``channel_id`` (and one of its members as ``user``).
         """
         user = user or self.member
+        guild = self._guild_for(channel_id)
         top, *path = name.split()
-        command = self.commands.find(top, self.guild.id)
+        command = self.commands.find(top, guild.id)
         required = command.get("default_member_permissions")
         if validate and required is not None:
             needed = int(required)
-            if self.guild.permissions(user) & needed != needed:
+            if guild.permissions(user) & needed != needed:
                 raise c.ClientWouldRefuse(
                     f"/{top} needs permissions {needed}; {user.name} lacks them, so it is hidden"
                 )
@@ -56,7 +58,7 @@ class Actions:
             command,
             path,
             options or {},
-            lambda kind, value, resolved: self._resolve(kind, value, resolved, user),
+            lambda kind, value, resolved: self._resolve(kind, value, resolved, user, guild),
             validate=validate,
         )
         return await self._dispatch(
@@ -81,13 +83,14 @@ class Actions:
     ) -> i.InteractionHandle:
         """The user typing `options[focused]` in an autocompleted option; see response.choices."""
         user = user or self.member
+        guild = self._guild_for(channel_id)
         top, *path = name.split()
-        command = self.commands.find(top, self.guild.id)
+        command = self.commands.find(top, guild.id)
         data = c.command_data(
             command,
             path,
             options,
-            lambda kind, value, resolved: self._resolve(kind, value, resolved, user),
+            lambda kind, value, resolved: self._resolve(kind, value, resolved, user, guild),
             validate=True,
             focused=focused,
         )
@@ -151,7 +154,9 @@ class Actions:
         else:
             resolved: dict[str, Any] = {}
             option_kind = {5: c.USER, 6: c.ROLE, 7: c.MENTIONABLE, 8: c.CHANNEL}[kind]
-            data["values"] = [self._resolve(option_kind, v, resolved, user) for v in values]
+            guild = self._guild_for(snapshot.channel_id)
+            data["values"] = [self._resolve(option_kind, v, resolved, user, guild)
+                              for v in values]
             data["resolved"] = resolved
         return await self._component_interaction(snapshot, data, user)
 
@@ -212,6 +217,14 @@ class Actions:
 
     # -- helpers ----------------------------------------------------------------------------
 
+    def _guild_for(self: DiscordDouble, channel_id: int | None) -> Guild:
+        if channel_id is None:
+            return self.guild
+        guild = self.guild_of(channel_id)
+        if guild is None:
+            raise ValueError(f"no guild has channel {channel_id}")
+        return guild
+
     def _component(
         self: DiscordDouble, message: MessageSnapshot | int, custom_id: str
     ) -> tuple[MessageSnapshot, dict[str, Any]]:
@@ -242,9 +255,9 @@ class Actions:
         value: Any,
         resolved: dict[str, Any],
         viewer: GuildMember,
+        guild: Guild,
     ) -> str:
         """Puts the object behind an id-valued option into `data.resolved`; returns the id."""
-        guild = self.guild
         if kind == c.ATTACHMENT:
             if not isinstance(value, Upload):
                 raise c.ClientWouldRefuse("attachment options take api.attachment(data, filename)")
@@ -288,15 +301,16 @@ class Actions:
         await self.wait_identified(DEFAULT_TIMEOUT)
         session = self.gateway.active()
         assert session is not None
-        if user.id not in self.guild.members:
-            raise ValueError(f"{user.name} is not a member of the test guild; use add_member")
         channel_id = channel_id or self.channel_id
+        guild = self._guild_for(channel_id)
+        if user.id not in guild.members:
+            raise ValueError(f"{user.name} is not a member of {guild.name}; use add_member")
         payload = i.interaction_payload(
             interaction_id=self.ids.next(),
             application_id=self.application_id,
             kind=kind,
             data=data,
-            guild=self.guild,
+            guild=guild,
             member=user,
             channel_id=channel_id,
             message=message,
@@ -307,7 +321,7 @@ class Actions:
                 else attachment_size_limit
             ),
             app_permissions=(
-                self.guild.permissions(self.guild.bot)
+                guild.permissions(guild.bot)
                 if app_permissions is None
                 else app_permissions
             ),

@@ -229,7 +229,7 @@ class Gateway:
             "relationships": [],
             "private_channels": [],
             "presences": [],
-            "guilds": [{"id": str(double.guild.id), "unavailable": True}],
+            "guilds": [{"id": str(g), "unavailable": True} for g in double.guilds],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["local"],
             "auth": {},
@@ -239,10 +239,11 @@ class Gateway:
         if "shard" in data:
             ready["shard"] = data["shard"]
         await session.dispatch("READY", ready)
-        await session.dispatch(
-            "GUILD_CREATE",
-            double.guild.create_payload(all_members=bool(intents & p.INTENT_GUILD_PRESENCES)),
-        )
+        for guild in double.guilds.values():
+            await session.dispatch(
+                "GUILD_CREATE",
+                guild.create_payload(all_members=bool(intents & p.INTENT_GUILD_PRESENCES)),
+            )
         session.ready = True
         return session
 
@@ -268,7 +269,8 @@ class Gateway:
         return session
 
     async def _member_chunk(self, session: GatewaySession, data: dict[str, Any]) -> None:
-        guild = self._double.guild
+        double = self._double
+        guild = double.guilds.get(int(data.get("guild_id") or 0), double.guild)
         members = list(guild.members.values())
         if data.get("user_ids"):
             wanted = {int(u) for u in data["user_ids"]}

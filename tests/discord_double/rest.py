@@ -195,7 +195,9 @@ class Rest:
         return 200, p.bot_self_user(self._d.application_id, self._d.bot_name)
 
     async def get_user(self, request: web.Request) -> Reply:
-        member = self._d.guild.members.get(int(request.match_info["user_id"]))
+        user_id = int(request.match_info["user_id"])
+        member = next((g.members[user_id] for g in self._d.guilds.values()
+                       if user_id in g.members), None)
         if member is None:
             return _not_found(p.UNKNOWN_USER)
         return 200, member.user_payload()
@@ -248,7 +250,7 @@ class Rest:
         guild_id = request.match_info.get("guild_id")
         if guild_id is None:
             return None
-        if int(guild_id) != self._d.guild.id:
+        if int(guild_id) not in self._d.guilds:
             return 403, p.error(50001, "Missing Access")
         return int(guild_id)
 
@@ -604,16 +606,18 @@ class Rest:
 
     def _channel(self, request: web.Request) -> int | None:
         channel_id = int(request.match_info["channel_id"])
-        return channel_id if channel_id in self._d.guild.channels else None
+        return channel_id if self._d.guild_of(channel_id) is not None else None
 
     async def get_channel(self, request: web.Request) -> Reply:
         channel_id = self._channel(request)
         if channel_id is None:
             return _not_found(p.UNKNOWN_CHANNEL)
-        return 200, self._d.guild.channel_payload(channel_id)
+        guild = self._d.guild_of(channel_id)
+        assert guild is not None
+        return 200, guild.channel_payload(channel_id)
 
-    def _bot_can(self, permissions: int) -> bool:
-        guild = self._d.guild
+    def _bot_can(self, permissions: int, channel_id: int | None = None) -> bool:
+        guild = (self._d.guild_of(channel_id) if channel_id is not None else None) or self._d.guild
         return guild.permissions(guild.bot) & permissions == permissions
 
     async def create_channel_message(self, request: web.Request) -> Reply:
@@ -624,7 +628,7 @@ class Rest:
         record: RecordedRequest = request[RECORD]
         body, files = record.json or {}, record.files
         needed = p.VIEW_CHANNEL | p.SEND_MESSAGES | (p.ATTACH_FILES if files else 0)
-        if not self._bot_can(needed):
+        if not self._bot_can(needed, channel_id):
             return 403, p.error(*p.MISSING_PERMISSIONS)
         error = self._create_errors(body, files, d.attachment_size_limit)
         if error:
@@ -640,7 +644,9 @@ class Rest:
             message_type=19 if extra else 0,
             extra=extra,
         )
-        d.guild.channels[channel_id]["last_message_id"] = str(snapshot.id)
+        guild = d.guild_of(channel_id)
+        assert guild is not None
+        guild.channels[channel_id]["last_message_id"] = str(snapshot.id)
         await d.broadcast_message("MESSAGE_CREATE", snapshot)
         return 200, snapshot.raw
 
@@ -649,7 +655,7 @@ class Rest:
         channel_id = self._channel(request)
         if channel_id is None:
             return _not_found(p.UNKNOWN_CHANNEL)
-        if not self._bot_can(p.VIEW_CHANNEL | p.READ_MESSAGE_HISTORY):
+        if not self._bot_can(p.VIEW_CHANNEL | p.READ_MESSAGE_HISTORY, channel_id):
             return 403, p.error(*p.MISSING_PERMISSIONS)
         limit = max(1, min(100, int(request.query.get("limit", 50))))
         visible = [
@@ -679,7 +685,7 @@ class Rest:
             return 200, d.store.snapshot(message_id).raw
         own = int(raw["author"]["id"]) == d.application_id
         if request.method == "DELETE":
-            if not own and not self._bot_can(p.MANAGE_MESSAGES):
+            if not own and not self._bot_can(p.MANAGE_MESSAGES, channel_id):
                 return 403, p.error(*p.MISSING_PERMISSIONS)
             await d.broadcast_delete(d.store.delete(message_id))
             return 204, None
@@ -694,8 +700,8 @@ class Rest:
         return 200, (await self._edit(message_id, record.json or {}, record.files)).raw
 
     async def get_guild(self, request: web.Request) -> Reply:
-        guild = self._d.guild
-        if int(request.match_info["guild_id"]) != guild.id:
+        guild = self._d.guilds.get(int(request.match_info["guild_id"]))
+        if guild is None:
             return _not_found(p.UNKNOWN_GUILD)
         tail = request.path.rsplit("/", 1)[-1]
         if tail == "channels":
@@ -707,8 +713,8 @@ class Rest:
         return 200, guild.object_payload()
 
     async def get_member(self, request: web.Request) -> Reply:
-        guild = self._d.guild
-        if int(request.match_info["guild_id"]) != guild.id:
+        guild = self._d.guilds.get(int(request.match_info["guild_id"]))
+        if guild is None:
             return _not_found(p.UNKNOWN_GUILD)
         member = guild.members.get(int(request.match_info["user_id"]))
         if member is None:

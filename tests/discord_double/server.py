@@ -83,6 +83,10 @@ class DiscordDouble(Actions):
             bot_permissions=bot_permissions,
             everyone_permissions=everyone_permissions,
         )
+        # Every guild the bot is in, by id; `guild` is the first, where tests act by default.
+        self.guilds: dict[int, Guild] = {self.guild.id: self.guild}
+        self._bot_permissions = bot_permissions
+        self._everyone_permissions = everyone_permissions
         # The member slash/click act as when a test names no user.
         self.member = self.guild.add_member(self.ids.next(), "tester")
         self.store = MessageStore(self.ids, lambda: self.base_url)
@@ -208,6 +212,25 @@ class DiscordDouble(Actions):
 
     # -- guild setup ------------------------------------------------------------------------
 
+    def add_guild(self, name: str = "Another Guild") -> Guild:
+        """Another guild the bot is in (with its own channel, owner and roles); clients that
+        identify afterwards get it in READY and GUILD_CREATE. Act in it by passing one of its
+        channels (`guild.channel_id`) and members (`add_member(..., guild=...)`)."""
+        guild = Guild(
+            self.ids,
+            name=name,
+            bot_user_id=self.application_id,
+            bot_name=self.bot_name,
+            bot_permissions=self._bot_permissions,
+            everyone_permissions=self._everyone_permissions,
+        )
+        self.guilds[guild.id] = guild
+        return guild
+
+    def guild_of(self, channel_id: int) -> Guild | None:
+        """The guild a channel belongs to."""
+        return next((g for g in self.guilds.values() if channel_id in g.channels), None)
+
     def add_role(self, name: str, permissions: int) -> int:
         return self.guild.add_role(name, permissions)
 
@@ -223,16 +246,18 @@ class DiscordDouble(Actions):
         permissions: int | None = None,
         roles: list[int] | tuple[int, ...] = (),
         bot: bool = False,
+        guild: Guild | None = None,
     ) -> GuildMember:
         """A guild member; `permissions` gives them a role with exactly those extra bits.
 
         Members added after a client identified are not announced over the gateway (bots rarely
         have the members intent); interactions still carry the member in full.
         """
+        guild = guild or self.guild
         role_ids = list(roles)
         if permissions is not None:
-            role_ids.append(self.guild.add_role(f"{name} permissions", permissions))
-        return self.guild.add_member(
+            role_ids.append(guild.add_role(f"{name} permissions", permissions))
+        return guild.add_member(
             user_id if user_id is not None else self.ids.next(), name, roles=role_ids, bot=bot
         )
 
@@ -281,17 +306,18 @@ class DiscordDouble(Actions):
 
     async def broadcast_message(self, event: str, snapshot: MessageSnapshot) -> None:
         data = dict(snapshot.raw)
-        data["guild_id"] = str(self.guild.id)
-        author = self.guild.members.get(int(data["author"]["id"]))
+        guild = self.guild_of(snapshot.channel_id) or self.guild
+        data["guild_id"] = str(guild.id)
+        author = guild.members.get(int(data["author"]["id"]))
         if author is not None:
-            data["member"] = self.guild.member_payload(author, with_user=False)
+            data["member"] = guild.member_payload(author, with_user=False)
         await self.gateway.dispatch_all(event, data, p.INTENT_GUILD_MESSAGES)
 
     async def broadcast_delete(self, snapshot: MessageSnapshot) -> None:
         data = {
             "id": str(snapshot.id),
             "channel_id": str(snapshot.channel_id),
-            "guild_id": str(self.guild.id),
+            "guild_id": str((self.guild_of(snapshot.channel_id) or self.guild).id),
         }
         await self.gateway.dispatch_all("MESSAGE_DELETE", data, p.INTENT_GUILD_MESSAGES)
 
