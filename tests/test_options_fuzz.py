@@ -75,7 +75,7 @@ def test_any_raw_options_give_options_or_one_user_error(case: tuple[str, dict]) 
             assert math.isfinite(out[opt.name])
 
 
-@settings(max_examples=2_000, deadline=None, database=None,
+@settings(max_examples=1_000, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.sampled_from(COMMAND_NAMES), st.lists(st.tuples(st.text(max_size=12), texts),
                                                 max_size=4))
