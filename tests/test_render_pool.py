@@ -48,6 +48,13 @@ async def gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
+async def one_child(pool: RenderPool) -> int:
+    """Start the pool's child (its soundfont loaded); its pid."""
+    await pool.warm_up()
+    [pid] = pool.pids
+    return pid
+
+
 @pytest.fixture
 async def pool():
     p = RenderPool(size=1, deadlines=Deadlines(render=30, encode=1.5, pianoroll=1.5))
@@ -74,8 +81,7 @@ async def test_a_clip_renders_in_a_child_with_its_stages_in_order(pool, tmp_path
 async def test_a_stuck_stage_is_killed_at_its_deadline_and_the_next_clip_renders(
         pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
     score = tune()
-    await pool.warm_up()
-    [stuck] = pool.pids
+    stuck = await one_child(pool)
     monkeypatch.setenv(FAULT_ENV, f"{stage}:hang")
     t0 = time.monotonic()
     with pytest.raises(StageTimeout) as timeout:
@@ -102,8 +108,7 @@ async def test_a_crashed_child_fails_one_clip_and_is_replaced(
 async def test_a_full_disk_is_a_clear_error_and_the_child_stays(
         pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     score = tune()
-    await pool.warm_up()
-    [pid] = pool.pids
+    pid = await one_child(pool)
     monkeypatch.setenv(FAULT_ENV, "pianoroll:enospc")
     with pytest.raises(ResourceError) as error:
         await pool.render(score, score_to_midi(score), tmp_path, "full")
@@ -115,8 +120,7 @@ async def test_a_full_disk_is_a_clear_error_and_the_child_stays(
 async def test_cancelling_a_render_kills_its_child_at_once(
         pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     score = tune()
-    await pool.warm_up()
-    [pid] = pool.pids
+    pid = await one_child(pool)
     monkeypatch.setenv(FAULT_ENV, "render:hang")
     task = asyncio.create_task(pool.render(score, score_to_midi(score), tmp_path, "x"))
     await asyncio.sleep(0.3)
