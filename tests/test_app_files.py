@@ -46,3 +46,14 @@ async def test_clip_re_renders_when_the_files_on_disk_are_another_clips(
     shown = await app.clip(1)
     assert shown.files.mid.read_bytes() == row.midi
     assert shown.files.mp3.stat().st_size > 0 and shown.files.png.stat().st_size > 0
+
+
+async def test_a_re_render_that_fails_leaves_no_files_behind(
+        app: Cadenza, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = await app.compose(ComposeRequest(style="folk", bars=1, seed=7), ALICE)
+    for path in (made.files.mp3, made.files.mid, made.files.png):
+        path.unlink()  # /clip must render it again
+    monkeypatch.setenv(FAULT_ENV, "pianoroll:enospc")  # the MP3 and MIDI are written first
+    with pytest.raises(WriteError, match="No space left on device"):
+        await app.clip(made.number)
+    assert list((tmp_path / "out").iterdir()) == []  # no clip-1.mid or .mp3 half-made

@@ -144,3 +144,23 @@ async def test_a_warm_up_that_never_ends_does_not_keep_the_bot_offline(
         helped = await (await api.slash("help")).wait_original()
         assert bot.app.renderer.pids  # the warm-up's render is stuck in its child meanwhile
     assert helped.embeds[0]["title"] == "Cadenza composes music on command"
+
+
+async def test_a_command_whose_handler_is_slow_is_deferred_for_it_within_3_s(
+        api, tmp_path, tiny_registry, monkeypatch) -> None:
+    async with bot_with(api, tmp_path, tiny_registry, Deadlines()) as bot:
+        real_top = bot.app.top
+
+        async def slow_top(**kwargs):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(4)  # past Discord's 3 s, e.g. a slow disk
+            return await real_top(**kwargs)
+
+        monkeypatch.setattr(bot.app, "top", slow_top)
+        top = await api.slash("top")
+        chart = await top.wait_followup(timeout=15)
+    # the watchdog acknowledged it privately in time; the public chart then replaced that
+    # placeholder (removed) as a follow-up everyone sees
+    assert top.response is not None and top.response.type == 5 and top.response.ephemeral
+    assert chart.embeds[0]["title"] == "Top clips" and not chart.ephemeral
+    assert api.history(top.original_history[0].id)[-1].deleted
+    api.assert_no_errors()

@@ -146,3 +146,14 @@ async def test_close_kills_a_stuck_child_without_waiting_for_it(
     with pytest.raises(BaseException):  # noqa: B017 - whatever the child's death raises
         await task
     assert await gone(pid, within=2.0)
+
+
+async def test_a_missing_soundfont_is_one_clear_error_from_the_child(tmp_path: Path) -> None:
+    pool = RenderPool(soundfont=tmp_path / "gone.sf2", size=1)
+    score = tune()
+    try:
+        with pytest.raises(ResourceError, match=r"^soundfont not found: .*gone\.sf2$"):
+            await pool.render(score, score_to_midi(score), tmp_path, "x")
+        assert pool.pids == []  # the child that could not start is gone
+    finally:
+        await pool.close()
