@@ -27,6 +27,7 @@ from typing import Any
 from bot.arena import Arena
 from bot.deadlines import Deadlines
 from bot.errors import ResourceError, UserError
+from bot.listening import Listening
 from bot.midi_io import midi_to_score
 from bot.render_pool import RenderPool, shared_pool
 from bot.seeds import (
@@ -189,6 +190,7 @@ class Cadenza:
         self.renderer = renderer or shared_pool(composer.soundfont, composer.bitrate)
         self.seeds = Seeds(self)
         self.arena = Arena(self)
+        self.listening = Listening(self)
 
     async def close(self) -> None:
         """Stop the threads (without waiting for a stuck one: they are daemons); the render

@@ -33,6 +33,7 @@ from bot.app import (
 from bot.arena import CHOICE_WORDS, Leaderboard
 from bot.deadlines import StageTimeout
 from bot.errors import ResourceError, UserError, new_error_id
+from bot.listening import VOICE_NEEDS_DISCORD
 from bot.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from bot.service import Resolved
 from bot.store import GroupStats, Seed
@@ -234,6 +235,8 @@ class Console:
             "seed blend": self._seed_blend, "arena new": self._arena_new,
             "arena vote": self._arena_vote, "arena reveal": self._arena_reveal,
             "arena leaderboard": self._arena_leaderboard,
+            "play": self._play, "queue": self._no_voice, "skip": self._no_voice,
+            "stop": self._no_voice, "party new": self._no_voice, "party arena": self._no_voice,
         }
 
     def say(self, text: str) -> None:
@@ -421,6 +424,17 @@ class Console:
         for line in board.lines():
             self.say("  " + line)
         self.say(board.footnote())
+
+    # ---- voice: the console has none
+    async def _play(self, opts: dict) -> None:
+        """The clip's MP3, to play with any player (the newest clip without a number)."""
+        row = await self.app.listening.clip_to_play(opts.get("clip"), self.where, self.user)
+        res = await self.app.clip(row.number, viewer=self.user, where=self.where)
+        self.say(f"{res.summary()}: play {res.files.mp3} ({VOICE_NEEDS_DISCORD.split(':')[0]} "
+                 "to play it for a channel)")
+
+    async def _no_voice(self, opts: dict) -> None:
+        self.say(f"error: {VOICE_NEEDS_DISCORD}")
 
     async def _top(self, opts: dict) -> None:
         rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),

@@ -28,6 +28,7 @@ LABELS = {
     "upload": "reading the music",
     "store": "waiting for the database",
     "other": "working out the answer",
+    "voice": "joining the voice channel",
 }
 
 
@@ -42,6 +43,7 @@ class Deadlines:
     pianoroll: float = 60.0
     upload: float = 30.0
     other: float = 60.0
+    voice: float = 20.0
     store: float = 2.0
     store_background: float = 20.0
     shutdown: float = 8.0

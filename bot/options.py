@@ -33,6 +33,8 @@ PAGE_MAX = 1000
 ARENA_BARS_MAX = 16
 ARENA_CHOICES = ("a", "b", "tie", "bad")  # A better, B better, tie, both bad
 SEED_NAME_MAX = 32
+PARTY_COUNT_MIN, PARTY_COUNT_MAX, PARTY_COUNT_DEFAULT = 2, 10, 5
+PARTY_BARS_MAX, PARTY_BARS_DEFAULT = 16, 8
 _SEED_NAME = re.compile(r"[^\W_][\w '.-]*")  # starts with a letter or digit
 _BAR_RANGE = re.compile(r"(\d{1,4})(?:\s*(?:-|–|—|\.\.|to)\s*(\d{1,4}))?")
 MAX_INT_CHARS = 40  # longer digit strings are refused before int() reads them
@@ -288,8 +290,33 @@ COMMANDS: dict[str, CommandSpec] = {
                                      "votes: Bradley-Terry ratings with 95% intervals", (
         OptionSpec("style", "choice", "only pairs of this style", choices=STYLE_NAMES),
     )),
+    "play": CommandSpec("play", "Play a clip in your voice channel (no clip: this channel's "
+                        "newest)", (
+        OptionSpec("clip", "int", "clip number (default: the newest made in this channel)", 1,
+                   CLIP_ID_MAX),
+    )),
+    "queue": CommandSpec("queue", "What is playing in voice, and what comes next"),
+    "skip": CommandSpec("skip", "Skip the clip playing in voice"),
+    "stop": CommandSpec("stop", "Stop playing, empty the queue and leave the voice channel"),
+    "party new": CommandSpec("party new", "A listening party: compose clips, play them in voice "
+                             "one after another, rate them as they play, then a ranking", (
+        _STYLE,
+        OptionSpec("count", "int", f"how many clips ({PARTY_COUNT_MIN}-{PARTY_COUNT_MAX}, "
+                   f"default {PARTY_COUNT_DEFAULT})", PARTY_COUNT_MIN, PARTY_COUNT_MAX),
+        OptionSpec("bars", "int", f"length of each clip in bars (1-{PARTY_BARS_MAX}, default "
+                   f"{PARTY_BARS_DEFAULT})", 1, PARTY_BARS_MAX),
+    )),
+    "party arena": CommandSpec("party arena", "Play an arena pair in voice, A then B, models "
+                               "hidden, and vote which is better", (
+        OptionSpec("style", "choice", "musical style (default jazz)", choices=STYLE_NAMES),
+        OptionSpec("bars", "int", f"length in bars (1-{ARENA_BARS_MAX}, default 4)", 1,
+                   ARENA_BARS_MAX),
+    )),
     "help": CommandSpec("help", "How to use Cadenza"),
 }
+
+# The commands that play in a voice channel (the console has none).
+VOICE_COMMANDS = ("play", "queue", "skip", "stop", "party new", "party arena")
 
 # The inline-notes syntax (models.notation) in one paragraph, for /help in both front ends.
 NOTES_HELP = ('Typed notes (/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2"): a letter A-G, '
@@ -302,10 +329,11 @@ NOTES_HELP = ('Typed notes (/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2")
 GROUPS: dict[str, str] = {
     "seed": "Seeds: short motifs to share, continue, blend and credit",
     "arena": "The blind A/B arena: two hidden models, one prompt, your ears decide",
+    "party": "Listening parties in voice: new clips played in turn and rated together",
 }
 # Discord cannot run a command that has subcommands, so there the arena starts with /arena new;
 # the console also takes a bare "/arena style:folk" for it.
-CONSOLE_DEFAULTS: dict[str, str] = {"arena": "arena new"}
+CONSOLE_DEFAULTS: dict[str, str] = {"arena": "arena new", "party": "party new"}
 
 
 def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:

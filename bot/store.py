@@ -31,8 +31,10 @@ from bot.store_rows import (
     CONSOLE_SCOPE,
     JOB_STATUSES,
     NODE_KINDS,
+    PARTY_KINDS,
     PUBLIC_ID_MAX,
     PUBLIC_ID_MIN,
+    QUEUE_STATUSES,
     RELATIONS,
     SEED_NAME_MAX,
     SEED_SOURCES,
@@ -48,6 +50,10 @@ from bot.store_rows import (
     Node,
     PairCount,
     Parent,
+    Party,
+    PartyRank,
+    PlayerRow,
+    QueueEntry,
     Seed,
     SeedPage,
     TopEntry,
@@ -61,8 +67,9 @@ log = logging.getLogger(__name__)
 # importable from here, the storage API's one module.
 __all__ = [
     "ARENA_CHOICES", "CONSOLE_SCOPE", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS",
-    "RELATIONS", "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair", "ArenaVote", "Clip", "GroupStats",
-    "JobRow", "Link", "Migration", "NewClip", "NewPair", "NewSeed", "Node", "PairCount", "Parent",
+    "PARTY_KINDS", "QUEUE_STATUSES", "RELATIONS", "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair",
+    "ArenaVote", "Clip", "GroupStats", "JobRow", "Link", "Migration", "NewClip", "NewPair",
+    "NewSeed", "Node", "PairCount", "Parent", "Party", "PartyRank", "PlayerRow", "QueueEntry",
     "Seed", "SeedPage", "Store", "StoreBusy", "StoreError", "TopEntry", "VoteChange",
     "default_db_path", "load_migrations", "mos_interval", "scope_of", "seed_name_key",
     "split_sql", "t_quantile",
@@ -386,6 +393,33 @@ JOIN clips AS c ON c.id = p.clip_a
 ORDER BY v.pair_id, v.user_id
 """
 
+# A queue entry with its clip's number and what a listener sees of it.
+_SELECT_ENTRY = """
+SELECT q.id, q.guild_id, q.clip_id, c.number, q.user_id, u.name AS user_name, q.party_id,
+       q.status, c.style, c.bars, c.tempo, c.key, c.duration_s
+FROM play_queue AS q JOIN clips AS c ON c.id = q.clip_id JOIN users AS u ON u.id = q.user_id
+"""
+_OPEN = "q.status IN ('queued', 'playing')"
+
+_SELECT_PARTY = """
+SELECT p.*, u.name AS user_name,
+       (SELECT COUNT(*) FROM play_queue AS q WHERE q.party_id = p.id) AS composed
+FROM parties AS p JOIN users AS u ON u.id = p.user_id
+"""
+
+# A party's clips in play order with their counted votes (a clip's maker's own are left out,
+# as everywhere); best mean first, then more votes, then the one played first.
+_PARTY_RANKING = """
+SELECT q.clip_id, c.number, ROW_NUMBER() OVER (ORDER BY q.id) AS position,
+       COUNT(r.stars) AS votes, AVG(r.stars) AS mean
+FROM play_queue AS q
+JOIN clips AS c ON c.id = q.clip_id
+LEFT JOIN ratings AS r ON r.clip_id = q.clip_id AND r.user_id <> c.user_id
+WHERE q.party_id = ?
+GROUP BY q.id
+ORDER BY mean IS NULL, mean DESC, votes DESC, position
+"""
+
 _SELECT_JOB = """
 SELECT j.*, u.name AS user_name FROM jobs AS j JOIN users AS u ON u.id = j.user_id
 """
@@ -536,6 +570,19 @@ def _clip_from_row(row: sqlite3.Row) -> Clip:
         number=row["number"],
         public_id=row["public_id"],
     )
+
+
+def _entry_from_row(row: sqlite3.Row) -> QueueEntry:
+    return QueueEntry(**{k: row[k] for k in row.keys()})  # noqa: SIM118 - sqlite3.Row
+
+
+def _party_from_row(row: sqlite3.Row) -> Party:
+    return Party(id=row["id"], guild_id=row["guild_id"], channel_id=row["channel_id"],
+                 voice_channel_id=row["voice_channel_id"], user_id=row["user_id"],
+                 user_name=row["user_name"], kind=row["kind"], style=row["style"],
+                 bars=row["bars"], count=row["count"], status=row["status"],
+                 job_id=row["job_id"], pair_id=row["pair_id"], message_id=row["message_id"],
+                 composed=row["composed"])
 
 
 def _job_from_row(row: sqlite3.Row) -> JobRow:
@@ -1473,3 +1520,183 @@ class Store:
         await self._update_job(job_id, f"job {job_id} not updated",
                                "UPDATE jobs SET notified_at = ? WHERE id = ?",
                                (_to_ts(self._clock()),))
+
+    # -- listening: each server's play queue, its player and listening parties ---------------
+
+    async def enqueue_clip(self, guild_id: int, clip_id: int, user_id: int, user_name: str, *,
+                           party_id: int | None = None) -> QueueEntry:
+        """Append a clip to the server's play queue (and, with ``party_id``, to the party)."""
+        _check_clip_id(clip_id)
+        _check_user(user_id, user_name)
+        async with self._transaction(f"clip #{clip_id} not queued", patient=True) as conn:
+            await self._upsert_user(conn, user_id, user_name)
+            rows = await conn.execute_fetchall(
+                "INSERT INTO play_queue (guild_id, clip_id, user_id, party_id, status, queued_at)"
+                " VALUES (?, ?, ?, ?, 'queued', ?) RETURNING id",
+                (guild_id, clip_id, user_id, party_id, _to_ts(self._clock())))
+            entry_id = int(next(iter(rows))[0])
+            if party_id is not None:
+                await conn.execute("UPDATE parties SET job_id = NULL WHERE id = ?", (party_id,))
+            found = list(await conn.execute_fetchall(_SELECT_ENTRY + "WHERE q.id = ?",
+                                                     (entry_id,)))
+        return _entry_from_row(found[0])
+
+    async def open_queue(self, guild_id: int) -> list[QueueEntry]:
+        """The server's queue in play order: the one playing (if any) first."""
+        async with self._reading("cannot read the play queue") as conn:
+            rows = await conn.execute_fetchall(
+                _SELECT_ENTRY + f"WHERE q.guild_id = ? AND {_OPEN} ORDER BY q.id", (guild_id,))
+        return [_entry_from_row(r) for r in rows]
+
+    async def queued_guilds(self) -> list[int]:
+        """Servers with something left in their queue (to resume after a restart)."""
+        async with self._reading("cannot read the play queues") as conn:
+            rows = await conn.execute_fetchall(
+                f"SELECT DISTINCT q.guild_id FROM play_queue AS q WHERE {_OPEN} ORDER BY 1")
+        return [r[0] for r in rows]
+
+    async def start_next(self, guild_id: int) -> QueueEntry | None:
+        """The entry to play now: one left playing (by a restart) first, else the oldest
+        queued, marked playing; None when the queue is empty."""
+        async with self._transaction("the play queue could not move on", patient=True) as conn:
+            rows = list(await conn.execute_fetchall(
+                "SELECT id FROM play_queue AS q WHERE q.guild_id = ? AND "
+                f"{_OPEN} ORDER BY q.status <> 'playing', q.id LIMIT 1", (guild_id,)))
+            if not rows:
+                return None
+            entry_id = rows[0][0]
+            await conn.execute(
+                "UPDATE play_queue SET status = 'playing', started_at = ? WHERE id = ?",
+                (_to_ts(self._clock()), entry_id))
+            found = list(await conn.execute_fetchall(_SELECT_ENTRY + "WHERE q.id = ?",
+                                                     (entry_id,)))
+        return _entry_from_row(found[0])
+
+    async def finish_entry(self, entry_id: int, status: str) -> None:
+        """Close an open entry as 'played' or 'skipped' (a closed one stays as it was)."""
+        if status not in ("played", "skipped"):
+            raise StoreError(f"a queue entry finishes as played or skipped (got {status!r})")
+        async with self._transaction("the play queue was not updated", patient=True) as conn:
+            await conn.execute(
+                f"UPDATE play_queue AS q SET status = ?, finished_at = ? WHERE id = ? AND {_OPEN}",
+                (status, _to_ts(self._clock()), entry_id))
+
+    async def stop_queue(self, guild_id: int) -> int:
+        """Empty the server's queue (entries end 'stopped') and stop its open parties; returns
+        how many entries were still open."""
+        now = _to_ts(self._clock())
+        async with self._transaction("the play queue was not stopped") as conn:
+            cursor = await conn.execute(
+                f"UPDATE play_queue AS q SET status = 'stopped', finished_at = ? "
+                f"WHERE guild_id = ? AND {_OPEN}", (now, guild_id))
+            await conn.execute(
+                "UPDATE parties SET status = 'stopped', job_id = NULL, finished_at = ? "
+                "WHERE guild_id = ? AND status = 'open'", (now, guild_id))
+            return cursor.rowcount
+
+    async def newest_clip(self, scope: int, channel_id: int | None) -> Clip | None:
+        """The newest clip made in the channel (any channel: None), arena clips left out
+        (playing one would pair a number with a blind clip)."""
+        async with self._reading("cannot read the newest clip") as conn:
+            rows = list(await conn.execute_fetchall(
+                _SELECT_CLIP + "WHERE c.scope = :scope AND (:channel IS NULL OR c.channel_id = "
+                ":channel) AND c.id NOT IN (SELECT clip_a FROM arena_pairs UNION ALL "
+                "SELECT clip_b FROM arena_pairs) ORDER BY c.id DESC LIMIT 1",
+                {"scope": scope, "channel": channel_id}))
+        return _clip_from_row(rows[0]) if rows else None
+
+    async def set_player(self, guild_id: int, *, voice_channel_id: int | None,
+                         text_channel_id: int | None, message_id: int | None) -> None:
+        async with self._transaction("the player was not saved", patient=True) as conn:
+            await conn.execute(
+                "INSERT INTO players (guild_id, voice_channel_id, text_channel_id, message_id, "
+                "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                "voice_channel_id = excluded.voice_channel_id, text_channel_id = "
+                "excluded.text_channel_id, message_id = excluded.message_id, updated_at = "
+                "excluded.updated_at",
+                (guild_id, voice_channel_id, text_channel_id, message_id,
+                 _to_ts(self._clock())))
+
+    async def get_player(self, guild_id: int) -> PlayerRow | None:
+        async with self._reading("cannot read the player") as conn:
+            rows = list(await conn.execute_fetchall(
+                "SELECT guild_id, voice_channel_id, text_channel_id, message_id FROM players "
+                "WHERE guild_id = ?", (guild_id,)))
+        return PlayerRow(*rows[0]) if rows else None
+
+    async def add_party(self, *, guild_id: int, channel_id: int, voice_channel_id: int,
+                        user_id: int, user_name: str, kind: str, style: str, bars: int,
+                        count: int) -> Party:
+        if kind not in PARTY_KINDS:
+            raise StoreError(f"unknown kind of party {kind!r}")
+        _check_user(user_id, user_name)
+        async with self._transaction("the party was not started") as conn:
+            await self._upsert_user(conn, user_id, user_name)
+            rows = await conn.execute_fetchall(
+                "INSERT INTO parties (guild_id, channel_id, voice_channel_id, user_id, kind, "
+                "style, bars, count, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                "'open', ?) RETURNING id",
+                (guild_id, channel_id, voice_channel_id, user_id, kind, style, bars, count,
+                 _to_ts(self._clock())))
+            party_id = int(next(iter(rows))[0])
+            found = list(await conn.execute_fetchall(_SELECT_PARTY + "WHERE p.id = ?",
+                                                     (party_id,)))
+        return _party_from_row(found[0])
+
+    async def get_party(self, party_id: int) -> Party | None:
+        if not _is_int64(party_id, minimum=1):
+            return None
+        async with self._reading(f"cannot read party #{party_id}") as conn:
+            rows = list(await conn.execute_fetchall(_SELECT_PARTY + "WHERE p.id = ?",
+                                                    (party_id,)))
+        return _party_from_row(rows[0]) if rows else None
+
+    async def open_parties(self, guild_id: int | None = None) -> list[Party]:
+        async with self._reading("cannot read the parties") as conn:
+            rows = await conn.execute_fetchall(
+                _SELECT_PARTY + "WHERE p.status = 'open' AND (:g IS NULL OR p.guild_id = :g) "
+                "ORDER BY p.id", {"g": guild_id})
+        return [_party_from_row(r) for r in rows]
+
+    async def update_party(self, party_id: int, **values: Any) -> None:
+        """Set ``job_id``, ``pair_id``, ``message_id`` or ``status`` (done/stopped also set
+        ``finished_at``)."""
+        allowed = {"job_id", "pair_id", "message_id", "status"}
+        if not values or set(values) - allowed:
+            raise StoreError(f"a party's {sorted(set(values) - allowed)} cannot be set")
+        if values.get("status", "open") not in ("open", "done", "stopped"):
+            raise StoreError(f"unknown party status {values['status']!r}")
+        sets = [f"{k} = :{k}" for k in values]  # names from the fixed set above
+        if values.get("status") in ("done", "stopped"):
+            sets.append("finished_at = :now")
+        async with self._transaction(f"party #{party_id} not updated", patient=True) as conn:
+            await conn.execute(f"UPDATE parties SET {', '.join(sets)} WHERE id = :id",
+                               {**values, "id": party_id, "now": _to_ts(self._clock())})
+
+    async def party_entries(self, party_id: int) -> list[QueueEntry]:
+        """The party's clips in play order, open or not."""
+        async with self._reading(f"cannot read party #{party_id}") as conn:
+            rows = await conn.execute_fetchall(
+                _SELECT_ENTRY + "WHERE q.party_id = ? ORDER BY q.id", (party_id,))
+        return [_entry_from_row(r) for r in rows]
+
+    async def party_ranking(self, party_id: int) -> list[PartyRank]:
+        async with self._reading(f"cannot rank party #{party_id}") as conn:
+            rows = await conn.execute_fetchall(_PARTY_RANKING, (party_id,))
+        return [PartyRank(rank=i, clip_id=r["clip_id"], number=r["number"],
+                          position=r["position"], votes=r["votes"], mean=r["mean"])
+                for i, r in enumerate(rows, start=1)]
+
+    async def claim_party_jobs(self, jobs: Sequence[JobRow]) -> list[JobRow]:
+        """Of the interrupted ``jobs``, mark those an open party was composing as notified (the
+        party composes their clips again itself) and return the others."""
+        ids = [j.id for j in jobs]
+        if not ids:
+            return []
+        async with self._reading("cannot read the parties") as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT job_id FROM parties WHERE status = 'open' AND job_id IS NOT NULL")
+        mine = {r[0] for r in rows} & set(ids)
+        for job_id in sorted(mine):
+            await self.mark_job_notified(job_id)
+        return [j for j in jobs if j.id not in mine]

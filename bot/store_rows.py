@@ -330,3 +330,65 @@ class PairCount:
     second: str
     pairs: int
     votes: int
+
+
+QUEUE_STATUSES = ("queued", "playing", "played", "skipped", "stopped")
+PARTY_KINDS = ("compose", "arena")
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A clip in a server's play queue (or its history), with what a listener sees of it."""
+
+    id: int
+    guild_id: int
+    clip_id: int
+    number: int  # the clip's number in that server
+    user_id: int  # who queued it
+    user_name: str
+    party_id: int | None
+    status: str
+    style: str
+    bars: int
+    tempo: float
+    key: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Party:
+    id: int
+    guild_id: int
+    channel_id: int
+    voice_channel_id: int
+    user_id: int
+    user_name: str
+    kind: str
+    style: str
+    bars: int
+    count: int
+    status: str
+    job_id: int | None
+    pair_id: int | None
+    message_id: int | None
+    composed: int  # clips composed for it so far
+
+
+@dataclass(frozen=True)
+class PartyRank:
+    """One clip of a party in its ranking: mean of the counted stars (not its maker's)."""
+
+    rank: int
+    clip_id: int
+    number: int
+    position: int  # 1 = played first
+    votes: int
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class PlayerRow:
+    guild_id: int
+    voice_channel_id: int | None
+    text_channel_id: int | None
+    message_id: int | None

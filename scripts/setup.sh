@@ -8,7 +8,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PY="${PYTHON:-python3}"
 
-apt_pkgs=(fluidsynth libfluidsynth3 fluid-soundfont-gm)
+# libopus0: discord.py encodes voice to Opus with the system library (/play, /party)
+apt_pkgs=(fluidsynth libfluidsynth3 fluid-soundfont-gm libopus0)
 # MP3s are encoded in-process (lameenc); only the tests need ffmpeg, to decode them back
 if [ "${1:-}" = "--dev" ]; then apt_pkgs+=(ffmpeg); fi
 # Debian's own python3 needs python3-venv for `python3 -m venv`
@@ -37,5 +38,6 @@ if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
 # Byte-compile our own sources once: where PYTHONDONTWRITEBYTECODE is set (CI, some sandboxes)
 # every start would compile them again, ~0.1-0.2 s of each `cadenza compose`.
 .venv/bin/python -m compileall -q bot models >/dev/null || true
-.venv/bin/python -c "import torch, fluidsynth, discord, pretty_midi, lameenc" \
+.venv/bin/python -c "import torch, fluidsynth, discord, pretty_midi, lameenc, nacl, davey, \
+miniaudio, soxr" \
   || { echo "setup: Python packages failed to install" >&2; exit 1; }

@@ -83,8 +83,9 @@ async def cadenza(api: DiscordDouble, tmp_path: Path, registry, *, gated: bool =
                   capacity: int = 16, per_member: int = 3,
                   token_ttl: timedelta = timedelta(minutes=14), dev_guild: bool | int = True,
                   owner_ids: frozenset[int] = frozenset(),
-                  warm: bool = False) -> AsyncIterator[Harness]:
-    """A CadenzaBot over ``tmp_path/cadenza.db``, running against the double."""
+                  warm: bool = False, voice: bool = False) -> AsyncIterator[Harness]:
+    """A CadenzaBot over ``tmp_path/cadenza.db``, running against the double; with ``voice``
+    it trusts the double's voice gateway (TLS)."""
     db = tmp_path / "cadenza.db"
     composer = GatedComposer(registry) if gated else Composer(registry)
     composer_gate = composer.gate if isinstance(composer, GatedComposer) else None
@@ -95,7 +96,8 @@ async def cadenza(api: DiscordDouble, tmp_path: Path, registry, *, gated: bool =
     jobs = JobQueue(app, capacity=capacity, per_member=per_member)
     settings = Settings(token=api.token, db_path=db, output_dir=tmp_path / "out",
                         dev_guild=_dev_guild(api, dev_guild), owner_ids=owner_ids)
-    bot = CadenzaBot(app=app, jobs=jobs, settings=settings, token_ttl=token_ttl)
+    bot = CadenzaBot(app=app, jobs=jobs, settings=settings, token_ttl=token_ttl,
+                     connector=api.voice_connector() if voice else None)
     try:
         async with api.running(bot):
             yield Harness(api, bot, app, jobs, composer, db)
@@ -121,9 +123,10 @@ def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def clip_buttons(clip_id: int) -> list[str]:
-    """The custom_ids under a clip: five stars, then Reroll, Continue +4/+8 and Variation."""
+    """The custom_ids under a clip: five stars, then Reroll, Continue +4/+8, Variation and Play."""
     return [*(f"rate:{clip_id}:{s}" for s in range(1, 6)), f"reroll:{clip_id}",
-            f"continue:{clip_id}:4", f"continue:{clip_id}:8", f"vary:{clip_id}"]
+            f"continue:{clip_id}:4", f"continue:{clip_id}:8", f"vary:{clip_id}",
+            f"play:{clip_id}"]
 
 
 def noting_threads(method, threads: list[int]):  # type: ignore[no-untyped-def]

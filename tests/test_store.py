@@ -45,6 +45,7 @@ def make_midi(pitch: int = 60) -> bytes:
 
 
 MIDI = make_midi()
+LATEST = len(load_migrations())  # the schema version this code builds
 
 
 def new_clip(user_id: int = 1, user_name: str | None = "alice", **changes: object) -> NewClip:
@@ -134,8 +135,8 @@ async def store(db: Path, clock: Clock):
 
 async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None:
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 5
-        assert store.latest_version == 5
+        assert await store.schema_version() == LATEST
+        assert store.latest_version == LATEST
         assert await store.upgrade() == []
     names = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"users", "clips", "ratings", "jobs", "seeds", "lineage", "arena_pairs",
@@ -143,19 +144,19 @@ async def test_migrates_empty_file_and_reopening_is_idempotent(db: Path) -> None
     indexes = {row[0] for row in raw(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"clips_style", "clips_model", "clips_created_at", "clips_user_id",
             "seeds_live_name", "lineage_child", "lineage_parent"} <= indexes
-    assert raw(db, "PRAGMA user_version") == [(5,)]
+    assert raw(db, "PRAGMA user_version") == [(LATEST,)]
 
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 5
+        assert await store.schema_version() == LATEST
         assert await store.upgrade() == []
-    assert raw(db, "PRAGMA user_version") == [(5,)]
+    assert raw(db, "PRAGMA user_version") == [(LATEST,)]
 
 
 async def test_open_without_migrate_leaves_schema_alone(db: Path) -> None:
     async with await Store.open(db, migrate=False) as store:
         assert await store.schema_version() == 0
-        assert await store.upgrade() == [1, 2, 3, 4, 5]
-        assert await store.schema_version() == 5
+        assert await store.upgrade() == list(range(1, LATEST + 1))
+        assert await store.schema_version() == LATEST
 
 
 async def test_packaged_migrations_are_found_through_importlib_resources() -> None:
@@ -164,7 +165,8 @@ async def test_packaged_migrations_are_found_through_importlib_resources() -> No
                                                           (2, "0002_jobs.sql"),
                                                           (3, "0003_seeds.sql"),
                                                           (4, "0004_arena.sql"),
-                                                          (5, "0005_clip_scopes.sql")]
+                                                          (5, "0005_clip_scopes.sql"),
+                                                          (6, "0006_listening.sql")]
     assert any(s.startswith("CREATE TABLE clips") for s in migrations[0].statements)
 
 
@@ -182,7 +184,7 @@ async def test_refuses_newer_schema_and_leaves_file_unchanged(db: Path) -> None:
         with pytest.raises(StoreError) as info:
             await Store.open(db, migrate=migrate)
         assert str(info.value) == (
-            "database schema v99 is newer than this Cadenza (v5): upgrade Cadenza"
+            f"database schema v99 is newer than this Cadenza (v{LATEST}): upgrade Cadenza"
         )
 
     assert digest(db) == before
@@ -250,7 +252,7 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
     folder = write_migrations(
         tmp_path / "migrations",
         {
-            "0006_tags.sql": """
+            f"{LATEST + 1:04d}_tags.sql": """
                 -- tags; the trigger body has inner semicolons the splitter must keep whole
                 CREATE TABLE tags (clip_id INTEGER NOT NULL REFERENCES clips (id), tag TEXT);
                 CREATE TRIGGER tags_lower AFTER INSERT ON tags BEGIN
@@ -262,17 +264,18 @@ async def test_runner_discovers_and_applies_a_new_migration(tmp_path: Path, db: 
         },
     )
     migrations = load_migrations(folder)
-    assert [m.version for m in migrations] == [1, 2, 3, 4, 5, 6]
-    assert len(migrations[5].statements) == 3
+    assert [m.version for m in migrations] == list(range(1, LATEST + 2))
+    assert len(migrations[LATEST].statements) == 3
 
     async with await Store.open(db, migrate=False, migrations=migrations) as store:
-        assert await store.schema_version() == 5
-        assert await store.upgrade() == [6]
-        assert await store.schema_version() == 6
+        assert await store.schema_version() == LATEST
+        assert await store.upgrade() == [LATEST + 1]
+        assert await store.schema_version() == LATEST + 1
         assert (await store.get_clip(clip_id)) is not None
     assert raw(db, "SELECT clip_id, tag FROM tags") == [(clip_id, "imported")]
 
-    with pytest.raises(StoreError, match=r"schema v6 is newer than this Cadenza \(v5\)"):
+    newer = rf"schema v{LATEST + 1} is newer than this Cadenza \(v{LATEST}\)"
+    with pytest.raises(StoreError, match=newer):
         await Store.open(db)
 
 
@@ -281,11 +284,13 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path, db: Path) 
         await store.add_clip(new_clip())
     folder = write_migrations(
         tmp_path / "migrations",
-        {"0006_broken.sql": "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
+        {f"{LATEST + 1:04d}_broken.sql":
+         "CREATE TABLE half (x INTEGER);\nCREATE TABLE half (y INTEGER);\n"},
     )
-    with pytest.raises(StoreError, match=r"^migration 0006_broken.sql failed: .*already exists"):
+    broken = rf"^migration {LATEST + 1:04d}_broken.sql failed: .*already exists"
+    with pytest.raises(StoreError, match=broken):
         await Store.open(db, migrations=load_migrations(folder))
-    assert raw(db, "PRAGMA user_version") == [(5,)]
+    assert raw(db, "PRAGMA user_version") == [(LATEST,)]
     assert raw(db, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
     async with await Store.open(db) as store:
         assert await store.clip_count() == 1
@@ -686,7 +691,7 @@ async def test_v1_database_is_upgraded_to_jobs_keeping_its_data(db: Path) -> Non
         await old.set_rating(clip_id, 2, 4, "bob")
     assert raw(db, "PRAGMA user_version") == [(1,)]
     async with await Store.open(db) as store:
-        assert await store.schema_version() == 5
+        assert await store.schema_version() == LATEST
         clip = await store.get_clip(clip_id)
         assert clip is not None and (clip.rating_count, clip.rating_mean) == (1, 4.0)
         assert await store.jobs_to_notify() == []

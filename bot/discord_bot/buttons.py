@@ -1,7 +1,8 @@
 """Persistent buttons: their custom_id carries all their state, so they work after a restart.
 
-Under every clip: row 0 holds the five rating stars, row 1 Reroll, Continue +4, Continue +8 and
-Variation (Discord allows five buttons a row). Under an arena pair: A better, B better, Tie and
+Under every clip: row 0 holds the five rating stars, row 1 Reroll, Continue +4, Continue +8,
+Variation and Play (Discord allows five buttons a row). Under the now playing message: the
+stars of the clip being heard, Skip and Stop. Under an arena pair: A better, B better, Tie and
 Both bad; under a vote's confirmation: Reveal the models.
 
 Each ``DynamicItem`` parses its custom_id and hands the press to the cog that owns the feature;
@@ -192,3 +193,49 @@ class ArenaButton(discord.ui.DynamicItem[discord.ui.Button],
             await _guarded(interaction, lambda: cog.reveal(interaction, self.pair_id))
         else:
             await _guarded(interaction, lambda: cog.vote(interaction, self.pair_id, self.choice))
+
+
+class PlayButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"play:(?P<clip>{ID})"):
+    """▶ under a clip: play it in the member's voice channel (or queue it there)."""
+
+    def __init__(self, clip_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Play", emoji="▶️", style=discord.ButtonStyle.success,
+            custom_id=f"play:{clip_id}", row=1,
+        ))
+        self.clip_id = clip_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> PlayButton:
+        return cls(int(match["clip"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction,
+                       lambda: _cog(interaction, "Listen").play_clip(interaction, self.clip_id))
+
+
+PLAYER_BUTTONS = {"skip": ("Skip", "⏭️"), "stop": ("Stop", "⏹️")}
+
+
+class PlayerButton(discord.ui.DynamicItem[discord.ui.Button],
+                   template=r"player:(?P<action>skip|stop)"):
+    """⏭ Skip and ⏹ Stop under the now playing message (the server's player)."""
+
+    def __init__(self, action: str) -> None:
+        label, emoji = PLAYER_BUTTONS[action]
+        super().__init__(discord.ui.Button(
+            label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
+            custom_id=f"player:{action}", row=1,
+        ))
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> PlayerButton:
+        return cls(match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = _cog(interaction, "Listen")
+        action = cog.skip_current if self.action == "skip" else cog.stop_playing
+        await _guarded(interaction, lambda: action(interaction))

@@ -25,14 +25,16 @@ log = logging.getLogger(__name__)
 # One cog per feature (``cog_<feature>.py`` beside this file), loaded as extensions by
 # ``setup_hook``.
 EXTENSIONS = tuple(f"bot.discord_bot.cog_{name}" for name in (
-    "compose", "seeds", "ratings", "charts", "admin", "help", "arena"))
+    "compose", "seeds", "ratings", "charts", "admin", "help", "arena", "party", "listen"))
 
 
 def intents() -> discord.Intents:
     """Slash commands and buttons arrive as interactions, which need no intent at all; the
-    guilds intent keeps channels and permissions cached. Nothing privileged."""
+    guilds intent keeps channels and permissions cached, the voice states intent who is in
+    which voice channel (for /play and parties). Nothing privileged."""
     wanted = discord.Intents.none()
     wanted.guilds = True
+    wanted.voice_states = True
     return wanted
 
 
@@ -64,7 +66,8 @@ class CadenzaBot(commands.Bot):
         self.lag.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        interrupted = await self.jobs.start()
+        # A listening party composes its interrupted clip again itself (cog_party).
+        interrupted = await self.app.listening.claim_party_jobs(await self.jobs.start())
         if interrupted:
             compose = self.get_cog("Compose")
             self.spawn(compose.notify_interrupted(interrupted))  # type: ignore[union-attr]
@@ -116,6 +119,12 @@ class CadenzaBot(commands.Bot):
     async def close(self) -> None:
         # The queue first: followers stop editing messages before the HTTP session goes away.
         await self.jobs.close()
+        # Cogs with loops of their own (voice players, parties) end them at their next wait: a
+        # cancellation alone can be lost inside an HTTP call to Discord.
+        for cog in list(self.cogs.values()):
+            shut = getattr(cog, "shut", None)
+            if shut is not None:
+                shut()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot import respond, specs
-from bot.options import COMMANDS, NOTES_HELP
+from bot.options import COMMANDS, NOTES_HELP, VOICE_COMMANDS
 from bot.styles import STYLES
 
 if TYPE_CHECKING:
@@ -27,14 +27,22 @@ def help_embed() -> discord.Embed:
                     "with ⭐ buttons to rate it, 🔁 to reroll it with a new seed, ➕ to continue "
                     "it and 🎲 for a variation. Share a motif with `/seed share` and build on "
                     "each other's: every clip credits what it was built on. `/arena new` plays "
-                    "you two hidden models on one prompt: vote which is better.",
+                    "you two hidden models on one prompt: vote which is better. `/play` plays a "
+                    "clip in your voice channel; `/party new` is a listening party.",
         colour=0x5865F2,
     )
+    voice = []
     for spec in COMMANDS.values():
         options = " ".join(f"`{o.name}`" if o.required else f"[`{o.name}`]"
                            for o in spec.options)
+        if spec.name in VOICE_COMMANDS:
+            # one field for them all: an embed holds at most 25 fields
+            voice.append(f"**/{spec.name}** {options} — {spec.description}".replace("  ", " "))
+            continue
         embed.add_field(name=f"/{spec.name}", value=f"{spec.description} {options}".strip(),
                         inline=False)
+    embed.add_field(name="Listening together (in your voice channel)",
+                    value="\n".join(voice)[:1024], inline=False)
     embed.add_field(name="Styles", value="\n".join(
         f"**{s.name}** — {s.description}" for s in STYLES.values())[:1024], inline=False)
     embed.add_field(name="Seeds from typed notes", value=NOTES_HELP[:1024], inline=False)

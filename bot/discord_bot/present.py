@@ -13,6 +13,7 @@ from bot.arena import Matchup
 from bot.discord_bot.buttons import (
     CancelButton,
     ContinueButton,
+    PlayButton,
     RateButton,
     RerollButton,
     RetryButton,
@@ -111,7 +112,8 @@ def clip_embed(result: ClipResult, *, image: str | None, requested_by: str | Non
     embed = discord.Embed(
         title=f"Clip #{result.number} — {r.style}",
         description="Rate it with the stars below · 🔁 Reroll: same options, new seed · "
-                    "➕ Continue: more bars · 🎲 Variation: new notes, same harmony and rhythm",
+                    "➕ Continue: more bars · 🎲 Variation: new notes, same harmony and rhythm · "
+                    "▶️ Play: hear it in your voice channel",
         colour=STYLE_COLOURS.get(r.style, 0x5865F2),
     )
     bars = str(r.total_bars) if not r.primer_bars else \
@@ -171,8 +173,8 @@ def rendered_files(rendered: RenderedClip, base: str,
 
 
 def clip_view(clip_id: int) -> discord.ui.View:
-    """Rating stars 1-5 (row 0); Reroll, Continue +4, Continue +8 and Variation (row 1);
-    persistent through their custom_ids alone."""
+    """Rating stars 1-5 (row 0); Reroll, Continue +4, Continue +8, Variation and Play in voice
+    (row 1); persistent through their custom_ids alone."""
     view = discord.ui.View(timeout=None)
     for stars in range(1, 6):
         view.add_item(RateButton(clip_id, stars))
@@ -180,6 +182,7 @@ def clip_view(clip_id: int) -> discord.ui.View:
     for bars in CONTINUE_BUTTONS:
         view.add_item(ContinueButton(clip_id, bars))
     view.add_item(VariationButton(clip_id))
+    view.add_item(PlayButton(clip_id))
     return view
 
 

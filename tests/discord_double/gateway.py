@@ -194,7 +194,9 @@ class Gateway:
             return None
         if op == REQUEST_GUILD_MEMBERS:
             await self._member_chunk(session, data or {})
-        elif op not in (PRESENCE_UPDATE, VOICE_STATE_UPDATE):
+        elif op == VOICE_STATE_UPDATE:
+            await self._voice_state_update(session, data or {})
+        elif op != PRESENCE_UPDATE:
             await connection.close(UNKNOWN_OPCODE, "Unknown opcode.")
         return session
 
@@ -290,6 +292,39 @@ class Gateway:
         if "nonce" in data:
             chunk["nonce"] = data["nonce"]
         await session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+    async def _voice_state_update(self, session: GatewaySession, data: dict[str, Any]) -> None:
+        """The bot joins, moves within or leaves voice (op 4). Discord answers a join with the
+        bot's VOICE_STATE_UPDATE and a VOICE_SERVER_UPDATE naming the voice server; a channel
+        the bot may not connect to gets no answer at all (discord.py then times out)."""
+        double = self._double
+        guild = double.guilds.get(int(data.get("guild_id") or 0))
+        if guild is None:
+            return
+        raw_channel = data.get("channel_id")
+        bot_id = double.application_id
+        if raw_channel is None:
+            double.voice.leave(guild.id)
+            state = guild.set_voice_state(bot_id, None, "")
+            await session.dispatch("VOICE_STATE_UPDATE", state)
+            double.changes.notify()
+            return
+        channel_id = int(raw_channel)
+        channel = guild.channels.get(channel_id)
+        if channel is None or channel.get("type") != 2:
+            return
+        if not guild.permissions(guild.bot) & p.CONNECT:
+            double.voice.refused.append((guild.id, channel_id))
+            double.changes.notify()
+            return
+        double.voice.leave(guild.id)
+        session_id, server = await double.voice.join(guild, bot_id, channel_id)
+        state = guild.set_voice_state(bot_id, channel_id, session_id)
+        state["self_mute"] = bool(data.get("self_mute"))
+        state["self_deaf"] = bool(data.get("self_deaf"))
+        await session.dispatch("VOICE_STATE_UPDATE", state)
+        await session.dispatch("VOICE_SERVER_UPDATE", server)
+        double.changes.notify()
 
     async def reconnect(self, session: GatewaySession) -> None:
         """Ask the client to reconnect and RESUME (op 7), as Discord does before maintenance."""

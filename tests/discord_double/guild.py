@@ -47,6 +47,8 @@ class Guild:
         self.roles: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
         self.members: dict[int, GuildMember] = {}
+        # Who is in which voice channel (the bot included), as voice state objects.
+        self.voice_states: dict[int, dict[str, Any]] = {}
         self.roles[self.id] = p.role(self.id, "@everyone", everyone_permissions, 0)
         # Discord gives every bot a managed role holding the permissions its invite asked for.
         self.bot_role_id = self.add_role(
@@ -76,6 +78,21 @@ class Guild:
         channel_id = self._ids.next()
         self.channels[channel_id] = p.text_channel(channel_id, self.id, name, len(self.channels))
         return channel_id
+
+    def add_voice_channel(self, name: str) -> int:
+        channel_id = self._ids.next()
+        self.channels[channel_id] = p.voice_channel(channel_id, self.id, name, len(self.channels))
+        return channel_id
+
+    def set_voice_state(self, user_id: int, channel_id: int | None, session_id: str) -> dict:
+        """Move a member (or the bot) into a voice channel, or out (None); returns the
+        VOICE_STATE_UPDATE body, with the member."""
+        state = p.voice_state(self.id, channel_id, user_id, session_id)
+        if channel_id is None:
+            self.voice_states.pop(user_id, None)
+        else:
+            self.voice_states[user_id] = state
+        return {**state, "member": self.member_payload(self.members[user_id])}
 
     def add_member(
         self, user_id: int, name: str, *, roles: list[int] | None = None, bot: bool = False
@@ -186,7 +203,9 @@ class Guild:
         Without the presences intent Discord lists only the bot itself (and voice users), so a
         bot with the members intent must request the rest (op 8).
         """
-        members = list(self.members.values()) if all_members else [self.bot]
+        # Discord lists the members in voice channels as well.
+        members = list(self.members.values()) if all_members else [self.bot] + [
+            m for m in self.members.values() if m.id in self.voice_states and m is not self.bot]
         payload = self.object_payload()
         payload.update(
             {
@@ -194,7 +213,10 @@ class Guild:
                 "large": False,
                 "unavailable": False,
                 "member_count": len(self.members),
-                "voice_states": [],
+                "voice_states": [
+                    {k: v for k, v in s.items() if k != "guild_id"}
+                    for s in self.voice_states.values()
+                ],
                 "members": [self.member_payload(m) for m in members],
                 "channels": [
                     {k: v for k, v in c.items() if k != "guild_id"} for c in self.channels.values()

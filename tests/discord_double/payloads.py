@@ -67,6 +67,7 @@ BOT_PERMISSIONS = (
 
 # Gateway intents that need a toggle in the developer portal.
 INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_VOICE_STATES = 1 << 7
 INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_MESSAGE_CONTENT = 1 << 15
@@ -189,6 +190,46 @@ def text_channel(channel_id: int, guild_id: int, name: str, position: int) -> di
         "rate_limit_per_user": 0,
         "parent_id": None,
         "flags": 0,
+    }
+
+
+def voice_channel(channel_id: int, guild_id: int, name: str, position: int) -> dict[str, Any]:
+    return {
+        "id": str(channel_id),
+        "type": 2,
+        "guild_id": str(guild_id),
+        "name": name,
+        "position": position,
+        "permission_overwrites": [],
+        "nsfw": False,
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+        "parent_id": None,
+        "flags": 0,
+        "bitrate": 64000,
+        "user_limit": 0,
+        "rtc_region": None,
+        "video_quality_mode": 1,
+    }
+
+
+def voice_state(
+    guild_id: int, channel_id: int | None, user_id: int, session_id: str
+) -> dict[str, Any]:
+    """A voice state object (https://discord.com/developers/docs/resources/voice)."""
+    return {
+        "guild_id": str(guild_id),
+        "channel_id": str(channel_id) if channel_id is not None else None,
+        "user_id": str(user_id),
+        "session_id": session_id,
+        "deaf": False,
+        "mute": False,
+        "self_deaf": False,
+        "self_mute": False,
+        "self_stream": False,
+        "self_video": False,
+        "suppress": False,
+        "request_to_speak_timestamp": None,
     }
 
 

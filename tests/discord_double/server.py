@@ -23,6 +23,7 @@ from .guild import Guild, GuildMember
 from .interactions import InteractionHandle
 from .messages import MessageSnapshot, MessageStore, Upload
 from .rest import RecordedRequest, Rest
+from .voice import VoiceConnection, VoiceServer
 from .waiting import DEFAULT_TIMEOUT, Changes
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class DiscordDouble(Actions):
         self.changes = Changes(self._describe)
         self.gateway = Gateway(self)
         self.rest = Rest(self)
+        self.voice = VoiceServer(self)
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._saved: tuple[str, yarl.URL] | None = None
@@ -162,6 +164,7 @@ class DiscordDouble(Actions):
             self._saved = None
             _active = None
         await self.gateway.close_all()
+        await self.voice.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -237,6 +240,41 @@ class DiscordDouble(Actions):
     def add_channel(self, name: str) -> int:
         """A new text channel; clients that identify afterwards see it in GUILD_CREATE."""
         return self.guild.add_channel(name)
+
+    def add_voice_channel(self, name: str = "Lounge", *, guild: Guild | None = None) -> int:
+        """A voice channel; clients that identify afterwards see it in GUILD_CREATE."""
+        return (guild or self.guild).add_voice_channel(name)
+
+    async def join_voice(self, member: GuildMember, channel_id: int | None) -> None:
+        """The member joins (or, with None, leaves) a voice channel: clients with the voice
+        states intent get VOICE_STATE_UPDATE, later ones see it in GUILD_CREATE."""
+        guild = self.guild_of(channel_id) if channel_id is not None else next(
+            (g for g in self.guilds.values() if member.id in g.voice_states), self.guild)
+        assert guild is not None
+        state = guild.set_voice_state(member.id, channel_id, f"member-{member.id}")
+        await self.gateway.dispatch_all("VOICE_STATE_UPDATE", state, p.INTENT_GUILD_VOICE_STATES)
+        self.changes.notify()
+
+    def voice_connector(self) -> Any:
+        """An aiohttp connector trusting the voice gateway's TLS certificate: pass it to the
+        bot as ``connector=`` (discord.py dials voice gateways only over wss://)."""
+        return self.voice.connector()
+
+    async def wait_voice(
+        self,
+        check: Callable[[VoiceConnection], bool],
+        *,
+        guild_id: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        what: str = "a voice connection",
+    ) -> VoiceConnection:
+        """The first voice connection (of the guild, if given) for which ``check`` holds."""
+
+        def find() -> VoiceConnection | None:
+            return next((c for c in self.voice.connections
+                         if (guild_id is None or c.guild_id == guild_id) and check(c)), None)
+
+        return await self.changes.wait_for(find, timeout=timeout, what=what)
 
     def add_member(
         self,

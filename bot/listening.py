@@ -1,0 +1,105 @@
+"""Listening together (no Discord): each server's play queue, kept in the store so a restart
+loses nothing, and listening parties (a host's clips composed through the job queue, played in
+turn, ranked by the votes cast while they played).
+
+The Discord adapter plays the audio (``bot.discord_bot.player``); this module decides what plays
+and remembers it. ``Cadenza.listening`` is the service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bot import playback
+from bot.errors import UserError
+from bot.service import ComposeRequest, Resolved
+from bot.store import Clip, JobRow, Party, PartyRank, QueueEntry
+
+if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations here
+    from bot.app import Cadenza, UserRef, Where
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 120.0  # a player with nothing to play leaves voice after this
+VOICE_NEEDS_DISCORD = ("voice needs Discord: the console has no voice channel to play in "
+                       "(/play clip:<number> names a clip's MP3 to play here)")
+
+
+def entry_line(entry: QueueEntry) -> str:
+    """'clip #12 · jazz · 8 bars · F · 120 bpm · 18 s'."""
+    bars = "bar" if entry.bars == 1 else "bars"
+    return (f"clip #{entry.number} · {entry.style} · {entry.bars} {bars} · {entry.key} · "
+            f"{entry.tempo:g} bpm · {entry.duration_s:.0f} s")
+
+
+def ranking_lines(ranks: Sequence[PartyRank]) -> list[str]:
+    """'1. clip #14 — 4.50★ from 2 vote(s) (played 3rd)' per clip, best first."""
+    lines = []
+    for r in ranks:
+        score = f"{r.mean:.2f}★ from {r.votes} vote(s)" if r.mean is not None else "no votes"
+        lines.append(f"{r.rank}. clip #{r.number} — {score} (played {_ordinal(r.position)})")
+    return lines
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class Listening:
+    """The listening half of the application (``Cadenza.listening``)."""
+
+    def __init__(self, app: Cadenza) -> None:
+        self.app = app
+        self.store = app.store
+
+    # ---- the play queue
+    async def clip_to_play(self, ref: int | None, where: Where, viewer: UserRef) -> Clip:
+        """The clip ``/play`` means: ``ref`` as everywhere else, or with no ref the newest clip
+        made in this channel."""
+        if ref is not None:
+            return await self.app.visible_clip(ref, where, viewer)
+        clip = await self.store.newest_clip(where.scope, where.channel_id)
+        if clip is None:
+            raise UserError("no clip has been made in this channel yet: /compose one, or "
+                            "/play clip:<number>")
+        return clip
+
+    async def enqueue(self, clip: Clip, user: UserRef, guild_id: int, *,
+                      party_id: int | None = None) -> QueueEntry:
+        return await self.store.enqueue_clip(guild_id, clip.id, user.id, user.name,
+                                             party_id=party_id)
+
+    async def queue(self, guild_id: int) -> list[QueueEntry]:
+        return await self.store.open_queue(guild_id)
+
+    async def next(self, guild_id: int) -> QueueEntry | None:
+        return await self.store.start_next(guild_id)
+
+    async def finish(self, entry: QueueEntry, status: str) -> None:
+        await self.store.finish_entry(entry.id, status)
+
+    async def stop(self, guild_id: int) -> int:
+        """Empty the queue and stop the server's open parties; returns the entries dropped."""
+        return await self.store.stop_queue(guild_id)
+
+    async def pcm(self, entry: QueueEntry, where: Where) -> bytes:
+        """The entry's audio as voice PCM (``bot.playback``): the clip's MP3 (``where`` is its
+        server), rendered again from its MIDI if its files are gone, decoded under the
+        'upload' deadline."""
+        result = await self.app.clip(entry.number, where=where)
+        return await self.app.run_quick(playback.decode, result.files.mp3, stage="upload")
+
+    # ---- parties
+    def plan_party_clip(self, party: Party) -> Resolved:
+        """A new prompt for the party's next clip: its style and bars, a fresh random seed."""
+        return self.app.resolve(ComposeRequest(style=party.style, bars=party.bars))
+
+    async def ranking(self, party_id: int) -> list[PartyRank]:
+        return await self.store.party_ranking(party_id)
+
+    async def claim_party_jobs(self, jobs: Sequence[JobRow]) -> list[JobRow]:
+        """Interrupted jobs minus those a party was composing (it composes them again)."""
+        return await self.store.claim_party_jobs(jobs)

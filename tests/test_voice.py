@@ -1,0 +1,222 @@
+"""Voice through the real discord.py: /play joins the member's voice channel over the double's
+voice gateway (TLS websocket + UDP on loopback), and the receiving side decrypts every RTP
+packet, counts the 20 ms Opus frames against the clip's length and decodes them with libopus;
+/queue, /skip, /stop, the ▶ button, leaving when idle, and the short answers when voice cannot
+work."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import discord.opus
+import numpy as np
+import pytest
+from discord_double import DiscordDouble, payloads
+from discord_double.voice import AEAD_MODE, OPUS_SILENCE
+from test_discord_bot import SLOW, cadenza, is_clip, rows
+
+
+@pytest.fixture
+async def api():
+    async with DiscordDouble() as double:
+        yield double
+
+
+def ffmpeg_frames(mp3: Path) -> int:
+    """20 ms frames in the MP3 at 48 kHz, as ffmpeg (not our decoder) counts them."""
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp3), "-f", "s16le", "-ar", "48000",
+                          "-ac", "2", "pipe:1"], capture_output=True, check=True).stdout
+    return math.ceil(len(pcm) / 3840)
+
+
+def decode_opus(frames: list[bytes]) -> np.ndarray:
+    decoder = discord.opus.Decoder()
+    pcm = b"".join(decoder.decode(frame) for frame in frames)
+    return np.frombuffer(pcm, dtype=np.int16)
+
+
+async def compose(api: DiscordDouble, **options) -> int:  # type: ignore[no-untyped-def]
+    inter = await api.slash("compose", {"bars": 1, "tempo": 200, **options})
+    clip = await inter.wait_original(is_clip, timeout=SLOW)
+    return int(clip.embeds[0]["title"].split("#")[1].split()[0])
+
+
+async def test_play_sends_the_clip_as_encrypted_opus_that_decodes_to_its_music(
+        api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    fan = api.add_member(name="fan")
+    await api.join_voice(fan, lounge)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        number = await compose(api, seed=3)
+        inter = await api.slash("play", {"clip": number}, user=fan)
+        answer = await inter.wait_original(lambda m: not m.loading, timeout=SLOW)
+        connection = await api.wait_voice(lambda c: c.mode is not None, timeout=SLOW)
+        await h.wait_until(lambda: rows(h.db, "SELECT status FROM play_queue") == [("played",)],
+                           "the clip to finish playing", timeout=SLOW)
+        await api.changes.wait_for(lambda: connection.opus_frames()[-5:] == [OPUS_SILENCE] * 5,
+                                   timeout=SLOW, what="the trailing silence")
+    assert answer.content == f"▶ Playing clip #{number} in 🔊 Lounge."
+
+    # The handshake discord.py went through: our modes, its choice, speaking on then off.
+    assert connection.channel_id == lounge and connection.mode == AEAD_MODE
+    assert connection.identified and connection.address is not None
+    assert connection.speaking[0] == 0 and 1 in connection.speaking
+    assert connection.undecryptable == 0
+
+    # Every frame of the clip, in order, 20 ms apart, then discord.py's five silence frames.
+    frames = connection.audio_frames()
+    assert len(frames) == ffmpeg_frames(tmp_path / "out" / f"clip-{number}.mp3")
+    packets = connection.packets[:len(frames)]
+    assert [b.sequence - a.sequence for a, b in itertools.pairwise(packets)] == \
+        [1] * (len(frames) - 1)
+    assert {b.timestamp - a.timestamp for a, b in itertools.pairwise(packets)} == {960}
+
+    # Decoded on this side with libopus: stereo 48 kHz music, not silence.
+    pcm = decode_opus(frames)
+    assert len(pcm) == len(frames) * 960 * 2
+    assert np.sqrt(np.mean(pcm.astype(np.float64) ** 2)) > 100
+    api.assert_no_errors()
+
+
+NOW_PLAYING = re.compile(r"Now playing clip (\d+) of (\d+)\*\*: clip #(\d+)")
+
+
+def playing(position: int):  # type: ignore[no-untyped-def]
+    return lambda m: (found := NOW_PLAYING.search(m.content)) is not None and \
+        int(found[1]) == position
+
+
+async def wait_state(api: DiscordDouble, message_id: int, predicate):  # type: ignore[no-untyped-def]
+    """The first state of a message (edited through its channel) matching ``predicate``."""
+    return await api.changes.wait_for(
+        lambda: next((m for m in api.history(message_id) if predicate(m)), None),
+        timeout=SLOW, what="a state of the party message")
+
+
+async def vote(api: DiscordDouble, message, number: int, voters, stars) -> None:  # type: ignore[no-untyped-def]
+    for voter, value in zip(voters, stars, strict=True):
+        click = await api.click(message, f"rate:{number}:{value}", user=voter)
+        answer = await click.wait_original(lambda m: not m.loading, timeout=SLOW)
+        assert answer.ephemeral and answer.content.startswith(f"You rated clip #{number}")
+
+
+def ranking(api: DiscordDouble) -> list[str]:
+    return [m.content for m in api.channel_messages() if m.content.startswith("🏆")]
+
+
+async def test_a_party_of_three_plays_in_order_with_votes_on_the_clip_heard_and_a_ranking(
+        api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    host, ann, bob = (api.add_member(name=n) for n in ("host", "ann", "bob"))
+    for member in (host, ann, bob):
+        await api.join_voice(member, lounge)
+    stars = {1: (5, 4), 2: (2, 3), 3: (4, 4)}  # by ann and bob, per clip in play order
+    heard: dict[int, int] = {}
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        inter = await api.slash("party new", {"style": "folk", "count": 3, "bars": 2}, user=host)
+        party = await inter.wait_original(timeout=SLOW)
+        for position in (1, 2, 3):
+            message = await wait_state(api, party.id, playing(position))
+            found = NOW_PLAYING.search(message.content)
+            assert found is not None and found[2] == "3"
+            heard[position] = int(found[3])
+            assert message.custom_ids[:5] == [f"rate:{heard[position]}:{s}" for s in range(1, 6)]
+            # the vote goes to the clip whose stars were pressed, while it plays
+            assert rows(h.db, "SELECT c.number FROM play_queue AS q JOIN clips AS c ON "
+                        "c.id = q.clip_id WHERE q.status = 'playing'") == [(heard[position],)]
+            await vote(api, message, heard[position], (ann, bob), stars[position])
+        await api.changes.wait_for(lambda: ranking(api), timeout=SLOW, what="the ranking")
+    # Composed through the job queue one by one, played in that order, each once.
+    assert rows(h.db, "SELECT status, clip_id FROM jobs ORDER BY id") == [
+        ("done", heard[1]), ("done", heard[2]), ("done", heard[3])]
+    assert rows(h.db, "SELECT party_id, c.number, status FROM play_queue JOIN clips AS c ON "
+                "c.id = clip_id ORDER BY play_queue.id") == [
+        (1, heard[p], "played") for p in (1, 2, 3)]
+    assert rows(h.db, "SELECT c.number, r.user_id, r.stars FROM ratings AS r JOIN clips AS c "
+                "ON c.id = r.clip_id ORDER BY c.number, r.user_id") == sorted(
+        (heard[p], voter.id, stars[p][i]) for p in (1, 2, 3) for i, voter in enumerate((ann, bob)))
+    assert rows(h.db, "SELECT status FROM parties") == [("done",)]
+    # Best mean first: clip 1 (4.5), clip 3 (4.0), clip 2 (2.5).
+    assert ranking(api) == [
+        "🏆 **Listening party #1 is over** — 3 clip(s), 6 vote(s) counted (a clip's own maker's "
+        "vote is not)\n"
+        f"1. clip #{heard[1]} — 4.50★ from 2 vote(s) (played 1st)\n"
+        f"2. clip #{heard[3]} — 4.00★ from 2 vote(s) (played 3rd)\n"
+        f"3. clip #{heard[2]} — 2.50★ from 2 vote(s) (played 2nd)"]
+    api.assert_no_errors()
+
+
+async def test_a_restart_during_a_party_keeps_its_queue_and_votes_and_the_party_plays_on(
+        api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    host, ann = api.add_member(name="host"), api.add_member(name="ann")
+    for member in (host, ann):
+        await api.join_voice(member, lounge)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        inter = await api.slash("party new", {"style": "folk", "count": 3, "bars": 2}, user=host)
+        party = await inter.wait_original(timeout=SLOW)
+        message = await wait_state(api, party.id, playing(1))
+        found = NOW_PLAYING.search(message.content)
+        assert found is not None
+        first = int(found[3])
+        await vote(api, message, first, (ann,), (5,))
+        await h.wait_until(lambda: len(rows(h.db, "SELECT id FROM play_queue")) >= 2,
+                           "a second clip in the queue", timeout=SLOW)
+    # Stopped mid-party: the clip playing and those waiting are still queued, the vote kept.
+    kept = rows(h.db, "SELECT status FROM play_queue ORDER BY id")
+    assert kept[0] == ("playing",) and set(kept[1:]) <= {("queued",)}
+    assert rows(h.db, "SELECT status FROM parties") == [("open",)]
+    assert rows(h.db, "SELECT c.number, r.user_id, r.stars FROM ratings AS r JOIN clips AS c "
+                "ON c.id = r.clip_id") == [(first, ann.id, 5)]
+
+    # A new process on the same database: it rejoins the voice channel, plays the clip that was
+    # cut off and the rest, composes what is missing, and ranks with the vote from before.
+    async with cadenza(api, tmp_path, tiny_registry, voice=True, dev_guild=False) as again:
+        await api.changes.wait_for(lambda: ranking(api), timeout=SLOW * 2, what="the ranking")
+    assert rows(again.db, "SELECT status FROM play_queue ORDER BY id") == [("played",)] * 3
+    assert rows(again.db, "SELECT status FROM parties") == [("done",)]
+    assert len(api.voice.connections) == 2  # one voice session per process
+    text = ranking(api)[0]
+    assert text.startswith("🏆 **Listening party #1 is over** — 3 clip(s), 1 vote(s) counted")
+    assert f"1. clip #{first} — 5.00★ from 1 vote(s) (played 1st)" in text
+    # The party's own requests are never offered back to its host as "Try again".
+    assert not [m for m in api.channel_messages() if m.custom_ids and
+                m.custom_ids[0].startswith("retry:")]
+    api.assert_no_errors()
+
+
+async def test_voice_refusals_are_short_and_specific_and_text_keeps_working(
+        api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    away, fan = api.add_member(name="away"), api.add_member(name="fan")
+    await api.join_voice(fan, lounge)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        empty = await (await api.slash("play", user=fan)).wait_original()
+        number = await compose(api, seed=5)
+        not_in_voice = await (await api.slash("play", {"clip": number}, user=away)).wait_original()
+        unknown = await (await api.slash("play", {"clip": 99}, user=fan)).wait_original()
+        idle_queue = await (await api.slash("queue", user=fan)).wait_original()
+        skip = await (await api.slash("skip", user=fan)).wait_original()
+        api.guild.set_role_permissions(api.guild.id, payloads.EVERYONE_PERMISSIONS
+                                       & ~payloads.CONNECT)
+        # the bot's cached permissions change with a GUILD_ROLE_UPDATE, which the double does
+        # not send: a new process sees the new role
+    async with cadenza(api, tmp_path, tiny_registry, voice=True, dev_guild=False) as h:
+        no_connect = await (await api.slash("play", user=fan)).wait_original()
+        text = await (await api.slash("clip", {"clip": number}, user=fan)).wait_original(
+            lambda m: bool(m.embeds), timeout=SLOW)
+    assert all(m.ephemeral for m in (empty, not_in_voice, unknown, idle_queue, skip, no_connect))
+    assert empty.content == ("No clip has been made in this channel yet: /compose one, or "
+                             "/play clip:<number>")
+    assert not_in_voice.content == "Join a voice channel first: I play in the one you are in"
+    assert unknown.content == "No clip #99"
+    assert idle_queue.content.startswith("Nothing is playing or queued.")
+    assert skip.content == "Nothing is playing in voice here"
+    assert no_connect.content == ("I may not connect in 🔊 Lounge: a server admin can give "
+                                  "Cadenza the Connect permission there")
+    assert text.embeds[0]["title"].startswith(f"Clip #{number}")
+    assert api.voice.connections == [] and rows(h.db, "SELECT * FROM play_queue") == []
