@@ -173,7 +173,7 @@ async def test_continue_and_variation_buttons_work_after_a_restart(api, tmp_path
     by_id = {c: clip.component(c) for c in ("continue:1:4", "continue:1:8", "vary:1")}
     assert [by_id[c]["label"] for c in by_id] == ["+4 bars", "+8 bars", "Variation"]
     rows_of_buttons = [len(row["components"]) for row in clip.components]
-    assert rows_of_buttons == [5, 4]  # stars; reroll, +4, +8, variation
+    assert rows_of_buttons == [5, 5]  # stars; reroll, +4, +8, variation, play
 
     async with cadenza(api, tmp_path, tiny_registry, dev_guild=False) as again:
         more = await api.click(clip, "continue:1:4", user=fan)
