@@ -6,6 +6,7 @@ work."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import re
@@ -18,6 +19,8 @@ import pytest
 from discord_double import DiscordDouble, payloads
 from discord_double.voice import AEAD_MODE, OPUS_SILENCE
 from test_discord_bot import SLOW, cadenza, is_clip, rows
+
+from bot.console import Console, console_user
 
 
 @pytest.fixture
@@ -220,3 +223,109 @@ async def test_voice_refusals_are_short_and_specific_and_text_keeps_working(
                                   "Cadenza the Connect permission there")
     assert text.embeds[0]["title"].startswith(f"Clip #{number}")
     assert api.voice.connections == [] and rows(h.db, "SELECT * FROM play_queue") == []
+
+
+def voice_open(api: DiscordDouble):  # type: ignore[no-untyped-def]
+    return api.voice.active(api.guild_id)
+
+
+async def test_queue_skip_stop_the_play_button_and_leaving_when_idle(api, tmp_path, tiny_registry):
+    lounge, den = api.add_voice_channel("Lounge"), api.add_voice_channel("Den")
+    fan, other = api.add_member(name="fan"), api.add_member(name="other")
+    await api.join_voice(fan, lounge)
+    await api.join_voice(other, den)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        long_one = await compose(api, bars=4, tempo=60, seed=1)  # 16 s: skipped long before
+        second = await api.slash("compose", {"bars": 4, "tempo": 60, "seed": 2})
+        second_post = await second.wait_original(is_clip, timeout=SLOW)
+        playing = await (await api.slash("play", {"clip": long_one}, user=fan)).wait_original(
+            lambda m: not m.loading, timeout=SLOW)
+        # ▶ under the second clip queues it behind the first
+        pressed = await (await api.click(second_post, "play:2", user=fan)).wait_original(
+            lambda m: not m.loading, timeout=SLOW)
+        queue = await (await api.slash("queue", user=fan)).wait_original()
+        elsewhere = await (await api.slash("play", {"clip": 2}, user=other)).wait_original()
+        outsider = await (await api.slash("skip", user=other)).wait_original()
+        skipped = await (await api.slash("skip", user=fan)).wait_original(
+            lambda m: not m.loading)
+        await h.wait_until(lambda: rows(h.db, "SELECT status FROM play_queue ORDER BY id") ==
+                           [("skipped",), ("playing",)], "the second clip to play", timeout=SLOW)
+        stopped = await (await api.slash("stop", user=fan)).wait_original(
+            lambda m: not m.loading, timeout=SLOW)
+        await api.changes.wait_for(lambda: voice_open(api) is None, timeout=SLOW,
+                                   what="the bot to leave voice")
+        after_stop = rows(h.db, "SELECT status FROM play_queue ORDER BY id")
+
+        # Nothing left to play: it leaves on its own after its idle time.
+        h.bot.get_cog("Listen").idle = 0.2  # type: ignore[union-attr]
+        short = await compose(api, seed=3)
+        await (await api.slash("play", {"clip": short}, user=fan)).wait_original(
+            lambda m: not m.loading, timeout=SLOW)
+        left = await api.changes.wait_for(
+            lambda: [m for m in api.channel_messages() if m.content.startswith("👋 Left")],
+            timeout=SLOW, what="the bot to leave when idle")
+    assert playing.content == f"▶ Playing clip #{long_one} in 🔊 Lounge."
+    assert pressed.content == ("➕ Queued clip #2 in 🔊 Lounge: 1 ahead of it. `/queue` shows "
+                               "them.")
+    assert queue.ephemeral and queue.content.splitlines()[0] == "**Queue** in 🔊 Lounge"
+    assert queue.content.splitlines()[1].startswith(f"▶ clip #{long_one} · ")
+    assert queue.content.splitlines()[2].startswith("2. clip #2 · ")
+    assert elsewhere.ephemeral and elsewhere.content == (
+        "I'm already playing in 🔊 Lounge: join it there, or /stop first")
+    assert outsider.ephemeral and outsider.content == "Only members in 🔊 Lounge can do that"
+    assert skipped.content == f"⏭ Skipped clip #{long_one}."
+    assert stopped.content == ("⏹ Stopped by fan: 1 clip(s) dropped from the queue, and I left "
+                               "voice.")
+    assert after_stop == [("skipped",), ("stopped",)]
+    assert rows(h.db, "SELECT status FROM play_queue ORDER BY id")[-1] == ("played",)
+    assert left[0].content == "👋 Left 🔊 Lounge after 0.2 s with nothing to play."
+    assert left[0].custom_ids == [] and voice_open(api) is None
+    api.assert_no_errors()
+
+
+async def test_party_arena_plays_a_then_b_blind_and_takes_the_arena_vote(
+        api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    host, fan = api.add_member(name="host"), api.add_member(name="fan")
+    for member in (host, fan):
+        await api.join_voice(member, lounge)
+    models = tiny_registry.names()
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        inter = await api.slash("party arena", {"style": "folk", "bars": 1}, user=host)
+        party = await inter.wait_original(timeout=SLOW)
+        a = await wait_state(api, party.id, lambda m: "Now playing A" in m.content)
+        b = await wait_state(api, party.id, lambda m: "Now playing B" in m.content)
+        voted = await (await api.click(b, "arena:1:b", user=fan)).wait_original(
+            lambda m: not m.loading, timeout=SLOW)
+        heard = await api.changes.wait_for(
+            lambda: [m for m in api.channel_messages() if m.content.startswith("🏁")],
+            timeout=SLOW, what="the end of the arena party")
+    clip_a, clip_b = rows(h.db, "SELECT clip_a, clip_b FROM arena_pairs")[0]
+    assert rows(h.db, "SELECT clip_id, status FROM play_queue ORDER BY id") == [
+        (clip_a, "played"), (clip_b, "played")]
+    assert a.custom_ids[:4] == ["arena:1:a", "arena:1:b", "arena:1:tie", "arena:1:bad"]
+    for message in (a, b, *heard):  # blind: no model named anywhere
+        assert not [m for m in models if m in message.content]
+    assert voted.ephemeral and voted.content.startswith("Your vote on arena #1: **B better**")
+    assert rows(h.db, "SELECT pair_id, user_id, choice FROM arena_votes") == [(1, fan.id, "b")]
+    assert rows(h.db, "SELECT kind, status, pair_id FROM parties") == [("arena", "done", 1)]
+    api.assert_no_errors()
+
+
+async def test_the_console_names_the_file_to_play_and_says_voice_needs_discord(app):
+    out = io.StringIO()
+    console = Console(app, console_user("console"), out)
+    for line in ("/play", "/compose bars:1 seed:4", "/play", "/play clip:1", "/queue", "/skip",
+                 "/stop", "/party style:jazz count:3", "/party arena", "/party new count:1"):
+        await console.execute(line)
+    said = out.getvalue().splitlines()
+    mp3 = app.output_dir / "clip-1.mp3"
+    assert said[0] == ("error: no clip has been made in this channel yet: /compose one, or "
+                       "/play clip:<number>")
+    plays = [s for s in said if s.startswith("clip #1: ") and "play " in s]
+    assert len(plays) == 2 and all(s.endswith(f": play {mp3} (voice needs Discord to play it "
+                                              "for a channel)") for s in plays)
+    assert mp3.exists()
+    needs = "error: voice needs Discord: the console has no voice channel to play in"
+    assert [s.startswith(needs) for s in said[-6:-1]] == [True] * 5
+    assert said[-1] == "error: count must be between 2 and 10 (got 1)"

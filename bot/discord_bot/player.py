@@ -90,6 +90,10 @@ class ClipSource(discord.AudioSource):
         return False
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:g} minute(s)" if seconds >= 60 else f"{seconds:g} s"
+
+
 def now_playing_text(entry: QueueEntry, upcoming: list[QueueEntry], voice: str) -> str:
     lines = [f"▶ **Now playing** in 🔊 {voice}: {entry_line(entry)} — queued by "
              f"{entry.user_name}", "Rate it with the stars while you listen."]
@@ -240,14 +244,14 @@ class GuildPlayer:
         if self.channel is None:
             return False
         await self._edit("⏹ Nothing left to play: `/play clip:<number>` queues more. "
-                         f"Leaving voice after {self.idle / 60:g} minute(s) of quiet.", None)
+                         f"Leaving voice after {_span(self.idle)} of quiet.", None)
         try:
             await asyncio.wait_for(self._wake.wait(), self.idle)
             return not self._closing
         except TimeoutError:
             name = getattr(self.channel, "name", "voice")
-            await self.leave(f"👋 Left 🔊 {name} after {self.idle / 60:g} minute(s) with "
-                             "nothing to play.")
+            await self.leave(f"👋 Left 🔊 {name} after {_span(self.idle)} with nothing to "
+                             "play.")
             return False
 
     async def _play(self, entry: QueueEntry) -> None:

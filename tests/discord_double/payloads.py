@@ -194,23 +194,11 @@ def text_channel(channel_id: int, guild_id: int, name: str, position: int) -> di
 
 
 def voice_channel(channel_id: int, guild_id: int, name: str, position: int) -> dict[str, Any]:
-    return {
-        "id": str(channel_id),
-        "type": 2,
-        "guild_id": str(guild_id),
-        "name": name,
-        "position": position,
-        "permission_overwrites": [],
-        "nsfw": False,
-        "last_message_id": None,
-        "rate_limit_per_user": 0,
-        "parent_id": None,
-        "flags": 0,
-        "bitrate": 64000,
-        "user_limit": 0,
-        "rtc_region": None,
-        "video_quality_mode": 1,
-    }
+    payload = text_channel(channel_id, guild_id, name, position)
+    del payload["topic"]
+    payload.update({"type": 2, "bitrate": 64000, "user_limit": 0, "rtc_region": None,
+                    "video_quality_mode": 1})
+    return payload
 
 
 def voice_state(
