@@ -4,11 +4,11 @@ Discord here; the adapter encodes the frames to Opus).
 Decoded in-process: miniaudio's MP3 decoder (gapless: it drops LAME's encoder delay and padding,
 so the length matches ffmpeg's) at the file's own rate, then soxr's high-quality resampler to
 48 kHz. ``bench/voice_audio.py`` compares this with an ffmpeg pipe (discord.py's
-FFmpegPCMAudio): an 18 s clip in 95 ms wall / 46 ms CPU against ffmpeg's 242 / 107 (66 s:
-228 / 108 against 352 / 163), the same sample count, the two PCMs 77 dB apart (miniaudio's
-own linear resampler was only 23 dB from ffmpeg: soxr it is), no ffmpeg process per clip and
-no ffmpeg at run time. Opus encoding (discord.py, libopus) costs more than either: 578 ms CPU
-for the 18 s clip, spread over its playing time.
+FFmpegPCMAudio): on an idle machine an 18 s clip in 36-38 ms against ffmpeg's 89-98 ms (66 s:
+97-101 against 130-148 ms), the same sample count, the two PCMs 77 dB apart (miniaudio's own
+linear resampler was only 23 dB from ffmpeg: soxr it is), no ffmpeg process per clip and no
+ffmpeg at run time. Opus encoding (discord.py, libopus) costs more than either: 520 ms CPU for
+the 18 s clip, spread over its playing time (3 % of a core).
 """
 
 from __future__ import annotations

@@ -407,15 +407,16 @@ SELECT p.*, u.name AS user_name,
 FROM parties AS p JOIN users AS u ON u.id = p.user_id
 """
 
-# A party's clips in play order with their counted votes (a clip's maker's own are left out,
-# as everywhere); best mean first, then more votes, then the one played first.
+# A party's clips that began to play, in play order, with their counted votes (a clip's
+# maker's own are left out, as everywhere); best mean first, then more votes, then the one
+# played first. Clips a /stop dropped before they played are not ranked.
 _PARTY_RANKING = """
 SELECT q.clip_id, c.number, ROW_NUMBER() OVER (ORDER BY q.id) AS position,
        COUNT(r.stars) AS votes, AVG(r.stars) AS mean
 FROM play_queue AS q
 JOIN clips AS c ON c.id = q.clip_id
 LEFT JOIN ratings AS r ON r.clip_id = q.clip_id AND r.user_id <> c.user_id
-WHERE q.party_id = ?
+WHERE q.party_id = ? AND q.started_at IS NOT NULL
 GROUP BY q.id
 ORDER BY mean IS NULL, mean DESC, votes DESC, position
 """

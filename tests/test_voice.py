@@ -329,3 +329,48 @@ async def test_the_console_names_the_file_to_play_and_says_voice_needs_discord(a
     needs = "error: voice needs Discord: the console has no voice channel to play in"
     assert [s.startswith(needs) for s in said[-6:-1]] == [True] * 5
     assert said[-1] == "error: count must be between 2 and 10 (got 1)"
+
+
+async def test_without_the_voice_libraries_play_says_what_is_missing(
+        api, tmp_path, tiny_registry, monkeypatch):
+    lounge = api.add_voice_channel("Lounge")
+    fan = api.add_member(name="fan")
+    await api.join_voice(fan, lounge)
+    monkeypatch.setattr("discord.voice_client.has_nacl", False)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True):
+        refused = await (await api.slash("play", user=fan)).wait_original()
+        party = await (await api.slash("party new", user=fan)).wait_original()
+        helped = await (await api.slash("help", user=fan)).wait_original()
+    missing = ("Voice is not available on this Cadenza: the PyNaCl package is not installed "
+               "(./run.sh installs it). Everything else works as usual: /compose, the buttons, "
+               "/top")
+    assert refused.ephemeral and refused.content == missing
+    assert party.ephemeral and party.content == missing
+    assert helped.embeds and api.voice.connections == []
+
+
+async def test_stop_ends_a_party_and_ranks_what_was_heard(api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    host, fan = api.add_member(name="host"), api.add_member(name="fan")
+    for member in (host, fan):
+        await api.join_voice(member, lounge)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        inter = await api.slash("party new", {"style": "classical", "count": 4, "bars": 4},
+                                user=host)
+        party = await inter.wait_original(timeout=SLOW)
+        message = await wait_state(api, party.id, playing(1))
+        found = NOW_PLAYING.search(message.content)
+        assert found is not None
+        first = int(found[3])
+        await vote(api, message, first, (fan,), (3,))
+        stopped = await (await api.slash("stop", user=fan)).wait_original(
+            lambda m: not m.loading, timeout=SLOW)
+        text = (await api.changes.wait_for(lambda: ranking(api), timeout=SLOW,
+                                           what="the ranking"))[0]
+    assert stopped.content.startswith("⏹ Stopped by fan: ")
+    assert text == ("🏆 **Listening party #1 stopped** — 1 clip(s), 1 vote(s) counted (a clip's "
+                    f"own maker's vote is not)\n1. clip #{first} — 3.00★ from 1 vote(s) "
+                    "(played 1st)")
+    assert rows(h.db, "SELECT status FROM parties") == [("stopped",)]
+    assert ("playing",) not in rows(h.db, "SELECT status FROM play_queue")
+    assert api.voice.active(api.guild_id) is None
