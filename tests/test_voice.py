@@ -100,6 +100,26 @@ async def wait_state(api: DiscordDouble, message_id: int, predicate):  # type: i
         timeout=SLOW, what="a state of the party message")
 
 
+async def in_voice(api: DiscordDouble, *names: str):  # type: ignore[no-untyped-def]
+    """Members (by name) in a new voice channel "Lounge"."""
+    lounge = api.add_voice_channel("Lounge")
+    members = [api.add_member(name=name) for name in names]
+    for member in members:
+        await api.join_voice(member, lounge)
+    return members
+
+
+async def first_party_clip(api: DiscordDouble, host, options):  # type: ignore[no-untyped-def]
+    """/party new by ``host``: the party message as its first clip plays, and that clip's
+    number."""
+    inter = await api.slash("party new", options, user=host)
+    party = await inter.wait_original(timeout=SLOW)
+    message = await wait_state(api, party.id, playing(1))
+    found = NOW_PLAYING.search(message.content)
+    assert found is not None
+    return message, int(found[3])
+
+
 async def vote(api: DiscordDouble, message, number: int, voters, stars) -> None:  # type: ignore[no-untyped-def]
     for voter, value in zip(voters, stars, strict=True):
         click = await api.click(message, f"rate:{number}:{value}", user=voter)
@@ -113,10 +133,7 @@ def ranking(api: DiscordDouble) -> list[str]:
 
 async def test_a_party_of_three_plays_in_order_with_votes_on_the_clip_heard_and_a_ranking(
         api, tmp_path, tiny_registry):
-    lounge = api.add_voice_channel("Lounge")
-    host, ann, bob = (api.add_member(name=n) for n in ("host", "ann", "bob"))
-    for member in (host, ann, bob):
-        await api.join_voice(member, lounge)
+    host, ann, bob = await in_voice(api, "host", "ann", "bob")
     stars = {1: (5, 4), 2: (2, 3), 3: (4, 4)}  # by ann and bob, per clip in play order
     heard: dict[int, int] = {}
     async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
@@ -155,17 +172,10 @@ async def test_a_party_of_three_plays_in_order_with_votes_on_the_clip_heard_and_
 
 async def test_a_restart_during_a_party_keeps_its_queue_and_votes_and_the_party_plays_on(
         api, tmp_path, tiny_registry):
-    lounge = api.add_voice_channel("Lounge")
-    host, ann = api.add_member(name="host"), api.add_member(name="ann")
-    for member in (host, ann):
-        await api.join_voice(member, lounge)
+    host, ann = await in_voice(api, "host", "ann")
     async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
-        inter = await api.slash("party new", {"style": "folk", "count": 3, "bars": 2}, user=host)
-        party = await inter.wait_original(timeout=SLOW)
-        message = await wait_state(api, party.id, playing(1))
-        found = NOW_PLAYING.search(message.content)
-        assert found is not None
-        first = int(found[3])
+        message, first = await first_party_clip(
+            api, host, {"style": "folk", "count": 3, "bars": 2})
         await vote(api, message, first, (ann,), (5,))
         await h.wait_until(lambda: len(rows(h.db, "SELECT id FROM play_queue")) >= 2,
                            "a second clip in the queue", timeout=SLOW)
@@ -285,10 +295,7 @@ async def test_queue_skip_stop_the_play_button_and_leaving_when_idle(api, tmp_pa
 
 async def test_party_arena_plays_a_then_b_blind_and_takes_the_arena_vote(
         api, tmp_path, tiny_registry):
-    lounge = api.add_voice_channel("Lounge")
-    host, fan = api.add_member(name="host"), api.add_member(name="fan")
-    for member in (host, fan):
-        await api.join_voice(member, lounge)
+    host, fan = await in_voice(api, "host", "fan")
     models = tiny_registry.names()
     async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
         inter = await api.slash("party arena", {"style": "folk", "bars": 1}, user=host)
@@ -350,18 +357,10 @@ async def test_without_the_voice_libraries_play_says_what_is_missing(
 
 
 async def test_stop_ends_a_party_and_ranks_what_was_heard(api, tmp_path, tiny_registry):
-    lounge = api.add_voice_channel("Lounge")
-    host, fan = api.add_member(name="host"), api.add_member(name="fan")
-    for member in (host, fan):
-        await api.join_voice(member, lounge)
+    host, fan = await in_voice(api, "host", "fan")
     async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
-        inter = await api.slash("party new", {"style": "classical", "count": 4, "bars": 4},
-                                user=host)
-        party = await inter.wait_original(timeout=SLOW)
-        message = await wait_state(api, party.id, playing(1))
-        found = NOW_PLAYING.search(message.content)
-        assert found is not None
-        first = int(found[3])
+        message, first = await first_party_clip(
+            api, host, {"style": "classical", "count": 4, "bars": 4})
         await vote(api, message, first, (fan,), (3,))
         stopped = await (await api.slash("stop", user=fan)).wait_original(
             lambda m: not m.loading, timeout=SLOW)
