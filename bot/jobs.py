@@ -285,8 +285,8 @@ class JobQueue:
             self._admitted.remove(job)
             job.state = "interrupted"
 
-    async def enqueue(self, job: Job) -> Job:
-        """Write the admitted job to the store and queue it."""
+    async def enqueue(self, job: Job, party_id: int | None = None) -> Job:
+        """Write the admitted job to the store (for ``party_id``, as that party's) and queue it."""
         if job not in self._admitted:
             raise ValueError(f"{job!r} was not admitted")
         try:
@@ -294,6 +294,7 @@ class JobQueue:
                 user_id=job.user.id, user_name=job.user.name,
                 params=job_params(job.resolved, job.origin, job.matchup),
                 guild_id=job.where.guild_id, channel_id=job.where.channel_id,
+                party_id=party_id,
             )
         except BaseException:
             self.abandon(job)

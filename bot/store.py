@@ -1440,8 +1440,11 @@ class Store:
         params: Mapping[str, Any],
         guild_id: int | None = None,
         channel_id: int | None = None,
+        party_id: int | None = None,
     ) -> int:
-        """Record an admitted compose request as 'queued'; returns the job id."""
+        """Record an admitted compose request as 'queued'; returns the job id. With
+        ``party_id`` the party learns it is composing this job in the same transaction, so no
+        shutdown can leave a party's request looking like a member's (claim_party_jobs)."""
         _check_user(user_id, user_name)
         params_json = _params_json(params)
         now = _to_ts(self._clock())
@@ -1452,7 +1455,11 @@ class Store:
                 "created_at) VALUES ('queued', ?, ?, ?, ?, ?) RETURNING id",
                 (user_id, guild_id, channel_id, params_json, now),
             )
-            return int(next(iter(rows))[0])
+            job_id = int(next(iter(rows))[0])
+            if party_id is not None:
+                await conn.execute("UPDATE parties SET job_id = ? WHERE id = ?",
+                                   (job_id, party_id))
+            return job_id
 
     async def get_job(self, job_id: int) -> JobRow | None:
         if not _is_int64(job_id, minimum=1):

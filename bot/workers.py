@@ -85,6 +85,16 @@ def _deliver(future: asyncio.Future[Any], value: Any = None,
         future.set_result(value)
 
 
+def _post(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any = None,
+          error: BaseException | None = None) -> None:
+    """Hand a result to ``future`` on its loop; a loop closed meanwhile (its awaiting task
+    gave up at shutdown) has nobody left to tell."""
+    try:
+        loop.call_soon_threadsafe(_deliver, future, value, error)
+    except RuntimeError:
+        log.debug("a worker finished after its event loop closed; result dropped")
+
+
 class ThreadPool:
     """``size`` daemon threads running ``await pool.run(fn, *args, stage=..., timeout=...)``."""
 
@@ -117,14 +127,14 @@ class ThreadPool:
             if item.done.done():  # given up before it started (shutdown, a cancelled request)
                 continue
             item.thread = me
-            item.loop.call_soon_threadsafe(_deliver, item.started)
+            _post(item.loop, item.started)
             _local.token = item.token
             try:
                 value = item.fn(*item.args)
             except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
-                item.loop.call_soon_threadsafe(_deliver, item.done, None, e)
+                _post(item.loop, item.done, None, e)
             else:
-                item.loop.call_soon_threadsafe(_deliver, item.done, value)
+                _post(item.loop, item.done, value)
             finally:
                 _local.token = NEVER
                 item = None  # type: ignore[assignment]  # drop references to big results

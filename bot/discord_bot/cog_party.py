@@ -157,9 +157,9 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
                     job = await self._admit(party)
                     if job is None:
                         break
-                # Shielded: a shutdown must not separate the stored request from its party, or
-                # the next start would offer it to the host as "Try again" (claim_party_jobs).
-                await asyncio.shield(self._enqueue(party, job))
+                # One transaction stores the request and links it to its party, or the next start
+                # could offer it to the host as "Try again" (claim_party_jobs).
+                await self.jobs.enqueue(job, party_id=party.id)
                 made = await self._follow(party, job)
                 job = None
                 if made is None:
@@ -176,11 +176,6 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
             self._composing.pop(party_id, None)
         if not self._closing:
             await self.maybe_finish(party_id)
-
-    async def _enqueue(self, party: Party, job: Job) -> None:
-        await self.jobs.enqueue(job)
-        if job.id is not None:
-            await self.app.store.update_party(party.id, job_id=job.id)
 
     def _host(self, party: Party) -> UserRef:
         return UserRef(party.user_id, party.user_name)
