@@ -14,17 +14,25 @@ from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("lstm", "gru", "rnn", "vae", "gan")
+FAMILIES = ("lstm", "gru", "rnn", "vae", "gan", "chords")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model on the offline corpus and MIDI folders")
     t.add_argument("--model", choices=FAMILIES, default="lstm",
-                   help="lstm/gru/rnn: melody model; vae: melody VAE; gan: multi-track GAN")
+                   help="lstm/gru/rnn: melody model; vae: melody VAE; gan: multi-track GAN; "
+                        "chords: the chord-progression model")
     t.add_argument("--name", help="checkpoint name (default: the family)")
     t.add_argument("--data", type=Path, action="append", default=[],
-                   help="folder of MIDI files; sub-folder names are style labels (repeatable)")
+                   help="the style corpus (default ../shared/style-corpus when present), or a "
+                        "folder of MIDI files whose sub-folder names are style labels "
+                        "(repeatable)")
     t.add_argument("--no-corpus", action="store_true", help="skip music21's corpus")
+    t.add_argument("--no-style-corpus", action="store_true",
+                   help="do not look for ../shared/style-corpus when no --data names it")
+    t.add_argument("--include-nc", action="store_true",
+                   help="also learn from the CC BY-NC-SA Joplin edition (non-commercial: never "
+                        "for weights you ship)")
     t.add_argument("--styles", help="comma-separated corpus styles (default all)")
     t.add_argument("--out", type=Path, help="checkpoint folder (default models/checkpoints)")
     t.add_argument("--force", action="store_true",
@@ -73,7 +81,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import SHIPPED_DIR
     from models.schedule import set_threads
 
-    out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
+    if args.model == "chords":
+        from models.train_chords import HARMONY_DIR
+
+        out = (args.out / (args.name or "chords") / "model.pt" if args.out
+               else HARMONY_DIR / "model.pt")
+    else:
+        out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
     # The default name is the family and the default folder the shipped one, so a plain
     # `cadenza train --model lstm` would replace the shipped model and its card: refuse before
     # any work is done.
@@ -85,14 +99,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not d.is_dir():
             raise UserError(f"--data folder not found: {d}")
     if args.model in ("lstm", "gru", "rnn"):
-        from models.train import TrainOptions, train
+        from models.train import train
 
-        best = train(TrainOptions(
-            out=out, cell=args.model, data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
-            corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
-            n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
-            block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes,
-            seed=args.seed))
+        best = train(_train_options(args, out))
+        summary = f"held-out NLL {best['nll']:.4f} nats/token"
+    elif args.model == "chords":
+        from models.style_corpus import default_style_corpus, is_style_corpus
+        from models.train_chords import ChordTrainOptions, train_chords
+
+        root = next((d for d in args.data if is_style_corpus(d)), None) or (
+            None if args.no_style_corpus else default_style_corpus())
+        if root is None:
+            raise UserError("the chord model learns from the style corpus: pass --data "
+                            "../shared/style-corpus")
+        best = train_chords(ChordTrainOptions(out=out, data=root, include_nc=args.include_nc,
+                                              steps=args.steps, minutes=args.minutes,
+                                              seed=args.seed))
         summary = f"held-out NLL {best['nll']:.4f} nats/token"
     elif args.model == "vae":
         from models.train_vae import VAEOptions, train_vae
@@ -108,13 +130,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from models.corpus import load_corpus, midi_folder_pieces
+def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-untyped-def]
+    from models.train import TrainOptions
 
-    pieces = [] if args.no_corpus else load_corpus(
-        tuple(args.styles.split(",")) if args.styles else None)
-    for d in args.data:
-        pieces += midi_folder_pieces(d)
+    return TrainOptions(
+        out=out, cell=args.model if args.model in ("lstm", "gru", "rnn") else "lstm",
+        data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
+        use_style_corpus=not args.no_style_corpus, include_nc=args.include_nc,
+        corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
+        n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
+        block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed)
+
+
+def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The same pieces the sequence models learn from (music21's corpus, the style corpus,
+    MIDI folders)."""
+    from models.train import gather_pieces
+
+    pieces = gather_pieces(_train_options(args, Path("unused")))
+    if args.styles:
+        pieces = [p for p in pieces if p.style in args.styles.split(",")]
     if not pieces:
         raise UserError("no training data: check --data folders and --styles")
     return pieces

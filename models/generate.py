@@ -39,6 +39,7 @@ class MelodyRequest:
     primer: tuple[int, ...] | None = None
     pitch_range: tuple[int, int] = (55, 88)
     idiom: Idiom = field(default_factory=Idiom)
+    form: tuple[tuple[int, int, int, int], ...] | None = None  # per bar (models.form)
 
 
 class _BiasCache:
@@ -85,7 +86,7 @@ def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[l
             raise ModelError(f"this model does not know the style {r.style!r}")
         constraints.append(Constraint(vocab, style=r.style, meter=r.meter, plan=r.plan,
                                       prefix=list(r.primer) if r.primer else None,
-                                      pitch_range=r.pitch_range))
+                                      pitch_range=r.pitch_range, form=r.form))
         rngs.append(np.random.default_rng(r.seed))
         biases.append(_BiasCache(vocab, r.idiom))
     temps = {r.temperature for r in requests}

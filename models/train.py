@@ -32,6 +32,8 @@ class TrainOptions:
     styles: tuple[str, ...] = DEFAULT_STYLES
     data_dirs: tuple[Path, ...] = ()
     use_corpus: bool = True
+    use_style_corpus: bool = True
+    include_nc: bool = False  # the CC BY-NC-SA Joplin edition: never for shipped weights
     corpus_styles: tuple[str, ...] | None = None
     n_layer: int = 2
     n_embd: int = 128
@@ -49,11 +51,26 @@ class TrainOptions:
 
 
 def gather_pieces(opts: TrainOptions) -> list[Piece]:
+    """music21's corpus (classical, folk, celtic and a little ragtime), the style corpus (jazz,
+    blues and ragtime: beside the checkout, or a ``--data`` folder that is one), and folders of
+    MIDI files whose sub-folder names are styles."""
+    from models.style_corpus import default_style_corpus, is_style_corpus, style_corpus_pieces
+
     pieces: list[Piece] = []
     if opts.use_corpus:
         pieces += load_corpus(opts.corpus_styles, limit_files=opts.limit_files)
-    for d in opts.data_dirs:
-        pieces += midi_folder_pieces(Path(d))
+    dirs = [Path(d) for d in opts.data_dirs]
+    if not any(is_style_corpus(d) for d in dirs) and opts.use_style_corpus:
+        found = default_style_corpus()
+        if found is not None:
+            dirs.append(found)
+    for d in dirs:
+        if is_style_corpus(d):
+            got, skipped = style_corpus_pieces(d, include_nc=opts.include_nc)
+            log.info("style corpus %s: %d pieces, skipped %s", d, len(got), dict(skipped))
+            pieces += got
+        else:
+            pieces += midi_folder_pieces(d)
     return pieces
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.grammar import ChordPlan, Constraint, plan_from_chords, sequence_features
+from models.form import bar_features, lay_out
+from models.grammar import FEATURES, ChordPlan, Constraint, plan_from_chords, sequence_features
 from models.score import ChordEvent, Note, Score, Track
 from models.theory import Chord
 from models.tokens import BAR, EOS, Vocab, decode, encode
@@ -57,12 +58,16 @@ def test_plan_from_chords_restates_downbeats_and_keeps_changes() -> None:
 
 
 def test_side_features_track_chord_position_and_bars_left() -> None:
-    toks = run_random(Constraint(V, style="blues", meter=(4, 4), plan=PLAN), 1)
-    f = sequence_features(toks, V)
-    assert f.shape == (len(toks), 5)
+    form = tuple(bar_features(lay_out("ab", 2) + ((2, 1, "A"),), 3))
+    toks = run_random(Constraint(V, style="blues", meter=(4, 4), plan=PLAN, form=form), 1)
+    f = sequence_features(toks, V, form=form)
+    assert f.shape == (len(toks), len(FEATURES))
     bar_rows = [i for i, t in enumerate(toks) if t == BAR]
     assert [f[i, 4] for i in bar_rows] == [3, 2, 1]  # bars left
     assert f[-1, 0] == 1 + V.styles.index("blues")
+    # form columns per bar: section letter, bar in section, bars left in it, repeat flag
+    assert [tuple(f[i, 5:]) for i in bar_rows] == [(1, 1, 1, 1), (2, 1, 1, 1), (1, 1, 1, 2)]
+    assert tuple(f[0, 5:]) == (0, 0, 0, 0)  # before the first bar: unknown
 
 
 def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pitches() -> None:
