@@ -58,7 +58,7 @@ def test_plan_from_chords_restates_downbeats_and_keeps_changes() -> None:
 
 
 def test_side_features_track_chord_position_and_bars_left() -> None:
-    form = tuple(bar_features(lay_out("ab", 2) + ((2, 1, "A"),), 3))
+    form = tuple(bar_features((*lay_out("ab", 2), (2, 1, "A")), 3))
     toks = run_random(Constraint(V, style="blues", meter=(4, 4), plan=PLAN, form=form), 1)
     f = sequence_features(toks, V, form=form)
     assert f.shape == (len(toks), len(FEATURES))
