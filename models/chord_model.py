@@ -216,8 +216,9 @@ def encode(bars: Sequence[BarChanges], vocab: ChordVocab, *, style: str,
             continue
         for i, (tick, chord) in enumerate(bar):
             stop = bar[i + 1][0] if i + 1 < len(bar) else units * unit
-            if tick % unit or stop <= tick:
-                raise ChordTokenError(f"bar {b}: change at tick {tick} is off the beat units")
+            if tick % unit or stop % unit or stop <= tick:
+                raise ChordTokenError(f"bar {b}: a change at tick {tick} or {stop} is off the "
+                                      "beat units")
             out += [vocab.chord(chord, key.tonic), vocab.length((stop - tick) // unit)]
     if eos:
         out.append(EOS)

@@ -32,11 +32,11 @@ class FormError(ValueError):
     """A form that cannot be laid over the requested bars."""
 
 
-def parse_form(text: str) -> str:
+def parse_form(text: str, max_letters: int = MAX_FORM_LETTERS) -> str:
     """Normalise a member's form: letters a-e, 1-8 of them, starting with A (``"AABA"`` ->
-    ``"aaba"``); FormError otherwise."""
+    ``"aaba"``); FormError otherwise. (The styles' own forms may repeat past 8 sections.)"""
     t = text.strip().lower()
-    if not re.fullmatch(r"[a-e]{1,8}", t):
+    if not re.fullmatch(rf"[a-e]{{1,{max_letters}}}", t):
         raise FormError("a form is 1-8 section letters a-e, such as aaba, aab or aabb")
     if t[0] != "a":
         raise FormError("a form starts with section a, such as aaba, aab or aabb")
@@ -59,7 +59,7 @@ def _canonical(form: str) -> str:
 
 def lay_out(form: str, bars: int) -> tuple[Section, ...]:
     """Equal sections for a form over ``bars`` bars; FormError when they do not divide."""
-    form = parse_form(form)
+    form = parse_form(form, max_letters=max(MAX_FORM_LETTERS, bars))
     n = len(form)
     if bars % n:
         raise FormError(f"form {form} needs a number of bars divisible by {n} "

@@ -195,6 +195,8 @@ def leadsheet_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
     """Transcribed solos with their changes; the blues subset's files are blues."""
     from models.leadsheet import load_leadsheets
 
+    if not (root / LEADSHEETS_JAZZ).is_dir():
+        return [], Counter()
     sheets, skipped = load_leadsheets(root / LEADSHEETS_JAZZ)
     skipped = Counter({f"impro-visor: {k}": v for k, v in skipped.items()})
     blues_dir = root / LEADSHEETS_BLUES
@@ -286,7 +288,7 @@ def chord_sequences(root: Path, *, include_nc: bool = False
 
     skipped: Counter[str] = Counter()
     out: list[ChordSeq] = []
-    charts, why = load_charts(root / CHARTS_JAZZ)
+    charts, why = load_charts(root / CHARTS_JAZZ) if (root / CHARTS_JAZZ).is_dir() else ([], {})
     skipped += Counter({f"jcpc: {k}": v for k, v in why.items()})
     blues_dir = root / CHARTS_BLUES
     blues = {p.name for p in blues_dir.glob("*.txt")} if blues_dir.is_dir() else set()

@@ -86,3 +86,53 @@ def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pi
         assert [(n.start, n.duration, n.velocity) for n in var.tracks[0].notes] == [
             (n.start, n.duration, n.velocity) for n in src.tracks[0].notes]
     assert len({tuple(v) for v in variations}) > 1
+
+
+def test_rep_is_offered_only_for_bars_with_notes_and_the_same_chords() -> None:
+    from models.tokens import MAX_REPEAT
+
+    plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")),), ((0, Chord(7, "7")),),
+                      ((0, Chord(0, "maj")),)))
+    c = Constraint(V, style="folk", meter=(4, 4), plan=plan)
+    reps = []
+    rng = np.random.default_rng(0)
+    while not c.done:
+        tok = c.forced()
+        if tok is None:
+            m = c.mask()
+            if c.phase == "bar":
+                reps.append(sorted(V.value(t) + 1 for t in np.flatnonzero(m)
+                                   if V.kind(int(t)) == "rep"))
+                # play a note in every bar, so every earlier bar can be repeated
+                tok = next(int(t) for t in np.flatnonzero(m) if V.kind(int(t)) == "pos")
+            else:
+                tok = int(rng.choice([t for t in np.flatnonzero(m)
+                                      if V.kind(int(t)) != "rep"]))
+        c.feed(tok)
+    # bar 0: nothing before; bar 1: bar 0 (both C); bar 2 (G7): no earlier G7 bar;
+    # bar 3 (C): bars 1 and 0 (k = 2, 3), not bar 2 (G7)
+    assert reps == [[], [1], [], [2, 3]]
+    assert MAX_REPEAT >= 32
+
+
+def test_a_sampled_rep_copies_the_bar_and_forces_the_rest_of_it() -> None:
+    plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")), (24, Chord(7, "7")))))
+    plan = ChordPlan((plan.bars[1], plan.bars[1]))
+    c = Constraint(V, style="folk", meter=(4, 4), plan=plan)
+    rng = np.random.default_rng(1)
+    while not c.done:
+        tok = c.forced()
+        if tok is None:
+            m = c.mask()
+            if c.phase == "bar" and c.bar == 1:
+                tok = V.rep(1)
+            else:
+                tok = int(rng.choice([t for t in np.flatnonzero(m)
+                                      if V.kind(int(t)) != "rep"]))
+        c.feed(tok)
+    score = decode(c.tokens, V)
+    notes = score.tracks[0].notes
+    first = [(n.start, n.pitch, n.duration) for n in notes if n.start < 48]
+    second = [(n.start - 48, n.pitch, n.duration) for n in notes if n.start >= 48]
+    assert first and first == second
+    assert [(ch.start, ch.chord) for ch in score.chords][-1] == (72, Chord(7, "7"))
