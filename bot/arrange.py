@@ -15,7 +15,7 @@ import numpy as np
 from bot.drums import KITS, drum_part
 from bot.styles import StyleSpec
 from bot.voicing import lead_voicing, nearest_pitch
-from models.score import GRID, ChordEvent, Note, Score, Track
+from models.score import GRID, ChordEvent, Note, Score, Track, swing_tick, unswing_tick
 from models.theory import Chord, Key
 
 RES = GRID * 4  # 48 ticks per quarter note
@@ -252,30 +252,12 @@ def _walk(ctx: Ctx, chord: Chord, root: int, next_root_pc: int, beats: int, lo: 
 # ------------------------------------------------------------------ swing and assembly
 
 
-def swing_tick(t: int) -> int:
-    """Map a straight tick to a swung one: the off-beat eighth moves to 2/3 of the beat."""
-    q, r = divmod(t, RES)
-    half = RES // 2
-    if r <= half:
-        return q * RES + r * 2 * RES // (3 * half)
-    return q * RES + 2 * RES // 3 + (r - half) * RES // (3 * half)
-
-
 def swing_notes(notes: Sequence[Note]) -> list[Note]:
     out = []
     for n in notes:
-        s, e = swing_tick(n.start), swing_tick(n.end)
+        s, e = swing_tick(n.start, RES), swing_tick(n.end, RES)
         out.append(Note(s, max(1, e - s), n.pitch, n.velocity))
     return out
-
-
-def unswing_tick(t: int, res: int) -> int:
-    """Inverse of the swing at ``res`` ticks per quarter: 2/3 of a beat back to 1/2."""
-    q, r = divmod(t, res)
-    two_thirds = 2 * res / 3
-    if r <= two_thirds:
-        return q * res + round(r * 0.75)
-    return q * res + round(res / 2 + (r - two_thirds) * 1.5)
 
 
 def unswing(score: Score) -> Score:

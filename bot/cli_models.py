@@ -222,7 +222,22 @@ def describe(meta: dict, kind: str) -> str:
             return f"mean overlap area vs data {sum(overlaps) / len(overlaps):.2f} over " \
                    f"{len(overlaps)} features"
         return f"{meta.get('steps', '?')} training steps"
+    if kind == "chords" and "nll" in held:
+        return f"chord plans; held-out NLL {held['nll']:.3f} nats/token"
     return "no figures recorded"
+
+
+def learned_from(meta: dict) -> str:
+    """'jazz 287 pieces, blues 80, ...': the styles a checkpoint learned from real data."""
+    parts = []
+    for style, d in (meta.get("data") or {}).items():
+        if not isinstance(d, dict):
+            continue
+        n = d.get("pieces", d.get("progressions"))
+        if n:
+            unit = "progressions" if "progressions" in d else "pieces"
+            parts.append(f"{style} {n} {unit}" if not parts else f"{style} {n}")
+    return ", ".join(parts) if parts else "not recorded"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -246,9 +261,35 @@ def cmd_models(args: argparse.Namespace) -> int:
             params = sum(params.values())
         print(f"{name:<8} {family:<5} {params:>10,} params  {size:5.1f} MB  "
               f"trained {minutes:5.1f} min  {describe(meta, kind)}")
+        print(f"{'':<8} learned from real data: {learned_from(meta)}")
         if entry.card.exists():
             print(f"{'':<8} card: {entry.card}")
+    _print_chord_model()
     return 0
+
+
+def _print_chord_model() -> None:
+    """The chord-progression model is no ``model:`` of its own: it plans the harmony of jazz,
+    blues and ragtime clips for every melody model."""
+    from bot.service import HARMONY_CHECKPOINT
+    from models.checkpoint import read_payload
+    from models.errors import ModelError
+
+    if not HARMONY_CHECKPOINT.is_file():
+        print("harmony: no chord model installed: rule-based chord plans for every style")
+        return
+    try:
+        meta = read_payload(HARMONY_CHECKPOINT).get("meta") or {}
+    except ModelError as e:
+        print(f"harmony: chord model unusable ({e}): rule-based chord plans")
+        return
+    print(f"harmony  chords {meta.get('params', 0):>10,} params  "
+          f"{HARMONY_CHECKPOINT.stat().st_size / 1e6:5.1f} MB  trained "
+          f"{meta.get('train_seconds', 0) / 60:5.1f} min  {describe(meta, 'chords')}")
+    print(f"{'':<8} learned from real data: {learned_from(meta)}")
+    card = HARMONY_CHECKPOINT.parent / "card.md"
+    if card.exists():
+        print(f"{'':<8} card: {card}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

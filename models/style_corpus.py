@@ -26,7 +26,7 @@ from models.chord_model import ChordSeq, bar_content, bar_units, bars_from_chang
 from models.corpus import NO_CHORD, Piece, make_piece
 from models.form import Section, infer_sections
 from models.midifile import MidiError, read_midi
-from models.score import GRID
+from models.score import GRID, unswing_tick
 from models.theory import Chord, Key, TheoryError
 from models.tokens import METERS
 
@@ -42,6 +42,7 @@ RAGS_NC = "ragtime/midi/craigsapp-joplin-NC"
 CHARTS_JAZZ = "jazz/chords/jcpc"
 CHARTS_BLUES = "blues/chords/jcpc-blues"
 MAX_NC_FRACTION = 0.5  # solos annotated without changes (free jazz) teach no harmony
+SWING_FEELS = ("SWING", "TWOBEAT")  # WJD rhythm feels played with swung eighths
 _META_MARKER, _META_CUE = 0x06, 0x07
 
 # Licence and credit per source, for model cards and the README.
@@ -105,9 +106,14 @@ def _chord_or_none(text: str) -> Chord | None:
     return None if text.strip() in ("N.C.", "NC", "") else Chord.parse(text)
 
 
-def read_wjd(data: bytes, source: str, style: str, key: Key | None = None
-             ) -> tuple[Piece | None, str]:
-    """One beat-aligned WJD file -> (Piece with chords and form sections, '') or (None, why)."""
+def read_wjd(data: bytes, source: str, style: str, key: Key | None = None, *,
+             swung: bool = False) -> tuple[Piece | None, str]:
+    """One beat-aligned WJD file -> (Piece with chords and form sections, '') or (None, why).
+
+    A ``swung`` solo is straightened (``models.score.unswing_tick``): the arranger swings every
+    jazz and blues line, as the notated Impro-Visor transcriptions are written, so the models
+    learn one straight grid and the performed swing is not applied twice; triplets come back
+    exactly when the arranger swings them again."""
     try:
         mf = read_midi(data)
     except MidiError as e:
@@ -140,6 +146,9 @@ def read_wjd(data: bytes, source: str, style: str, key: Key | None = None
                 spans.append((s, max(s + 1, t), ev.a))
     if len(set(meters)) != 1:
         return None, "no metre or a metre change"
+    if swung:
+        spans = [(unswing_tick(a, GRID), max(unswing_tick(a, GRID) + 1, unswing_tick(b, GRID)),
+                  p) for a, b, p in spans]
     meter = meters[0]
     if meter not in METERS:
         return None, f"metre {meter[0]}/{meter[1]}"
@@ -180,7 +189,9 @@ def wjd_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
         except ValueError:
             pass
         style = "blues" if f.name in blues else "jazz"
-        piece, why = read_wjd(f.read_bytes(), f"wjd:{f.stem}", style, _wjd_key(row.get("key", "")))
+        swung = row.get("rhythmfeel", "SWING") in SWING_FEELS
+        piece, why = read_wjd(f.read_bytes(), f"wjd:{f.stem}", style,
+                              _wjd_key(row.get("key", "")), swung=swung)
         if piece is None:
             skipped[f"wjd: {why}"] += 1
             continue

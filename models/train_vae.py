@@ -47,7 +47,8 @@ class Windows:
     held: np.ndarray
     held_styles: np.ndarray
     styles: tuple[str, ...]
-    counts: dict[str, int]
+    counts: dict[str, int]  # training windows per style
+    pieces: dict[str, int]  # training pieces per style
 
 
 def piece_windows(pieces: list[Piece]) -> Windows:
@@ -63,15 +64,17 @@ def piece_windows(pieces: list[Piece]) -> Windows:
     styles = tuple(sorted({p.style for p, _ in usable}))
     train, held, train_s, held_s = [], [], [], []
     counts: dict[str, int] = {}
+    n_pieces: dict[str, int] = {}
     for (p, ws), is_held in zip(usable, split_heldout([p.source for p, _ in usable]),
                                 strict=True):
         (held if is_held else train).extend(ws)
         (held_s if is_held else train_s).extend([styles.index(p.style)] * len(ws))
         if not is_held:
             counts[p.style] = counts.get(p.style, 0) + len(ws)
+            n_pieces[p.style] = n_pieces.get(p.style, 0) + 1
     return Windows(np.asarray(train, dtype=np.int64), np.asarray(train_s, dtype=np.int64),
                    np.asarray(held, dtype=np.int64), np.asarray(held_s, dtype=np.int64),
-                   styles, counts)
+                   styles, counts, n_pieces)
 
 
 def balanced_indices(style_ids: np.ndarray, n: int, rng: np.random.Generator,
@@ -138,18 +141,19 @@ def train_vae(pieces: list[Piece], opts: VAEOptions) -> dict:
             log.info("step %d held-out reconstruction %s", step, acc)
             if best is None or acc["step_accuracy"] >= best["step_accuracy"]:
                 best = acc
-                _save(opts, model, best, counts, step, budget.t0, len(train), len(held))
+                _save(opts, model, best, w, step, budget.t0)
     assert best is not None
     return best
 
 
-def _save(opts: VAEOptions, model: MelodyVAE, best: dict, counts: dict, step: int, t0: float,
-          n_train: int, n_held: int) -> None:
+def _save(opts: VAEOptions, model: MelodyVAE, best: dict, w: Windows, step: int,
+          t0: float) -> None:
     meta = {
         "name": opts.out.parent.name, "family": "vae", "styles": list(model.config.styles),
-        "data": {s: {"windows": c} for s, c in sorted(counts.items())},
+        "data": {s: {"windows": c, "pieces": w.pieces.get(s, 0)}
+                 for s, c in sorted(w.counts.items())},
         "heldout": {k: round(v, 4) for k, v in best.items() if isinstance(v, float)},
-        "heldout_windows": min(n_held, 2000), "train_windows": n_train,
+        "heldout_windows": min(len(w.held), 2000), "train_windows": len(w.train),
         "best_step": best["step"], "steps": step, "train_seconds": round(time.time() - t0, 1),
         "params": model.num_params(), "command": opts.command,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "

@@ -23,7 +23,7 @@ from models.theory import Chord, Key
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 TPQ = 480
-INDEX_HEAD = "file,key,signatures,nc_fraction\n"
+INDEX_HEAD = "file,key,signatures,nc_fraction,rhythmfeel\n"
 
 
 def wjd_midi(chords: list[tuple[int, str]], cues: list[tuple[int, str]],
@@ -60,9 +60,10 @@ def _track(events: list[tuple[float, object]]) -> mido.MidiTrack:
 
 
 def riff(bar: int) -> list[tuple[float, float, int]]:
-    """A bar of eighths (every bar the same: repeats to learn)."""
+    """A bar of swung eighths, long-short 2:1 (every bar the same: repeats to learn)."""
     line = [62, 65, 69, 72, 70, 69, 65, 62]
-    return [(bar * 4 + i * 0.5, 0.5, p) for i, p in enumerate(line)]
+    return [(bar * 4 + i // 2 + (2 / 3 if i % 2 else 0), 2 / 3 if i % 2 == 0 else 1 / 3, p)
+            for i, p in enumerate(line)]
 
 
 def make_fixture(root: Path) -> Path:
@@ -86,9 +87,10 @@ def make_fixture(root: Path) -> Path:
     (jazz / "Tester_Free.mid").write_bytes(wjd_midi([(0, "N.C.")], [], solo))
     (jazz / "Tester_Broken.mid").write_bytes(b"MThd garbage")
     (jazz / "index.csv").write_text(
-        INDEX_HEAD + "Tester_Rhythm.mid,Bb-maj,4/4,0.0\nTester_Blues.mid,F-maj,4/4,0.0\n"
-        "Tester_Changes.mid,Bb-maj,4/4|3/4,0.0\nTester_Free.mid,,4/4,1.0\n")
-    (blues / "index.csv").write_text(INDEX_HEAD + "Tester_Blues.mid,F-maj,4/4,0.0\n")
+        INDEX_HEAD + "Tester_Rhythm.mid,Bb-maj,4/4,0.0,SWING\n"
+        "Tester_Blues.mid,F-maj,4/4,0.0,LATIN\nTester_Changes.mid,Bb-maj,4/4|3/4,0.0,SWING\n"
+        "Tester_Free.mid,,4/4,1.0,SWING\n")
+    (blues / "index.csv").write_text(INDEX_HEAD + "Tester_Blues.mid,F-maj,4/4,0.0,LATIN\n")
     rags = root / "ragtime" / "midi" / "mutopia"
     nc = root / "ragtime" / "midi" / "craigsapp-joplin-NC"
     rags.mkdir(parents=True)
@@ -127,7 +129,11 @@ def test_wjd_solos_bring_their_chords_form_style_and_reasons_for_skips(corpus: P
     assert rhythm.chords[:3] == ((0, "A#6"), (48, "Cm7"), (72, "F7"))
     assert (240, "NC") in rhythm.chords  # N.C. ends the chord
     assert rhythm.sections == ((0, 4, "A"), (4, rhythm.bars - 4, "B"))
-    assert rhythm.notes[:2] == ((0, 6, 62), (6, 6, 65))
+    # a swing-feel solo is straightened: the 2:1 eighths come back as even ones (the
+    # arranger swings them again); the latin blues keeps its straight quarters
+    assert rhythm.notes[:3] == ((0, 6, 62), (6, 6, 65), (12, 6, 69))
+    blues = by_name["wjd:Tester_Blues"]
+    assert [n[0] for n in blues.notes[:3]] == [0, 12, 24]
     assert skipped == {"wjd: no metre or a metre change": 1, "wjd: no chord annotation": 1,
                        "wjd: unreadable MIDI (the file is truncated inside its MIDI header)": 1}
     score = rhythm.to_score()
