@@ -59,7 +59,7 @@ def request_line(r: Resolved, origin: Origin | None = None,
     keeps its models hidden."""
     bars = "bar" if r.bars == 1 else "bars"
     line = f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str}"
-    if r.form:
+    if len(r.form) > 1:  # a one-section form says nothing
         line += f" · {r.form.upper()}"
     line += f" · seed {r.seed}"
     if matchup is not None:
@@ -122,7 +122,7 @@ def clip_embed(result: ClipResult, *, image: str | None, requested_by: str | Non
     fields = [("Style", r.style), ("Key", r.key), ("Tempo", f"{r.tempo} bpm"),
               ("Meter", r.meter_str), ("Bars", bars), ("Seed", str(r.seed)),
               ("Model", r.model), ("Temperature", f"{r.temperature:g}")]
-    if r.form:
+    if len(r.form) > 1:
         fields.append(("Form", r.form.upper()))
     for name, value in fields:
         embed.add_field(name=name, value=value, inline=True)
