@@ -9,10 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CADENZA_OUTPUT=/data/clips \
     CADENZA_CACHE=/data/cache
 
-# FluidSynth renders, ffmpeg encodes MP3, FluidR3_GM is the default soundfont (MIT).
+# FluidSynth renders, FluidR3_GM is the default soundfont (MIT); MP3s are encoded in-process
+# by LAME (the lameenc wheel), so no ffmpeg.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 ffmpeg \
-       fluid-soundfont-gm \
+    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 fluid-soundfont-gm \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -5,7 +5,7 @@ Usage: .venv/bin/python bench/bot_load.py [--members 8] [--clips 2] [--bars 2] [
 Every member issues /compose (one request in flight each, ``--clips`` in turn) while every member
 also clicks rating buttons on every clip that appears (some votes are changed afterwards). The
 bot is the real CadenzaBot (discord.py over loopback HTTP + websocket), with a real SQLite file,
-FluidSynth and ffmpeg. Prints completed jobs per minute, p50/p95 latency from the interaction to
+FluidSynth and LAME. Prints completed jobs per minute, p50/p95 latency from the interaction to
 the posted clip, the bot's maximum event-loop lag, and votes stored vs sent.
 
 Uses the shipped checkpoint models/checkpoints/lstm/model.pt when present, else a tiny

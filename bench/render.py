@@ -64,8 +64,8 @@ def band_score(bars: int, tempo: float = 112.0) -> Score:
 
 
 def _timed(fn: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
-    """Wall and CPU seconds per run; CPU includes child processes (ffmpeg) and is the fairer
-    number on a shared machine, where wall time also counts waiting for a core."""
+    """Wall and CPU seconds per run; CPU (child processes included, should a stage start any)
+    is the fairer number on a shared machine, where wall time also counts waiting for a core."""
     walls, cpus = [], []
     for _ in range(runs):
         c0, t = os.times(), time.perf_counter()
@@ -114,7 +114,7 @@ def main() -> None:
             print(f"  {'stage':<16}{'median':>10}{'p95':>10}{'cpu':>10}{'x realtime':>12}")
             total = 0.0
             for name, fn in stages.items():
-                fn()  # warm-up: font caches, ffmpeg binary in page cache
+                fn()  # warm-up: font caches, the encoder's tables
                 walls, cpus = _timed(fn, runs)
                 med = statistics.median(walls)
                 total += med

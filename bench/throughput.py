@@ -3,8 +3,10 @@
 Usage: .venv/bin/python bench/throughput.py [--bars 8] [--rounds 2] [--model lstm]
 
 Each round submits N concurrent 8-bar compose requests (plan + sample + arrange + MIDI, no audio)
-from N threads; "batched" shares sampling steps through MelodyBatcher, "one at a time" samples
-each request alone. Prints clips/minute for both and their ratio, measured in the same process.
+from N threads; "batched" shares sampling steps through MelodyBatcher (continuous batching: a
+request joins the running batch at the next step and leaves it when its melody ends), "one at
+a time" samples each request alone. Prints clips/minute for both, their ratio (measured in the
+same process) and the mean number of requests sampled together per model step.
 Uses the shipped checkpoint when present, else a random-weight 2x256 LSTM.
 """
 
@@ -56,13 +58,13 @@ def main() -> None:
     batched = Composer(registry, batcher=batcher)
     run(plain, 1, args.bars, 1, args.model)  # warm-up
     print(f"{'concurrent':>10} {'one at a time':>15} {'batched':>10} {'ratio':>7} "
-          f"{'mean batch':>11}")
+          f"{'rows/step':>10}")
     for n in (1, 4, 16):
         a = run(plain, n, args.bars, args.rounds, args.model)
         batcher.batches.clear()
         b = run(batched, n, args.bars, args.rounds, args.model)
         mean = sum(batcher.batches) / max(1, len(batcher.batches))
-        print(f"{n:>10} {a:>12.1f}/min {b:>7.1f}/min {b / a:>6.2f}x {mean:>11.1f}")
+        print(f"{n:>10} {a:>12.1f}/min {b:>7.1f}/min {b / a:>6.2f}x {mean:>10.1f}")
     batcher.close()
 
 

@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import logging
-import secrets
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.arena import Arena
-from bot.errors import ResourceError, UserError
+from bot.errors import ResourceError, UserError, write_error
 from bot.midi_io import midi_to_score, score_to_midi
 from bot.seeds import (
     BLEND_MODEL,
@@ -64,7 +63,7 @@ __all__ = [
     "PERIOD_DAYS", "PLAIN", "RELATION_WORDS", "STAGES", "Cadenza", "ClipResult", "Lineage",
     "Origin", "Progress", "RateResult", "SeedResult", "SeedTree", "SeedView", "Upload",
     "UserRef", "Where", "check_upload_size", "clean_filename", "format_ratings", "lineage_of",
-    "new_error_id", "node_text", "preview_score", "resolved_from_row",
+    "node_text", "preview_score", "resolved_from_row",
 ]
 
 CONSOLE_USER_ID = 0
@@ -89,11 +88,6 @@ EXPORT_COLUMNS = (
 )
 
 Progress = Callable[[str], None]
-
-
-def new_error_id() -> str:
-    """A short id that ties an apology shown to a member to the logged traceback."""
-    return secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -223,7 +217,7 @@ class Cadenza:
         try:
             files = await self.run_blocking(self._render, comp, out, tmp_stem, stage_timings)
         except BaseException:
-            _discard(out, tmp_stem)  # e.g. ffmpeg missing: the MIDI and PNG were already written
+            _discard(out, tmp_stem)  # e.g. no MP3 encoder: the MIDI and PNG were already written
             raise
         timings = dict(stage_timings)
         report("store")
@@ -253,8 +247,11 @@ class Cadenza:
                 timings: dict[str, float]) -> RenderedClip:
         r = comp.resolved
         title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
-        return self.composer.render(comp.score, comp.midi, out, stem, title=title,
-                                    timings=timings)
+        try:
+            return self.composer.render(comp.score, comp.midi, out, stem, title=title,
+                                        timings=timings)
+        except OSError as e:  # a full disk, a folder gone: the operator can act on it
+            raise write_error(e, f"the clip's files in {out}") or e from None
 
     # ---- stored clips
     async def clip(self, clip_id: int, *, viewer: UserRef | None = None,

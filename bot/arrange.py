@@ -64,7 +64,7 @@ class Ctx:
         return out
 
     def vel(self, base: int, spread: int = 6) -> int:
-        return int(np.clip(base + self.rng.integers(-spread, spread + 1), 1, 127))
+        return min(127, max(1, base + int(self.rng.integers(-spread, spread + 1))))
 
 
 # ------------------------------------------------------------------ lead

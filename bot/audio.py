@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,8 +16,9 @@ log = logging.getLogger(__name__)
 DISCORD_MAX_BYTES = 10 * 1024 * 1024
 MIB = 1024 * 1024
 PEAK_CEILING_DB = -1.0  # leaves room for the inter-sample peaks MP3 decoding adds
-# LAME's -q ("good speed, reasonable quality"): ~10-20% less CPU than ffmpeg's default of 3,
-# and MP3 encoding is the slowest step of a render; the difference is not audible at 128k+.
+# LAME's -q ("good speed, reasonable quality"), as ffmpeg's -compression_level 5 gave it before
+# encoding moved in-process: ~10-20% less CPU than LAME's default of 3, and MP3 encoding is the
+# slowest step of a render; the difference is not audible at 128k+.
 LAME_QUALITY = 5
 BITRATE_LADDER = (320, 256, 224, 192, 160, 128, 112, 96, 80, 64)  # kbit/s, CBR
 
@@ -164,15 +164,6 @@ def trim_trailing_silence(audio: np.ndarray, sample_rate: int, threshold_db: flo
     return audio[: min(len(audio), end)]
 
 
-def _ffmpeg() -> str:
-    from pydub import AudioSegment
-
-    path = shutil.which(AudioSegment.converter)
-    if path is None:
-        raise ResourceError("ffmpeg is not installed: apt install ffmpeg")
-    return path
-
-
 def _kbps(bitrate: str | int) -> int:
     text = str(bitrate).strip().lower().removesuffix("k")
     try:
@@ -186,52 +177,100 @@ def _mib(n: float) -> str:
     return f"{n / MIB:.3g}"
 
 
+def _lame():  # type: ignore[no-untyped-def]
+    try:
+        import lameenc
+    except ImportError:
+        raise ResourceError("the MP3 encoder is not installed: pip install lameenc "
+                            "(scripts/setup.sh does)") from None
+    return lameenc
+
+
+def _lame_encode(pcm: bytes, sample_rate: int, channels: int, kbps: int) -> bytes:
+    """CBR MP3 frames for interleaved 16-bit PCM, with the settings ffmpeg's libmp3lame used:
+    LAME_QUALITY, joint stereo (LAME's default for two channels), no resampling."""
+    encoder = _lame().Encoder()
+    encoder.set_bit_rate(kbps)
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_out_sample_rate(sample_rate)  # LAME would resample low bitrates otherwise
+    encoder.set_channels(channels)
+    encoder.set_quality(LAME_QUALITY)
+    return bytes(encoder.encode(pcm)) + bytes(encoder.flush())
+
+
 def encode_mp3(audio: np.ndarray, sample_rate: int, path: str | Path, bitrate: str = "192k",
                tags: dict[str, str] | None = None, max_bytes: int | None = None) -> Path:
     """Encode float audio (frames, channels) in [-1, 1] to a CBR MP3 at ``path``.
 
-    With ``max_bytes`` (e.g. DISCORD_MAX_BYTES) a file that is too large is re-encoded at the
-    next lower bitrates (skipping ones predicted to be too big) and if even 64 kbit/s does not
-    fit, a UserError says by how much. The file is written next to ``path`` and moved into
-    place, so a failed encode never leaves a partial file or clobbers an existing one.
+    LAME runs in this process (lameenc releases the GIL while it encodes): an ffmpeg
+    subprocess cost 2-5x more for the same frames. ``tags`` (title, artist, album, genre) go
+    into an ID3v2.3 tag. With ``max_bytes`` (e.g. DISCORD_MAX_BYTES) a file that is too large
+    is re-encoded at the next lower bitrates (skipping ones predicted to be too big) and if
+    even 64 kbit/s does not fit, a UserError says by how much. The file is written next to
+    ``path`` and moved into place, so a failed encode never leaves a partial file or clobbers
+    an existing one.
     """
-    from pydub import AudioSegment
-
-    _ffmpeg()
     path = Path(path)
     x = _frames(np.asarray(audio, dtype=np.float32))
     channels = x.shape[1]
     if channels not in (1, 2):
         raise ValueError(f"expected mono or stereo audio, got {channels} channels")
-    pcm = (np.clip(np.nan_to_num(x), -1.0, 1.0) * 32767.0).astype("<i2")
-    segment = AudioSegment(data=pcm.tobytes(), sample_width=2, frame_rate=sample_rate,
-                           channels=channels)
+    pcm = (np.clip(np.nan_to_num(x), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    head = id3_tag(tags or {})
     kbps = _kbps(bitrate)
     ladder = [kbps, *(b for b in BITRATE_LADDER if b < kbps)]
+    size = 0
+    for i, rate in enumerate(ladder):
+        if i and max_bytes is not None and i < len(ladder) - 1:
+            predicted = size * rate / ladder[i - 1]
+            if predicted > max_bytes:  # CBR size is proportional to the bitrate
+                size = int(predicted)
+                continue
+        data = head + _lame_encode(pcm, sample_rate, channels, rate)
+        size = len(data)
+        if max_bytes is None or size <= max_bytes:
+            if rate != kbps:
+                log.info("MP3 re-encoded at %dk to fit %d bytes", rate, max_bytes)
+            _write_atomic(path, data)
+            return path
+    raise UserError(
+        f"the MP3 would be {size / MIB:.1f} MiB, over the {_mib(max_bytes or 0)} MiB "
+        "limit: ask for fewer bars or a faster tempo"
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".encode-", suffix=".mp3", dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
-        size = 0
-        for i, rate in enumerate(ladder):
-            if i and max_bytes is not None and i < len(ladder) - 1:
-                predicted = size * rate / ladder[i - 1]
-                if predicted > max_bytes:  # CBR size is proportional to the bitrate
-                    size = int(predicted)
-                    continue
-            segment.export(tmp, format="mp3", bitrate=f"{rate}k", tags=tags or None,
-                           id3v2_version="3",
-                           parameters=["-compression_level", str(LAME_QUALITY)])
-            size = tmp.stat().st_size
-            if max_bytes is None or size <= max_bytes:
-                tmp.chmod(0o644)  # mkstemp makes it owner-only
-                if rate != kbps:
-                    log.info("MP3 re-encoded at %dk to fit %d bytes", rate, max_bytes)
-                os.replace(tmp, path)
-                return path
-        raise UserError(
-            f"the MP3 would be {size / MIB:.1f} MiB, over the {_mib(max_bytes or 0)} MiB "
-            "limit: ask for fewer bars or a faster tempo"
-        )
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        tmp.chmod(0o644)  # mkstemp makes it owner-only
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# ID3v2.3 text frames for the tags we write (ffmpeg's names for them on the left).
+_ID3_FRAMES = {"title": b"TIT2", "artist": b"TPE1", "album": b"TALB", "genre": b"TCON"}
+
+
+def id3_tag(tags: dict[str, str]) -> bytes:
+    """An ID3v2.3 tag with one text frame per tag (Latin-1 when it fits, else UTF-16 with a
+    BOM, the two encodings v2.3 has); empty bytes for no tags. Unknown tag names are refused
+    rather than dropped."""
+    frames = b""
+    for name, value in tags.items():
+        frame_id = _ID3_FRAMES.get(name)
+        if frame_id is None:
+            raise ValueError(f"unknown MP3 tag {name!r}: use {', '.join(_ID3_FRAMES)}")
+        try:
+            body = b"\x00" + value.encode("latin-1")
+        except UnicodeEncodeError:
+            body = b"\x01" + value.encode("utf-16")  # with its byte-order mark
+        frames += frame_id + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    if not frames:
+        return b""
+    n = len(frames)  # the tag size is "synchsafe": 7 bits per byte
+    size = bytes(((n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F))
+    return b"ID3\x03\x00\x00" + size + frames

@@ -1,8 +1,10 @@
-"""Dynamic batching: concurrent melody requests for one model are sampled as one batch.
+"""Continuous batching: concurrent melody requests for one model share each sampling step.
 
-Worker threads call ``submit`` and block; a single batching thread waits a short window for more
-requests of the same model, then samples them together (one RNN step serves the whole batch, on
-CUDA when present). Each request keeps its own RNG, so batching never changes a result.
+Worker threads call ``submit`` and block; one batching thread keeps a ``Sampler`` per model
+and steps it (one RNN step serves every row, on CUDA when present). A request joins the running
+batch at the next step instead of waiting for the batch to finish, and gets its tokens back as
+soon as its own sequence ends, while the others go on. Each request keeps its own RNG, so
+batching never changes a result.
 """
 
 from __future__ import annotations
@@ -11,21 +13,31 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the model code (and torch) load only when the first request is sampled
+    from models.sample import Sampler
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Item:
-    loaded: object
-    request: object
+    loaded: Any  # a models.checkpoint.Loaded
+    request: Any  # a models.generate.MelodyRequest
     future: Future = field(default_factory=Future)
 
 
 class MelodyBatcher:
-    """Collects requests for ``window_s`` (or until ``max_batch``) and samples them together."""
+    """Samples concurrent requests together, at most ``max_batch`` rows per model step.
+
+    From idle, the first request waits up to ``window_s`` for others while other callers are
+    composing (they are about to submit), so a burst starts as one batch; later arrivals join
+    between steps.
+    """
 
     def __init__(self, *, window_s: float = 0.02, max_batch: int = 16) -> None:
         self.window_s = window_s
@@ -35,12 +47,15 @@ class MelodyBatcher:
         self._active = 0
         self._active_lock = threading.Lock()
         self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="cadenza-batcher", daemon=True)
         self._thread.start()
-        self.batches: list[int] = []  # sizes, for benchmarks
+        self.batches: list[int] = []  # rows sampled together at each model step, for benchmarks
 
     def submit(self, loaded, request) -> list[int]:  # type: ignore[no-untyped-def]
-        """Tokens for one MelodyRequest (blocks until its batch is done)."""
+        """Tokens for one MelodyRequest (blocks until its sequence is done)."""
+        if self._closed:
+            raise RuntimeError("the melody batcher is closed")
         item = _Item(loaded, request)
         self._queue.put(item)
         return item.future.result()
@@ -60,23 +75,46 @@ class MelodyBatcher:
             return max(1, self._active)
 
     def close(self) -> None:
+        """Finish what was submitted, then stop the thread."""
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        from models.generate import generate_tokens
 
-        pending: list[_Item] = []
+        samplers: dict[int, Sampler] = {}  # id(loaded) -> its running batch
+        waiting: deque[_Item] = deque()  # arrived while their model's batch was full
+        closing = False
         while True:
-            item = self._queue.get() if not pending else None
-            if item is None and not pending:
-                return  # closed
-            if item is not None:
-                pending.append(item)
+            busy = any(s.rows for s in samplers.values())
+            arrived = self._arrivals(block=not busy and not waiting and not closing)
+            closing = closing or None in arrived
+            waiting.extend(a for a in arrived if a is not None)
+            self._admit(samplers, waiting)
+            for key, sampler in list(samplers.items()):
+                if not sampler.rows:
+                    del samplers[key]
+                    continue
+                self.batches.append(len(sampler.rows))
+                for row in sampler.step():
+                    if row.error is not None:
+                        row.tag.future.set_exception(row.error)
+                    else:
+                        row.tag.future.set_result(row.tokens)
+            if closing and not samplers and not waiting and self._queue.empty():
+                return
+
+    def _arrivals(self, *, block: bool) -> list[_Item | None]:
+        """What was submitted since the last step; from idle (``block``), wait for the first
+        request and then up to ``window_s`` for the others composing at the same time."""
+        items: list[_Item | None] = []
+        if block:
+            first = self._queue.get()
+            items.append(first)
             deadline = time.monotonic() + self.window_s
-            while len(pending) < self.max_batch:
-                if len(pending) == 1 and self._expected() == 1:
-                    break  # a lone caller: nobody can join its batch, so do not wait
+            while first is not None and len(items) < self.max_batch:
+                if len(items) >= self._expected():
+                    break  # everyone composing has submitted: nobody else to wait for
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -84,20 +122,33 @@ class MelodyBatcher:
                     nxt = self._queue.get(timeout=left)
                 except queue.Empty:
                     break
+                items.append(nxt)
                 if nxt is None:
-                    self._queue.put(None)  # finish this batch, then stop
                     break
-                pending.append(nxt)
-            # one batch per model; the rest wait for the next round
-            model = pending[0].loaded
-            batch = [p for p in pending if p.loaded is model]
-            pending = [p for p in pending if p.loaded is not model]
-            self.batches.append(len(batch))
+        while True:
             try:
-                results = generate_tokens(model, [b.request for b in batch])
-            except BaseException as e:  # noqa: BLE001 - hand every waiter its error
-                for b in batch:
-                    b.future.set_exception(e)
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _admit(self, samplers: dict[int, Sampler], waiting: deque[_Item]) -> None:
+        """Start waiting requests on their model's batch while it has room (in order)."""
+        from models.generate import melody_row
+        from models.sample import Sampler
+
+        kept: deque[_Item] = deque()
+        while waiting:
+            item = waiting.popleft()
+            loaded = item.loaded
+            sampler = samplers.get(id(loaded))
+            if sampler is None:
+                sampler = samplers[id(loaded)] = Sampler(loaded.model, device=loaded.device,
+                                                         lock=loaded.lock)
+            if len(sampler.rows) >= self.max_batch:
+                kept.append(item)
                 continue
-            for b, r in zip(batch, results, strict=True):
-                b.future.set_result(r)
+            try:
+                sampler.add(melody_row(loaded, item.request, tag=item))
+            except BaseException as e:  # noqa: BLE001 - the caller gets its own error
+                item.future.set_exception(e)
+        waiting.extend(kept)

@@ -244,6 +244,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # disk full, a folder that vanished, permissions: the user can act
+        print(f"error: {os_error_text(e)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception:  # noqa: BLE001 - a bug: one line for the user, the traceback in a file
+        print(f"error: {report_bug()}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def os_error_text(error: OSError) -> str:
+    """'cannot write /x/clip.png: No space left on device' from an OSError, on one line."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"{reason}: {error.filename}" if error.filename is not None else reason
+
+
+def report_bug() -> str:
+    """Write the current exception's traceback to a file; the line that tells the user."""
+    import tempfile
+    import traceback
+
+    from bot.errors import new_error_id
+
+    error_id = new_error_id()
+    log.debug("unexpected error (error id %s)", error_id, exc_info=True)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"cadenza-error-{error_id}-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(traceback.format_exc())
+    except OSError:  # the disk may be the problem: then the error id is all there is
+        return f"something went wrong (error id {error_id})"
+    return f"something went wrong (error id {error_id}; the details are in {name})"
 
 
 if __name__ == "__main__":

@@ -28,10 +28,9 @@ from bot.app import (
     UserRef,
     Where,
     check_upload_size,
-    new_error_id,
 )
 from bot.arena import CHOICE_WORDS, Leaderboard
-from bot.errors import ResourceError, UserError
+from bot.errors import ResourceError, UserError, new_error_id
 from bot.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from bot.service import Resolved
 from bot.store import GroupStats, Seed
@@ -312,8 +311,10 @@ class Console:
         r = await self.app.rate(opts["clip"], self.user, opts["stars"])
         change = f" (was {r.previous})" if r.previous and r.previous != r.stars else ""
         mean = f"{r.mean:.2f}" if r.mean is not None else "n/a"
+        own = (" (it is your own clip: the vote is stored but not counted in /top or /stats)"
+               if r.own_clip else "")
         self.say(f"rated clip #{r.clip_id}: {r.stars} stars{change}; "
-                 f"{r.count} rating(s), mean {mean} (your own clip's votes are not counted)")
+                 f"{r.count} rating(s), mean {mean}{own}")
 
     async def _clip(self, opts: dict) -> None:
         res = await self.app.clip(opts["clip"], viewer=self.user)

@@ -96,7 +96,7 @@ def drum_part(
     notes: list[Note] = []
 
     def add(q: float, key: int, vel: int, bar: int) -> None:
-        v = int(np.clip(vel + rng.integers(-6, 7), 1, 127))
+        v = min(127, max(1, vel + int(rng.integers(-6, 7))))
         notes.append(Note(round((bar * bar_q + q) * res), max(1, res // 4), key, v))
 
     for bar in range(bars):

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import secrets
 
-def shown(value: str, limit: int = 40) -> str:
-    """Input quoted back in a message, shortened: enough to recognise, never a wall."""
-    return repr(value if len(value) <= limit else value[:limit - 1] + "…")
+from models.errors import shown
+
+__all__ = ["DISK_ERRNOS", "CadenzaError", "ResourceError", "UserError", "WriteError",
+           "new_error_id", "shown", "write_error"]
+
+
+def new_error_id() -> str:
+    """A short id that ties an apology shown to a member to the logged traceback."""
+    return secrets.token_hex(4)
+
+
 
 
 class CadenzaError(Exception):
@@ -29,3 +39,21 @@ class UserError(CadenzaError):
 
 class ResourceError(UserError):
     """A file, model, soundfont or program Cadenza needs is missing or unreadable."""
+
+
+class WriteError(ResourceError):
+    """Files could not be written for a reason the operator can fix (a full disk, a read-only
+    or missing folder, no permission)."""
+
+
+# errnos of the environment, not of a bug: a full disk or quota, a read-only or vanished folder
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                         errno.EIO, errno.EFBIG, errno.ENOENT})
+
+
+def write_error(error: OSError, what: str) -> WriteError | None:
+    """``what`` could not be written because of ``error``, as a one-line WriteError; None for
+    an OSError that is more likely a bug (those keep their traceback)."""
+    if error.errno not in DISK_ERRNOS:
+        return None
+    return WriteError(f"cannot write {what}: {error.strerror or error}")

@@ -23,9 +23,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where, new_error_id
+from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where
 from bot.arena import ArenaResult, Matchup
-from bot.errors import ResourceError, UserError
+from bot.errors import ResourceError, UserError, new_error_id
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
 
@@ -35,8 +35,8 @@ DEFAULT_CAPACITY = 16
 DEFAULT_PER_MEMBER = 3  # one composing and two waiting
 NOWHERE = Where()
 # What a member is told when a stage fails for want of something on the server (a
-# ResourceError: ffmpeg or FluidSynth missing, a corrupt checkpoint, no soundfont). The admin
-# text goes to the log; the member learns what kind of problem it is, not the file paths.
+# ResourceError: the MP3 encoder or FluidSynth missing, a corrupt checkpoint, no soundfont).
+# The admin text goes to the log; the member learns what kind of problem it is, not the paths.
 MISSING_PART = {
     None: "the server is missing something it needs to compose",
     "generate": "the server could not load {model}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
@@ -86,17 +87,45 @@ def _note_spans(notes: tuple[Note, ...], res: int) -> list[tuple[int, int, int, 
     return [(s, e, p, v) for spans in by_pitch.values() for s, e, p, v in spans]
 
 
-def _to_track(events: list[tuple[int, int, int, int, mido.Message | mido.MetaMessage]],
-              end_tick: int) -> mido.MidiTrack:
-    """Sort absolute-time events by a total order and convert them to delta times."""
+# A channel event is its status byte and data bytes; meta events stay mido MetaMessages, whose
+# encoding (the key-signature table, text as latin-1) is mido's to know.
+Event = tuple[int, int, int, int, "bytes | mido.MetaMessage"]
+
+
+_SHORT = [bytes((v,)) for v in range(0x80)]
+
+
+def _vlq(value: int) -> bytes:
+    """A MIDI variable-length quantity (7 bits per byte, high bit on all but the last)."""
+    if value < 0x80:
+        return _SHORT[value]
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def _track_chunk(events: list[Event], end_tick: int) -> bytes:
+    """Sort absolute-time events by a total order and write them as an MTrk chunk with delta
+    times and running status, ending the track at ``end_tick``: the bytes mido's writer gives
+    for the same messages, without building a Message object per note."""
     events.sort(key=lambda e: e[:4])
-    track = mido.MidiTrack()
+    data = bytearray()
     now = 0
+    running = None
     for tick, *_, msg in events:
-        track.append(msg.copy(time=tick - now))
+        data += _vlq(tick - now)
         now = tick
-    track.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
-    return track
+        if isinstance(msg, bytes):
+            data += msg[1:] if msg[0] == running else msg
+            running = msg[0]
+        else:
+            data += bytes(msg.bytes())
+            running = None
+    data += _vlq(max(0, end_tick - now)) + b"\xff\x2f\x00"  # end of track
+    return b"MTrk" + len(data).to_bytes(4, "big") + data
 
 
 def score_to_midi(score: Score) -> bytes:
@@ -107,10 +136,10 @@ def score_to_midi(score: Score) -> bytes:
     """
     res = score.resolution
     length = _scale(score.length_ticks, res, PPQ)
-    mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
+    chunks = []
 
     num, den = score.time_signature
-    conductor: list = [
+    conductor: list[Event] = [
         (0, 0, 0, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(score.tempo))),
         (0, 0, 0, 1, mido.MetaMessage("time_signature", numerator=num, denominator=den)),
         (0, 0, 0, 2, mido.MetaMessage("key_signature", key=score.key.name)),
@@ -131,30 +160,28 @@ def score_to_midi(score: Score) -> bytes:
             # as the chord ringing on; "N.C." is the lead-sheet spelling of "no chord".
             conductor.append((end, 1, 0, i, mido.MetaMessage("marker", text=NO_CHORD)))
     last = max((t for t, *_ in conductor), default=0)
-    mid.tracks.append(_to_track(conductor, max(length, last)))
+    chunks.append(_track_chunk(conductor, max(length, last)))
 
     for track, ch in zip(score.tracks, _channels(score), strict=True):
-        setup = [
+        setup: list[bytes | mido.MetaMessage] = [
             mido.MetaMessage("track_name", name=_meta_text(track.name)),
             mido.MetaMessage("text", text=_ROLE_PREFIX + track.role),
-            mido.Message("program_change", channel=ch, program=track.program),
-            mido.Message("control_change", channel=ch, control=7, value=track.volume),
-            mido.Message("control_change", channel=ch, control=10, value=track.pan),
-            mido.Message("control_change", channel=ch, control=91, value=REVERB_SEND[track.role]),
+            bytes((0xC0 | ch, track.program)),  # program change
+            bytes((0xB0 | ch, 7, track.volume)),  # control changes: volume, pan, reverb send
+            bytes((0xB0 | ch, 10, track.pan)),
+            bytes((0xB0 | ch, 91, REVERB_SEND[track.role])),
         ]
-        events: list = [(0, 0, 0, i, msg) for i, msg in enumerate(setup)]
+        events: list[Event] = [(0, 0, 0, i, msg) for i, msg in enumerate(setup)]
+        on, off = 0x90 | ch, 0x80 | ch
         for start, end, pitch, vel in _note_spans(track.notes, res):
-            events.append((start, 2, pitch, vel, mido.Message(
-                "note_on", channel=ch, note=pitch, velocity=vel)))
+            events.append((start, 2, pitch, vel, bytes((on, pitch, vel))))
             # note_off sorts before note_on (kind 1 < 2) so a repeated pitch re-strikes cleanly
-            events.append((end, 1, pitch, 0, mido.Message(
-                "note_off", channel=ch, note=pitch, velocity=0)))
+            events.append((end, 1, pitch, 0, bytes((off, pitch, 0))))
         last = max((t for t, *_ in events), default=0)
-        mid.tracks.append(_to_track(events, last))
+        chunks.append(_track_chunk(events, last))
 
-    buf = io.BytesIO()
-    mid.save(file=buf)
-    return buf.getvalue()
+    header = b"MThd" + (6).to_bytes(4, "big") + struct.pack(">hhh", 1, len(chunks), PPQ)
+    return header + b"".join(chunks)
 
 
 def read_midi(data: bytes) -> mido.MidiFile:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import UserError
+from bot.errors import UserError, shown
 from bot.styles import STYLE_NAMES
 from models.form import FormError, lay_out, parse_form
 from models.motif import MAX_MOTIF_BARS
@@ -37,6 +37,7 @@ ARENA_CHOICES = ("a", "b", "tie", "bad")  # A better, B better, tie, both bad
 SEED_NAME_MAX = 32
 _SEED_NAME = re.compile(r"[^\W_][\w '.-]*")  # starts with a letter or digit
 _BAR_RANGE = re.compile(r"(\d{1,4})(?:\s*(?:-|–|—|\.\.|to)\s*(\d{1,4}))?")
+MAX_INT_CHARS = 40  # longer digit strings are refused before int() reads them
 _TRUE = ("true", "yes", "y", "on", "1")
 _FALSE = ("false", "no", "n", "off", "0")
 
@@ -94,14 +95,25 @@ class OptionSpec:
         if self.kind == "choice" and self.choices is not None:
             folded = {c.lower(): c for c in self.choices}
             if value.lower() not in folded:
-                raise UserError(f"unknown {self.name} {value!r}: choose one of "
+                raise UserError(f"unknown {self.name} {shown(value)}: choose one of "
                                 f"{', '.join(self.choices)}")
             value = folded[value.lower()]
         return value
 
 
+MAX_SHOWN_DIGITS = 20  # a 400-digit number is echoed as its first digits and "…"
+
+
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+    """A number for a message: whole numbers without ".0", huge ones shortened. Never calls
+    float() on an int (a 400-digit one overflows it)."""
+    if isinstance(x, int) and not isinstance(x, bool):
+        text = str(x)
+    elif isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        text = str(int(x))
+    else:
+        text = f"{x:g}"
+    return text if len(text) <= MAX_SHOWN_DIGITS else text[:MAX_SHOWN_DIGITS - 1] + "…"
 
 
 def _to_int(name: str, raw: Any) -> int:
@@ -113,10 +125,14 @@ def _to_int(name: str, raw: Any) -> int:
         if raw.is_integer():
             return int(raw)
         raise UserError(f"{name} must be a whole number (got {raw:g})")
+    text = str(raw).strip()
+    if len(text) > MAX_INT_CHARS and text.lstrip("+-").isdigit():
+        # int() refuses over 4300 digits, and no option takes more than 19 anyway
+        raise UserError(f"{name} is out of range (got {_fmt(int(text[:MAX_INT_CHARS]))})")
     try:
-        return int(str(raw).strip())
+        return int(text)
     except ValueError:
-        raise UserError(f"{name} must be a whole number (got {str(raw)[:20]!r})") from None
+        raise UserError(f"{name} must be a whole number (got {shown(text, 20)})") from None
 
 
 def _to_bool(name: str, raw: Any) -> bool:
@@ -127,7 +143,7 @@ def _to_bool(name: str, raw: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise UserError(f"{name} must be true or false (got {str(raw)[:20]!r})")
+    raise UserError(f"{name} must be true or false (got {shown(str(raw), 20)})")
 
 
 def _to_float(name: str, raw: Any) -> float:
@@ -135,8 +151,10 @@ def _to_float(name: str, raw: Any) -> float:
         raise UserError(f"{name} must be a number")
     try:
         value = float(raw if isinstance(raw, int | float) else str(raw).strip())
+    except OverflowError:  # an int beyond float's range
+        raise UserError(f"{name} is out of range (got {_fmt(raw)})") from None
     except ValueError:
-        raise UserError(f"{name} must be a number (got {str(raw)[:20]!r})") from None
+        raise UserError(f"{name} must be a number (got {shown(str(raw), 20)})") from None
     if not math.isfinite(value):
         raise UserError(f"{name} must be a finite number")
     return value
@@ -298,7 +316,7 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     extra = [k for k in raw if k not in known]
     if extra:
         hint = f" ({', '.join(sorted(known))})" if known else ""
-        raise UserError(f"/{command} has no option {extra[0]!r}{hint}")
+        raise UserError(f"/{command} has no option {shown(str(extra[0]))}{hint}")
     if command == "compose":
         _motif_hint(raw.get("seed"))
     out: dict[str, Any] = {}
@@ -375,7 +393,7 @@ def parse_seed_name(text: str) -> str:
         raise UserError(f"a seed name is at most {SEED_NAME_MAX} characters (got {len(name)})")
     if not _SEED_NAME.fullmatch(name):
         raise UserError(f"seed names use letters, digits, spaces and - _ ' . and start with a "
-                        f"letter or digit (got {name[:40]!r})")
+                        f"letter or digit (got {shown(name)})")
     return name
 
 
@@ -383,7 +401,7 @@ def parse_bar_range(text: str) -> tuple[int, int]:
     """'1-4' -> (1, 4); '3' -> (3, 3); en dashes, '..' and 'to' work too."""
     match = _BAR_RANGE.fullmatch(str(text).strip())
     if match is None:
-        raise UserError(f"bars must be a range of bars such as 1-4 (got {str(text)[:20]!r})")
+        raise UserError(f"bars must be a range of bars such as 1-4 (got {shown(str(text), 20)})")
     first = int(match[1])
     last = int(match[2]) if match[2] else first
     if not 1 <= first <= last:
@@ -397,5 +415,5 @@ def parse_key(text: str) -> str:
     try:
         return Key.parse(text).name
     except TheoryError:
-        raise UserError(f"unknown key {text!r}: use a note name with an optional m, e.g. C, "
-                        "F#m, Bb") from None
+        raise UserError(f"unknown key {shown(str(text))}: use a note name with an optional m, "
+                        "e.g. C, F#m, Bb") from None

@@ -17,15 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.arrange import unswing
-from bot.errors import ResourceError, UserError
+from bot.errors import ResourceError, UserError, new_error_id
 from bot.midi_io import midi_to_score
 from bot.options import SEED_MAX, parse_seed_name
 from bot.service import DEFAULT_STYLE, Composer, ComposeRequest, Composition, RenderedClip, Resolved
 from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
 from bot.styles import STYLES
-from models.midi_import import TEMPO_WARNING, extract_melody, import_midi
+from models.midi_import import TEMPO_WARNING, extract_melody, import_midi, size_refusal
 from models.midifile import MidiError
-from models.motif import MAX_LINE_BARS, MAX_MOTIF_BARS, TEMPO_NOTE, Motif, MotifError
+from models.motif import (
+    MAX_LINE_BARS,
+    MAX_MOTIF_BARS,
+    TEMPO_NOTE,
+    Motif,
+    MotifError,
+    fit_meter,
+)
 from models.notation import NotationError, format_notes, parse_notes
 from models.score import GRID, Note, Score, Track
 
@@ -252,9 +259,9 @@ def _tree_relation(link: Link) -> str:
 
 def check_upload_size(size: int | None) -> None:
     """Refuse a file over ``MAX_UPLOAD_BYTES``, before it is downloaded when its size is known."""
-    if size is not None and size > MAX_UPLOAD_BYTES:
-        raise UserError(f"the file is {size / (1 << 20):.1f} MiB; seeds come from MIDI files of "
-                        f"up to {MAX_UPLOAD_BYTES >> 20} MiB")
+    too_big = size_refusal(size, MAX_UPLOAD_BYTES) if size is not None else None
+    if too_big is not None:
+        raise UserError(f"{too_big} for a seed's MIDI file")
 
 
 def clean_filename(name: str) -> str:
@@ -315,8 +322,9 @@ def _motif_to_continue(row: Clip) -> tuple[Motif, list[str]]:
 
 def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     try:
-        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_UPLOAD_SECONDS)
-        score = imported.score
+        imported = import_midi(data, max_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_UPLOAD_SECONDS,
+                               meter_bars=MAX_MOTIF_BARS)
+        score, fitted = fit_meter(imported.score)
         # the importer guessed which part is the lead: where it barely plays, take the tune
         # from all the parts
         motif, trimmed = Motif.from_score(score, (_first_melody_bar(score, guessed_lead=True),
@@ -324,8 +332,6 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     except (MidiError, MotifError) as e:
         raise UserError(f"cannot use {filename}: {e}") from None
     except Exception:  # a hostile file must cost the member a message, never the bot
-        from bot.app import new_error_id  # here: bot.app imports this module
-
         error_id = new_error_id()
         log.exception("unexpected failure turning upload %r into a seed (error id %s)", filename,
                       error_id)
@@ -334,8 +340,8 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     if any(w.startswith(TEMPO_NOTE) for w in trimmed):
         # one line about the tempo: the seed's, not the importer's intermediate one
         return motif, [*(w for w in imported.warnings if not w.startswith(TEMPO_WARNING)),
-                       *trimmed]
-    return motif, [*imported.warnings, *trimmed]
+                       *fitted, *trimmed]
+    return motif, [*imported.warnings, *fitted, *trimmed]
 
 
 def _motif_from_notes(text: str, meter: tuple[int, int]) -> tuple[Motif, list[str]]:

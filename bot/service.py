@@ -458,7 +458,7 @@ class Composer:
     # ---- rendering
     def render(self, score: Score, midi: bytes, out_dir: Path, stem: str,
                title: str | None = None, timings: dict[str, float] | None = None) -> RenderedClip:
-        """Write ``stem``.mp3/.mid/.png under ``out_dir`` (MP3 from FluidSynth via ffmpeg)."""
+        """Write ``stem``.mp3/.mid/.png under ``out_dir`` (FluidSynth audio, MP3 by LAME)."""
         from bot.audio import DISCORD_MAX_BYTES, encode_mp3, normalize, trim_trailing_silence
         from bot.pianoroll import render_pianoroll
         from bot.render import get_renderer
@@ -470,7 +470,7 @@ class Composer:
         audio = renderer.render_midi(midi)
         audio = trim_trailing_silence(normalize(audio), renderer.sample_rate)
         timings["render"] = time.perf_counter() - t0
-        # ffmpeg encodes in its own process while this thread draws the piano roll
+        # LAME encodes in another thread (it releases the GIL) while this one draws the roll
         t1 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=1) as pool:
             encoding = pool.submit(encode_mp3, audio, renderer.sample_rate,

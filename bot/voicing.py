@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from itertools import permutations
 
 from models.theory import Chord
@@ -43,7 +44,12 @@ def chord_pcs(chord: Chord, n: int, rootless: bool = False) -> list[int]:
 
 def close_voicings(pcs: list[int], lo: int, hi: int) -> list[list[int]]:
     """Every close-position stacking of ``pcs`` (each order, each octave) within [lo, hi]."""
-    out: list[list[int]] = []
+    return [list(v) for v in _close_voicings(tuple(pcs), lo, hi)]
+
+
+@functools.lru_cache(maxsize=4096)  # the arranger asks for the same few chords every bar
+def _close_voicings(pcs: tuple[int, ...], lo: int, hi: int) -> tuple[tuple[int, ...], ...]:
+    out: list[tuple[int, ...]] = []
     seen: set[tuple[int, ...]] = set()
     for order in set(permutations(pcs)):
         for base in range(lo, lo + 12):
@@ -59,8 +65,8 @@ def close_voicings(pcs: list[int], lo: int, hi: int) -> list[list[int]]:
                 cand = tuple(p + shift for p in v)
                 if cand[-1] <= hi and cand[0] >= lo and cand not in seen:
                     seen.add(cand)
-                    out.append(list(cand))
-    return out
+                    out.append(cand)
+    return tuple(out)
 
 
 def lead_voicing(

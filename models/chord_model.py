@@ -355,24 +355,25 @@ class ChordConstraint:
             return EOS if self.bar == self.bars - 1 else BAR
         return None
 
-    def mask(self) -> np.ndarray:
+    def allowed(self) -> tuple[int, ...]:
+        """The choices now as a ``models.grammar`` MaskSpec (ranges of ids), so the batched
+        sampler handles chord rows as it handles melody rows."""
         v = self.vocab
-        m = np.zeros(len(v), dtype=bool)
         if self.after_chord:
-            hi = self.left
-            lo = min(self.min_units, hi)
-            m[v.length(lo):v.length(hi) + 1] = True
-            return m
+            lo = min(self.min_units, self.left)
+            return (v.length(lo), v.length(self.left) + 1, 0, 0, 0, 0, -1, -1, 0, 0)
         last_bar_opening = self.bar == self.bars - 1 and self.chords_in_bar == 0
-        if last_bar_opening:
-            q = len(QUALITIES)
-            m[v.ch0 + 1:v.ch0 + 1 + q] = True  # degree 0: the tonic
-        else:
-            m[v.ch0:v.len0] = True
-        if self.chords_in_bar == 0 and not last_bar_opening:
-            for r in range(1, min(self.bar, MAX_REPEAT) + 1):
-                m[v.rep(r)] = True
-        return m
+        chords = (v.ch0 + 1, v.ch0 + 1 + len(QUALITIES)) if last_bar_opening else (v.ch0,
+                                                                                  v.len0)
+        reps = (0, 0)
+        if self.chords_in_bar == 0 and not last_bar_opening and self.bar >= 1:
+            reps = (v.rep(1), v.rep(min(self.bar, MAX_REPEAT)) + 1)
+        return (*chords, *reps, 0, 0, -1, -1, 0, 0)
+
+    def mask(self) -> np.ndarray:
+        from models.grammar import masks
+
+        return masks([self.allowed()], len(self.vocab))[0]
 
     def feed(self, token: int) -> None:
         if self.done:

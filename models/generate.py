@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from models.checkpoint import Loaded
 from models.errors import ModelError
 from models.grammar import ChordPlan, Constraint
-from models.sample import sample
+from models.sample import Row, run
 from models.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
 
 
@@ -74,32 +75,23 @@ class _BiasCache:
         return bias
 
 
-def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[list[int]]:
-    """Sample every request in one batch (each with its own RNG, so batching never changes
-    a result)."""
+def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
+    """A sampler row for ``request`` (its own constraint, RNG and idiom bias)."""
     vocab = loaded.vocab
     if vocab is None or loaded.kind != "rnn":
         raise ModelError(f"model {loaded.path.name} is not a sequence model")
-    constraints, rngs, biases = [], [], []
-    for r in requests:
-        if r.style not in vocab.styles:
-            raise ModelError(f"this model does not know the style {r.style!r}")
-        constraints.append(Constraint(vocab, style=r.style, meter=r.meter, plan=r.plan,
-                                      prefix=list(r.primer) if r.primer else None,
-                                      pitch_range=r.pitch_range, form=r.form))
-        rngs.append(np.random.default_rng(r.seed))
-        biases.append(_BiasCache(vocab, r.idiom))
-    temps = {r.temperature for r in requests}
-    topks = {r.top_k for r in requests}
-    if len(temps) > 1 or len(topks) > 1:
-        # mixed settings: sample groups separately (results do not depend on grouping)
-        return [generate_tokens(loaded, [r])[0] for r in requests]
+    if request.style not in vocab.styles:
+        raise ModelError(f"this model does not know the style {request.style!r}")
+    constraint = Constraint(vocab, style=request.style, meter=request.meter, plan=request.plan,
+                            prefix=list(request.primer) if request.primer else None,
+                            pitch_range=request.pitch_range, form=request.form)
+    return Row(constraint, np.random.default_rng(request.seed), request.temperature,
+               request.top_k, _BiasCache(vocab, request.idiom), tag)
 
-    by_id = {id(c): b for c, b in zip(constraints, biases, strict=True)}
 
-    def bias(c: Constraint) -> np.ndarray | None:
-        return by_id[id(c)](c)
-
+def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[list[int]]:
+    """Sample every request in one batch (each with its own RNG, temperature and top-k, so
+    batching never changes a result)."""
+    rows = [melody_row(loaded, r) for r in requests]
     with loaded.lock:
-        return sample(loaded.model, constraints, rngs, temperature=requests[0].temperature,
-                      top_k=requests[0].top_k, bias=bias, device=loaded.device)
+        return run(loaded.model, rows, device=loaded.device)

@@ -9,6 +9,7 @@ tokens it forces (the preamble, chords, a primer) are not sampled at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +115,30 @@ class ChordPlan:
                 raise ValueError(f"bar {b} of the chord plan has unordered changes")
 
 
+# What a sequence may choose next, as plain ints: three half-open id ranges [a, b) (empty when
+# a >= b), one more id to allow and one id to forbid (-1 for none), and a set of up to 62 ids
+# from a base id as a bitmask (base, bits): bit k allows id base + k (the REP_k choices, which
+# depend on which earlier bars share the current bar's chords). Every mask the grammar makes
+# has this shape, so a batch of them is one (B, 10) array and one broadcast comparison.
+MaskSpec = tuple[int, int, int, int, int, int, int, int, int, int]
+_BITSET_SPAN = 62
+
+
+def masks(specs: Sequence[MaskSpec] | np.ndarray, size: int) -> np.ndarray:
+    """(B, size) boolean masks from B MaskSpecs."""
+    s = np.asarray(specs, dtype=np.int64).reshape(-1, 10)
+    ids = np.arange(size)
+    m = (ids >= s[:, 0:1]) & (ids < s[:, 1:2])
+    m |= (ids >= s[:, 2:3]) & (ids < s[:, 3:4])
+    m |= (ids >= s[:, 4:5]) & (ids < s[:, 5:6])
+    m |= ids == s[:, 6:7]
+    offset = ids - s[:, 8:9]
+    inside = (offset >= 0) & (offset < _BITSET_SPAN)
+    m |= inside & (((s[:, 9:10] >> np.clip(offset, 0, _BITSET_SPAN - 1)) & 1) == 1)
+    m &= ids != s[:, 7:8]
+    return m
+
+
 class Constraint:
     """Grammar + chord plan + length for one sampled sequence.
 
@@ -170,20 +195,6 @@ class Constraint:
         self.pending: list[tuple[int, Chord | None]] = []
         self.done = False
         self.tokens: list[int] = []
-        self._base = self._static_masks()
-
-    # ---- static masks per token kind
-    def _static_masks(self) -> dict[str, np.ndarray]:
-        v = self.vocab
-        n = len(v)
-        masks = {}
-        for kind in ("vel", "dur"):
-            m = np.zeros(n, dtype=bool)
-            lo = v.vel0 if kind == "vel" else v.dur0
-            hi = v.pitch0 if kind == "vel" else v.rep0
-            m[lo:hi] = True
-            masks[kind] = m
-        return masks
 
     @property
     def bar(self) -> int:
@@ -203,40 +214,48 @@ class Constraint:
             return EOS if self.bar == self.bars - 1 else BAR
         return None
 
-    def mask(self) -> np.ndarray:
-        """Boolean mask of the tokens the model may choose now."""
+    def allowed(self) -> MaskSpec:
+        """The tokens the model may choose now, as a MaskSpec (the sampler turns a whole
+        batch of them into masks in one array operation)."""
         v = self.vocab
-        m = np.zeros(len(v), dtype=bool)
         ph = self.phase
         if ph == "pitch":
-            return self._base["dur"].copy()
-        can_note = self.notes_at_pos < self.max_poly
-        if ph in ("pos", "open", "vel") and can_note:
+            return (v.dur0, v.rep0, 0, 0, 0, 0, -1, -1, 0, 0)
+        pitches = vels = positions = (0, 0)
+        include = exclude = -1
+        if ph in ("pos", "open", "vel") and self.notes_at_pos < self.max_poly:
             lo = max(self.pitch_range[0], self.last_pitch + 1)
             hi = self.pitch_range[1]
             # canonical streams give the first note a VEL, and repeat no VEL
             if lo <= hi and (ph == "vel" or self.vel is not None):
-                m[v.pitch0 + lo - PITCH_MIN : v.pitch0 + hi - PITCH_MIN + 1] = True
+                pitches = (v.pitch0 + lo - PITCH_MIN, v.pitch0 + hi - PITCH_MIN + 1)
             if ph != "vel":
-                m |= self._base["vel"]
+                vels = (v.vel0, v.pitch0)
                 if self.vel is not None:
-                    m[v.vel(self.vel)] = False
+                    exclude = v.vel(self.vel)
         if ph in ("bar", "open"):
             first = 0 if self.pos is None else self.pos + 1
             last = self.pending[0][0] if self.pending else self.bar_ticks - 1
             if first <= last:
-                m[v.pos0 + first : v.pos0 + last + 1] = True
+                positions = (v.pos0 + first, v.pos0 + last + 1)
             if not self.pending:
-                m[EOS if self.bar == self.bars - 1 else BAR] = True
+                include = EOS if self.bar == self.bars - 1 else BAR
+        rep_bits = 0
         if ph == "bar" and self.repeats:
             b = self.bar
             for k in range(1, min(b, MAX_REPEAT) + 1):
                 if self.bar_last_vel[b - k] is not None and self.plan.bars[b - k] == \
                         self.plan.bars[b]:
-                    m[v.rep(k)] = True
-        if not m.any():  # cannot happen with a consistent plan; fail loudly rather than hang
+                    rep_bits |= 1 << (k - 1)
+        if pitches[0] >= pitches[1] and vels[0] >= vels[1] and positions[0] >= positions[1] \
+                and include < 0 and not rep_bits:
+            # cannot happen with a consistent plan; fail loudly rather than hang
             raise RuntimeError(f"grammar dead end in phase {ph} at bar {self.bar}")
-        return m
+        return (*pitches, *vels, *positions, include, exclude, v.rep0, rep_bits)
+
+    def mask(self) -> np.ndarray:
+        """Boolean mask of the tokens the model may choose now."""
+        return masks([self.allowed()], len(self.vocab))[0]
 
     def feed(self, token: int) -> None:
         """Advance with the chosen (or forced) token."""
@@ -330,9 +349,11 @@ __all__ = [
     "FEATURES",
     "ChordPlan",
     "Constraint",
+    "MaskSpec",
     "Tracker",
     "chord_index",
     "feature_sizes",
+    "masks",
     "plan_from_chords",
     "sequence_features",
 ]
@@ -369,8 +390,7 @@ class SkeletonConstraint(Constraint):
         tok = self.skeleton[len(self.tokens)]
         return None if self.vocab.kind(tok) == "pitch" else tok
 
-    def mask(self) -> np.ndarray:
-        m = np.zeros(len(self.vocab), dtype=bool)
+    def allowed(self) -> MaskSpec:
         lo = max(self.pitch_range[0], self.last_pitch + 1)
         hi = self.pitch_range[1]
         # leave room above for the notes still to come at this position (chords ascend)
@@ -382,8 +402,8 @@ class SkeletonConstraint(Constraint):
             elif kind not in ("dur", "vel"):
                 break
         hi = max(lo, hi - pending)
-        m[self.vocab.pitch0 + lo - PITCH_MIN : self.vocab.pitch0 + hi - PITCH_MIN + 1] = True
-        return m
+        p0 = self.vocab.pitch0 - PITCH_MIN
+        return (p0 + lo, p0 + hi + 1, 0, 0, 0, 0, -1, -1, 0, 0)
 
     def feed(self, token: int) -> None:
         if self.forced_queue:

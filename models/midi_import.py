@@ -98,13 +98,19 @@ def import_midi(
     max_notes: int = 20_000,
     max_seconds: float = 600.0,
     max_tempo_bpm: float = 1000,
+    meter_bars: int | None = None,
 ) -> ImportResult:
-    """Read an uploaded MIDI file into a seed Score; raises only MidiError (one-line message)."""
-    if len(data) > max_bytes:
-        raise MidiError(f"the file is {_size(len(data))}; the limit is {_size(max_bytes)}")
+    """Read an uploaded MIDI file into a seed Score; raises only MidiError (one-line message).
+
+    ``meter_bars``: judge the meter over the first that many bars from the first note (the
+    bars a seed keeps), not the whole file: a piece in 3/4 that turns to 3/8 later is in 3/4.
+    """
+    too_big = size_refusal(len(data), max_bytes)
+    if too_big is not None:
+        raise MidiError(too_big)
     mf = read_midi(data)
     try:
-        return _import(mf, max_notes, max_seconds, max_tempo_bpm)
+        return _import(mf, max_notes, max_seconds, max_tempo_bpm, meter_bars)
     except MidiError:
         raise
     except Exception:  # never show a traceback to a member
@@ -152,7 +158,8 @@ class _Clock:
         return out
 
 
-def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float) -> ImportResult:
+def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float,
+            meter_bars: int | None = None) -> ImportResult:
     warnings = list(mf.warnings)
     tracks = mf.tracks
     ons = sum(1 for tr in tracks for e in tr if e.kind == "note_on")
@@ -194,7 +201,8 @@ def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float) 
         raise MidiError(f"the tempo reaches {fastest:,.0f} bpm; the limit is {max_tempo:,.0f} bpm")
     tempo = _score_tempo(segments, warnings)
 
-    meter, anchor = _time_signature(timed, first, last, warnings)
+    meter, anchor = _time_signature(timed, first, last, warnings, quarter=quarter,
+                                    window_bars=meter_bars)
     key = _key_signature(timed, first)
     bar = GRID * 4 * meter[0] // meter[1]
     beat = GRID * 4 // meter[1]
@@ -350,16 +358,23 @@ def _merged(timed: list[list[tuple[int, MidiEvent]]], kind: str) -> list[tuple[i
 
 
 def _time_signature(
-    timed: list[list[tuple[int, MidiEvent]]], first: int, last: int, warnings: list[str]
+    timed: list[list[tuple[int, MidiEvent]]], first: int, last: int, warnings: list[str], *,
+    quarter: int = 1, window_bars: int | None = None,
 ) -> tuple[tuple[int, int], int]:
     """The meter covering most of the music, and the source tick where its bars begin.
 
     Files often open with a short bar (a 1/4 pickup, then 3/4): taking the longest-running meter
     and anchoring its bar lines where it starts keeps the downbeats where the file has them.
+    With ``window_bars`` only that many bars (of the meter sounding at the first note) from the
+    first note count: the music a seed keeps.
     """
     events = _merged(timed, "time_signature")
     if not events:
         return (4, 4), 0
+    if window_bars is not None:
+        opening = _in_effect(events, first) or events[0][1]
+        bar = quarter * 4 * max(1, opening.a) / max(1, opening.b)
+        last = min(last, first + max(1, round(window_bars * bar)))
     weight: dict[tuple[int, int], int] = {}
     anchor: dict[tuple[int, int], int] = {}
     for i, (t, e) in enumerate(events):
@@ -620,6 +635,17 @@ def _size(n: int) -> str:
     if n >= 1 << 10:
         return f"{n / (1 << 10):.0f} KiB"
     return f"{n} bytes"
+
+
+def size_refusal(size: int, limit: int) -> str | None:
+    """Why a file of ``size`` bytes is refused (None when it fits): rounded sizes, or exact
+    ones where rounding would make the two look equal (1 MiB + 1 byte is not "1 MiB")."""
+    if size <= limit:
+        return None
+    shown, cap = _size(size), _size(limit)
+    if shown == cap:
+        shown, cap = f"{size:,} bytes", f"{limit:,} bytes ({cap})"
+    return f"the file is {shown}; the limit is {cap}"
 
 
 def _duration(seconds: float) -> str:

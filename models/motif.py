@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
 from models.midi_import import extract_melody
 from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import Chord, Key
-from models.tokens import METERS, fold_pitch
+from models.tokens import METERS, fold_pitch, model_meter
 
 MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
 MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
@@ -104,8 +104,7 @@ class Motif:
         """The lead line (skyline) and chords of a score, optionally bars [first, last]
         (1-based, inclusive); returns the motif and notes on what was trimmed.
         ``guessed_lead``: the score is an import (see ``extract_melody``)."""
-        warnings: list[str] = []
-        score = _to_grid(score)
+        score, warnings = fit_meter(_to_grid(score))
         bar = score.bar_ticks
         total = max(1, score.bars or math.ceil(max((n.end for t in score.tracks
                                                     for n in t.notes), default=1) / bar))
@@ -157,6 +156,27 @@ class Motif:
                             f"{abs(octaves)} octave{'s' if abs(octaves) > 1 else ''} into the "
                             "range the models play")
         return motif, warnings
+
+
+def fit_meter(score: Score) -> tuple[Score, list[str]]:
+    """The score in a meter the models know (``models.tokens.model_meter``): 2/2 is read as
+    4/4, 6/4 as 12/8, two bars of 3/8 as one of 6/8; a warning says so. Ticks are unchanged, so
+    this only relabels bars. A meter with no equivalent (5/4, 7/8) is a MotifError."""
+    num, den = score.time_signature
+    fitted = model_meter(score.time_signature)
+    if fitted is None:
+        raise MotifError(f"{num}/{den} is not supported for seeds (use "
+                         f"{', '.join(f'{n}/{d}' for n, d in METERS)}, or 2/2, 6/4, 3/8)")
+    meter, per_bar = fitted
+    if meter == (num, den):
+        return score, []
+    bars = -(-score.bars // per_bar) if score.bars else 0
+    what = f"two bars of {num}/{den} as one" if per_bar == 2 else f"{num}/{den}"
+    if per_bar > 2:
+        what = f"{per_bar} bars of {num}/{den} as one"
+    return (replace(score, time_signature=meter, bars=bars),
+            [f"read {what} bar of {meter[0]}/{meter[1]}" if per_bar > 1 else
+             f"read {what} as {meter[0]}/{meter[1]}"])
 
 
 def _to_grid(score: Score) -> Score:

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import ModelError
+from models.errors import ModelError, shown
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class ModelRegistry:
             return self._entries[name]
         except KeyError:
             avail = ", ".join(self.names()) or "none installed"
-            raise ModelError(f"unknown model {name!r} (available: {avail})") from None
+            raise ModelError(f"unknown model {shown(name)} (available: {avail})") from None
 
     def get(self, name: str):  # -> models.checkpoint.Loaded (torch is imported lazily)
         entry = self.entry(name)

@@ -1,22 +1,29 @@
 """Grammar-constrained, batched sampling with temperature and top-k for the sequence models.
 
-Each sequence in a batch has its own ``Constraint`` (plan, length, primer) and its own numpy RNG,
-so a request's output depends only on its own seed, whatever it was batched with. Choices are
-made in float64 numpy from the model's logits, which keeps results reproducible for a given seed
-and checkpoint on one machine.
+A ``Sampler`` steps the model once for all its rows (sequences). Each row has its own
+``Constraint`` (plan, length, primer), numpy RNG, temperature, top-k and logit bias, so a row's
+output depends only on its own seed, whatever it is batched with; rows join and leave between
+any two steps (continuous batching: a request arriving mid-batch need not wait for it, and a
+short one is handed back as soon as it ends). The per-token work is array work over the whole
+batch: masks from the constraints' MaskSpecs, bias, temperature, top-k and the inverse-CDF draw,
+in float64 numpy from the model's logits, row by row the same arithmetic as for a row alone,
+which keeps results reproducible for a given seed and checkpoint on one machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from models.grammar import Constraint
-from models.rnn import SequenceModel
+from models.grammar import Constraint, masks
+from models.rnn import SequenceModel, State
 
 log = logging.getLogger(__name__)
 
@@ -24,34 +31,181 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
 BiasFn = Callable[[Constraint], "np.ndarray | None"]
+MAX_STEPS = 20_000
 
 
-def choose(
-    logits: np.ndarray,
-    mask: np.ndarray,
-    rng: np.random.Generator,
-    temperature: float,
-    top_k: int | None,
-    bias: np.ndarray | None = None,
-) -> int:
-    """Sample one token id from masked logits."""
+@dataclass(eq=False)
+class Row:
+    """One sequence being sampled; ``tag`` is the caller's handle (e.g. a future)."""
+
+    constraint: Constraint
+    rng: np.random.Generator
+    temperature: float = 1.0
+    top_k: int | None = 24
+    bias: BiasFn | None = None
+    tag: Any = None
+    steps: int = 0
+    error: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def tokens(self) -> list[int]:
+        return list(self.constraint.tokens)
+
+
+def choose(logits: np.ndarray, mask: np.ndarray, u: np.ndarray, temperature: np.ndarray,
+           top_k: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """One token id per row from masked logits (n, V): ``u`` is each row's uniform draw (unused
+    where its temperature is ~0: argmax), ``top_k`` 0 for none. Every operation is row-wise, so
+    a row gets the same token whatever the other rows are."""
     z = logits.astype(np.float64)
     if bias is not None:
         z = z + bias
     z = np.where(mask, z, -np.inf)
-    if temperature <= 1e-6:
-        return int(np.argmax(z))
-    z = z / temperature
-    if top_k is not None and top_k > 0:
-        allowed = int(mask.sum())
-        if top_k < allowed:
-            kth = np.partition(z, -top_k)[-top_k]
-            z = np.where(z >= kth, z, -np.inf)
-    z = z - z.max()
+    out = np.empty(len(z), dtype=np.int64)
+    greedy = temperature <= 1e-6
+    if greedy.any():
+        out[greedy] = np.argmax(z[greedy], axis=1)
+    if greedy.all():
+        return out
+    rows = np.flatnonzero(~greedy)
+    z = z[rows] / temperature[rows, None]
+    k = top_k[rows]
+    allowed = mask[rows].sum(axis=1)
+    for kk in np.unique(k[(k > 0) & (k < allowed)]):
+        sel = np.flatnonzero((k == kk) & (kk < allowed))
+        kth = np.partition(z[sel], -kk, axis=1)[:, -kk]
+        z[sel] = np.where(z[sel] >= kth[:, None], z[sel], -np.inf)
+    z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
-    p /= p.sum()
-    # inverse-CDF with one uniform draw: cheaper than rng.choice and stable across numpy versions
-    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+    p /= p.sum(axis=1, keepdims=True)
+    # inverse CDF with one uniform draw: cheaper than rng.choice and stable across numpy
+    # versions; counting cdf <= u is searchsorted(cdf, u, side="right") for every row at once
+    below = (np.cumsum(p, axis=1) <= u[rows, None]).sum(axis=1)
+    out[rows] = np.minimum(below, z.shape[1] - 1)
+    return out
+
+
+def _take(state: State, keep: torch.Tensor) -> State:
+    """The state of the rows ``keep`` (dim 1 is the batch in an RNN state)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, keep) for s in state)  # type: ignore[return-value]
+    return state.index_select(1, keep)
+
+
+def _grow(state: State, n: int) -> State:
+    """Zero state for ``n`` new rows after the current ones (what ``None`` means to the RNN)."""
+    if state is None or n == 0:
+        return state
+    if isinstance(state, tuple):
+        return tuple(torch.cat([s, s.new_zeros(s.shape[0], n, s.shape[2])], 1)
+                     for s in state)  # type: ignore[return-value]
+    return torch.cat([state, state.new_zeros(state.shape[0], n, state.shape[2])], 1)
+
+
+class Sampler:
+    """Rows sampled together; ``add`` rows at any time, ``step`` until ``rows`` is empty.
+
+    ``lock`` (e.g. the checkpoint's) is held only around each model step, so other users of
+    the model get in between steps.
+    """
+
+    def __init__(self, model: SequenceModel, *, device: torch.device | str = "cpu",
+                 lock: Any = None, max_steps: int = MAX_STEPS) -> None:
+        self.model = model.eval()
+        self.device = torch.device(device)
+        self.lock = lock if lock is not None else contextlib.nullcontext()
+        self.max_steps = max_steps
+        self.rows: list[Row] = []
+        self._state: State = None
+        self._tokens = np.zeros(0, dtype=np.int64)
+        self._feats = np.zeros((0, len(model.config.feature_sizes)), dtype=np.int64)
+        self._vocab_size = model.config.vocab_size
+
+    def add(self, row: Row) -> None:
+        """Start ``row``: its first (forced) token is fed now, the model sees it next step."""
+        c = row.constraint
+        tok = c.forced()
+        c.feed(tok)
+        self.rows.append(row)
+        self._tokens = np.append(self._tokens, tok)
+        self._feats = np.vstack([self._feats, np.asarray(c.features(), dtype=np.int64)])
+        self._state = _grow(self._state, 1)
+
+    def step(self) -> list[Row]:
+        """One model step for every row; returns the rows that ended (done, or failed with
+        ``row.error`` set), already removed from the batch."""
+        if not self.rows:
+            return []
+        x = torch.from_numpy(self._tokens).to(self.device)
+        f = torch.from_numpy(self._feats).to(self.device)
+        model = self.model
+        # oneDNN off: step-by-step RNN sampling is 2-4x faster on CPU without it
+        with self.lock, torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+            logits, self._state = model.step(x, f, self._state)
+        logits_np = logits.float().cpu().numpy()
+        rows = self.rows
+        n = len(rows)
+        new = np.zeros(n, dtype=np.int64)
+        failed: dict[int, BaseException] = {}
+        picks, specs = [], []
+        for i, row in enumerate(rows):
+            row.steps += 1
+            try:
+                tok = row.constraint.forced()
+                if tok is None:
+                    specs.append(row.constraint.allowed())
+                    picks.append(i)
+                else:
+                    new[i] = tok
+            except Exception as e:  # noqa: BLE001 - a broken row must not take the batch down
+                failed[i] = e
+        if picks:
+            new[picks] = self._choose(logits_np, picks, specs)
+        for i, row in enumerate(rows):
+            if i in failed:
+                continue
+            c = row.constraint
+            try:
+                c.feed(int(new[i]))
+                self._feats[i] = c.features()
+            except Exception as e:  # noqa: BLE001
+                failed[i] = e
+                continue
+            if not c.done and row.steps >= self.max_steps:
+                failed[i] = RuntimeError(f"sampling did not finish in {self.max_steps} steps")
+        self._tokens = new
+        ended = [i for i, row in enumerate(rows) if i in failed or row.constraint.done]
+        for i, e in failed.items():
+            rows[i].error = e
+        if ended:
+            gone = set(ended)
+            keep = [i for i in range(n) if i not in gone]
+            self.rows = [rows[i] for i in keep]
+            self._tokens = self._tokens[keep]
+            self._feats = self._feats[keep]
+            self._state = _take(self._state, torch.tensor(keep, device=self.device)) \
+                if keep else None
+        return [rows[i] for i in ended]
+
+    def _choose(self, logits: np.ndarray, picks: list[int],
+                specs: list[tuple[int, ...]]) -> np.ndarray:
+        rows = [self.rows[i] for i in picks]
+        size = logits.shape[1]
+        bias = None
+        for j, row in enumerate(rows):
+            b = row.bias(row.constraint) if row.bias is not None else None
+            if b is not None:
+                if bias is None:
+                    bias = np.zeros((len(rows), size))
+                bias[j] = b
+        temperature = np.array([r.temperature for r in rows], dtype=np.float64)
+        top_k = np.array([r.top_k or 0 for r in rows], dtype=np.int64)
+        # one draw per sampled token, from the row's own generator (none for argmax)
+        u = np.array([r.rng.random() if t > 1e-6 else 0.0 for r, t in zip(rows, temperature,
+                                                                           strict=True)])
+        return choose(logits[picks], masks(specs, size), u, temperature, top_k, bias)
 
 
 def sample(
@@ -63,43 +217,23 @@ def sample(
     top_k: int | None = 24,
     bias: BiasFn | None = None,
     device: torch.device | str = "cpu",
-    max_steps: int = 20_000,
+    max_steps: int = MAX_STEPS,
 ) -> list[list[int]]:
-    """Run all constraints to completion; returns each token sequence (BOS ... EOS)."""
+    """Run all constraints to completion together; returns each token sequence (BOS ... EOS)."""
     if len(constraints) != len(rngs):
         raise ValueError("one RNG per constraint")
-    model.eval()
-    b = len(constraints)
-    state = None
-    device = torch.device(device)
-    # oneDNN off: step-by-step LSTM sampling is 2-4x faster on CPU without it
-    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
-        tokens = np.zeros(b, dtype=np.int64)
-        feats = np.zeros((b, len(constraints[0].features())), dtype=np.int64)
-        for i, c in enumerate(constraints):
-            tok = c.forced()
-            c.feed(tok)
-            tokens[i] = tok
-            feats[i] = c.features()
-        for _ in range(max_steps):
-            if all(c.done for c in constraints):
-                break
-            x = torch.from_numpy(tokens).to(device)
-            f = torch.from_numpy(feats).to(device)
-            logits, state = model.step(x, f, state)
-            logits_np = logits.float().cpu().numpy()
-            for i, c in enumerate(constraints):
-                if c.done:
-                    continue
-                tok = c.forced()
-                if tok is None:
-                    tok = choose(
-                        logits_np[i], c.mask(), rngs[i], temperature, top_k,
-                        bias(c) if bias else None,
-                    )
-                c.feed(tok)
-                tokens[i] = tok
-                feats[i] = c.features()
-        else:
-            raise RuntimeError(f"sampling did not finish in {max_steps} steps")
-    return [list(c.tokens) for c in constraints]
+    rows = [Row(c, r, temperature, top_k, bias) for c, r in zip(constraints, rngs, strict=True)]
+    return run(model, rows, device=device, max_steps=max_steps)
+
+
+def run(model: SequenceModel, rows: Sequence[Row], *, device: torch.device | str = "cpu",
+        max_steps: int = MAX_STEPS) -> list[list[int]]:
+    """Sample ``rows`` together to completion; the first row error is raised."""
+    sampler = Sampler(model, device=device, max_steps=max_steps)
+    for row in rows:
+        sampler.add(row)
+    while sampler.rows:
+        for row in sampler.step():
+            if row.error is not None:
+                raise row.error
+    return [row.tokens for row in rows]

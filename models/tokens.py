@@ -40,11 +40,19 @@ consecutive and equal (``canonical_chords``), all inside the score's bars.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import CORE_QUALITIES, Chord, Key
 
 METERS: tuple[tuple[int, int], ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8))
+# Meters the vocabulary has no token for, written in one it has: (meter, source bars per bar).
+# Same bar length where one exists (2/2 is 4/4 in half-note beats, 6/4 two dotted halves like
+# 12/8's four dotted quarters); a short bar is paired (two bars of 3/8 are one of 6/8).
+METER_EQUIVALENTS: dict[tuple[int, int], tuple[tuple[int, int], int]] = {
+    (2, 2): ((4, 4), 1), (4, 8): ((2, 4), 1), (6, 4): ((12, 8), 1), (12, 16): ((6, 8), 1),
+    (3, 8): ((6, 8), 2), (2, 8): ((2, 4), 2), (1, 4): ((2, 4), 2), (3, 16): ((6, 8), 4),
+}
 MAX_BAR_TICKS = 72
 PITCH_MIN, PITCH_MAX = 21, 108
 VEL_BUCKETS = 8
@@ -59,6 +67,15 @@ PAD, BOS, EOS, BAR = 0, 1, 2, 3
 SPECIALS = ("PAD", "BOS", "EOS", "BAR")
 
 DEFAULT_STYLES: tuple[str, ...] = ("classical", "folk", "celtic", "ragtime", "jazz", "blues")
+
+
+def model_meter(meter: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
+    """The meter of METERS that ``meter`` is written in, and how many of its bars make one bar
+    there; None when there is none (5/4, 7/8 ...)."""
+    meter = (int(meter[0]), int(meter[1]))
+    if meter in METERS:
+        return meter, 1
+    return METER_EQUIVALENTS.get(meter)
 
 
 class TokenError(ValueError):
@@ -125,36 +142,36 @@ class Vocab:
         names += [f"REP_{k}" for k in range(1, MAX_REPEAT + 1)]
         object.__setattr__(self, "names", tuple(names))
 
-    # offsets of each block
-    @property
+    # offsets of each block (computed once: the sampler asks for them at every token)
+    @cached_property
     def style0(self) -> int:
         return len(SPECIALS)
 
-    @property
+    @cached_property
     def meter0(self) -> int:
         return self.style0 + len(self.styles)
 
-    @property
+    @cached_property
     def pos0(self) -> int:
         return self.meter0 + len(METERS)
 
-    @property
+    @cached_property
     def chord0(self) -> int:
         return self.pos0 + MAX_BAR_TICKS
 
-    @property
+    @cached_property
     def vel0(self) -> int:
         return self.chord0 + N_CHORD_CLASSES
 
-    @property
+    @cached_property
     def pitch0(self) -> int:
         return self.vel0 + VEL_BUCKETS
 
-    @property
+    @cached_property
     def dur0(self) -> int:
         return self.pitch0 + (PITCH_MAX - PITCH_MIN + 1)
 
-    @property
+    @cached_property
     def rep0(self) -> int:
         """Id of REP_1 (REP_k is rep0 + k - 1)."""
         return self.dur0 + len(DURATIONS)
@@ -198,22 +215,17 @@ class Vocab:
 
     def kind(self, token: int) -> str:
         """Block name of a token id: special/style/meter/pos/chord/vel/pitch/dur/rep."""
-        if token < self.style0:
-            return "special"
-        for name, lo, hi in self._blocks():
-            if lo <= token < hi:
-                return name
-        raise TokenError(f"token id {token} outside the vocabulary of {len(self)}")
+        if not 0 <= token < len(self.names):
+            raise TokenError(f"token id {token} outside the vocabulary of {len(self)}")
+        return self._kinds[token]
 
     def value(self, token: int) -> int:
         """Index of a token inside its block (style index, meter index, tick, ...)."""
-        for _name, lo, hi in self._blocks():
-            if lo <= token < hi:
-                return token - lo
-        return token
+        return self._values[token] if 0 <= token < len(self.names) else token
 
     def _blocks(self) -> tuple[tuple[str, int, int], ...]:
         return (
+            ("special", 0, self.style0),
             ("style", self.style0, self.meter0),
             ("meter", self.meter0, self.pos0),
             ("pos", self.pos0, self.chord0),
@@ -223,6 +235,16 @@ class Vocab:
             ("dur", self.dur0, self.rep0),
             ("rep", self.rep0, len(self)),
         )
+
+    @cached_property
+    def _kinds(self) -> tuple[str, ...]:
+        return tuple(name for name, lo, hi in self._blocks() for _ in range(lo, hi))
+
+    @cached_property
+    def _values(self) -> tuple[int, ...]:
+        """A special token's value is its id, as before blocks were tabled."""
+        return tuple(t if name == "special" else t - lo
+                     for name, lo, hi in self._blocks() for t in range(lo, hi))
 
     def to_strings(self, tokens: list[int]) -> list[str]:
         return [self.names[t] for t in tokens]

@@ -8,7 +8,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PY="${PYTHON:-python3}"
 
-apt_pkgs=(fluidsynth libfluidsynth3 ffmpeg fluid-soundfont-gm)
+apt_pkgs=(fluidsynth libfluidsynth3 fluid-soundfont-gm)
+# MP3s are encoded in-process (lameenc); only the tests need ffmpeg, to decode them back
+if [ "${1:-}" = "--dev" ]; then apt_pkgs+=(ffmpeg); fi
 # Debian's own python3 needs python3-venv for `python3 -m venv`
 if ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then apt_pkgs+=(python3-venv); fi
 missing=()

@@ -1,9 +1,11 @@
-"""Loudness normalisation, limiting, silence trim and MP3 encoding with the real ffmpeg."""
+"""Loudness normalisation, limiting, silence trim and in-process MP3 encoding (decoded back with
+ffmpeg, which only the tests need)."""
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,12 +174,36 @@ def test_over_the_limit_is_a_user_error(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["keep.mp3"]  # no temp files left
 
 
-def test_missing_ffmpeg_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(AudioSegment, "converter", str(tmp_path / "no-such-ffmpeg"))
+def test_missing_encoder_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lameenc", None)  # importing it now fails
     with pytest.raises(ResourceError) as err:
         encode_mp3(tone(0.5), SR, tmp_path / "x.mp3")
-    assert str(err.value) == "ffmpeg is not installed: apt install ffmpeg"
+    assert str(err.value) == ("the MP3 encoder is not installed: pip install lameenc "
+                              "(scripts/setup.sh does)")
     assert not (tmp_path / "x.mp3").exists()
+
+
+def test_encoding_needs_no_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LAME runs in-process: no ffmpeg on PATH, no subprocess (ffmpeg only decodes, in tests)."""
+    import subprocess
+
+    def no_subprocess(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"encoding started a process: {args}")
+
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", str(tmp_path / "empty-bin"))
+        patched.setattr(subprocess, "Popen", no_subprocess)
+        path = encode_mp3(normalize(tone(1.0)), SR, tmp_path / "c.mp3", tags={"title": "t"})
+    assert len(AudioSegment.from_file(path)) / 1000 == pytest.approx(1.0, abs=0.08)
+
+
+def test_tags_outside_latin1_survive(tmp_path: Path) -> None:
+    title = "Cadenza — jazz, C♯m, 120 bpm"
+    path = encode_mp3(tone(1.0), SR, tmp_path / "t.mp3", tags={"title": title, "album": "A"})
+    info = mediainfo(str(path))["TAG"]
+    assert info["title"] == title and info["album"] == "A"
+    with pytest.raises(ValueError, match="unknown MP3 tag 'mood'"):
+        encode_mp3(tone(1.0), SR, tmp_path / "u.mp3", tags={"mood": "blue"})
 
 
 def test_rendered_clip_pipeline(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ def test_a_lone_request_does_not_wait_for_the_batching_window(tiny_registry) -> 
         assert time.monotonic() - t0 < 15
     finally:
         batcher.close()
-    assert batcher.batches == [1]
+    assert set(batcher.batches) == {1}  # every step sampled the lone request alone
 
 
 @pytest.mark.parametrize("style", ["jazz", "classical"])

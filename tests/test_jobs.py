@@ -11,6 +11,7 @@ import asyncio
 import logging
 import shutil
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -179,8 +180,6 @@ async def test_one_member_runs_one_job_at_a_time_even_with_free_workers(gated: C
 async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, caplog,  # type: ignore[no-untyped-def]
                                                   monkeypatch) -> None:
     caplog.set_level(logging.WARNING)
-    from pydub import AudioSegment
-
     queue = JobQueue(app)
     await queue.start()
     try:
@@ -191,10 +190,10 @@ async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, 
         # A model that disappeared after the request was admitted: the server's problem.
         gone = Resolved("jazz", 1, 120, "C", (4, 4), 1.0, 1, "transformer")
         no_model = await asyncio.wait_for(collect(await queue.submit(gone, ALICE)), 30)
-        # ffmpeg missing: the audio cannot be encoded.
+        # The MP3 encoder missing: the audio cannot be encoded.
         with monkeypatch.context() as patched:
-            patched.setattr(AudioSegment, "converter", "ffmpeg-not-installed-here")
-            no_ffmpeg = await asyncio.wait_for(
+            patched.setitem(sys.modules, "lameenc", None)
+            no_encoder = await asyncio.wait_for(
                 collect(await queue.submit(request(app, 3), CAROL)), 60)
         # An output folder that cannot be created: a bug-like failure with an error id.
         shutil.rmtree(tmp_path / "out", ignore_errors=True)  # made by the jobs above
@@ -209,7 +208,7 @@ async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, 
     # the admin text (paths, what to install) is logged at error level under that id.
     for events, kind, admin_text in (
             (no_model, "could not load the transformer model", "unknown model 'transformer'"),
-            (no_ffmpeg, "is missing a part it needs to encode the MP3", "apt install ffmpeg")):
+            (no_encoder, "is missing a part it needs to encode the MP3", "pip install lameenc")):
         failed = events[-1]
         assert isinstance(failed, Failed) and failed.error_id is not None
         assert failed.message == (f"the server {kind}; the admins have been told "
@@ -223,7 +222,7 @@ async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, 
     assert failed.error_id in caplog.text and "Traceback" in caplog.text
     assert rows(app, "SELECT status, error FROM jobs ORDER BY id") == [
         ("failed", told.message), ("failed", no_model[-1].message),
-        ("failed", no_ffmpeg[-1].message), ("failed", failed.message)]
+        ("failed", no_encoder[-1].message), ("failed", failed.message)]
     assert rows(app, "SELECT COUNT(*) FROM clips") == [(0,)]  # nothing half-made
     assert (queue.completed, queue.failed) == (0, 4)
 

@@ -104,7 +104,8 @@ async def test_console_session_with_seeds(app: Cadenza, tmp_path: Path) -> None:
             "D E F G/4 E | D/2 C/2)") in text
     assert "shared seed “tune” by console — 1 bar, C, 4/4, 120 bpm, private (from upload: " \
            "tune.mid)" in text
-    assert "error: the file is 1.0 MiB; seeds come from MIDI files of up to 1 MiB" in text
+    assert ("error: the file is 1,048,577 bytes; the limit is 1,048,576 bytes (1 MiB) for a "
+            "seed's MIDI file") in text
     assert "error: no file '" in text and "missing.mid'" in text
     assert "is not a file" in text
     assert "seeds 1-2 of 2 (page 1 of 1):" in text

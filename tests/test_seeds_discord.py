@@ -107,7 +107,8 @@ async def test_attachments_good_malformed_and_over_the_cap(api, tmp_path, tiny_r
     assert refused.ephemeral and refused.content == (
         "Cannot use cat.mid: not a MIDI file (it looks like a GIF image)")
     assert too_big.ephemeral and big.response.type == 4
-    assert too_big.content == "The file is 1.0 MiB; seeds come from MIDI files of up to 1 MiB"
+    assert too_big.content == ("The file is 1,048,590 bytes; the limit is 1,048,576 bytes (1 MiB) "
+                               "for a seed's MIDI file")
     # the over-size file was never downloaded; the other two were, once each
     fetched = downloads(api)
     assert len(fetched) == 2 and not any("huge.mid" in p for p in fetched)

@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.app import Cadenza
 from bot.config import Settings
+from bot.discord_bot import redact
 from bot.discord_bot.errors import CadenzaTree
 from bot.discord_bot.lag import LagMonitor
 from bot.discord_bot.reply import DEFAULT_TOKEN_TTL
@@ -51,6 +52,7 @@ class CadenzaBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )
+        redact.install()  # interaction tokens stay out of discord.py's DEBUG lines
         self.app = app
         self.jobs = jobs
         self.settings = settings

@@ -9,8 +9,7 @@ import re
 import discord
 from discord import app_commands
 
-from bot.app import new_error_id
-from bot.errors import UserError
+from bot.errors import UserError, new_error_id
 
 log = logging.getLogger(__name__)
 

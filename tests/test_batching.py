@@ -1,0 +1,140 @@
+"""Batched sampling: array choices equal one-row choices, rows join and leave a running batch
+without changing anyone's tokens, and one bad request fails alone."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.batching import MelodyBatcher
+from bot.service import Composer, ComposeRequest
+from models.errors import ModelError
+from models.generate import MelodyRequest, generate_tokens, melody_row
+from models.grammar import masks, plan_from_chords
+from models.sample import Sampler, choose
+from models.theory import Chord
+
+
+def test_masks_are_ranges_plus_one_id_minus_one_id_plus_a_bitset() -> None:
+    m = masks([(2, 5, 0, 0, 8, 10, 0, -1, 0, 0), (0, 0, 3, 7, 0, 0, -1, 4, 0, 0),
+               (0, 0, 0, 0, 0, 0, -1, -1, 8, 0b1011)], 12)
+    assert np.flatnonzero(m[0]).tolist() == [0, 2, 3, 4, 8, 9]
+    assert np.flatnonzero(m[1]).tolist() == [3, 5, 6]
+    assert np.flatnonzero(m[2]).tolist() == [8, 9, 11]  # bits 0, 1 and 3 from id 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 12),
+       top_k=st.sampled_from([0, 1, 3, 24, 500]), biased=st.booleans())
+def test_a_batch_of_choices_equals_each_row_chosen_alone(seed: int, rows: int, top_k: int,
+                                                         biased: bool) -> None:
+    rng = np.random.default_rng(seed)
+    size = 40
+    logits = rng.standard_normal((rows, size)).astype(np.float32) * 3
+    mask = rng.random((rows, size)) < 0.4
+    mask[:, 0] = True  # never empty
+    u = rng.random(rows)
+    temperature = rng.choice([0.0, 0.05, 0.7, 1.0, 1.6], rows)
+    ks = np.full(rows, top_k)
+    bias = rng.standard_normal((rows, size)) if biased else None
+    together = choose(logits, mask, u, temperature, ks, bias)
+    for i in range(rows):
+        alone = choose(logits[i:i + 1], mask[i:i + 1], u[i:i + 1], temperature[i:i + 1],
+                       ks[i:i + 1], None if bias is None else bias[i:i + 1])
+        assert together[i] == alone[0]
+        assert mask[i, together[i]]
+
+
+def _request(loaded, bars: int, seed: int, style: str = "jazz") -> MelodyRequest:  # type: ignore[no-untyped-def]
+    plan = plan_from_chords([(0, Chord(2, "m7")), (48, Chord(7, "7"))], bars, 48)
+    return MelodyRequest(style=style, meter=(4, 4), plan=plan, seed=seed)
+
+
+def test_rows_joining_a_running_batch_get_the_tokens_they_get_alone(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    loaded = tiny_registry.get("lstm")
+    reqs = [_request(loaded, bars, seed) for seed, bars in enumerate((6, 1, 3, 2, 5))]
+    alone = [generate_tokens(loaded, [r])[0] for r in reqs]
+    sampler = Sampler(loaded.model, device=loaded.device)
+    done: dict[int, list[int]] = {}
+    order = []
+    step = 0
+    while len(done) < len(reqs):
+        if step < len(reqs):  # a new request joins at every step
+            sampler.add(melody_row(loaded, reqs[step], tag=step))
+        for row in sampler.step():
+            assert row.error is None
+            done[row.tag] = row.tokens
+            order.append(row.tag)
+        step += 1
+    assert [done[i] for i in range(len(reqs))] == alone
+    assert order[0] == 1  # the one-bar melody was handed back first, the others went on
+    assert order[-1] == 0
+
+
+def test_a_request_arriving_mid_batch_joins_it_and_leaves_first(  # type: ignore[no-untyped-def]
+        tiny_registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = tiny_registry.get("lstm")
+    batcher = MelodyBatcher(window_s=0.0)
+    finished: list[str] = []
+    started = threading.Event()
+    original_step = Sampler.step
+
+    def step(self: Sampler):  # type: ignore[no-untyped-def]
+        started.set()
+        return original_step(self)
+
+    monkeypatch.setattr(Sampler, "step", step)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            def long() -> None:
+                batcher.submit(loaded, _request(loaded, 32, 1))
+                finished.append("long")
+
+            first = pool.submit(long)
+            assert started.wait(30)  # the long melody is being sampled
+            short = batcher.submit(loaded, _request(loaded, 1, 2))
+            finished.append("short")
+            first.result(60)
+    finally:
+        batcher.close()
+    assert finished == ["short", "long"]
+    assert short == generate_tokens(loaded, [_request(loaded, 1, 2)])[0]
+    assert max(batcher.batches) == 2  # they shared steps
+
+
+def test_one_bad_request_fails_alone(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    loaded = tiny_registry.get("lstm")
+    batcher = MelodyBatcher(window_s=0.5)
+    try:
+        with ThreadPoolExecutor(3) as pool, batcher, batcher, batcher:  # three callers
+            good = [pool.submit(batcher.submit, loaded, _request(loaded, 2, s)) for s in (1, 2)]
+            bad = pool.submit(batcher.submit, loaded, _request(loaded, 2, 3, style="polka"))
+            with pytest.raises(ModelError, match="does not know the style 'polka'"):
+                bad.result(60)
+            tokens = [g.result(60) for g in good]
+    finally:
+        batcher.close()
+    assert tokens == [generate_tokens(loaded, [_request(loaded, 2, s)])[0] for s in (1, 2)]
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(loaded, _request(loaded, 1, 1))
+
+
+def test_composer_results_do_not_depend_on_temperature_mix(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    """Rows with different temperatures share one batch (each keeps its own)."""
+    plain = Composer(tiny_registry)
+    batcher = MelodyBatcher(window_s=0.3)
+    batched = Composer(tiny_registry, batcher=batcher)
+    reqs = [plain.resolve(ComposeRequest(style="folk", bars=2, seed=i, temperature=t))
+            for i, t in enumerate((0.1, 1.0, 1.8, 0.6))]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(batched.compose, reqs))
+    finally:
+        batcher.close()
+    assert [c.midi for c in together] == [plain.compose(r).midi for r in reqs]
+    assert max(batcher.batches) > 1
