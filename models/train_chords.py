@@ -57,7 +57,7 @@ class ChordTrainOptions:
     minutes: float | None = None
     eval_every: int = 250
     seed: int = 1234
-    command: str = field(default_factory=lambda: " ".join(sys.argv))
+    command: str = field(default_factory=lambda: " ".join(sys.argv))  # set by the launcher
 
 
 @dataclass
@@ -210,8 +210,10 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     set_threads(a.threads)
-    best = train_chords(ChordTrainOptions(out=a.out, data=a.data, steps=a.steps,
-                                          minutes=a.minutes, include_nc=a.include_nc))
+    best = train_chords(ChordTrainOptions(
+        out=a.out, data=a.data, steps=a.steps, minutes=a.minutes, include_nc=a.include_nc,
+        command="python -m models.train_chords " + " ".join(argv if argv is not None
+                                                             else sys.argv[1:])))
     from models.card import write_card
 
     write_card(a.out)
