@@ -435,20 +435,14 @@ def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-unty
     """Chord plans as absolute (tick, Chord) changes on the GRID, one per request (batched;
     each request has its own RNG, so batching never changes a plan). A stretch the model marks
     NC keeps the chord before it (a plan always has a chord sounding)."""
-    from models.sample import sample
+    from models.sample import Row, run
 
     vocab: ChordVocab = loaded.vocab
-    cons, rngs = [], []
-    for r in requests:
-        cons.append(ChordConstraint(vocab, style=r.style, meter=r.meter, key=r.key,
-                                    bars=r.bars, form=form_rows(r.sections, r.bars)))
-        rngs.append(np.random.default_rng(r.seed))
-    temps = {(r.temperature, r.top_k) for r in requests}
-    if len(temps) > 1:
-        return [sample_plans(loaded, [r])[0] for r in requests]
+    rows = [Row(ChordConstraint(vocab, style=r.style, meter=r.meter, key=r.key, bars=r.bars,
+                                form=form_rows(r.sections, r.bars)),
+                np.random.default_rng(r.seed), r.temperature, r.top_k) for r in requests]
     with loaded.lock:
-        outs = sample(loaded.model, cons, rngs, temperature=requests[0].temperature,
-                      top_k=requests[0].top_k, device=loaded.device)
+        outs = run(loaded.model, rows, device=loaded.device)
     plans = []
     for r, toks in zip(requests, outs, strict=True):
         bars = decode(toks, vocab, key=r.key, meter=r.meter)

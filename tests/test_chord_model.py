@@ -24,6 +24,7 @@ from models.chord_model import (
 )
 from models.form import form_for
 from models.theory import Chord, Key
+from tests.test_grammar import run_random
 
 V = ChordVocab()
 F = Key(5)
@@ -60,23 +61,13 @@ def test_grammar_errors_are_reported() -> None:
                key=F)
 
 
-def _run_random(c: ChordConstraint, seed: int) -> list[int]:
-    rng = np.random.default_rng(seed)
-    while not c.done:
-        tok = c.forced()
-        if tok is None:
-            tok = int(rng.choice(np.flatnonzero(c.mask())))
-        c.feed(tok)
-    return c.tokens
-
-
 @pytest.mark.parametrize("meter", [(4, 4), (3, 4), (2, 4), (6, 8), (12, 8)])
 def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
         meter: tuple[int, int]) -> None:
     for bars in (1, 2, 7, 12, 32):
         for seed in range(3):
             key = Key(seed * 5 % 12, "minor" if seed == 1 else "major")
-            toks = _run_random(ChordConstraint(V, style="blues", meter=meter, key=key,
+            toks = run_random(ChordConstraint(V, style="blues", meter=meter, key=key,
                                                bars=bars), seed)
             out = decode(toks, V, key=key, meter=meter)
             assert len(out) == bars and toks[-1] == EOS
