@@ -18,6 +18,7 @@ from models.gan import (
     GANConfig,
     GANRequest,
     MuseGAN,
+    _plan,
     binarize,
     critic_loss,
     generator_loss,
@@ -298,3 +299,96 @@ def test_train_gan_rejects_bad_arrays(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="style_ids must be 0-1"):
         train_gan(np.zeros((2, 2, 4, STEPS, PITCHES), bool), np.array([0, 2]), STYLES,
                   tmp_path / "m.pt")
+
+
+# ---------------------------------------------------------------- rhythm and groove
+
+
+def _gated(open_steps: list[int]) -> MuseGAN:
+    """A tiny model whose rhythm gate is open at ``open_steps`` only, for every track."""
+    torch.manual_seed(6)
+    m = MuseGAN(tiny_config()).eval()
+    last = m.generator.rhythm.net[-1]
+    pattern = torch.full((STEPS,), -30.0)
+    pattern[open_steps] = 30.0
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(pattern.repeat(TRACKS))
+        m.generator.bar.out_bias.fill_(2.0)  # plenty of notes wherever the gate is open
+    return m
+
+
+def test_the_rhythm_gate_gives_every_bar_and_track_the_same_onsets() -> None:
+    beats = [0, 12, 24, 36]
+    model = _gated(beats)
+    probs = sample_probabilities(model, [GANRequest("folk", 6, 3)])[0]
+    closed = np.setdiff1d(np.arange(STEPS), beats)
+    assert probs[:, :, closed].max() < 1e-6
+    active = binarize(probs, GANRequest("folk", 6, 3))
+    starts = active & ~np.concatenate([np.zeros_like(active[:, :, :1]), active[:, :, :-1]], 2)
+    assert set(np.nonzero(starts.any(axis=(0, 1, 3)))[0]) <= set(beats)
+    # so the band's onset pattern is the same in every bar: groove consistency 1
+    from models.metrics import groove_consistency
+
+    assert groove_consistency(active.any(axis=1)) == 1.0
+
+
+def test_the_rhythm_code_is_drawn_per_clip_and_shapes_the_gate() -> None:
+    torch.manual_seed(7)
+    m = MuseGAN(tiny_config())
+    plan = _plan(m.config, GANRequest("folk", 6, 3))  # three phrases of two bars
+    assert plan["rhythm"].shape == (6, TRACKS, m.config.rhythm_dim)
+    assert (plan["rhythm"] == plan["rhythm"][0]).all()
+    # time-independent latents hold for a phrase (as in training) and change between phrases
+    assert np.array_equal(plan["shared"][0], plan["shared"][1])
+    assert not np.array_equal(plan["shared"][1], plan["shared"][2])
+    other = _plan(m.config, GANRequest("folk", 6, 4))["rhythm"][0]
+    style = m.generator.style(torch.tensor([0, 0]))
+    with torch.no_grad():
+        gates = m.generator.rhythm(torch.from_numpy(np.stack([plan["rhythm"][0], other]))
+                                   .float(), style)
+    assert gates.shape == (2, TRACKS, STEPS) and not torch.allclose(gates[0], gates[1])
+
+
+def test_the_critic_reads_bar_to_bar_onset_changes() -> None:
+    torch.manual_seed(8)
+    m = MuseGAN(tiny_config())
+    same = torch.zeros(1, 2, TRACKS, STEPS, PITCHES)
+    same[:, :, :, 0:6, 40] = 1.0  # a note on every beat, in both bars
+    same[:, :, :, 12:18, 40] = 1.0
+    moved = same.clone()
+    moved[:, 1] = 0.0
+    moved[:, 1, :, 6:12, 40] = 1.0  # the second bar plays the same notes off the beat
+    moved[:, 1, :, 18:24, 40] = 1.0
+    seen: list[torch.Tensor] = []
+    groove = m.discriminator.groove
+    assert groove is not None
+    groove.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].detach()))
+    style = torch.tensor([0])
+    m.discriminator(same, style)
+    score = m.discriminator(moved.requires_grad_(True), style)
+    assert seen[0].shape == (1, TRACKS, STEPS) and float(seen[0].abs().sum()) == 0.0
+    assert seen[1][0, :, [0, 6, 12, 18]].eq(1.0).all() and float(seen[1].sum()) == 4 * TRACKS
+    score.sum().backward()
+    assert all(p.grad is not None for p in groove.parameters())
+    no_groove = MuseGAN(tiny_config(groove_critic=False))
+    assert no_groove.discriminator.groove is None
+    assert no_groove.discriminator(same, style).shape == (1,)
+
+
+def test_checkpoints_from_before_the_rhythm_code_still_load(tmp_path: Path) -> None:
+    d = tiny_config().to_dict()
+    del d["rhythm_dim"], d["groove_critic"]
+    old = GANConfig.from_dict(d)
+    assert old.rhythm_dim == 0 and not old.groove_critic
+    torch.manual_seed(9)
+    m = MuseGAN(old)
+    assert m.generator.rhythm is None and m.discriminator.groove is None
+    path = tmp_path / "old" / "model.pt"
+    save_gan(path, m, {"name": "old"})
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = d  # as the file was written before the two fields existed
+    torch.save(payload, path)
+    loaded = load(path, torch.device("cpu"))
+    assert loaded.model.config == old
+    assert sample(loaded.model, "folk", 3, 1).bars == 3
