@@ -322,7 +322,8 @@ def arrange(
 
 def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Score:
     """A generated band score (the GAN's) through the same instrumentation path: the style's
-    programs and drum kit, the mix, velocity shaping and, for jazz and blues, swing."""
+    programs and drum kit, the mix and velocity shaping. No swing: the GAN learned each style's
+    feel from swung training bands (``bot.gan_bands``), so its jazz is swung already."""
     scale = RES // band.resolution
     end = band.bars * band.bar_ticks * scale
     names = spec.instrument_names
@@ -339,8 +340,6 @@ def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Scor
                 4 if n.start % beat == 0 else 0
             v = int(np.clip(n.velocity - 8 + accent + rng.integers(-6, 7), 1, 127))
             shaped.append(Note(n.start, min(n.duration, end - n.start), n.pitch, v))
-        if spec.swing:
-            shaped = swing_notes(shaped)
         tracks.append(Track(
             names.get(role, role.title()), role=role,
             program=KITS.get(spec.name, 0) if role == "drums" else spec.programs[role],

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections import defaultdict
 from pathlib import Path
-
-import numpy as np
 
 from bot.errors import UserError
 
@@ -48,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a busy machine)")
-    t.add_argument("--gan-phrases", type=int, default=600,
-                   help="gan: corpus pieces arranged per style for the training phrases")
+    t.add_argument("--gan-phrases", type=int, default=1500,
+                   help="gan: training phrases (4 bars) per style")
     t.add_argument("-v", "--verbose", action="store_true")
 
     m = sub.add_parser("models", help="list the installed models with their figures")
@@ -155,51 +152,27 @@ def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return pieces
 
 
-def gan_training_scores(pieces, per_style: int, seed: int, lstm_clips: int = 0):  # type: ignore[no-untyped-def]
-    """4/4 band scores for the GAN: corpus melodies arranged in their own style, plus (for the
-    styles without corpus data) clips composed by the shipped melody model."""
-    from bot.arrange import arrange
-    from bot.styles import STYLES
-    from models.theory import Chord
-
-    rng = np.random.default_rng(seed)
-    by_style = defaultdict(list)
-    for p in pieces:
-        if p.meter == (4, 4) and p.style in STYLES:
-            by_style[p.style].append(p)
-    scores = []
-    for style, ps in sorted(by_style.items()):
-        for i in rng.permutation(len(ps))[:per_style]:
-            p = ps[i]
-            plan = [(t, Chord.parse(c)) for t, c in p.chords]
-            scores.append(arrange(p.to_score().tracks[0].notes, plan, spec=STYLES[style],
-                                  meter=p.meter, bars=p.bars, tempo=110.0, key=p.key,
-                                  rng=np.random.default_rng(int(i))))
-    if lstm_clips:
-        from bot.service import Composer, ComposeRequest
-        from models.registry import ModelRegistry
-
-        registry = ModelRegistry.discover()
-        if "lstm" in registry.names():
-            composer = Composer(registry)
-            for style in ("jazz", "blues"):
-                for s in range(lstm_clips):
-                    r = composer.resolve(ComposeRequest(style=style, bars=12, seed=10_000 + s))
-                    scores.append(composer.compose(r).score)
-    return scores
-
-
 def _train_gan(args: argparse.Namespace, out: Path) -> dict:
+    from bot.gan_bands import training_bands
     from bot.styles import STYLE_NAMES
     from models.gan_data import build_dataset
     from models.train_gan import train_gan
 
-    scores = gan_training_scores(_pieces(args), args.gan_phrases, args.seed, lstm_clips=150)
-    data = build_dataset(scores, STYLE_NAMES, pack=True, seed=args.seed)
-    note = {"sources": "corpus melodies arranged by bot.arrange in their own style (classical "
-            "from the chorales, folk, celtic, ragtime); jazz and blues from 12-bar clips "
-            "composed by the shipped LSTM pipeline (no corpus data for them)",
-            "summary": str(getattr(data, "summary", ""))}
+    bands = training_bands(_pieces(args), args.gan_phrases, seed=args.seed)
+    data = build_dataset(bands.scores, STYLE_NAMES, hop=bands.hops,
+                         max_per_style=args.gan_phrases, pack=True, seed=args.seed)
+    styles = data.summary.get("styles", {})
+    note = {"sources": "real melodies of each style arranged by bot.arrange in that style over "
+                       "their own chords (jazz and blues: Weimar Jazz Database solos and "
+                       "Impro-Visor transcriptions; ragtime: public-domain rags, 2/4 bars in "
+                       "pairs; folk, celtic, classical: music21's corpus), cut where the source "
+                       "has no chord",
+            "credits": bands.credits(),
+            "per_style": {s: {"pieces": bands.pieces.get(s, 0), "bars": bands.bars.get(s, 0),
+                              "hop": bands.hops.get(s),
+                              "phrases": styles.get(s, {}).get("phrases", 0)}
+                          for s in STYLE_NAMES},
+            "skipped": {**bands.skipped, **data.summary.get("skipped", {})}}
     return train_gan(data.rolls, data.style_ids, STYLE_NAMES, out, minutes=args.minutes,
                      steps=args.steps, seed=args.seed, threads=args.threads, data_note=note,
                      name=args.name or "gan", command=" ".join(sys.argv))
