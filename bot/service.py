@@ -299,8 +299,9 @@ class Composer:
 
     def _compose_gan(self, loaded, r: Resolved, motif: Motif | None,  # type: ignore[no-untyped-def]
                      t0: float) -> Composition:
-        """The GAN writes all four parts at once (in 4/4); the arranger's instrumentation path
-        then gives them the style's sound and feel."""
+        """The GAN writes all four parts at once (in 4/4, its phrases following the clip's
+        form); the arranger's instrumentation path then gives them the style's sound."""
+        from models.gan import phrase_form
         from models.gan import sample as gan_sample
 
         if motif is not None:
@@ -310,9 +311,10 @@ class Composer:
             raise UserError(f"the gan model has no {r.style} style")
         r = replace(r, meter=(4, 4), primer_bars=0)
         _meta, _h, rng_s, rng_a = _streams(r.seed)
+        form = phrase_form(r.sections, r.bars, loaded.model.config.phrase_bars)
         with loaded.lock:
             band = gan_sample(loaded.model, r.style, r.bars, int(rng_s.integers(2**63)),
-                              key=Key.parse(r.key), tempo=float(r.tempo))
+                              key=Key.parse(r.key), tempo=float(r.tempo), form=form)
         timings = {"generate": time.perf_counter() - t0}
         t1 = time.perf_counter()
         score = restyle_band(band, spec, rng_a)

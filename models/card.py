@@ -205,6 +205,9 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
     data = meta.get("data") or {}
     note = meta.get("data_note") or {}
     metrics = meta.get("metrics") or {}
+    rhythm = (" Each track's rhythm code (one per clip) gates the steps of every bar, so the "
+              "band keeps its groove; the critic also reads where each track's onsets change "
+              "from bar to bar." if cfg.get("rhythm_dim") else "")
     lines = [
         f"# Model card: {meta.get('name', ckpt.parent.name)}",
         "",
@@ -212,9 +215,9 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         "convolutional generator writes four-bar phrases of a 4-track piano roll (lead, "
         "chords, bass, drums; 48 steps a bar, 84 pitches) from shared, per-bar, per-track and "
         "per-track-per-bar latents, conditioned on style; a convolutional critic trained with "
-        "WGAN-GP (n_critic 5, Adam betas 0.5/0.9) judges them. Clips of any length chain "
-        "phrases (AABA form); the band then goes through the arranger's instrumentation path "
-        "(style programs, drum kit, mix, swing) and the same renderer as every clip.",
+        f"WGAN-GP (n_critic 5, Adam betas 0.5/0.9) judges them.{rhythm} Clips of any length "
+        "chain phrases (AABA form); the band then goes through the arranger's instrumentation "
+        "path (style programs, drum kit, mix) and the same renderer as every clip.",
         "",
         *_facts(ckpt, meta, f"generator {params.get('generator', 0):,}, critic "
                  f"{params.get('discriminator', 0):,}; config: `{json.dumps(cfg)}`"),
@@ -222,12 +225,24 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         "",
         f"{note.get('sources', '')}",
         "",
-        "| style | phrases |",
-        "|---|---:|",
     ]
-    for s, d in sorted(data.items()):
-        count = d.get("phrases", d) if isinstance(d, dict) else d
-        lines.append(f"| {s} | {count} |")
+    per_style = note.get("per_style") or {}
+    if per_style:
+        lines += ["| style | pieces | bars | phrase hop | phrases |", "|---|---:|---:|---:|---:|"]
+        for s, d in per_style.items():
+            lines.append(f"| {s} | {d.get('pieces', 0)} | {d.get('bars', 0)} | "
+                         f"{d.get('hop') or '-'} | {d.get('phrases', 0)} |")
+    else:
+        lines += ["| style | phrases |", "|---|---:|"]
+        for s, d in sorted(data.items()):
+            count = d.get("phrases", d) if isinstance(d, dict) else d
+            lines.append(f"| {s} | {count} |")
+    credits = note.get("credits") or []
+    if credits:
+        lines += ["", "Sources and licences:", "", *(f"- {c}" for c in credits)]
+    if note.get("skipped"):
+        lines += ["", "Left out: " + ", ".join(f"{k}: {v}" for k, v in
+                                               sorted(note["skipped"].items()))]
     lines += [
         "",
         f"## Figures ({meta.get('metric_clips', 0)} generated phrases vs as many real ones, "
@@ -246,10 +261,11 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         lines.append(f"| {name} | {g('real_mean'):.3f} ± {g('real_std'):.3f} | "
                      f"{g('gen_mean'):.3f} ± {g('gen_std'):.3f} | {g('overlap'):.2f} |")
     lines += ["", "## Limits", "",
-              "- 4/4 only: other meters would need their own model.",
-              "- The training bands are arranged by Cadenza's own rules (and, for jazz and blues, "
-              "composed by its LSTM pipeline), so the GAN learns Cadenza's idioms, not "
-              "recordings of bands.",
+              "- 4/4 only: other meters would need their own model (2/4 rags are learned as "
+              "4/4 bars holding two 2/4 bars).",
+              "- The melodies are real (solos, transcriptions, rags, tunes) but the bands around "
+              "them are arranged by Cadenza's own rules, so the GAN learns Cadenza's comping, "
+              "bass and drum idioms, not recordings of bands.",
               "- Small and briefly trained on a CPU: expect sparse or busy parts at times."]
     return "\n".join(lines) + "\n"
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
+import string
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -477,6 +478,22 @@ class GANRequest:
     bernoulli: bool = False  # draw notes with their probabilities instead of thresholding
     form: str = "AABA"  # phrase letters, cycled; equal letters share a temporal plan
     min_steps: int = 2  # pitched notes shorter than this many steps are dropped
+
+
+def phrase_form(sections: Sequence[tuple[int, int, str]], bars: int, phrase_bars: int) -> str:
+    """A request's ``form`` (one letter per phrase) from a clip's sections (start bar, bars,
+    letter): a phrase is named by the section it starts in and its place there, so an A
+    section that comes back replays the first A's bar-to-bar plan, phrase for phrase."""
+    names: dict[tuple[str, int], str] = {}
+    out = []
+    for start in range(0, bars, phrase_bars):
+        sec = next(((s, letter) for s, n, letter in sections if s <= start < s + n), None)
+        # outside every section a phrase is new material
+        token = ("?", start) if sec is None else (sec[1], (start - sec[0]) // phrase_bars)
+        if token not in names:
+            names[token] = string.ascii_letters[len(names) % len(string.ascii_letters)]
+        out.append(names[token])
+    return "".join(out) or "A"
 
 
 def _plan(cfg: GANConfig, req: GANRequest) -> dict[str, np.ndarray]:

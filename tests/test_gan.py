@@ -23,6 +23,7 @@ from models.gan import (
     critic_loss,
     generator_loss,
     gradient_penalty,
+    phrase_form,
     random_latents,
     sample,
     sample_many,
@@ -392,3 +393,14 @@ def test_checkpoints_from_before_the_rhythm_code_still_load(tmp_path: Path) -> N
     loaded = load(path, torch.device("cpu"))
     assert loaded.model.config == old
     assert sample(loaded.model, "folk", 3, 1).bars == 3
+
+
+def test_phrase_form_follows_the_clip_sections() -> None:
+    from models.form import lay_out
+
+    # 32-bar AABA with 8-bar sections: the second phrase of each A replays the first A's
+    assert phrase_form(lay_out("aaba", 32), 32, 4) == "ababcdab"
+    assert phrase_form(lay_out("aab", 12), 12, 4) == "aab"
+    assert phrase_form(lay_out("ab", 6), 6, 4) == "ab"  # a phrase is named where it starts
+    assert phrase_form((), 8, 4) == "ab"
+
