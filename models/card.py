@@ -205,9 +205,11 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
     data = meta.get("data") or {}
     note = meta.get("data_note") or {}
     metrics = meta.get("metrics") or {}
-    rhythm = (" Each track's rhythm code (one per clip) gates the steps of every bar, so the "
-              "band keeps its groove; the critic also reads where each track's onsets change "
-              "from bar to bar." if cfg.get("rhythm_dim") else "")
+    rhythm = (" Each track's rhythm code (one per clip) decides, the same in every bar, at "
+              "which steps notes may change (a sample-and-hold over the bar generator's "
+              "proposals) and which steps are silent, so the band keeps its groove; the critic "
+              "also reads where each track's onsets change from bar to bar."
+              if cfg.get("rhythm_dim") else "")
     lines = [
         f"# Model card: {meta.get('name', ckpt.parent.name)}",
         "",

@@ -7,10 +7,11 @@ the 4-lane roll of ``models.roll`` (lead, chords, bass, drums; 48 steps x 84 pit
   the temporal generator turns into one code per bar; per track, a time-independent ``z_i`` and
   a temporal ``z_i,t`` with its own temporal generator; per track, a rhythm code ``r_i``.
   Style is an embedding.
-* The rhythm generator maps the rhythm codes and the style to a gate per track over a bar's 48
-  steps, the same for every bar (MuseGAN's time-invariant latent, for rhythm): the bar
-  generator's notes sound only where their track's gate is open, so the band keeps its groove
-  from bar to bar and a chord's voices start together.
+* The rhythm generator maps the rhythm codes and the style to a gate and a hold per track over
+  a bar's 48 steps, the same for every bar (MuseGAN's time-invariant latent, for rhythm): the
+  bar generator's notes change only where their track's hold lets go and sound only where its
+  gate is open, so the band keeps its groove from bar to bar and a chord's voices start and
+  stop together.
 * The bar generator runs once per bar. Its shared trunk reads (z, bar code of z_t, style) and
   upsamples (beats x octaves -> sixteenths x octaves); each track then gets the trunk features
   modulated (FiLM) by its own (z_i, bar code of z_i,t, r_i) and a private pair of streams,
@@ -223,28 +224,51 @@ class Grouped(nn.Module):
 
 
 class RhythmGenerator(nn.Module):
-    """Rhythm codes -> per track, how open each step of a bar is: (B, TRACKS, STEPS) in (0, 1).
+    """Rhythm codes -> per track and step of a bar, a gate (may a note sound here?) and a hold
+    (does the step carry on what sounded the step before, or may notes change?), each
+    (M, TRACKS, STEPS) in (0, 1).
 
-    MuseGAN's time-invariant latent, for rhythm alone: the gate depends on the tracks' rhythm
-    codes and the style only, so every bar that shares a code shares it. A note sounds only
-    where its track's gate is open, hence bars keep one groove and a chord's voices start and
-    stop together (a closed step re-strikes all of them), while the bar latents choose the
-    pitches and which of the open steps to use. Without it the bars of a phrase each drew their
-    own rhythm (groove consistency 0.71 against the data's 0.95).
+    MuseGAN's time-invariant latent, for rhythm alone: both depend on the tracks' rhythm codes
+    and the style only, so every bar that shares a code shares them. The bar generator proposes
+    notes at every step; the hold carries them over the steps it covers (``hold_weights``), so
+    notes start only where a track's hold lets go, and the gate silences the steps it closes,
+    so a chord's voices start and stop together. Bars then keep one groove, while the bar
+    latents choose the pitches and whether an opening is used. Without it every bar of a
+    phrase drew its own rhythm (groove consistency 0.71 against the data's 0.95).
     """
 
     def __init__(self, cfg: GANConfig) -> None:
         super().__init__()
         hidden = 8 * cfg.rhythm_dim
         self.net = nn.Sequential(nn.Linear(TRACKS * cfg.rhythm_dim + cfg.style_dim, hidden),
-                                 nn.ReLU(), nn.Linear(hidden, TRACKS * STEPS))
-        # open at the start (sigmoid(3) = 0.95), so training begins as a plain bar generator
-        nn.init.constant_(self.net[-1].bias, 3.0)
+                                 nn.ReLU(), nn.Linear(hidden, 2 * TRACKS * STEPS))
+        # open and not holding at the start (sigmoid(+-3) = 0.95 / 0.05), so training begins
+        # as a plain bar generator
+        bias = self.net[-1].bias.data.view(2, TRACKS * STEPS)
+        bias[0], bias[1] = 3.0, -3.0
 
-    def forward(self, rhythm: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """rhythm (M, TRACKS, r), style embedding (M, style_dim) -> gate (M, TRACKS, STEPS)."""
+    def forward(self, rhythm: torch.Tensor, style: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """rhythm (M, TRACKS, r), style embedding (M, style_dim) -> gate, hold, each
+        (M, TRACKS, STEPS)."""
         x = torch.cat([rhythm.flatten(1), style], dim=1)
-        return torch.sigmoid(self.net(x)).view(-1, TRACKS, STEPS)
+        gate, hold = torch.sigmoid(self.net(x)).view(-1, 2, TRACKS, STEPS).unbind(1)
+        return gate, hold
+
+
+def hold_weights(hold: torch.Tensor) -> torch.Tensor:
+    """Holds (..., STEPS) -> weights W (..., STEPS, STEPS): what sounds at step t is
+    sum_k W[t, k] * proposed[k], with W[t, k] = (1 - h_k) * h_(k+1) * ... * h_t for k <= t.
+
+    A sample-and-hold: with holds near 1 the step repeats the one before, near 0 it takes its
+    own proposal. The first step of a bar never holds, so every row sums to 1 (a convex mix).
+    """
+    h = torch.cat([torch.zeros_like(hold[..., :1]), hold[..., 1:]], dim=-1)
+    cum = torch.log(h.clamp_min(1e-6)).cumsum(-1)  # L_t = sum_(j <= t) log h_j
+    span = cum[..., :, None] - cum[..., None, :]  # L_t - L_k = log of h_(k+1) ... h_t
+    lower = torch.ones(STEPS, STEPS, dtype=torch.bool, device=hold.device).tril()
+    span = span.masked_fill(~lower, float("-inf"))
+    return (1 - h)[..., None, :] * torch.exp(span)
 
 
 class BarGenerator(nn.Module):
@@ -276,9 +300,9 @@ class BarGenerator(nn.Module):
         self.out_bias = nn.Parameter(torch.full((t, 1, 1), -4.0))
 
     def forward(self, shared: torch.Tensor, tracks: torch.Tensor,
-                gate: torch.Tensor | None = None) -> torch.Tensor:
-        """shared: (M, 2z + style_dim); tracks: (M, TRACKS, 2z + rhythm_dim); gate: None or
-        (M, TRACKS, STEPS) -> (M, TRACKS, STEPS, PITCHES)."""
+                rhythm: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """shared: (M, 2z + style_dim); tracks: (M, TRACKS, 2z + rhythm_dim); rhythm: None or
+        (gate, hold), each (M, TRACKS, STEPS) -> (M, TRACKS, STEPS, PITCHES)."""
         m, c, t = shared.shape[0], self.c, TRACKS
         x = F.relu(self.bn0(self.fc(shared).view(m, 4 * c, BEATS, 1)))
         x = self.trunk(x).permute(0, 2, 3, 1)  # (M, 16, 7, 2c)
@@ -293,7 +317,10 @@ class BarGenerator(nn.Module):
         # both to (M, T, sixteenth, step, octave, semitone) = (M, T, STEPS, PITCHES)
         logits = pt.permute(1, 0, 2, 5, 3, 4) + tp.permute(1, 0, 2, 4, 3, 5)
         probs = torch.sigmoid(logits.reshape(m, t, STEPS, PITCHES) + self.out_bias)
-        return probs if gate is None else probs * gate[..., None]
+        if rhythm is None:
+            return probs
+        gate, hold = rhythm
+        return (hold_weights(hold) @ probs) * gate[..., None]
 
 
 class Generator(nn.Module):
@@ -320,8 +347,8 @@ class Generator(nn.Module):
         (M, T, STEPS, PITCHES)."""
         emb = self.style(style)
         s = torch.cat([shared, shared_code, emb], dim=1)
-        gate = None if self.rhythm is None else self.rhythm(rhythm, emb)
-        return self.bar(s, torch.cat([tracks, tracks_code, rhythm], dim=2), gate)
+        beat = None if self.rhythm is None else self.rhythm(rhythm, emb)
+        return self.bar(s, torch.cat([tracks, tracks_code, rhythm], dim=2), beat)
 
     def forward(self, lat: Latents, style: torch.Tensor) -> torch.Tensor:
         """A phrase per batch item: (B, P, TRACKS, STEPS, PITCHES) note probabilities."""

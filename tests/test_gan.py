@@ -23,6 +23,7 @@ from models.gan import (
     critic_loss,
     generator_loss,
     gradient_penalty,
+    hold_weights,
     phrase_form,
     random_latents,
     sample,
@@ -305,36 +306,61 @@ def test_train_gan_rejects_bad_arrays(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- rhythm and groove
 
 
-def _gated(open_steps: list[int]) -> MuseGAN:
-    """A tiny model whose rhythm gate is open at ``open_steps`` only, for every track."""
+def _rhythm(gate_open: list[int], free: list[int]) -> MuseGAN:
+    """A tiny model whose rhythm, for every track, opens the gate at ``gate_open`` only and
+    lets notes change at the ``free`` steps only (holding elsewhere)."""
     torch.manual_seed(6)
     m = MuseGAN(tiny_config()).eval()
     last = m.generator.rhythm.net[-1]
-    pattern = torch.full((STEPS,), -30.0)
-    pattern[open_steps] = 30.0
+    gate, hold = torch.full((STEPS,), -30.0), torch.full((STEPS,), 30.0)
+    gate[gate_open], hold[free] = 30.0, -30.0
     with torch.no_grad():
         last.weight.zero_()
-        last.bias.copy_(pattern.repeat(TRACKS))
-        m.generator.bar.out_bias.fill_(2.0)  # plenty of notes wherever the gate is open
+        last.bias.copy_(torch.cat([gate.repeat(TRACKS), hold.repeat(TRACKS)]))
+        m.generator.bar.out_bias.fill_(0.0)  # plenty of notes, varying from step to step
     return m
 
 
-def test_the_rhythm_gate_gives_every_bar_and_track_the_same_onsets() -> None:
-    beats = [0, 12, 24, 36]
-    model = _gated(beats)
-    probs = sample_probabilities(model, [GANRequest("folk", 6, 3)])[0]
-    closed = np.setdiff1d(np.arange(STEPS), beats)
-    assert probs[:, :, closed].max() < 1e-6
-    active = binarize(probs, GANRequest("folk", 6, 3))
-    starts = active & ~np.concatenate([np.zeros_like(active[:, :, :1]), active[:, :, :-1]], 2)
-    assert set(np.nonzero(starts.any(axis=(0, 1, 3)))[0]) <= set(beats)
-    # so the band's onset pattern is the same in every bar: groove consistency 1
+def test_the_rhythm_code_gives_every_bar_and_track_the_same_onsets() -> None:
     from models.metrics import groove_consistency
 
+    beats = [0, 12, 24, 36]
+    rests = [11, 23, 35, 47]  # the step before each beat is silent: every beat re-strikes
+    model = _rhythm([t for t in range(STEPS) if t not in rests], beats)
+    req = GANRequest("folk", 6, 3)
+    probs = sample_probabilities(model, [req])[0]
+    assert probs[:, :, rests].max() < 1e-6
+    active = binarize(probs, req)
+    assert active.any() and not active.all()
+    # notes hold from the beat to the rest: within each beat a pitch is on throughout or not
+    for b in beats:
+        seg = active[:, :, b:b + 11]
+        assert (seg == seg[:, :, :1]).all()
+    starts = active & ~np.concatenate([np.zeros_like(active[:, :, :1]), active[:, :, :-1]], 2)
+    assert set(np.nonzero(starts.any(axis=(0, 1, 3)))[0]) <= set(beats)
     assert groove_consistency(active.any(axis=1)) == 1.0
+    # with the hold let go everywhere, the same model's notes change from step to step
+    free = _rhythm(list(range(STEPS)), list(range(STEPS)))
+    loose = binarize(sample_probabilities(free, [req])[0], req)
+    assert groove_consistency(loose.any(axis=1)) < 1.0
 
 
-def test_the_rhythm_code_is_drawn_per_clip_and_shapes_the_gate() -> None:
+def test_hold_weights_carry_a_step_over_the_held_ones() -> None:
+    hold = torch.zeros(STEPS)
+    hold[1:12] = 1.0  # the first beat holds what its first step proposes
+    w = hold_weights(hold)
+    assert w.shape == (STEPS, STEPS)
+    torch.testing.assert_close(w.sum(-1), torch.ones(STEPS))
+    x = torch.rand(STEPS, 5)
+    y = w @ x
+    torch.testing.assert_close(y[:12], x[:1].expand(12, 5))
+    torch.testing.assert_close(y[12:], x[12:], atol=1e-5, rtol=0)
+    soft = hold_weights(torch.full((2, STEPS), 0.5))
+    torch.testing.assert_close(soft.sum(-1), torch.ones(2, STEPS))
+    assert float(soft[0, 2, 0]) == pytest.approx(0.25)  # (1 - h_0) * h_1 * h_2, h_0 = 0
+
+
+def test_the_rhythm_code_is_drawn_per_clip_and_shapes_gate_and_hold() -> None:
     torch.manual_seed(7)
     m = MuseGAN(tiny_config())
     plan = _plan(m.config, GANRequest("folk", 6, 3))  # three phrases of two bars
@@ -346,9 +372,10 @@ def test_the_rhythm_code_is_drawn_per_clip_and_shapes_the_gate() -> None:
     other = _plan(m.config, GANRequest("folk", 6, 4))["rhythm"][0]
     style = m.generator.style(torch.tensor([0, 0]))
     with torch.no_grad():
-        gates = m.generator.rhythm(torch.from_numpy(np.stack([plan["rhythm"][0], other]))
-                                   .float(), style)
-    assert gates.shape == (2, TRACKS, STEPS) and not torch.allclose(gates[0], gates[1])
+        gate, hold = m.generator.rhythm(torch.from_numpy(np.stack([plan["rhythm"][0], other]))
+                                        .float(), style)
+    assert gate.shape == hold.shape == (2, TRACKS, STEPS)
+    assert not torch.allclose(gate[0], gate[1]) and not torch.allclose(hold[0], hold[1])
 
 
 def test_the_critic_reads_bar_to_bar_onset_changes() -> None:
