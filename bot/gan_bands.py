@@ -6,6 +6,7 @@ What becomes a band:
 * stretches of 4/4 and 2/4 pieces (the rags). A 2/4 piece is arranged in 2/4, its own idiom
   (oom-pah in eighths), and the band's bars are then read in pairs: one 4/4 bar holds two 2/4
   bars at the same note values and tempo, which is how the GAN's 4/4 ragtime is played;
+* never a held-out piece (``models.dataset.is_heldout``: the evaluation's reference);
 * only bars with a chord sounding throughout (WJD solos mark breaks and pickups ``NC``; the
   arranger needs a chord to comp), in runs of at least one phrase;
 * the lead as the source has it: performed solos (WJD, swung already on the 1/12-beat grid)
@@ -32,6 +33,7 @@ import numpy as np
 from bot.arrange import arrange, swing_notes
 from bot.styles import STYLES
 from models.corpus import NO_CHORD, Piece
+from models.dataset import is_heldout
 from models.score import Note, Score
 from models.style_corpus import SOURCES, source_kind
 from models.theory import Chord
@@ -158,6 +160,9 @@ def training_bands(pieces: Sequence[Piece], phrases_per_style: int, *, phrase_ba
     for p in pieces:
         if p.style not in STYLES:
             skipped["style not in the band styles"] += 1
+            continue
+        if is_heldout(p.source):
+            skipped["held out for evaluation"] += 1
             continue
         unit = BARS_PER_COMMON_BAR.get(tuple(p.meter))
         if unit is None:
