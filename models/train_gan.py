@@ -169,7 +169,12 @@ def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], ou
     counts = Counter(style_ids.tolist())
     weights = np.array([counts[s] ** -style_balance for s in style_ids.tolist()])
     weights /= weights.sum()
-    data_summary = {styles[s]: {"phrases": c} for s, c in sorted(counts.items())}
+    # pieces per style when the caller says (data_note["per_style"]), for `cadenza models`
+    pieces = {k: v["pieces"] for k, v in ((data_note or {}).get("per_style") or {}).items()
+              if isinstance(v, dict) and "pieces" in v}
+    data_summary = {styles[s]: {"phrases": c, **({"pieces": pieces[styles[s]]}
+                                                 if styles[s] in pieces else {})}
+                    for s, c in sorted(counts.items())}
     eval_idx = rng.choice(len(rolls), min(eval_clips, len(rolls)), replace=False, p=weights)
     eval_real, eval_styles = rolls[np.sort(eval_idx)], style_ids[np.sort(eval_idx)]
     log.info("GAN: %d phrases %s; G %.2fM + D %.2fM parameters on %s",

@@ -280,9 +280,10 @@ def test_train_gan_smoke(tmp_path: Path) -> None:
     out = tmp_path / "gan" / "model.pt"
     meta = train_gan(np.packbits(rolls, axis=-1), ids, STYLES, out, steps=3, batch=2,
                      n_critic=2, z_dim=8, g_channels=8, d_channels=4, eval_every=2,
-                     eval_clips=4, seed=5, device="cpu")
+                     eval_clips=4, seed=5, device="cpu",
+                     data_note={"per_style": {"folk": {"pieces": 2, "bars": 9}}})
     assert meta["steps"] == 3 and [h["step"] for h in meta["history"]] == [2, 3]
-    assert meta["data"] == {"folk": {"phrases": 3}, "jazz": {"phrases": 3}}
+    assert meta["data"] == {"folk": {"phrases": 3, "pieces": 2}, "jazz": {"phrases": 3}}
     assert {"overlap", "real_mean", "gen_mean"} <= set(meta["metrics"]["scale_consistency"])
     for h in meta["history"]:
         assert all(np.isfinite(h[k]) for k in ("w", "gp", "g"))
