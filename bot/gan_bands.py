@@ -9,10 +9,9 @@ What becomes a band:
 * never a held-out piece (``models.dataset.is_heldout``: the evaluation's reference);
 * only bars with a chord sounding throughout (WJD solos mark breaks and pickups ``NC``; the
   arranger needs a chord to comp), in runs of at least one phrase;
-* the lead as the source has it: performed solos (WJD, swung already on the 1/12-beat grid)
-  keep their own timing; notated melodies are swung with the band in swing styles, as the
-  arranger does for a generated melody. So the GAN learns each style's feel from its data, and
-  ``restyle_band`` swings nothing again.
+* in swing styles the whole band is swung by the arranger, the lead with it (the readers
+  straighten the performed WJD solos, ``models.style_corpus``), so the GAN learns each style's
+  feel from its data and ``restyle_band`` swings nothing again.
 
 Per style, pieces are taken in a seeded random order until the style's phrase budget is met,
 each giving at most its share of the bars the budget needs (so a style's phrases come from many
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.arrange import arrange, swing_notes
+from bot.arrange import arrange
 from bot.styles import STYLES
 from models.corpus import NO_CHORD, Piece
 from models.dataset import is_heldout
@@ -40,7 +39,6 @@ from models.theory import Chord
 
 log = logging.getLogger(__name__)
 
-PERFORMED = frozenset({"wjd"})  # sources whose lead is played time: swung already
 MUSIC21 = ("music21 corpus (Bach chorales, Essen folk songs, O'Neill's 1850, Ryan's Mammoth, "
            "Aird's Airs, Joplin's Maple Leaf Rag, Berlin's lead sheet: public-domain music, "
            "encoded in the BSD-licensed music21 toolkit)")
@@ -108,7 +106,7 @@ def in_common_time(band: Score) -> Score:
 def arranged_band(piece: Piece, first_bar: int, bars: int, rng: np.random.Generator,
                   tempo: float = 110.0) -> Score:
     """Bars ``first_bar`` .. + ``bars`` of a piece arranged in its style over its chords, in
-    4/4 (see the module docstring for 2/4 and for swing)."""
+    4/4 (see the module docstring for 2/4)."""
     bt = piece.bar_ticks
     lo, hi = first_bar * bt, (first_bar + bars) * bt
     melody = [Note(s - lo, min(d, hi - s), p, 88) for s, d, p in piece.notes if lo <= s < hi]
@@ -120,14 +118,8 @@ def arranged_band(piece: Piece, first_bar: int, bars: int, rng: np.random.Genera
             plan = [(0, Chord.parse(name))]
         elif t < hi:
             plan.append((t - lo, Chord.parse(name)))
-    spec = STYLES[piece.style]
-    band = arrange(melody, plan, spec=replace(spec, swing=False), meter=piece.meter, bars=bars,
+    band = arrange(melody, plan, spec=STYLES[piece.style], meter=piece.meter, bars=bars,
                    tempo=tempo, key=piece.key, rng=rng)
-    if spec.swing:
-        performed = source_of(piece) in PERFORMED
-        band = band.with_tracks(tuple(
-            t if (t.role == "lead" and performed) else replace(t, notes=tuple(swing_notes(t.notes)))
-            for t in band.tracks))
     return in_common_time(band)
 
 

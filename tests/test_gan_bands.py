@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.arrange import RES, restyle_band, swing_tick
+from bot.arrange import RES, restyle_band
 from bot.gan_bands import (
     MUSIC21,
     arranged_band,
@@ -19,7 +19,7 @@ from bot.styles import STYLE_NAMES, STYLES
 from models.corpus import NO_CHORD, Piece
 from models.gan_data import build_dataset
 from models.roll import LEAD
-from models.score import GRID
+from models.score import GRID, swing_tick
 from models.style_corpus import SOURCES
 from models.theory import Key
 
@@ -64,20 +64,18 @@ def test_two_four_bars_are_read_in_pairs() -> None:
         in_common_time(arranged_band(rag, 0, 3, np.random.default_rng(0)))
 
 
-def _lead_offbeats(band) -> set[int]:  # type: ignore[no-untyped-def]
-    return {n.start % RES for n in band.track("lead").notes}
+def _offbeats(band, role: str) -> set[int]:  # type: ignore[no-untyped-def]
+    return {n.start % RES for n in band.track(role).notes}
 
 
-def test_performed_solos_keep_their_timing_and_notated_melodies_are_swung() -> None:
-    # a performed solo is swung already; the band around it is swung by the arranger's rule
-    solo = arranged_band(piece("wjd:x", "jazz", 4), 0, 4, np.random.default_rng(0))
-    sheet = arranged_band(piece("impro-visor:x.ls", "jazz", 4), 0, 4, np.random.default_rng(0))
-    assert _lead_offbeats(solo) == {0, RES // 2}
-    assert _lead_offbeats(sheet) == {0, swing_tick(RES // 2)}
-    for band in (solo, sheet):
-        assert {n.start % RES for n in band.track("drums").notes} <= {0, swing_tick(RES // 2)}
+def test_swing_styles_are_swung_once_lead_and_band_alike() -> None:
+    swung = {0, swing_tick(RES // 2, RES)}
+    for source in ("wjd:x", "impro-visor:x.ls"):  # the readers straighten performed solos
+        band = arranged_band(piece(source, "jazz", 4), 0, 4, np.random.default_rng(0))
+        assert _offbeats(band, "lead") == swung
+        assert _offbeats(band, "drums") <= swung
     folk = arranged_band(piece("essen#1", "folk", 4), 0, 4, np.random.default_rng(0))
-    assert _lead_offbeats(folk) == {0, RES // 2}  # styles without swing stay straight
+    assert _offbeats(folk, "lead") == {0, RES // 2}  # styles without swing stay straight
 
 
 def test_restyle_band_swings_nothing_again() -> None:
