@@ -272,6 +272,22 @@ def form_rows(sections: Sequence[Section], bars: int) -> tuple[tuple[int, int, i
     return tuple(bar_features(sections, bars)) if sections else (UNKNOWN_FORM,) * bars
 
 
+def section_returns(sections: Sequence[Section]) -> dict[int, int]:
+    """bar -> the bar it restates: each bar of a section whose letter came before (but its
+    last) maps to the same place in that letter's first section, within MAX_REPEAT bars."""
+    first: dict[str, tuple[int, int]] = {}
+    out: dict[int, int] = {}
+    for start, length, letter in sections:
+        if letter not in first:
+            first[letter] = (start, length)
+            continue
+        f_start, f_len = first[letter]
+        for i in range(min(length, f_len) - 1):
+            if 0 < start - f_start <= MAX_REPEAT:
+                out[start + i] = f_start + i
+    return out
+
+
 def sequence_features(tokens: Sequence[int], vocab: ChordVocab, meter: tuple[int, int],
                       form: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
     """(T, len(CHORD_FEATURES)) features after each token of a whole progression."""
@@ -323,13 +339,17 @@ class ChordConstraint:
     """Grammar for sampling a progression of exactly ``bars`` bars in ``meter``.
 
     The last bar opens on the tonic (degree 0, any quality), so a clip ends at home; a REP is
-    offered only for bars that exist. Same interface as ``models.grammar.Constraint`` (forced,
-    mask, feed, features, done, tokens), so ``models.sample.sample`` drives both.
+    offered only for bars that exist. A section that comes back (``returns``: the second A of
+    AABA) takes the changes its letter had the first time, as lead sheets write them, except
+    its last bar, which the model writes (a turnaround, or the cadence the piece ends on): the
+    model alone brings them back only now and then, and the melody can only repeat a phrase
+    over the same changes. Same interface as ``models.grammar.Constraint`` (forced, allowed,
+    feed, features, done, tokens), so ``models.sample`` drives both.
     """
 
     def __init__(self, vocab: ChordVocab, *, style: str, meter: tuple[int, int], key: Key,
                  bars: int, form: Sequence[tuple[int, int, int, int]] | None = None,
-                 min_units: int = 1) -> None:
+                 min_units: int = 1, returns: dict[int, int] | None = None) -> None:
         if bars < 1:
             raise ValueError("a progression needs at least one bar")
         self.vocab, self.meter, self.key, self.bars = vocab, meter, key, bars
@@ -345,12 +365,16 @@ class ChordConstraint:
         self.after_chord = False
         self.chords_in_bar = 0
         self.done = False
+        self.returns = returns or {}
 
     def forced(self) -> int | None:
         if self.done:
             return PAD
         if self.forced_queue:
             return self.forced_queue[0]
+        earlier = self.returns.get(self.bar)
+        if earlier is not None and self.chords_in_bar == 0 and self.left == self.units:
+            return self.vocab.rep(self.bar - earlier)
         if self.bar >= 0 and self.left == 0 and not self.after_chord:
             return EOS if self.bar == self.bars - 1 else BAR
         return None
@@ -439,7 +463,11 @@ def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-unty
 
     vocab: ChordVocab = loaded.vocab
     rows = [Row(ChordConstraint(vocab, style=r.style, meter=r.meter, key=r.key, bars=r.bars,
-                                form=form_rows(r.sections, r.bars)),
+                                form=form_rows(r.sections, r.bars),
+                                # a blues's AAB is the lyric's form: its second line moves
+                                # to IV, so its changes are the 12-bar form's, not A's again
+                                returns={} if r.style == "blues" else
+                                section_returns(r.sections)),
                 np.random.default_rng(r.seed), r.temperature, r.top_k) for r in requests]
     with loaded.lock:
         outs = run(loaded.model, rows, device=loaded.device)

@@ -130,3 +130,26 @@ def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Pa
     assert loaded.kind == "chords" and loaded.meta["styles"] == ["jazz", "blues", "ragtime"]
     plan = sample_plans(loaded, [PlanRequest("jazz", Key(0), (4, 4), 8, seed=1)])[0]
     assert plan[0][0] == 0
+
+
+def test_a_returning_section_restates_its_first_changes_but_its_last_bar() -> None:
+    from models.chord_model import section_returns
+    from models.form import lay_out
+
+    assert section_returns(lay_out("aaba", 16)) == {4: 0, 5: 1, 6: 2, 12: 0, 13: 1, 14: 2}
+    assert section_returns(lay_out("abab", 8)) == {4: 0, 6: 2}
+    c = ChordConstraint(V, style="jazz", meter=(4, 4), key=F, bars=16,
+                        returns=section_returns(lay_out("aaba", 16)))
+    bars = decode(run_random(c, 4), V, key=F, meter=(4, 4))
+    assert bars[4:7] == bars[0:3] and bars[12:15] == bars[0:3]
+
+
+@pytest.mark.parametrize("style", ["jazz", "ragtime"])
+def test_model_plans_bring_a_sections_back(style: str, tmp_path: Path) -> None:
+    from models.checkpoint import load
+
+    loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
+    plan = sample_plans(loaded, [PlanRequest(style, Key(0), (4, 4), 32, seed=2,
+                                             sections=form_for(style, 32))])[0]
+    bars = bars_from_changes(plan, 32, (4, 4))
+    assert bars[8:15] == bars[0:7]  # the second A (or strain) restates the first
