@@ -319,5 +319,5 @@ def chords_card_text(ckpt: Path, payload: dict) -> str:
               "labelled in the key of their longest section.",
               "- Sections are inferred from repeated 8- or 4-bar phrases of each chart; the "
               "charts carry no form labels.",
-              "- The last bar of a plan is made to open on the tonic, so a clip ends at home."]
+              "- The last bar of a plan is the tonic, held to the end, so a clip ends at home."]
     return "\n".join(lines) + "\n"

@@ -338,7 +338,7 @@ class _Tracker:
 class ChordConstraint:
     """Grammar for sampling a progression of exactly ``bars`` bars in ``meter``.
 
-    The last bar opens on the tonic (degree 0, any quality), so a clip ends at home; a REP is
+    The last bar is the tonic (degree 0, any quality) to its end, so a clip ends at home; a REP is
     offered only for bars that exist. A section that comes back (``returns``: the second A of
     AABA) takes the changes its letter had the first time, as lead sheets write them, except
     its last bar, which the model writes (a turnaround, or the cadence the piece ends on): the
@@ -384,7 +384,8 @@ class ChordConstraint:
         sampler handles chord rows as it handles melody rows."""
         v = self.vocab
         if self.after_chord:
-            lo = min(self.min_units, self.left)
+            # the last bar holds its tonic to the end: a clip ends at home, not on a turnaround
+            lo = self.left if self.bar == self.bars - 1 else min(self.min_units, self.left)
             return (v.length(lo), v.length(self.left) + 1, 0, 0, 0, 0, -1, -1, 0, 0)
         last_bar_opening = self.bar == self.bars - 1 and self.chords_in_bar == 0
         chords = (v.ch0 + 1, v.ch0 + 1 + len(QUALITIES)) if last_bar_opening else (v.ch0,
