@@ -1,4 +1,5 @@
-"""The evaluation driver: check arguments, load models and corpus, score, classify, write out."""
+"""The evaluation driver: check arguments, load models and corpora, score, classify, measure
+held-out likelihood per style, write the report, its plots and the listening page."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from pathlib import Path
 
 from bot.errors import ResourceError, UserError
 from bot.evaluation.classifier import classify
-from bot.evaluation.data import Generated, Reference, generate, real_reference
+from bot.evaluation.data import Generated, generate
+from bot.evaluation.listen import write_listening
 from bot.evaluation.plots import write_plots
+from bot.evaluation.references import Reference, is_reference, real_reference
 from bot.evaluation.report import render_report
 from bot.evaluation.results import ModelInfo, build_results, json_safe
 from bot.styles import STYLE_NAMES, STYLES
 from models.corpus import Piece
+from models.dataset import is_heldout
 from models.errors import ModelError
 from models.registry import ModelRegistry
+from models.style_corpus import source_kind
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +49,58 @@ def _check(models: Sequence[str] | None, styles: Sequence[str] | None, clips: in
     return models, styles
 
 
-def _load_corpus(corpus: CorpusSource | None, note: Callable[[str], None]) -> list[Piece]:
+def _load_corpus(corpus: CorpusSource | None, data: Path | None,
+                 note: Callable[[str], None]) -> list[Piece]:
+    """The pieces the references and held-out likelihoods come from: ``corpus`` when given
+    (tests), else music21's corpus, the style corpus (``data`` or the default beside the
+    checkout) and, as evaluation-only ragtime, its non-commercial Joplin edition."""
     if corpus is not None:
         return list(corpus() if callable(corpus) else corpus)
     from models.corpus import load_corpus
+    from models.style_corpus import default_style_corpus, rag_pieces, style_corpus_pieces
 
     note("loading the offline corpus (cached; the first run extracts it for minutes)")
     # all styles: load_corpus keys its cache by the style list, so a subset would re-extract
-    return load_corpus()
+    pieces = load_corpus()
+    root = data or default_style_corpus()
+    if root is None or not (root / "MANIFEST.md").is_file():
+        note("no style corpus (../shared/style-corpus or --data): jazz and blues have no real "
+             "reference, ragtime only music21's rags")
+        return pieces
+    note(f"loading the style corpus from {root}")
+    extra, skipped = style_corpus_pieces(root)
+    nc, nc_skipped = rag_pieces(root, nc_only=True)
+    if skipped or nc_skipped:
+        note(f"style corpus files skipped: {dict(skipped + nc_skipped)}")
+    return pieces + extra + nc
+
+
+def _nc_trained(meta: dict) -> bool:
+    """Whether a checkpoint learned from the non-commercial Joplin edition (never the shipped
+    ones): its Joplin pieces are then no held-out reference for it."""
+    return bool(meta.get("include_nc")) or "--include-nc" in str(meta.get("command", ""))
+
+
+def _style_nll(registry: ModelRegistry, info: dict[str, ModelInfo], pieces: Sequence[Piece],
+               styles: Sequence[str], note: Callable[[str], None]) -> dict[str, dict]:
+    """Per sequence model: NLL per style on the hashed held-out pieces (the split every trainer
+    uses) and on the evaluation-only Joplin pieces, encoded as training encodes them."""
+    from models.heldout import style_nll
+
+    held = [p for p in pieces if p.style in styles and is_heldout(p.source)
+            and source_kind(p.source) != "joplin-nc"]
+    nc = [p for p in pieces if "ragtime" in styles and source_kind(p.source) == "joplin-nc"
+          and is_reference(p)]
+    out: dict[str, dict] = {}
+    for m, mi in info.items():
+        if mi.kind != "rnn":
+            continue
+        note(f"held-out likelihood of {m}: {len(held)} held-out pieces, {len(nc)} Joplin pieces")
+        loaded = registry.get(m)
+        out[m] = {"heldout": style_nll(loaded, held)}
+        if nc and not _nc_trained(mi.meta):
+            out[m]["joplin_nc"] = style_nll(loaded, nc).get("ragtime")
+    return out
 
 
 def run_evaluation(
@@ -65,12 +114,15 @@ def run_evaluation(
     registry: ModelRegistry | None = None,
     progress: Progress | None = None,
     corpus: CorpusSource | None = None,
+    data: Path | None = None,
 ) -> Path:
     """Evaluate ``models`` (default: all installed) on ``styles`` (default: all six); write
-    ``report.md``, ``results.json`` and PNG plots into ``out_dir``; return the report's path.
+    ``report.md``, ``results.json``, PNG plots and the listening page (``listen.md`` with one
+    piano roll per style and model) into ``out_dir``; return the report's path.
 
-    ``corpus`` (pieces, or a function returning them) replaces the offline corpus as the real
-    reference. The same arguments give the same report.
+    ``corpus`` (pieces, or a function returning them) replaces the offline corpora; ``data``
+    names the style corpus (default: beside the checkout). The same arguments give the same
+    report.
     """
     from bot.service import Composer
 
@@ -95,7 +147,7 @@ def run_evaluation(
         info[m] = ModelInfo(m, loaded.kind, loaded.sha256, list(loaded.styles),
                             dict(loaded.meta))
 
-    pieces = _load_corpus(corpus, note)
+    pieces = _load_corpus(corpus, data, note)
     refs: dict[str, Reference] = {}
     for s in styles:
         refs[s] = real_reference(pieces, s, clips, bars, seed)
@@ -109,11 +161,14 @@ def run_evaluation(
             note(f"generating {m} / {s}: {clips} clips of {bars} bars")
             gen[m][s] = generate(composer, m, s, clips, bars, seed)
 
-    results = build_results(info, refs, gen, styles, clips, bars, seed)
+    nll = _style_nll(registry, info, pieces, styles, note)
+    results = build_results(info, refs, gen, styles, clips, bars, seed, nll)
     note("classifying styles")
     results["classifier"], conf = classify(refs, gen, models, styles, seed)
     note("plotting")
     plots = write_plots(out_dir, results, conf, models, styles)
+    note("writing the listening page")
+    results["listen"] = write_listening(out_dir, refs, gen, models, styles)
     (out_dir / "results.json").write_text(json.dumps(json_safe(results), indent=1,
                                                      sort_keys=True) + "\n")
     report = out_dir / "report.md"
