@@ -222,15 +222,17 @@ def relative_pitch_classes(line: Line) -> np.ndarray:
     return h / h.sum() if h.sum() else h
 
 
-def onset_profile(line: Line) -> np.ndarray:
-    """Onset shares by step of the beat (12) and by beat of the bar (first four beats, later
-    ones counted as the fourth): straight, swung or triplet; on or off the downbeats."""
-    t = line.onsets % line.bar_ticks
-    beat = GRID if line.meter[1] == 4 else GRID * 3 // 2  # x/8: a dotted quarter
-    phase = np.bincount(t % GRID, minlength=GRID).astype(float)
-    where = np.bincount(np.minimum(t // beat, 3), minlength=4).astype(float)
-    n = max(1, len(t))
-    return np.concatenate([phase / n, where / n])
+def beat_phase_profile(line: Line) -> np.ndarray:
+    """Onset shares by step of the quarter-note beat (12,): straight, swung, triplet or
+    syncopated sixteenths, whatever the meter; zeros without notes."""
+    h = np.bincount(line.onsets % GRID, minlength=GRID).astype(float)
+    return h / h.sum() if h.sum() else h
+
+
+def notes_per_beat(line: Line) -> float:
+    """Onsets per quarter note: the line's density whatever the bar length."""
+    beats = line.bars * line.bar_ticks / GRID
+    return len(line.notes) / beats if beats else math.nan
 
 
 def interval_profile(line: Line) -> np.ndarray:
@@ -243,10 +245,18 @@ def interval_profile(line: Line) -> np.ndarray:
 
 
 def lead_vector(line: Line, metrics: Mapping[str, float] | None = None) -> np.ndarray:
-    """The style classifier's lead-only inputs: the LEAD_METRICS but chord vocabulary (a
-    property of the chord plan, not of the line), key-relative pitch classes, onset profile,
-    interval profile."""
+    """The style classifier's lead-only inputs: pitch-class entropy, scale consistency, swing
+    ratio, notes per beat, pitch range and repetition rate, the key-relative pitch classes, the
+    onsets' phase in the beat and the interval profile (33 values).
+
+    Left out on purpose: chord vocabulary (the chord plan's, not the line's), register (the
+    arranger moves every lead into its style's range) and what reads the bar length (notes per
+    bar, onsets by beat of the bar): the meter is drawn from the style by the request, not
+    written by the model, and would let the classifier name the style from it. The repetition
+    rate is kept although it counts bars: bars are the unit of the form the model writes.
+    """
     m = lead_metrics(line) if metrics is None else metrics
-    scalars = [m[k] for k in LEAD_METRICS if k != "chord_vocabulary"]
-    return np.concatenate([scalars, relative_pitch_classes(line), onset_profile(line),
+    scalars = [m["pitch_class_entropy"], m["scale_consistency"], m["swing_ratio"],
+               notes_per_beat(line), m["pitch_range"], m["repetition_rate"]]
+    return np.concatenate([scalars, relative_pitch_classes(line), beat_phase_profile(line),
                            interval_profile(line)]).astype(float)

@@ -17,7 +17,6 @@ from bot.evaluation.references import NC_SAME_AS_MUTOPIA, nc_title
 from bot.styles import STYLES
 from models.corpus import Piece
 from models.lead_metrics import (
-    LEAD_METRICS,
     chord_vocabulary,
     eighth_pairs,
     lead_metrics,
@@ -170,12 +169,22 @@ def test_lead_vectors_tell_swung_from_straight_lines_apart() -> None:
         line = make_line(eighths(8 if style == "swung" else 6, 16, pitches), (4, 4), 4,
                          key=Key(0))
         v = lead_vector(line)
-        # the six line figures, 12 pitch classes, 12 + 4 onset shares, 3 interval figures
-        assert v.shape == (len(LEAD_METRICS) - 1 + 12 + 16 + 3,)
+        # six line figures, 12 pitch classes, 12 beat phases, 3 interval figures
+        assert v.shape == (6 + 12 + 12 + 3,)
         x.append(v)
         y.append(style)
     cv = cross_validate(np.array(x), y, seed=0)
     assert cv is not None and cv.accuracy == 1.0
+
+
+def test_lead_vectors_do_not_read_the_meter() -> None:
+    """The same line written in 2/4 and in 4/4 gives the same classifier inputs: the meter is
+    the request's, not the model's (a line without repeated bars: the repetition rate is
+    measured in bars, the form's unit)."""
+    notes = eighths(8, 16, [60, 64, 67, 69, 70, 72, 70, 67, 64])
+    two = lead_vector(make_line(notes, (2, 4), 8, key=Key(0)))
+    four = lead_vector(make_line(notes, (4, 4), 4, key=Key(0)))
+    np.testing.assert_allclose(two, four)
 
 
 # ---------------------------------------------------------------- the real corpus

@@ -438,11 +438,13 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "- Held-out NLL per style: `models.heldout.style_nll`, the training loop's own "
          "`evaluate` on each style's held-out pieces.",
          "- Classifier features: *lead* (`models.lead_metrics.lead_vector`, the lead line "
-         "alone): the lead features above but chord vocabulary (that is the chord plan's), "
-         "the key-relative pitch-class distribution, onsets by step of the beat (12) and by "
-         "beat of the bar (4), the interval profile (mean |interval|, share of steps ≤ 2 and "
-         "leaps ≥ 5 semitones). Register is left out (the arranger moves every lead into the "
-         "style's range). *band*: every band metric, key-relative pitch-class histogram, "
+         "alone): pitch-class entropy, scale consistency, swing ratio, notes per beat, pitch "
+         "range, repetition rate, the key-relative pitch-class distribution, onsets by step "
+         "of the beat (12), the interval profile (mean |interval|, share of steps ≤ 2 and "
+         "leaps ≥ 5 semitones). Left out: chord vocabulary (the chord plan's), register (the "
+         "arranger moves every lead into the style's range) and what reads the bar length "
+         "(the request draws the meter from the style; the model does not write it). "
+         "*band*: every band metric, key-relative pitch-class histogram, "
          "onset positions of all lanes, notes per bar per lane, tempo. Multinomial logistic "
          "regression, standardised on the training fold, NaN filled with training means."]
     return [*L, ""]
