@@ -268,7 +268,8 @@ def run(registry: ModelRegistry, pieces: list[Piece],
     out = tmp_path_factory.mktemp("eval") / "report"
     messages: list[str] = []
     report = run_evaluation(out, styles=STYLES, clips=CLIPS, bars=BARS, seed=0,
-                            registry=registry, corpus=pieces, progress=messages.append)
+                            registry=registry, corpus=pieces, progress=messages.append,
+                            baseline=True)
     return report, json.loads((out / "results.json").read_text()), messages
 
 
@@ -335,6 +336,25 @@ def test_run_writes_the_report_sections_json_plots_and_listening_page(
     assert not (out / "listen" / "blues_real.png").exists()
     assert "**gan**: no clip (the gan model has no celtic style)" in listen
     assert "[listen.md](listen.md)" in text
+    assert "untrained" not in listen  # the baseline is no model a member can ask for
+
+
+def test_the_untrained_twin_is_scored_beside_the_models_but_not_in_the_bars(
+        run: tuple[Path, dict, list[str]], registry: ModelRegistry) -> None:
+    report, res, messages = run
+    text = report.read_text()
+    assert res["settings"]["baseline"] == "untrained"
+    assert res["settings"]["models"] == ["gan", "gru", "lstm", "rnn", "vae", "untrained"]
+    twin = res["models"]["untrained"]
+    assert twin["kind"] == "rnn" and twin["untrained_twin_of"] == "lstm"
+    assert twin["sha256"] != res["models"]["lstm"]["sha256"]  # other weights, same shapes
+    assert res["generated"]["untrained"]["folk"]["clips"] == CLIPS
+    assert any("baseline: untrained, lstm's configuration" in m for m in messages)
+    bars = text.split("## The bars")[1].split("## Summary")[0]
+    assert "(untrained baseline " in bars and "takes no part in the bars" in bars
+    assert "| untrained |" not in bars
+    assert "untrained" not in _row(bars, "| bar |", "no model at chance (lead CV)")[1]
+    assert _row(text, "## Summary", "untrained")[1] == "rnn"
 
 
 def test_report_figures_match_the_clips_and_the_checkpoints(
@@ -404,7 +424,7 @@ def test_heldout_nll_per_style_is_computed_on_the_heldout_pieces(
 
     report, res, _ = run
     text = report.read_text()
-    assert set(res["nll"]) == {"gru", "lstm", "rnn"}  # sequence models only
+    assert set(res["nll"]) == {"gru", "lstm", "rnn", "untrained"}  # sequence models only
     held = [p for p in pieces if is_heldout(p.source)]
     want = style_nll(registry.get("lstm"), held)
     got = res["nll"]["lstm"]["heldout"]

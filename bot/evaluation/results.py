@@ -67,6 +67,7 @@ def build_results(info: Mapping[str, ModelInfo], refs: Mapping[str, Reference],
             "kind": mi.kind, "sha256": mi.sha256, "styles": mi.styles,
             "heldout": {k: v for k, v in held.items() if isinstance(v, int | float)},
             "steps": mi.meta.get("steps"), "train_seconds": mi.meta.get("train_seconds"),
+            "untrained_twin_of": mi.meta.get("untrained_twin_of"),
         }
     for s, ref in refs.items():
         res["real"][s] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ CorpusSource = Sequence[Piece] | Callable[[], Sequence[Piece]]
 
 MAX_CLIPS = 500
 MAX_BARS = 48
+BASELINE = "untrained"  # the random-weight twin of the first sequence model evaluated
 
 
 def _check(models: Sequence[str] | None, styles: Sequence[str] | None, clips: int, bars: int,
@@ -115,17 +117,18 @@ def run_evaluation(
     progress: Progress | None = None,
     corpus: CorpusSource | None = None,
     data: Path | None = None,
+    baseline: bool = False,
 ) -> Path:
     """Evaluate ``models`` (default: all installed) on ``styles`` (default: all six); write
     ``report.md``, ``results.json``, PNG plots and the listening page (``listen.md`` with one
     piano roll per style and model) into ``out_dir``; return the report's path.
 
     ``corpus`` (pieces, or a function returning them) replaces the offline corpora; ``data``
-    names the style corpus (default: beside the checkout). The same arguments give the same
-    report.
+    names the style corpus (default: beside the checkout). With ``baseline``, the first
+    sequence model's untrained twin (``models.baseline``) is scored beside the models, as
+    BASELINE: what the pipeline around a model reaches with random weights. The same arguments
+    give the same report.
     """
-    from bot.service import Composer
-
     def note(msg: str) -> None:
         log.info(msg)
         if progress is not None:
@@ -134,16 +137,50 @@ def run_evaluation(
     if registry is None:
         registry = ModelRegistry.discover()
     models, styles = _check(models, styles, clips, bars, registry.names())
-    composer = Composer(registry)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    with tempfile.TemporaryDirectory(prefix="cadenza-eval-") as tmp:
+        if baseline:
+            registry, models = _with_baseline(registry, models, Path(tmp), note)
+        return _run(out_dir, models, styles, clips, bars, seed, registry, note, corpus, data)
+
+
+def _with_baseline(registry: ModelRegistry, models: list[str], tmp: Path,
+                   note: Callable[[str], None]) -> tuple[ModelRegistry, list[str]]:
+    """The registry and model list with BASELINE added (unchanged without a sequence model)."""
+    from models.baseline import untrained_twin
+
+    if BASELINE in registry.names():
+        raise UserError(f"a model is named {BASELINE!r}: that name is the baseline's")
+    twin_of = next((m for m in sorted(models, key=lambda m: m != "lstm")
+                    if _kind(registry, m) == "rnn"), None)
+    if twin_of is None:
+        note("no sequence model evaluated: no untrained baseline")
+        return registry, models
+    note(f"baseline: {BASELINE}, {twin_of}'s configuration with random weights")
+    path = untrained_twin(registry.entry(twin_of).path, tmp / BASELINE / "model.pt")
+    entries = {n: registry.entry(n).path for n in registry.names()}
+    return ModelRegistry({**entries, BASELINE: path}), [*models, BASELINE]
+
+
+def _kind(registry: ModelRegistry, name: str) -> str:
+    try:
+        return str(registry.get(name).kind)
+    except ModelError as e:  # a corrupt or mismatched checkpoint: say which, stop early
+        raise ResourceError(str(e)) from None
+
+
+def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: int, seed: int,
+         registry: ModelRegistry, note: Callable[[str], None], corpus: CorpusSource | None,
+         data: Path | None) -> Path:
+    from bot.service import Composer
+
+    composer = Composer(registry)
     info: dict[str, ModelInfo] = {}
     for m in models:
-        try:
-            loaded = registry.get(m)
-        except ModelError as e:  # a corrupt or mismatched checkpoint: say which, stop early
-            raise ResourceError(str(e)) from None
+        _kind(registry, m)
+        loaded = registry.get(m)
         info[m] = ModelInfo(m, loaded.kind, loaded.sha256, list(loaded.styles),
                             dict(loaded.meta))
 
@@ -163,12 +200,14 @@ def run_evaluation(
 
     nll = _style_nll(registry, info, pieces, styles, note)
     results = build_results(info, refs, gen, styles, clips, bars, seed, nll)
+    results["settings"]["baseline"] = BASELINE if BASELINE in info else None
     note("classifying styles")
     results["classifier"], conf = classify(refs, gen, models, styles, seed)
     note("plotting")
     plots = write_plots(out_dir, results, conf, models, styles)
     note("writing the listening page")
-    results["listen"] = write_listening(out_dir, refs, gen, models, styles)
+    results["listen"] = write_listening(out_dir, refs, gen,
+                                        [m for m in models if m != BASELINE], styles)
     (out_dir / "results.json").write_text(json.dumps(json_safe(results), indent=1,
                                                      sort_keys=True) + "\n")
     report = out_dir / "report.md"
