@@ -158,6 +158,19 @@ def test_jazz_excerpts_are_the_solos_own_lines_from_the_first_bar_of_their_form(
     assert ref.example is not None and ref.example.style == "jazz"
 
 
+def test_notated_transcriptions_have_no_swing_ratio_of_their_own() -> None:
+    """Impro-Visor writes straight eighths and plays them at the sheet's swing setting: no
+    performed swing to compare with."""
+    src = next(s for s in (f"impro-visor:Tester/Solo{i}.ls" for i in range(200))
+               if is_heldout(s))
+    sheet = _piece(src, "jazz", (4, 4), 8, Key(5), F_BEBOP, ["Gm7", "C7"], swing=True)
+    ref = real_reference([sheet], "jazz", 2, 4, seed=0)
+    assert len(ref.clips) == 2 and ref.sources == {"impro-visor": 1}
+    for clip in ref.clips:
+        assert math.isnan(clip.lead["swing_ratio"]) and clip.lead["notes_per_bar"] == 8.0
+        assert math.isnan(clip.features["lead"][2])  # the classifier fills it in
+
+
 def test_ragtime_reference_is_nc_joplin_outside_the_mutopia_titles(rags: list[Piece]) -> None:
     mutopia, overlap, leola, waltz = rags
     assert not is_reference(mutopia) and not is_reference(overlap)  # trained on / same title

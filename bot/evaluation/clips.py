@@ -4,6 +4,7 @@ lead-line metrics, and its style-classifier features."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -55,12 +56,13 @@ def roll_holds(meter: tuple[int, int]) -> bool:
     return True
 
 
-def clip_from_score(score: Score, style: str, source: str, line: Line | None = None
-                    ) -> Clip | None:
+def clip_from_score(score: Score, style: str, source: str, line: Line | None = None, *,
+                    swing_known: bool = True) -> Clip | None:
     """Score -> Clip, or None for meters the roll cannot hold (9/8, 12/8 bars exceed 48 steps).
 
     ``line`` is the lead line to measure; by default the score's lead track (a generated clip,
-    as the member hears it). A real excerpt passes the line as the data has it.
+    as the member hears it). A real excerpt passes the line as the data has it; a line notated
+    with straight eighths that are played swung (``swing_known=False``) has no swing ratio.
     """
     try:
         per_bar = bar_steps(score.time_signature)
@@ -70,6 +72,8 @@ def clip_from_score(score: Score, style: str, source: str, line: Line | None = N
     metrics = clip_metrics(rolls, steps_per_bar=per_bar)
     line = line_from_score(score) if line is None else line
     lead = lead_metrics(line)
+    if not swing_known:
+        lead["swing_ratio"] = math.nan
     features = {"band": band_features(rolls, metrics, score.key, score.tempo),
                 "lead": lead_vector(line, lead)}
     return Clip(style, source, tuple(score.time_signature), metrics, features, lead)

@@ -5,8 +5,11 @@ Pieces per style:
 
 * folk, celtic, classical: music21's corpus pieces in the fixed hashed 5% held-out split
   (``models.dataset.is_heldout``), which no melody model trained on;
-* jazz, blues: held-out Weimar Jazz Database solos and Impro-Visor transcriptions
-  (``models.style_corpus``), lead line against lead line;
+* jazz, blues: held-out Weimar Jazz Database solos, with their performed timing (the eighths'
+  swing as played, on the 1/12-beat grid), and Impro-Visor transcriptions
+  (``models.style_corpus``), lead line against lead line. The transcriptions are notated with
+  straight eighths that Impro-Visor plays at the sheet's swing setting, so they have no swing
+  ratio of their own (``NOTATED_SWUNG``);
 * ragtime: held-out public-domain rags, plus the CC BY-NC-SA Joplin edition's pieces whose
   composition is not also in the public-domain Mutopia set (``NC_SAME_AS_MUTOPIA``). Shipped
   weights never learn from that edition, so its other pieces are unseen rags: evaluation only.
@@ -47,6 +50,7 @@ NC_SAME_AS_MUTOPIA: frozenset[str] = frozenset({
     "peacherine", "pineapple", "searchlight", "something", "sugarcane", "wallstreet",
 })
 MIN_EXCERPT_NOTES = 4  # an excerpt with fewer notes is a rest between phrases, not a line
+NOTATED_SWUNG = frozenset({"impro-visor"})  # sources written straight and played swung
 
 
 def nc_title(source: str) -> str:
@@ -199,7 +203,7 @@ def _add(ref: Reference, p: Piece, start: int, bars: int, rng: np.random.Generat
         log.debug("skipping %s: %s", p.source, e)
         return
     clip = clip_from_score(score, p.style, f"{p.source} bars {start + 1}-{start + bars}",
-                           line=line)
+                           line=line, swing_known=source_kind(p.source) not in NOTATED_SWUNG)
     if clip is None:
         return
     if ref.example is None:

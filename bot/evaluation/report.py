@@ -181,8 +181,11 @@ def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequenc
     L = ["## Lead line against real lead lines", "",
          "The lead line of each generated clip (as the member hears it: after the arranger's "
          "register shift and, for jazz and blues, its swing) against the line of each real "
-         "excerpt as the data has it (a WJD solo keeps its performed swing on the 1/12-beat "
-         "grid). Definitions: `models/lead_metrics.py` and *How the figures are computed*.", "",
+         "excerpt as the data has it: a WJD solo with its performed timing on the 1/12-beat "
+         "grid (the models learn it straightened, and the arranger swings their lines), an "
+         "Impro-Visor transcription as notated (straight eighths Impro-Visor plays swung, so "
+         "it has no swing ratio of its own), a rag as engraved. Definitions: "
+         "`models/lead_metrics.py` and *How the figures are computed*.", "",
          "### Mean overlap on the lead features, per style", "",
          "| model | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
     for m in models:
@@ -433,7 +436,9 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "(`models.form.repetition_rate`), the share of non-empty bars after the first that "
          "repeat an earlier bar of the clip exactly (same onsets, positions and pitches). A "
          "generated line is the arranged lead track brought back to the grid; a real line is "
-         "the excerpt's notes and chords as the data has them.",
+         "the excerpt's notes and chords as the data has them (WJD solos with their "
+         "performed swing; Impro-Visor transcriptions without a swing ratio, being notated "
+         "straight and played swung).",
          "- Overlap area (Yang & Lerch 2018, `models.metrics.compare`): per feature, the "
          "pairwise distances within the real set and between real and generated clips, each "
          "smoothed by a Gaussian KDE; OA is the area under the smaller density. Clips where "

@@ -52,14 +52,22 @@ def _check(models: Sequence[str] | None, styles: Sequence[str] | None, clips: in
 
 
 def _load_corpus(corpus: CorpusSource | None, data: Path | None,
-                 note: Callable[[str], None]) -> list[Piece]:
-    """The pieces the references and held-out likelihoods come from: ``corpus`` when given
-    (tests), else music21's corpus, the style corpus (``data`` or the default beside the
-    checkout) and, as evaluation-only ragtime, its non-commercial Joplin edition."""
+                 note: Callable[[str], None]) -> tuple[list[Piece], list[Piece]]:
+    """(pieces as the models learn them, pieces as the references use them): ``corpus`` for
+    both when given (tests), else music21's corpus, the style corpus (``data`` or the default
+    beside the checkout) and, as evaluation-only ragtime, its non-commercial Joplin edition.
+    The two differ in the WJD solos only: the models learn them straightened, the references
+    keep the performed swing."""
     if corpus is not None:
-        return list(corpus() if callable(corpus) else corpus)
+        pieces = list(corpus() if callable(corpus) else corpus)
+        return pieces, pieces
     from models.corpus import load_corpus
-    from models.style_corpus import default_style_corpus, rag_pieces, style_corpus_pieces
+    from models.style_corpus import (
+        default_style_corpus,
+        rag_pieces,
+        style_corpus_pieces,
+        wjd_pieces,
+    )
 
     note("loading the offline corpus (cached; the first run extracts it for minutes)")
     # all styles: load_corpus keys its cache by the style list, so a subset would re-extract
@@ -68,13 +76,15 @@ def _load_corpus(corpus: CorpusSource | None, data: Path | None,
     if root is None or not (root / "MANIFEST.md").is_file():
         note("no style corpus (../shared/style-corpus or --data): jazz and blues have no real "
              "reference, ragtime only music21's rags")
-        return pieces
+        return pieces, pieces
     note(f"loading the style corpus from {root}")
     extra, skipped = style_corpus_pieces(root)
     nc, nc_skipped = rag_pieces(root, nc_only=True)
     if skipped or nc_skipped:
         note(f"style corpus files skipped: {dict(skipped + nc_skipped)}")
-    return pieces + extra + nc
+    performed = {p.source: p for p in wjd_pieces(root, performed=True)[0]}
+    learned = pieces + extra + nc
+    return learned, [performed.get(p.source, p) for p in learned]
 
 
 def _nc_trained(meta: dict) -> bool:
@@ -184,10 +194,10 @@ def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: 
         info[m] = ModelInfo(m, loaded.kind, loaded.sha256, list(loaded.styles),
                             dict(loaded.meta))
 
-    pieces = _load_corpus(corpus, data, note)
+    pieces, real_pieces = _load_corpus(corpus, data, note)
     refs: dict[str, Reference] = {}
     for s in styles:
-        refs[s] = real_reference(pieces, s, clips, bars, seed)
+        refs[s] = real_reference(real_pieces, s, clips, bars, seed)
         note(f"real {s}: {len(refs[s].clips)} clips" +
              (f" ({refs[s].reason})" if refs[s].reason else ""))
 
