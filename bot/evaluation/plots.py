@@ -93,40 +93,41 @@ def _plot_features(path: Path, res: Mapping[str, Any], models: Sequence[str], st
     return _save(fig, path, tight=False)
 
 
+def _heatmap(path: Path, grid: np.ndarray, columns: Sequence[str], rows: Sequence[str],
+             title: str, size: tuple[float, float], slanted: bool) -> Path:
+    """Values in [0, 1] as a viridis grid with each cell's value written in it."""
+    fig = _figure(*size)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(np.ma.masked_invalid(grid), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    if slanted:
+        ax.set_xticks(range(len(columns)), list(columns), rotation=60, ha="right", fontsize=8)
+    else:
+        ax.set_xticks(range(len(columns)), list(columns), fontsize=9)
+    ax.set_yticks(range(len(rows)), list(rows), fontsize=9)
+    for (i, j), v in np.ndenumerate(grid):
+        if not math.isnan(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7 if slanted else 8,
+                    color="white" if v < 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.02 if slanted else 0.03)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
 def _plot_overlap(path: Path, res: Mapping[str, Any], models: Sequence[str],
                   backed: Sequence[str]) -> Path:
     grid = np.array([[mean_overlap(res, m, backed, [k]) for k in METRICS] for m in models])
-    fig = _figure(1.0 + 0.55 * len(METRICS), 1.8 + 0.45 * len(models))
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(np.ma.masked_invalid(grid), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(METRICS)), [LABELS.get(k, k) for k in METRICS], rotation=60,
-                  ha="right", fontsize=8)
-    ax.set_yticks(range(len(models)), list(models), fontsize=9)
-    for (i, j), v in np.ndenumerate(grid):
-        if not math.isnan(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if v < 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.02)
-    ax.set_title(f"Yang-Lerch overlap area (1 = like the real data), mean over "
-                 f"{', '.join(backed)}", fontsize=10)
-    return _save(fig, path)
+    return _heatmap(path, grid, [LABELS.get(k, k) for k in METRICS], models,
+                    f"Yang-Lerch overlap area (1 = like the real data), mean over "
+                    f"{', '.join(backed)}", (1.0 + 0.55 * len(METRICS), 1.8 + 0.45 * len(models)),
+                    slanted=True)
 
 
 def _plot_lead_overlap(path: Path, res: Mapping[str, Any], models: Sequence[str],
                        styles: Sequence[str]) -> Path:
     grid = np.array([[lead_overlap(res, m, s) for s in styles] for m in models])
-    fig = _figure(1.8 + 1.1 * len(styles), 1.6 + 0.45 * len(models))
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(np.ma.masked_invalid(grid), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(styles)), list(styles), fontsize=9)
-    ax.set_yticks(range(len(models)), list(models), fontsize=9)
-    for (i, j), v in np.ndenumerate(grid):
-        if not math.isnan(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if v < 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    ax.set_title("mean overlap area on the lead-line features (bar: best >= 0.70)", fontsize=10)
-    return _save(fig, path)
+    return _heatmap(path, grid, styles, models,
+                    "mean overlap area on the lead-line features (bar: best >= 0.70)",
+                    (1.8 + 1.1 * len(styles), 1.6 + 0.45 * len(models)), slanted=False)
 
 
 def _plot_nll_styles(path: Path, nll: Mapping[str, Mapping[str, Any]],

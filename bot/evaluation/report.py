@@ -18,7 +18,7 @@ from bot.evaluation.results import (
     repetition_within,
     uninformative,
 )
-from models.lead_metrics import LEAD_LABELS, LEAD_METRICS
+from models.lead_metrics import LEAD_LABELS
 
 LEAD_BAR = 0.70  # the issue's bar: the best model's mean lead-feature overlap in every style
 CLASSIFIER_BAR = 0.90
@@ -176,6 +176,26 @@ def _bars_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequenc
     return [*L, ""]
 
 
+def _feature_table(res: Mapping[str, Any], models: Sequence[str], style: str, group: str,
+                   labels: Mapping[str, str], clips: bool = False) -> list[str]:
+    """Feature rows of one style: the real mean ± sd, then each model's with its overlap area
+    (``group``: "metrics" for the band, "lead" for the lead line)."""
+    real = res["real"][style]
+    L = ["| feature | real | " + " | ".join(models) + " |",
+         "|---|---|" + "---|" * len(models)]
+    if clips:
+        L.append("| clips | " + str(real["clips"]) + " | " + " | ".join(
+            str(res["generated"][m][style]["clips"]) for m in models) + " |")
+    for k, label in labels.items():
+        cells = []
+        for m in models:
+            g = res["generated"][m][style][group][k]
+            oa = f" (OA {_f(g['overlap'], 2)})" if real["clips"] else ""
+            cells.append(_ms(g) + oa)
+        L.append(f"| {label} | {_ms(real[group][k])} | " + " | ".join(cells) + " |")
+    return L
+
+
 def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequence[str],
                   plots: Mapping[str, Path]) -> list[str]:
     L = ["## Lead line against real lead lines", "",
@@ -208,18 +228,8 @@ def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequenc
         L.append(f"| {s} | {_ms(r)} | " + " | ".join(cells) + " |")
     L.append("")
     for s in styles:
-        real = res["real"][s]
-        L += [f"### {s}: lead features", "",
-              "| feature | real | " + " | ".join(models) + " |",
-              "|---|---|" + "---|" * len(models)]
-        for k in LEAD_METRICS:
-            cells = []
-            for m in models:
-                g = res["generated"][m][s]["lead"][k]
-                oa = f" (OA {_f(g['overlap'], 2)})" if real["clips"] else ""
-                cells.append(_ms(g) + oa)
-            L.append(f"| {LEAD_LABELS[k]} | {_ms(real['lead'][k])} | " + " | ".join(cells)
-                     + " |")
+        L += [f"### {s}: lead features", ""]
+        L += _feature_table(res, models, s, "lead", LEAD_LABELS)
         if f"lead_{s}" in plots:
             L += ["", f"![{s} lead features]({plots[f'lead_{s}'].name})"]
         L.append("")
@@ -360,18 +370,8 @@ def _metrics_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequ
         L += [f"- {n}" for n in notes]
         if notes:
             L.append("")
-        L += ["| feature | real | " + " | ".join(models) + " |",
-              "|---|---|" + "---|" * len(models)]
-        L.append("| clips | " + str(real["clips"]) + " | " + " | ".join(
-            str(res["generated"][m][s]["clips"]) for m in models) + " |")
-        for k in METRICS:
-            cells = []
-            for m in models:
-                g = res["generated"][m][s]["metrics"][k]
-                oa = f" (OA {_f(g['overlap'], 2)})" if real["clips"] else ""
-                cells.append(_ms(g) + oa)
-            L.append(f"| {LABELS.get(k, k)} | {_ms(real['metrics'][k])} | " + " | ".join(cells)
-                     + " |")
+        L += _feature_table(res, models, s, "metrics", {k: LABELS.get(k, k) for k in METRICS},
+                            clips=True)
         if f"features_{s}" in plots:
             L += ["", f"![{s} features]({plots[f'features_{s}'].name})"]
         L.append("")
