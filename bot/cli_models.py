@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", type=Path,
                    help="the style corpus (default ../shared/style-corpus when present): the "
                         "jazz, blues and ragtime references")
+    e.add_argument("--no-corpus", action="store_true",
+                   help="skip music21's corpus (folk, celtic and classical get no reference)")
     e.add_argument("--no-baseline", action="store_true",
                    help="do not score the lstm's untrained twin (random weights) beside the "
                         "models")
@@ -280,6 +282,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.out, models=args.models.split(",") if args.models else None,
         styles=args.styles.split(",") if args.styles else None, clips=args.clips,
         bars=args.bars, seed=args.seed, data=args.data, baseline=not args.no_baseline,
+        use_corpus=not args.no_corpus,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(report)
     return 0

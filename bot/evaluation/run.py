@@ -51,13 +51,13 @@ def _check(models: Sequence[str] | None, styles: Sequence[str] | None, clips: in
     return models, styles
 
 
-def _load_corpus(corpus: CorpusSource | None, data: Path | None,
+def _load_corpus(corpus: CorpusSource | None, data: Path | None, use_corpus: bool,
                  note: Callable[[str], None]) -> tuple[list[Piece], list[Piece]]:
     """(pieces as the models learn them, pieces as the references use them): ``corpus`` for
-    both when given (tests), else music21's corpus, the style corpus (``data`` or the default
-    beside the checkout) and, as evaluation-only ragtime, its non-commercial Joplin edition.
-    The two differ in the WJD solos only: the models learn them straightened, the references
-    keep the performed swing."""
+    both when given (tests), else music21's corpus (unless ``use_corpus`` is off), the style
+    corpus (``data`` or the default beside the checkout) and, as evaluation-only ragtime, its
+    non-commercial Joplin edition. The two differ in the WJD solos only: the models learn them
+    straightened, the references keep the performed swing."""
     if corpus is not None:
         pieces = list(corpus() if callable(corpus) else corpus)
         return pieces, pieces
@@ -69,9 +69,11 @@ def _load_corpus(corpus: CorpusSource | None, data: Path | None,
         wjd_pieces,
     )
 
-    note("loading the offline corpus (cached; the first run extracts it for minutes)")
-    # all styles: load_corpus keys its cache by the style list, so a subset would re-extract
-    pieces = load_corpus()
+    pieces: list[Piece] = []
+    if use_corpus:
+        note("loading the offline corpus (cached; the first run extracts it for minutes)")
+        # all styles: load_corpus keys its cache by the style list, so a subset would re-extract
+        pieces = load_corpus()
     root = data or default_style_corpus()
     if root is None or not (root / "MANIFEST.md").is_file():
         note("no style corpus (../shared/style-corpus or --data): jazz and blues have no real "
@@ -128,13 +130,15 @@ def run_evaluation(
     corpus: CorpusSource | None = None,
     data: Path | None = None,
     baseline: bool = False,
+    use_corpus: bool = True,
 ) -> Path:
     """Evaluate ``models`` (default: all installed) on ``styles`` (default: all six); write
     ``report.md``, ``results.json``, PNG plots and the listening page (``listen.md`` with one
     piano roll per style and model) into ``out_dir``; return the report's path.
 
     ``corpus`` (pieces, or a function returning them) replaces the offline corpora; ``data``
-    names the style corpus (default: beside the checkout). With ``baseline``, the first
+    names the style corpus (default: beside the checkout); ``use_corpus=False`` leaves out
+    music21's corpus (folk, celtic, classical then have no reference). With ``baseline``, the first
     sequence model's untrained twin (``models.baseline``) is scored beside the models, as
     BASELINE: what the pipeline around a model reaches with random weights. The same arguments
     give the same report.
@@ -153,7 +157,8 @@ def run_evaluation(
     with tempfile.TemporaryDirectory(prefix="cadenza-eval-") as tmp:
         if baseline:
             registry, models = _with_baseline(registry, models, Path(tmp), note)
-        return _run(out_dir, models, styles, clips, bars, seed, registry, note, corpus, data)
+        return _run(out_dir, models, styles, clips, bars, seed, registry, note,
+                    lambda: _load_corpus(corpus, data, use_corpus, note))
 
 
 def _with_baseline(registry: ModelRegistry, models: list[str], tmp: Path,
@@ -182,8 +187,8 @@ def _kind(registry: ModelRegistry, name: str) -> str:
 
 
 def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: int, seed: int,
-         registry: ModelRegistry, note: Callable[[str], None], corpus: CorpusSource | None,
-         data: Path | None) -> Path:
+         registry: ModelRegistry, note: Callable[[str], None],
+         load: Callable[[], tuple[list[Piece], list[Piece]]]) -> Path:
     from bot.service import Composer
 
     composer = Composer(registry)
@@ -194,7 +199,7 @@ def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: 
         info[m] = ModelInfo(m, loaded.kind, loaded.sha256, list(loaded.styles),
                             dict(loaded.meta))
 
-    pieces, real_pieces = _load_corpus(corpus, data, note)
+    pieces, real_pieces = load()
     refs: dict[str, Reference] = {}
     for s in styles:
         refs[s] = real_reference(real_pieces, s, clips, bars, seed)
