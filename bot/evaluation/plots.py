@@ -67,7 +67,8 @@ def _plot_features(path: Path, res: Mapping[str, Any], models: Sequence[str], st
     keys, labels = (LEAD_METRICS, LEAD_LABELS) if group == "lead" else (METRICS, LABELS)
     cols = 4
     rows = -(-len(keys) // cols)
-    fig = _figure(4 * cols, 2.6 * rows + (0.6 if group == "lead" else 0))
+    height = 2.6 * rows + 0.4
+    fig = _figure(4 * cols, height)
     real = res["real"][style][group]
     x = np.arange(len(models))
     for i, k in enumerate(keys):
@@ -89,7 +90,9 @@ def _plot_features(path: Path, res: Mapping[str, Any], models: Sequence[str], st
     what = "lead line" if group == "lead" else "band"
     fig.suptitle(f"{style}, {what}: generated mean ± sd per model ({band})", fontsize=11)
     # fixed margins: tight_layout over a grid this size costs more than drawing it
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.05, top=0.93, hspace=0.75, wspace=0.25)
+    # (the title and the slanted model names need about the same room whatever the rows)
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.6 / height, top=1 - 0.9 / height,
+                        hspace=0.75, wspace=0.25)
     return _save(fig, path, tight=False)
 
 
