@@ -257,7 +257,7 @@ def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],
          "|---|" + "---|" * (len(styles) + nc)]
     rows = 0
     for m in models:
-        if res["models"][m]["kind"] != "rnn":
+        if res["models"][m]["kind"] != "rnn" or m not in nll:
             continue
         rows += 1
         per = (nll.get(m) or {}).get("heldout") or {}

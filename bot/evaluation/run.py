@@ -107,8 +107,8 @@ def _style_nll(registry: ModelRegistry, info: dict[str, ModelInfo], pieces: Sequ
           and is_reference(p)]
     out: dict[str, dict] = {}
     for m, mi in info.items():
-        if mi.kind != "rnn":
-            continue
+        if mi.kind != "rnn" or mi.meta.get("untrained_twin_of"):
+            continue  # the untrained twin's NLL is about ln(vocabulary): minutes for nothing
         note(f"held-out likelihood of {m}: {len(held)} held-out pieces, {len(nc)} Joplin pieces")
         loaded = registry.get(m)
         out[m] = {"heldout": style_nll(loaded, held)}
