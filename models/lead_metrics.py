@@ -229,6 +229,23 @@ def beat_phase_profile(line: Line) -> np.ndarray:
     return h / h.sum() if h.sum() else h
 
 
+def syncopation(line: Line) -> float:
+    """Share of notes that start off the quarter-note beat and still sound at the next beat
+    line (ragtime's tied syncopations, a soloist's anticipations); NaN without notes."""
+    if not line.notes:
+        return math.nan
+    on = line.onsets
+    ends = on + np.array([d for _, d, _ in line.notes])
+    return float(np.mean((on % GRID != 0) & (ends > (on // GRID + 1) * GRID)))
+
+
+def rest_share(line: Line) -> float:
+    """Share of the line's time in which no note sounds (a solo breathes between phrases, a
+    chorale tune hardly ever stops)."""
+    total = line.bars * line.bar_ticks
+    return 1.0 - min(1.0, sum(d for _, d, _ in line.notes) / total) if total else math.nan
+
+
 def notes_per_beat(line: Line) -> float:
     """Onsets per quarter note: the line's density whatever the bar length."""
     beats = line.bars * line.bar_ticks / GRID
@@ -246,8 +263,9 @@ def interval_profile(line: Line) -> np.ndarray:
 
 def lead_vector(line: Line, metrics: Mapping[str, float] | None = None) -> np.ndarray:
     """The style classifier's lead-only inputs: pitch-class entropy, scale consistency, swing
-    ratio, notes per beat, pitch range and repetition rate, the key-relative pitch classes, the
-    onsets' phase in the beat and the interval profile (33 values).
+    ratio, notes per beat, pitch range, repetition rate, syncopation and rest share, the
+    key-relative pitch classes, the onsets' phase in the beat and the interval profile (35
+    values).
 
     Left out on purpose: chord vocabulary (the chord plan's, not the line's), register (the
     arranger moves every lead into its style's range) and what reads the bar length (notes per
@@ -257,6 +275,7 @@ def lead_vector(line: Line, metrics: Mapping[str, float] | None = None) -> np.nd
     """
     m = lead_metrics(line) if metrics is None else metrics
     scalars = [m["pitch_class_entropy"], m["scale_consistency"], m["swing_ratio"],
-               notes_per_beat(line), m["pitch_range"], m["repetition_rate"]]
+               notes_per_beat(line), m["pitch_range"], m["repetition_rate"],
+               syncopation(line), rest_share(line)]
     return np.concatenate([scalars, relative_pitch_classes(line), beat_phase_profile(line),
                            interval_profile(line)]).astype(float)

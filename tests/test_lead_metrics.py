@@ -28,8 +28,10 @@ from models.lead_metrics import (
     pitch_class_entropy,
     pitch_range,
     repetition_rate,
+    rest_share,
     scale_consistency,
     swing_ratio,
+    syncopation,
 )
 from models.score import Note
 from models.theory import Chord, Key
@@ -123,6 +125,21 @@ def test_scale_consistency_entropy_density_and_range() -> None:
     assert lead_metrics(empty)["notes_per_bar"] == 0.0
 
 
+def test_syncopation_and_rest_share() -> None:
+    # a ragtime cell: sixteenth, eighth tied over the beat, then on-beat notes
+    cell = [(0, 3, 72), (3, 12, 76), (15, 12, 79), (30, 6, 72), (36, 6, 74), (42, 6, 76)]
+    line = make_line(cell, (4, 4), 1)
+    assert syncopation(line) == pytest.approx(2 / 6)  # the notes at 3 and 15 cross a beat
+    assert rest_share(line) == pytest.approx(3 / 48)  # ticks 27-30 are silent
+    # a note cut by the next onset on the beat line does not sound over it
+    assert syncopation(make_line([(6, 12, 60), (12, 12, 62)], (4, 4), 1)) == 0.0
+    # off-beat eighths that end before the beat do not syncopate; half the bar is rest
+    short = make_line([(6, 6, 60), (18, 6, 62)], (4, 4), 1)
+    assert syncopation(short) == 0.0 and rest_share(short) == pytest.approx(1 - 12 / 48)
+    assert math.isnan(syncopation(make_line([], (4, 4), 1)))
+    assert rest_share(make_line([], (4, 4), 1)) == 1.0
+
+
 def test_make_line_keeps_the_top_note_of_each_onset_inside_the_bars() -> None:
     line = make_line([(0, 12, 60), (0, 12, 67), (12, 48, 64), (96, 12, 70)], (4, 4), 2)
     assert line.notes == ((0, 12, 67), (12, 48, 64))
@@ -169,8 +186,8 @@ def test_lead_vectors_tell_swung_from_straight_lines_apart() -> None:
         line = make_line(eighths(8 if style == "swung" else 6, 16, pitches), (4, 4), 4,
                          key=Key(0))
         v = lead_vector(line)
-        # six line figures, 12 pitch classes, 12 beat phases, 3 interval figures
-        assert v.shape == (6 + 12 + 12 + 3,)
+        # eight line figures, 12 pitch classes, 12 beat phases, 3 interval figures
+        assert v.shape == (8 + 12 + 12 + 3,)
         x.append(v)
         y.append(style)
     cv = cross_validate(np.array(x), y, seed=0)

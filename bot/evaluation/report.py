@@ -455,7 +455,9 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "`evaluate` on each style's held-out pieces.",
          "- Classifier features: *lead* (`models.lead_metrics.lead_vector`, the lead line "
          "alone): pitch-class entropy, scale consistency, swing ratio, notes per beat, pitch "
-         "range, repetition rate, the key-relative pitch-class distribution, onsets by step "
+         "range, repetition rate, syncopation (share of notes starting off the beat and "
+         "sounding over the next beat line), rest share (share of the time without a note), "
+         "the key-relative pitch-class distribution, onsets by step "
          "of the beat (12), the interval profile (mean |interval|, share of steps ≤ 2 and "
          "leaps ≥ 5 semitones). Left out: chord vocabulary (the chord plan's), register (the "
          "arranger moves every lead into the style's range) and what reads the bar length "
