@@ -368,6 +368,8 @@ def test_the_untrained_twin_is_scored_beside_the_models_but_not_in_the_bars(
     assert "| untrained |" not in bars
     assert "untrained" not in _row(bars, "| bar |", "no model at chance (lead CV)")[1]
     assert _row(text, "## Summary", "untrained")[1] == "rnn"
+    best = _row(text, "### Mean overlap on the lead features", "**best** (not untrained)")
+    assert all("untrained" not in cell for cell in best[1:])
 
 
 def test_report_figures_match_the_clips_and_the_checkpoints(

@@ -211,9 +211,10 @@ def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequenc
     for m in models:
         L.append(f"| {m} | " + " | ".join(_f(lead_overlap(res, m, s), 2) for s in styles)
                  + " |")
-    best = [_best({m: lead_overlap(res, m, s) for m in models}) for s in styles]
-    L.append("| **best** | " + " | ".join(f"{_f(v, 2)} ({m})" if m else "n/a"
-                                         for m, v in best) + " |")
+    base = res["settings"].get("baseline")
+    best = [_best({m: lead_overlap(res, m, s) for m in models if m != base}) for s in styles]
+    L.append(f"| **best**{' (not ' + base + ')' if base else ''} | "
+             + " | ".join(f"{_f(v, 2)} ({m})" if m else "n/a" for m, v in best) + " |")
     L += ["", "### Repetition rate: real mean ± sd beside each model's mean", "",
           "✓: the model's mean lies within the real mean ± 1 sd.", "",
           "| style | real | " + " | ".join(models) + " |",
@@ -404,7 +405,7 @@ def _classifier_section(res: Mapping[str, Any], models: Sequence[str],
          "real-trained → generated, lead |", "|---|---|---|---|---|"]
     for key in ["real", *models]:
         c = cls[key]
-        name = "real (arranged corpus)" if key == "real" else key
+        name = "real (held-out excerpts)" if key == "real" else key
         L.append(f"| {name} | {_acc(c['band'], 'cv')} | {_acc(c['lead'], 'cv')} | "
                  f"{_acc(c['band'], 'real_to_gen')} | {_acc(c['lead'], 'real_to_gen')} |")
     L.append("")
