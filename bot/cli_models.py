@@ -59,6 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--clips", type=int, default=24, help="clips per model and style")
     e.add_argument("--bars", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--data", type=Path,
+                   help="the style corpus (default ../shared/style-corpus when present): the "
+                        "jazz, blues and ragtime references")
+    e.add_argument("--no-corpus", action="store_true",
+                   help="skip music21's corpus (folk, celtic and classical get no reference)")
+    e.add_argument("--no-baseline", action="store_true",
+                   help="do not score the lstm's untrained twin (random weights) beside the "
+                        "models")
     e.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -268,10 +276,13 @@ def _print_chord_model() -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluation import run_evaluation
 
+    if args.data is not None and not (args.data / "MANIFEST.md").is_file():
+        raise UserError(f"--data {args.data} is not the style corpus (no MANIFEST.md in it)")
     report = run_evaluation(
         args.out, models=args.models.split(",") if args.models else None,
         styles=args.styles.split(",") if args.styles else None, clips=args.clips,
-        bars=args.bars, seed=args.seed,
+        bars=args.bars, seed=args.seed, data=args.data, baseline=not args.no_baseline,
+        use_corpus=not args.no_corpus,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(report)
     return 0

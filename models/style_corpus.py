@@ -173,8 +173,10 @@ def _cue_sections(cues: list[tuple[int, str]], bar_ticks: int, bars: int) -> tup
     return tuple(out)
 
 
-def wjd_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
-    """Jazz and blues solos: a solo of the blues subset is blues, every other one jazz."""
+def wjd_pieces(root: Path, *, performed: bool = False) -> tuple[list[Piece], Counter[str]]:
+    """Jazz and blues solos: a solo of the blues subset is blues, every other one jazz. With
+    ``performed`` the swung solos keep their performed timing (the evaluation's real lines)
+    instead of being straightened for the models."""
     skipped: Counter[str] = Counter()
     blues = set(_index(root / WJD_BLUES))
     index = _index(root / WJD_JAZZ)
@@ -189,7 +191,7 @@ def wjd_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
         except ValueError:
             pass
         style = "blues" if f.name in blues else "jazz"
-        swung = row.get("rhythmfeel", "SWING") in SWING_FEELS
+        swung = not performed and row.get("rhythmfeel", "SWING") in SWING_FEELS
         piece, why = read_wjd(f.read_bytes(), f"wjd:{f.stem}", style,
                               _wjd_key(row.get("key", "")), swung=swung)
         if piece is None:

@@ -141,6 +141,22 @@ def test_wjd_solos_bring_their_chords_form_style_and_reasons_for_skips(corpus: P
     assert not any(ev.start <= 250 < ev.end for ev in score.chords)  # the N.C. stretch
 
 
+def test_performed_wjd_solos_keep_their_swing_for_the_evaluation(corpus: Path) -> None:
+    from models.lead_metrics import line_from_piece, swing_ratio
+
+    learned = {p.source: p for p in wjd_pieces(corpus)[0]}
+    performed = {p.source: p for p in wjd_pieces(corpus, performed=True)[0]}
+    assert set(performed) == set(learned)
+    rhythm = performed["wjd:Tester_Rhythm"]
+    assert rhythm.notes[:3] == ((0, 8, 62), (8, 4, 65), (12, 8, 69))  # as played, 2:1
+    assert swing_ratio(line_from_piece(rhythm, 0, 4)) == pytest.approx(2.0)
+    assert swing_ratio(line_from_piece(learned["wjd:Tester_Rhythm"], 0, 4)) == 1.0
+    # the chords, form and straight (latin) solos are the same either way
+    assert rhythm.chords == learned["wjd:Tester_Rhythm"].chords
+    assert rhythm.sections == learned["wjd:Tester_Rhythm"].sections
+    assert performed["wjd:Tester_Blues"] == learned["wjd:Tester_Blues"]
+
+
 def test_the_non_commercial_rags_are_read_only_when_asked(corpus: Path) -> None:
     pd, _ = rag_pieces(corpus)
     assert [p.source for p in pd] == ["mutopia:Tester_rag"]
