@@ -154,12 +154,13 @@ def resolve(req: ComposeRequest, default_model: str = "lstm") -> Resolved:
     seed = req.seed if req.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     meta = _streams(seed)[0]
     lo, hi = spec.tempo_range
-    draws = meta.random(3)
+    draws = meta.random(4)  # tempo, key, meter, form (a 4th draw leaves the first 3 unchanged)
     tempo = req.tempo if req.tempo is not None else int(lo + draws[0] * (hi - lo + 1))
     key = Key.parse(req.key).name if req.key else pick_key(spec, float(draws[1])).name
     meter = pick_meter(spec, float(draws[2]))
     try:
-        form = parse_form(req.form) if req.form else default_form(spec.name, req.bars)
+        form = parse_form(req.form) if req.form else default_form(spec.name, req.bars,
+                                                                    float(draws[3]))
         lay_out(form, req.bars)
     except FormError as e:
         raise UserError(str(e)) from None

@@ -68,27 +68,44 @@ def lay_out(form: str, bars: int) -> tuple[Section, ...]:
     return tuple((i * size, size, ch.upper()) for i, ch in enumerate(form))
 
 
-# Default forms per style, tried in order: (section length in bars, letters). The first whose
-# sections divide the requested bars wins; repeating the letters fills longer clips (a second
-# chorus of a blues is AAB again). Sizes follow the styles' real phrase lengths: 8-bar A
-# sections of 32-bar standards, the 4-bar lines of a 12-bar blues, 8-bar strains of reels and
-# rags, 4-bar phrases of chorales.
-STYLE_FORMS: dict[str, tuple[tuple[int, str], ...]] = {
-    "jazz": ((8, "aaba"), (4, "aaba"), (4, "ab"), (4, "a")),
-    "blues": ((4, "aab"), (4, "ab"), (2, "aab"), (4, "a")),
-    "folk": ((8, "aabb"), (4, "aabb"), (4, "ab"), (4, "a")),
-    "celtic": ((8, "aabb"), (4, "aabb"), (4, "ab"), (4, "a")),
-    "classical": ((4, "abac"), (4, "ab"), (4, "a")),
-    "ragtime": ((8, "aabb"), (4, "aabb"), (4, "abac"), (4, "ab"), (4, "a")),
+# Default forms per style, tried in order: (section length in bars, ((letters, weight), ...)).
+# The first entry whose sections divide the requested bars wins, one of its forms drawn by
+# weight (a seed fixes the draw), and repeating the letters fills longer clips (a second chorus
+# of a blues is AAB again). Sizes follow the styles' real phrase lengths: 8-bar A sections of
+# 32-bar standards, the 4-bar lines of a 12-bar blues, 8-bar strains of reels and rags, 4-bar
+# phrases of chorales. Where real tunes vary, the weights give the share of each: an 8-bar folk
+# tune is often a period of two phrases that open alike (a a') and as often not; 8-bar stretches
+# of real tunes repeat a bar 0.13 (folk), 0.18 (celtic), 0.07 (rags) of the time, and a returning
+# section always lets the melody bring its phrase back.
+STYLE_FORMS: dict[str, tuple[tuple[int, tuple[tuple[str, float], ...]], ...]] = {
+    "jazz": ((8, (("aaba", 1.0),)), (4, (("aaba", 1.0),)), (4, (("ab", 1.0),))),
+    "blues": ((4, (("aab", 1.0),)), (4, (("ab", 1.0),)), (2, (("aab", 1.0),))),
+    "folk": ((8, (("aabb", 1.0),)), (4, (("aabb", 0.6), ("abac", 0.4))),
+             (4, (("aa", 0.35), ("ab", 0.65)))),
+    "celtic": ((8, (("aabb", 1.0),)), (4, (("aabb", 0.6), ("abab", 0.4))),
+               (4, (("aa", 0.45), ("ab", 0.55)))),
+    "classical": ((4, (("abac", 1.0),)), (4, (("ab", 1.0),))),
+    "ragtime": ((8, (("aabb", 1.0),)), (4, (("aabb", 0.5), ("abac", 0.5))),
+                (4, (("aa", 0.25), ("ab", 0.75)))),
 }
 
 
-def default_form(style: str, bars: int) -> str:
-    """The style's usual form for ``bars`` bars, as letters (one letter per section)."""
-    for size, letters in STYLE_FORMS.get(style, ((4, "a"),)):
-        span = size * len(letters)
-        if bars % span == 0:
-            return letters * (bars // span)
+def default_form(style: str, bars: int, draw: float = 0.0) -> str:
+    """The style's usual form for ``bars`` bars, as letters (one letter per section); ``draw``
+    (uniform in [0, 1)) picks among the forms the style uses for that length."""
+    for size, choices in STYLE_FORMS.get(style, ()):
+        span = size * len(choices[0][0])
+        if bars % span:
+            continue
+        total = sum(w for _, w in choices)
+        acc = 0.0
+        chosen = choices[-1][0]
+        for letters, w in choices:
+            acc += w / total
+            if draw < acc:
+                chosen = letters
+                break
+        return chosen * (bars // span)
     # nothing divides (e.g. 7 bars): one section, the whole clip
     return "a"
 

@@ -51,6 +51,11 @@ def test_default_forms_follow_the_styles() -> None:
     assert default_form("blues", 24) == "aabaab"  # a second chorus
     assert default_form("celtic", 32) == "aabb"
     assert default_form("jazz", 7) == "a"
+    # where real tunes vary, the draw picks: an 8-bar folk tune is a a' about a third of the time
+    assert default_form("folk", 8, 0.1) == "aa" and default_form("folk", 8, 0.9) == "ab"
+    draws = [i / 100 for i in range(100)]
+    assert sum(default_form("folk", 8, d) == "aa" for d in draws) == 35
+    assert {default_form("jazz", 8, d) for d in draws} == {"ab"}
 
 
 def test_bar_features_mark_letter_position_cadence_and_return() -> None:
