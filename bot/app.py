@@ -151,8 +151,10 @@ class ClipResult:
         bars = f"{r.total_bars} bars"
         if r.primer_bars:
             bars += f" ({r.primer_bars} from the seed + {r.bars} new)"
+        form = f"form {r.form.upper()}, " if len(r.form) > 1 else ""
         return (f"clip #{self.number}: {r.style}, {bars}, {r.tempo} bpm, key {r.key}, "
-                f"{r.meter_str}, temperature {r.temperature:g}, seed {r.seed}, model {r.model}")
+                f"{r.meter_str}, {form}temperature {r.temperature:g}, seed {r.seed}, "
+                f"model {r.model}")
 
     @property
     def built_on(self) -> str:

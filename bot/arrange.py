@@ -15,7 +15,7 @@ import numpy as np
 from bot.drums import KITS, drum_part
 from bot.styles import StyleSpec
 from bot.voicing import lead_voicing, nearest_pitch
-from models.score import GRID, ChordEvent, Note, Score, Track
+from models.score import GRID, ChordEvent, Note, Score, Track, swing_tick, unswing_tick
 from models.theory import Chord, Key
 
 RES = GRID * 4  # 48 ticks per quarter note
@@ -252,30 +252,12 @@ def _walk(ctx: Ctx, chord: Chord, root: int, next_root_pc: int, beats: int, lo: 
 # ------------------------------------------------------------------ swing and assembly
 
 
-def swing_tick(t: int) -> int:
-    """Map a straight tick to a swung one: the off-beat eighth moves to 2/3 of the beat."""
-    q, r = divmod(t, RES)
-    half = RES // 2
-    if r <= half:
-        return q * RES + r * 2 * RES // (3 * half)
-    return q * RES + 2 * RES // 3 + (r - half) * RES // (3 * half)
-
-
 def swing_notes(notes: Sequence[Note]) -> list[Note]:
     out = []
     for n in notes:
-        s, e = swing_tick(n.start), swing_tick(n.end)
+        s, e = swing_tick(n.start, RES), swing_tick(n.end, RES)
         out.append(Note(s, max(1, e - s), n.pitch, n.velocity))
     return out
-
-
-def unswing_tick(t: int, res: int) -> int:
-    """Inverse of the swing at ``res`` ticks per quarter: 2/3 of a beat back to 1/2."""
-    q, r = divmod(t, res)
-    two_thirds = 2 * res / 3
-    if r <= two_thirds:
-        return q * res + round(r * 0.75)
-    return q * res + round(res / 2 + (r - two_thirds) * 1.5)
 
 
 def unswing(score: Score) -> Score:
@@ -340,7 +322,8 @@ def arrange(
 
 def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Score:
     """A generated band score (the GAN's) through the same instrumentation path: the style's
-    programs and drum kit, the mix, velocity shaping and, for jazz and blues, swing."""
+    programs and drum kit, the mix and velocity shaping. No swing: the GAN learned each style's
+    feel from swung training bands (``bot.gan_bands``), so its jazz is swung already."""
     scale = RES // band.resolution
     end = band.bars * band.bar_ticks * scale
     names = spec.instrument_names
@@ -357,8 +340,6 @@ def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Scor
                 4 if n.start % beat == 0 else 0
             v = int(np.clip(n.velocity - 8 + accent + rng.integers(-6, 7), 1, 127))
             shaped.append(Note(n.start, min(n.duration, end - n.start), n.pitch, v))
-        if spec.swing:
-            shaped = swing_notes(shaped)
         tracks.append(Track(
             names.get(role, role.title()), role=role,
             program=KITS.get(spec.name, 0) if role == "drums" else spec.programs[role],

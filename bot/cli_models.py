@@ -5,26 +5,31 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections import defaultdict
 from pathlib import Path
-
-import numpy as np
 
 from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("lstm", "gru", "rnn", "vae", "gan")
+FAMILIES = ("lstm", "gru", "rnn", "vae", "gan", "chords")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model on the offline corpus and MIDI folders")
     t.add_argument("--model", choices=FAMILIES, default="lstm",
-                   help="lstm/gru/rnn: melody model; vae: melody VAE; gan: multi-track GAN")
+                   help="lstm/gru/rnn: melody model; vae: melody VAE; gan: multi-track GAN; "
+                        "chords: the chord-progression model")
     t.add_argument("--name", help="checkpoint name (default: the family)")
     t.add_argument("--data", type=Path, action="append", default=[],
-                   help="folder of MIDI files; sub-folder names are style labels (repeatable)")
+                   help="the style corpus (default ../shared/style-corpus when present), or a "
+                        "folder of MIDI files whose sub-folder names are style labels "
+                        "(repeatable)")
     t.add_argument("--no-corpus", action="store_true", help="skip music21's corpus")
+    t.add_argument("--no-style-corpus", action="store_true",
+                   help="do not look for ../shared/style-corpus when no --data names it")
+    t.add_argument("--include-nc", action="store_true",
+                   help="also learn from the CC BY-NC-SA Joplin edition (non-commercial: never "
+                        "for weights you ship)")
     t.add_argument("--styles", help="comma-separated corpus styles (default all)")
     t.add_argument("--out", type=Path, help="checkpoint folder (default models/checkpoints)")
     t.add_argument("--force", action="store_true",
@@ -40,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a busy machine)")
-    t.add_argument("--gan-phrases", type=int, default=600,
-                   help="gan: corpus pieces arranged per style for the training phrases")
+    t.add_argument("--gan-phrases", type=int, default=1500,
+                   help="gan: training phrases (4 bars) per style")
     t.add_argument("-v", "--verbose", action="store_true")
 
     m = sub.add_parser("models", help="list the installed models with their figures")
@@ -54,6 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--clips", type=int, default=24, help="clips per model and style")
     e.add_argument("--bars", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--data", type=Path,
+                   help="the style corpus (default ../shared/style-corpus when present): the "
+                        "jazz, blues and ragtime references")
+    e.add_argument("--no-corpus", action="store_true",
+                   help="skip music21's corpus (folk, celtic and classical get no reference)")
+    e.add_argument("--no-baseline", action="store_true",
+                   help="do not score the lstm's untrained twin (random weights) beside the "
+                        "models")
     e.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -73,7 +86,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import SHIPPED_DIR
     from models.schedule import set_threads
 
-    out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
+    if args.model == "chords":
+        from models.train_chords import HARMONY_DIR
+
+        out = (args.out / (args.name or "chords") / "model.pt" if args.out
+               else HARMONY_DIR / "model.pt")
+    else:
+        out = (args.out or SHIPPED_DIR) / (args.name or args.model) / "model.pt"
     # The default name is the family and the default folder the shipped one, so a plain
     # `cadenza train --model lstm` would replace the shipped model and its card: refuse before
     # any work is done.
@@ -85,14 +104,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not d.is_dir():
             raise UserError(f"--data folder not found: {d}")
     if args.model in ("lstm", "gru", "rnn"):
-        from models.train import TrainOptions, train
+        from models.train import train
 
-        best = train(TrainOptions(
-            out=out, cell=args.model, data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
-            corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
-            n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
-            block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes,
-            seed=args.seed))
+        best = train(_train_options(args, out))
+        summary = f"held-out NLL {best['nll']:.4f} nats/token"
+    elif args.model == "chords":
+        from models.style_corpus import default_style_corpus, is_style_corpus
+        from models.train_chords import ChordTrainOptions, train_chords
+
+        root = next((d for d in args.data if is_style_corpus(d)), None) or (
+            None if args.no_style_corpus else default_style_corpus())
+        if root is None:
+            raise UserError("the chord model learns from the style corpus: pass --data "
+                            "../shared/style-corpus")
+        best = train_chords(ChordTrainOptions(out=out, data=root, include_nc=args.include_nc,
+                                              steps=args.steps, minutes=args.minutes,
+                                              seed=args.seed))
         summary = f"held-out NLL {best['nll']:.4f} nats/token"
     elif args.model == "vae":
         from models.train_vae import VAEOptions, train_vae
@@ -108,63 +135,52 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from models.corpus import load_corpus, midi_folder_pieces
+def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-untyped-def]
+    from models.train import TrainOptions
 
-    pieces = [] if args.no_corpus else load_corpus(
-        tuple(args.styles.split(",")) if args.styles else None)
-    for d in args.data:
-        pieces += midi_folder_pieces(d)
+    return TrainOptions(
+        out=out, cell=args.model if args.model in ("lstm", "gru", "rnn") else "lstm",
+        data_dirs=tuple(args.data), use_corpus=not args.no_corpus,
+        use_style_corpus=not args.no_style_corpus, include_nc=args.include_nc,
+        corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
+        n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
+        block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed)
+
+
+def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The same pieces the sequence models learn from (music21's corpus, the style corpus,
+    MIDI folders)."""
+    from models.train import gather_pieces
+
+    pieces = gather_pieces(_train_options(args, Path("unused")))
+    if args.styles:
+        pieces = [p for p in pieces if p.style in args.styles.split(",")]
     if not pieces:
         raise UserError("no training data: check --data folders and --styles")
     return pieces
 
 
-def gan_training_scores(pieces, per_style: int, seed: int, lstm_clips: int = 0):  # type: ignore[no-untyped-def]
-    """4/4 band scores for the GAN: corpus melodies arranged in their own style, plus (for the
-    styles without corpus data) clips composed by the shipped melody model."""
-    from bot.arrange import arrange
-    from bot.styles import STYLES
-    from models.theory import Chord
-
-    rng = np.random.default_rng(seed)
-    by_style = defaultdict(list)
-    for p in pieces:
-        if p.meter == (4, 4) and p.style in STYLES:
-            by_style[p.style].append(p)
-    scores = []
-    for style, ps in sorted(by_style.items()):
-        for i in rng.permutation(len(ps))[:per_style]:
-            p = ps[i]
-            plan = [(t, Chord.parse(c)) for t, c in p.chords]
-            scores.append(arrange(p.to_score().tracks[0].notes, plan, spec=STYLES[style],
-                                  meter=p.meter, bars=p.bars, tempo=110.0, key=p.key,
-                                  rng=np.random.default_rng(int(i))))
-    if lstm_clips:
-        from bot.service import Composer, ComposeRequest
-        from models.registry import ModelRegistry
-
-        registry = ModelRegistry.discover()
-        if "lstm" in registry.names():
-            composer = Composer(registry)
-            for style in ("jazz", "blues"):
-                for s in range(lstm_clips):
-                    r = composer.resolve(ComposeRequest(style=style, bars=12, seed=10_000 + s))
-                    scores.append(composer.compose(r).score)
-    return scores
-
-
 def _train_gan(args: argparse.Namespace, out: Path) -> dict:
+    from bot.gan_bands import training_bands
     from bot.styles import STYLE_NAMES
     from models.gan_data import build_dataset
     from models.train_gan import train_gan
 
-    scores = gan_training_scores(_pieces(args), args.gan_phrases, args.seed, lstm_clips=150)
-    data = build_dataset(scores, STYLE_NAMES, pack=True, seed=args.seed)
-    note = {"sources": "corpus melodies arranged by bot.arrange in their own style (classical "
-            "from the chorales, folk, celtic, ragtime); jazz and blues from 12-bar clips "
-            "composed by the shipped LSTM pipeline (no corpus data for them)",
-            "summary": str(getattr(data, "summary", ""))}
+    bands = training_bands(_pieces(args), args.gan_phrases, seed=args.seed)
+    data = build_dataset(bands.scores, STYLE_NAMES, hop=bands.hops,
+                         max_per_style=args.gan_phrases, pack=True, seed=args.seed)
+    styles = data.summary.get("styles", {})
+    note = {"sources": "real melodies of each style arranged by bot.arrange in that style over "
+                       "their own chords (jazz and blues: Weimar Jazz Database solos and "
+                       "Impro-Visor transcriptions; ragtime: public-domain rags, 2/4 bars in "
+                       "pairs; folk, celtic, classical: music21's corpus), cut where the source "
+                       "has no chord",
+            "credits": bands.credits(),
+            "per_style": {s: {"pieces": bands.pieces.get(s, 0), "bars": bands.bars.get(s, 0),
+                              "hop": bands.hops.get(s),
+                              "phrases": styles.get(s, {}).get("phrases", 0)}
+                          for s in STYLE_NAMES},
+            "skipped": {**bands.skipped, **data.summary.get("skipped", {})}}
     return train_gan(data.rolls, data.style_ids, STYLE_NAMES, out, minutes=args.minutes,
                      steps=args.steps, seed=args.seed, threads=args.threads, data_note=note,
                      name=args.name or "gan", command=" ".join(sys.argv))
@@ -187,7 +203,22 @@ def describe(meta: dict, kind: str) -> str:
             return f"mean overlap area vs data {sum(overlaps) / len(overlaps):.2f} over " \
                    f"{len(overlaps)} features"
         return f"{meta.get('steps', '?')} training steps"
+    if kind == "chords" and "nll" in held:
+        return f"chord plans; held-out NLL {held['nll']:.3f} nats/token"
     return "no figures recorded"
+
+
+def learned_from(meta: dict) -> str:
+    """'jazz 287 pieces, blues 80, ...': the styles a checkpoint learned from real data."""
+    parts = []
+    for style, d in (meta.get("data") or {}).items():
+        if not isinstance(d, dict):
+            continue
+        n = d.get("pieces", d.get("progressions"))
+        if n:
+            unit = "progressions" if "progressions" in d else "pieces"
+            parts.append(f"{style} {n} {unit}" if not parts else f"{style} {n}")
+    return ", ".join(parts) if parts else "not recorded"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -211,18 +242,47 @@ def cmd_models(args: argparse.Namespace) -> int:
             params = sum(params.values())
         print(f"{name:<8} {family:<5} {params:>10,} params  {size:5.1f} MB  "
               f"trained {minutes:5.1f} min  {describe(meta, kind)}")
+        print(f"{'':<8} learned from real data: {learned_from(meta)}")
         if entry.card.exists():
             print(f"{'':<8} card: {entry.card}")
+    _print_chord_model()
     return 0
+
+
+def _print_chord_model() -> None:
+    """The chord-progression model is no ``model:`` of its own: it plans the harmony of jazz,
+    blues and ragtime clips for every melody model."""
+    from bot.service import HARMONY_CHECKPOINT
+    from models.checkpoint import read_payload
+    from models.errors import ModelError
+
+    if not HARMONY_CHECKPOINT.is_file():
+        print("harmony: no chord model installed: rule-based chord plans for every style")
+        return
+    try:
+        meta = read_payload(HARMONY_CHECKPOINT).get("meta") or {}
+    except ModelError as e:
+        print(f"harmony: chord model unusable ({e}): rule-based chord plans")
+        return
+    print(f"harmony  chords {meta.get('params', 0):>10,} params  "
+          f"{HARMONY_CHECKPOINT.stat().st_size / 1e6:5.1f} MB  trained "
+          f"{meta.get('train_seconds', 0) / 60:5.1f} min  {describe(meta, 'chords')}")
+    print(f"{'':<8} learned from real data: {learned_from(meta)}")
+    card = HARMONY_CHECKPOINT.parent / "card.md"
+    if card.exists():
+        print(f"{'':<8} card: {card}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluation import run_evaluation
 
+    if args.data is not None and not (args.data / "MANIFEST.md").is_file():
+        raise UserError(f"--data {args.data} is not the style corpus (no MANIFEST.md in it)")
     report = run_evaluation(
         args.out, models=args.models.split(",") if args.models else None,
         styles=args.styles.split(",") if args.styles else None, clips=args.clips,
-        bars=args.bars, seed=args.seed,
+        bars=args.bars, seed=args.seed, data=args.data, baseline=not args.no_baseline,
+        use_corpus=not args.no_corpus,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(report)
     return 0

@@ -7,10 +7,11 @@ All randomness comes from the numpy Generator passed in, so a seed fixes the har
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from models.form import Section
 from models.score import GRID
 from models.theory import Chord, Key
 
@@ -277,6 +278,20 @@ PLANNERS: dict[str, Callable[[Key, int, tuple[int, int], np.random.Generator], P
 
 
 def plan_chords(
-    style: str, key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator
+    style: str, key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator,
+    sections: Sequence[Section] = (),
 ) -> Plan:
-    return PLANNERS[style](key, bars, meter, rng)
+    """The style's rule-based plan. With a form, each new section letter gets a plan of its
+    own (ending in its cadence) and a letter that comes back repeats its changes, so the
+    melody can bring its phrase back over them; the 12-bar blues is a form of its own."""
+    planner = PLANNERS[style]
+    if len(sections) <= 1 or style == "blues":
+        return planner(key, bars, meter, rng)
+    bt = _bar_ticks(meter)
+    by_letter: dict[str, Plan] = {}
+    plan: Plan = []
+    for start, length, letter in sections:
+        if letter not in by_letter:
+            by_letter[letter] = planner(key, length, meter, rng)
+        plan += [(start * bt + t, c) for t, c in by_letter[letter]]
+    return _dedupe(plan)

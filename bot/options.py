@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.errors import UserError, shown
 from bot.styles import STYLE_NAMES
+from models.form import FormError, lay_out, parse_form
 from models.motif import MAX_MOTIF_BARS
 from models.theory import ALL_KEYS, Key, TheoryError
 from models.tokens import METERS
@@ -27,6 +28,7 @@ CLIP_ID_MAX = 2**53  # Discord integer options stop at 2**53
 KEY_CHOICES: tuple[str, ...] = tuple(k.name for k in ALL_KEYS)  # 24 keys: fits Discord's 25
 PERIODS = ("day", "week", "month", "all")
 METER_CHOICES: tuple[str, ...] = tuple(f"{n}/{d}" for n, d in METERS)
+FORM_SUGGESTIONS = ("aaba", "aab", "aabb", "abac", "abab", "ab", "a")
 CONTINUE_MAX = 16
 BLEND_MIN, BLEND_MAX = 6, 32  # 6: A, one phrase between, B (blends decode 2-bar phrases)
 PAGE_MAX = 1000
@@ -47,6 +49,7 @@ _EXAMPLES: dict[str, str] = {
     "style": "blues", "bars": "12", "tempo": "96", "key": "E", "temperature": "0.8", "seed": "7",
     "model": "lstm", "motif": "riff", "name": "riff", "stars": "4", "notes": '"C4/8 E G"',
     "file": "song.mid", "meter": "3/4", "query": "riff", "a": "riff", "b": "lick",
+    "form": "aaba",
 }
 
 
@@ -198,6 +201,8 @@ COMMANDS: dict[str, CommandSpec] = {
         OptionSpec("model", "str", "generator model (default lstm)", suggest="models"),
         OptionSpec("motif", "str", "a shared seed (its name) to open the piece with and continue",
                    suggest="seeds"),
+        OptionSpec("form", "str", "sections that come back, e.g. aaba, aab (blues), aabb, abac "
+                   "(default: the style's usual form)", suggest="forms"),
     )),
     "continue": CommandSpec("continue", "Continue a clip: its music, then new bars", (
         _clip(),
@@ -362,6 +367,16 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out[opt.name] = opt.parse(value)
     if command == "compose" and "key" in out:
         out["key"] = parse_key(out["key"])
+    if command == "compose" and "form" in out:
+        try:
+            out["form"] = parse_form(out["form"])
+        except FormError as e:
+            raise UserError(str(e)) from None
+        if "bars" in out:
+            try:
+                lay_out(out["form"], out["bars"])
+            except FormError as e:
+                raise UserError(str(e)) from None
     if "motif" in out:
         out["motif"] = parse_seed_name(out["motif"])
     if command.startswith("seed ") and "name" in out:

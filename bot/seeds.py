@@ -394,9 +394,10 @@ def resolved_from_row(row: Clip) -> Resolved:
     num, den = (int(x) for x in row.meter.split("/"))
     primer = p.get("primer_bars", 0)
     primer = primer if isinstance(primer, int) and 0 <= primer < row.bars else 0
+    form = p.get("form") if isinstance(p.get("form"), str) else ""
     return Resolved(row.style, row.bars - primer, int(row.tempo), row.key, (num, den),
                     row.temperature, row.seed, row.model, bool(p.get("tempo_given")),
-                    bool(p.get("key_given")), primer)
+                    bool(p.get("key_given")), primer, form, bool(p.get("form_given")))
 
 
 class Seeds:

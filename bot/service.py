@@ -7,6 +7,7 @@ of Discord and SQL; ``bot.app`` joins it to the store.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -23,12 +24,28 @@ from bot.styles import STYLES, StyleSpec, pick_key, pick_meter
 from bot.workers import current_token
 from models.chord_infer import harmonize_melody
 from models.errors import ModelError
+from models.form import (
+    UNKNOWN_FORM,
+    FormError,
+    Section,
+    bar_features,
+    default_form,
+    form_for,
+    lay_out,
+    parse_form,
+)
 from models.grammar import plan_from_chords
 from models.motif import MAX_LINE_BARS, Motif
 from models.score import GRID, Note, Score
 from models.theory import Chord, Key
+from models.tokens import METERS
 
 log = logging.getLogger(__name__)
+
+# the shipped chord-progression model (models/train_chords.py writes it) and the styles it
+# learned from real changes; the others keep their rule-based plans
+HARMONY_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "harmony" / "model.pt"
+CHORD_MODEL_STYLES = ("jazz", "blues", "ragtime")
 
 DEFAULT_STYLE = "jazz"
 DEFAULT_BARS = 8
@@ -46,6 +63,7 @@ class ComposeRequest:
     temperature: float = DEFAULT_TEMPERATURE
     seed: int | None = None
     model: str | None = None
+    form: str | None = None  # section letters (aaba); None: the style's usual form
 
     @classmethod
     def from_options(cls, opts: Mapping[str, Any]) -> ComposeRequest:
@@ -68,6 +86,16 @@ class Resolved:
     tempo_given: bool = False
     key_given: bool = False
     primer_bars: int = 0  # bars taken verbatim from a seed before the new ones
+    form: str = ""  # section letters over the new bars ("" in rows from before forms: default)
+    form_given: bool = False
+
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        """The form's sections over the new bars (after a seed's own bars)."""
+        try:
+            return form_for(self.style, self.bars, self.form or None)
+        except FormError as e:
+            raise UserError(str(e)) from None
 
     @property
     def total_bars(self) -> int:
@@ -86,7 +114,7 @@ class Resolved:
         """Same options, new seed; tempo/key/meter the member did not fix are re-drawn."""
         req = ComposeRequest(self.style, self.bars, self.tempo if self.tempo_given else None,
                              self.key if self.key_given else None, self.temperature, seed,
-                             self.model)
+                             self.model, self.form if self.form_given else None)
         return resolve(req, self.model)
 
 
@@ -130,12 +158,19 @@ def resolve(req: ComposeRequest, default_model: str = "lstm") -> Resolved:
     seed = req.seed if req.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     meta = _streams(seed)[0]
     lo, hi = spec.tempo_range
-    draws = meta.random(3)
+    draws = meta.random(4)  # tempo, key, meter, form (a 4th draw leaves the first 3 unchanged)
     tempo = req.tempo if req.tempo is not None else int(lo + draws[0] * (hi - lo + 1))
     key = Key.parse(req.key).name if req.key else pick_key(spec, float(draws[1])).name
     meter = pick_meter(spec, float(draws[2]))
+    try:
+        form = parse_form(req.form) if req.form else default_form(spec.name, req.bars,
+                                                                    float(draws[3]))
+        lay_out(form, req.bars)
+    except FormError as e:
+        raise UserError(str(e)) from None
     return Resolved(spec.name, req.bars, int(tempo), key, meter, float(req.temperature), seed,
-                    req.model or default_model, req.tempo is not None, req.key is not None)
+                    req.model or default_model, req.tempo is not None, req.key is not None,
+                    form=form, form_given=req.form is not None)
 
 
 MAX_TOTAL_BARS = 48
@@ -155,8 +190,11 @@ def _fit_motif(r: Resolved, motif: Motif) -> tuple[Resolved, Motif]:
     motif, _ = motif.playable()  # seeds stored before seeds were moved into range
     tempo = r.tempo if r.tempo_given else round(motif.tempo)
     bars = min(r.bars, MAX_TOTAL_BARS - motif.bars)
+    form = r.form
+    if bars != r.bars and not r.form_given:
+        form = default_form(r.style, bars)
     return replace(r, key=key.name, meter=motif.meter, tempo=tempo, bars=bars,
-                   primer_bars=motif.bars), motif
+                   primer_bars=motif.bars, form=form), motif
 
 
 class Composer:
@@ -164,7 +202,7 @@ class Composer:
 
     def __init__(self, registry, *, soundfont: Path | None = None, bitrate: str = "192k",  # type: ignore[no-untyped-def]
                  default_model: str = "lstm", batcher=None,  # type: ignore[no-untyped-def]
-                 render_cores: int = 1) -> None:
+                 render_cores: int = 1, chord_model: Path | None = HARMONY_CHECKPOINT) -> None:
         self.registry = registry
         self.soundfont = soundfont
         # FluidSynth threads per render: all cores for one clip at a time (cadenza compose),
@@ -173,6 +211,10 @@ class Composer:
         self.bitrate = bitrate
         self.default_model = default_model
         self.batcher = batcher  # a MelodyBatcher: concurrent requests share sampling steps
+        # the chord-progression model (None: rule-based plans for every style)
+        self.chord_model_path = chord_model
+        self._chords = None  # Loaded, once read
+        self._chords_lock = threading.Lock()
 
     # ---- generation
     def resolve(self, req: ComposeRequest) -> Resolved:
@@ -184,7 +226,7 @@ class Composer:
         plays anything. Loads the checkpoint (blocking)."""
         loaded = self._load(name)
         if loaded.kind == "rnn":
-            return any(s in loaded.styles for s in STYLES[style].model_styles)
+            return style in loaded.styles
         if loaded.kind == "gan":
             return meter == (4, 4) and style in loaded.model.config.styles
         return loaded.kind == "vae"
@@ -195,10 +237,33 @@ class Composer:
         return self._load(name).kind == "rnn"
 
     def model_style(self, spec: StyleSpec, styles: tuple[str, ...]) -> str:
-        for s in spec.model_styles:
-            if s in styles:
-                return s
-        raise UserError(f"model cannot play {spec.name}: it knows {', '.join(styles)}")
+        """The checkpoint's label for the style: its own, never another style's."""
+        if spec.name in styles:
+            return spec.name
+        raise UserError(f"this model was not trained on {spec.name}: it knows "
+                        f"{', '.join(styles)}")
+
+    def chord_model(self):  # type: ignore[no-untyped-def]
+        """The chord-progression model, loaded once; None when it is not installed (the
+        rule-based plans then serve every style) or unreadable (logged once)."""
+        path = self.chord_model_path
+        if path is None:
+            return None
+        with self._chords_lock:
+            if self._chords is None:
+                if not path.is_file():
+                    log.info("no chord model at %s: rule-based chord plans", path)
+                    self.chord_model_path = None
+                    return None
+                from models.checkpoint import load
+
+                try:
+                    self._chords = load(path)
+                except ModelError as e:
+                    log.error("chord model unusable, rule-based plans instead: %s", e)
+                    self.chord_model_path = None
+                    return None
+            return self._chords
 
     def _load(self, name: str):  # type: ignore[no-untyped-def]
         try:
@@ -243,8 +308,9 @@ class Composer:
 
     def _compose_gan(self, loaded, r: Resolved, motif: Motif | None,  # type: ignore[no-untyped-def]
                      t0: float) -> Composition:
-        """The GAN writes all four parts at once (in 4/4); the arranger's instrumentation path
-        then gives them the style's sound and feel."""
+        """The GAN writes all four parts at once (in 4/4, its phrases following the clip's
+        form); the arranger's instrumentation path then gives them the style's sound."""
+        from models.gan import phrase_form
         from models.gan import sample as gan_sample
 
         if motif is not None:
@@ -254,9 +320,10 @@ class Composer:
             raise UserError(f"the gan model has no {r.style} style")
         r = replace(r, meter=(4, 4), primer_bars=0)
         _meta, _h, rng_s, rng_a = _streams(r.seed)
+        form = phrase_form(r.sections, r.bars, loaded.model.config.phrase_bars)
         with loaded.lock:
             band = gan_sample(loaded.model, r.style, r.bars, int(rng_s.integers(2**63)),
-                              key=Key.parse(r.key), tempo=float(r.tempo))
+                              key=Key.parse(r.key), tempo=float(r.tempo), form=form)
         timings = {"generate": time.perf_counter() - t0}
         current_token().check()  # a job cancelled meanwhile (deadline, shutdown) stops here
         t1 = time.perf_counter()
@@ -267,13 +334,26 @@ class Composer:
 
     def _plan(self, r: Resolved, key: Key, motif: Motif | None,
               rng: np.random.Generator) -> list[tuple[int, Chord]]:
-        """The seed's own chords for its bars, then the style's plan for the new bars."""
-        new = plan_chords(r.style, key, r.bars, r.meter, rng)
+        """The seed's own chords for its bars, then the new bars' plan in the requested form:
+        from the chord model for the styles it learned from real changes, else the style's
+        rule-based plan."""
+        new = self._new_chords(r, key, rng)
         if motif is None:
             return new
         offset = motif.bars * motif.bar_ticks
         return [*(c for c in motif.chords if c[0] < offset),
                 *((t + offset, c) for t, c in new)]
+
+    def _new_chords(self, r: Resolved, key: Key, rng: np.random.Generator
+                    ) -> list[tuple[int, Chord]]:
+        loaded = self.chord_model() if r.style in CHORD_MODEL_STYLES else None
+        if loaded is not None and r.style in loaded.styles and r.meter in METERS:
+            from models.chord_model import PlanRequest, sample_plans
+
+            req = PlanRequest(r.style, key, r.meter, r.bars, int(rng.integers(2**63)),
+                              r.sections)
+            return sample_plans(loaded, [req])[0]
+        return plan_chords(r.style, key, r.bars, r.meter, rng, r.sections)
 
     def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]
                     plan: list[tuple[int, Chord]], motif: Motif | None,
@@ -295,9 +375,10 @@ class Composer:
         idiom = Idiom(tonic=key.tonic, scale=key.scale, tonic_bias=dict(spec.tonic_bias),
                       chord_tone_bias=spec.chord_tone_bias,
                       off_scale_penalty=spec.off_scale_penalty)
+        form = (UNKNOWN_FORM,) * r.primer_bars + tuple(bar_features(r.sections, r.bars))
         req = MelodyRequest(style=model_style, meter=r.meter, plan=chord_plan,
                             seed=int(rng.integers(2**63)), temperature=r.temperature,
-                            pitch_range=pitch_range, idiom=idiom, primer=primer,
+                            pitch_range=pitch_range, idiom=idiom, primer=primer, form=form,
                             stop=current_token())
         try:
             if self.batcher is not None:
@@ -320,7 +401,8 @@ class Composer:
             raise UserError("the vae model continues no seeds: use /seed blend, or model lstm")
         bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
         notes = vae_prior_melody(loaded, r.total_bars * bar_ticks, key, r.temperature,
-                                 int(rng.integers(2**63)))
+                                 int(rng.integers(2**63)), style=r.style,
+                                 sections=r.sections, bar_ticks=bar_ticks)
         return tuple(notes), harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key,
                                               bar_ticks, r.total_bars)
 
@@ -377,7 +459,8 @@ class Composer:
         r = replace(r, key=key.name, meter=(4, 4),
                     tempo=r.tempo if r.tempo_given else round(a.tempo), primer_bars=0)
         bar_ticks = GRID * 4
-        notes = blend_melody(loaded, a, b, r.bars, r.temperature, int(rng_s.integers(2**63)))
+        notes = blend_melody(loaded, a, b, r.bars, r.temperature, int(rng_s.integers(2**63)),
+                             style=r.style)
         plan = harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key, bar_ticks,
                                 r.bars)
         timings = {"generate": time.perf_counter() - t0}

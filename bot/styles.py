@@ -1,8 +1,9 @@
 """Style definitions: tempo range, meter, feel, instrumentation and melodic idiom per style.
 
-Style lives in four places: the model's style conditioning (when the checkpoint was trained on
-that style), the chord plan (``bot.harmony``), the arrangement and drums (``bot.arrange``,
-``bot.drums``), and a light pitch bias on the sampler (blue notes, chord tones) defined here.
+Style lives in four places: the model's style conditioning (every style is learned from real
+music of that style), the chord plan (the chord model for jazz, blues and ragtime, else
+``bot.harmony``), the arrangement and drums (``bot.arrange``, ``bot.drums``), and a light pitch
+bias on the sampler (blue notes, chord tones) defined here.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ class StyleSpec:
     keys: tuple[str, ...]  # keys picked when the user gives none
     programs: dict[str, int]  # GM programs (0-based) for lead, chords, bass
     lead_range: tuple[int, int]
-    # model style labels to try in order: the first one the checkpoint knows is used
-    model_styles: tuple[str, ...]
     # sampler idiom: logit bonus for pitch classes relative to the key tonic and chord tones
     tonic_bias: dict[int, float]
     chord_tone_bias: float
@@ -45,10 +44,11 @@ STYLES: dict[str, StyleSpec] = {
         keys=("F", "Bb", "Eb", "C", "G", "Dm", "Cm", "Gm"),
         programs={"lead": 65, "chords": 0, "bass": 32},
         lead_range=(56, 84),
-        model_styles=("jazz", "celtic", "folk"),
+        # the models learned jazz lines from real solos: only a light pull to chord tones,
+        # and no penalty for the chromatic approach notes the solos are full of
         tonic_bias={},
-        chord_tone_bias=0.9,
-        off_scale_penalty=0.6,
+        chord_tone_bias=0.3,
+        off_scale_penalty=0.0,
         instrument_names={"lead": "Alto Sax", "chords": "Piano", "bass": "Upright Bass",
                           "drums": "Jazz Kit"},
     ),
@@ -61,10 +61,9 @@ STYLES: dict[str, StyleSpec] = {
         keys=("E", "A", "G", "C", "Bb", "F", "D"),
         programs={"lead": 26, "chords": 16, "bass": 33},
         lead_range=(55, 84),
-        model_styles=("blues", "folk", "celtic"),
-        # b3, b5 and b7 of the key: the blue notes
-        tonic_bias={3: 1.3, 6: 0.5, 10: 1.0, 4: -0.3, 11: -0.8},
-        chord_tone_bias=0.5,
+        # real blues solos taught the blue notes (b3, b5, b7); a light nudge keeps them
+        tonic_bias={3: 0.4, 10: 0.3},
+        chord_tone_bias=0.3,
         off_scale_penalty=0.0,
         instrument_names={"lead": "Jazz Guitar", "chords": "Organ", "bass": "Electric Bass",
                           "drums": "Shuffle Kit"},
@@ -78,7 +77,6 @@ STYLES: dict[str, StyleSpec] = {
         keys=("G", "D", "C", "A", "F", "Em", "Am"),
         programs={"lead": 73, "chords": 25, "bass": 32},
         lead_range=(60, 88),
-        model_styles=("folk", "celtic"),
         tonic_bias={},
         chord_tone_bias=0.2,
         off_scale_penalty=0.8,
@@ -94,7 +92,6 @@ STYLES: dict[str, StyleSpec] = {
         keys=("D", "G", "A", "Em", "Am", "Bm"),
         programs={"lead": 40, "chords": 25, "bass": 32},
         lead_range=(55, 88),
-        model_styles=("celtic", "folk"),
         tonic_bias={},
         chord_tone_bias=0.2,
         off_scale_penalty=0.8,
@@ -110,7 +107,6 @@ STYLES: dict[str, StyleSpec] = {
         keys=("G", "D", "A", "F", "C", "Bb", "Am", "Em", "Dm", "Bm"),
         programs={"lead": 52, "chords": 48, "bass": 42},
         lead_range=(60, 81),
-        model_styles=("classical", "folk"),
         tonic_bias={},
         chord_tone_bias=0.3,
         off_scale_penalty=1.0,
@@ -126,7 +122,6 @@ STYLES: dict[str, StyleSpec] = {
         keys=("C", "F", "G", "Bb", "Eb", "Ab"),
         programs={"lead": 0, "chords": 0, "bass": 0},
         lead_range=(60, 91),
-        model_styles=("ragtime", "folk"),
         tonic_bias={},
         chord_tone_bias=0.3,
         off_scale_penalty=0.4,

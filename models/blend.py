@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from models.checkpoint import Loaded
+from models.form import Section
 from models.motif import Motif
 from models.score import GRID, Note
 from models.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
@@ -21,18 +24,25 @@ def _model(loaded: Loaded) -> MelodyVAE:
     return loaded.model
 
 
-def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False) -> np.ndarray:
+def _style_ids(model: MelodyVAE, style: str | None, device: torch.device) -> torch.Tensor:
+    return torch.tensor([model.config.style_index(style)], dtype=torch.long, device=device)
+
+
+def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False,
+                 style: str | None = None) -> np.ndarray:
     """Posterior mean of the motif's first (or last) two 4/4 bars."""
     total = motif.bars * motif.bar_ticks
     offset = max(0, total - SEG_TICKS) if from_end else 0
     steps = notes_to_steps(motif.notes, SEG_STEPS, offset=offset)
     model = _model(loaded)
     with loaded.lock, torch.no_grad():
-        mu, _ = model.encode(torch.from_numpy(steps)[None].to(loaded.device))
+        mu, _ = model.encode(torch.from_numpy(steps)[None].to(loaded.device),
+                             _style_ids(model, style, loaded.device))
     return mu[0].cpu().numpy()
 
 
-def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int) -> list[Note]:
+def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int,
+            style: str | None = None) -> list[Note]:
     model = _model(loaded)
     gen = torch.Generator(device="cpu").manual_seed(seed % 2**63)
     notes: list[Note] = []
@@ -40,40 +50,60 @@ def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int
         for i, (z, temp) in enumerate(zip(zs, temperatures, strict=True)):
             zt = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
             # sampling on the CPU generator keeps results identical across devices
-            steps = model.decode(zt.cpu() if loaded.device.type != "cpu" else zt,
-                                 temperature=temp, generator=gen)[0]
+            on = zt.cpu() if loaded.device.type != "cpu" else zt
+            steps = model.decode(on, temperature=temp, generator=gen,
+                                 style=_style_ids(model, style, on.device))[0]
             notes += steps_to_notes(steps.tolist(), offset=i * SEG_TICKS)
     return notes
 
 
 def blend_melody(loaded: Loaded, a: Motif, b: Motif, bars: int, temperature: float,
-                 seed: int) -> list[Note]:
+                 seed: int, style: str | None = None) -> list[Note]:
     """``bars`` 4/4 bars morphing from A's opening to B's opening: two-bar segments decoded from
     points spaced evenly on the great circle between their codes. The first and last segments
     are decoded greedily so they stay recognisable; the ones between are sampled gently."""
     if b.key.tonic != a.key.tonic:
         shift = (a.key.tonic - b.key.tonic) % 12
         b = b.transpose(shift - 12 if shift > 6 else shift)
-    za, zb = encode_motif(loaded, a), encode_motif(loaded, b)
+    za, zb = encode_motif(loaded, a, style=style), encode_motif(loaded, b, style=style)
     k = max(1, -(-bars // 2))
     zs = np.stack([slerp(za, zb, i / (k - 1)) if k > 1 else za for i in range(k)])
     temps = [0.0 if i in (0, k - 1) else 0.5 * temperature for i in range(k)]
     end = bars * GRID * 4
     return [Note(n.start, min(n.duration, end - n.start), n.pitch, n.velocity)
-            for n in _decode(loaded, zs, temps, seed) if n.start < end]
+            for n in _decode(loaded, zs, temps, seed, style) if n.start < end]
 
 
 def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: float,
-                     seed: int) -> list[Note]:
-    """A melody from the prior: z walks slowly (each phrase keeps 70% of the last), then the
-    line is transposed so its most common pitch class sits on the key's tonic triad."""
+                     seed: int, *, style: str | None = None,
+                     sections: Sequence[Section] = (), bar_ticks: int = GRID * 4
+                     ) -> list[Note]:
+    """A melody from the prior in ``style``: z walks slowly (each phrase keeps 70% of the
+    last); a phrase in a section that comes back (the second A of AABA) decodes again from
+    the code that phrase had the first time, nudged 10% towards fresh noise, so the form is
+    heard as a return with variation. Then the line is transposed so its most common pitch
+    class sits on the key's tonic triad."""
     model = _model(loaded)
     rng = np.random.default_rng(seed)
     k = max(1, -(-total_ticks // SEG_TICKS))
     zs = [rng.standard_normal(model.config.n_latent)]
     for _ in range(k - 1):
         zs.append(slerp(zs[-1], rng.standard_normal(model.config.n_latent), 0.3))
-    notes = _decode(loaded, np.stack(zs), [0.7 * temperature] * k, seed)
+    temps = [0.7 * temperature] * k
+    first_at: dict[tuple[str, int], int] = {}
+    for start, length, letter in sections:
+        for i in range(k):
+            bar = i * SEG_TICKS // bar_ticks
+            if not start <= bar < start + length:
+                continue
+            place = (letter, bar - start)
+            if place in first_at:  # the section came back: its phrase comes back too
+                zs[i] = slerp(zs[first_at[place]], rng.standard_normal(model.config.n_latent),
+                              0.1)
+                temps[i] = 0.3 * temperature
+            else:
+                first_at[place] = i
+    notes = _decode(loaded, np.stack(zs), temps, seed, style)
     if notes:
         weights = np.zeros(12)
         for n in notes:

@@ -7,19 +7,31 @@ from pathlib import Path
 
 from models.checkpoint import file_sha256, read_payload
 
-# where each corpus style's data comes from (and which styles have none)
+# where each style's data comes from, with its licence (the style corpus's MANIFEST.md)
 DATA_NOTES = {
-    "classical": "Bach chorales (music21 corpus): soprano melody, chords from all four voices "
-                 "per beat",
+    "classical": "Bach chorales (music21 corpus, BSD/public domain): soprano melody, chords "
+                 "from all four voices per beat",
     "folk": "Essen folk songs (music21 corpus, ABC) and Foster's lead sheet: melodies, chords "
             "inferred per half bar by Viterbi over diatonic chords",
     "celtic": "O'Neill's 1850, Ryan's Mammoth, Aird's Airs (music21 corpus, ABC): melodies, "
               "chords inferred from the melody",
-    "ragtime": "Joplin's Maple Leaf Rag (top line, chords from both hands) and Berlin's "
-               "Alexander's Ragtime Band lead sheet: two pieces only",
-    "jazz": "no data in the offline corpus",
-    "blues": "no data in the offline corpus",
+    "ragtime": "public-domain rags from the Mutopia Project (Joplin, Turpin, Hunter: right hand's "
+               "top line, chords read from both hands) and music21's Maple Leaf Rag and "
+               "Alexander's Ragtime Band; not the CC BY-NC-SA Joplin edition",
+    "jazz": "Weimar Jazz Database solos on a 1/12-beat grid with their annotated chords and form "
+            "(ODbL 1.0; jazzodata conversion, MIT) and Impro-Visor transcriptions with changes "
+            "(GPL-2.0)",
+    "blues": "the blues-form solos of the Weimar Jazz Database (ODbL 1.0) and the blues "
+             "Impro-Visor transcriptions (GPL-2.0)",
 }
+CREDITS = (
+    "Credits: Weimar Jazz Database — Pfleiderer et al. (eds.), *Inside the Jazzomat*, 2017, "
+    "Jazzomat Research Project, ODbL 1.0, beat-aligned by K. Frieler's jazzodata (MIT); "
+    "Impro-Visor transcriptions and the Imaginary Book behind the Jazz Chord Progressions Corpus "
+    "(Bunks, Dixon, Weyde, Di Giorgi, ISMIR 2023) — Robert Keller and Harvey Mudd College, "
+    "GPL-2.0; rags — the Mutopia Project, public domain; music21's corpus (BSD-3-Clause). The "
+    "CC BY-NC-SA 4.0 Joplin edition (Craig Stuart Sapp) is used for evaluation only."
+)
 
 
 def _facts(ckpt: Path, meta: dict, params: str, *extra: str) -> list[str]:
@@ -41,6 +53,8 @@ def _facts(ckpt: Path, meta: dict, params: str, *extra: str) -> list[str]:
 
 def card_text(ckpt: Path) -> str:
     payload = read_payload(ckpt)
+    if payload.get("kind") == "chords":
+        return chords_card_text(ckpt, payload)
     if payload.get("kind") == "vae":
         return vae_card_text(ckpt, payload)
     if payload.get("kind") == "gan":
@@ -55,7 +69,10 @@ def card_text(ckpt: Path) -> str:
         "",
         f"A style- and chord-conditioned **{meta.get('family', cfg.get('cell', '?')).upper()}** "
         "melody model (Cadenza `models/rnn.py`). It writes the lead line token by token over a "
-        "chord plan; the arranger builds comping, bass and drums from the chords.",
+        "chord plan; the arranger builds comping, bass and drums from the chords. Every bar it "
+        "also sees the form (section letter, bar in the section, bars left in it, whether the "
+        "section was heard before) and may open a bar with `REP_k`, the bar k back again: it "
+        "learned when real tunes bring an idea back.",
         "",
         *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
                  f"- vocabulary: {cfg.get('vocab_size')} tokens; styles in the vocabulary: "
@@ -72,6 +89,7 @@ def card_text(ckpt: Path) -> str:
         f"**{held.get('nll_sampled', float('nan')):.4f} nats** over "
         f"{held.get('sampled_tokens', 0):,} tokens",
         "",
+        *_per_style_nll(held.get("per_style") or {}),
         "## Data",
         "",
         "| style | training pieces | tokens | source |",
@@ -88,23 +106,33 @@ def card_text(ckpt: Path) -> str:
         "Transposition augmentation: each training crop is shifted by -6..+5 semitones within "
         "the melody range.",
         "",
+        CREDITS,
+        "",
         "## Limits",
         "",
     ]
     if missing:
-        lines.append(
-            f"- No training data for: {', '.join(missing)}. Cadenza plays those styles through "
-            "a data-backed proxy style label (see `bot/styles.py`, `model_styles`), with the "
-            "idiom coming from the chord plan (ii-V-I and extended chords, the 12-bar form), "
-            "the sampler's pitch bias (blue notes, chord tones), swing, instrumentation and "
-            "drums.")
+        lines.append(f"- No training data for: {', '.join(missing)}: this model refuses those "
+                     "styles (no style is played through another style's data).")
     lines += [
-        "- Ragtime rests on two pieces; expect it to quote the Maple Leaf Rag.",
+        "- Jazz and blues are learned from improvised solos (with their real changes), so the "
+        "lines are solo-like: they rarely repeat a bar exactly, as the solos do not.",
+        "- Ragtime rests on 17 public-domain rags plus two music21 pieces.",
         "- Chords for the folk and celtic tunes are inferred from the melody, so their harmony "
         "labels are plausible rather than authoritative.",
         "- Melodies only: the model does not write the accompaniment.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _per_style_nll(per_style: dict) -> list[str]:
+    if not per_style:
+        return []
+    lines = ["Per style (held-out pieces of that style; jazz and blues on real solos):", "",
+             "| style | NLL / token (nats) | tokens |", "|---|---:|---:|"]
+    for style, d in per_style.items():
+        lines.append(f"| {style} | {d['nll']:.4f} | {d['tokens']:,} |")
+    return [*lines, ""]
 
 
 def write_card(ckpt: Path) -> Path:
@@ -132,7 +160,9 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         f"{cfg.get('n_latent')}-dimensional latent code; an LSTM decoder rebuilds the melody "
         "from it. Cadenza uses it for `/seed blend` (spherical interpolation between two seeds' "
         "codes) and as the `vae` model of `/compose` (a slow random walk through the prior, "
-        "chords inferred from the melody). It is not style-conditioned.",
+        "chords inferred from the melody). It is a conditional VAE: a style embedding joins the "
+        "encoder's and decoder's inputs, so a code from the prior decodes in the style asked "
+        "for, and sections that come back (AABA) decode again from the code they had.",
         "",
         *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`"),
         "## Held-out reconstruction",
@@ -152,15 +182,16 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         "",
         "## Data",
         "",
-        f"{meta.get('train_windows', 0):,} two-bar training windows (hop one bar) from the offline "
-        "corpus melodies, transposed at random by up to 6 semitones:",
+        f"{meta.get('train_windows', 0):,} two-bar training windows (hop one bar) from the "
+        "training melodies of every style (drawn style-balanced: windows ** 0.5), transposed "
+        "at random by up to 6 semitones:",
         "",
         "| style | windows |",
         "|---|---:|",
     ]
     for s, d in data.items():
         lines.append(f"| {s} | {d.get('windows', 0):,} |")
-    lines += ["", "## Limits", "",
+    lines += ["", CREDITS, "", "## Limits", "",
               "- Sixteenth-note grid: triplets are approximated; blends are written in 4/4.",
               "- Two-bar phrases: longer structure comes from the interpolation path, not the "
               "model."]
@@ -174,6 +205,11 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
     data = meta.get("data") or {}
     note = meta.get("data_note") or {}
     metrics = meta.get("metrics") or {}
+    rhythm = (" Each track's rhythm code (one per clip) decides, the same in every bar, at "
+              "which steps notes may change (a sample-and-hold over the bar generator's "
+              "proposals) and which steps are silent, so the band keeps its groove; the critic "
+              "also reads where each track's onsets change from bar to bar."
+              if cfg.get("rhythm_dim") else "")
     lines = [
         f"# Model card: {meta.get('name', ckpt.parent.name)}",
         "",
@@ -181,9 +217,9 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         "convolutional generator writes four-bar phrases of a 4-track piano roll (lead, "
         "chords, bass, drums; 48 steps a bar, 84 pitches) from shared, per-bar, per-track and "
         "per-track-per-bar latents, conditioned on style; a convolutional critic trained with "
-        "WGAN-GP (n_critic 5, Adam betas 0.5/0.9) judges them. Clips of any length chain "
-        "phrases (AABA form); the band then goes through the arranger's instrumentation path "
-        "(style programs, drum kit, mix, swing) and the same renderer as every clip.",
+        f"WGAN-GP (n_critic 5, Adam betas 0.5/0.9) judges them.{rhythm} Clips of any length "
+        "chain phrases (AABA form); the band then goes through the arranger's instrumentation "
+        "path (style programs, drum kit, mix) and the same renderer as every clip.",
         "",
         *_facts(ckpt, meta, f"generator {params.get('generator', 0):,}, critic "
                  f"{params.get('discriminator', 0):,}; config: `{json.dumps(cfg)}`"),
@@ -191,12 +227,24 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         "",
         f"{note.get('sources', '')}",
         "",
-        "| style | phrases |",
-        "|---|---:|",
     ]
-    for s, d in sorted(data.items()):
-        count = d.get("phrases", d) if isinstance(d, dict) else d
-        lines.append(f"| {s} | {count} |")
+    per_style = note.get("per_style") or {}
+    if per_style:
+        lines += ["| style | pieces | bars | phrase hop | phrases |", "|---|---:|---:|---:|---:|"]
+        for s, d in per_style.items():
+            lines.append(f"| {s} | {d.get('pieces', 0)} | {d.get('bars', 0)} | "
+                         f"{d.get('hop') or '-'} | {d.get('phrases', 0)} |")
+    else:
+        lines += ["| style | phrases |", "|---|---:|"]
+        for s, d in sorted(data.items()):
+            count = d.get("phrases", d) if isinstance(d, dict) else d
+            lines.append(f"| {s} | {count} |")
+    credits = note.get("credits") or []
+    if credits:
+        lines += ["", "Sources and licences:", "", *(f"- {c}" for c in credits)]
+    if note.get("skipped"):
+        lines += ["", "Left out: " + ", ".join(f"{k}: {v}" for k, v in
+                                               sorted(note["skipped"].items()))]
     lines += [
         "",
         f"## Figures ({meta.get('metric_clips', 0)} generated phrases vs as many real ones, "
@@ -215,9 +263,61 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
         lines.append(f"| {name} | {g('real_mean'):.3f} ± {g('real_std'):.3f} | "
                      f"{g('gen_mean'):.3f} ± {g('gen_std'):.3f} | {g('overlap'):.2f} |")
     lines += ["", "## Limits", "",
-              "- 4/4 only: other meters would need their own model.",
-              "- The training bands are arranged by Cadenza's own rules (and, for jazz and blues, "
-              "composed by its LSTM pipeline), so the GAN learns Cadenza's idioms, not "
-              "recordings of bands.",
+              "- 4/4 only: other meters would need their own model (2/4 rags are learned as "
+              "4/4 bars holding two 2/4 bars).",
+              "- The melodies are real (solos, transcriptions, rags, tunes) but the bands around "
+              "them are arranged by Cadenza's own rules, so the GAN learns Cadenza's comping, "
+              "bass and drum idioms, not recordings of bands.",
               "- Small and briefly trained on a CPU: expect sparse or busy parts at times."]
+    return "\n".join(lines) + "\n"
+
+
+def chords_card_text(ckpt: Path, payload: dict) -> str:
+    meta = payload.get("meta") or {}
+    cfg = payload.get("config") or {}
+    held = meta.get("heldout") or {}
+    data = meta.get("data") or {}
+    lines = [
+        "# Model card: chords",
+        "",
+        "A style- and form-conditioned **chord-progression model** (Cadenza "
+        "`models/chord_model.py`, the recurrent network of `models/rnn.py` over its own "
+        "vocabulary). It writes the chord plan of jazz, blues and ragtime clips bar by bar: "
+        "chords relative to the key's tonic (every quality the charts use: 7b9, 7alt, m7b5, "
+        "13, 6/9 …), how many beats each lasts, and `REP_k` for a bar that repeats the bar k "
+        "back (A sections that come back). The rule-based plans of `bot/harmony.py` stay the "
+        "fallback and serve the styles without chart data (folk, celtic, classical).",
+        "",
+        *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
+                f"- styles: {', '.join(meta.get('styles') or [])}"),
+        "## Held-out evaluation",
+        "",
+        "The fixed hashed 5% of progressions, never seen in training:",
+        "",
+        f"- NLL per token: **{held.get('nll', float('nan')):.4f} nats** over "
+        f"{held.get('tokens', 0):,} tokens",
+    ]
+    for style, v in (held.get("per_style") or {}).items():
+        lines.append(f"- {style}: {v:.4f} nats/token")
+    lines += ["", "## Data", "", "| style | progressions | tokens | source |",
+              "|---|---:|---:|---|"]
+    sources = {
+        "jazz": "Jazz Chord Progressions Corpus charts (Imaginary Book, GPL-2.0), key from the "
+                "chords when the signature is a placeholder",
+        "blues": "the 12-bar subset of the same charts",
+        "ragtime": "chords read from both hands of 17 public-domain Mutopia rags",
+    }
+    for style, d in data.items():
+        lines.append(f"| {style} | {d.get('progressions', 0)} | {d.get('tokens', 0):,} | "
+                     f"{sources.get(style, '')} |")
+    skipped = meta.get("skipped") or {}
+    if skipped:
+        lines += ["", "Skipped: " + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))]
+    lines += ["", CREDITS, "", "## Limits", "",
+              "- Chart keys come from the key signature unless the chords clearly fit another "
+              "key (Krumhansl-Schmuckler over chord tones): a few modulating tunes may be "
+              "labelled in the key of their longest section.",
+              "- Sections are inferred from repeated 8- or 4-bar phrases of each chart; the "
+              "charts carry no form labels.",
+              "- The last bar of a plan is the tonic, held to the end, so a clip ends at home."]
     return "\n".join(lines) + "\n"

@@ -121,6 +121,10 @@ def load(path: Path, dev: torch.device | None = None) -> Loaded:
             if cfg.vocab_size != len(vocab):
                 raise ModelError(f"{path}: vocabulary size does not match its config")
             model: torch.nn.Module = SequenceModel(cfg)
+        elif kind == "chords":
+            from models.chord_model import build
+
+            model, vocab = build(payload)  # type: ignore[assignment]
         else:
             if kind not in BUILDERS:
                 _import_families()

@@ -157,8 +157,6 @@ def key_from_pitches(notes: Sequence[Span], tonic: int | None = None) -> Key:
 
     With ``tonic`` given (e.g. an ABC ``K:`` field that names only the tonic), only the mode
     is estimated."""
-    major = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-    minor = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
     w = [0.0] * 12
     for s, e, p in notes:
         w[p % 12] += max(1, e - s)
@@ -166,12 +164,44 @@ def key_from_pitches(notes: Sequence[Span], tonic: int | None = None) -> Key:
         return Key(0)
     best: tuple[float, Key] | None = None
     for t in range(12) if tonic is None else (tonic,):
-        for mode, prof in (("major", major), ("minor", minor)):
-            r = _corr(w, [prof[(i - t) % 12] for i in range(12)])
+        for mode in ("major", "minor"):
+            r = _fit(w, Key(t, mode))
             if best is None or r > best[0]:
                 best = (r, Key(t, mode))
     assert best is not None
     return best[1]
+
+
+def key_from_chords(changes: Sequence[tuple[int, Chord | None]], end: int,
+                    hint: Key | None = None, margin: float = 0.2) -> Key:
+    """The key a chord timeline is in: Krumhansl-Schmuckler over its chord tones weighted by
+    duration (roots twice). A written ``hint`` (a chart's key signature) is kept unless another
+    key fits clearly better (by ``margin`` in correlation; 0.2 keeps All the Things You Are in
+    Ab): chart signatures are often a placeholder C, and Angel Eyes is in D minor whatever its
+    header says."""
+    spans: list[Span] = []
+    marks = sorted(changes, key=lambda c: c[0])
+    for i, (tick, chord) in enumerate(marks):
+        stop = marks[i + 1][0] if i + 1 < len(marks) else end
+        if chord is None or stop <= tick:
+            continue
+        spans += [(tick, stop, pc) for pc in (chord.root, *chord.pitch_classes)]
+    if not spans:
+        return hint or Key(0)
+    best = key_from_pitches(spans)
+    if hint is None:
+        return best
+    w = [0.0] * 12
+    for a, b, pc in spans:
+        w[pc % 12] += b - a
+    return best if _fit(w, best) > _fit(w, hint) + margin else hint
+
+
+def _fit(w: Sequence[float], key: Key) -> float:
+    major = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+    minor = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+    prof = major if key.mode == "major" else minor
+    return _corr(w, [prof[(i - key.tonic) % 12] for i in range(12)])
 
 
 def _corr(a: Sequence[float], b: Sequence[float]) -> float:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
+from models.form import bar_onsets, infer_sections
 from models.score import GRID, ChordEvent, Note, Score, Track
 from models.theory import Chord, Key
 from models.tokens import METERS
@@ -40,9 +41,14 @@ CORPUS_SOURCES: dict[str, tuple[str, ...]] = {
 Span = tuple[int, int, int]
 
 
+NO_CHORD = "NC"  # a chord name that ends the sounding chord without starting another
+
+
 @dataclass(frozen=True)
 class Piece:
-    """One training melody: notes as (start, duration, pitch) ticks, chords as (tick, name)."""
+    """One training melody: notes as (start, duration, pitch) ticks, chords as (tick, name)
+    (``NC`` for none), and its form as sections of bars when the source says so (otherwise
+    ``form_sections`` infers them from the melody's own repetitions)."""
 
     source: str
     style: str
@@ -51,6 +57,7 @@ class Piece:
     bars: int
     notes: tuple[tuple[int, int, int], ...]
     chords: tuple[tuple[int, str], ...]
+    sections: tuple[tuple[int, int, str], ...] = ()
 
     @property
     def bar_ticks(self) -> int:
@@ -61,7 +68,7 @@ class Piece:
         events = []
         for i, (tick, name) in enumerate(self.chords):
             stop = self.chords[i + 1][0] if i + 1 < len(self.chords) else end
-            if stop > tick:
+            if stop > tick and name != NO_CHORD:
                 events.append(ChordEvent(tick, stop - tick, Chord.parse(name)))
         notes = tuple(Note(s, d, p, 88) for s, d, p in self.notes)
         return Score(
@@ -74,11 +81,18 @@ class Piece:
             style=self.style,
         )
 
+    def form_sections(self) -> tuple[tuple[int, int, str], ...]:
+        """The source's sections, else sections inferred from repeated melody phrases."""
+        if self.sections:
+            return self.sections
+        return infer_sections(bar_onsets(self.notes, self.bar_ticks, self.bars))
+
     def to_json(self) -> str:
         return json.dumps({
             "source": self.source, "style": self.style, "meter": list(self.meter),
             "key": [self.key.tonic, self.key.mode], "bars": self.bars,
             "notes": [list(n) for n in self.notes], "chords": [list(c) for c in self.chords],
+            "sections": [list(s) for s in self.sections],
         }, separators=(",", ":"))
 
     @classmethod
@@ -87,6 +101,7 @@ class Piece:
         return cls(
             d["source"], d["style"], tuple(d["meter"]), Key(*d["key"]), d["bars"],
             tuple(tuple(n) for n in d["notes"]), tuple((t, c) for t, c in d["chords"]),
+            tuple(tuple(x) for x in d.get("sections", ())),
         )
 
 
@@ -106,7 +121,7 @@ def monophonic(spans: Iterable[Span]) -> list[Span]:
 
 def make_piece(
     source: str, style: str, meter: tuple[int, int], key: Key | None, melody: Sequence[Span],
-    chords: list[tuple[int, Chord]] | None = None, harmony: Sequence[Span] | None = None,
+    chords: list[tuple[int, Chord | None]] | None = None, harmony: Sequence[Span] | None = None,
 ) -> Piece | None:
     """Validate a melody and attach chords (given, from harmony voices, or inferred)."""
     if tuple(meter) not in METERS:
@@ -129,7 +144,7 @@ def make_piece(
     return Piece(
         source, style, tuple(meter), key, bars,
         tuple((s, e - s, p) for s, e, p in mel),
-        tuple((t, c.name()) for t, c in chords if t < bars * bar_ticks),
+        tuple((t, c.name() if c else NO_CHORD) for t, c in chords if t < bars * bar_ticks),
     )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from models.corpus import Piece
 from models.errors import ModelError
+from models.form import bar_features
 from models.grammar import FEATURES, sequence_features
 from models.tokens import (
     N_CHORD_CLASSES,
@@ -80,9 +81,10 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
         except TokenError:
             continue
         pitches = [n[2] for n in p.notes]
+        form = tuple(bar_features(p.form_sections(), p.bars))
         out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64),
-                           sequence_features(toks, vocab), min(pitches), max(pitches),
-                           p.source))
+                           sequence_features(toks, vocab, form=form), min(pitches),
+                           max(pitches), p.source))
     return out
 
 

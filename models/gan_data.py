@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def build_dataset(
     styles: tuple[str, ...],
     *,
     phrase_bars: int = 4,
-    hop: int | None = None,
+    hop: int | Mapping[str, int] | None = None,
     meter: tuple[int, int] = (4, 4),
     normalize_key: bool = True,
     max_per_style: int | None = None,
@@ -81,6 +81,7 @@ def build_dataset(
 ) -> GANData:
     """Phrases of every Score in ``meter`` whose style is in ``styles``.
 
+    ``hop`` (bars between phrase starts; default ``phrase_bars``) may be given per style.
     ``max_per_style`` keeps a seeded random subset per style (memory: 64.5 KB per phrase
     unpacked, 8 KB packed).
     """
@@ -95,7 +96,8 @@ def build_dataset(
             skipped[f"meter {sc.time_signature[0]}/{sc.time_signature[1]}"] += 1
             continue
         try:
-            ph = score_phrases(sc, phrase_bars, hop, normalize_key)
+            step = hop.get(sc.style) if isinstance(hop, Mapping) else hop
+            ph = score_phrases(sc, phrase_bars, step, normalize_key)
         except RollError:
             skipped["does not fit the roll"] += 1
             continue
@@ -118,6 +120,7 @@ def build_dataset(
         return GANData(empty, np.zeros(0, np.int64), styles, {"skipped": dict(skipped)})
     log.info("GAN data: %s; skipped %s", summary, dict(skipped))
     summary = {"styles": summary, "skipped": dict(skipped), "phrase_bars": phrase_bars,
+               "hop": dict(hop) if isinstance(hop, Mapping) else hop or phrase_bars,
                "meter": list(meter), "key_normalized": normalize_key}
     return GANData(np.concatenate(rolls), np.concatenate(ids), styles, summary)
 

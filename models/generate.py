@@ -40,6 +40,7 @@ class MelodyRequest:
     primer: tuple[int, ...] | None = None
     pitch_range: tuple[int, int] = (55, 88)
     idiom: Idiom = field(default_factory=Idiom)
+    form: tuple[tuple[int, int, int, int], ...] | None = None  # per bar (models.form)
     # asked between sampling steps; True stops the request (SamplingStopped): a deadline passed
     stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
@@ -85,7 +86,7 @@ def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
         raise ModelError(f"this model does not know the style {request.style!r}")
     constraint = Constraint(vocab, style=request.style, meter=request.meter, plan=request.plan,
                             prefix=list(request.primer) if request.primer else None,
-                            pitch_range=request.pitch_range)
+                            pitch_range=request.pitch_range, form=request.form)
     return Row(constraint, np.random.default_rng(request.seed), request.temperature,
                request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop)
 

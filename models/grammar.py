@@ -14,36 +14,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.form import FORM_FEATURE_SIZES, FORM_FEATURES, UNKNOWN_FORM
 from models.theory import Chord
 from models.tokens import (
     BAR,
     BOS,
     EOS,
+    MAX_BAR_TICKS,
+    MAX_REPEAT,
     METERS,
+    N_CHORD_CLASSES,
     PAD,
     PITCH_MIN,
     Vocab,
     chord_index,
 )
 
-# side feature columns and their cardinalities (the model embeds each and sums them)
-FEATURES = ("style", "meter", "chord", "pos", "bars_left")
+# side feature columns and their cardinalities (the model embeds each and sums them); the
+# form columns (section letter, bar in section, bars left in it, repeat) are per bar, from
+# ``models.form``
+FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES)
 MAX_BARS_LEFT = 8  # bars_left feature: 0 = before the first bar, k = min(k, 8) bars to go
+
+FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from models.form.bar_features
 
 
 def feature_sizes(vocab: Vocab) -> tuple[int, ...]:
-    from models.tokens import MAX_BAR_TICKS, N_CHORD_CLASSES
-
     return (len(vocab.styles) + 1, len(METERS) + 1, N_CHORD_CLASSES, MAX_BAR_TICKS + 1,
-            MAX_BARS_LEFT + 1)
+            MAX_BARS_LEFT + 1, *FORM_FEATURE_SIZES)
 
 
 class Tracker:
     """Follows tokens and exposes the side features after each one."""
 
-    def __init__(self, vocab: Vocab, total_bars: int | None = None) -> None:
+    def __init__(self, vocab: Vocab, total_bars: int | None = None,
+                 form: FormRows | None = None) -> None:
         self.vocab = vocab
         self.total_bars = total_bars
+        self.form = form or ()
         self.style = 0  # 0 = unknown, else 1 + style index
         self.meter = 0  # 0 = unknown, else 1 + meter index
         self.bar_ticks = 48
@@ -68,7 +76,7 @@ class Tracker:
         elif kind == "chord":
             self.chord = v.value(token)
 
-    def features(self) -> tuple[int, int, int, int, int]:
+    def features(self) -> tuple[int, ...]:
         pos = 0 if self.pos is None else self.pos + 1
         if self.bar < 0:
             left = 0
@@ -76,13 +84,15 @@ class Tracker:
             left = MAX_BARS_LEFT
         else:
             left = max(1, min(MAX_BARS_LEFT, self.total_bars - self.bar))
-        return (self.style, self.meter, self.chord, pos, left)
+        form = self.form[self.bar] if 0 <= self.bar < len(self.form) else UNKNOWN_FORM
+        return (self.style, self.meter, self.chord, pos, left, *form)
 
 
-def sequence_features(tokens: list[int] | np.ndarray, vocab: Vocab) -> np.ndarray:
+def sequence_features(tokens: list[int] | np.ndarray, vocab: Vocab,
+                      form: FormRows | None = None) -> np.ndarray:
     """(T, len(FEATURES)) int array: features after each token of a whole piece."""
     toks = [int(t) for t in tokens]
-    tracker = Tracker(vocab, total_bars=sum(1 for t in toks if t == BAR))
+    tracker = Tracker(vocab, total_bars=sum(1 for t in toks if t == BAR), form=form)
     out = np.zeros((len(toks), len(FEATURES)), dtype=np.int64)
     for i, t in enumerate(toks):
         tracker.feed(t)
@@ -106,19 +116,25 @@ class ChordPlan:
 
 
 # What a sequence may choose next, as plain ints: three half-open id ranges [a, b) (empty when
-# a >= b), one more id to allow and one id to forbid (-1 for none). Every mask the grammar
-# makes has this shape, so a batch of them is one (B, 8) array and one broadcast comparison.
-MaskSpec = tuple[int, int, int, int, int, int, int, int]
+# a >= b), one more id to allow and one id to forbid (-1 for none), and a set of up to 62 ids
+# from a base id as a bitmask (base, bits): bit k allows id base + k (the REP_k choices, which
+# depend on which earlier bars share the current bar's chords). Every mask the grammar makes
+# has this shape, so a batch of them is one (B, 10) array and one broadcast comparison.
+MaskSpec = tuple[int, int, int, int, int, int, int, int, int, int]
+_BITSET_SPAN = 62
 
 
 def masks(specs: Sequence[MaskSpec] | np.ndarray, size: int) -> np.ndarray:
     """(B, size) boolean masks from B MaskSpecs."""
-    s = np.asarray(specs, dtype=np.int64).reshape(-1, 8)
+    s = np.asarray(specs, dtype=np.int64).reshape(-1, 10)
     ids = np.arange(size)
     m = (ids >= s[:, 0:1]) & (ids < s[:, 1:2])
     m |= (ids >= s[:, 2:3]) & (ids < s[:, 3:4])
     m |= (ids >= s[:, 4:5]) & (ids < s[:, 5:6])
     m |= ids == s[:, 6:7]
+    offset = ids - s[:, 8:9]
+    inside = (offset >= 0) & (offset < _BITSET_SPAN)
+    m |= inside & (((s[:, 9:10] >> np.clip(offset, 0, _BITSET_SPAN - 1)) & 1) == 1)
     m &= ids != s[:, 7:8]
     return m
 
@@ -130,6 +146,11 @@ class Constraint:
     (after BAR CHORD, no position yet), ``pos`` (after a
     POS that still needs a note), ``open`` (after a note or a mid-bar chord), ``vel`` (after VEL),
     ``pitch`` (DUR must follow), ``done``.
+
+    In phase ``bar`` the model may also choose ``REP_k`` (this bar repeats the bar k back) when
+    that bar has notes and the plan gives both bars the same chords, so a repeat never clashes
+    with the harmony; the rest of a repeated bar (its mid-bar chords, the next BAR) is forced.
+    ``repeats=False`` takes the choice away.
     """
 
     def __init__(
@@ -142,6 +163,8 @@ class Constraint:
         prefix: list[int] | None = None,
         pitch_range: tuple[int, int] = (48, 91),
         max_poly: int = 1,
+        form: FormRows | None = None,
+        repeats: bool = True,
     ) -> None:
         self.vocab = vocab
         self.plan = plan
@@ -150,7 +173,11 @@ class Constraint:
             raise ValueError("a chord plan needs at least one bar")
         self.pitch_range = pitch_range
         self.max_poly = max_poly
-        self.tracker = Tracker(vocab, total_bars=self.bars)
+        self.repeats = repeats
+        self.tracker = Tracker(vocab, total_bars=self.bars, form=form)
+        # per bar: velocity bucket of its last note (None: no notes), which a REP_k copies
+        self.bar_last_vel: list[int | None] = [None] * self.bars
+        self.repeated = False  # the current bar is a REP_k copy
         self.bar_ticks = 48 * meter[0] // meter[1]
         self.forced_queue: list[int] = [BOS, vocab.style(style), vocab.meter(meter)]
         if prefix:
@@ -181,6 +208,10 @@ class Constraint:
             return self.forced_queue[0]
         if self.phase == "pos" and self.pending and self.pending[0][0] == self.pos:
             return self.vocab.chord(self.pending[0][1])
+        if self.repeated:
+            if self.pending:
+                return self.vocab.pos(self.pending[0][0])
+            return EOS if self.bar == self.bars - 1 else BAR
         return None
 
     def allowed(self) -> MaskSpec:
@@ -189,7 +220,7 @@ class Constraint:
         v = self.vocab
         ph = self.phase
         if ph == "pitch":
-            return (v.dur0, len(v), 0, 0, 0, 0, -1, -1)
+            return (v.dur0, v.rep0, 0, 0, 0, 0, -1, -1, 0, 0)
         pitches = vels = positions = (0, 0)
         include = exclude = -1
         if ph in ("pos", "open", "vel") and self.notes_at_pos < self.max_poly:
@@ -209,11 +240,18 @@ class Constraint:
                 positions = (v.pos0 + first, v.pos0 + last + 1)
             if not self.pending:
                 include = EOS if self.bar == self.bars - 1 else BAR
+        rep_bits = 0
+        if ph == "bar" and self.repeats:
+            b = self.bar
+            for k in range(1, min(b, MAX_REPEAT) + 1):
+                if self.bar_last_vel[b - k] is not None and self.plan.bars[b - k] == \
+                        self.plan.bars[b]:
+                    rep_bits |= 1 << (k - 1)
         if pitches[0] >= pitches[1] and vels[0] >= vels[1] and positions[0] >= positions[1] \
-                and include < 0:
+                and include < 0 and not rep_bits:
             # cannot happen with a consistent plan; fail loudly rather than hang
             raise RuntimeError(f"grammar dead end in phase {ph} at bar {self.bar}")
-        return (*pitches, *vels, *positions, include, exclude)
+        return (*pitches, *vels, *positions, include, exclude, v.rep0, rep_bits)
 
     def mask(self) -> np.ndarray:
         """Boolean mask of the tokens the model may choose now."""
@@ -239,6 +277,7 @@ class Constraint:
                 raise ValueError("more bars than planned")
             changes = self.plan.bars[self.bar]
             self.pending = list(changes[1:])
+            self.repeated = False
             self.pos = None
             self.notes_at_pos = 0
             self.last_pitch = -1
@@ -268,11 +307,18 @@ class Constraint:
             self.phase = "pitch"
         elif kind == "dur":
             self.notes_at_pos += 1
+            self.bar_last_vel[self.bar] = self.vel
             self.phase = "open"
+        elif kind == "rep":
+            k = v.value(token) + 1
+            self.bar_last_vel[self.bar] = self.bar_last_vel[self.bar - k]
+            self.vel = self.bar_last_vel[self.bar]
+            self.repeated = True
+            self.phase = "rep"
         if self.phase == "pre" and not self.forced_queue:
             self.forced_queue.append(BAR)  # preamble done and no primer: the first bar comes next
 
-    def features(self) -> tuple[int, int, int, int, int]:
+    def features(self) -> tuple[int, ...]:
         return self.tracker.features()
 
 
@@ -357,7 +403,7 @@ class SkeletonConstraint(Constraint):
                 break
         hi = max(lo, hi - pending)
         p0 = self.vocab.pitch0 - PITCH_MIN
-        return (p0 + lo, p0 + hi + 1, 0, 0, 0, 0, -1, -1)
+        return (p0 + lo, p0 + hi + 1, 0, 0, 0, 0, -1, -1, 0, 0)
 
     def feed(self, token: int) -> None:
         if self.forced_queue:

@@ -66,13 +66,27 @@ def pitch_class_histogram(roll: np.ndarray, lowest: int = LOWEST) -> np.ndarray:
     return hist
 
 
-def pitch_class_entropy(roll: np.ndarray, lowest: int = LOWEST) -> float:
-    """Shannon entropy in bits of the notes' pitch-class distribution (0 to log2 12)."""
-    h = pitch_class_histogram(roll, lowest)
+def histogram_entropy(hist: np.ndarray) -> float:
+    """Shannon entropy in bits of a pitch-class histogram (0 to log2 12); NaN when empty."""
+    h = np.asarray(hist, dtype=float)
     if h.sum() == 0:
         return math.nan
     p = h[h > 0] / h.sum()
     return float(-(p * np.log2(p)).sum())
+
+
+def histogram_scale_consistency(hist: np.ndarray) -> float:
+    """Largest share of a pitch-class histogram inside one of the 12 major scales (their
+    relative minors are the same sets); NaN when empty."""
+    h = np.asarray(hist, dtype=float)
+    if h.sum() == 0:
+        return math.nan
+    return float(max(h[[(t + s) % 12 for s in MAJOR]].sum() for t in range(12)) / h.sum())
+
+
+def pitch_class_entropy(roll: np.ndarray, lowest: int = LOWEST) -> float:
+    """Shannon entropy in bits of the notes' pitch-class distribution (0 to log2 12)."""
+    return histogram_entropy(pitch_class_histogram(roll, lowest))
 
 
 def in_scale_rate(roll: np.ndarray, scale: Sequence[int], lowest: int = LOWEST) -> float:
@@ -85,10 +99,7 @@ def in_scale_rate(roll: np.ndarray, scale: Sequence[int], lowest: int = LOWEST) 
 
 def scale_consistency(roll: np.ndarray, lowest: int = LOWEST) -> float:
     """Largest in-scale rate over the 12 major scales (their relative minors are the same sets)."""
-    h = pitch_class_histogram(roll, lowest)
-    if h.sum() == 0:
-        return math.nan
-    return float(max(h[[(t + s) % 12 for s in MAJOR]].sum() for t in range(12)) / h.sum())
+    return histogram_scale_consistency(pitch_class_histogram(roll, lowest))
 
 
 def groove_consistency(roll: np.ndarray, steps_per_bar: int = STEPS) -> float:

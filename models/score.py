@@ -16,6 +16,25 @@ GRID = 12  # ticks per quarter note used by tokens and the arranger
 ROLES = ("lead", "chords", "bass", "drums", "other")
 
 
+def swing_tick(t: int, res: int) -> int:
+    """Map a straight tick (``res`` per quarter) to a swung one: the off-beat eighth moves to
+    2/3 of the beat, and a straight sixteenth grid lands on triplets (1/4 -> 1/3 of the beat)."""
+    q, r = divmod(t, res)
+    half = res // 2
+    if r <= half:
+        return q * res + r * 2 * res // (3 * half)
+    return q * res + 2 * res // 3 + (r - half) * res // (3 * half)
+
+
+def unswing_tick(t: int, res: int) -> int:
+    """Inverse of ``swing_tick``: 2/3 of a beat back to 1/2 (triplets back to sixteenths)."""
+    q, r = divmod(t, res)
+    two_thirds = 2 * res / 3
+    if r <= two_thirds:
+        return q * res + round(r * 0.75)
+    return q * res + round(res / 2 + (r - two_thirds) * 1.5)
+
+
 class ScoreError(ValueError):
     """A container was built with out-of-range values."""
 

@@ -3,13 +3,18 @@
 The sequence models see one melodic line (the lead) over a chord timeline, conditioned on a style
 and a meter; the arranger builds the rest of the band from the chords. A piece encodes as::
 
-    BOS STYLE_s METER_m  ( BAR CHORD_c  ( POS_p [CHORD_c] ( [VEL_v] PITCH_k DUR_d )* )* )*  EOS
+    BOS STYLE_s METER_m  ( BAR CHORD_c  ( REP_k ( POS_p CHORD_c )*
+                                         | ( POS_p [CHORD_c] ( [VEL_v] PITCH_k DUR_d )* )* ) )*  EOS
 
 * every bar opens with ``BAR`` and the chord sounding on its downbeat (``CHORD_NC`` for none);
 * ``POS_p`` moves to tick ``p`` of the bar (strictly increasing within a bar, ticks at GRID = 12
   per quarter note); a ``CHORD`` right after it is a mid-bar chord change;
 * notes starting at the same position follow in ascending pitch; ``VEL`` appears only when the
-  velocity bucket changes from the previous note (the first note always carries one).
+  velocity bucket changes from the previous note (the first note always carries one);
+* ``REP_k`` right after a bar's chord says the bar's notes are exactly those of the bar ``k``
+  bars earlier (same positions, pitches, durations, velocities); only the bar's mid-bar chord
+  changes follow it. Encoding uses it for every non-empty bar that equals an earlier one (the
+  nearest), so the models learn when real tunes bring an idea back (see ``models.form``).
 
 Vocabulary layout (ids in this order; ``Vocab`` computes the offsets):
 
@@ -23,6 +28,7 @@ Vocabulary layout (ids in this order; ``Vocab`` computes the offsets):
 ``VEL_<k>``           8 buckets, bucket k covers velocities [16k, 16k+15], decodes to 16k+8
 ``PITCH_<p>``         MIDI pitches 21-108 (piano range); encode folds others in by octaves
 ``DUR_<d>``           DURATIONS (ticks); encode snaps to the nearest
+``REP_<k>``           k = 1 .. MAX_REPEAT: this bar repeats the bar k bars back
 ====================  =====================================================================
 
 Round trip: ``decode(encode(score))`` equals the input exactly when the input is canonical: GRID
@@ -54,6 +60,8 @@ DURATIONS: tuple[int, ...] = (
     1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 16, 18, 20, 21, 24, 27, 30, 32, 36, 42, 48, 54, 60, 72,
     84, 96,
 )
+
+MAX_REPEAT = 32  # REP_k reaches back up to four 8-bar sections (AABA's last A)
 
 PAD, BOS, EOS, BAR = 0, 1, 2, 3
 SPECIALS = ("PAD", "BOS", "EOS", "BAR")
@@ -131,6 +139,7 @@ class Vocab:
         names += [f"VEL_{k}" for k in range(VEL_BUCKETS)]
         names += [f"PITCH_{p}" for p in range(PITCH_MIN, PITCH_MAX + 1)]
         names += [f"DUR_{d}" for d in DURATIONS]
+        names += [f"REP_{k}" for k in range(1, MAX_REPEAT + 1)]
         object.__setattr__(self, "names", tuple(names))
 
     # offsets of each block (computed once: the sampler asks for them at every token)
@@ -161,6 +170,11 @@ class Vocab:
     @cached_property
     def dur0(self) -> int:
         return self.pitch0 + (PITCH_MAX - PITCH_MIN + 1)
+
+    @cached_property
+    def rep0(self) -> int:
+        """Id of REP_1 (REP_k is rep0 + k - 1)."""
+        return self.dur0 + len(DURATIONS)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -194,8 +208,13 @@ class Vocab:
     def dur(self, d: int) -> int:
         return self.dur0 + DURATIONS.index(snap_duration(d))
 
+    def rep(self, k: int) -> int:
+        if not 1 <= k <= MAX_REPEAT:
+            raise TokenError(f"a repeat reaches back 1-{MAX_REPEAT} bars, not {k}")
+        return self.rep0 + k - 1
+
     def kind(self, token: int) -> str:
-        """Block name of a token id: special/style/meter/pos/chord/vel/pitch/dur."""
+        """Block name of a token id: special/style/meter/pos/chord/vel/pitch/dur/rep."""
         if not 0 <= token < len(self.names):
             raise TokenError(f"token id {token} outside the vocabulary of {len(self)}")
         return self._kinds[token]
@@ -213,7 +232,8 @@ class Vocab:
             ("chord", self.chord0, self.vel0),
             ("vel", self.vel0, self.pitch0),
             ("pitch", self.pitch0, self.dur0),
-            ("dur", self.dur0, len(self)),
+            ("dur", self.dur0, self.rep0),
+            ("rep", self.rep0, len(self)),
         )
 
     @cached_property
@@ -256,8 +276,10 @@ def canonical_chords(chords: tuple[ChordEvent, ...] | list[ChordEvent], end: int
     return tuple(out)
 
 
-def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = True) -> list[int]:
-    """Tokens for the score's lead track and chords (see the module docstring for the grammar)."""
+def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = True,
+           repeats: bool = True) -> list[int]:
+    """Tokens for the score's lead track and chords (see the module docstring for the grammar);
+    ``repeats=False`` writes repeated bars out note by note instead of as ``REP_k``."""
     if score.resolution != GRID:
         raise TokenError(f"encode needs resolution {GRID}, got {score.resolution}")
     bar_ticks = score.bar_ticks
@@ -292,12 +314,25 @@ def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = 
     out = [BOS, vocab.style(style_name), vocab.meter(score.time_signature)]
     current: Chord | None = None
     last_vel: int | None = None
+    seen_bars: dict[tuple, int] = {}  # a bar's canonical notes -> the latest bar holding them
     for bar in range(score.bars):
         bar_changes = changes.get(bar, {})
         if 0 in bar_changes:
             current = bar_changes[0]
         out += [BAR, vocab.chord(current)]
         bar_notes = by_bar.get(bar, {})
+        signature = _bar_signature(bar_notes)
+        earlier = seen_bars.get(signature) if signature and repeats else None
+        if signature:
+            seen_bars[signature] = bar
+        if earlier is not None and bar - earlier <= MAX_REPEAT:
+            out.append(vocab.rep(bar - earlier))
+            for pos in sorted(set(bar_changes) - {0}):
+                if bar_changes[pos] != current:
+                    current = bar_changes[pos]
+                    out += [vocab.pos(pos), vocab.chord(current)]
+            last_vel = signature[-1][3]
+            continue
         for pos in sorted(set(bar_notes) | (set(bar_changes) - {0})):
             out.append(vocab.pos(pos))
             if pos in bar_changes and pos != 0 and bar_changes[pos] != current:
@@ -312,6 +347,15 @@ def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = 
     if eos:
         out.append(EOS)
     return out
+
+
+def _bar_signature(bar_notes: dict[int, list[Note]]) -> tuple:
+    """A bar's notes as tokens see them, in stream order: (pos, pitch, duration, vel bucket)."""
+    return tuple(
+        (pos, fold_pitch(n.pitch), snap_duration(n.duration), velocity_bucket(n.velocity))
+        for pos in sorted(bar_notes)
+        for n in sorted(bar_notes[pos], key=lambda n: fold_pitch(n.pitch))
+    )
 
 
 def decode(
@@ -334,6 +378,7 @@ def decode(
     vel = bucket_velocity(5)
     pending_pitch: int | None = None
     last_pitch_at_pos = -1
+    repeated = False  # the current bar is a REP_k copy: only chord changes may follow
     bar_ticks = GRID * 4
 
     def fail(msg: str, i: int) -> None:
@@ -361,6 +406,7 @@ def decode(
             bar += 1
             pos = None
             last_pitch_at_pos = -1
+            repeated = False
         elif bar < 0:
             fail("music before the first BAR", i)
         elif kind == "pos":
@@ -376,6 +422,9 @@ def decode(
             vel = bucket_velocity(val)
         elif kind == "pitch":
             p = PITCH_MIN + val
+            if repeated:
+                fail("notes in a bar that repeats another", i)
+                continue
             if pos is None:
                 pos = 0
             if p <= last_pitch_at_pos:
@@ -387,8 +436,23 @@ def decode(
             if pending_pitch is None:
                 fail("a DUR without a PITCH", i)
                 continue
+            if repeated:
+                fail("notes in a bar that repeats another", i)
+                continue
             notes.append(Note(bar * bar_ticks + (pos or 0), DURATIONS[val], pending_pitch, vel))
             pending_pitch = None
+        elif kind == "rep":
+            k = val + 1
+            if bar - k < 0 or repeated or pos is not None:
+                fail(f"REP_{k} must open a bar at least {k} bars in", i)
+                continue
+            lo, hi = (bar - k) * bar_ticks, (bar - k + 1) * bar_ticks
+            copied = [n for n in notes if lo <= n.start < hi]
+            notes += [Note(n.start + k * bar_ticks, n.duration, n.pitch, n.velocity)
+                      for n in copied]
+            if copied:
+                vel = copied[-1].velocity
+            repeated = True
     bars = bar + 1
     end = bars * bar_ticks
     events: list[ChordEvent] = []

@@ -20,6 +20,12 @@ from models.dataset import Batcher, Encoded, encode_pieces, split_heldout
 from models.grammar import feature_sizes
 from models.rnn import RNNConfig, SequenceModel
 from models.schedule import Budget, cosine_lr, step_optimizer
+from models.style_corpus import (
+    default_style_corpus,
+    is_style_corpus,
+    source_kind,
+    style_corpus_pieces,
+)
 from models.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,8 @@ class TrainOptions:
     styles: tuple[str, ...] = DEFAULT_STYLES
     data_dirs: tuple[Path, ...] = ()
     use_corpus: bool = True
+    use_style_corpus: bool = True
+    include_nc: bool = False  # the CC BY-NC-SA Joplin edition: never for shipped weights
     corpus_styles: tuple[str, ...] | None = None
     n_layer: int = 2
     n_embd: int = 128
@@ -49,11 +57,24 @@ class TrainOptions:
 
 
 def gather_pieces(opts: TrainOptions) -> list[Piece]:
+    """music21's corpus (classical, folk, celtic and a little ragtime), the style corpus (jazz,
+    blues and ragtime: beside the checkout, or a ``--data`` folder that is one), and folders of
+    MIDI files whose sub-folder names are styles."""
     pieces: list[Piece] = []
     if opts.use_corpus:
         pieces += load_corpus(opts.corpus_styles, limit_files=opts.limit_files)
-    for d in opts.data_dirs:
-        pieces += midi_folder_pieces(Path(d))
+    dirs = [Path(d) for d in opts.data_dirs]
+    if not any(is_style_corpus(d) for d in dirs) and opts.use_style_corpus:
+        found = default_style_corpus()
+        if found is not None:
+            dirs.append(found)
+    for d in dirs:
+        if is_style_corpus(d):
+            got, skipped = style_corpus_pieces(d, include_nc=opts.include_nc)
+            log.info("style corpus %s: %d pieces, skipped %s", d, len(got), dict(skipped))
+            pieces += got
+        else:
+            pieces += midi_folder_pieces(d)
     return pieces
 
 
@@ -70,6 +91,7 @@ def evaluate(model: SequenceModel, data: list[Encoded], vocab: Vocab, dev: torch
     model.eval()
     tot = tot_free = 0.0
     n = n_free = 0
+    per_style: dict[str, list[float]] = {}  # style -> [nll sum, tokens]
     for e in data:
         x = torch.from_numpy(e.tokens[:-1])[None].to(dev)
         y = torch.from_numpy(e.tokens[1:])[None].to(dev)
@@ -82,6 +104,9 @@ def evaluate(model: SequenceModel, data: list[Encoded], vocab: Vocab, dev: torch
         free = _free_mask(y[0], vocab)
         tot += float(nll[valid].sum())
         n += int(valid.sum())
+        acc = per_style.setdefault(e.style, [0.0, 0])
+        acc[0] += float(nll[valid].sum())
+        acc[1] += int(valid.sum())
         tot_free += float(nll[free].sum())
         n_free += int(free.sum())
     model.train()
@@ -90,6 +115,8 @@ def evaluate(model: SequenceModel, data: list[Encoded], vocab: Vocab, dev: torch
         "nll_sampled": tot_free / max(n_free, 1),
         "tokens": n,
         "sampled_tokens": n_free,
+        "per_style": {s: {"nll": round(v[0] / max(v[1], 1), 4), "tokens": v[1]}
+                      for s, v in sorted(per_style.items())},
     }
 
 
@@ -109,7 +136,9 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     train_e = [e for e, held in zip(encoded, held_mask, strict=True) if not held]
     held_e = [e for e, held in zip(encoded, held_mask, strict=True) if held]
     data_summary = {
-        s: {"pieces": c, "tokens": sum(len(e.tokens) for e in train_e if e.style == s)}
+        s: {"pieces": c, "tokens": sum(len(e.tokens) for e in train_e if e.style == s),
+            "sources": sorted({source_kind(e.source) or "music21" for e in train_e
+                               if e.style == s})}
         for s, c in sorted(Counter(e.style for e in train_e).items())
     }
     log.info("data: %d train / %d held-out sequences in %.0fs: %s",
@@ -142,25 +171,27 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
                      step, ev["nll"], ev["nll_sampled"])
             if best is None or ev["nll"] < best["nll"]:
                 best = ev
-                _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history)
+                _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history,
+                      [e.source for e in train_e])
     if not held_e or best is None:
         best = {"nll": float("nan"), "nll_sampled": float("nan"), "step": step}
-        _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history)
+        _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history,
+              [e.source for e in train_e])
     log.info("best held-out NLL %.4f nats/token at step %s; saved %s",
              best["nll"], best.get("step"), opts.out)
     return best
 
 
 def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig, best: dict,
-          data: dict, step: int, t_train: float, history: list) -> None:
+          data: dict, step: int, t_train: float, history: list, sources: list[str]) -> None:
     meta = {
         "name": opts.out.parent.name,
         "family": opts.cell,
         "styles": list(vocab.styles),
         "trained_styles": sorted(data),
         "data": data,
-        "heldout": {k: best[k] for k in ("nll", "nll_sampled", "tokens", "sampled_tokens")
-                    if k in best},
+        "heldout": {k: best[k] for k in ("nll", "nll_sampled", "tokens", "sampled_tokens",
+                                         "per_style") if k in best},
         "best_step": best.get("step", step),
         "steps": step,
         "train_seconds": round(time.time() - t_train, 1),
@@ -168,7 +199,8 @@ def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                    f"torch {torch.__version__}",
         "params": model.num_params(),
-        "history": [{k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}
-                    for h in history],
+        "history": [{k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()
+                     if k != "per_style"} for h in history],
+        "sources": sorted({source_kind(s) or "music21" for s in sources}),
     }
     save_rnn(opts.out, model, vocab, meta)

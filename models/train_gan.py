@@ -109,6 +109,8 @@ def train_gan(
     z_dim: int = 32,
     g_channels: int = 32,
     d_channels: int = 32,
+    rhythm_dim: int = 16,
+    groove_critic: bool = True,
     meter: tuple[int, int] = (4, 4),
     style_balance: float = 0.5,
     eval_every: int = 250,
@@ -146,7 +148,8 @@ def _threads(n: int | None) -> Iterator[None]:
 def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], out: Path, *,
            minutes: float | None, steps: int, batch: int, n_critic: int, lr: float,
            betas: tuple[float, float], gp_weight: float, z_dim: int, g_channels: int,
-           d_channels: int, meter: tuple[int, int], style_balance: float, eval_every: int,
+           d_channels: int, rhythm_dim: int, groove_critic: bool, meter: tuple[int, int],
+           style_balance: float, eval_every: int,
            eval_clips: int, log_every: int, seed: int, device: torch.device | str | None,
            data_note: dict | None, name: str | None, command: str | None) -> dict[str, Any]:
     rolls, style_ids = np.asarray(rolls), np.asarray(style_ids, dtype=np.int64)
@@ -156,7 +159,8 @@ def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], ou
     rng = np.random.default_rng(seed)
     dev = torch.device(device) if device else pick_device()
     cfg = GANConfig(styles=styles, phrase_bars=int(rolls.shape[1]), z_dim=z_dim,
-                    g_channels=g_channels, d_channels=d_channels, meter=meter)
+                    g_channels=g_channels, d_channels=d_channels, meter=meter,
+                    rhythm_dim=rhythm_dim, groove_critic=groove_critic)
     model = MuseGAN(cfg).to(dev).train()
     g, d = model.generator, model.discriminator
     opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
@@ -165,7 +169,12 @@ def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], ou
     counts = Counter(style_ids.tolist())
     weights = np.array([counts[s] ** -style_balance for s in style_ids.tolist()])
     weights /= weights.sum()
-    data_summary = {styles[s]: {"phrases": c} for s, c in sorted(counts.items())}
+    # pieces per style when the caller says (data_note["per_style"]), for `cadenza models`
+    pieces = {k: v["pieces"] for k, v in ((data_note or {}).get("per_style") or {}).items()
+              if isinstance(v, dict) and "pieces" in v}
+    data_summary = {styles[s]: {"phrases": c, **({"pieces": pieces[styles[s]]}
+                                                 if styles[s] in pieces else {})}
+                    for s, c in sorted(counts.items())}
     eval_idx = rng.choice(len(rolls), min(eval_clips, len(rolls)), replace=False, p=weights)
     eval_real, eval_styles = rolls[np.sort(eval_idx)], style_ids[np.sort(eval_idx)]
     log.info("GAN: %d phrases %s; G %.2fM + D %.2fM parameters on %s",
@@ -259,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--g-channels", type=int, default=32)
     ap.add_argument("--d-channels", type=int, default=32)
+    ap.add_argument("--rhythm-dim", type=int, default=16, help="0: no rhythm code")
+    ap.add_argument("--no-groove-critic", action="store_true")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -267,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     data = load_dataset(a.data)
     meta = train_gan(data.rolls, data.style_ids, data.styles, a.out, minutes=a.minutes,
                      steps=a.steps, batch=a.batch, n_critic=a.n_critic, lr=a.lr,
-                     g_channels=a.g_channels, d_channels=a.d_channels, eval_every=a.eval_every,
+                     g_channels=a.g_channels, d_channels=a.d_channels, rhythm_dim=a.rhythm_dim,
+                     groove_critic=not a.no_groove_critic, eval_every=a.eval_every,
                      seed=a.seed, threads=a.threads,
                      data_note={"file": a.data.name, **data.summary})
     log.info("done: %d steps in %.1f min -> %s", meta["steps"], meta["train_seconds"] / 60, a.out)

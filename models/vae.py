@@ -5,6 +5,11 @@ states give the posterior mean and log-variance of ``z``; the decoder starts fro
 sees ``z`` and the previous step at every step (teacher forcing in training). Sampling a new
 melody draws ``z`` from the prior; blending two seeds decodes points on the great circle between
 their codes (``slerp``).
+
+It is a conditional VAE: a style embedding joins the encoder's and the decoder's inputs (and the
+decoder's initial state), so ``z`` need not carry the style and a code drawn from the prior
+decodes in the style asked for. ``config.styles`` lists them; index 0 of the embedding means
+"no style" (checkpoints from before styles have none).
 """
 
 from __future__ import annotations
@@ -30,9 +35,20 @@ class VAEConfig:
     dropout: float = 0.1
     beta: float = 0.3  # KL weight after warm-up
     free_bits: float = 64.0  # nats of KL not penalised: room for the code to carry the melody
+    styles: tuple[str, ...] = ()
+    style_dim: int = 16
+
+    def __post_init__(self) -> None:
+        self.styles = tuple(self.styles)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["styles"] = list(self.styles)
+        return d
+
+    def style_index(self, style: str | None) -> int:
+        """1 + the style's position, or 0 (no style) for None or a style it never saw."""
+        return 1 + self.styles.index(style) if style in self.styles else 0
 
 
 class MelodyVAE(nn.Module):
@@ -40,11 +56,13 @@ class MelodyVAE(nn.Module):
         super().__init__()
         c = self.config = config
         self.emb = nn.Embedding(c.n_classes + 1, c.n_embd)  # last id = "start" token
-        self.encoder = nn.LSTM(c.n_embd, c.enc_hidden, batch_first=True, bidirectional=True)
+        s = c.style_dim if c.styles else 0
+        self.style_emb = nn.Embedding(len(c.styles) + 1, s) if s else None
+        self.encoder = nn.LSTM(c.n_embd + s, c.enc_hidden, batch_first=True, bidirectional=True)
         self.to_mu = nn.Linear(2 * c.enc_hidden, c.n_latent)
         self.to_logvar = nn.Linear(2 * c.enc_hidden, c.n_latent)
-        self.z_to_state = nn.Linear(c.n_latent, 2 * c.dec_hidden)
-        self.decoder = nn.LSTM(c.n_embd + c.n_latent, c.dec_hidden, batch_first=True)
+        self.z_to_state = nn.Linear(c.n_latent + s, 2 * c.dec_hidden)
+        self.decoder = nn.LSTM(c.n_embd + c.n_latent + s, c.dec_hidden, batch_first=True)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.dec_hidden, c.n_classes)
 
@@ -55,31 +73,55 @@ class MelodyVAE(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T) step classes -> (mu, logvar), each (B, n_latent)."""
-        _, (h, _) = self.encoder(self.emb(x))
+    def _style(self, style: torch.Tensor | None, b: int, device: torch.device
+               ) -> torch.Tensor | None:
+        """(B, style_dim) embeddings of style ids (0 = none), or None for a style-less model."""
+        if self.style_emb is None:
+            return None
+        if style is None:
+            style = torch.zeros(b, dtype=torch.long, device=device)
+        return self.style_emb(style)
+
+    @staticmethod
+    def _with(x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """Concatenate a per-sequence vector to every step of (B, T, D) (or to (B, D))."""
+        if extra is None:
+            return x
+        if x.dim() == 3:
+            extra = extra[:, None, :].expand(-1, x.size(1), -1)
+        return torch.cat([x, extra], dim=-1)
+
+    def encode(self, x: torch.Tensor, style: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T) step classes (and style ids (B,)) -> (mu, logvar), each (B, n_latent)."""
+        s = self._style(style, x.size(0), x.device)
+        _, (h, _) = self.encoder(self._with(self.emb(x), s))
         h = torch.cat([h[0], h[1]], dim=-1)
         return self.to_mu(h), self.to_logvar(h).clamp(-10, 6)
 
-    def _init_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h, c = torch.tanh(self.z_to_state(z)).chunk(2, dim=-1)
+    def _init_state(self, z: torch.Tensor, s: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h, c = torch.tanh(self.z_to_state(self._with(z, s))).chunk(2, dim=-1)
         return h[None].contiguous(), c[None].contiguous()
 
-    def decode_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (B, T, C) for targets x given z."""
+    def decode_logits(self, z: torch.Tensor, x: torch.Tensor,
+                      style: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, T, C) for targets x given z (and style ids)."""
+        s = self._style(style, x.size(0), x.device)
         start = torch.full((x.size(0), 1), self.start_id, dtype=x.dtype, device=x.device)
         inp = self.drop(self.emb(torch.cat([start, x[:, :-1]], dim=1)))
         zs = z[:, None, :].expand(-1, x.size(1), -1)
-        out, _ = self.decoder(torch.cat([inp, zs], dim=-1), self._init_state(z))
+        out, _ = self.decoder(self._with(torch.cat([inp, zs], dim=-1), s), self._init_state(z, s))
         return self.head(self.drop(out))
 
     def forward(
-        self, x: torch.Tensor, targets: torch.Tensor | None = None, *, beta: float | None = None
+        self, x: torch.Tensor, targets: torch.Tensor | None = None, *, beta: float | None = None,
+        style: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (B, T) -> (logits (B, T, C), loss = reconstruction NLL + beta * max(KL, free bits))."""
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(x, style)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        logits = self.decode_logits(z, x)
+        logits = self.decode_logits(z, x, style)
         if targets is None:
             return logits, None
         rec = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
@@ -93,15 +135,16 @@ class MelodyVAE(nn.Module):
     @torch.no_grad()
     def decode(
         self, z: torch.Tensor, *, temperature: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, style: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Autoregressive decoding: (B, n_latent) -> (B, T) step classes (argmax at T=0)."""
         b = z.size(0)
-        state = self._init_state(z)
+        s = self._style(style, b, z.device)
+        state = self._init_state(z, s)
         tok = torch.full((b,), self.start_id, dtype=torch.long, device=z.device)
         out = []
         for t in range(self.config.seg_steps):
-            inp = torch.cat([self.emb(tok)[:, None], z[:, None]], dim=-1)
+            inp = self._with(torch.cat([self.emb(tok)[:, None], z[:, None]], dim=-1), s)
             h, state = self.decoder(inp, state)
             logits = self.head(h[:, -1])
             if t == 0:
@@ -128,11 +171,12 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction_accuracy(model: MelodyVAE, x: torch.Tensor) -> dict[str, float]:
+def reconstruction_accuracy(model: MelodyVAE, x: torch.Tensor,
+                            style: torch.Tensor | None = None) -> dict[str, float]:
     """Greedy decode from the posterior mean: per-step accuracy and per-note-onset accuracy."""
     model.eval()
-    mu, _ = model.encode(x)
-    y = model.decode(mu)
+    mu, _ = model.encode(x, style)
+    y = model.decode(mu, style=style)
     correct = (y == x).float()
     onsets = x >= 2
     return {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.arrange import RES, arrange, swing_tick
+from bot.arrange import RES, arrange
 from bot.harmony import plan_chords
 from bot.styles import STYLES
-from models.score import Note
+from models.score import Note, swing_tick, unswing_tick
 from models.theory import Chord, Key
 
 
@@ -79,9 +79,12 @@ def test_styles_differ_in_instruments_feel_and_tempo() -> None:
 
 
 def test_swing_moves_offbeat_eighths_to_two_thirds_of_the_beat() -> None:
-    assert swing_tick(0) == 0 and swing_tick(RES) == RES
-    assert swing_tick(RES // 2) == 2 * RES // 3
-    assert swing_tick(RES + RES // 2) == RES + 2 * RES // 3
+    assert swing_tick(0, RES) == 0 and swing_tick(RES, RES) == RES
+    assert swing_tick(RES // 2, RES) == 2 * RES // 3
+    assert swing_tick(RES + RES // 2, RES) == RES + 2 * RES // 3
+    # at the models' grid (12 a beat): straight sixteenths swing onto triplets, and back
+    assert [swing_tick(t, 12) for t in (0, 3, 6, 9, 12)] == [0, 4, 8, 10, 12]
+    assert [unswing_tick(t, 12) for t in (0, 4, 8, 10, 12)] == [0, 3, 6, 9, 12]
     # the swung parts of a jazz arrangement put their off-beats there
     spec = STYLES["jazz"]
     key = Key.parse("C")

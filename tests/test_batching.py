@@ -20,10 +20,12 @@ from models.sample import Sampler, choose
 from models.theory import Chord
 
 
-def test_masks_are_ranges_plus_one_id_minus_one_id() -> None:
-    m = masks([(2, 5, 0, 0, 8, 10, 0, -1), (0, 0, 3, 7, 0, 0, -1, 4)], 12)
+def test_masks_are_ranges_plus_one_id_minus_one_id_plus_a_bitset() -> None:
+    m = masks([(2, 5, 0, 0, 8, 10, 0, -1, 0, 0), (0, 0, 3, 7, 0, 0, -1, 4, 0, 0),
+               (0, 0, 0, 0, 0, 0, -1, -1, 8, 0b1011)], 12)
     assert np.flatnonzero(m[0]).tolist() == [0, 2, 3, 4, 8, 9]
     assert np.flatnonzero(m[1]).tolist() == [3, 5, 6]
+    assert np.flatnonzero(m[2]).tolist() == [8, 9, 11]  # bits 0, 1 and 3 from id 8
 
 
 @settings(max_examples=60, deadline=None)

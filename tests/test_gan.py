@@ -18,10 +18,13 @@ from models.gan import (
     GANConfig,
     GANRequest,
     MuseGAN,
+    _plan,
     binarize,
     critic_loss,
     generator_loss,
     gradient_penalty,
+    hold_weights,
+    phrase_form,
     random_latents,
     sample,
     sample_many,
@@ -277,9 +280,10 @@ def test_train_gan_smoke(tmp_path: Path) -> None:
     out = tmp_path / "gan" / "model.pt"
     meta = train_gan(np.packbits(rolls, axis=-1), ids, STYLES, out, steps=3, batch=2,
                      n_critic=2, z_dim=8, g_channels=8, d_channels=4, eval_every=2,
-                     eval_clips=4, seed=5, device="cpu")
+                     eval_clips=4, seed=5, device="cpu",
+                     data_note={"per_style": {"folk": {"pieces": 2, "bars": 9}}})
     assert meta["steps"] == 3 and [h["step"] for h in meta["history"]] == [2, 3]
-    assert meta["data"] == {"folk": {"phrases": 3}, "jazz": {"phrases": 3}}
+    assert meta["data"] == {"folk": {"phrases": 3, "pieces": 2}, "jazz": {"phrases": 3}}
     assert {"overlap", "real_mean", "gen_mean"} <= set(meta["metrics"]["scale_consistency"])
     for h in meta["history"]:
         assert all(np.isfinite(h[k]) for k in ("w", "gp", "g"))
@@ -298,3 +302,133 @@ def test_train_gan_rejects_bad_arrays(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="style_ids must be 0-1"):
         train_gan(np.zeros((2, 2, 4, STEPS, PITCHES), bool), np.array([0, 2]), STYLES,
                   tmp_path / "m.pt")
+
+
+# ---------------------------------------------------------------- rhythm and groove
+
+
+def _rhythm(gate_open: list[int], free: list[int]) -> MuseGAN:
+    """A tiny model whose rhythm, for every track, opens the gate at ``gate_open`` only and
+    lets notes change at the ``free`` steps only (holding elsewhere)."""
+    torch.manual_seed(6)
+    m = MuseGAN(tiny_config()).eval()
+    last = m.generator.rhythm.net[-1]
+    gate, hold = torch.full((STEPS,), -30.0), torch.full((STEPS,), 30.0)
+    gate[gate_open], hold[free] = 30.0, -30.0
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.cat([gate.repeat(TRACKS), hold.repeat(TRACKS)]))
+        m.generator.bar.out_bias.fill_(0.0)  # plenty of notes, varying from step to step
+    return m
+
+
+def test_the_rhythm_code_gives_every_bar_and_track_the_same_onsets() -> None:
+    from models.metrics import groove_consistency
+
+    beats = [0, 12, 24, 36]
+    rests = [11, 23, 35, 47]  # the step before each beat is silent: every beat re-strikes
+    model = _rhythm([t for t in range(STEPS) if t not in rests], beats)
+    req = GANRequest("folk", 6, 3)
+    probs = sample_probabilities(model, [req])[0]
+    assert probs[:, :, rests].max() < 1e-6
+    active = binarize(probs, req)
+    assert active.any() and not active.all()
+    # notes hold from the beat to the rest: within each beat a pitch is on throughout or not
+    for b in beats:
+        seg = active[:, :, b:b + 11]
+        assert (seg == seg[:, :, :1]).all()
+    starts = active & ~np.concatenate([np.zeros_like(active[:, :, :1]), active[:, :, :-1]], 2)
+    assert set(np.nonzero(starts.any(axis=(0, 1, 3)))[0]) <= set(beats)
+    assert groove_consistency(active.any(axis=1)) == 1.0
+    # with the hold let go everywhere, the same model's notes change from step to step
+    free = _rhythm(list(range(STEPS)), list(range(STEPS)))
+    loose = binarize(sample_probabilities(free, [req])[0], req)
+    assert groove_consistency(loose.any(axis=1)) < 1.0
+
+
+def test_hold_weights_carry_a_step_over_the_held_ones() -> None:
+    hold = torch.zeros(STEPS)
+    hold[1:12] = 1.0  # the first beat holds what its first step proposes
+    w = hold_weights(hold)
+    assert w.shape == (STEPS, STEPS)
+    torch.testing.assert_close(w.sum(-1), torch.ones(STEPS))
+    x = torch.rand(STEPS, 5)
+    y = w @ x
+    torch.testing.assert_close(y[:12], x[:1].expand(12, 5))
+    torch.testing.assert_close(y[12:], x[12:], atol=1e-5, rtol=0)
+    soft = hold_weights(torch.full((2, STEPS), 0.5))
+    torch.testing.assert_close(soft.sum(-1), torch.ones(2, STEPS))
+    assert float(soft[0, 2, 0]) == pytest.approx(0.25)  # (1 - h_0) * h_1 * h_2, h_0 = 0
+
+
+def test_the_rhythm_code_is_drawn_per_clip_and_shapes_gate_and_hold() -> None:
+    torch.manual_seed(7)
+    m = MuseGAN(tiny_config())
+    plan = _plan(m.config, GANRequest("folk", 6, 3))  # three phrases of two bars
+    assert plan["rhythm"].shape == (6, TRACKS, m.config.rhythm_dim)
+    assert (plan["rhythm"] == plan["rhythm"][0]).all()
+    # time-independent latents hold for a phrase (as in training) and change between phrases
+    assert np.array_equal(plan["shared"][0], plan["shared"][1])
+    assert not np.array_equal(plan["shared"][1], plan["shared"][2])
+    other = _plan(m.config, GANRequest("folk", 6, 4))["rhythm"][0]
+    style = m.generator.style(torch.tensor([0, 0]))
+    with torch.no_grad():
+        gate, hold = m.generator.rhythm(torch.from_numpy(np.stack([plan["rhythm"][0], other]))
+                                        .float(), style)
+    assert gate.shape == hold.shape == (2, TRACKS, STEPS)
+    assert not torch.allclose(gate[0], gate[1]) and not torch.allclose(hold[0], hold[1])
+
+
+def test_the_critic_reads_bar_to_bar_onset_changes() -> None:
+    torch.manual_seed(8)
+    m = MuseGAN(tiny_config())
+    same = torch.zeros(1, 2, TRACKS, STEPS, PITCHES)
+    same[:, :, :, 0:6, 40] = 1.0  # a note on every beat, in both bars
+    same[:, :, :, 12:18, 40] = 1.0
+    moved = same.clone()
+    moved[:, 1] = 0.0
+    moved[:, 1, :, 6:12, 40] = 1.0  # the second bar plays the same notes off the beat
+    moved[:, 1, :, 18:24, 40] = 1.0
+    seen: list[torch.Tensor] = []
+    groove = m.discriminator.groove
+    assert groove is not None
+    groove.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].detach()))
+    style = torch.tensor([0])
+    m.discriminator(same, style)
+    score = m.discriminator(moved.requires_grad_(True), style)
+    assert seen[0].shape == (1, TRACKS, STEPS) and float(seen[0].abs().sum()) == 0.0
+    assert seen[1][0, :, [0, 6, 12, 18]].eq(1.0).all() and float(seen[1].sum()) == 4 * TRACKS
+    score.sum().backward()
+    assert all(p.grad is not None for p in groove.parameters())
+    no_groove = MuseGAN(tiny_config(groove_critic=False))
+    assert no_groove.discriminator.groove is None
+    assert no_groove.discriminator(same, style).shape == (1,)
+
+
+def test_checkpoints_from_before_the_rhythm_code_still_load(tmp_path: Path) -> None:
+    d = tiny_config().to_dict()
+    del d["rhythm_dim"], d["groove_critic"]
+    old = GANConfig.from_dict(d)
+    assert old.rhythm_dim == 0 and not old.groove_critic
+    torch.manual_seed(9)
+    m = MuseGAN(old)
+    assert m.generator.rhythm is None and m.discriminator.groove is None
+    path = tmp_path / "old" / "model.pt"
+    save_gan(path, m, {"name": "old"})
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = d  # as the file was written before the two fields existed
+    torch.save(payload, path)
+    loaded = load(path, torch.device("cpu"))
+    assert loaded.model.config == old
+    assert sample(loaded.model, "folk", 3, 1).bars == 3
+
+
+def test_phrase_form_follows_the_clip_sections() -> None:
+    from models.form import lay_out
+
+    # 32-bar AABA with 8-bar sections: the second phrase of each A replays the first A's
+    assert phrase_form(lay_out("aaba", 32), 32, 4) == "ababcdab"
+    assert phrase_form(lay_out("aab", 12), 12, 4) == "aab"
+    assert phrase_form(lay_out("ab", 6), 6, 4) == "ab"  # a phrase is named where it starts
+    assert phrase_form((), 8, 4) == "ab"
+

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.grammar import ChordPlan, Constraint, plan_from_chords, sequence_features
+from models.form import bar_features, lay_out
+from models.grammar import FEATURES, ChordPlan, Constraint, plan_from_chords, sequence_features
 from models.score import ChordEvent, Note, Score, Track
 from models.theory import Chord
 from models.tokens import BAR, EOS, Vocab, decode, encode
@@ -57,12 +58,16 @@ def test_plan_from_chords_restates_downbeats_and_keeps_changes() -> None:
 
 
 def test_side_features_track_chord_position_and_bars_left() -> None:
-    toks = run_random(Constraint(V, style="blues", meter=(4, 4), plan=PLAN), 1)
-    f = sequence_features(toks, V)
-    assert f.shape == (len(toks), 5)
+    form = tuple(bar_features((*lay_out("ab", 2), (2, 1, "A")), 3))
+    toks = run_random(Constraint(V, style="blues", meter=(4, 4), plan=PLAN, form=form), 1)
+    f = sequence_features(toks, V, form=form)
+    assert f.shape == (len(toks), len(FEATURES))
     bar_rows = [i for i, t in enumerate(toks) if t == BAR]
     assert [f[i, 4] for i in bar_rows] == [3, 2, 1]  # bars left
     assert f[-1, 0] == 1 + V.styles.index("blues")
+    # form columns per bar: section letter, bar in section, bars left in it, repeat flag
+    assert [tuple(f[i, 5:]) for i in bar_rows] == [(1, 1, 1, 1), (2, 1, 1, 1), (1, 1, 1, 2)]
+    assert tuple(f[0, 5:]) == (0, 0, 0, 0)  # before the first bar: unknown
 
 
 def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pitches() -> None:
@@ -81,3 +86,53 @@ def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pi
         assert [(n.start, n.duration, n.velocity) for n in var.tracks[0].notes] == [
             (n.start, n.duration, n.velocity) for n in src.tracks[0].notes]
     assert len({tuple(v) for v in variations}) > 1
+
+
+def test_rep_is_offered_only_for_bars_with_notes_and_the_same_chords() -> None:
+    from models.tokens import MAX_REPEAT
+
+    plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")),), ((0, Chord(7, "7")),),
+                      ((0, Chord(0, "maj")),)))
+    c = Constraint(V, style="folk", meter=(4, 4), plan=plan)
+    reps = []
+    rng = np.random.default_rng(0)
+    while not c.done:
+        tok = c.forced()
+        if tok is None:
+            m = c.mask()
+            if c.phase == "bar":
+                reps.append(sorted(V.value(t) + 1 for t in np.flatnonzero(m)
+                                   if V.kind(int(t)) == "rep"))
+                # play a note in every bar, so every earlier bar can be repeated
+                tok = next(int(t) for t in np.flatnonzero(m) if V.kind(int(t)) == "pos")
+            else:
+                tok = int(rng.choice([t for t in np.flatnonzero(m)
+                                      if V.kind(int(t)) != "rep"]))
+        c.feed(tok)
+    # bar 0: nothing before; bar 1: bar 0 (both C); bar 2 (G7): no earlier G7 bar;
+    # bar 3 (C): bars 1 and 0 (k = 2, 3), not bar 2 (G7)
+    assert reps == [[], [1], [], [2, 3]]
+    assert MAX_REPEAT >= 32
+
+
+def test_a_sampled_rep_copies_the_bar_and_forces_the_rest_of_it() -> None:
+    plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")), (24, Chord(7, "7")))))
+    plan = ChordPlan((plan.bars[1], plan.bars[1]))
+    c = Constraint(V, style="folk", meter=(4, 4), plan=plan)
+    rng = np.random.default_rng(1)
+    while not c.done:
+        tok = c.forced()
+        if tok is None:
+            m = c.mask()
+            if c.phase == "bar" and c.bar == 1:
+                tok = V.rep(1)
+            else:
+                tok = int(rng.choice([t for t in np.flatnonzero(m)
+                                      if V.kind(int(t)) != "rep"]))
+        c.feed(tok)
+    score = decode(c.tokens, V)
+    notes = score.tracks[0].notes
+    first = [(n.start, n.pitch, n.duration) for n in notes if n.start < 48]
+    second = [(n.start - 48, n.pitch, n.duration) for n in notes if n.start >= 48]
+    assert first and first == second
+    assert [(ch.start, ch.chord) for ch in score.chords][-1] == (72, Chord(7, "7"))

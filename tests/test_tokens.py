@@ -99,3 +99,40 @@ def test_vocabulary_layout_is_contiguous_and_named() -> None:
         assert V.kind(tok) == kind and V.value(tok) == 0
     with pytest.raises(TokenError):
         V.style("polka")
+
+
+def test_a_bar_equal_to_an_earlier_one_is_written_as_rep_and_decodes_back() -> None:
+    riff = (Note(0, 12, 60, 88), Note(12, 12, 63, 88), Note(24, 24, 65, 104))
+    other = (Note(0, 48, 70, 88),)
+
+    def at(bar: int, notes: tuple[Note, ...]) -> tuple[Note, ...]:
+        return tuple(Note(n.start + 48 * bar, n.duration, n.pitch, n.velocity) for n in notes)
+
+    s = Score(tracks=lead(*at(0, riff), *at(1, other), *at(2, riff), *at(3, riff)),
+              chords=(ChordEvent(0, 96, Chord(0, "maj")), ChordEvent(96, 72, Chord(5, "maj")),
+                      ChordEvent(168, 24, Chord(7, "7"))),
+              bars=4, style="folk")
+    names = V.to_strings(encode(s, V))
+    bars = " ".join(names).split("BAR ")[1:]
+    assert bars[2].split() == ["CHORD_5:maj", "REP_2"]  # the nearest earlier equal bar
+    # a repeated bar still carries its own mid-bar chord change, then nothing else
+    assert bars[3].split() == ["CHORD_5:maj", "REP_1", "POS_24", "CHORD_7:7", "EOS"]
+    assert decode(encode(s, V), V) == s
+    # without repeats the same score is written out note by note, and decodes the same
+    plain = encode(s, V, repeats=False)
+    assert not any(V.kind(t) == "rep" for t in plain)
+    assert decode(plain, V) == s
+
+
+def test_rep_that_reaches_before_the_piece_or_has_notes_after_it_is_a_grammar_error() -> None:
+    toks = V.from_strings(["BOS", "STYLE_folk", "METER_4/4", "BAR", "CHORD_NC", "REP_1", "EOS"])
+    with pytest.raises(TokenError, match="REP_1 must open a bar"):
+        decode(toks, V)
+    toks = V.from_strings(["BOS", "STYLE_folk", "METER_4/4", "BAR", "CHORD_NC", "POS_0",
+                           "VEL_5", "PITCH_60", "DUR_12", "BAR", "CHORD_NC", "REP_1", "POS_12",
+                           "PITCH_62", "DUR_12", "EOS"])
+    with pytest.raises(TokenError, match="repeats another"):
+        decode(toks, V)
+    # lenient decoding skips the stray notes and keeps the repeat
+    out = decode(toks, V, strict=False)
+    assert [n.start for n in out.tracks[0].notes] == [0, 48]

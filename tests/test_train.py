@@ -84,5 +84,7 @@ def test_vae_windows_of_a_small_set_have_a_heldout_side() -> None:
 
     small = [Piece(f"mine/{i}.mid", p.style, p.meter, p.key, p.bars, p.notes, p.chords)
              for i, p in enumerate(pieces(3))]
-    train_w, held_w, _ = piece_windows(small)
-    assert len(train_w) > 0 and len(held_w) > 0
+    w = piece_windows(small)
+    assert len(w.train) > 0 and len(w.held) > 0
+    assert len(w.train_styles) == len(w.train) and len(w.held_styles) == len(w.held)
+    assert set(w.styles) == {p.style for p in small}

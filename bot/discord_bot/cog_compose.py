@@ -52,7 +52,7 @@ from bot.jobs import (
     origin_from_params,
     resolved_from_params,
 )
-from bot.options import KEY_CHOICES, parse_options
+from bot.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
 from bot.service import Resolved
 from bot.store import JobRow, StoreError
 
@@ -127,9 +127,11 @@ class Compose(commands.Cog):
         seed: SeedRange | None = None,
         model: str | None = None,
         motif: str | None = None,
+        form: str | None = None,
     ) -> None:
         raw = {"style": style, "bars": bars, "tempo": tempo, "key": key,
-               "temperature": temperature, "seed": seed, "model": model, "motif": motif}
+               "temperature": temperature, "seed": seed, "model": model, "motif": motif,
+               "form": form}
         opts = parse_options("compose", {k: v for k, v in raw.items() if v is not None})
         where = seed_where(interaction) if "motif" in opts else where_of(interaction)
         resolved, origin = await self.app.plan_compose(opts, member_ref(interaction.user), where)
@@ -144,6 +146,11 @@ class Compose(commands.Cog):
     async def _model(self, interaction: discord.Interaction,
                      current: str) -> list[app_commands.Choice[str]]:
         return specs.suggest(self.app.model_names(), current)
+
+    @compose.autocomplete("form")
+    async def _form(self, interaction: discord.Interaction,
+                    current: str) -> list[app_commands.Choice[str]]:
+        return specs.suggest(FORM_SUGGESTIONS, current)
 
     @compose.autocomplete("motif")
     async def _motif(self, interaction: discord.Interaction,

@@ -59,7 +59,10 @@ def request_line(r: Resolved, origin: Origin | None = None,
     """'jazz · 8 bars · F · 140 bpm · 4/4 · seed 7 · lstm @ 1'; an arena request (``matchup``)
     keeps its models hidden."""
     bars = "bar" if r.bars == 1 else "bars"
-    line = f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str} · seed {r.seed}"
+    line = f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str}"
+    if len(r.form) > 1:  # a one-section form says nothing
+        line += f" · {r.form.upper()}"
+    line += f" · seed {r.seed}"
     if matchup is not None:
         return f"{line} · two hidden models"
     line += f" · {r.model} @ {r.temperature:g}"
@@ -121,6 +124,8 @@ def clip_embed(result: ClipResult, *, image: str | None, requested_by: str | Non
     fields = [("Style", r.style), ("Key", r.key), ("Tempo", f"{r.tempo} bpm"),
               ("Meter", r.meter_str), ("Bars", bars), ("Seed", str(r.seed)),
               ("Model", r.model), ("Temperature", f"{r.temperature:g}")]
+    if len(r.form) > 1:
+        fields.append(("Form", r.form.upper()))
     for name, value in fields:
         embed.add_field(name=name, value=value, inline=True)
     if result.lineage is not None and result.lineage.parents:

@@ -1,13 +1,16 @@
-"""The evaluation report: every model x style scored against arranged real data, as Markdown + PNGs.
+"""The evaluation report: every model x style scored against real held-out music, as Markdown,
+PNGs and a listening page.
 
 For each model and style, ``clips`` clips of ``bars`` bars are generated from fixed seeds (the same
-seeds for every model, so tempo, key and meter are paired across models), encoded as 4-track
-piano rolls (``models.roll``) and scored with ``models.metrics``. The real reference is corpus
-melodies of the same style (held-out pieces first, ``models.dataset.is_heldout``) cut into
-``bars``-bar excerpts and arranged by ``bot.arrange`` exactly as generated melodies are, so the
-two sets differ only in where the melody (and, for the GAN, the band) comes from. Beside the
-metrics: held-out likelihoods read from the checkpoints' meta, and a numpy logistic-regression
-style classifier on clip-level features.
+seeds for every model, so tempo, key and meter are paired across models). Each is measured twice:
+its lead line with ``models.lead_metrics`` (pitch-class entropy, scale consistency, swing ratio,
+notes per bar, pitch range, chord vocabulary, repetition rate), and its whole arrangement as a
+4-track piano roll with ``models.metrics`` (MusPy / MuseGAN). The real reference
+(``bot.evaluation.references``) is held-out pieces of the same style cut into bar-aligned
+excerpts: their own lines for the lead figures, arranged by ``bot.arrange`` as generated lines
+are for the band figures. Beside the metrics: held-out likelihood per style (``models.heldout``),
+a numpy logistic-regression style classifier on lead-only and on band features, and one piano
+roll per style and model (``listen.md``).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from bot.evaluation.classifier import (
     cross_validate,
     train_test,
 )
-from bot.evaluation.clips import LABELS, METRICS, Clip, clip_features, clip_from_score
-from bot.evaluation.data import SEED_STRIDE, Generated, Reference, generate, real_reference
+from bot.evaluation.clips import LABELS, METRICS, Clip, band_features, clip_from_score
+from bot.evaluation.data import SEED_STRIDE, Generated, generate
+from bot.evaluation.references import Reference, is_reference, real_reference
 from bot.evaluation.report import render_report
 from bot.evaluation.run import MAX_BARS, MAX_CLIPS, run_evaluation
 
@@ -34,10 +38,11 @@ __all__ = [
     "Generated",
     "LogisticClassifier",
     "Reference",
-    "clip_features",
+    "band_features",
     "clip_from_score",
     "cross_validate",
     "generate",
+    "is_reference",
     "real_reference",
     "render_report",
     "run_evaluation",

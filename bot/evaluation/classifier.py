@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from bot.evaluation.clips import Clip
-from bot.evaluation.data import Generated, Reference
+from bot.evaluation.data import Generated
+from bot.evaluation.references import Reference
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Clips: a score as a trimmed 4-lane piano roll, its metrics and its style-classifier features."""
+"""Clips: a score as a trimmed 4-lane piano roll with its band metrics, its lead line with the
+lead-line metrics, and its style-classifier features."""
 
 from __future__ import annotations
 
@@ -9,19 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.metrics import (
-    TRACK_PAIRS,
-    clip_metrics,
-    empty_beat_rate,
-    groove_consistency,
-    onsets,
-    pitch_class_entropy,
-    pitch_class_histogram,
-    qualified_note_rate,
-    scale_consistency,
-    used_pitch_classes,
-)
-from models.roll import DRUMS, LEAD, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode, runs
+from models.lead_metrics import Line, lead_metrics, lead_vector, line_from_score
+from models.metrics import TRACK_PAIRS, clip_metrics, onsets, pitch_class_histogram
+from models.roll import DRUMS, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode
 from models.score import Score
 from models.theory import Key
 
@@ -45,13 +36,15 @@ LABELS: dict[str, str] = {
 
 @dataclass
 class Clip:
-    """One scored clip: its roll trimmed to the meter's bar length, metrics, classifier inputs."""
+    """One scored clip: band metrics of its roll (trimmed to the meter's bar length), lead-line
+    metrics (``models.lead_metrics``) and classifier inputs."""
 
     style: str
     source: str
     meter: tuple[int, int]
     metrics: dict[str, float]
     features: dict[str, np.ndarray]
+    lead: dict[str, float]
 
 
 def roll_holds(meter: tuple[int, int]) -> bool:
@@ -63,16 +56,27 @@ def roll_holds(meter: tuple[int, int]) -> bool:
     return True
 
 
-def clip_from_score(score: Score, style: str, source: str) -> Clip | None:
-    """Score -> Clip, or None for meters the roll cannot hold (9/8, 12/8 bars exceed 48 steps)."""
+def clip_from_score(score: Score, style: str, source: str, line: Line | None = None, *,
+                    swing_known: bool = True) -> Clip | None:
+    """Score -> Clip, or None for meters the roll cannot hold (9/8, 12/8 bars exceed 48 steps).
+
+    ``line`` is the lead line to measure; by default the score's lead track (a generated clip,
+    as the member hears it). A real excerpt passes the line as the data has it; a line notated
+    with straight eighths that are played swung (``swing_known=False``) has no swing ratio.
+    """
     try:
         per_bar = bar_steps(score.time_signature)
         rolls = encode(score)[:, :, :per_bar]  # drop the lane padding after short bars
     except RollError:
         return None
     metrics = clip_metrics(rolls, steps_per_bar=per_bar)
-    return Clip(style, source, tuple(score.time_signature), metrics,
-                clip_features(rolls, metrics, score.key, score.tempo))
+    line = line_from_score(score) if line is None else line
+    lead = lead_metrics(line)
+    if not swing_known:
+        lead["swing_ratio"] = math.nan
+    features = {"band": band_features(rolls, metrics, score.key, score.tempo),
+                "lead": lead_vector(line, lead)}
+    return Clip(style, source, tuple(score.time_signature), metrics, features, lead)
 
 
 def _relative_pc(lane: np.ndarray, key: Key) -> np.ndarray:
@@ -91,40 +95,18 @@ def _onset_positions(lane: np.ndarray, per_bar: int) -> np.ndarray:
     return np.concatenate([phase / n, beat / n])
 
 
-def _intervals(lane: np.ndarray) -> np.ndarray:
-    """Mean |interval|, share of steps (<= 2 semitones) and leaps (>= 5) of a melodic line."""
-    starts, _, pitches = runs(lane)
-    order = np.lexsort((-pitches, starts))  # by onset, top note first
-    s, p = starts[order], pitches[order]
-    keep = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, dtype=bool)
-    d = np.abs(np.diff(p[keep]))
-    if len(d) == 0:
-        return np.full(3, math.nan)
-    return np.array([d.mean(), np.mean(d <= 2), np.mean(d >= 5)])
-
-
-def clip_features(rolls: np.ndarray, metrics: Mapping[str, float], key: Key,
-                  tempo: float) -> dict[str, np.ndarray]:
-    """Classifier inputs of one clip (rolls: (bars, 4, bar steps, pitches)).
-
-    ``band``: every metric, key-relative pitch-class histogram of the pitched lanes, onset
-    positions of all lanes, notes per bar per track, tempo. ``lead``: the same kinds of figure
-    for the lead lane alone (the part a melody model writes), plus its interval profile;
-    register is left out because the arranger moves the lead into the style's range.
-    """
+def band_features(rolls: np.ndarray, metrics: Mapping[str, float], key: Key,
+                  tempo: float) -> np.ndarray:
+    """The band classifier's inputs (rolls: (bars, 4, bar steps, pitches)): every metric,
+    key-relative pitch-class histogram of the pitched lanes, onset positions of all lanes, notes
+    per bar per track, tempo. The lead classifier's inputs are ``models.lead_metrics.lead_vector``
+    of the lead line alone."""
     bars, _, per_bar, _ = rolls.shape
     flat = rolls.transpose(1, 0, 2, 3).reshape(len(ROLES), bars * per_bar, -1)
-    pitched, lead = flat[:DRUMS].any(axis=0), flat[LEAD]
+    pitched = flat[:DRUMS].any(axis=0)
     density = np.array([onsets(flat[i]).sum() / max(1, bars) for i in range(len(ROLES))])
     band = np.concatenate([
         [metrics[m] for m in METRICS], _relative_pc(pitched, key),
         _onset_positions(flat.any(axis=0), per_bar), density, [tempo / 100.0],
     ])
-    lead_figures = [
-        pitch_class_entropy(lead), scale_consistency(lead), used_pitch_classes(lead, per_bar),
-        qualified_note_rate(lead), empty_beat_rate(lead), groove_consistency(lead, per_bar),
-        density[LEAD],
-    ]
-    lead_vec = np.concatenate([lead_figures, _relative_pc(lead, key),
-                               _onset_positions(lead, per_bar), _intervals(lead)])
-    return {"band": band.astype(float), "lead": lead_vec.astype(float)}
+    return band.astype(float)

@@ -1,4 +1,5 @@
-"""The Markdown report: summary, held-out likelihood, real data, metrics, classifier, method."""
+"""The Markdown report: summary and the issue's bars, lead-line figures per style, held-out
+likelihood per style, real data, band metrics, classifier, method."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from typing import Any
 
 from bot.evaluation.clips import LABELS, METRICS
 from bot.evaluation.data import SEED_STRIDE
-from bot.evaluation.results import mean_overlap, uninformative
+from bot.evaluation.references import MIN_EXCERPT_NOTES, NC_SAME_AS_MUTOPIA
+from bot.evaluation.results import (
+    lead_overlap,
+    mean_overlap,
+    repetition_within,
+    uninformative,
+)
+from models.lead_metrics import LEAD_LABELS
+
+LEAD_BAR = 0.70  # the issue's bar: the best model's mean lead-feature overlap in every style
+CLASSIFIER_BAR = 0.90
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +46,29 @@ def _within(res: Mapping[str, Any], model: str, styles: Sequence[str]) -> tuple[
     return hit, total
 
 
+def _nll_cell(d: Mapping[str, Any] | None) -> str:
+    """'1.234 (1.456), 12 pieces' or n/a."""
+    if not d or d.get("nll") is None or not math.isfinite(d["nll"]):
+        return "n/a"
+    return f"{_f(d['nll'])} ({_f(d.get('nll_sampled'))}), {d.get('pieces', '?')} pieces"
+
+
 def _acc(entry: Mapping[str, Any], key: str) -> str:
     r = entry.get(key)
     return "n/a" if not r else f"{_f(r['accuracy'], 2)} (chance {_f(r['chance'], 2)}, n={r['n']})"
+
+
+def _best(values: Mapping[str, float]) -> tuple[str, float]:
+    """(model, value) of the highest finite value, ("", NaN) when there is none."""
+    finite = {m: v for m, v in values.items() if v is not None and math.isfinite(v)}
+    if not finite:
+        return "", math.nan
+    m = max(finite, key=lambda k: finite[k])
+    return m, finite[m]
+
+
+def _mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("✓" if ok else "✗")
 
 
 def render_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
@@ -51,34 +82,42 @@ def render_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         f"Models: {', '.join(models)}. Styles: {', '.join(styles)}. Per model and style, "
         f"{st['clips']} clips of {st['bars']} bars from seeds {st['seed']} × {SEED_STRIDE} + i "
         f"(the same seeds, hence the same tempo, key and meter, for every model). "
-        f"Run seed {st['seed']}: the same arguments and checkpoints give the same report.", "",
+        f"Run seed {st['seed']}: the same arguments and checkpoints give the same report. "
+        "One piano roll per style and model: [listen.md](listen.md).", "",
     ]
-
+    L += _bars_section(res, models, styles, backed)
     L += ["## Summary", "",
-          "| model | kind | mean overlap area | features within real mean ± sd | "
-          "style accuracy, CV (lead) | real-trained on generated (lead) |",
-          "|---|---|---|---|---|---|"]
+          "| model | kind | lead-feature overlap, mean over styles | band-metric overlap | "
+          "band features within real mean ± sd | style accuracy, CV (lead) | "
+          "real-trained on generated (lead) |",
+          "|---|---|---|---|---|---|---|"]
     cls = res["classifier"]
     for m in models:
         hit, total = _within(res, m, backed)
         lead = cls[m]["lead"]
-        L.append(f"| {m} | {res['models'][m]['kind']} | {_f(mean_overlap(res, m, backed), 2)} "
+        per_style = [lead_overlap(res, m, s) for s in backed]
+        per_style = [v for v in per_style if math.isfinite(v)]
+        lead_mean = sum(per_style) / len(per_style) if per_style else math.nan
+        L.append(f"| {m} | {res['models'][m]['kind']} | {_f(lead_mean, 2)} "
+                 f"| {_f(mean_overlap(res, m, backed), 2)} "
                  f"| {hit}/{total} | {_acc(lead, 'cv')} | {_acc(lead, 'real_to_gen')} |")
     left_out = {s: [k for k in METRICS if uninformative(res, s, k)] for s in backed}
-    L += ["", "Mean overlap area: Yang–Lerch overlap averaged over every metric and every "
-          f"style with real data ({', '.join(backed) or 'none'}); 1 means the generated clips "
-          "sit among the real ones as the real ones sit among themselves. Both summary columns "
-          "leave out the features that are one constant for the real data and every model in "
-          "a style (they tell nothing apart): "
-          + "; ".join(f"{s}: {', '.join(ks) or 'none'}" for s, ks in left_out.items()) + ". "
-          "The band's rhythm features (drum-pattern rate, groove consistency) come mostly "
-          "from the rule-based arranger, which every melody model shares; the style "
-          "classifier reads the lead line only.", ""]
+    L += ["", "Lead-feature overlap: the Yang–Lerch overlap area on the seven lead-line "
+          "features (below), averaged per style, then over the styles with real data "
+          f"({', '.join(backed) or 'none'}); 1 means the generated lines sit among the real "
+          "ones as the real ones sit among themselves. Band-metric overlap: the same over the "
+          "MusPy/MuseGAN metrics of the whole arrangement, leaving out the features that are "
+          "one constant for the real data and every model in a style (they tell nothing "
+          "apart): " + "; ".join(f"{s}: {', '.join(ks) or 'none'}" for s, ks in left_out.items())
+          + ". The band's rhythm features (drum-pattern rate, groove consistency) and its "
+          "comping come from the rule-based arranger, which every melody model shares; the "
+          "lead figures and the style classifier read the lead line only.", ""]
     if unbacked:
-        L += [f"**No real reference for {', '.join(unbacked)}**: the offline corpus has no "
-              "such pieces, so these styles get generated figures only (no overlap area, no "
-              "real-trained classifier).", ""]
+        L += [f"**No real reference for {', '.join(unbacked)}**: no held-out pieces of "
+              "these styles were found (is the style corpus beside the checkout?), so they "
+              "get generated figures only (no overlap area, no real-trained classifier).", ""]
 
+    L += _lead_section(res, models, styles, plots)
     L += _likelihood_section(res, models, plots)
     L += _real_section(res, styles)
     L += _metrics_section(res, models, styles, plots)
@@ -87,30 +126,167 @@ def render_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
     return "\n".join(L).rstrip() + "\n"
 
 
+def _bars_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequence[str],
+                  backed: Sequence[str]) -> list[str]:
+    """The issue's bars, each with the figure that decides it."""
+    base = res["settings"].get("baseline")
+    models = [m for m in models if m != base]  # the bars are the real models'
+    L = ["## The bars", "",
+         "| bar | figure | met |", "|---|---|---|"]
+    cls = res["classifier"]
+    acc = {m: (cls[m]["lead"].get("cv") or {}).get("accuracy") for m in models}
+    best_m, best_acc = _best(acc)
+    at_chance = [m for m in models if cls[m]["lead"].get("cv")
+                 and cls[m]["lead"]["cv"]["accuracy"] <= cls[m]["lead"]["cv"]["chance"] + 1e-9]
+    base_acc = (cls[base]["lead"].get("cv") or {}).get("accuracy") if base else None
+    also = f" (untrained baseline {_f(base_acc, 2)})" if base else ""
+    L.append(f"| lead-only style classification, {len(styles)} styles, CV ≥ {CLASSIFIER_BAR:.2f} "
+             f"for the best model | {best_m or 'n/a'} {_f(best_acc, 2)}{also} | "
+             f"{_mark(None if not best_m else best_acc >= CLASSIFIER_BAR)} |")
+    L.append(f"| no model at chance (lead CV) | {', '.join(at_chance) or 'none at chance'} | "
+             f"{_mark(None if not best_m else not at_chance)} |")
+    for s in styles:
+        if s not in backed:
+            L.append(f"| {s}: best mean lead-feature overlap ≥ {LEAD_BAR:.2f} | no real "
+                     "reference | n/a |")
+            continue
+        m, v = _best({m: lead_overlap(res, m, s) for m in models})
+        also = f" (untrained baseline {_f(lead_overlap(res, base, s), 2)})" if base else ""
+        L.append(f"| {s}: best mean lead-feature overlap ≥ {LEAD_BAR:.2f} | {m or 'n/a'} "
+                 f"{_f(v, 2)}{also} | {_mark(None if not m else v >= LEAD_BAR)} |")
+    for s in backed:
+        r = res["real"][s]["lead"]["repetition_rate"]
+        ok = [m for m in models if repetition_within(res, m, s)]
+        L.append(f"| {s}: repetition rate within real {_ms(r)} | "
+                 f"{', '.join(ok) or 'no model'} within | {_mark(bool(ok))} |")
+    nll = {m: v for m, v in (res.get("nll") or {}).items() if m in models}
+    jazz_blues = [s for s in ("jazz", "blues") if s in styles]
+    have = [m for m in nll if all(s in nll[m]["heldout"] for s in jazz_blues)]
+    which = " and ".join(jazz_blues) or "jazz and blues"
+    named = f" ({', '.join(have)})" if have else ""
+    L.append(f"| held-out NLL per style for lstm/gru/rnn ({which} on real held-out solos) | "
+             f"{len(have)} of {len(nll)} sequence models{named} | "
+             f"{_mark(None if not nll or not jazz_blues else len(have) == len(nll))} |")
+    if base:
+        L += ["", f"`{base}` is {res['models'][base]['untrained_twin_of'] or 'a model'}'s "
+              "configuration with random weights, scored beside the models: a figure it "
+              "reaches as well comes from the pipeline around the model (the request's meter, "
+              "the sampler's style idiom, the chord plan, the arranger's register and swing), "
+              "not from what the model learned. It takes no part in the bars."]
+    return [*L, ""]
+
+
+def _feature_table(res: Mapping[str, Any], models: Sequence[str], style: str, group: str,
+                   labels: Mapping[str, str], clips: bool = False) -> list[str]:
+    """Feature rows of one style: the real mean ± sd, then each model's with its overlap area
+    (``group``: "metrics" for the band, "lead" for the lead line)."""
+    real = res["real"][style]
+    L = ["| feature | real | " + " | ".join(models) + " |",
+         "|---|---|" + "---|" * len(models)]
+    if clips:
+        L.append("| clips | " + str(real["clips"]) + " | " + " | ".join(
+            str(res["generated"][m][style]["clips"]) for m in models) + " |")
+    for k, label in labels.items():
+        cells = []
+        for m in models:
+            g = res["generated"][m][style][group][k]
+            oa = f" (OA {_f(g['overlap'], 2)})" if real["clips"] else ""
+            cells.append(_ms(g) + oa)
+        L.append(f"| {label} | {_ms(real[group][k])} | " + " | ".join(cells) + " |")
+    return L
+
+
+def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequence[str],
+                  plots: Mapping[str, Path]) -> list[str]:
+    L = ["## Lead line against real lead lines", "",
+         "The lead line of each generated clip (as the member hears it: after the arranger's "
+         "register shift and, for jazz and blues, its swing) against the line of each real "
+         "excerpt as the data has it: a WJD solo with its performed timing on the 1/12-beat "
+         "grid (the models learn it straightened, and the arranger swings their lines), an "
+         "Impro-Visor transcription as notated (straight eighths Impro-Visor plays swung, so "
+         "it has no swing ratio of its own), a rag as engraved. Definitions: "
+         "`models/lead_metrics.py` and *How the figures are computed*.", "",
+         "### Mean overlap on the lead features, per style", "",
+         "| model | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
+    for m in models:
+        L.append(f"| {m} | " + " | ".join(_f(lead_overlap(res, m, s), 2) for s in styles)
+                 + " |")
+    base = res["settings"].get("baseline")
+    best = [_best({m: lead_overlap(res, m, s) for m in models if m != base}) for s in styles]
+    L.append(f"| **best**{' (not ' + base + ')' if base else ''} | "
+             + " | ".join(f"{_f(v, 2)} ({m})" if m else "n/a" for m, v in best) + " |")
+    L += ["", "### Repetition rate: real mean ± sd beside each model's mean", "",
+          "✓: the model's mean lies within the real mean ± 1 sd.", "",
+          "| style | real | " + " | ".join(models) + " |",
+          "|---|---|" + "---|" * len(models)]
+    for s in styles:
+        r = res["real"][s]["lead"]["repetition_rate"]
+        cells = []
+        for m in models:
+            g = res["generated"][m][s]["lead"]["repetition_rate"]
+            cells.append("n/a" if not g["n"] else
+                         f"{_f(g['mean'])} {_mark(repetition_within(res, m, s))}")
+        L.append(f"| {s} | {_ms(r)} | " + " | ".join(cells) + " |")
+    L.append("")
+    for s in styles:
+        L += [f"### {s}: lead features", ""]
+        L += _feature_table(res, models, s, "lead", LEAD_LABELS)
+        if f"lead_{s}" in plots:
+            L += ["", f"![{s} lead features]({plots[f'lead_{s}'].name})"]
+        L.append("")
+    if "lead_overlap" in plots:
+        L += [f"![lead-feature overlap]({plots['lead_overlap'].name})", ""]
+    return L
+
+
 def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],
                         plots: Mapping[str, Path]) -> list[str]:
-    L = ["## Held-out likelihood (sequence models)", "",
-         "Source: the checkpoint's `meta['heldout']`, written by `models.train` at its best "
-         "held-out step: whole held-out sequences (the fixed 5% split of "
-         "`models.dataset.is_heldout`, untransposed), NLL per token in nats. Not recomputed "
-         "here.", "",
-         "| model | NLL / token (nats) | bits / token | perplexity | NLL, sampled tokens only "
-         "| tokens |", "|---|---|---|---|---|---|"]
+    styles = res["settings"]["styles"]
+    nll = res.get("nll") or {}
+    nc = int("ragtime" in styles)  # the Joplin column
+    L = ["## Held-out likelihood per style (sequence models)", "",
+         "Computed here, per style, on the pieces of the fixed hashed 5% held-out split "
+         "(`models.dataset.is_heldout`, the split every trainer leaves out): whole pieces, "
+         "encoded as training encodes them (`models.dataset.encode_pieces`: REP_k repeats, "
+         "per-step features with the form rows), untransposed; NLL per token in nats (all "
+         "tokens; in brackets the tokens the sampler chooses), then the number of pieces. "
+         "Jazz and blues are real held-out WJD solos and Impro-Visor transcriptions. The "
+         "Joplin column is ragtime again, on the non-commercial Joplin edition's pieces "
+         "outside the Mutopia titles, which no shipped model learns from (left out for a "
+         "checkpoint trained with --include-nc).", "",
+         "| model | " + " | ".join(styles) + (" | ragtime, Joplin (NC) |" if nc else " |"),
+         "|---|" + "---|" * (len(styles) + nc)]
     rows = 0
+    for m in models:
+        if res["models"][m]["kind"] != "rnn" or m not in nll:
+            continue
+        rows += 1
+        per = (nll.get(m) or {}).get("heldout") or {}
+        cells = [_nll_cell(per.get(s)) for s in styles]
+        if nc:
+            cells.append(_nll_cell((nll.get(m) or {}).get("joplin_nc")))
+        L.append(f"| {m} | " + " | ".join(cells) + " |")
+    if not rows:
+        L.append("| (no sequence models evaluated) |" + " |" * (len(styles) + nc))
+    if "nll_styles" in plots:
+        L += ["", f"![held-out NLL per style]({plots['nll_styles'].name})"]
+    L += ["", "### As recorded at training", "",
+          "Source: the checkpoint's `meta['heldout']`, written by `models.train` at its best "
+          "held-out step: every held-out sequence of every style together.", "",
+          "| model | NLL / token (nats) | bits / token | perplexity | NLL, sampled tokens only "
+          "| tokens |", "|---|---|---|---|---|---|"]
     for m in models:
         info = res["models"][m]
         if info["kind"] != "rnn":
             continue
         h = info["heldout"]
-        nll = h.get("nll")
-        rows += 1
-        if nll is None or not math.isfinite(nll):
+        nll_all = h.get("nll")
+        if nll_all is None or not math.isfinite(nll_all):
             L.append(f"| {m} | n/a (no held-out figure in the checkpoint) | | | | |")
             continue
-        L.append(f"| {m} | {_f(nll, 4)} | {_f(nll / math.log(2), 3)} | {_f(math.exp(nll), 2)} "
-                 f"| {_f(h.get('nll_sampled'), 4)} | {h.get('tokens', 'n/a')} |")
-    if not rows:
-        L.append("| (no sequence models evaluated) | | | | | |")
+        L.append(f"| {m} | {_f(nll_all, 4)} | {_f(nll_all / math.log(2), 3)} | "
+                 f"{_f(math.exp(nll_all), 2)} | {_f(h.get('nll_sampled'), 4)} | "
+                 f"{h.get('tokens', 'n/a')} |")
     if "nll" in plots:
         L += ["", f"![held-out NLL]({plots['nll'].name})"]
     vaes = [m for m in models if res["models"][m]["kind"] == "vae"]
@@ -138,28 +314,47 @@ def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],
 def _real_section(res: Mapping[str, Any], styles: Sequence[str]) -> list[str]:
     bars = res["settings"]["bars"]
     L = ["## Real reference data", "",
-         f"Corpus melodies of each style cut into {bars}-bar excerpts, arranged by "
-         "`bot.arrange` in that style (as generated melodies are), tempo drawn "
-         "from the style's range. Held-out pieces are used first; training pieces only when "
-         "the held-out ones run out.", "",
+         f"Per style, {bars}-bar excerpts of held-out pieces: music21's corpus (folk, celtic, "
+         "classical, its rags) in the hashed held-out split; for jazz and blues the held-out "
+         "Weimar Jazz Database solos (`wjd`) and Impro-Visor transcriptions (`impro-visor`); "
+         "for ragtime the held-out public-domain rags plus the CC BY-NC-SA Joplin edition "
+         "(`joplin-nc`, evaluation only) without the "
+         f"{len(NC_SAME_AS_MUTOPIA)} pieces whose title the public-domain Mutopia set also "
+         "holds. Only pieces in a meter the style composes in (Joplin's waltzes and marches "
+         f"are not ragtime's 2/4 or 4/4). Excerpts start on a bar line: back to back from "
+         "the first bar of the piece's form (after a solo's pickup bars), each with at least "
+         f"{MIN_EXCERPT_NOTES} notes. Pieces take turns, one excerpt each per round, until the "
+         "style has as many clips as each model; a piece's excerpts are spread evenly over it "
+         "(a long solo gives its opening, middle and closing choruses, not only its first). "
+         "So the excerpts per piece are about clips ÷ pieces: one for the large corpora, "
+         "several for the few held-out blues solos. Training pieces would be used only when "
+         "the held-out ones run out (the table says when).", "",
          "| style | real clips | from held-out pieces | held-out pieces used / available | "
-         "training pieces used / available | pieces skipped | note |",
-         "|---|---|---|---|---|---|---|"]
+         "excerpts per piece | sources (pieces) | training pieces used / available | "
+         "pieces in other meters | pieces too short | note |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
     for s in styles:
         r = res["real"][s]
+        per = sorted((r.get("per_piece") or {}).values())
+        span = "n/a" if not per else (f"{per[0]}" if per[0] == per[-1] else
+                                      f"{per[0]}-{per[-1]}")
+        src = ", ".join(f"{k} {v}" for k, v in sorted((r.get("sources") or {}).items()))
         L.append(f"| {s} | {r['clips']} | {r['heldout_clips']} | {r['heldout_pieces']} / "
-                 f"{r['available_heldout']} | {r['training_pieces']} / "
-                 f"{r['available_training']} | {r['skipped_pieces']} | "
-                 f"{r['reason'] or ''} |")
-    return [*L, "", f"Pieces skipped: meters whose bar exceeds the 48-step roll (9/8, 12/8) or "
-            f"shorter than {bars} bars.", ""]
+                 f"{r['available_heldout']} | {span} | {src or 'n/a'} | "
+                 f"{r['training_pieces']} / {r['available_training']} | "
+                 f"{r['skipped_pieces']} | {r.get('short_pieces', 0)} | {r['reason'] or ''} |")
+    return [*L, "", "The pieces and excerpts of every style: `results.json`, "
+            "`real.<style>.per_piece`.", ""]
 
 
 def _metrics_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequence[str],
                      plots: Mapping[str, Path]) -> list[str]:
-    L = ["## Objective metrics", "",
+    L = ["## Band metrics (the whole arrangement)", "",
          "Per style: the real clips' mean ± sd beside each model's mean ± sd, and in brackets "
-         "the Yang–Lerch overlap area (OA) of that feature.", ""]
+         "the Yang–Lerch overlap area (OA) of that feature. The chords, bass and drums lanes "
+         "come from the arranger for every melody model and for the real excerpts alike; "
+         "they follow the chord plan (the chord model's or the rule-based one, against the "
+         "real excerpt's own changes) and the lead.", ""]
     for s in styles:
         real = res["real"][s]
         L += [f"### {s}", ""]
@@ -176,18 +371,8 @@ def _metrics_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequ
         L += [f"- {n}" for n in notes]
         if notes:
             L.append("")
-        L += ["| feature | real | " + " | ".join(models) + " |",
-              "|---|---|" + "---|" * len(models)]
-        L.append("| clips | " + str(real["clips"]) + " | " + " | ".join(
-            str(res["generated"][m][s]["clips"]) for m in models) + " |")
-        for k in METRICS:
-            cells = []
-            for m in models:
-                g = res["generated"][m][s]["metrics"][k]
-                oa = f" (OA {_f(g['overlap'], 2)})" if real["clips"] else ""
-                cells.append(_ms(g) + oa)
-            L.append(f"| {LABELS.get(k, k)} | {_ms(real['metrics'][k])} | " + " | ".join(cells)
-                     + " |")
+        L += _feature_table(res, models, s, "metrics", {k: LABELS.get(k, k) for k in METRICS},
+                            clips=True)
         if f"features_{s}" in plots:
             L += ["", f"![{s} features]({plots[f'features_{s}'].name})"]
         L.append("")
@@ -220,7 +405,7 @@ def _classifier_section(res: Mapping[str, Any], models: Sequence[str],
          "real-trained → generated, lead |", "|---|---|---|---|---|"]
     for key in ["real", *models]:
         c = cls[key]
-        name = "real (arranged corpus)" if key == "real" else key
+        name = "real (held-out excerpts)" if key == "real" else key
         L.append(f"| {name} | {_acc(c['band'], 'cv')} | {_acc(c['lead'], 'cv')} | "
                  f"{_acc(c['band'], 'real_to_gen')} | {_acc(c['lead'], 'real_to_gen')} |")
     L.append("")
@@ -232,25 +417,53 @@ def _classifier_section(res: Mapping[str, Any], models: Sequence[str],
 
 def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
     L = ["## How the figures are computed", "",
-         "- Clips become 4-lane piano rolls (`models.roll.encode`: lead, chords, bass, drums; "
-         "12 steps per quarter), cut to the meter's bar length. Generated clips come from "
-         "`Composer.compose`, as a member would get them: a melody model's line over the "
-         "style's chord plan arranged by `bot.arrange`; the GAN's four parts restyled by the "
-         "arranger's instrumentation path, in 4/4.",
-         "- Metrics (`models.metrics.clip_metrics`, MusPy / MuseGAN definitions): pitch-class "
-         "entropy and scale consistency over the pitched lanes; groove consistency and "
-         "empty-beat rate over all lanes; pitch classes used per bar (UPC) and qualified-note "
-         "rate (notes ≥ 2 steps, a 32nd) per pitched lane; drum-pattern rate (drum hits on "
-         "the sixteenth grid); tonal distance (Harte et al. tonal centroids, bar by bar) "
-         "between lane pairs; polyphony of the chords lane; empty-bar rate per lane. "
-         "Undefined values (e.g. a silent lane) are left out of means.",
+         "- Generated clips come from `Composer.compose`, as a member would get them: a melody "
+         "model's line over the style's chord plan (the chord model's, or the rule-based "
+         "plan), in the style's default form, arranged by `bot.arrange`; the GAN's four parts "
+         "restyled by the arranger's instrumentation path, in 4/4.",
+         "- **Lead-line features** (`models/lead_metrics.py`; a line is its notes on the "
+         "1/12-beat grid, one per onset, the top one when several start together): "
+         "*pitch-class entropy*, Shannon entropy in bits of the notes' pitch classes, each "
+         "note once; *scale consistency*, the largest share of notes inside one major scale "
+         "(or its relative minor) over the 12 transpositions; *swing ratio*, the geometric "
+         "mean of long/short over the line's eighth-note pairs, where a pair is three "
+         "consecutive onsets a < u < c in a x/4 meter with a within one step (1/12 beat) of "
+         "a beat line b, c within one step of b + 12 and u on steps 4-9 of the beat, and its "
+         "ratio is (u − a)/(c − u): 1 straight, 2 triplet swing, 3 dotted eighth + "
+         "sixteenth; NaN without a pair (and in x/8 meters); *notes per bar*, onsets per bar; "
+         "*pitch range*, highest minus lowest pitch in semitones; *chord vocabulary*, the "
+         "number of distinct chord symbols (root and quality) in the clip's chord timeline "
+         "(the chord sounding at its start and every change); *repetition rate* "
+         "(`models.form.repetition_rate`), the share of non-empty bars after the first that "
+         "repeat an earlier bar of the clip exactly (same onsets, positions and pitches). A "
+         "generated line is the arranged lead track brought back to the grid; a real line is "
+         "the excerpt's notes and chords as the data has them (WJD solos with their "
+         "performed swing; Impro-Visor transcriptions without a swing ratio, being notated "
+         "straight and played swung).",
          "- Overlap area (Yang & Lerch 2018, `models.metrics.compare`): per feature, the "
          "pairwise distances within the real set and between real and generated clips, each "
-         "smoothed by a Gaussian KDE; OA is the area under the smaller density.",
-         "- Classifier features: *band*: every metric, key-relative pitch-class histogram, "
-         "onset positions within the beat (12 steps) and the bar (4 beats), notes per bar per "
-         "lane, tempo; *lead*: the lead lane's entropy, scale consistency, UPC, qualified "
-         "notes, empty beats, groove, density, key-relative pitch-class histogram, onset "
-         "positions and interval profile (mean |interval|, share of steps, of leaps). "
-         "Standardised on the training fold; NaN filled with training means."]
+         "smoothed by a Gaussian KDE; OA is the area under the smaller density. Clips where "
+         "a feature is undefined are left out of that feature.",
+         "- Band metrics (`models.metrics.clip_metrics`, MusPy / MuseGAN definitions, on the "
+         "4-lane piano roll of the arranged clip, 12 steps per quarter, cut to the meter's "
+         "bar): pitch-class entropy and scale consistency over the pitched lanes; groove "
+         "consistency and empty-beat rate over all lanes; pitch classes used per bar (UPC) "
+         "and qualified-note rate (notes ≥ 2 steps) per pitched lane; drum-pattern rate; "
+         "tonal distance between lane pairs; polyphony of the chords lane; empty-bar rate per "
+         "lane. The real excerpts are arranged the same way as generated lines (for jazz and "
+         "blues the arranger swings the already swung solos, as it does the models' lines).",
+         "- Held-out NLL per style: `models.heldout.style_nll`, the training loop's own "
+         "`evaluate` on each style's held-out pieces.",
+         "- Classifier features: *lead* (`models.lead_metrics.lead_vector`, the lead line "
+         "alone): pitch-class entropy, scale consistency, swing ratio, notes per beat, pitch "
+         "range, repetition rate, syncopation (share of notes starting off the beat and "
+         "sounding over the next beat line), rest share (share of the time without a note), "
+         "the key-relative pitch-class distribution, onsets by step "
+         "of the beat (12), the interval profile (mean |interval|, share of steps ≤ 2 and "
+         "leaps ≥ 5 semitones). Left out: chord vocabulary (the chord plan's), register (the "
+         "arranger moves every lead into the style's range) and what reads the bar length "
+         "(the request draws the meter from the style; the model does not write it). "
+         "*band*: every band metric, key-relative pitch-class histogram, "
+         "onset positions of all lanes, notes per bar per lane, tempo. Multinomial logistic "
+         "regression, standardised on the training fold, NaN filled with training means."]
     return [*L, ""]

@@ -1,4 +1,5 @@
-"""The results record: model provenance, per-style metric summaries and overlap with real data."""
+"""The results record: model provenance, per-style band and lead-line metric summaries, their
+overlap with the real data, held-out likelihood per style."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from bot.evaluation.clips import METRICS
-from bot.evaluation.data import Generated, Reference
+from bot.evaluation.data import Generated
+from bot.evaluation.references import Reference
+from models.lead_metrics import LEAD_METRICS
 from models.metrics import compare
 
 log = logging.getLogger(__name__)
@@ -34,13 +37,29 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "std": float(a.std()), "n": len(a)}
 
 
+def _compared(real: Sequence[Mapping[str, float]], gen: Sequence[Mapping[str, float]],
+              keys: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per feature: the generated clips' mean, sd and n, with the overlap area and KL against
+    the real clips (NaN without both sets)."""
+    cmp = compare(list(real), list(gen)) if real and gen else {}
+    out = {}
+    for k in keys:
+        d = _summary([c[k] for c in gen])
+        d["overlap"] = cmp[k].overlap if k in cmp else math.nan
+        d["kl"] = cmp[k].kl if k in cmp else math.nan
+        out[k] = d
+    return out
+
+
 def build_results(info: Mapping[str, ModelInfo], refs: Mapping[str, Reference],
                   gen: Mapping[str, Mapping[str, Generated]], styles: Sequence[str], clips: int,
-                  bars: int, seed: int) -> dict[str, Any]:
+                  bars: int, seed: int,
+                  nll: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {
         "settings": {"clips": clips, "bars": bars, "seed": seed, "styles": list(styles),
-                     "models": list(info), "metrics": list(METRICS)},
-        "models": {}, "real": {}, "generated": {},
+                     "models": list(info), "metrics": list(METRICS),
+                     "lead_metrics": list(LEAD_METRICS)},
+        "models": {}, "real": {}, "generated": {}, "nll": dict(nll or {}),
     }
     for m, mi in info.items():
         held = mi.meta.get("heldout") or {}
@@ -48,6 +67,7 @@ def build_results(info: Mapping[str, ModelInfo], refs: Mapping[str, Reference],
             "kind": mi.kind, "sha256": mi.sha256, "styles": mi.styles,
             "heldout": {k: v for k, v in held.items() if isinstance(v, int | float)},
             "steps": mi.meta.get("steps"), "train_seconds": mi.meta.get("train_seconds"),
+            "untrained_twin_of": mi.meta.get("untrained_twin_of"),
         }
     for s, ref in refs.items():
         res["real"][s] = {
@@ -55,22 +75,22 @@ def build_results(info: Mapping[str, ModelInfo], refs: Mapping[str, Reference],
             "heldout_pieces": ref.heldout_pieces, "training_pieces": ref.training_pieces,
             "available_heldout": ref.available_heldout,
             "available_training": ref.available_training,
-            "skipped_pieces": ref.skipped_pieces, "reason": ref.reason,
+            "skipped_pieces": ref.skipped_pieces, "short_pieces": ref.short_pieces,
+            "reason": ref.reason, "per_piece": dict(ref.per_piece), "sources": dict(ref.sources),
             "metrics": {k: _summary([c.metrics[k] for c in ref.clips]) for k in METRICS},
+            "lead": {k: _summary([c.lead[k] for c in ref.clips]) for k in LEAD_METRICS},
         }
     for m, per_style in gen.items():
         res["generated"][m] = {}
         for s, g in per_style.items():
-            entry: dict[str, Any] = {"clips": len(g.clips), "skipped_seeds": g.skipped_seeds,
-                                     "error": g.error, "metrics": {}}
-            cmp = (compare([c.metrics for c in refs[s].clips], [c.metrics for c in g.clips])
-                   if refs[s].clips and g.clips else {})
-            for k in METRICS:
-                d = _summary([c.metrics[k] for c in g.clips])
-                d["overlap"] = cmp[k].overlap if k in cmp else math.nan
-                d["kl"] = cmp[k].kl if k in cmp else math.nan
-                entry["metrics"][k] = d
-            res["generated"][m][s] = entry
+            real = refs[s].clips
+            res["generated"][m][s] = {
+                "clips": len(g.clips), "skipped_seeds": g.skipped_seeds, "error": g.error,
+                "metrics": _compared([c.metrics for c in real], [c.metrics for c in g.clips],
+                                     METRICS),
+                "lead": _compared([c.lead for c in real], [c.lead for c in g.clips],
+                                  LEAD_METRICS),
+            }
     return res
 
 
@@ -95,6 +115,26 @@ def mean_overlap(res: Mapping[str, Any], model: str, styles: Sequence[str],
          if not uninformative(res, s, k)]
     v = [x for x in v if not math.isnan(x)]
     return float(np.mean(v)) if v else math.nan
+
+
+def lead_overlap(res: Mapping[str, Any], model: str, style: str,
+                 metrics: Sequence[str] = LEAD_METRICS) -> float:
+    """Mean Yang-Lerch overlap area of the model's clips on the lead-line features in one style
+    (features undefined for every clip, e.g. the swing ratio of 6/8 tunes, left out; NaN
+    without a real reference)."""
+    v = [res["generated"][model][style]["lead"][k]["overlap"] for k in metrics]
+    v = [x for x in v if x is not None and not math.isnan(x)]
+    return float(np.mean(v)) if v else math.nan
+
+
+def repetition_within(res: Mapping[str, Any], model: str, style: str) -> bool | None:
+    """Whether the model's mean repetition rate lies within the real clips' mean ± 1 sd (None
+    when either is missing)."""
+    r = res["real"][style]["lead"]["repetition_rate"]
+    g = res["generated"][model][style]["lead"]["repetition_rate"]
+    if not r["n"] or not g["n"]:
+        return None
+    return bool(abs(g["mean"] - r["mean"]) <= r["std"] + 1e-12)
 
 
 def json_safe(x: Any) -> Any:

@@ -1,22 +1,28 @@
-"""The evaluation driver: check arguments, load models and corpus, score, classify, write out."""
+"""The evaluation driver: check arguments, load models and corpora, score, classify, measure
+held-out likelihood per style, write the report, its plots and the listening page."""
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.errors import ResourceError, UserError
 from bot.evaluation.classifier import classify
-from bot.evaluation.data import Generated, Reference, generate, real_reference
+from bot.evaluation.data import Generated, generate
+from bot.evaluation.listen import write_listening
 from bot.evaluation.plots import write_plots
+from bot.evaluation.references import Reference, is_reference, real_reference
 from bot.evaluation.report import render_report
 from bot.evaluation.results import ModelInfo, build_results, json_safe
 from bot.styles import STYLE_NAMES, STYLES
 from models.corpus import Piece
+from models.dataset import is_heldout
 from models.errors import ModelError
 from models.registry import ModelRegistry
+from models.style_corpus import source_kind
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,7 @@ CorpusSource = Sequence[Piece] | Callable[[], Sequence[Piece]]
 
 MAX_CLIPS = 500
 MAX_BARS = 48
+BASELINE = "untrained"  # the random-weight twin of the first sequence model evaluated
 
 
 def _check(models: Sequence[str] | None, styles: Sequence[str] | None, clips: int, bars: int,
@@ -44,14 +51,70 @@ def _check(models: Sequence[str] | None, styles: Sequence[str] | None, clips: in
     return models, styles
 
 
-def _load_corpus(corpus: CorpusSource | None, note: Callable[[str], None]) -> list[Piece]:
+def _load_corpus(corpus: CorpusSource | None, data: Path | None, use_corpus: bool,
+                 note: Callable[[str], None]) -> tuple[list[Piece], list[Piece]]:
+    """(pieces as the models learn them, pieces as the references use them): ``corpus`` for
+    both when given (tests), else music21's corpus (unless ``use_corpus`` is off), the style
+    corpus (``data`` or the default beside the checkout) and, as evaluation-only ragtime, its
+    non-commercial Joplin edition. The two differ in the WJD solos only: the models learn them
+    straightened, the references keep the performed swing."""
     if corpus is not None:
-        return list(corpus() if callable(corpus) else corpus)
+        pieces = list(corpus() if callable(corpus) else corpus)
+        return pieces, pieces
     from models.corpus import load_corpus
+    from models.style_corpus import (
+        default_style_corpus,
+        rag_pieces,
+        style_corpus_pieces,
+        wjd_pieces,
+    )
 
-    note("loading the offline corpus (cached; the first run extracts it for minutes)")
-    # all styles: load_corpus keys its cache by the style list, so a subset would re-extract
-    return load_corpus()
+    pieces: list[Piece] = []
+    if use_corpus:
+        note("loading the offline corpus (cached; the first run extracts it for minutes)")
+        # all styles: load_corpus keys its cache by the style list, so a subset would re-extract
+        pieces = load_corpus()
+    root = data or default_style_corpus()
+    if root is None or not (root / "MANIFEST.md").is_file():
+        note("no style corpus (../shared/style-corpus or --data): jazz and blues have no real "
+             "reference, ragtime only music21's rags")
+        return pieces, pieces
+    note(f"loading the style corpus from {root}")
+    extra, skipped = style_corpus_pieces(root)
+    nc, nc_skipped = rag_pieces(root, nc_only=True)
+    if skipped or nc_skipped:
+        note(f"style corpus files skipped: {dict(skipped + nc_skipped)}")
+    performed = {p.source: p for p in wjd_pieces(root, performed=True)[0]}
+    learned = pieces + extra + nc
+    return learned, [performed.get(p.source, p) for p in learned]
+
+
+def _nc_trained(meta: dict) -> bool:
+    """Whether a checkpoint learned from the non-commercial Joplin edition (never the shipped
+    ones): its Joplin pieces are then no held-out reference for it."""
+    return bool(meta.get("include_nc")) or "--include-nc" in str(meta.get("command", ""))
+
+
+def _style_nll(registry: ModelRegistry, info: dict[str, ModelInfo], pieces: Sequence[Piece],
+               styles: Sequence[str], note: Callable[[str], None]) -> dict[str, dict]:
+    """Per sequence model: NLL per style on the hashed held-out pieces (the split every trainer
+    uses) and on the evaluation-only Joplin pieces, encoded as training encodes them."""
+    from models.heldout import style_nll
+
+    held = [p for p in pieces if p.style in styles and is_heldout(p.source)
+            and source_kind(p.source) != "joplin-nc"]
+    nc = [p for p in pieces if "ragtime" in styles and source_kind(p.source) == "joplin-nc"
+          and is_reference(p)]
+    out: dict[str, dict] = {}
+    for m, mi in info.items():
+        if mi.kind != "rnn" or mi.meta.get("untrained_twin_of"):
+            continue  # the untrained twin's NLL is about ln(vocabulary): minutes for nothing
+        note(f"held-out likelihood of {m}: {len(held)} held-out pieces, {len(nc)} Joplin pieces")
+        loaded = registry.get(m)
+        out[m] = {"heldout": style_nll(loaded, held)}
+        if nc and not _nc_trained(mi.meta):
+            out[m]["joplin_nc"] = style_nll(loaded, nc).get("ragtime")
+    return out
 
 
 def run_evaluation(
@@ -65,15 +128,21 @@ def run_evaluation(
     registry: ModelRegistry | None = None,
     progress: Progress | None = None,
     corpus: CorpusSource | None = None,
+    data: Path | None = None,
+    baseline: bool = False,
+    use_corpus: bool = True,
 ) -> Path:
     """Evaluate ``models`` (default: all installed) on ``styles`` (default: all six); write
-    ``report.md``, ``results.json`` and PNG plots into ``out_dir``; return the report's path.
+    ``report.md``, ``results.json``, PNG plots and the listening page (``listen.md`` with one
+    piano roll per style and model) into ``out_dir``; return the report's path.
 
-    ``corpus`` (pieces, or a function returning them) replaces the offline corpus as the real
-    reference. The same arguments give the same report.
+    ``corpus`` (pieces, or a function returning them) replaces the offline corpora; ``data``
+    names the style corpus (default: beside the checkout); ``use_corpus=False`` leaves out
+    music21's corpus (folk, celtic, classical then have no reference). With ``baseline``, the first
+    sequence model's untrained twin (``models.baseline``) is scored beside the models, as
+    BASELINE: what the pipeline around a model reaches with random weights. The same arguments
+    give the same report.
     """
-    from bot.service import Composer
-
     def note(msg: str) -> None:
         log.info(msg)
         if progress is not None:
@@ -82,23 +151,58 @@ def run_evaluation(
     if registry is None:
         registry = ModelRegistry.discover()
     models, styles = _check(models, styles, clips, bars, registry.names())
-    composer = Composer(registry)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    with tempfile.TemporaryDirectory(prefix="cadenza-eval-") as tmp:
+        if baseline:
+            registry, models = _with_baseline(registry, models, Path(tmp), note)
+        return _run(out_dir, models, styles, clips, bars, seed, registry, note,
+                    lambda: _load_corpus(corpus, data, use_corpus, note))
+
+
+def _with_baseline(registry: ModelRegistry, models: list[str], tmp: Path,
+                   note: Callable[[str], None]) -> tuple[ModelRegistry, list[str]]:
+    """The registry and model list with BASELINE added (unchanged without a sequence model)."""
+    from models.baseline import untrained_twin
+
+    if BASELINE in registry.names():
+        raise UserError(f"a model is named {BASELINE!r}: that name is the baseline's")
+    twin_of = next((m for m in sorted(models, key=lambda m: m != "lstm")
+                    if _kind(registry, m) == "rnn"), None)
+    if twin_of is None:
+        note("no sequence model evaluated: no untrained baseline")
+        return registry, models
+    note(f"baseline: {BASELINE}, {twin_of}'s configuration with random weights")
+    path = untrained_twin(registry.entry(twin_of).path, tmp / BASELINE / "model.pt")
+    entries = {n: registry.entry(n).path for n in registry.names()}
+    return ModelRegistry({**entries, BASELINE: path}), [*models, BASELINE]
+
+
+def _kind(registry: ModelRegistry, name: str) -> str:
+    try:
+        return str(registry.get(name).kind)
+    except ModelError as e:  # a corrupt or mismatched checkpoint: say which, stop early
+        raise ResourceError(str(e)) from None
+
+
+def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: int, seed: int,
+         registry: ModelRegistry, note: Callable[[str], None],
+         load: Callable[[], tuple[list[Piece], list[Piece]]]) -> Path:
+    from bot.service import Composer
+
+    composer = Composer(registry)
     info: dict[str, ModelInfo] = {}
     for m in models:
-        try:
-            loaded = registry.get(m)
-        except ModelError as e:  # a corrupt or mismatched checkpoint: say which, stop early
-            raise ResourceError(str(e)) from None
+        _kind(registry, m)
+        loaded = registry.get(m)
         info[m] = ModelInfo(m, loaded.kind, loaded.sha256, list(loaded.styles),
                             dict(loaded.meta))
 
-    pieces = _load_corpus(corpus, note)
+    pieces, real_pieces = load()
     refs: dict[str, Reference] = {}
     for s in styles:
-        refs[s] = real_reference(pieces, s, clips, bars, seed)
+        refs[s] = real_reference(real_pieces, s, clips, bars, seed)
         note(f"real {s}: {len(refs[s].clips)} clips" +
              (f" ({refs[s].reason})" if refs[s].reason else ""))
 
@@ -109,11 +213,16 @@ def run_evaluation(
             note(f"generating {m} / {s}: {clips} clips of {bars} bars")
             gen[m][s] = generate(composer, m, s, clips, bars, seed)
 
-    results = build_results(info, refs, gen, styles, clips, bars, seed)
+    nll = _style_nll(registry, info, pieces, styles, note)
+    results = build_results(info, refs, gen, styles, clips, bars, seed, nll)
+    results["settings"]["baseline"] = BASELINE if BASELINE in info else None
     note("classifying styles")
     results["classifier"], conf = classify(refs, gen, models, styles, seed)
     note("plotting")
     plots = write_plots(out_dir, results, conf, models, styles)
+    note("writing the listening page")
+    results["listen"] = write_listening(out_dir, refs, gen,
+                                        [m for m in models if m != BASELINE], styles)
     (out_dir / "results.json").write_text(json.dumps(json_safe(results), indent=1,
                                                      sort_keys=True) + "\n")
     report = out_dir / "report.md"

@@ -1,0 +1,215 @@
+"""Musical form as plain data: sections of bars (AABA, AAB, AABB, strains), their per-bar
+features for the models, inference of sections from a piece's own repetitions, and the
+repetition rate used to measure form.
+
+A form is a string of section letters (``"aaba"``); a ``Section`` is ``(start_bar, bars,
+letter)``. The models see four small per-bar features (``FORM_FEATURES``), so they learn what
+real pieces do at the start, middle and end of a section and when a section comes back:
+
+========== =================================================================================
+section    0 = unknown / before the first bar, 1..5 = letters A..E (later letters count as E)
+sec_bar    0 = before the first bar, 1..8 = bar index inside the section + 1 (capped at 8)
+sec_left   0 = before the first bar, 1..4 = bars left in the section, this one included (cap 4)
+repeat     0 = unknown, 1 = first time this letter is heard, 2 = a letter heard before
+========== =================================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+Section = tuple[int, int, str]  # (start bar, length in bars, letter)
+
+FORM_FEATURES = ("section", "sec_bar", "sec_left", "repeat")
+FORM_FEATURE_SIZES = (6, 9, 5, 3)
+MAX_LETTERS = 5
+MAX_FORM_LETTERS = 8  # a member's form: at most 8 sections
+UNKNOWN_FORM = (0, 0, 0, 0)
+
+
+class FormError(ValueError):
+    """A form that cannot be laid over the requested bars."""
+
+
+def parse_form(text: str, max_letters: int = MAX_FORM_LETTERS) -> str:
+    """Normalise a member's form: letters a-e, 1-8 of them, starting with A (``"AABA"`` ->
+    ``"aaba"``); FormError otherwise. (The styles' own forms may repeat past 8 sections.)"""
+    t = text.strip().lower()
+    if not re.fullmatch(rf"[a-e]{{1,{max_letters}}}", t):
+        raise FormError("a form is 1-8 section letters a-e, such as aaba, aab or aabb")
+    if t[0] != "a":
+        raise FormError("a form starts with section a, such as aaba, aab or aabb")
+    seen = "a"
+    for ch in t[1:]:  # letters are introduced in order: abac, never acab
+        if ch not in seen:
+            if ord(ch) != ord(max(seen)) + 1:
+                raise FormError(f"form {t}: new sections come in order a, b, c, ... "
+                                f"(try {_canonical(t)})")
+            seen += ch
+    return t
+
+
+def _canonical(form: str) -> str:
+    mapping: dict[str, str] = {}
+    for ch in form:
+        mapping.setdefault(ch, "abcde"[len(mapping)])
+    return "".join(mapping[ch] for ch in form)
+
+
+def lay_out(form: str, bars: int) -> tuple[Section, ...]:
+    """Equal sections for a form over ``bars`` bars; FormError when they do not divide."""
+    form = parse_form(form, max_letters=max(MAX_FORM_LETTERS, bars))
+    n = len(form)
+    if bars % n:
+        raise FormError(f"form {form} needs a number of bars divisible by {n} "
+                        f"({n} equal sections), not {bars}")
+    size = bars // n
+    return tuple((i * size, size, ch.upper()) for i, ch in enumerate(form))
+
+
+# Default forms per style, tried in order: (section length in bars, ((letters, weight), ...)).
+# The first entry whose sections divide the requested bars wins, one of its forms drawn by
+# weight (a seed fixes the draw), and repeating the letters fills longer clips (a second chorus
+# of a blues is AAB again). Sizes follow the styles' real phrase lengths: 8-bar A sections of
+# 32-bar standards, the 4-bar lines of a 12-bar blues, 8-bar strains of reels and rags, 4-bar
+# phrases of chorales. Where real tunes vary, the weights give the share of each: an 8-bar folk
+# tune is often a period of two phrases that open alike (a a') and as often not; 8-bar stretches
+# of real tunes repeat a bar 0.13 (folk), 0.18 (celtic), 0.07 (rags) of the time, and a returning
+# section always lets the melody bring its phrase back.
+STYLE_FORMS: dict[str, tuple[tuple[int, tuple[tuple[str, float], ...]], ...]] = {
+    "jazz": ((8, (("aaba", 1.0),)), (4, (("aaba", 1.0),)), (4, (("ab", 1.0),))),
+    "blues": ((4, (("aab", 1.0),)), (4, (("ab", 1.0),)), (2, (("aab", 1.0),))),
+    "folk": ((8, (("aabb", 1.0),)), (4, (("aabb", 0.6), ("abac", 0.4))),
+             (4, (("aa", 0.35), ("ab", 0.65)))),
+    "celtic": ((8, (("aabb", 1.0),)), (4, (("aabb", 0.6), ("abab", 0.4))),
+               (4, (("aa", 0.45), ("ab", 0.55)))),
+    "classical": ((4, (("abac", 1.0),)), (4, (("ab", 1.0),))),
+    "ragtime": ((8, (("aabb", 1.0),)), (4, (("aabb", 0.5), ("abac", 0.5))),
+                (4, (("aa", 0.25), ("ab", 0.75)))),
+}
+
+
+def default_form(style: str, bars: int, draw: float = 0.0) -> str:
+    """The style's usual form for ``bars`` bars, as letters (one letter per section); ``draw``
+    (uniform in [0, 1)) picks among the forms the style uses for that length."""
+    for size, choices in STYLE_FORMS.get(style, ()):
+        span = size * len(choices[0][0])
+        if bars % span:
+            continue
+        total = sum(w for _, w in choices)
+        acc = 0.0
+        chosen = choices[-1][0]
+        for letters, w in choices:
+            acc += w / total
+            if draw < acc:
+                chosen = letters
+                break
+        return chosen * (bars // span)
+    # nothing divides (e.g. 7 bars): one section, the whole clip
+    return "a"
+
+
+def form_for(style: str, bars: int, form: str | None = None) -> tuple[Section, ...]:
+    """Sections for a clip: the member's form, or the style's default."""
+    return lay_out(form if form else default_form(style, bars), bars)
+
+
+def bar_features(sections: Sequence[Section], bars: int) -> list[tuple[int, int, int, int]]:
+    """Per-bar FORM_FEATURES for ``bars`` bars; bars outside every section are unknown."""
+    out = [UNKNOWN_FORM] * bars
+    seen: set[str] = set()
+    for start, length, letter in sorted(sections):
+        idx = min(MAX_LETTERS, ord(letter.upper()) - ord("A") + 1)
+        rep = 2 if letter in seen else 1
+        seen.add(letter)
+        for k in range(length):
+            b = start + k
+            if 0 <= b < bars:
+                out[b] = (idx, min(8, k + 1), min(4, length - k), rep)
+    return out
+
+
+def section_letters(sections: Sequence[Section], bars: int) -> str:
+    """One letter per bar ('.' where no section covers it), for display and tests."""
+    out = ["."] * bars
+    for start, length, letter in sections:
+        for b in range(start, min(bars, start + length)):
+            out[b] = letter
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- sections from repetition
+
+
+def _similarity(a: Sequence[frozenset], b: Sequence[frozenset]) -> float:
+    """Mean per-bar Jaccard similarity of two equally long phrases (empty bars match empty)."""
+    total = 0.0
+    for x, y in zip(a, b, strict=True):
+        if not x and not y:
+            total += 1.0
+        else:
+            total += len(x & y) / len(x | y)
+    return total / max(1, len(a))
+
+
+def infer_sections(bar_content: Sequence[frozenset], *, threshold: float = 0.5,
+                   sizes: Sequence[int] = (8, 4)) -> tuple[Section, ...]:
+    """Sections of a piece from its own repetitions: phrases of 8 bars when some 8-bar phrase
+    comes back, else of 4; a phrase that resembles an earlier one (mean per-bar Jaccard
+    similarity of ``bar_content`` >= threshold) takes its letter, others the next letter.
+    ``bar_content`` holds one hashable-item set per bar (melody onsets, chord changes)."""
+    bars = len(bar_content)
+    best: tuple[Section, ...] = ((0, bars, "A"),) if bars else ()
+    for size in sizes:
+        if bars < 2 * size:
+            continue
+        phrases = [list(bar_content[s:s + size]) for s in range(0, bars - size + 1, size)]
+        letters: list[str] = []
+        for i, ph in enumerate(phrases):
+            scores = [(_similarity(ph, phrases[j]), j) for j in range(i)]
+            top = max(scores, default=(0.0, -1))
+            if top[0] >= threshold:
+                letters.append(letters[top[1]])
+            else:
+                used = sorted(set(letters))
+                letters.append(chr(ord(used[-1]) + 1) if used else "A")
+        sections = [(i * size, size, min(ch, "E")) for i, ch in enumerate(letters)]
+        tail = bars - len(phrases) * size
+        if tail:  # a leftover shorter than a phrase: a section of its own (a tag, a coda)
+            sections.append((len(phrases) * size, tail, min("E", chr(ord(max(letters)) + 1))))
+        found = tuple(sections)
+        if len(set(letters)) < len(letters):  # something came back: this size shows the form
+            return found
+        best = found
+    return best
+
+
+# ---------------------------------------------------------------- measuring form
+
+
+def bar_onsets(notes: Sequence[tuple[int, int, int]], bar_ticks: int, bars: int
+               ) -> list[frozenset]:
+    """Per bar, the set of (position in bar, pitch) onsets of (start, duration, pitch) notes."""
+    out: list[set] = [set() for _ in range(bars)]
+    for start, _dur, pitch in notes:
+        b, pos = divmod(start, bar_ticks)
+        if 0 <= b < bars:
+            out[b].add((pos, pitch))
+    return [frozenset(s) for s in out]
+
+
+def repetition_rate(notes: Sequence[tuple[int, int, int]], bar_ticks: int, bars: int) -> float:
+    """Share of the non-empty bars after the first that repeat an earlier bar exactly (same
+    onsets at the same positions and pitches); NaN when fewer than two bars have notes."""
+    content = bar_onsets(notes, bar_ticks, bars)
+    seen: set[frozenset] = set()
+    counted = repeats = 0
+    for c in content:
+        if not c:
+            continue
+        if seen:
+            counted += 1
+            repeats += c in seen
+        seen.add(c)
+    return repeats / counted if counted else float("nan")

@@ -1,0 +1,155 @@
+"""The chord-progression model: tokens on literal progressions, a sampling grammar that always
+gives a valid plan, plans from a tiny random model for every style and length, tiny training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.chord_model import (
+    BAR,
+    EOS,
+    ChordConstraint,
+    ChordSeq,
+    ChordTokenError,
+    ChordVocab,
+    PlanRequest,
+    bar_units,
+    bars_from_changes,
+    decode,
+    encode,
+    sample_plans,
+)
+from models.form import form_for
+from models.theory import Chord, Key
+from tests.test_grammar import run_random
+
+V = ChordVocab()
+F = Key(5)
+
+
+def test_a_literal_progression_encodes_relative_to_the_tonic_and_round_trips() -> None:
+    # F: | Gm7 C7 | Fmaj7 | Gm7 C7 | F6 NC |
+    bars = [((0, Chord(7, "m7")), (24, Chord(0, "7"))), ((0, Chord(5, "maj7")),),
+            ((0, Chord(7, "m7")), (24, Chord(0, "7"))), ((0, Chord(5, "6")), (36, None))]
+    toks = encode(bars, V, style="jazz", meter=(4, 4), key=F)
+    assert V.names[toks[0]] == "BOS" and V.names[toks[3]] == "MODE_major"
+    names = " ".join(V.names[t] for t in toks[4:])
+    assert names == ("BAR CH_2:m7 LEN_2 CH_7:7 LEN_2 BAR CH_0:maj7 LEN_4 BAR REP_2 "
+                     "BAR CH_0:6 LEN_3 CH_NC LEN_1 EOS")
+    assert decode(toks, V, key=F, meter=(4, 4)) == bars
+    # the same degrees in another key are the same tokens
+    in_bb = [tuple((t, c.transpose(5) if c else None) for t, c in bar) for bar in bars]
+    assert encode(in_bb, V, style="jazz", meter=(4, 4), key=Key(10)) == toks
+
+
+def test_changes_move_to_beats_and_bars_restate_their_chord() -> None:
+    bars = bars_from_changes([(0, Chord(0, "maj")), (30, Chord(7, "7"))], 3, (4, 4))
+    assert bars == [((0, Chord(0, "maj")), (24, Chord(7, "7"))), ((0, Chord(7, "7")),),
+                    ((0, Chord(7, "7")),)]
+    assert bar_units((6, 8)) == 6 and bar_units((2, 4)) == 2
+
+
+def test_grammar_errors_are_reported() -> None:
+    with pytest.raises(ChordTokenError, match="REP_1 must open a bar"):
+        decode([1, V.style("jazz"), V.meter((4, 4)), V.mode("major"), BAR, V.rep(1), EOS], V,
+               key=F, meter=(4, 4))
+    with pytest.raises(ChordTokenError, match="off the beat"):
+        encode([((0, Chord(0, "maj")), (5, Chord(7, "7")))], V, style="jazz", meter=(4, 4),
+               key=F)
+
+
+@pytest.mark.parametrize("meter", [(4, 4), (3, 4), (2, 4), (6, 8), (12, 8)])
+def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
+        meter: tuple[int, int]) -> None:
+    for bars in (1, 2, 7, 12, 32):
+        for seed in range(3):
+            key = Key(seed * 5 % 12, "minor" if seed == 1 else "major")
+            toks = run_random(ChordConstraint(V, style="blues", meter=meter, key=key,
+                                               bars=bars), seed)
+            out = decode(toks, V, key=key, meter=meter)
+            assert len(out) == bars and toks[-1] == EOS
+            assert len(out[-1]) == 1 and out[-1][0][1] is not None
+            assert out[-1][0][1].root == key.tonic  # home at the end, held to the end
+
+
+def _tiny_chord_checkpoint(path: Path) -> Path:
+    import torch
+
+    from models.checkpoint import FORMAT, save_payload
+    from models.chord_model import feature_sizes
+    from models.rnn import RNNConfig, SequenceModel
+
+    torch.manual_seed(0)
+    cfg = RNNConfig(len(V), feature_sizes(V), n_layer=1, n_embd=8, n_hidden=16, dropout=0.0)
+    save_payload(path, {"format": FORMAT, "kind": "chords", "config": cfg.to_dict(),
+                        "styles": list(V.styles), "meta": {"name": "chords"},
+                        "state_dict": SequenceModel(cfg).state_dict()})
+    return path
+
+
+@pytest.mark.parametrize("style", ["jazz", "blues", "ragtime"])
+def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: Path) -> None:
+    from models.checkpoint import load
+
+    loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
+    meter = (2, 4) if style == "ragtime" else (4, 4)
+    bar = 48 * meter[0] // meter[1]
+    reqs = [PlanRequest(style, Key(7), meter, bars, seed=bars, sections=form_for(style, bars))
+            for bars in range(1, 33)]
+    plans = sample_plans(loaded, reqs)
+    for r, plan in zip(reqs, plans, strict=True):
+        assert plan[0][0] == 0 and all(isinstance(c, Chord) for _, c in plan)
+        ticks = [t for t, _ in plan]
+        assert ticks == sorted(set(ticks)) and ticks[-1] < r.bars * bar
+        assert all(t % 12 == 0 for t in ticks)  # on the beat
+        sounding_at_last_bar = [c for t, c in plan if t <= (r.bars - 1) * bar][-1]
+        assert sounding_at_last_bar.root == 7  # G: the clip ends at home
+    # batching never changes a plan
+    assert sample_plans(loaded, reqs[11:12])[0] == plans[11]
+
+
+def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Path) -> None:
+    from models.checkpoint import load
+    from models.train_chords import ChordTrainOptions, train_chords
+
+    ii_v = ((0, Chord(2, "m7")), (24, Chord(7, "7")))
+    seqs = [ChordSeq(f"test:{i}", style, (4, 4), Key(i), (ii_v, ((0, Chord(0, "maj7")),)) * 4,
+                     form_for(style, 8))
+            for i, style in enumerate(["jazz", "jazz", "blues", "blues", "jazz", "ragtime"])]
+    seqs = [ChordSeq(s.source, s.style, s.meter, s.key,
+                     tuple(tuple((t, c.transpose(s.key.tonic)) for t, c in bar)
+                           for bar in s.bars), s.sections) for s in seqs]
+    out = tmp_path / "chords" / "model.pt"
+    best = train_chords(ChordTrainOptions(out=out, steps=6, eval_every=3, batch=4, block=64,
+                                          n_layer=1, n_embd=8, n_hidden=16), seqs)
+    assert np.isfinite(best["nll"]) and set(best["per_style"]) <= {"jazz", "blues", "ragtime"}
+    loaded = load(out)
+    assert loaded.kind == "chords" and loaded.meta["styles"] == ["jazz", "blues", "ragtime"]
+    plan = sample_plans(loaded, [PlanRequest("jazz", Key(0), (4, 4), 8, seed=1)])[0]
+    assert plan[0][0] == 0
+
+
+def test_a_returning_section_restates_its_first_changes_but_its_last_bar() -> None:
+    from models.chord_model import section_returns
+    from models.form import lay_out
+
+    assert section_returns(lay_out("aaba", 16)) == {4: 0, 5: 1, 6: 2, 12: 0, 13: 1, 14: 2}
+    assert section_returns(lay_out("abab", 8)) == {4: 0, 6: 2}
+    c = ChordConstraint(V, style="jazz", meter=(4, 4), key=F, bars=16,
+                        returns=section_returns(lay_out("aaba", 16)))
+    bars = decode(run_random(c, 4), V, key=F, meter=(4, 4))
+    assert bars[4:7] == bars[0:3] and bars[12:15] == bars[0:3]
+
+
+@pytest.mark.parametrize("style", ["jazz", "ragtime"])
+def test_model_plans_bring_a_sections_back(style: str, tmp_path: Path) -> None:
+    from models.checkpoint import load
+
+    loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
+    plan = sample_plans(loaded, [PlanRequest(style, Key(0), (4, 4), 32, seed=2,
+                                             sections=form_for(style, 32))])[0]
+    bars = bars_from_changes(plan, 32, (4, 4))
+    assert bars[8:15] == bars[0:7]  # the second A (or strain) restates the first
