@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
+from models.grammar import changes_per_bar, masks
 from models.score import GRID
 from models.theory import QUALITY_INTERVALS, Chord, Key
 from models.tokens import MAX_REPEAT, METERS
@@ -169,28 +170,8 @@ def bars_from_changes(changes: Sequence[tuple[int, Chord | None]], bars: int,
     """Per-bar changes on beat units from absolute (tick, chord) changes; each bar restates its
     downbeat chord, changes off the beat move to the nearest unit, repeats within a bar merge."""
     unit = unit_ticks(meter)
-    bt = unit * bar_units(meter)
-    marks = sorted(((round(t / unit) * unit, c) for t, c in changes), key=lambda m: m[0])
-    out: list[BarChanges] = []
-    current: Chord | None = None
-    j = 0
-    for b in range(bars):
-        start = b * bt
-        while j < len(marks) and marks[j][0] <= start:
-            current = marks[j][1]
-            j += 1
-        bar: list[tuple[int, Chord | None]] = [(0, current)]
-        while j < len(marks) and marks[j][0] < start + bt:
-            tick, chord = marks[j]
-            if chord != current:
-                if bar[-1][0] == tick - start:
-                    bar[-1] = (tick - start, chord)
-                else:
-                    bar.append((tick - start, chord))
-                current = chord
-            j += 1
-        out.append(tuple(bar))
-    return out
+    marks = [(round(t / unit) * unit, c) for t, c in changes]
+    return list(changes_per_bar(marks, bars, unit * bar_units(meter)))
 
 
 def changes_from_bars(bars: Sequence[BarChanges], meter: tuple[int, int]
@@ -396,8 +377,6 @@ class ChordConstraint:
         return (*chords, *reps, 0, 0, -1, -1, 0, 0)
 
     def mask(self) -> np.ndarray:
-        from models.grammar import masks
-
         return masks([self.allowed()], len(self.vocab))[0]
 
     def feed(self, token: int) -> None:

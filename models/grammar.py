@@ -322,10 +322,10 @@ class Constraint:
         return self.tracker.features()
 
 
-def plan_from_chords(
-    chords: list[tuple[int, Chord | None]], bars: int, bar_ticks: int
-) -> ChordPlan:
-    """ChordPlan from absolute (tick, chord) changes; each bar restates its downbeat chord."""
+def changes_per_bar(chords: Sequence[tuple[int, Chord | None]], bars: int, bar_ticks: int
+                    ) -> tuple[tuple[tuple[int, Chord | None], ...], ...]:
+    """Per-bar (tick in bar, chord) changes from absolute ones: each bar restates its downbeat
+    chord, a chord repeated is no change, and of two changes at one tick the later wins."""
     per_bar: list[list[tuple[int, Chord | None]]] = [[] for _ in range(bars)]
     current: Chord | None = None
     marks = sorted(chords, key=lambda c: c[0])
@@ -335,14 +335,25 @@ def plan_from_chords(
         while j < len(marks) and marks[j][0] <= start:
             current = marks[j][1]
             j += 1
-        per_bar[b].append((0, current))
+        bar = per_bar[b]
+        bar.append((0, current))
         while j < len(marks) and marks[j][0] < start + bar_ticks:
             tick, chord = marks[j]
             if chord != current:
-                per_bar[b].append((tick - start, chord))
+                if bar[-1][0] == tick - start:
+                    bar[-1] = (tick - start, chord)
+                else:
+                    bar.append((tick - start, chord))
                 current = chord
             j += 1
-    return ChordPlan(tuple(tuple(x) for x in per_bar))
+    return tuple(tuple(x) for x in per_bar)
+
+
+def plan_from_chords(
+    chords: list[tuple[int, Chord | None]], bars: int, bar_ticks: int
+) -> ChordPlan:
+    """ChordPlan from absolute (tick, chord) changes; each bar restates its downbeat chord."""
+    return ChordPlan(changes_per_bar(chords, bars, bar_ticks))
 
 
 __all__ = [
@@ -351,6 +362,7 @@ __all__ = [
     "Constraint",
     "MaskSpec",
     "Tracker",
+    "changes_per_bar",
     "chord_index",
     "feature_sizes",
     "masks",
