@@ -1,7 +1,8 @@
-"""Continuous batching: concurrent melody requests for one model share each sampling step.
+"""Continuous batching: concurrent requests for one model share each sampling step.
 
-Worker threads call ``submit`` and block; one batching thread keeps a ``Sampler`` per model
-and steps it (one RNN step serves every row, on CUDA when present). A request joins the running
+Worker threads call ``submit`` with a request and the function that makes its sampler row
+(a melody, a chord plan) and block; one batching thread keeps a ``Sampler`` per model and
+steps it (one RNN step serves every row, on CUDA when present). A request joins the running
 batch at the next step instead of waiting for the batch to finish, and gets its tokens back as
 soon as its own sequence ends, while the others go on. Each request keeps its own RNG, so
 batching never changes a result.
@@ -14,20 +15,27 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the model code (and torch) load only when the first request is sampled
-    from models.sample import Sampler
+    from models.sample import Row, Sampler
 
 log = logging.getLogger(__name__)
+
+
+# (loaded model, request, tag) -> its sampler row: models.generate.melody_row,
+# models.chord_model.plan_row
+RowFactory = Callable[[Any, Any, Any], "Row"]
 
 
 @dataclass
 class _Item:
     loaded: Any  # a models.checkpoint.Loaded
-    request: Any  # a models.generate.MelodyRequest
+    request: Any  # a models.generate.MelodyRequest, a models.chord_model.PlanRequest
+    make_row: RowFactory
     future: Future = field(default_factory=Future)
 
 
@@ -52,11 +60,13 @@ class MelodyBatcher:
         self._thread.start()
         self.batches: list[int] = []  # rows sampled together at each model step, for benchmarks
 
-    def submit(self, loaded, request) -> list[int]:  # type: ignore[no-untyped-def]
-        """Tokens for one MelodyRequest (blocks until its sequence is done)."""
+    def submit(self, loaded, request, make_row: RowFactory  # type: ignore[no-untyped-def]
+               ) -> list[int]:
+        """Tokens for one request, sampled from ``make_row(loaded, request, tag)`` (blocks
+        until its sequence is done)."""
         if self._closed:
             raise RuntimeError("the melody batcher is closed")
-        item = _Item(loaded, request)
+        item = _Item(loaded, request, make_row)
         self._queue.put(item)
         return item.future.result()
 
@@ -133,7 +143,6 @@ class MelodyBatcher:
 
     def _admit(self, samplers: dict[int, Sampler], waiting: deque[_Item]) -> None:
         """Start waiting requests on their model's batch while it has room (in order)."""
-        from models.generate import melody_row
         from models.sample import Sampler
 
         kept: deque[_Item] = deque()
@@ -148,7 +157,7 @@ class MelodyBatcher:
                 kept.append(item)
                 continue
             try:
-                sampler.add(melody_row(loaded, item.request, tag=item))
+                sampler.add(item.make_row(loaded, item.request, item))
             except BaseException as e:  # noqa: BLE001 - the caller gets its own error
                 item.future.set_exception(e)
         waiting.extend(kept)

@@ -348,17 +348,22 @@ class Composer:
                     ) -> list[tuple[int, Chord]]:
         loaded = self.chord_model() if r.style in CHORD_MODEL_STYLES else None
         if loaded is not None and r.style in loaded.styles and r.meter in METERS:
-            from models.chord_model import PlanRequest, sample_plans
+            from models.chord_model import PlanRequest, plan_from_tokens, plan_row, sample_plans
 
             req = PlanRequest(r.style, key, r.meter, r.bars, int(rng.integers(2**63)),
                               r.sections)
-            return sample_plans(loaded, [req])[0]
+            if self.batcher is None:
+                return sample_plans(loaded, [req])[0]
+            # through the batcher, so concurrent composes share the chord model's steps too
+            # (sampled one by one under its lock, plans were the queue's bottleneck)
+            tokens = self.batcher.submit(loaded, req, plan_row)
+            return plan_from_tokens(tokens, loaded.vocab, req)
         return plan_chords(r.style, key, r.bars, r.meter, rng, r.sections)
 
     def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]
                     plan: list[tuple[int, Chord]], motif: Motif | None,
                     rng: np.random.Generator) -> tuple[tuple[Note, ...], str]:
-        from models.generate import Idiom, MelodyRequest, generate_tokens
+        from models.generate import Idiom, MelodyRequest, generate_tokens, melody_row
         from models.tokens import BAR, decode, encode
 
         bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
@@ -382,7 +387,7 @@ class Composer:
                             stop=current_token())
         try:
             if self.batcher is not None:
-                tokens = self.batcher.submit(loaded, req)
+                tokens = self.batcher.submit(loaded, req, melody_row)
             else:
                 tokens = generate_tokens(loaded, [req])[0]
         except ModelError as e:

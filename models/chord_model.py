@@ -32,8 +32,9 @@ left in the bar, bars left, and the per-bar form features of ``models.form``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from models.grammar import changes_per_bar, masks
 from models.score import GRID
 from models.theory import QUALITY_INTERVALS, Chord, Key
 from models.tokens import MAX_REPEAT, METERS
+
+if TYPE_CHECKING:  # the sampler imports torch; style_corpus reads this module without it
+    from models.sample import Row
 
 log = logging.getLogger(__name__)
 
@@ -434,34 +438,50 @@ class PlanRequest:
     top_k: int | None = 12
 
 
-def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-untyped-def]
-                 ) -> list[list[tuple[int, Chord]]]:
-    """Chord plans as absolute (tick, Chord) changes on the GRID, one per request (batched;
-    each request has its own RNG, so batching never changes a plan). A stretch the model marks
-    NC keeps the chord before it (a plan always has a chord sounding)."""
-    from models.sample import Row, run
+def plan_row(loaded, request: PlanRequest, tag: Any = None,  # type: ignore[no-untyped-def]
+             stop: Callable[[], bool] | None = None) -> Row:
+    """A sampler row for one chord plan (its own constraint and RNG), so plans batch with
+    each other, in ``sample_plans`` or in the process's batcher beside the melodies."""
+    from models.sample import Row
 
     vocab: ChordVocab = loaded.vocab
-    rows = [Row(ChordConstraint(vocab, style=r.style, meter=r.meter, key=r.key, bars=r.bars,
-                                form=form_rows(r.sections, r.bars),
-                                # a blues's AAB is the lyric's form: its second line moves
-                                # to IV, so its changes are the 12-bar form's, not A's again
-                                returns={} if r.style == "blues" else
-                                section_returns(r.sections)),
-                np.random.default_rng(r.seed), r.temperature, r.top_k) for r in requests]
+    r = request
+    constraint = ChordConstraint(vocab, style=r.style, meter=r.meter, key=r.key, bars=r.bars,
+                                 form=form_rows(r.sections, r.bars),
+                                 # a blues's AAB is the lyric's form: its second line moves
+                                 # to IV, so its changes are the 12-bar form's, not A's again
+                                 returns={} if r.style == "blues" else
+                                 section_returns(r.sections))
+    return Row(constraint, np.random.default_rng(r.seed), r.temperature, r.top_k, tag=tag,
+               stop=stop)
+
+
+def plan_from_tokens(tokens: Sequence[int], vocab: ChordVocab, request: PlanRequest
+                     ) -> list[tuple[int, Chord]]:
+    """A sampled progression as absolute (tick, Chord) changes on the GRID. A stretch the
+    model marks NC keeps the chord before it (a plan always has a chord sounding)."""
+    r = request
+    plan: list[tuple[int, Chord]] = []
+    for tick, chord in changes_from_bars(decode(tokens, vocab, key=r.key, meter=r.meter),
+                                         r.meter):
+        chord = chord or (plan[-1][1] if plan else Chord(r.key.tonic, "maj" if
+                                                         r.key.mode == "major" else "min"))
+        if not plan or plan[-1][1] != chord:
+            plan.append((tick, chord))
+    return plan
+
+
+def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-untyped-def]
+                 ) -> list[list[tuple[int, Chord]]]:
+    """Chord plans, one per request, sampled in one batch (each request has its own RNG, so
+    batching never changes a plan)."""
+    from models.sample import run
+
+    rows = [plan_row(loaded, r) for r in requests]
     with loaded.lock:
         outs = run(loaded.model, rows, device=loaded.device)
-    plans = []
-    for r, toks in zip(requests, outs, strict=True):
-        bars = decode(toks, vocab, key=r.key, meter=r.meter)
-        plan: list[tuple[int, Chord]] = []
-        for tick, chord in changes_from_bars(bars, r.meter):
-            chord = chord or (plan[-1][1] if plan else Chord(r.key.tonic, "maj" if
-                                                             r.key.mode == "major" else "min"))
-            if not plan or plan[-1][1] != chord:
-                plan.append((tick, chord))
-        plans.append(plan)
-    return plans
+    return [plan_from_tokens(toks, loaded.vocab, r)
+            for r, toks in zip(requests, outs, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,12 @@ def test_a_request_arriving_mid_batch_joins_it_and_leaves_first(  # type: ignore
     try:
         with ThreadPoolExecutor(2) as pool:
             def long() -> None:
-                batcher.submit(loaded, _request(loaded, 32, 1))
+                batcher.submit(loaded, _request(loaded, 32, 1), melody_row)
                 finished.append("long")
 
             first = pool.submit(long)
             assert started.wait(30)  # the long melody is being sampled
-            short = batcher.submit(loaded, _request(loaded, 1, 2))
+            short = batcher.submit(loaded, _request(loaded, 1, 2), melody_row)
             finished.append("short")
             first.result(60)
     finally:
@@ -112,8 +112,10 @@ def test_one_bad_request_fails_alone(tiny_registry) -> None:  # type: ignore[no-
     batcher = MelodyBatcher(window_s=0.5)
     try:
         with ThreadPoolExecutor(3) as pool, batcher, batcher, batcher:  # three callers
-            good = [pool.submit(batcher.submit, loaded, _request(loaded, 2, s)) for s in (1, 2)]
-            bad = pool.submit(batcher.submit, loaded, _request(loaded, 2, 3, style="polka"))
+            good = [pool.submit(batcher.submit, loaded, _request(loaded, 2, s),
+                                 melody_row) for s in (1, 2)]
+            bad = pool.submit(batcher.submit, loaded, _request(loaded, 2, 3, style="polka"),
+                              melody_row)
             with pytest.raises(ModelError, match="does not know the style 'polka'"):
                 bad.result(60)
             tokens = [g.result(60) for g in good]
@@ -121,7 +123,7 @@ def test_one_bad_request_fails_alone(tiny_registry) -> None:  # type: ignore[no-
         batcher.close()
     assert tokens == [generate_tokens(loaded, [_request(loaded, 2, s)])[0] for s in (1, 2)]
     with pytest.raises(RuntimeError, match="closed"):
-        batcher.submit(loaded, _request(loaded, 1, 1))
+        batcher.submit(loaded, _request(loaded, 1, 1), melody_row)
 
 
 def test_composer_results_do_not_depend_on_temperature_mix(tiny_registry) -> None:  # type: ignore[no-untyped-def]

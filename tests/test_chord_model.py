@@ -3,6 +3,7 @@ gives a valid plan, plans from a tiny random model for every style and length, t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,29 @@ def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: 
         assert sounding_at_last_bar.root == 7  # G: the clip ends at home
     # batching never changes a plan
     assert sample_plans(loaded, reqs[11:12])[0] == plans[11]
+
+
+def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone(
+        tmp_path: Path) -> None:
+    """Concurrent composes send their chord plans through the process's batcher: they share
+    the chord model's steps, and each plan is the one sampled alone."""
+    from bot.batching import MelodyBatcher
+    from models.checkpoint import load
+    from models.chord_model import plan_from_tokens, plan_row
+
+    loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
+    reqs = [PlanRequest(style, Key(k), (4, 4), bars, seed=k, sections=form_for(style, bars))
+            for k, (style, bars) in enumerate([("jazz", 8), ("blues", 12), ("jazz", 32),
+                                               ("blues", 4)])]
+    batcher = MelodyBatcher(window_s=0.5)
+    try:
+        with ThreadPoolExecutor(len(reqs)) as pool, batcher, batcher, batcher, batcher:
+            tokens = list(pool.map(lambda r: batcher.submit(loaded, r, plan_row), reqs))
+    finally:
+        batcher.close()
+    assert [plan_from_tokens(t, loaded.vocab, r) for t, r in zip(tokens, reqs, strict=True)] \
+        == [sample_plans(loaded, [r])[0] for r in reqs]
+    assert max(batcher.batches) > 1
 
 
 def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Path) -> None:
