@@ -10,7 +10,9 @@ the posted clip, the bot's maximum event-loop lag, and votes stored vs sent.
 
 Uses the shipped checkpoint models/checkpoints/lstm/model.pt when present, else a tiny
 random-weight LSTM (generation is then cheaper than with a trained model; rendering the same).
-Note the double runs on the bot's event loop, so the lag figure includes the double's own work.
+The double and the simulated members run on their own thread and event loop (Discord's servers
+are not inside the bot's process), so the lag figure is the bot's own loop; they still share the
+process's GIL and the two CPUs with the bot.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,6 +51,26 @@ from bot.styles import STYLE_NAMES  # noqa: E402
 from models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
+T = TypeVar("T")
+
+
+class DoubleThread:
+    """An event loop on its own thread for the Discord double and the members' clients."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="discord-double",
+                                        daemon=True)
+        self._thread.start()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs ``coro`` on the double's loop; awaited from the bot's loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
 
 
 def registry(tmp: Path) -> tuple[ModelRegistry, str]:
@@ -90,14 +115,20 @@ async def run(args: argparse.Namespace) -> None:
                       workers=args.workers)
         warm = await app.warm_up()
         settle_heap()  # as the runner does after warming up
-        async with DiscordDouble() as api:
+        side = DoubleThread()
+        api = DiscordDouble()
+        await side.call(api.start())
+        try:
             settings = Settings(token=api.token, db_path=store.path, dev_guild=api.guild_id)
             jobs = JobQueue(app, capacity=max(16, args.members * 3), workers=args.workers)
             bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
             members = [api.add_member(name=f"member{i}") for i in range(args.members)]
             latencies: list[float] = []
             posted: list[MessageSnapshot] = []
-            sent: dict[tuple[int, int], int] = {}  # (clip, member) -> the stars last sent
+            # (clip, member) -> the stars of the last vote the bot confirmed; votes it refused
+            # (store busy past its wait, said so to the member) are counted apart
+            sent: dict[tuple[int, int], int] = {}
+            refusals: dict[str, int] = {}
             clicks = 0
             rng = random.Random(1)
             composing = args.members
@@ -127,19 +158,38 @@ async def run(args: argparse.Namespace) -> None:
                         for _ in range(2 if rng.random() < 0.25 else 1):  # some change their vote
                             stars = rng.randint(1, 5)
                             click = await api.click(clip, f"rate:{clip_id}:{stars}", user=member)
-                            await click.wait_original(timeout=args.timeout)
+                            answer = await click.wait_original(timeout=args.timeout)
                             clicks += 1
-                            sent[(clip_id, member.id)] = stars
+                            if answer.content.startswith("You rated"):
+                                sent[(clip_id, member.id)] = stars
+                            else:
+                                refusals[answer.content[:80]] = \
+                                    refusals.get(answer.content[:80], 0) + 1
                     await asyncio.sleep(0.05)
 
-            async with api.running(bot):
-                bot.lag.reset()
-                started = time.perf_counter()
+            async def members_act() -> None:
                 await asyncio.gather(*(compose(i) for i in range(args.members)),
                                      *(vote(i) for i in range(args.members)))
+
+            started_bot = asyncio.create_task(bot.start(api.token), name="bench-bot")
+            try:
+                await side.call(api.wait_identified(timeout=30))
+                bot.lag.reset()
+                started = time.perf_counter()
+                await side.call(members_act())
                 wall = time.perf_counter() - started
                 lag = bot.lag
                 refused = api.errors
+            finally:
+                await bot.close()
+                # discord.py leaves its "wait for more GUILD_CREATEs" task after close
+                ready = getattr(bot._connection, "_ready_task", None)
+                if ready is not None and not ready.done():
+                    ready.cancel()
+                await asyncio.wait_for(started_bot, 30)
+        finally:
+            await side.call(api.close())
+            side.stop()
         conn = sqlite3.connect(store.path)
         stored = {(c, u): s for c, u, s in conn.execute(
             "SELECT clip_id, user_id, stars FROM ratings")}
@@ -162,8 +212,11 @@ async def run(args: argparse.Namespace) -> None:
           f"{lag.interval * 1000:.0f} ms window: {lag.max_busy * 1000:.1f} ms")
     print(f"machine load average while running: {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} CPUs)")
-    print(f"votes: {clicks} clicks, {len(sent)} distinct (clip, member) votes sent, "
-          f"{len(stored)} stored; final stars equal: {stored == sent}")
+    print(f"votes: {clicks} clicks, {len(sent)} distinct (clip, member) votes confirmed, "
+          f"{len(stored)} stored; final stars equal: {stored == sent}; "
+          f"refused and said so: {sum(refusals.values())}")
+    for text, n in refusals.items():
+        print(f"  {n} x {text!r}")
     print(f"requests refused by the double: {len(refused)}")
     if stored != sent or done != args.members * args.clips or refused:
         raise SystemExit("FAILED: votes lost, jobs missing or requests refused")
