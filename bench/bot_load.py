@@ -33,22 +33,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tests
 
 from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 
-from bot.app import Cadenza  # noqa: E402
-from bot.batching import MelodyBatcher  # noqa: E402
-from bot.cli import SERVING_THREADS  # noqa: E402
-from bot.config import Settings, cpu_count  # noqa: E402
-from bot.discord_bot import CadenzaBot  # noqa: E402
-from bot.discord_bot.runner import settle_heap  # noqa: E402
-from bot.jobs import JobQueue  # noqa: E402
-from bot.service import Composer  # noqa: E402
-from bot.store import Store  # noqa: E402
-from bot.styles import STYLE_NAMES  # noqa: E402
-from models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
+from cadenza.app import Cadenza  # noqa: E402
+from cadenza.batching import MelodyBatcher  # noqa: E402
+from cadenza.cli import SERVING_THREADS  # noqa: E402
+from cadenza.config import Settings, cpu_count  # noqa: E402
+from cadenza.discord import CadenzaBot  # noqa: E402
+from cadenza.discord.runner import settle_heap  # noqa: E402
+from cadenza.jobs import JobQueue  # noqa: E402
+from cadenza.models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
+from cadenza.service import Composer  # noqa: E402
+from cadenza.store import Store  # noqa: E402
+from cadenza.styles import STYLE_NAMES  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
 T = TypeVar("T")
@@ -80,10 +79,10 @@ def registry(tmp: Path) -> tuple[ModelRegistry, str]:
                 f"shipped checkpoint {shipped}")
     import torch
 
-    from models.checkpoint import save_rnn
-    from models.grammar import feature_sizes
-    from models.rnn import RNNConfig, SequenceModel
-    from models.tokens import Vocab
+    from cadenza.models.checkpoint import save_rnn
+    from cadenza.models.grammar import feature_sizes
+    from cadenza.models.rnn import RNNConfig, SequenceModel
+    from cadenza.models.tokens import Vocab
 
     torch.manual_seed(0)
     vocab = Vocab()
@@ -110,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
         tmp = Path(tmp_name)
         models, which = registry(tmp)
         store = await Store.open(tmp / "bench.db")
-        batcher = MelodyBatcher()  # as bot.cli.open_app builds the bot's composer
+        batcher = MelodyBatcher()  # as cadenza.cli.open_app builds the bot's composer
         app = Cadenza(Composer(models, batcher=batcher), store, output_dir=tmp / "out",
                       workers=args.workers)
         warm = await app.warm_up()

@@ -23,21 +23,20 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.app import Cadenza
-from bot.deadlines import Deadlines, StageTimeout
-from bot.render_child import FAULT_ENV
-from bot.render_pool import RenderPool
-from bot.service import Composer, ComposeRequest
-from bot.store import Store, StoreBusy
-from models.registry import ModelRegistry
+from cadenza.app import Cadenza
+from cadenza.deadlines import Deadlines, StageTimeout
+from cadenza.models.registry import ModelRegistry
+from cadenza.render_child import FAULT_ENV
+from cadenza.render_pool import RenderPool
+from cadenza.service import Composer, ComposeRequest
+from cadenza.store import Store, StoreBusy
 
 LOCKER = ("import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
           "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); "
           "time.sleep(float(sys.argv[2]))")
-GEN_PROCESS = ("import time, resource; t = time.perf_counter(); from models.registry import "
-               "ModelRegistry; r = ModelRegistry.discover(threads=1); r.get('lstm'); "
+GEN_PROCESS = ("import time, resource; t = time.perf_counter(); from "
+               "cadenza.models.registry import ModelRegistry; "
+               "r = ModelRegistry.discover(threads=1); r.get('lstm'); "
                "print(round(time.perf_counter() - t, 2), "
                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
 

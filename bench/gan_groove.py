@@ -16,19 +16,16 @@ off-grid.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.arrange import restyle_band
-from bot.styles import STYLES
-from models.checkpoint import load
-from models.gan import GANRequest, binarize, clean, sample_probabilities, to_score
-from models.metrics import groove_consistency, onsets
-from models.roll import ROLES, STEPS, encode
+from cadenza.arrange import restyle_band
+from cadenza.models.checkpoint import load
+from cadenza.models.gan import GANRequest, binarize, clean, sample_probabilities, to_score
+from cadenza.models.metrics import groove_consistency, onsets
+from cadenza.models.roll import ROLES, STEPS, encode
+from cadenza.styles import STYLES
 
 GRID_STEPS = (0, 3, 4, 6, 8, 9)  # sixteenths and eighth triplets within a 12-step beat
 

@@ -13,19 +13,16 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.app import Cadenza, UserRef
-from bot.cli import SERVING_THREADS
-from bot.config import cpu_count
-from bot.service import Composer, ComposeRequest
-from bot.store import Store
-from models.registry import ModelRegistry
+from cadenza.app import Cadenza, UserRef
+from cadenza.cli import SERVING_THREADS
+from cadenza.config import cpu_count
+from cadenza.models.registry import ModelRegistry
+from cadenza.service import Composer, ComposeRequest
+from cadenza.store import Store
 
 STAGES = ("generate", "arrange", "render", "encode", "pianoroll", "store")
 
@@ -38,10 +35,10 @@ def pct(xs: list[float], q: float) -> float:
 def tiny_registry(tmp: Path) -> ModelRegistry:
     import torch
 
-    from models.checkpoint import save_rnn
-    from models.grammar import feature_sizes
-    from models.rnn import RNNConfig, SequenceModel
-    from models.tokens import Vocab
+    from cadenza.models.checkpoint import save_rnn
+    from cadenza.models.grammar import feature_sizes
+    from cadenza.models.rnn import RNNConfig, SequenceModel
+    from cadenza.models.tokens import Vocab
 
     torch.manual_seed(0)
     v = Vocab()
@@ -58,7 +55,7 @@ async def bench(args: argparse.Namespace) -> None:
         registry = tiny_registry(tmp)
         which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
     store = await Store.open(tmp / "bench.db")
-    # one request at a time, as cadenza compose runs it (bot.cli.open_app with one worker):
+    # one request at a time, as cadenza compose runs it (cadenza.cli.open_app with one worker):
     # its render gets every core
     app = Cadenza(Composer(registry, render_cores=args.render_cores or cpu_count()), store,
                   output_dir=tmp / "out")

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/mp3_quality.py [--runs 3]
 
 Renders four band clips (two scores, 8 and 32 bars) with FluidSynth, normalises them as the
-bot does, then encodes each with ``bot.audio.encode_mp3`` and with ``ffmpeg_mp3`` below, the
+bot does, then encodes each with ``cadenza.audio.encode_mp3`` and with ``ffmpeg_mp3`` below, the
 code path the bot used until in-process encoding (pydub -> ffmpeg's libmp3lame, same bitrate,
 same LAME -q). Both files are decoded with ffmpeg and compared: the bitrate in every frame
 header, gated loudness (the bar: within 0.5 dB), and the waveform error against the unencoded
@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench.render import band_score
-from bot.audio import LAME_QUALITY, encode_mp3, loudness_db, normalize, trim_trailing_silence
-from bot.midi_io import score_to_midi
-from bot.render import get_renderer
+from cadenza.audio import LAME_QUALITY, encode_mp3, loudness_db, normalize, trim_trailing_silence
+from cadenza.midi_io import score_to_midi
+from cadenza.render import get_renderer
 
 MAX_DELAY = 4096  # frames searched for the encoder/decoder delay
 

@@ -9,20 +9,17 @@ import argparse
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.audio import encode_mp3, normalize, trim_trailing_silence
-from bot.midi_io import score_to_midi
-from bot.pianoroll import render_pianoroll
-from bot.render import find_soundfont, get_renderer
-from models.score import ChordEvent, Note, Score, Track
-from models.theory import Chord, Key
+from cadenza.audio import encode_mp3, normalize, trim_trailing_silence
+from cadenza.midi_io import score_to_midi
+from cadenza.models.score import ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.pianoroll import render_pianoroll
+from cadenza.render import find_soundfont, get_renderer
 
 log = logging.getLogger(__name__)
 

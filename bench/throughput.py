@@ -14,19 +14,16 @@ Uses the shipped checkpoint when present, else a random-weight 2x256 LSTM.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench.latency import tiny_registry
-from bot.batching import MelodyBatcher
-from bot.cli import SERVING_THREADS
-from bot.service import Composer, ComposeRequest
-from models.registry import ModelRegistry
+from cadenza.batching import MelodyBatcher
+from cadenza.cli import SERVING_THREADS
+from cadenza.models.registry import ModelRegistry
+from cadenza.service import Composer, ComposeRequest
 
 
 def run(composer: Composer, n: int, bars: int, rounds: int, model: str) -> float:

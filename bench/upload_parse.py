@@ -16,14 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' inputs
 
 from hostile_midi import megabyte_upload
 
-from models.midi_import import import_midi
-from models.midifile import MidiError, read_midi
-from models.notation import MAX_CHARS, NotationError, parse_notes
+from cadenza.models.midi_import import import_midi
+from cadenza.models.midifile import MidiError, read_midi
+from cadenza.models.notation import MAX_CHARS, NotationError, parse_notes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 

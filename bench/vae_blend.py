@@ -11,21 +11,17 @@ plain held-out reconstruction accuracy from its checkpoint.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.blend import blend_melody
-from models.corpus import load_corpus
-from models.dataset import is_heldout
-from models.motif import Motif
-from models.registry import ModelRegistry
-from models.score import Note
-from models.steps import SEG_STEPS, notes_to_steps, steps_to_notes, windows
-from models.theory import Key
+from cadenza.models.blend import blend_melody
+from cadenza.models.corpus import load_corpus
+from cadenza.models.dataset import is_heldout
+from cadenza.models.motif import Motif
+from cadenza.models.registry import ModelRegistry
+from cadenza.models.score import Note
+from cadenza.models.steps import SEG_STEPS, notes_to_steps, steps_to_notes, windows
+from cadenza.models.theory import Key
 
 
 def main() -> None:
@@ -62,7 +58,7 @@ def main() -> None:
 
 
 def _c():  # type: ignore[no-untyped-def]
-    from models.theory import Chord
+    from cadenza.models.theory import Chord
 
     return Chord(0, "maj")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import discord.opus
 import numpy as np
 
-from bot import playback
+from cadenza import playback
 
 
 def ffmpeg_pcm(mp3: Path) -> tuple[bytes, float, float]:

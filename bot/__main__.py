@@ -1,5 +1,5 @@
-"""``python -m bot`` runs the cadenza launcher."""
+"""``python -m cadenza`` runs the cadenza launcher."""
 
-from bot.cli import run
+from cadenza.cli import run
 
 run()

@@ -1,12 +1,12 @@
 """Application core shared by the console, the CLI and the Discord adapter: compose, store and
-rate clips, charts and statistics; seeds and lineage live in ``bot.seeds`` (``Cadenza.seeds``),
-whose public names are re-exported here, and the blind A/B arena in ``bot.arena``
+rate clips, charts and statistics; seeds and lineage live in ``cadenza.seeds`` (``Cadenza.seeds``),
+whose public names are re-exported here, and the blind A/B arena in ``cadenza.arena``
 (``Cadenza.arena``).
 
 Blocking work never runs on the event loop, and every stage of it has a deadline
-(``bot.deadlines``): sampling and arranging in threads that stop when cancelled
-(``bot.workers``), rendering, encoding and the piano roll in child processes that are killed
-(``bot.render_pool``). Storage goes through ``bot.store`` (the only module with SQL).
+(``cadenza.deadlines``): sampling and arranging in threads that stop when cancelled
+(``cadenza.workers``), rendering, encoding and the piano roll in child processes that are killed
+(``cadenza.render_pool``). Storage goes through ``cadenza.store`` (the only module with SQL).
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.arena import Arena
-from bot.deadlines import Deadlines
-from bot.errors import ResourceError, UserError
-from bot.listening import Listening
-from bot.midi_io import midi_to_score
-from bot.render_pool import RenderPool, shared_pool
-from bot.seeds import (
+from cadenza.arena import Arena
+from cadenza.deadlines import Deadlines
+from cadenza.errors import ResourceError, UserError
+from cadenza.listening import Listening
+from cadenza.midi_io import midi_to_score
+from cadenza.models.errors import ModelError
+from cadenza.models.score import Score
+from cadenza.render_pool import RenderPool, shared_pool
+from cadenza.seeds import (
     BLEND_MODEL,
     DEFAULT_BLEND_BARS,
     DEFAULT_CONTINUE_BARS,
@@ -53,8 +55,8 @@ from bot.seeds import (
     preview_score,
     resolved_from_row,
 )
-from bot.service import Composer, ComposeRequest, RenderedClip, Resolved
-from bot.store import (
+from cadenza.service import Composer, ComposeRequest, RenderedClip, Resolved
+from cadenza.store import (
     Clip,
     GroupStats,
     NewClip,
@@ -64,13 +66,11 @@ from bot.store import (
     TopEntry,
     scope_of,
 )
-from bot.workers import ThreadPool
-from models.errors import ModelError
-from models.score import Score
+from cadenza.workers import ThreadPool
 
 log = logging.getLogger(__name__)
 
-# Seeds and lineage moved to bot.seeds; these names stay importable from here.
+# Seeds and lineage moved to cadenza.seeds; these names stay importable from here.
 __all__ = [
     "BLEND_MODEL", "CONSOLE_USER_ID", "DEFAULT_BLEND_BARS", "DEFAULT_CONTINUE_BARS",
     "EXPORT_COLUMNS", "EXPORT_FORMATS", "MAX_TREE_LINES", "MAX_UPLOAD_BYTES", "ORIGIN_KINDS",
@@ -120,7 +120,7 @@ class Where:
 
     @property
     def scope(self) -> int:
-        """Where its clips are numbered and seen (``bot.store.scope_of``)."""
+        """Where its clips are numbered and seen (``cadenza.store.scope_of``)."""
         return scope_of(self.guild_id, self.channel_id)
 
 
@@ -410,7 +410,7 @@ class Cadenza:
             raise UserError(f"unknown export format {fmt!r}: use csv or json")
         return format_ratings(await self.store.export_ratings(), fmt)
 
-    # ---- seeds and lineage: bot.seeds does the work
+    # ---- seeds and lineage: cadenza.seeds does the work
     async def lineage(self, clip_id: int, scope: int | None = None) -> Lineage:
         """What the clip was built on, and the members to credit (clips by their numbers in
         ``scope``)."""

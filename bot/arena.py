@@ -1,5 +1,5 @@
 """The blind A/B arena: two clips of one prompt by two hidden models, members' votes, and the
-Bradley-Terry leaderboard (no Discord; storage through ``bot.store``).
+Bradley-Terry leaderboard (no Discord; storage through ``cadenza.store``).
 
 ``Cadenza.arena`` is the service. ``plan`` picks two models that can play the prompt's style
 and meter, the least-voted pair first; the job queue runs ``compose_pair`` (both clips, then
@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from bot import bradley_terry
-from bot.bradley_terry import PROVISIONAL_VOTES, Rating
-from bot.errors import ResourceError, UserError
-from bot.service import DEFAULT_STYLE, ComposeRequest, Resolved
-from bot.store import ARENA_CHOICES, ArenaVote, NewPair
+from cadenza import bradley_terry
+from cadenza.bradley_terry import PROVISIONAL_VOTES, Rating
+from cadenza.errors import ResourceError, UserError
+from cadenza.service import DEFAULT_STYLE, ComposeRequest, Resolved
+from cadenza.store import ARENA_CHOICES, ArenaVote, NewPair
 
-if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations here
-    from bot.app import Cadenza, ClipResult, UserRef, Where
+if TYPE_CHECKING:  # cadenza.app imports this module; the types are only annotations here
+    from cadenza.app import Cadenza, ClipResult, UserRef, Where
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ EXPORT_COLUMNS = (
     "meter", "seed", "requested_by", "pair_created_at",
 )
 
-# ``progress(stage, part)``: a stage of ``bot.app.STAGES`` begins for clip ``part`` (0 = A).
+# ``progress(stage, part)``: a stage of ``cadenza.app.STAGES`` begins for clip ``part`` (0 = A).
 PairProgress = Callable[[str, int], None]
 
 
@@ -197,7 +197,7 @@ def build_leaderboard(votes: Sequence[ArenaVote], style: str | None = None, *,
 
 def format_arena(rows: list[dict], fmt: str) -> str:
     """Rows from ``Store.export_arena`` as CSV or a JSON array."""
-    from bot.app import format_rows  # bot.app imports this module at load time
+    from cadenza.app import format_rows  # cadenza.app imports this module at load time
 
     return format_rows(rows, fmt, EXPORT_COLUMNS)
 

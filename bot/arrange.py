@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from bot.drums import KITS, drum_part
-from bot.styles import StyleSpec
-from bot.voicing import lead_voicing, nearest_pitch
-from models.score import GRID, ChordEvent, Note, Score, Track, swing_tick, unswing_tick
-from models.theory import Chord, Key
+from cadenza.drums import KITS, drum_part
+from cadenza.models.score import GRID, ChordEvent, Note, Score, Track, swing_tick, unswing_tick
+from cadenza.models.theory import Chord, Key
+from cadenza.styles import StyleSpec
+from cadenza.voicing import lead_voicing, nearest_pitch
 
 RES = GRID * 4  # 48 ticks per quarter note
 
@@ -323,7 +323,7 @@ def arrange(
 def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Score:
     """A generated band score (the GAN's) through the same instrumentation path: the style's
     programs and drum kit, the mix and velocity shaping. No swing: the GAN learned each style's
-    feel from swung training bands (``bot.gan_bands``), so its jazz is swung already."""
+    feel from swung training bands (``cadenza.gan_bands``), so its jazz is swung already."""
     scale = RES // band.resolution
     end = band.bars * band.bar_ticks * scale
     names = spec.instrument_names

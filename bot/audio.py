@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.errors import ResourceError, UserError
+from cadenza.errors import ResourceError, UserError
 
 log = logging.getLogger(__name__)
 

@@ -21,20 +21,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the model code (and torch) load only when the first request is sampled
-    from models.sample import Row, Sampler
+    from cadenza.models.sample import Row, Sampler
 
 log = logging.getLogger(__name__)
 
 
-# (loaded model, request, tag) -> its sampler row: models.generate.melody_row,
-# models.chord_model.plan_row
+# (loaded model, request, tag) -> its sampler row: cadenza.models.generate.melody_row,
+# cadenza.models.chord_model.plan_row
 RowFactory = Callable[[Any, Any, Any], "Row"]
 
 
 @dataclass
 class _Item:
-    loaded: Any  # a models.checkpoint.Loaded
-    request: Any  # a models.generate.MelodyRequest, a models.chord_model.PlanRequest
+    loaded: Any  # a cadenza.models.checkpoint.Loaded
+    request: Any  # a cadenza.models.generate.MelodyRequest or chord_model.PlanRequest
     make_row: RowFactory
     future: Future = field(default_factory=Future)
 
@@ -143,7 +143,7 @@ class MelodyBatcher:
 
     def _admit(self, samplers: dict[int, Sampler], waiting: deque[_Item]) -> None:
         """Start waiting requests on their model's batch while it has room (in order)."""
-        from models.sample import Sampler
+        from cadenza.models.sample import Sampler
 
         kept: deque[_Item] = deque()
         while waiting:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bot.config import Settings
-from bot.errors import UserError
+from cadenza.config import Settings
+from cadenza.errors import UserError
 
 log = logging.getLogger("cadenza")
 
@@ -29,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.options import COMMANDS
+    from cadenza.options import COMMANDS
 
     ap = argparse.ArgumentParser(prog="cadenza", description="Cadenza composes music on command.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", type=Path)
     _common(r)
 
-    from bot import cli_models
+    from cadenza import cli_models
 
     cli_models.register(sub)  # train, models, eval
 
@@ -84,14 +84,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
     """Wire the application: model registry, composer (with its batcher), store. Close it
     with ``close_app``."""
-    from bot.app import Cadenza
-    from bot.batching import MelodyBatcher
-    from bot.config import cpu_count
-    from bot.render import find_soundfont
-    from bot.render_pool import RenderPool
-    from bot.service import Composer
-    from bot.store import Store
-    from models.registry import ModelRegistry
+    from cadenza.app import Cadenza
+    from cadenza.batching import MelodyBatcher
+    from cadenza.config import cpu_count
+    from cadenza.models.registry import ModelRegistry
+    from cadenza.render import find_soundfont
+    from cadenza.render_pool import RenderPool
+    from cadenza.service import Composer
+    from cadenza.store import Store
 
     soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
     registry = ModelRegistry.discover(threads=SERVING_THREADS)
@@ -130,9 +130,9 @@ async def close_app(app) -> None:  # type: ignore[no-untyped-def]
 
 
 async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import CONSOLE_USER_ID, UserRef, Where
-    from bot.console import check_output_dir
-    from bot.options import COMMANDS, parse_options
+    from cadenza.app import CONSOLE_USER_ID, UserRef, Where
+    from cadenza.console import check_output_dir
+    from cadenza.options import COMMANDS, parse_options
 
     raw = {o.name: getattr(args, o.name) for o in COMMANDS["compose"].options
            if getattr(args, o.name) is not None}
@@ -170,7 +170,7 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.console import Console, check_output_dir, console_user
+    from cadenza.console import Console, check_output_dir, console_user
 
     check_output_dir(settings.output_dir)  # before loading models: a one-line error, exit 2
     user = console_user(getattr(args, "user", "console"))
@@ -188,13 +188,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print("No Discord token configured (set CADENZA_TOKEN): starting the offline console "
               "instead.", file=sys.stderr)
         return await cmd_console(args, settings)
-    from bot.discord_bot.runner import run_bot
+    from cadenza.discord.runner import run_bot
 
     return await run_bot(settings)
 
 
 async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.store import Store
+    from cadenza.store import Store
 
     store = await Store.open(settings.db_path, migrate=False)
     try:
@@ -209,9 +209,9 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import format_ratings
-    from bot.arena import format_arena
-    from bot.store import Store
+    from cadenza.app import format_ratings
+    from cadenza.arena import format_arena
+    from cadenza.store import Store
 
     if not settings.db_path.exists():
         raise UserError(f"no database at {settings.db_path} (set CADENZA_DB or --db)")
@@ -250,11 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from bot.deadlines import StageTimeout
-    from models.errors import ModelError
+    from cadenza.deadlines import StageTimeout
+    from cadenza.models.errors import ModelError
 
     try:
-        from bot import cli_models
+        from cadenza import cli_models
 
         if cli_models.handles(args.cmd):
             return cli_models.run(args)
@@ -286,7 +286,7 @@ def report_bug() -> str:
     import tempfile
     import traceback
 
-    from bot.errors import new_error_id
+    from cadenza.errors import new_error_id
 
     error_id = new_error_id()
     log.debug("unexpected error (error id %s)", error_id, exc_info=True)
@@ -300,7 +300,7 @@ def report_bug() -> str:
 
 
 def run() -> None:
-    """The ``cadenza`` executable (and ``python -m bot``): ``main``, then exit."""
+    """The ``cadenza`` executable (and ``python -m cadenza``): ``main``, then exit."""
     argv = sys.argv[1:]
     status = main(argv)
     if argv[:1] == ["compose"]:

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.errors import UserError
+from cadenza.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.card import write_card
-    from models.registry import SHIPPED_DIR
-    from models.schedule import set_threads
+    from cadenza.models.card import write_card
+    from cadenza.models.registry import SHIPPED_DIR
+    from cadenza.models.schedule import set_threads
 
     if args.model == "chords":
-        from models.train_chords import HARMONY_DIR
+        from cadenza.models.train_chords import HARMONY_DIR
 
         out = (args.out / (args.name or "chords") / "model.pt" if args.out
                else HARMONY_DIR / "model.pt")
@@ -104,13 +104,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not d.is_dir():
             raise UserError(f"--data folder not found: {d}")
     if args.model in ("lstm", "gru", "rnn"):
-        from models.train import train
+        from cadenza.models.train import train
 
         best = train(_train_options(args, out))
         summary = f"held-out NLL {best['nll']:.4f} nats/token"
     elif args.model == "chords":
-        from models.style_corpus import default_style_corpus, is_style_corpus
-        from models.train_chords import ChordTrainOptions, train_chords
+        from cadenza.models.style_corpus import default_style_corpus, is_style_corpus
+        from cadenza.models.train_chords import ChordTrainOptions, train_chords
 
         root = next((d for d in args.data if is_style_corpus(d)), None) or (
             None if args.no_style_corpus else default_style_corpus())
@@ -122,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                               seed=args.seed))
         summary = f"held-out NLL {best['nll']:.4f} nats/token"
     elif args.model == "vae":
-        from models.train_vae import VAEOptions, train_vae
+        from cadenza.models.train_vae import VAEOptions, train_vae
 
         best = train_vae(_pieces(args), VAEOptions(out=out, steps=args.steps,
                                                    minutes=args.minutes, seed=args.seed))
@@ -136,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-untyped-def]
-    from models.train import TrainOptions
+    from cadenza.models.train import TrainOptions
 
     return TrainOptions(
         out=out, cell=args.model if args.model in ("lstm", "gru", "rnn") else "lstm",
@@ -150,7 +150,7 @@ def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-unty
 def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The same pieces the sequence models learn from (music21's corpus, the style corpus,
     MIDI folders)."""
-    from models.train import gather_pieces
+    from cadenza.models.train import gather_pieces
 
     pieces = gather_pieces(_train_options(args, Path("unused")))
     if args.styles:
@@ -161,16 +161,16 @@ def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _train_gan(args: argparse.Namespace, out: Path) -> dict:
-    from bot.gan_bands import training_bands
-    from bot.styles import STYLE_NAMES
-    from models.gan_data import build_dataset
-    from models.train_gan import train_gan
+    from cadenza.gan_bands import training_bands
+    from cadenza.models.gan_data import build_dataset
+    from cadenza.models.train_gan import train_gan
+    from cadenza.styles import STYLE_NAMES
 
     bands = training_bands(_pieces(args), args.gan_phrases, seed=args.seed)
     data = build_dataset(bands.scores, STYLE_NAMES, hop=bands.hops,
                          max_per_style=args.gan_phrases, pack=True, seed=args.seed)
     styles = data.summary.get("styles", {})
-    note = {"sources": "real melodies of each style arranged by bot.arrange in that style over "
+    note = {"sources": "real melodies of each style arranged by cadenza.arrange in that style over "
                        "their own chords (jazz and blues: Weimar Jazz Database solos and "
                        "Impro-Visor transcriptions; ragtime: public-domain rags, 2/4 bars in "
                        "pairs; folk, celtic, classical: music21's corpus), cut where the source "
@@ -222,8 +222,8 @@ def learned_from(meta: dict) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from models.checkpoint import read_payload
-    from models.registry import ModelRegistry
+    from cadenza.models.checkpoint import read_payload
+    from cadenza.models.registry import ModelRegistry
 
     registry = ModelRegistry.discover()
     if not registry.names():
@@ -252,9 +252,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _print_chord_model() -> None:
     """The chord-progression model is no ``model:`` of its own: it plans the harmony of jazz,
     blues and ragtime clips for every melody model."""
-    from bot.service import HARMONY_CHECKPOINT
-    from models.checkpoint import read_payload
-    from models.errors import ModelError
+    from cadenza.models.checkpoint import read_payload
+    from cadenza.models.errors import ModelError
+    from cadenza.service import HARMONY_CHECKPOINT
 
     if not HARMONY_CHECKPOINT.is_file():
         print("harmony: no chord model installed: rule-based chord plans for every style")
@@ -274,7 +274,7 @@ def _print_chord_model() -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import run_evaluation
+    from cadenza.evaluation import run_evaluation
 
     if args.data is not None and not (args.data / "MANIFEST.md").is_file():
         raise UserError(f"--data {args.data} is not the style corpus (no MANIFEST.md in it)")

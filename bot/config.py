@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.deadlines import Deadlines
-from bot.errors import UserError, shown
+from cadenza.deadlines import Deadlines
+from cadenza.errors import UserError, shown
 
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are positive 64-bit integers (stored as SQLite ints)
 COUNTS = (("CADENZA_WORKERS", "workers"), ("CADENZA_QUEUE_SIZE", "queue_size"),

@@ -1,7 +1,7 @@
 """Offline console: reads the lines a Discord member types (``/compose style:jazz bars:8``).
 
 Parsing turns a line into a command name and raw option strings; validation is
-``bot.options.parse_options``, the same as the Discord adapter's. Uploads are file paths
+``cadenza.options.parse_options``, the same as the Discord adapter's. Uploads are file paths
 (``/seed share name:riff file:song.mid``); the console's own user may delete any seed. A bare
 ``/arena`` is ``/arena new`` (Discord needs the subcommand).
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.app import (
+from cadenza.app import (
     CONSOLE_USER_ID,
     Cadenza,
     ClipResult,
@@ -30,16 +30,16 @@ from bot.app import (
     check_upload_size,
     publish_text,
 )
-from bot.arena import CHOICE_WORDS, Leaderboard
-from bot.deadlines import StageTimeout
-from bot.errors import ResourceError, UserError, new_error_id
-from bot.listening import VOICE_NEEDS_DISCORD
-from bot.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
-from bot.service import Resolved
-from bot.store import GroupStats, Seed
-from bot.styles import STYLES
-from models.errors import ModelError
-from models.motif import Motif
+from cadenza.arena import CHOICE_WORDS, Leaderboard
+from cadenza.deadlines import StageTimeout
+from cadenza.errors import ResourceError, UserError, new_error_id
+from cadenza.listening import VOICE_NEEDS_DISCORD
+from cadenza.models.errors import ModelError
+from cadenza.models.motif import Motif
+from cadenza.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
+from cadenza.service import Resolved
+from cadenza.store import GroupStats, Seed
+from cadenza.styles import STYLES
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from bot.errors import CadenzaError, UserError, shown
+from cadenza.errors import CadenzaError, UserError, shown
 
 ENV_PREFIX = "CADENZA_DEADLINE_"
 # Store waits answer a member, who must hear back within Discord's 3 s (deferring included).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.score import Note
+from cadenza.models.score import Note
 
 # General MIDI percussion keys
 KICK, KICK2, STICK, SNARE, LO_TOM, HAT, HI_TOM, PEDAL_HAT, OPEN_HAT = 36, 35, 37, 38, 41, 42, 43, \

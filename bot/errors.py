@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import secrets
 
-from models.errors import shown
+from cadenza.models.errors import shown
 
 __all__ = ["DISK_ERRNOS", "CadenzaError", "ResourceError", "UserError", "WriteError",
            "new_error_id", "shown", "write_error"]

@@ -1,17 +1,17 @@
 """Training bands for the GAN: real melodies of each style, arranged in that style over their own
-chords by ``bot.arrange``, as 4/4 band Scores with a phrase budget per style.
+chords by ``cadenza.arrange``, as 4/4 band Scores with a phrase budget per style.
 
 What becomes a band:
 
 * stretches of 4/4 and 2/4 pieces (the rags). A 2/4 piece is arranged in 2/4, its own idiom
   (oom-pah in eighths), and the band's bars are then read in pairs: one 4/4 bar holds two 2/4
   bars at the same note values and tempo, which is how the GAN's 4/4 ragtime is played;
-* never a held-out piece (``models.dataset.is_heldout``: the evaluation's reference);
+* never a held-out piece (``cadenza.models.dataset.is_heldout``: the evaluation's reference);
 * only bars with a chord sounding throughout (WJD solos mark breaks and pickups ``NC``; the
   arranger needs a chord to comp), in runs of at least one phrase;
 * in swing styles the whole band is swung by the arranger, the lead with it (the readers
-  straighten the performed WJD solos, ``models.style_corpus``), so the GAN learns each style's
-  feel from its data and ``restyle_band`` swings nothing again.
+  straighten the performed WJD solos, ``cadenza.models.style_corpus``), so the GAN learns each
+  style's feel from its data and ``restyle_band`` swings nothing again.
 
 Per style, pieces are taken in a seeded random order until the style's phrase budget is met,
 each giving at most its share of the bars the budget needs (so a style's phrases come from many
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.arrange import arrange
-from bot.styles import STYLES
-from models.corpus import NO_CHORD, Piece
-from models.dataset import is_heldout
-from models.score import Note, Score
-from models.style_corpus import SOURCES, source_kind
-from models.theory import Chord
+from cadenza.arrange import arrange
+from cadenza.models.corpus import NO_CHORD, Piece
+from cadenza.models.dataset import is_heldout
+from cadenza.models.score import Note, Score
+from cadenza.models.style_corpus import SOURCES, source_kind
+from cadenza.models.theory import Chord
+from cadenza.styles import STYLES
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _windows(stretches: list[tuple[int, int]], share: int, unit: int, phrase: in
 
 def training_bands(pieces: Sequence[Piece], phrases_per_style: int, *, phrase_bars: int = 4,
                    seed: int = 0) -> Bands:
-    """Bands for every style in ``bot.styles`` from ``pieces``, about ``phrases_per_style``
+    """Bands for every style in ``cadenza.styles`` from ``pieces``, about ``phrases_per_style``
     phrases of ``phrase_bars`` 4/4 bars each (see the module docstring)."""
     skipped: Counter[str] = Counter()
     by_style: dict[str, list[tuple[Piece, list[tuple[int, int]]]]] = defaultdict(list)

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from models.form import Section
-from models.score import GRID
-from models.theory import Chord, Key
+from cadenza.models.form import Section
+from cadenza.models.score import GRID
+from cadenza.models.theory import Chord, Key
 
 Plan = list[tuple[int, Chord]]
 # a bar of a template: list of (fraction of the bar, semitones above tonic, quality)

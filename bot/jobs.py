@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bot.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where
-from bot.arena import ArenaResult, Matchup
-from bot.deadlines import StageTimeout
-from bot.errors import ResourceError, UserError, WriteError, new_error_id
-from bot.service import Resolved
-from bot.store import JobRow, StoreError
+from cadenza.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where
+from cadenza.arena import ArenaResult, Matchup
+from cadenza.deadlines import StageTimeout
+from cadenza.errors import ResourceError, UserError, WriteError, new_error_id
+from cadenza.service import Resolved
+from cadenza.store import JobRow, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Started:
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # a key of bot.app.STAGES
+    name: str  # a key of cadenza.app.STAGES
     index: int  # 1-based, over every clip of the job
     total: int
     part: int = 0  # which clip (an arena job makes two: 0 is A)

@@ -2,7 +2,7 @@
 loses nothing, and listening parties (a host's clips composed through the job queue, played in
 turn, ranked by the votes cast while they played).
 
-The Discord adapter plays the audio (``bot.discord_bot.player``); this module decides what plays
+The Discord adapter plays the audio (``cadenza.discord.player``); this module decides what plays
 and remembers it. ``Cadenza.listening`` is the service.
 """
 
@@ -12,13 +12,13 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot import playback
-from bot.errors import UserError
-from bot.service import ComposeRequest, Resolved
-from bot.store import Clip, JobRow, Party, PartyRank, QueueEntry
+from cadenza import playback
+from cadenza.errors import UserError
+from cadenza.service import ComposeRequest, Resolved
+from cadenza.store import Clip, JobRow, Party, PartyRank, QueueEntry
 
-if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations here
-    from bot.app import Cadenza, UserRef, Where
+if TYPE_CHECKING:  # cadenza.app imports this module; the types are only annotations here
+    from cadenza.app import Cadenza, UserRef, Where
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Listening:
         return await self.store.stop_queue(guild_id)
 
     async def pcm(self, entry: QueueEntry, where: Where) -> bytes:
-        """The entry's audio as voice PCM (``bot.playback``): the clip's MP3 (``where`` is its
+        """The entry's audio as voice PCM (``cadenza.playback``): the clip's MP3 (``where`` is its
         server), rendered again from its MIDI if its files are gone, decoded under the
         'upload' deadline."""
         result = await self.app.clip(entry.number, where=where)

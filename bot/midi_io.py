@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import mido
 
-from bot.errors import UserError
-from models.score import GRID, ROLES, ChordEvent, Note, Score, ScoreError, Track
-from models.theory import Chord, Key, TheoryError
+from cadenza.errors import UserError
+from cadenza.models.score import GRID, ROLES, ChordEvent, Note, Score, ScoreError, Track
+from cadenza.models.theory import Chord, Key, TheoryError
 
 log = logging.getLogger(__name__)
 

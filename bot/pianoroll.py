@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.score import Note, Score, Track
-from models.theory import pitch_name
+from cadenza.models.score import Note, Score, Track
+from cadenza.models.theory import pitch_name
 
 log = logging.getLogger(__name__)
 

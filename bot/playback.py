@@ -17,7 +17,7 @@ import logging
 import math
 from pathlib import Path
 
-from bot.errors import ResourceError
+from cadenza.errors import ResourceError
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import ResourceError
-from bot.midi_io import DRUM_CHANNEL, read_midi
+from cadenza.errors import ResourceError
+from cadenza.midi_io import DRUM_CHANNEL, read_midi
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The render worker process: one FluidSynth soundfont loaded once, then clips rendered on request.
 
-Runs in a child process started by ``bot.render_pool`` (which owns the deadlines): it reads tasks
-from its pipe and answers with the stage each one reaches, then its files or its error. A child
-the pool kills loses nothing but the clip it was rendering; its files have temporary names that
-the parent removes.
+Runs in a child process started by ``cadenza.render_pool`` (which owns the deadlines): it reads
+tasks from its pipe and answers with the stage each one reaches, then its files or its error. A
+child the pool kills loses nothing but the clip it was rendering; its files have temporary names
+that the parent removes.
 
 ``CADENZA_INJECT_FAULT`` (read by the parent and passed with each task, for fault tests and
 drills) makes a stage misbehave: ``<stage>:hang`` (never returns), ``:crash`` (the process
@@ -25,8 +25,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bot.errors import ResourceError, UserError, write_error
-from models.score import Score
+from cadenza.errors import ResourceError, UserError, write_error
+from cadenza.models.score import Score
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def _serve(conn: Connection, soundfont: str | None, bitrate: str, cores: int) ->
     # terminal goes to the parent, which stops the children itself.
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from bot.render import get_renderer
-    from bot.service import Composer
+    from cadenza.render import get_renderer
+    from cadenza.service import Composer
 
     font = Path(soundfont) if soundfont else None
     try:

@@ -1,7 +1,7 @@
 """Render, encode and piano roll in child processes, each stage under its deadline.
 
 A thread stuck in FluidSynth or an encoder cannot be stopped; a process can. The pool keeps up to
-``size`` children (``bot.render_child``), started on demand from a fork server that has already
+``size`` children (``cadenza.render_child``), started on demand from a fork server that has already
 imported the render code, each loading the soundfont once. A stage past its deadline, a cancelled
 request (shutdown) or a child that dies costs that child: it is killed with its process group and
 the next request starts a fresh one. ``close`` kills them all at once, so shutdown never waits
@@ -23,18 +23,19 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bot.config import cpu_count
-from bot.deadlines import Deadlines, StageTimeout
-from bot.errors import ResourceError, UserError, WriteError
-from bot.render_child import FAULT_ENV, RenderTask, fault_for
-from bot.render_child import main as child_main
-from bot.service import RenderedClip
-from models.score import Score
+from cadenza.config import cpu_count
+from cadenza.deadlines import Deadlines, StageTimeout
+from cadenza.errors import ResourceError, UserError, WriteError
+from cadenza.models.score import Score
+from cadenza.render_child import FAULT_ENV, RenderTask, fault_for
+from cadenza.render_child import main as child_main
+from cadenza.service import RenderedClip
 
 log = logging.getLogger(__name__)
 
 # Imported once by the fork server, so a new child starts in milliseconds (plus its soundfont).
-PRELOAD = ["bot.render_child", "bot.render", "bot.service", "bot.audio", "bot.pianoroll"]
+PRELOAD = ["cadenza.render_child", "cadenza.render", "cadenza.service", "cadenza.audio",
+           "cadenza.pianoroll"]
 
 Progress = Callable[[str], None]
 

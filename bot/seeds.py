@@ -1,8 +1,8 @@
 """Seeds and lineage: what a clip is built on (Origin), sharing motifs as named seeds, the
 requests that continue, vary, blend or reroll, and the lineage that credits members.
 
-``Seeds`` is the service behind those commands; ``bot.app.Cadenza`` owns one and delegates to
-it, so front ends keep calling the application. Storage goes through ``bot.store``.
+``Seeds`` is the service behind those commands; ``cadenza.app.Cadenza`` owns one and delegates to
+it, so front ends keep calling the application. Storage goes through ``cadenza.store``.
 """
 
 from __future__ import annotations
@@ -15,16 +15,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.arrange import unswing
-from bot.errors import ResourceError, UserError, new_error_id
-from bot.midi_io import midi_to_score, score_to_midi
-from bot.options import SEED_MAX, parse_seed_name
-from bot.service import DEFAULT_STYLE, Composer, ComposeRequest, Composition, RenderedClip, Resolved
-from bot.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
-from bot.styles import STYLES
-from models.midi_import import TEMPO_WARNING, extract_melody, import_midi, size_refusal
-from models.midifile import MidiError
-from models.motif import (
+from cadenza.arrange import unswing
+from cadenza.errors import ResourceError, UserError, new_error_id
+from cadenza.midi_io import midi_to_score, score_to_midi
+from cadenza.models.midi_import import TEMPO_WARNING, extract_melody, import_midi, size_refusal
+from cadenza.models.midifile import MidiError
+from cadenza.models.motif import (
     MAX_LINE_BARS,
     MAX_MOTIF_BARS,
     TEMPO_NOTE,
@@ -32,11 +28,22 @@ from models.motif import (
     MotifError,
     fit_meter,
 )
-from models.notation import NotationError, format_notes, parse_notes
-from models.score import GRID, Note, Score, Track
+from cadenza.models.notation import NotationError, format_notes, parse_notes
+from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.options import SEED_MAX, parse_seed_name
+from cadenza.service import (
+    DEFAULT_STYLE,
+    Composer,
+    ComposeRequest,
+    Composition,
+    RenderedClip,
+    Resolved,
+)
+from cadenza.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
+from cadenza.styles import STYLES
 
-if TYPE_CHECKING:  # bot.app imports this module; the types are only annotations here
-    from bot.app import Cadenza, UserRef, Where
+if TYPE_CHECKING:  # cadenza.app imports this module; the types are only annotations here
+    from cadenza.app import Cadenza, UserRef, Where
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The composing pipeline: resolve parameters, plan chords, sample a melody, arrange, render.
 
 Everything here is synchronous CPU work (the Discord adapter runs it in a thread pool) and free
-of Discord and SQL; ``bot.app`` joins it to the store.
+of Discord and SQL; ``cadenza.app`` joins it to the store.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from bot.arrange import arrange, restyle_band, unswing
-from bot.errors import ResourceError, UserError
-from bot.harmony import plan_chords
-from bot.midi_io import score_to_midi
-from bot.styles import STYLES, StyleSpec, pick_key, pick_meter
-from bot.workers import current_token
-from models.chord_infer import harmonize_melody
-from models.errors import ModelError
-from models.form import (
+from cadenza.arrange import arrange, restyle_band, unswing
+from cadenza.errors import ResourceError, UserError
+from cadenza.harmony import plan_chords
+from cadenza.midi_io import score_to_midi
+from cadenza.models.chord_infer import harmonize_melody
+from cadenza.models.errors import ModelError
+from cadenza.models.form import (
     UNKNOWN_FORM,
     FormError,
     Section,
@@ -34,17 +32,20 @@ from models.form import (
     lay_out,
     parse_form,
 )
-from models.grammar import plan_from_chords
-from models.motif import MAX_LINE_BARS, Motif
-from models.score import GRID, Note, Score
-from models.theory import Chord, Key
-from models.tokens import METERS
+from cadenza.models.grammar import plan_from_chords
+from cadenza.models.motif import MAX_LINE_BARS, Motif
+from cadenza.models.registry import HARMONY_DIR
+from cadenza.models.score import GRID, Note, Score
+from cadenza.models.theory import Chord, Key
+from cadenza.models.tokens import METERS
+from cadenza.styles import STYLES, StyleSpec, pick_key, pick_meter
+from cadenza.workers import current_token
 
 log = logging.getLogger(__name__)
 
 # the shipped chord-progression model (models/train_chords.py writes it) and the styles it
 # learned from real changes; the others keep their rule-based plans
-HARMONY_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "harmony" / "model.pt"
+HARMONY_CHECKPOINT = HARMONY_DIR / "model.pt"
 CHORD_MODEL_STYLES = ("jazz", "blues", "ragtime")
 
 DEFAULT_STYLE = "jazz"
@@ -67,7 +68,7 @@ class ComposeRequest:
 
     @classmethod
     def from_options(cls, opts: Mapping[str, Any]) -> ComposeRequest:
-        """From ``bot.options.parse_options('compose', ...)`` output."""
+        """From ``cadenza.options.parse_options('compose', ...)`` output."""
         return cls(**{k: v for k, v in opts.items() if v is not None})
 
 
@@ -206,7 +207,7 @@ class Composer:
         self.registry = registry
         self.soundfont = soundfont
         # FluidSynth threads per render: all cores for one clip at a time (cadenza compose),
-        # one when every core has a job of its own (see bot.cli.open_app)
+        # one when every core has a job of its own (see cadenza.cli.open_app)
         self.render_cores = render_cores
         self.bitrate = bitrate
         self.default_model = default_model
@@ -255,7 +256,7 @@ class Composer:
                     log.info("no chord model at %s: rule-based chord plans", path)
                     self.chord_model_path = None
                     return None
-                from models.checkpoint import load
+                from cadenza.models.checkpoint import load
 
                 try:
                     self._chords = load(path)
@@ -310,8 +311,8 @@ class Composer:
                      t0: float) -> Composition:
         """The GAN writes all four parts at once (in 4/4, its phrases following the clip's
         form); the arranger's instrumentation path then gives them the style's sound."""
-        from models.gan import phrase_form
-        from models.gan import sample as gan_sample
+        from cadenza.models.gan import phrase_form
+        from cadenza.models.gan import sample as gan_sample
 
         if motif is not None:
             raise UserError("the gan model continues no seeds: use model lstm for seeds")
@@ -348,7 +349,12 @@ class Composer:
                     ) -> list[tuple[int, Chord]]:
         loaded = self.chord_model() if r.style in CHORD_MODEL_STYLES else None
         if loaded is not None and r.style in loaded.styles and r.meter in METERS:
-            from models.chord_model import PlanRequest, plan_from_tokens, plan_row, sample_plans
+            from cadenza.models.chord_model import (
+                PlanRequest,
+                plan_from_tokens,
+                plan_row,
+                sample_plans,
+            )
 
             req = PlanRequest(r.style, key, r.meter, r.bars, int(rng.integers(2**63)),
                               r.sections)
@@ -363,8 +369,8 @@ class Composer:
     def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]
                     plan: list[tuple[int, Chord]], motif: Motif | None,
                     rng: np.random.Generator) -> tuple[tuple[Note, ...], str]:
-        from models.generate import Idiom, MelodyRequest, generate_tokens, melody_row
-        from models.tokens import BAR, decode, encode
+        from cadenza.models.generate import Idiom, MelodyRequest, generate_tokens, melody_row
+        from cadenza.models.tokens import BAR, decode, encode
 
         bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
         chord_plan = plan_from_chords([(t, c.reduced()) for t, c in plan], r.total_bars,
@@ -400,7 +406,7 @@ class Composer:
                     rng: np.random.Generator) -> tuple[tuple[Note, ...], list[tuple[int, Chord]]]:
         """Melody from the VAE's prior (a slow random walk in latent space, so consecutive
         two-bar phrases relate), then chords inferred from it in the key."""
-        from models.blend import vae_prior_melody
+        from cadenza.models.blend import vae_prior_melody
 
         if motif is not None:
             raise UserError("the vae model continues no seeds: use /seed blend, or model lstm")
@@ -414,9 +420,9 @@ class Composer:
     def variation(self, source: Score, r: Resolved) -> Composition:
         """Re-sample the melody's pitches over the same harmony and rhythm (``r`` carries the
         style, model, temperature and the new seed)."""
-        from models.grammar import SkeletonConstraint
-        from models.sample import sample
-        from models.tokens import decode, encode
+        from cadenza.models.grammar import SkeletonConstraint
+        from cadenza.models.sample import sample
+        from cadenza.models.tokens import decode, encode
 
         t0 = time.perf_counter()
         loaded = self._load(r.model)
@@ -452,7 +458,7 @@ class Composer:
     def blend(self, a: Motif, b: Motif, r: Resolved, vae_name: str = "vae") -> Composition:
         """Morph from motif A to motif B through the VAE's latent space (spherical
         interpolation), then arrange the result in ``r.style``."""
-        from models.blend import blend_melody
+        from cadenza.models.blend import blend_melody
 
         t0 = time.perf_counter()
         loaded = self._load(vae_name)
@@ -482,9 +488,9 @@ class Composer:
         roll's fonts) ahead of the first clip. A one-shot ``cadenza compose`` runs this in a
         thread beside generation: loading the soundfont is C code that runs while the model
         code imports torch on the other core."""
-        from bot.audio import lame_ready
-        from bot.pianoroll import load_fonts
-        from bot.render import get_renderer
+        from cadenza.audio import lame_ready
+        from cadenza.pianoroll import load_fonts
+        from cadenza.render import get_renderer
 
         try:
             get_renderer(self.soundfont, cores=self.render_cores)
@@ -499,12 +505,12 @@ class Composer:
         """Write ``stem``.mp3/.mid/.png under ``out_dir`` (FluidSynth audio, MP3 by LAME).
 
         ``stage(name)`` is called as render, encode and pianoroll begin: the render pool times
-        each stage by it (``bot.render_pool``, which runs this in a child process).
+        each stage by it (``cadenza.render_pool``, which runs this in a child process).
         """
         stage = stage or _no_stage
-        from bot.audio import DISCORD_MAX_BYTES, encode_mp3, normalize, trim_trailing_silence
-        from bot.pianoroll import render_pianoroll
-        from bot.render import get_renderer
+        from cadenza.audio import DISCORD_MAX_BYTES, encode_mp3, normalize, trim_trailing_silence
+        from cadenza.pianoroll import render_pianoroll
+        from cadenza.render import get_renderer
 
         timings = timings if timings is not None else {}
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,9 @@ from typing import Any
 
 import aiosqlite
 
-from bot.errors import UserError
-from bot.stats_math import mos_interval, t_quantile
-from bot.store_rows import (
+from cadenza.errors import UserError
+from cadenza.stats_math import mos_interval, t_quantile
+from cadenza.store_rows import (
     ARENA_CHOICES,
     CONSOLE_SCOPE,
     JOB_STATUSES,
@@ -63,8 +63,8 @@ from bot.store_rows import (
 
 log = logging.getLogger(__name__)
 
-# The row types and the statistics maths live in bot.store_rows and bot.stats_math; they stay
-# importable from here, the storage API's one module.
+# The row types and the statistics maths live in cadenza.store_rows and cadenza.stats_math; they
+# stay importable from here, the storage API's one module.
 __all__ = [
     "ARENA_CHOICES", "CONSOLE_SCOPE", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS",
     "PARTY_KINDS", "QUEUE_STATUSES", "RELATIONS", "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair",
@@ -79,7 +79,7 @@ DB_ENV = "CADENZA_DB"
 DEFAULT_DB_NAME = "cadenza.db"
 # How long a request waits for a database another process is writing to: long enough to ride
 # out a short write (a CLI export while the bot runs), short enough that the member hears back
-# within Discord's 3 s either way (bot.deadlines: CADENZA_DEADLINE_STORE).
+# within Discord's 3 s either way (cadenza.deadlines: CADENZA_DEADLINE_STORE).
 DEFAULT_WAIT = 2.0
 # What work nobody is waiting on may wait (a finished clip, a job's record).
 DEFAULT_PATIENT_WAIT = 20.0
@@ -214,7 +214,7 @@ def load_migrations(source: Traversable | Path | None = None) -> tuple[Migration
 @cache
 def _packaged_migrations() -> tuple[Migration, ...]:
     # importlib.resources, not __file__: works from wheels and zipped installs too.
-    return load_migrations(resources.files("bot").joinpath("migrations"))
+    return load_migrations(resources.files("cadenza").joinpath("migrations"))
 
 
 def _is_busy(error: BaseException) -> bool:

@@ -1,4 +1,4 @@
-"""The storage layer's row types: what ``bot.store`` takes and returns (no SQL here)."""
+"""The storage layer's row types: what ``cadenza.store`` takes and returns (no SQL here)."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
 @dataclass(frozen=True, kw_only=True)
 class JobRow:
-    """A persisted compose job (``bot.jobs`` keeps the live ones in memory)."""
+    """A persisted compose job (``cadenza.jobs`` keeps the live ones in memory)."""
 
     id: int
     status: str

@@ -2,15 +2,15 @@
 
 Style lives in four places: the model's style conditioning (every style is learned from real
 music of that style), the chord plan (the chord model for jazz, blues and ragtime, else
-``bot.harmony``), the arrangement and drums (``bot.arrange``, ``bot.drums``), and a light pitch
-bias on the sampler (blue notes, chord tones) defined here.
+``cadenza.harmony``), the arrangement and drums (``cadenza.arrange``, ``cadenza.drums``), and a
+light pitch bias on the sampler (blue notes, chord tones) defined here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.theory import Key
+from cadenza.models.theory import Key
 
 
 @dataclass(frozen=True)

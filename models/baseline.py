@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoint import read_payload, save_payload
-from models.errors import ModelError
-from models.rnn import RNNConfig, SequenceModel
+from cadenza.models.checkpoint import read_payload, save_payload
+from cadenza.models.errors import ModelError
+from cadenza.models.rnn import RNNConfig, SequenceModel
 
 
 def untrained_twin(src: Path, dst: Path, seed: int = 0) -> Path:

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from models.checkpoint import Loaded
-from models.form import Section
-from models.motif import Motif
-from models.score import GRID, Note
-from models.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
-from models.theory import Key
-from models.vae import MelodyVAE, slerp
+from cadenza.models.checkpoint import Loaded
+from cadenza.models.form import Section
+from cadenza.models.motif import Motif
+from cadenza.models.score import GRID, Note
+from cadenza.models.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
+from cadenza.models.theory import Key
+from cadenza.models.vae import MelodyVAE, slerp
 
 SEG_TICKS = SEG_STEPS * STEP_TICKS  # two 4/4 bars
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models.checkpoint import file_sha256, read_payload
+from cadenza.models.checkpoint import file_sha256, read_payload
 
 # where each style's data comes from, with its licence (the style corpus's MANIFEST.md)
 DATA_NOTES = {

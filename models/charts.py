@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from models.score import GRID
-from models.theory import Chord, Key, TheoryError, parse_pitch_class
+from cadenza.models.score import GRID
+from cadenza.models.theory import Chord, Key, TheoryError, parse_pitch_class
 
 log = logging.getLogger(__name__)
 

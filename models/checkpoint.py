@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from models.errors import ModelError
-from models.rnn import RNNConfig, SequenceModel
-from models.tokens import Vocab
+from cadenza.models.errors import ModelError
+from cadenza.models.rnn import RNNConfig, SequenceModel
+from cadenza.models.tokens import Vocab
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _import_families() -> None:
     """Import the model modules that register their kinds (kept lazy: each imports torch)."""
     import importlib
 
-    for mod in ("models.vae", "models.gan"):
+    for mod in ("cadenza.models.vae", "cadenza.models.gan"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
@@ -122,7 +122,7 @@ def load(path: Path, dev: torch.device | None = None) -> Loaded:
                 raise ModelError(f"{path}: vocabulary size does not match its config")
             model: torch.nn.Module = SequenceModel(cfg)
         elif kind == "chords":
-            from models.chord_model import build
+            from cadenza.models.chord_model import build
 
             model, vocab = build(payload)  # type: ignore[assignment]
         else:

@@ -2,13 +2,14 @@
 
 Harmony is learned from real changes (jazz-standard charts, 12-bar blues charts, the chords of
 real rags) by the same style-conditioned recurrent network as the melodies
-(``models.rnn.SequenceModel``), over its own vocabulary. Chords are written relative to the
+(``cadenza.models.rnn.SequenceModel``), over its own vocabulary. Chords are written relative to the
 key's tonic, so one ii-V-I is one pattern in every key. A progression encodes as::
 
     BOS STYLE_s METER_m MODE_k  ( BAR ( REP_r | ( CH_c LEN_l )+ ) )*  EOS
 
 * ``CH_<degree>:<quality>``: root ``degree`` semitones above the tonic, any quality of
-  ``models.theory.QUALITY_INTERVALS`` (extensions and alterations included); ``CH_NC`` = none;
+  ``cadenza.models.theory.QUALITY_INTERVALS`` (extensions and alterations included);
+  ``CH_NC`` = none;
 * ``LEN_l``: the chord lasts ``l`` beat units (quarters in x/4, eighths in x/8); a bar's lengths
   add up to exactly its units;
 * ``REP_r``: the bar's changes are those of the bar ``r`` back (A sections that come back).
@@ -18,7 +19,7 @@ Vocabulary layout (ids in this order; ``ChordVocab`` computes the offsets):
 =====================  ============================================================
 ``PAD BOS EOS BAR``    ids 0-3
 ``STYLE_<name>``       one per style of the checkpoint
-``METER_<n>/<d>``      ``models.tokens.METERS``
+``METER_<n>/<d>``      ``cadenza.models.tokens.METERS``
 ``MODE_major/minor``   the key's mode
 ``CH_NC``, ``CH_*``    1 + 12 x len(QUALITIES), degree-major order
 ``LEN_<l>``            l = 1 .. MAX_UNITS (12 = a bar of 12/8)
@@ -26,7 +27,7 @@ Vocabulary layout (ids in this order; ``ChordVocab`` computes the offsets):
 =====================  ============================================================
 
 Side features at every step (summed embeddings, as for melodies): style, meter, mode, units
-left in the bar, bars left, and the per-bar form features of ``models.form``.
+left in the bar, bars left, and the per-bar form features of ``cadenza.models.form``.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
-from models.grammar import changes_per_bar, masks
-from models.score import GRID
-from models.theory import QUALITY_INTERVALS, Chord, Key
-from models.tokens import MAX_REPEAT, METERS
+from cadenza.models.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
+from cadenza.models.grammar import changes_per_bar, masks
+from cadenza.models.score import GRID
+from cadenza.models.theory import QUALITY_INTERVALS, Chord, Key
+from cadenza.models.tokens import MAX_REPEAT, METERS
 
 if TYPE_CHECKING:  # the sampler imports torch; style_corpus reads this module without it
-    from models.sample import Row
+    from cadenza.models.sample import Row
 
 log = logging.getLogger(__name__)
 
@@ -328,8 +329,8 @@ class ChordConstraint:
     AABA) takes the changes its letter had the first time, as lead sheets write them, except
     its last bar, which the model writes (a turnaround, or the cadence the piece ends on): the
     model alone brings them back only now and then, and the melody can only repeat a phrase
-    over the same changes. Same interface as ``models.grammar.Constraint`` (forced, allowed,
-    feed, features, done, tokens), so ``models.sample`` drives both.
+    over the same changes. Same interface as ``cadenza.models.grammar.Constraint`` (forced, allowed,
+    feed, features, done, tokens), so ``cadenza.models.sample`` drives both.
     """
 
     def __init__(self, vocab: ChordVocab, *, style: str, meter: tuple[int, int], key: Key,
@@ -365,7 +366,7 @@ class ChordConstraint:
         return None
 
     def allowed(self) -> tuple[int, ...]:
-        """The choices now as a ``models.grammar`` MaskSpec (ranges of ids), so the batched
+        """The choices now as a ``cadenza.models.grammar`` MaskSpec (ranges of ids), so the batched
         sampler handles chord rows as it handles melody rows."""
         v = self.vocab
         if self.after_chord:
@@ -416,8 +417,8 @@ class ChordConstraint:
 
 
 def build(payload: dict) -> tuple[object, ChordVocab]:
-    """Checkpoint builder for kind 'chords' (registered with models.checkpoint)."""
-    from models.rnn import RNNConfig, SequenceModel
+    """Checkpoint builder for kind 'chords' (registered with cadenza.models.checkpoint)."""
+    from cadenza.models.rnn import RNNConfig, SequenceModel
 
     vocab = ChordVocab(tuple(payload["styles"]))
     cfg = RNNConfig(**payload["config"])
@@ -442,7 +443,7 @@ def plan_row(loaded, request: PlanRequest, tag: Any = None,  # type: ignore[no-u
              stop: Callable[[], bool] | None = None) -> Row:
     """A sampler row for one chord plan (its own constraint and RNG), so plans batch with
     each other, in ``sample_plans`` or in the process's batcher beside the melodies."""
-    from models.sample import Row
+    from cadenza.models.sample import Row
 
     vocab: ChordVocab = loaded.vocab
     r = request
@@ -475,7 +476,7 @@ def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-unty
                  ) -> list[list[tuple[int, Chord]]]:
     """Chord plans, one per request, sampled in one batch (each request has its own RNG, so
     batching never changes a plan)."""
-    from models.sample import run
+    from cadenza.models.sample import run
 
     rows = [plan_row(loaded, r) for r in requests]
     with loaded.lock:
@@ -497,5 +498,5 @@ class ChordSeq:
 
 
 def bar_content(bars: Sequence[BarChanges]) -> list[frozenset]:
-    """Per bar, its changes as a set (for ``models.form.infer_sections``)."""
+    """Per bar, its changes as a set (for ``cadenza.models.form.infer_sections``)."""
     return [frozenset(bar) for bar in bars]

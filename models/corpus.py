@@ -18,11 +18,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
-from models.form import bar_onsets, infer_sections
-from models.score import GRID, ChordEvent, Note, Score, Track
-from models.theory import Chord, Key
-from models.tokens import METERS
+from cadenza.models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
+from cadenza.models.form import bar_onsets, infer_sections
+from cadenza.models.score import GRID, ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.models.tokens import METERS
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def _score_meter_shift(score) -> tuple[tuple[int, int] | None, float]:  # type: 
 def _chord_symbols(score, shift: float) -> list[tuple[int, Chord]] | None:  # type: ignore[no-untyped-def]
     from music21 import harmony
 
-    from models.chord_infer import best_chord
+    from cadenza.models.chord_infer import best_chord
 
     out = []
     for cs in score.flatten().getElementsByClass(harmony.ChordSymbol):
@@ -304,7 +304,7 @@ def _bach_is_chorale(piece: Piece) -> bool:
 
 def midi_folder_pieces(root: Path) -> list[Piece]:
     """Pieces from ``root/<style>/*.mid``: the sub-folder name is the style label."""
-    from models.midi_import import extract_melody, import_midi
+    from cadenza.models.midi_import import extract_melody, import_midi
 
     pieces = []
     for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):

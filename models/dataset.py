@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.corpus import Piece
-from models.errors import ModelError
-from models.form import bar_features
-from models.grammar import FEATURES, sequence_features
-from models.tokens import (
+from cadenza.models.corpus import Piece
+from cadenza.models.errors import ModelError
+from cadenza.models.form import bar_features
+from cadenza.models.grammar import FEATURES, sequence_features
+from cadenza.models.tokens import (
     N_CHORD_CLASSES,
     PAD,
     PITCH_MAX,

@@ -1,7 +1,8 @@
 """MuseGAN-style multi-track GAN over bar-level piano rolls, conditioned on style, with its sampler.
 
 Model (Dong et al. 2018, "hybrid" variant, at CPU size). A phrase is ``phrase_bars`` bars of
-the 4-lane roll of ``models.roll`` (lead, chords, bass, drums; 48 steps x 84 pitches per bar).
+the 4-lane roll of ``cadenza.models.roll`` (lead, chords, bass, drums; 48 steps x 84 pitches per
+bar).
 
 * Latents, each ``z_dim`` wide: a shared time-independent ``z``; a shared temporal ``z_t`` that
   the temporal generator turns into one code per bar; per track, a time-independent ``z_i`` and
@@ -25,7 +26,7 @@ the 4-lane roll of ``models.roll`` (lead, chords, bass, drums; 48 steps x 84 pit
   groove stream (where each track's onsets differ from the bar before), joined by a linear
   head over all bars; style enters by projection (Miyato & Koyama 2018).
 * Trained with WGAN-GP (``critic_loss``, ``generator_loss``, ``gradient_penalty``) by
-  ``models.train_gan``.
+  ``cadenza.models.train_gan``.
 
 Sampling. ``sample`` writes any number of bars in phrases: each phrase draws its own
 time-independent latents, held for its bars as in training; the temporal latents follow a
@@ -38,9 +39,9 @@ numpy RNG seeded by the request alone and the generator runs in eval mode (batch
 statistics), so a seed gives the same clip whatever else is in the batch, and a longer clip
 starts like a shorter one.
 
-Data: whatever rolls the caller passes ``models.train_gan`` (see ``models.gan_data``): real
-melodies of each style arranged into bands over their own chords (``bot.gan_bands``), users'
-MIDI.
+Data: whatever rolls the caller passes ``cadenza.models.train_gan`` (see
+``cadenza.models.gan_data``): real melodies of each style arranged into bands over their own chords
+(``cadenza.gan_bands``), users' MIDI.
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.checkpoint import FORMAT, register_kind, save_payload
-from models.chord_infer import best_chord, key_from_pitches
-from models.errors import ModelError
-from models.roll import (
+from cadenza.models.checkpoint import FORMAT, register_kind, save_payload
+from cadenza.models.chord_infer import best_chord, key_from_pitches
+from cadenza.models.errors import ModelError
+from cadenza.models.roll import (
     BASS,
     CHORDS,
     DRUMS,
@@ -77,9 +78,9 @@ from models.roll import (
     timeline,
     transpose,
 )
-from models.score import GRID, ChordEvent, Score
-from models.theory import Chord, Key
-from models.tokens import DEFAULT_STYLES
+from cadenza.models.score import GRID, ChordEvent, Score
+from cadenza.models.theory import Chord, Key
+from cadenza.models.tokens import DEFAULT_STYLES
 
 log = logging.getLogger(__name__)
 
@@ -482,7 +483,8 @@ def save_gan(path: Path, model: MuseGAN, meta: dict[str, Any]) -> None:
 
 
 def _build(payload: dict[str, Any]) -> tuple[MuseGAN, None]:
-    """``models.checkpoint.load`` hook: an untrained model shaped by the checkpoint's config."""
+    """``cadenza.models.checkpoint.load`` hook: an untrained model shaped by the checkpoint's
+    config."""
     return MuseGAN(GANConfig.from_dict(payload["config"])), None
 
 

@@ -1,7 +1,7 @@
 """Training arrays for the GAN: band Scores -> key-normalised 4-bar phrase rolls with style ids.
 
 Pure numpy (no torch, no ``bot``). The caller brings band Scores with role-tagged tracks: corpus
-melodies arranged by ``bot.arrange`` (lead, chords, bass, drums), Bach chorales' four voices
+melodies arranged by ``cadenza.arrange`` (lead, chords, bass, drums), Bach chorales' four voices
 (soprano as lead, alto and tenor as chords, bass as bass, no drums), users' MIDI files. Each
 Score is cut into phrases of ``phrase_bars`` bars (every ``hop`` bars, plus one phrase ending on
 the last bar so endings are seen) and, by default, transposed so its key signature is C major /
@@ -9,7 +9,7 @@ A minor: one pitch collection instead of twelve is far easier for a small GAN, a
 moves its output to the requested key afterwards.
 
 Arrays may be stored bit-packed along the pitch axis (``np.packbits``: 84 pitches -> 11 bytes),
-which ``models.train_gan`` accepts as they are and unpacks batch by batch.
+which ``cadenza.models.train_gan`` accepts as they are and unpacks batch by batch.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.roll import PITCHES, STEPS, TRACKS, RollError, encode, transpose
-from models.score import Score
-from models.theory import Key
+from cadenza.models.roll import PITCHES, STEPS, TRACKS, RollError, encode, transpose
+from cadenza.models.score import Score
+from cadenza.models.theory import Key
 
 log = logging.getLogger(__name__)
 

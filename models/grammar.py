@@ -2,8 +2,8 @@
 
 ``Tracker`` follows a token stream and reports, after each token, the context the sequence models
 are conditioned on at every step (style, meter, current chord, position in the bar, bars left).
-``Constraint`` adds the grammar of ``models.tokens`` plus a chord plan and a bar count, so that
-sampling can only produce well-formed sequences with exactly the requested harmony and length;
+``Constraint`` adds the grammar of ``cadenza.models.tokens`` plus a chord plan and a bar count, so
+that sampling can only produce well-formed sequences with exactly the requested harmony and length;
 tokens it forces (the preamble, chords, a primer) are not sampled at all.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.form import FORM_FEATURE_SIZES, FORM_FEATURES, UNKNOWN_FORM
-from models.theory import Chord
-from models.tokens import (
+from cadenza.models.form import FORM_FEATURE_SIZES, FORM_FEATURES, UNKNOWN_FORM
+from cadenza.models.theory import Chord
+from cadenza.models.tokens import (
     BAR,
     BOS,
     EOS,
@@ -32,11 +32,11 @@ from models.tokens import (
 
 # side feature columns and their cardinalities (the model embeds each and sums them); the
 # form columns (section letter, bar in section, bars left in it, repeat) are per bar, from
-# ``models.form``
+# ``cadenza.models.form``
 FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES)
 MAX_BARS_LEFT = 8  # bars_left feature: 0 = before the first bar, k = min(k, 8) bars to go
 
-FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from models.form.bar_features
+FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from cadenza.models.form.bar_features
 
 
 def feature_sizes(vocab: Vocab) -> tuple[int, ...]:
@@ -384,7 +384,7 @@ class SkeletonConstraint(Constraint):
         style_name = style or vocab.styles[vocab.value(toks[1])]
         bar_ticks = 48 * meter[0] // meter[1]
         # the plan is the original's chords, so chord tokens stay exactly where they were
-        from models.tokens import decode
+        from cadenza.models.tokens import decode
 
         original = decode(toks, vocab, strict=False)
         plan = plan_from_chords([(c.start, c.chord) for c in original.chords], original.bars,

@@ -1,6 +1,6 @@
 """Held-out likelihood of a sequence model per style, on pieces it never trained on, encoded
-exactly as training encodes them (``models.dataset.encode_pieces``: tokens with REP_k repeats and
-per-step features with the form rows)."""
+exactly as training encodes them (``cadenza.models.dataset.encode_pieces``: tokens with REP_k
+repeats and per-step features with the form rows)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from models.corpus import Piece
-from models.dataset import encode_pieces
-from models.train import evaluate
+from cadenza.models.corpus import Piece
+from cadenza.models.dataset import encode_pieces
+from cadenza.models.train import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def style_nll(loaded: Any, pieces: Sequence[Piece]) -> dict[str, dict[str, float]]:
     """Per style of ``pieces``: NLL per token in nats over whole sequences (all tokens, and the
     tokens the sampler chooses), token and piece counts. Styles the model has no label for are
-    left out. ``loaded`` is a ``models.checkpoint.Loaded`` sequence model; it is left in
+    left out. ``loaded`` is a ``cadenza.models.checkpoint.Loaded`` sequence model; it is left in
     inference mode (``evaluate`` switches to training mode when done)."""
     vocab = loaded.vocab
     encoded = encode_pieces(pieces, vocab)

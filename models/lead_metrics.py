@@ -20,9 +20,9 @@ swing_ratio            geometric mean of long/short over the line's eighth-note 
 notes_per_bar          onsets per bar.
 pitch_range            highest minus lowest pitch, in semitones.
 chord_vocabulary       distinct chord symbols (root and quality) of the clip's chord timeline.
-repetition_rate        ``models.form.repetition_rate``: share of the non-empty bars after the first
-                       that repeat an earlier bar exactly (same onsets at the same positions and
-                       pitches).
+repetition_rate        ``cadenza.models.form.repetition_rate``: share of the non-empty bars after
+                       the first that repeat an earlier bar exactly (same onsets at the same
+                       positions and pitches).
 =====================  ===========================================================================
 
 **Eighth-note pair** (for the swing ratio): in a simple meter (x/4; beat = 12 steps), three
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.charts import bar_ticks
-from models.corpus import NO_CHORD, Piece, monophonic
-from models.form import repetition_rate as form_repetition_rate
-from models.metrics import histogram_entropy, histogram_scale_consistency
-from models.score import GRID, Score
-from models.theory import Chord, Key
+from cadenza.models.charts import bar_ticks
+from cadenza.models.corpus import NO_CHORD, Piece, monophonic
+from cadenza.models.form import repetition_rate as form_repetition_rate
+from cadenza.models.metrics import histogram_entropy, histogram_scale_consistency
+from cadenza.models.score import GRID, Score
+from cadenza.models.theory import Chord, Key
 
 Note3 = tuple[int, int, int]  # (start, duration, pitch) in GRID ticks
 

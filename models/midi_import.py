@@ -1,7 +1,7 @@
 """Turn an uploaded MIDI file into a validated seed Score (GRID ticks), or refuse it in a sentence.
 
-Pipeline: size check -> :func:`models.midifile.read_midi` (lenient, never trusts the file) ->
-note pairing -> limits (notes, tempo, length) -> quantisation -> tracks with guessed roles.
+Pipeline: size check -> :func:`cadenza.models.midifile.read_midi` (lenient, never trusts the file)
+-> note pairing -> limits (notes, tempo, length) -> quantisation -> tracks with guessed roles.
 
 Decisions, so callers know what they get:
 
@@ -31,9 +31,9 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from models.midifile import INTERNAL_ERROR, MidiError, MidiEvent, MidiFile, read_midi
-from models.score import GRID, Note, Score, Track
-from models.theory import Key
+from cadenza.models.midifile import INTERNAL_ERROR, MidiError, MidiEvent, MidiFile, read_midi
+from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.models.theory import Key
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import json
 import math
 from dataclasses import dataclass, replace
 
-from models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
-from models.midi_import import extract_melody
-from models.score import GRID, ChordEvent, Note, Score, Track
-from models.theory import Chord, Key
-from models.tokens import METERS, fold_pitch, model_meter
+from cadenza.models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
+from cadenza.models.midi_import import extract_melody
+from cadenza.models.score import GRID, ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.models.tokens import METERS, fold_pitch, model_meter
 
 MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
 MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
@@ -159,7 +159,7 @@ class Motif:
 
 
 def fit_meter(score: Score) -> tuple[Score, list[str]]:
-    """The score in a meter the models know (``models.tokens.model_meter``): 2/2 is read as
+    """The score in a meter the models know (``cadenza.models.tokens.model_meter``): 2/2 is read as
     4/4, 6/4 as 12/8, two bars of 3/8 as one of 6/8; a warning says so. Ticks are unchanged, so
     this only relabels bars. A meter with no equivalent (5/4, 7/8) is a MotifError."""
     num, den = score.time_signature

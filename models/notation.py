@@ -42,8 +42,8 @@ import logging
 import re
 from fractions import Fraction
 
-from models.score import GRID, Note, Score, Track
-from models.theory import PITCH_NAMES_SHARP
+from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.models.theory import PITCH_NAMES_SHARP
 
 log = logging.getLogger(__name__)
 

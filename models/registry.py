@@ -8,11 +8,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import ModelError, shown
+from cadenza.models.errors import ModelError, shown
 
 log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+# the chord-progression model (cadenza.models.train_chords writes it)
+HARMONY_DIR = Path(__file__).resolve().parent / "harmony"
 CHECKPOINT_FILE = "model.pt"
 CARD_FILE = "card.md"
 
@@ -68,13 +70,13 @@ class ModelRegistry:
             avail = ", ".join(self.names()) or "none installed"
             raise ModelError(f"unknown model {shown(name)} (available: {avail})") from None
 
-    def get(self, name: str):  # -> models.checkpoint.Loaded (torch is imported lazily)
+    def get(self, name: str):  # -> cadenza.models.checkpoint.Loaded (torch is imported lazily)
         entry = self.entry(name)
         with self._lock:
             if name not in self._loaded:
                 import torch
 
-                from models.checkpoint import load
+                from cadenza.models.checkpoint import load
 
                 if self._threads is not None and not self._loaded:
                     torch.set_num_threads(max(1, self._threads))

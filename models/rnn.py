@@ -1,8 +1,8 @@
 """Style- and chord-conditioned recurrent melody model (LSTM, GRU or vanilla RNN cell).
 
 Every step sees the token embedding plus embeddings of the side features from
-``models.grammar`` (style, meter, current chord, position in bar, bars left), so conditioning
-never fades over long sequences and the chord plan steers the melody.
+``cadenza.models.grammar`` (style, meter, current chord, position in bar, bars left), so
+conditioning never fades over long sequences and the chord plan steers the melody.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.tokens import PAD
+from cadenza.models.tokens import PAD
 
 CELLS = ("lstm", "gru", "rnn")
 

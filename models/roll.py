@@ -25,13 +25,13 @@ as ``decode`` writes them (``VELOCITY`` per role), one track per role, and bars 
 Meters: 4/4 bars fill the 48 steps. Any meter whose bar is at most 48 GRID ticks (2/4, 3/4, 6/8)
 is encoded left-aligned with silent padding after the bar; ``decode`` is told the meter and drops
 the padding, so ties across bar lines survive. Longer bars (9/8, 12/8) do not fit and raise
-``RollError``. A model trained on one meter's rolls writes that meter (``models.gan`` keeps the
-meter in its config); ``models.gan_data`` filters a corpus by meter.
+``RollError``. A model trained on one meter's rolls writes that meter (``cadenza.models.gan`` keeps
+the meter in its config); ``cadenza.models.gan_data`` filters a corpus by meter.
 
 Data sources (what becomes rolls): the offline corpus has melodies with chord symbols, arranged
-into full bands by ``bot.arrange`` (the caller does that; ``models`` never imports ``bot``); Bach
-chorales have four real voices (soprano -> lead, alto + tenor -> chords, bass -> bass, no drums);
-users' MIDI folders give whatever tracks they have, tagged by role.
+into full bands by ``cadenza.arrange`` (the caller does that; ``models`` never imports ``bot``);
+Bach chorales have four real voices (soprano -> lead, alto + tenor -> chords, bass -> bass, no
+drums); users' MIDI folders give whatever tracks they have, tagged by role.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from models.score import GRID, Note, Score, Track
+from cadenza.models.score import GRID, Note, Score, Track
 
 log = logging.getLogger(__name__)
 

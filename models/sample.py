@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.grammar import Constraint, masks
-from models.rnn import SequenceModel, State
+from cadenza.models.grammar import Constraint, masks
+from cadenza.models.rnn import SequenceModel, State
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from models.theory import Chord, Key
+from cadenza.models.theory import Chord, Key
 
 GRID = 12  # ticks per quarter note used by tokens and the arranger
 

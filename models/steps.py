@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from models.score import Note
+from cadenza.models.score import Note
 
 STEP_TICKS = 3  # a sixteenth at GRID = 12
 SEG_STEPS = 32

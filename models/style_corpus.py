@@ -20,15 +20,15 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from models.charts import bar_ticks
-from models.chord_infer import key_from_chords, key_from_pitches
-from models.chord_model import ChordSeq, bar_content, bar_units, bars_from_changes
-from models.corpus import NO_CHORD, Piece, make_piece
-from models.form import Section, infer_sections
-from models.midifile import MidiError, read_midi
-from models.score import GRID, unswing_tick
-from models.theory import Chord, Key, TheoryError
-from models.tokens import METERS
+from cadenza.models.charts import bar_ticks
+from cadenza.models.chord_infer import key_from_chords, key_from_pitches
+from cadenza.models.chord_model import ChordSeq, bar_content, bar_units, bars_from_changes
+from cadenza.models.corpus import NO_CHORD, Piece, make_piece
+from cadenza.models.form import Section, infer_sections
+from cadenza.models.midifile import MidiError, read_midi
+from cadenza.models.score import GRID, unswing_tick
+from cadenza.models.theory import Chord, Key, TheoryError
+from cadenza.models.tokens import METERS
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,8 @@ def read_wjd(data: bytes, source: str, style: str, key: Key | None = None, *,
              swung: bool = False) -> tuple[Piece | None, str]:
     """One beat-aligned WJD file -> (Piece with chords and form sections, '') or (None, why).
 
-    A ``swung`` solo is straightened (``models.score.unswing_tick``): the arranger swings every
-    jazz and blues line, as the notated Impro-Visor transcriptions are written, so the models
+    A ``swung`` solo is straightened (``cadenza.models.score.unswing_tick``): the arranger swings
+    every jazz and blues line, as the notated Impro-Visor transcriptions are written, so the models
     learn one straight grid and the performed swing is not applied twice; triplets come back
     exactly when the arranger swings them again."""
     try:
@@ -206,7 +206,7 @@ def wjd_pieces(root: Path, *, performed: bool = False) -> tuple[list[Piece], Cou
 
 def leadsheet_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
     """Transcribed solos with their changes; the blues subset's files are blues."""
-    from models.leadsheet import load_leadsheets
+    from cadenza.models.leadsheet import load_leadsheets
 
     if not (root / LEADSHEETS_JAZZ).is_dir():
         return [], Counter()
@@ -241,7 +241,7 @@ def rag_pieces(root: Path, *, include_nc: bool = False, nc_only: bool = False
                ) -> tuple[list[Piece], Counter[str]]:
     """Rags: the right hand's top line over chords read from both hands. Public-domain Mutopia
     files always; the non-commercial Joplin edition only with ``include_nc`` (or ``nc_only``)."""
-    from models.midi_import import extract_melody, import_midi
+    from cadenza.models.midi_import import extract_melody, import_midi
 
     folders = [] if nc_only else [(root / RAGS_PD, "mutopia")]
     if include_nc or nc_only:
@@ -297,7 +297,7 @@ def chord_sequences(root: Path, *, include_nc: bool = False
                     ) -> tuple[list[ChordSeq], Counter[str]]:
     """Progressions for the chord model: jazz-standard charts (the 12-bar subset as blues) and
     the chords of the rags, each with its form inferred from its own repeated phrases."""
-    from models.charts import load_charts
+    from cadenza.models.charts import load_charts
 
     skipped: Counter[str] = Counter()
     out: list[ChordSeq] = []

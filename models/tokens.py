@@ -14,7 +14,7 @@ and a meter; the arranger builds the rest of the band from the chords. A piece e
 * ``REP_k`` right after a bar's chord says the bar's notes are exactly those of the bar ``k``
   bars earlier (same positions, pitches, durations, velocities); only the bar's mid-bar chord
   changes follow it. Encoding uses it for every non-empty bar that equals an earlier one (the
-  nearest), so the models learn when real tunes bring an idea back (see ``models.form``).
+  nearest), so the models learn when real tunes bring an idea back (see ``cadenza.models.form``).
 
 Vocabulary layout (ids in this order; ``Vocab`` computes the offsets):
 
@@ -42,8 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from models.score import GRID, ChordEvent, Note, Score, Track
-from models.theory import CORE_QUALITIES, Chord, Key
+from cadenza.models.score import GRID, ChordEvent, Note, Score, Track
+from cadenza.models.theory import CORE_QUALITIES, Chord, Key
 
 METERS: tuple[tuple[int, int], ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8))
 # Meters the vocabulary has no token for, written in one it has: (meter, source bars per bar).

@@ -13,20 +13,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import device as pick_device
-from models.checkpoint import save_rnn
-from models.corpus import Piece, load_corpus, midi_folder_pieces
-from models.dataset import Batcher, Encoded, encode_pieces, split_heldout
-from models.grammar import feature_sizes
-from models.rnn import RNNConfig, SequenceModel
-from models.schedule import Budget, cosine_lr, step_optimizer
-from models.style_corpus import (
+from cadenza.models.checkpoint import device as pick_device
+from cadenza.models.checkpoint import save_rnn
+from cadenza.models.corpus import Piece, load_corpus, midi_folder_pieces
+from cadenza.models.dataset import Batcher, Encoded, encode_pieces, split_heldout
+from cadenza.models.grammar import feature_sizes
+from cadenza.models.rnn import RNNConfig, SequenceModel
+from cadenza.models.schedule import Budget, cosine_lr, step_optimizer
+from cadenza.models.style_corpus import (
     default_style_corpus,
     is_style_corpus,
     source_kind,
     style_corpus_pieces,
 )
-from models.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
+from cadenza.models.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,16 @@
 """WGAN-GP training of the multi-track GAN on phrase rolls the caller builds, with eval figures.
 
 ``train_gan`` takes arrays, not files: ``rolls`` (N, P, 4, 48, 84) bool/uint8/float, or
-bit-packed along the pitch axis (``models.gan_data``), and ``style_ids`` (N,) indexing
+bit-packed along the pitch axis (``cadenza.models.gan_data``), and ``style_ids`` (N,) indexing
 ``styles``. Each generator step follows ``n_critic`` critic steps (WGAN-GP, Adam with betas
 (0.5, 0.9) for both nets, as MuseGAN). Every ``eval_every`` steps and at the end the generator
-writes ``eval_clips`` phrases that are scored with ``models.metrics`` beside as many real
+writes ``eval_clips`` phrases that are scored with ``cadenza.models.metrics`` beside as many real
 phrases (mean, spread, Yang-Lerch overlap area per metric), and the checkpoint is saved with its
 config, styles and meta (steps, time, data summary, losses, figures).
 
-CLI (on an .npz from ``models.gan_data.save_dataset``)::
+CLI (on an .npz from ``cadenza.models.gan_data.save_dataset``)::
 
-    python -m models.train_gan data.npz --out models/checkpoints/gan/model.pt --minutes 30
+    python -m cadenza.models.train_gan data.npz --out models/checkpoints/gan/model.pt --minutes 30
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.checkpoint import device as pick_device
-from models.gan import (
+from cadenza.models.checkpoint import device as pick_device
+from cadenza.models.gan import (
     GANConfig,
     GANRequest,
     MuseGAN,
@@ -43,9 +43,9 @@ from models.gan import (
     sample_probabilities,
     save_gan,
 )
-from models.gan_data import is_packed, load_dataset, unpack
-from models.metrics import clip_metrics, compare
-from models.roll import PITCHES, STEPS, TRACKS
+from cadenza.models.gan_data import is_packed, load_dataset, unpack
+from cadenza.models.metrics import clip_metrics, compare
+from cadenza.models.roll import PITCHES, STEPS, TRACKS
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], ou
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", type=Path, help=".npz from models.gan_data.save_dataset")
+    ap.add_argument("data", type=Path, help=".npz from cadenza.models.gan_data.save_dataset")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float)
     ap.add_argument("--steps", type=int, default=2000)

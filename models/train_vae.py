@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import FORMAT, save_payload
-from models.checkpoint import device as pick_device
-from models.corpus import Piece
-from models.dataset import split_heldout
-from models.schedule import Budget, cosine_lr, set_threads, step_optimizer
-from models.score import Note
-from models.steps import N_CLASSES, windows
-from models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy
+from cadenza.models.checkpoint import FORMAT, save_payload
+from cadenza.models.checkpoint import device as pick_device
+from cadenza.models.corpus import Piece
+from cadenza.models.dataset import split_heldout
+from cadenza.models.schedule import Budget, cosine_lr, set_threads, step_optimizer
+from cadenza.models.score import Note
+from cadenza.models.steps import N_CLASSES, windows
+from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,11 @@ def _save(opts: VAEOptions, model: MelodyVAE, best: dict, w: Windows, step: int,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m models.train_vae --out models/checkpoints/vae/model.pt --minutes 40``"""
+    """``python -m cadenza.models.train_vae --out models/checkpoints/vae/model.pt --minutes 40``"""
     import argparse
 
-    from models.card import write_card
-    from models.train import TrainOptions, gather_pieces
+    from cadenza.models.card import write_card
+    from cadenza.models.train import TrainOptions, gather_pieces
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--out", type=Path, default=Path("models/checkpoints/vae/model.pt"))

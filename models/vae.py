@@ -1,9 +1,9 @@
 """MusicVAE-style melody VAE: bidirectional LSTM encoder, LSTM decoder, spherical interpolation.
 
-Input is a two-bar melody as 32 sixteenth-step classes (``models.steps``). The encoder's final
-states give the posterior mean and log-variance of ``z``; the decoder starts from ``tanh(W z)`` and
-sees ``z`` and the previous step at every step (teacher forcing in training). Sampling a new
-melody draws ``z`` from the prior; blending two seeds decodes points on the great circle between
+Input is a two-bar melody as 32 sixteenth-step classes (``cadenza.models.steps``). The encoder's
+final states give the posterior mean and log-variance of ``z``; the decoder starts from ``tanh(W
+z)`` and sees ``z`` and the previous step at every step (teacher forcing in training). Sampling a
+new melody draws ``z`` from the prior; blending two seeds decodes points on the great circle between
 their codes (``slerp``).
 
 It is a conditional VAE: a style embedding joins the encoder's and the decoder's inputs (and the
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.steps import HOLD, N_CLASSES, REST, SEG_STEPS
+from cadenza.models.steps import HOLD, N_CLASSES, REST, SEG_STEPS
 
 
 @dataclass
@@ -191,7 +191,7 @@ def _build(payload: dict) -> tuple[MelodyVAE, None]:
 
 
 def _register() -> None:
-    from models.checkpoint import register_kind
+    from cadenza.models.checkpoint import register_kind
 
     register_kind("vae", _build)
 

@@ -38,6 +38,6 @@ if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
 # Byte-compile our own sources once: where PYTHONDONTWRITEBYTECODE is set (CI, some sandboxes)
 # every start would compile them again, ~0.1-0.2 s of each `cadenza compose`.
 .venv/bin/python -m compileall -q bot models >/dev/null || true
-.venv/bin/python -c "import torch, fluidsynth, discord, pretty_midi, lameenc, nacl, davey, \
+.venv/bin/python -c "import cadenza.cli, cadenza.models.registry, torch, fluidsynth, discord, pretty_midi, lameenc, nacl, davey, \
 miniaudio, soxr" \
   || { echo "setup: Python packages failed to install" >&2; exit 1; }

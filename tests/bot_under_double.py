@@ -18,7 +18,7 @@ if __name__ == "__main__":  # render children import this file too: they must no
     discord.http.Route.BASE = os.environ["CADENZA_TEST_API"]
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["CADENZA_TEST_GATEWAY"])
 
-    from bot.cli import run
+    from cadenza.cli import run
 
     sys.argv = ["cadenza", "run", *sys.argv[1:]]
     run()

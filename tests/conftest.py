@@ -13,10 +13,10 @@ def make_tiny_checkpoint(path: Path, cell: str = "lstm", seed: int = 0) -> Path:
     """A randomly initialised, very small sequence model saved like a real checkpoint."""
     import torch
 
-    from models.checkpoint import save_rnn
-    from models.grammar import feature_sizes
-    from models.rnn import RNNConfig, SequenceModel
-    from models.tokens import Vocab
+    from cadenza.models.checkpoint import save_rnn
+    from cadenza.models.grammar import feature_sizes
+    from cadenza.models.rnn import RNNConfig, SequenceModel
+    from cadenza.models.tokens import Vocab
 
     torch.manual_seed(seed)
     vocab = Vocab()
@@ -30,8 +30,8 @@ def make_tiny_checkpoint(path: Path, cell: str = "lstm", seed: int = 0) -> Path:
 def make_tiny_vae(path: Path, seed: int = 0) -> Path:
     import torch
 
-    from models.checkpoint import FORMAT, save_payload
-    from models.vae import MelodyVAE, VAEConfig
+    from cadenza.models.checkpoint import FORMAT, save_payload
+    from cadenza.models.vae import MelodyVAE, VAEConfig
 
     torch.manual_seed(seed)
     cfg = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=16, n_latent=4, dropout=0.0)
@@ -44,8 +44,8 @@ def make_tiny_vae(path: Path, seed: int = 0) -> Path:
 def make_tiny_gan(path: Path, seed: int = 0) -> Path:
     import torch
 
-    from bot.styles import STYLE_NAMES
-    from models.gan import GANConfig, MuseGAN, save_gan
+    from cadenza.models.gan import GANConfig, MuseGAN, save_gan
+    from cadenza.styles import STYLE_NAMES
 
     torch.manual_seed(seed)
     cfg = GANConfig(styles=STYLE_NAMES, phrase_bars=2, z_dim=8, style_dim=4, g_channels=8,
@@ -70,22 +70,22 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_registry(tiny_models: Path):
-    from models.registry import ModelRegistry
+    from cadenza.models.registry import ModelRegistry
 
     return ModelRegistry({p.parent.name: p for p in tiny_models.glob("*/model.pt")})
 
 
 @pytest.fixture()
 def composer(tiny_registry):
-    from bot.service import Composer
+    from cadenza.service import Composer
 
     return Composer(tiny_registry)
 
 
 @pytest.fixture()
 async def app(tmp_path: Path, composer):
-    from bot.app import Cadenza
-    from bot.store import Store
+    from cadenza.app import Cadenza
+    from cadenza.store import Store
 
     store = await Store.open(tmp_path / "cadenza.db")
     application = Cadenza(composer, store, output_dir=tmp_path / "out")

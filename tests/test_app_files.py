@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Cadenza, UserRef
-from bot.errors import WriteError
-from bot.render_child import FAULT_ENV
-from bot.service import ComposeRequest
-from bot.store import Store
+from cadenza.app import Cadenza, UserRef
+from cadenza.errors import WriteError
+from cadenza.render_child import FAULT_ENV
+from cadenza.service import ComposeRequest
+from cadenza.store import Store
 
 ALICE = UserRef(1, "alice")
 

@@ -1,6 +1,6 @@
 """The arena in the application: fair pairing of two different models that can play the prompt,
 both clips of one prompt with the models kept out of what members see, votes and reveals, the
-leaderboard against ``bot.bradley_terry`` on a literal vote set, the job queue, and the console.
+leaderboard against ``cadenza.bradley_terry`` on a literal vote set, the job queue, and the console.
 Real tiny checkpoints, real FluidSynth and ffmpeg, real SQLite files."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from test_arena_store import add_pair, literal_votes
 
-from bot import bradley_terry
-from bot.app import Cadenza, UserRef, Where
-from bot.arena import ArenaResult, Matchup, build_leaderboard
-from bot.console import Console
-from bot.errors import UserError
-from bot.jobs import Done, JobQueue, Stage, matchup_from_params, resolved_from_params
-from bot.service import Composer, ComposeRequest
-from bot.store import Store
-from models.registry import ModelRegistry
+from cadenza import bradley_terry
+from cadenza.app import Cadenza, UserRef, Where
+from cadenza.arena import ArenaResult, Matchup, build_leaderboard
+from cadenza.console import Console
+from cadenza.errors import UserError
+from cadenza.jobs import Done, JobQueue, Stage, matchup_from_params, resolved_from_params
+from cadenza.models.registry import ModelRegistry
+from cadenza.service import Composer, ComposeRequest
+from cadenza.store import Store
 
 ALICE, BOB = UserRef(1, "alice"), UserRef(2, "bob")
 HERE = Where(guild_id=10, channel_id=20)

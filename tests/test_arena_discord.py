@@ -14,10 +14,10 @@ from discord_double import DiscordDouble, MessageSnapshot
 from test_arena_store import literal_votes
 from test_discord_bot import SLOW, cadenza, rows
 
-from bot import bradley_terry
-from bot.app import UserRef
-from bot.console import Console
-from bot.store import Store
+from cadenza import bradley_terry
+from cadenza.app import UserRef
+from cadenza.console import Console
+from cadenza.store import Store
 
 VOTE_BUTTONS = ["arena:1:a", "arena:1:b", "arena:1:tie", "arena:1:bad"]
 

@@ -13,7 +13,7 @@ import mido
 import pytest
 from test_store import insert_old_clip
 
-from bot.store import (
+from cadenza.store import (
     ArenaVote,
     NewClip,
     NewPair,

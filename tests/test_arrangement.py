@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.arrange import RES, arrange
-from bot.harmony import plan_chords
-from bot.styles import STYLES
-from models.score import Note, swing_tick, unswing_tick
-from models.theory import Chord, Key
+from cadenza.arrange import RES, arrange
+from cadenza.harmony import plan_chords
+from cadenza.models.score import Note, swing_tick, unswing_tick
+from cadenza.models.theory import Chord, Key
+from cadenza.styles import STYLES
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydub import AudioSegment
 from pydub.utils import mediainfo
 
-from bot.audio import (
+from cadenza.audio import (
     DISCORD_MAX_BYTES,
     PEAK_CEILING_DB,
     encode_mp3,
@@ -23,7 +23,7 @@ from bot.audio import (
     normalize,
     trim_trailing_silence,
 )
-from bot.errors import ResourceError, UserError
+from cadenza.errors import ResourceError, UserError
 
 SR = 44100
 CEILING = 10 ** (PEAK_CEILING_DB / 20)
@@ -208,9 +208,9 @@ def test_tags_outside_latin1_survive(tmp_path: Path) -> None:
 
 def test_rendered_clip_pipeline(tmp_path: Path) -> None:
     """Synth -> normalise -> trim -> MP3 on a real clip, as the bot does it."""
-    from bot.midi_io import score_to_midi
-    from bot.render import get_renderer
-    from models.score import Note, Score, Track
+    from cadenza.midi_io import score_to_midi
+    from cadenza.models.score import Note, Score, Track
+    from cadenza.render import get_renderer
 
     notes = tuple(Note(i * 6, 6, 60 + (i * 7) % 12, 100) for i in range(16))
     score = Score(tracks=(Track("lead", "lead", 0, False, notes),), bars=2, tempo=120.0)

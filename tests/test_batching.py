@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.batching import MelodyBatcher
-from bot.service import Composer, ComposeRequest
-from models.errors import ModelError
-from models.generate import MelodyRequest, generate_tokens, melody_row
-from models.grammar import masks, plan_from_chords
-from models.sample import Sampler, choose
-from models.theory import Chord
+from cadenza.batching import MelodyBatcher
+from cadenza.models.errors import ModelError
+from cadenza.models.generate import MelodyRequest, generate_tokens, melody_row
+from cadenza.models.grammar import masks, plan_from_chords
+from cadenza.models.sample import Sampler, choose
+from cadenza.models.theory import Chord
+from cadenza.service import Composer, ComposeRequest
 
 
 def test_masks_are_ranges_plus_one_id_minus_one_id_plus_a_bitset() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.bradley_terry import PROVISIONAL_VOTES, fit_strengths, ratings, to_elo
+from cadenza.bradley_terry import PROVISIONAL_VOTES, fit_strengths, ratings, to_elo
 
 
 def synthetic_votes(strength: dict[str, float], n: int, seed: int = 0,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models.charts import (
+from cadenza.models.charts import (
     SUFFIX_QUALITY,
     ChartError,
     home_key,
@@ -16,7 +16,7 @@ from models.charts import (
     parse_chord_symbol,
     split_bar,
 )
-from models.theory import QUALITY_INTERVALS, Chord, Key
+from cadenza.models.theory import QUALITY_INTERVALS, Chord, Key
 
 STYLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 

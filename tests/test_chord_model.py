@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.chord_model import (
+from cadenza.models.chord_model import (
     BAR,
     EOS,
     ChordConstraint,
@@ -23,8 +23,8 @@ from models.chord_model import (
     encode,
     sample_plans,
 )
-from models.form import form_for
-from models.theory import Chord, Key
+from cadenza.models.form import form_for
+from cadenza.models.theory import Chord, Key
 from tests.test_grammar import run_random
 
 V = ChordVocab()
@@ -79,9 +79,9 @@ def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
 def _tiny_chord_checkpoint(path: Path) -> Path:
     import torch
 
-    from models.checkpoint import FORMAT, save_payload
-    from models.chord_model import feature_sizes
-    from models.rnn import RNNConfig, SequenceModel
+    from cadenza.models.checkpoint import FORMAT, save_payload
+    from cadenza.models.chord_model import feature_sizes
+    from cadenza.models.rnn import RNNConfig, SequenceModel
 
     torch.manual_seed(0)
     cfg = RNNConfig(len(V), feature_sizes(V), n_layer=1, n_embd=8, n_hidden=16, dropout=0.0)
@@ -93,7 +93,7 @@ def _tiny_chord_checkpoint(path: Path) -> Path:
 
 @pytest.mark.parametrize("style", ["jazz", "blues", "ragtime"])
 def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: Path) -> None:
-    from models.checkpoint import load
+    from cadenza.models.checkpoint import load
 
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     meter = (2, 4) if style == "ragtime" else (4, 4)
@@ -116,9 +116,9 @@ def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone
         tmp_path: Path) -> None:
     """Concurrent composes send their chord plans through the process's batcher: they share
     the chord model's steps, and each plan is the one sampled alone."""
-    from bot.batching import MelodyBatcher
-    from models.checkpoint import load
-    from models.chord_model import plan_from_tokens, plan_row
+    from cadenza.batching import MelodyBatcher
+    from cadenza.models.checkpoint import load
+    from cadenza.models.chord_model import plan_from_tokens, plan_row
 
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     reqs = [PlanRequest(style, Key(k), (4, 4), bars, seed=k, sections=form_for(style, bars))
@@ -136,8 +136,8 @@ def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone
 
 
 def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Path) -> None:
-    from models.checkpoint import load
-    from models.train_chords import ChordTrainOptions, train_chords
+    from cadenza.models.checkpoint import load
+    from cadenza.models.train_chords import ChordTrainOptions, train_chords
 
     ii_v = ((0, Chord(2, "m7")), (24, Chord(7, "7")))
     seqs = [ChordSeq(f"test:{i}", style, (4, 4), Key(i), (ii_v, ((0, Chord(0, "maj7")),)) * 4,
@@ -157,8 +157,8 @@ def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Pa
 
 
 def test_a_returning_section_restates_its_first_changes_but_its_last_bar() -> None:
-    from models.chord_model import section_returns
-    from models.form import lay_out
+    from cadenza.models.chord_model import section_returns
+    from cadenza.models.form import lay_out
 
     assert section_returns(lay_out("aaba", 16)) == {4: 0, 5: 1, 6: 2, 12: 0, 13: 1, 14: 2}
     assert section_returns(lay_out("abab", 8)) == {4: 0, 6: 2}
@@ -170,7 +170,7 @@ def test_a_returning_section_restates_its_first_changes_but_its_last_bar() -> No
 
 @pytest.mark.parametrize("style", ["jazz", "ragtime"])
 def test_model_plans_bring_a_sections_back(style: str, tmp_path: Path) -> None:
-    from models.checkpoint import load
+    from cadenza.models.checkpoint import load
 
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     plan = sample_plans(loaded, [PlanRequest(style, Key(0), (4, 4), 32, seed=2,

@@ -11,7 +11,7 @@ import pytest
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cadenza", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=120)
 
 
@@ -34,7 +34,7 @@ def test_train_refuses_a_missing_data_folder(tmp_path: Path) -> None:
 def test_train_refuses_to_overwrite_a_checkpoint_without_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from cadenza.cli import main
 
     existing = tmp_path / "lstm" / "model.pt"
     existing.parent.mkdir()

@@ -15,10 +15,10 @@ from discord_double import DiscordDouble
 from test_discord_bot import SLOW, cadenza, is_clip
 from test_store import insert_old_clip, new_clip
 
-from bot.app import Cadenza, UserRef, Where
-from bot.errors import UserError
-from bot.service import ComposeRequest
-from bot.store import PUBLIC_ID_MAX, PUBLIC_ID_MIN, Store, load_migrations
+from cadenza.app import Cadenza, UserRef, Where
+from cadenza.errors import UserError
+from cadenza.service import ComposeRequest
+from cadenza.store import PUBLIC_ID_MAX, PUBLIC_ID_MIN, Store, load_migrations
 
 ALICE, BEA, CAL = UserRef(1, "alice"), UserRef(2, "bea"), UserRef(3, "cal")
 A, B = Where(guild_id=100, channel_id=101), Where(guild_id=200, channel_id=201)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pydub import AudioSegment
 
-from bot.errors import ResourceError, UserError
-from bot.service import Composer, ComposeRequest
-from bot.styles import STYLES
+from cadenza.errors import ResourceError, UserError
+from cadenza.service import Composer, ComposeRequest
+from cadenza.styles import STYLES
 
 
 def test_same_parameters_seed_and_checkpoint_give_byte_identical_midi(composer: Composer) -> None:
@@ -66,7 +66,7 @@ def test_every_style_renders_a_non_silent_stereo_mp3_of_the_right_length(
 def test_unknown_model_and_corrupt_checkpoint_give_specific_messages(
     tiny_registry, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    from models.registry import ModelRegistry
+    from cadenza.models.registry import ModelRegistry
 
     composer = Composer(tiny_registry)
     with pytest.raises(ResourceError,
@@ -88,8 +88,8 @@ def test_mismatched_checkpoint_names_its_path_in_one_line(tmp_path: Path,
                                                            tiny_models: Path) -> None:
     import torch
 
-    from models.checkpoint import load, read_payload, save_payload
-    from models.errors import ModelError
+    from cadenza.models.checkpoint import load, read_payload, save_payload
+    from cadenza.models.errors import ModelError
 
     good = read_payload(tiny_models / "lstm" / "model.pt")
     state = dict(good["state_dict"])
@@ -110,7 +110,7 @@ def test_unknown_style_is_a_user_error(composer: Composer) -> None:
 def test_dynamic_batching_gives_the_same_music_as_one_at_a_time(tiny_registry) -> None:  # type: ignore[no-untyped-def]
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.batching import MelodyBatcher
+    from cadenza.batching import MelodyBatcher
 
     plain = Composer(tiny_registry)
     batcher = MelodyBatcher(window_s=0.2, max_batch=8)
@@ -129,7 +129,7 @@ def test_dynamic_batching_gives_the_same_music_as_one_at_a_time(tiny_registry) -
 def test_a_lone_request_does_not_wait_for_the_batching_window(tiny_registry) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from bot.batching import MelodyBatcher
+    from cadenza.batching import MelodyBatcher
 
     batcher = MelodyBatcher(window_s=30.0)  # waiting would be unmistakable
     composer = Composer(tiny_registry, batcher=batcher)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import UserRef
-from bot.console import Console, parse_line
-from bot.errors import UserError
-from bot.options import COMMANDS, parse_options
+from cadenza.app import UserRef
+from cadenza.console import Console, parse_line
+from cadenza.errors import UserError
+from cadenza.options import COMMANDS, parse_options
 
 
 def test_parse_line_reads_discord_style_options_quotes_and_positionals() -> None:
@@ -128,7 +128,7 @@ async def test_other_members_votes_reach_the_chart(app) -> None:
 
 
 def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cadenza", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=300)
 
 
@@ -195,7 +195,7 @@ def test_cli_composes_without_ffmpeg(tmp_path: Path, cli_env: dict[str, str]) ->
 
 
 def test_cli_run_without_token_starts_the_console(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    res = subprocess.run([sys.executable, "-m", "bot", "run"], input="/compose bars:1 seed:2\n",
+    res = subprocess.run([sys.executable, "-m", "cadenza", "run"], input="/compose bars:1 seed:2\n",
                          capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "No Discord token configured" in res.stderr
@@ -204,7 +204,7 @@ def test_cli_run_without_token_starts_the_console(tmp_path: Path, cli_env: dict[
 
 
 def test_db_upgrade_is_idempotent(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    from bot.store import load_migrations
+    from cadenza.store import load_migrations
 
     def schema() -> tuple[list, list]:
         conn = sqlite3.connect(cli_env["CADENZA_DB"])
@@ -225,7 +225,7 @@ def test_db_upgrade_is_idempotent(tmp_path: Path, cli_env: dict[str, str]) -> No
 
 
 def test_settings_read_queue_limits_and_never_show_the_token() -> None:
-    from bot.config import Settings
+    from cadenza.config import Settings
 
     s = Settings.from_env({"CADENZA_TOKEN": "secret-token", "CADENZA_QUEUE_SIZE": "5",
                            "CADENZA_PER_MEMBER": "2", "CADENZA_WORKERS": "3"})
@@ -246,7 +246,7 @@ async def test_console_survives_an_unexpected_error_and_logs_it_with_an_id(
     monkeypatch.setattr(app.seeds, "generate", broken)
     out = io.StringIO()
     console = Console(app, UserRef(0, "console"), out=out)
-    with caplog.at_level(logging.ERROR, logger="bot.console"):
+    with caplog.at_level(logging.ERROR, logger="cadenza.console"):
         assert await console.execute("/compose bars:1 seed:1") is True
     match = re.search(r"error: something went wrong \(error id ([0-9a-f]+)\)", out.getvalue())
     assert match and "Traceback" not in out.getvalue()
@@ -270,8 +270,8 @@ async def test_console_refuses_an_output_folder_that_is_a_file(app, tmp_path: Pa
 def test_check_output_dir_accepts_new_and_existing_folders_and_refuses_files(
     tmp_path: Path
 ) -> None:
-    from bot.console import check_output_dir
-    from bot.errors import ResourceError
+    from cadenza.console import check_output_dir
+    from cadenza.errors import ResourceError
 
     check_output_dir(tmp_path)
     check_output_dir(tmp_path / "new" / "deeper")
@@ -285,7 +285,7 @@ def test_cli_console_with_an_output_under_a_file_exits_2_with_one_line(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     (tmp_path / "f").write_text("")
-    res = subprocess.run([sys.executable, "-m", "bot", "console", "--output",
+    res = subprocess.run([sys.executable, "-m", "cadenza", "console", "--output",
                           str(tmp_path / "f" / "clips")], input="/compose bars:1\n",
                          capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)
     assert res.returncode == 2, res.stderr
@@ -300,7 +300,7 @@ def test_cli_compose_builds_on_a_shared_seed_and_refuses_an_unknown_one(
     assert missing.returncode == 2, missing.stderr
     assert missing.stderr.startswith("error: no seed named “riff” here")
     assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
-    shared = subprocess.run([sys.executable, "-m", "bot", "console"],
+    shared = subprocess.run([sys.executable, "-m", "cadenza", "console"],
                             input='/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2"\n',
                             capture_output=True, text=True, env=cli_env, cwd=tmp_path,
                             timeout=300)
@@ -314,7 +314,7 @@ def test_cli_compose_builds_on_a_shared_seed_and_refuses_an_unknown_one(
 
 
 def test_console_user_names_get_stable_distinct_ids() -> None:
-    from bot.console import console_user
+    from cadenza.console import console_user
 
     assert console_user("console") == UserRef(0, "console")  # existing databases keep working
     alice, bob = console_user("alice"), console_user("bob")
@@ -325,7 +325,7 @@ def test_console_user_names_get_stable_distinct_ids() -> None:
 
 
 async def test_console_users_by_name_rate_without_overwriting_each_other(app) -> None:
-    from bot.console import console_user
+    from cadenza.console import console_user
 
     out = io.StringIO()
     await Console(app, console_user("console"), out=out).execute("/compose bars:1 seed:5")
@@ -342,9 +342,9 @@ async def test_console_users_by_name_rate_without_overwriting_each_other(app) ->
 
 
 def test_cli_console_user_rates_under_its_own_id(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    from bot.console import console_user
+    from cadenza.console import console_user
 
-    res = subprocess.run([sys.executable, "-m", "bot", "console", "--user", "alice"],
+    res = subprocess.run([sys.executable, "-m", "cadenza", "console", "--user", "alice"],
                          input="/compose bars:1 seed:2\n/rate clip:1 stars:5\n",
                          capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -358,11 +358,11 @@ def test_cli_console_user_rates_under_its_own_id(tmp_path: Path, cli_env: dict[s
 async def test_open_app_gives_the_composer_one_batcher(
     tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.app import CONSOLE_USER_ID
-    from bot.batching import MelodyBatcher
-    from bot.cli import close_app, open_app
-    from bot.config import Settings
-    from bot.service import ComposeRequest
+    from cadenza.app import CONSOLE_USER_ID
+    from cadenza.batching import MelodyBatcher
+    from cadenza.cli import close_app, open_app
+    from cadenza.config import Settings
+    from cadenza.service import ComposeRequest
 
     monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
     app = await open_app(Settings.from_env({}, db_path=tmp_path / "c.db",

@@ -26,12 +26,12 @@ import pytest
 from discord_double import ClientWouldRefuse, DiscordDouble, MessageSnapshot
 from pydub import AudioSegment
 
-from bot.app import Cadenza
-from bot.config import Settings
-from bot.discord_bot import CadenzaBot
-from bot.jobs import JobQueue
-from bot.service import Composer, Resolved
-from bot.store import Store
+from cadenza.app import Cadenza
+from cadenza.config import Settings
+from cadenza.discord import CadenzaBot
+from cadenza.jobs import JobQueue
+from cadenza.service import Composer, Resolved
+from cadenza.store import Store
 
 SLOW = 60.0  # seconds to wait for a whole compose on a busy CI machine
 
@@ -190,7 +190,7 @@ async def test_compose_defers_shows_progress_and_posts_the_clip(api, tmp_path, t
         (1, "blues", 42, "Em", clip.id)]
     assert rows(h.db, "SELECT status, clip_id, message_id FROM jobs") == [("done", 1, clip.id)]
     # Generation ran once, off the event loop's thread (bench/bot_load.py measures how long
-    # the loop stalls); rendering in a child process (bot.render_pool).
+    # the loop stalls); rendering in a child process (cadenza.render_pool).
     assert len(threads["compose"]) == 1 and loop_thread not in threads["compose"]
     assert h.app.renderer.pids and os.getpid() not in h.app.renderer.pids
     api.assert_no_errors()

@@ -18,13 +18,13 @@ import pytest
 from discord_double import ClientWouldRefuse, DiscordDouble
 from test_discord_bot import SLOW, cadenza, clip_buttons, is_clip, rows
 
-from bot.app import Cadenza, UserRef, Where
-from bot.config import Settings
-from bot.console import Console
-from bot.discord_bot.runner import open_bot, run_bot
-from bot.errors import UserError
-from bot.options import COMMANDS, GROUPS
-from bot.store import NewClip, Store
+from cadenza.app import Cadenza, UserRef, Where
+from cadenza.config import Settings
+from cadenza.console import Console
+from cadenza.discord.runner import open_bot, run_bot
+from cadenza.errors import UserError
+from cadenza.options import COMMANDS, GROUPS
+from cadenza.store import NewClip, Store
 
 ADMINISTRATOR = 1 << 3
 OPTION_TYPES = {"int": 4, "float": 10, "str": 3, "choice": 3, "bool": 5, "file": 11}
@@ -227,7 +227,7 @@ async def test_clip_reposts_a_stored_clip_with_its_buttons(api, tmp_path, tiny_r
 
 
 def _request(**options):  # type: ignore[no-untyped-def]
-    from bot.service import ComposeRequest
+    from cadenza.service import ComposeRequest
 
     return ComposeRequest(**options)
 
@@ -387,7 +387,7 @@ def test_a_mistyped_setting_stops_cadenza_run_with_one_line(
         Settings.from_env({var: value})
     monkeypatch.setenv("CADENZA_TOKEN", "MTIz.secret.token")
     monkeypatch.setenv(var, value)
-    from bot.cli import EXIT_USER_ERROR, main
+    from cadenza.cli import EXIT_USER_ERROR, main
 
     assert main(["run"]) == EXIT_USER_ERROR
     out, err = capsys.readouterr()
@@ -417,7 +417,7 @@ def test_cadenza_run_without_a_way_to_discord_says_so_in_one_line(
                        "CADENZA_DB": str(tmp_path / "bot.db"),
                        "CADENZA_OUTPUT": str(tmp_path / "out")}.items():
         monkeypatch.setenv(var, value)
-    from bot.cli import EXIT_USER_ERROR, main
+    from cadenza.cli import EXIT_USER_ERROR, main
 
     assert main(["run"]) == EXIT_USER_ERROR
     out, err = capsys.readouterr()
@@ -442,7 +442,7 @@ async def test_over_long_input_is_refused_within_discords_limits(api, tmp_path, 
         top = await (await api.slash("top", {"model": "y" * 300})).wait_original()
         listed = await (await api.slash("seed list", {"query": "z" * 300})).wait_original()
     for refusal in (key, model):
-        # the shared layer quotes 39 characters of it back (bot.errors.shown)
+        # the shared layer quotes 39 characters of it back (cadenza.errors.shown)
         assert refusal.ephemeral and len(refusal.content) <= 200
         assert ("x" * 39 + "…'") in refusal.content and ("x" * 40) not in refusal.content
     assert key.content.startswith("Unknown key 'xxx") and key.content.endswith(
@@ -458,7 +458,7 @@ async def test_over_long_input_is_refused_within_discords_limits(api, tmp_path, 
 
 
 def test_fit_content_shortens_echoed_words_then_cuts_at_a_space() -> None:
-    from bot.discord_bot.errors import fit_content
+    from cadenza.discord.errors import fit_content
 
     assert fit_content("fits as it is") == "fits as it is"
     wordy = fit_content("word " * 600)

@@ -9,7 +9,7 @@ import pytest
 from discord_double import DiscordDouble
 from test_discord_bot import cadenza, is_clip
 
-from bot.discord_bot.redact import TokenFilter, redact
+from cadenza.discord.redact import TokenFilter, redact
 
 
 @pytest.fixture

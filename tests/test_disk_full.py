@@ -43,7 +43,7 @@ def test_cli_compose_onto_a_full_disk_is_one_error_line(tmp_path: Path,
     small = tmp_path / "small"
     small.mkdir()
     # 64 KiB: the MIDI fits, the piano roll or the MP3 does not
-    script = (f"mount -t tmpfs -o size=64k tmpfs {small} && exec {sys.executable} -m bot "
+    script = (f"mount -t tmpfs -o size=64k tmpfs {small} && exec {sys.executable} -m cadenza "
               f"compose --bars 8 --seed 3 -o {small}/clip.mp3")
     res = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True,
                          env=cli_env, cwd=tmp_path, timeout=300)

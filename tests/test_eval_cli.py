@@ -19,7 +19,7 @@ def test_eval_runs_the_asked_models_styles_and_clips(tiny_models: Path, tmp_path
     env = dict(os.environ, CADENZA_MODELS=str(tiny_models), CADENZA_CACHE=str(tmp_path / "c"),
                OMP_NUM_THREADS="1")
     res = subprocess.run(
-        [sys.executable, "-m", "bot", "eval", "--out", str(out), "--models", "gru,lstm",
+        [sys.executable, "-m", "cadenza", "eval", "--out", str(out), "--models", "gru,lstm",
          "--styles", "jazz,ragtime", "--clips", "2", "--bars", "2", "--data", str(corpus),
          "--no-corpus"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -48,7 +48,7 @@ def test_eval_runs_the_asked_models_styles_and_clips(tiny_models: Path, tmp_path
 def test_eval_refuses_bad_arguments_in_one_line(
         args: list[str], message: str, tiny_models: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.cli import main
+    from cadenza.cli import main
 
     monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
     out = tmp_path / "never"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from bot.errors import UserError
-from bot.evaluation import (
+from cadenza.errors import UserError
+from cadenza.evaluation import (
     METRICS,
     clip_from_score,
     cross_validate,
@@ -23,21 +23,21 @@ from bot.evaluation import (
     run_evaluation,
     train_test,
 )
-from bot.evaluation.references import (
+from cadenza.evaluation.references import (
     NC_SAME_AS_MUTOPIA,
     arrange_excerpt,
     excerpt_starts,
     nc_title,
     spread,
 )
-from bot.service import Composer, ComposeRequest
-from models.corpus import Piece
-from models.dataset import is_heldout
-from models.lead_metrics import LEAD_METRICS, lead_metrics, line_from_score
-from models.metrics import clip_metrics
-from models.registry import ModelRegistry
-from models.roll import bar_steps, encode
-from models.theory import Chord, Key
+from cadenza.models.corpus import Piece
+from cadenza.models.dataset import is_heldout
+from cadenza.models.lead_metrics import LEAD_METRICS, lead_metrics, line_from_score
+from cadenza.models.metrics import clip_metrics
+from cadenza.models.registry import ModelRegistry
+from cadenza.models.roll import bar_steps, encode
+from cadenza.models.theory import Chord, Key
+from cadenza.service import Composer, ComposeRequest
 
 STYLES = ["folk", "celtic", "jazz", "blues"]
 CLIPS, BARS = 3, 2
@@ -246,7 +246,7 @@ def test_classifier_separates_separable_styles_and_is_at_chance_on_shuffled_labe
 
 def _with_meta(src: Path, dst: Path, heldout: dict[str, float]) -> Path:
     """A copy of a tiny checkpoint whose meta carries held-out figures, as training writes."""
-    from models.checkpoint import read_payload, save_payload
+    from cadenza.models.checkpoint import read_payload, save_payload
 
     payload = read_payload(src)
     payload["meta"] = {**payload["meta"], "heldout": heldout}
@@ -256,7 +256,7 @@ def _with_meta(src: Path, dst: Path, heldout: dict[str, float]) -> Path:
 
 @pytest.fixture(scope="module")
 def registry(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
-    from models.gan import GANConfig, MuseGAN, save_gan
+    from cadenza.models.gan import GANConfig, MuseGAN, save_gan
 
     root = tmp_path_factory.mktemp("eval-models")
     paths = {n: tiny_models / n / "model.pt" for n in ("gru", "rnn")}
@@ -435,7 +435,7 @@ def test_report_figures_match_the_clips_and_the_checkpoints(
 
 def test_heldout_nll_per_style_is_computed_on_the_heldout_pieces(
         run: tuple[Path, dict, list[str]], registry: ModelRegistry, pieces: list[Piece]) -> None:
-    from models.heldout import style_nll
+    from cadenza.models.heldout import style_nll
 
     report, res, _ = run
     text = report.read_text()
@@ -516,7 +516,7 @@ def test_clips_in_meters_the_roll_cannot_hold_are_skipped(pieces: list[Piece]) -
 
 
 def test_uninformative_features_are_left_out_of_the_mean_overlap() -> None:
-    from bot.evaluation.results import mean_overlap, uninformative
+    from cadenza.evaluation.results import mean_overlap, uninformative
 
     def m(mean: float, std: float, overlap: float = float("nan"), n: int = 4) -> dict:
         return {"mean": mean, "std": std, "n": n, "overlap": overlap}

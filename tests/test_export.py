@@ -15,7 +15,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from bot.store import NewClip, Store
+from cadenza.store import NewClip, Store
 
 T0 = datetime(2024, 6, 1, 9, 30, tzinfo=UTC)
 
@@ -55,7 +55,7 @@ async def db(tmp_path: Path) -> Path:
 def cadenza(*args: str, db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CADENZA_DB": str(db)}
     env.pop("CADENZA_TOKEN", None)
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cadenza", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=120)
 
 

@@ -17,15 +17,15 @@ import pytest
 from discord_double import DiscordDouble
 from test_discord_bot import SLOW, is_clip
 
-from bot.app import Cadenza
-from bot.config import Settings
-from bot.deadlines import Deadlines
-from bot.discord_bot import CadenzaBot
-from bot.jobs import JobQueue
-from bot.render_child import FAULT_ENV
-from bot.render_pool import RenderPool
-from bot.service import Composer
-from bot.store import Store
+from cadenza.app import Cadenza
+from cadenza.config import Settings
+from cadenza.deadlines import Deadlines
+from cadenza.discord import CadenzaBot
+from cadenza.jobs import JobQueue
+from cadenza.render_child import FAULT_ENV
+from cadenza.render_pool import RenderPool
+from cadenza.service import Composer
+from cadenza.store import Store
 
 # Holds the write lock of a SQLite file for argv[2] seconds, as another program would.
 LOCKER = """

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from models.form import (
+from cadenza.models.form import (
     FormError,
     bar_features,
     bar_onsets,

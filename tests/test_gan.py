@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.checkpoint import load
-from models.errors import ModelError
-from models.gan import (
+from cadenza.models.checkpoint import load
+from cadenza.models.errors import ModelError
+from cadenza.models.gan import (
     GANConfig,
     GANRequest,
     MuseGAN,
@@ -32,10 +32,16 @@ from models.gan import (
     sample_rolls,
     save_gan,
 )
-from models.gan_data import build_dataset, key_shift, load_dataset, save_dataset, score_phrases
-from models.roll import BASS, DRUMS, LEAD, LOWEST, PITCHES, STEPS, TRACKS, encode, timeline
-from models.score import Note, Score, Track
-from models.theory import Key
+from cadenza.models.gan_data import (
+    build_dataset,
+    key_shift,
+    load_dataset,
+    save_dataset,
+    score_phrases,
+)
+from cadenza.models.roll import BASS, DRUMS, LEAD, LOWEST, PITCHES, STEPS, TRACKS, encode, timeline
+from cadenza.models.score import Note, Score, Track
+from cadenza.models.theory import Key
 
 STYLES = ("folk", "jazz")
 
@@ -272,7 +278,7 @@ def test_build_dataset_and_files(tmp_path: Path) -> None:
 
 
 def test_train_gan_smoke(tmp_path: Path) -> None:
-    from models.train_gan import train_gan
+    from cadenza.models.train_gan import train_gan
 
     rng = np.random.default_rng(0)
     rolls = rng.random((6, 2, TRACKS, STEPS, PITCHES)) < 0.03
@@ -294,7 +300,7 @@ def test_train_gan_smoke(tmp_path: Path) -> None:
 
 
 def test_train_gan_rejects_bad_arrays(tmp_path: Path) -> None:
-    from models.train_gan import train_gan
+    from cadenza.models.train_gan import train_gan
 
     with pytest.raises(ValueError, match="rolls must be"):
         train_gan(np.zeros((2, 2, 3, STEPS, PITCHES), bool), np.zeros(2, int), STYLES,
@@ -323,7 +329,7 @@ def _rhythm(gate_open: list[int], free: list[int]) -> MuseGAN:
 
 
 def test_the_rhythm_code_gives_every_bar_and_track_the_same_onsets() -> None:
-    from models.metrics import groove_consistency
+    from cadenza.models.metrics import groove_consistency
 
     beats = [0, 12, 24, 36]
     rests = [11, 23, 35, 47]  # the step before each beat is silent: every beat re-strikes
@@ -424,7 +430,7 @@ def test_checkpoints_from_before_the_rhythm_code_still_load(tmp_path: Path) -> N
 
 
 def test_phrase_form_follows_the_clip_sections() -> None:
-    from models.form import lay_out
+    from cadenza.models.form import lay_out
 
     # 32-bar AABA with 8-bar sections: the second phrase of each A replays the first A's
     assert phrase_form(lay_out("aaba", 32), 32, 4) == "ababcdab"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.arrange import RES, restyle_band
-from bot.gan_bands import (
+from cadenza.arrange import RES, restyle_band
+from cadenza.gan_bands import (
     MUSIC21,
     arranged_band,
     chorded_stretches,
@@ -15,13 +15,13 @@ from bot.gan_bands import (
     source_of,
     training_bands,
 )
-from bot.styles import STYLE_NAMES, STYLES
-from models.corpus import NO_CHORD, Piece
-from models.gan_data import build_dataset
-from models.roll import LEAD
-from models.score import GRID, swing_tick
-from models.style_corpus import SOURCES
-from models.theory import Key
+from cadenza.models.corpus import NO_CHORD, Piece
+from cadenza.models.gan_data import build_dataset
+from cadenza.models.roll import LEAD
+from cadenza.models.score import GRID, swing_tick
+from cadenza.models.style_corpus import SOURCES
+from cadenza.models.theory import Key
+from cadenza.styles import STYLE_NAMES, STYLES
 
 BAR = 4 * GRID
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.form import bar_features, lay_out
-from models.grammar import FEATURES, ChordPlan, Constraint, plan_from_chords, sequence_features
-from models.score import ChordEvent, Note, Score, Track
-from models.theory import Chord
-from models.tokens import BAR, EOS, Vocab, decode, encode
+from cadenza.models.form import bar_features, lay_out
+from cadenza.models.grammar import (
+    FEATURES,
+    ChordPlan,
+    Constraint,
+    plan_from_chords,
+    sequence_features,
+)
+from cadenza.models.score import ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord
+from cadenza.models.tokens import BAR, EOS, Vocab, decode, encode
 
 V = Vocab()
 PLAN = ChordPlan((((0, Chord(2, "m7")), (24, Chord(7, "7"))), ((0, Chord(0, "maj7")),),
@@ -71,7 +77,7 @@ def test_side_features_track_chord_position_and_bars_left() -> None:
 
 
 def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pitches() -> None:
-    from models.grammar import SkeletonConstraint
+    from cadenza.models.grammar import SkeletonConstraint
 
     original = run_random(Constraint(V, style="folk", meter=(3, 4), plan=ChordPlan(
         (((0, Chord(7, "maj")),), ((0, Chord(0, "maj")), (24, Chord(2, "7"))))),
@@ -89,7 +95,7 @@ def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pi
 
 
 def test_rep_is_offered_only_for_bars_with_notes_and_the_same_chords() -> None:
-    from models.tokens import MAX_REPEAT
+    from cadenza.models.tokens import MAX_REPEAT
 
     plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")),), ((0, Chord(7, "7")),),
                       ((0, Chord(0, "maj")),)))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Cadenza, Origin, UserRef, Where
-from bot.errors import UserError
-from bot.jobs import (
+from cadenza.app import Cadenza, Origin, UserRef, Where
+from cadenza.errors import UserError
+from cadenza.jobs import (
     Cancelled,
     Done,
     Failed,
@@ -34,9 +34,9 @@ from bot.jobs import (
     Started,
     resolved_from_params,
 )
-from bot.render_child import FAULT_ENV
-from bot.service import Composer, ComposeRequest, Resolved
-from bot.store import Store
+from cadenza.render_child import FAULT_ENV
+from cadenza.service import Composer, ComposeRequest, Resolved
+from cadenza.store import Store
 
 ALICE, BOB, CAROL = UserRef(1, "alice"), UserRef(2, "bob"), UserRef(3, "carol")
 HERE = Where(guild_id=10, channel_id=20)

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.arrange import arrange
-from bot.evaluation.classifier import cross_validate
-from bot.evaluation.references import NC_SAME_AS_MUTOPIA, nc_title
-from bot.styles import STYLES
-from models.corpus import Piece
-from models.lead_metrics import (
+from cadenza.arrange import arrange
+from cadenza.evaluation.classifier import cross_validate
+from cadenza.evaluation.references import NC_SAME_AS_MUTOPIA, nc_title
+from cadenza.models.corpus import Piece
+from cadenza.models.lead_metrics import (
     chord_vocabulary,
     eighth_pairs,
     lead_metrics,
@@ -33,8 +32,9 @@ from models.lead_metrics import (
     swing_ratio,
     syncopation,
 )
-from models.score import Note
-from models.theory import Chord, Key
+from cadenza.models.score import Note
+from cadenza.models.theory import Chord, Key
+from cadenza.styles import STYLES
 
 STYLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 C = [60, 62, 64, 65, 67, 69, 71, 72]

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from models.leadsheet import (
+from cadenza.models.leadsheet import (
     LeadSheetError,
     load_leadsheets,
     parse_duration,
     parse_leadsheet,
     parse_note,
 )
-from models.theory import Chord, Key
+from cadenza.models.theory import Chord, Key
 
 STYLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from models.metrics import (
+from cadenza.models.metrics import (
     clip_metrics,
     compare,
     compare_feature,
@@ -31,7 +31,7 @@ from models.metrics import (
     tonal_distance,
     used_pitch_classes,
 )
-from models.roll import LOWEST, PITCHES, STEPS
+from cadenza.models.roll import LOWEST, PITCHES, STEPS
 
 C4 = 60 - LOWEST  # pitch index of middle C
 

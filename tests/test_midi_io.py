@@ -7,10 +7,10 @@ import io
 import mido
 import pytest
 
-from bot.errors import UserError
-from bot.midi_io import PPQ, midi_to_score, score_to_midi
-from models.score import ChordEvent, Note, Score, ScoreError, Track
-from models.theory import Chord, Key
+from cadenza.errors import UserError
+from cadenza.midi_io import PPQ, midi_to_score, score_to_midi
+from cadenza.models.score import ChordEvent, Note, Score, ScoreError, Track
+from cadenza.models.theory import Chord, Key
 
 N = Note
 
@@ -197,7 +197,7 @@ def test_out_of_range_foreign_file_is_a_user_error() -> None:
 
 
 def test_every_key_and_chord_spelling_round_trips() -> None:
-    from models.theory import ALL_KEYS, QUALITY_INTERVALS
+    from cadenza.models.theory import ALL_KEYS, QUALITY_INTERVALS
 
     qualities = list(QUALITY_INTERVALS)
     for i, key in enumerate(ALL_KEYS):

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from bot.service import Composer, ComposeRequest
-from models.registry import SHIPPED_DIR, ModelRegistry
+from cadenza.models.registry import SHIPPED_DIR, ModelRegistry
+from cadenza.service import Composer, ComposeRequest
 
 # (model, style, bars, seed) -> sha256 of the MIDI file; a change here is a change members hear.
 TINY_PINS = {
@@ -59,7 +59,7 @@ DERIVED_PINS = {
 
 
 def _derived(composer: Composer) -> dict[str, str]:
-    from models.motif import Motif
+    from cadenza.models.motif import Motif
 
     def sha(midi: bytes) -> str:
         return hashlib.sha256(midi).hexdigest()

@@ -9,9 +9,15 @@ import pytest
 
 from bench.mp3_quality import decode, ffmpeg_mp3, frame_bitrates, snr_db
 from bench.render import band_score
-from bot.audio import DISCORD_MAX_BYTES, encode_mp3, loudness_db, normalize, trim_trailing_silence
-from bot.midi_io import score_to_midi
-from bot.render import get_renderer
+from cadenza.audio import (
+    DISCORD_MAX_BYTES,
+    encode_mp3,
+    loudness_db,
+    normalize,
+    trim_trailing_silence,
+)
+from cadenza.midi_io import score_to_midi
+from cadenza.render import get_renderer
 
 
 @pytest.mark.parametrize("bitrate", ["192k", "128k"])

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import models.notation as notation
-from models.notation import NotationError, format_notes, parse_notes
-from models.score import GRID, Note, Score, Track
+import cadenza.models.notation as notation
+from cadenza.models.notation import NotationError, format_notes, parse_notes
+from cadenza.models.score import GRID, Note, Score, Track
 
 
 def notes(text: str, **kw: object) -> list[tuple[int, int, int]]:

@@ -1,4 +1,4 @@
-"""Property tests of the shared option layer (``bot.options``): whatever a member, a forged
+"""Property tests of the shared option layer (``cadenza.options``): whatever a member, a forged
 interaction or a typed console line hands it, for every command, the answer is parsed options or
 one short ``UserError`` line, never another exception. Over 10,000 cases a run, with huge and
 non-finite numbers and 10,000-character strings."""
@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.console import parse_line
-from bot.errors import UserError
-from bot.options import COMMANDS, parse_options
+from cadenza.console import parse_line
+from cadenza.errors import UserError
+from cadenza.options import COMMANDS, parse_options
 
 COMMAND_NAMES = sorted(COMMANDS)
 MAX_MESSAGE = 400  # one line a member can read; the 2,000-character Discord limit is far off

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, render_pianoroll
-from models.score import ChordEvent, Note, Score, Track
-from models.theory import Chord, Key
+from cadenza.models.score import ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, render_pianoroll
 
 N = Note
 

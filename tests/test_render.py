@@ -11,17 +11,17 @@ import mido
 import numpy as np
 import pytest
 
-from bot.errors import ResourceError, UserError
-from bot.midi_io import score_to_midi
-from bot.render import (
+from cadenza.errors import ResourceError, UserError
+from cadenza.midi_io import score_to_midi
+from cadenza.models.score import ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.render import (
     ENV_SOUNDFONT,
     MAX_TAIL_SECONDS,
     Renderer,
     find_soundfont,
     get_renderer,
 )
-from models.score import ChordEvent, Note, Score, Track
-from models.theory import Chord, Key
 
 N = Note
 SR = 44100

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.deadlines import Deadlines, StageTimeout
-from bot.errors import ResourceError
-from bot.midi_io import score_to_midi
-from bot.render_child import FAULT_ENV
-from bot.render_pool import RenderPool
-from models.score import Note, Score, Track
+from cadenza.deadlines import Deadlines, StageTimeout
+from cadenza.errors import ResourceError
+from cadenza.midi_io import score_to_midi
+from cadenza.models.score import Note, Score, Track
+from cadenza.render_child import FAULT_ENV
+from cadenza.render_pool import RenderPool
 
 
 def tune() -> Score:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import (
+from cadenza.app import (
     MAX_UPLOAD_BYTES,
     Cadenza,
     Origin,
@@ -24,16 +24,16 @@ from bot.app import (
     Where,
     preview_score,
 )
-from bot.arrange import unswing
-from bot.errors import ResourceError, UserError
-from bot.jobs import Done, JobQueue, job_params, origin_from_params, resolved_from_params
-from bot.midi_io import midi_to_score, score_to_midi
-from bot.service import Composer, ComposeRequest
-from bot.store import NewClip, Store
-from models.motif import Motif
-from models.notation import parse_notes
-from models.registry import ModelRegistry
-from models.score import GRID, Note, Score, Track
+from cadenza.arrange import unswing
+from cadenza.errors import ResourceError, UserError
+from cadenza.jobs import Done, JobQueue, job_params, origin_from_params, resolved_from_params
+from cadenza.midi_io import midi_to_score, score_to_midi
+from cadenza.models.motif import Motif
+from cadenza.models.notation import parse_notes
+from cadenza.models.registry import ModelRegistry
+from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.service import Composer, ComposeRequest
+from cadenza.store import NewClip, Store
 
 ALICE, BOB, CAROL = UserRef(1, "alice"), UserRef(2, "bob"), UserRef(3, "carol")
 HERE = Where(guild_id=10, channel_id=20)

@@ -10,10 +10,10 @@ from pathlib import Path
 import mido
 import pytest
 
-from bot.app import Cadenza, UserRef
-from bot.console import Console, parse_line
-from bot.errors import UserError
-from bot.options import parse_options
+from cadenza.app import Cadenza, UserRef
+from cadenza.console import Console, parse_line
+from cadenza.errors import UserError
+from cadenza.options import parse_options
 
 
 def write_tune(path: Path) -> Path:

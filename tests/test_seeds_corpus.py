@@ -11,10 +11,10 @@ import pytest
 from test_midi_import import IMPORTED
 from test_midi_import import REFUSED as IMPORT_REFUSED
 
-from bot.app import Cadenza, Upload, UserRef, Where
-from bot.errors import UserError
-from models.motif import Motif
-from models.tokens import METERS
+from cadenza.app import Cadenza, Upload, UserRef, Where
+from cadenza.errors import UserError
+from cadenza.models.motif import Motif
+from cadenza.models.tokens import METERS
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "MANIFEST.md") \

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.midi_io import midi_to_score
-from bot.service import Composer, ComposeRequest
-from models.motif import Motif, MotifError
-from models.notation import parse_notes
-from models.score import GRID, Note, Score, Track
-from models.theory import Chord, Key
+from cadenza.midi_io import midi_to_score
+from cadenza.models.motif import Motif, MotifError
+from cadenza.models.notation import parse_notes
+from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.service import Composer, ComposeRequest
 
 
 def motif_from(text: str, meter: tuple[int, int] = (4, 4)) -> Motif:

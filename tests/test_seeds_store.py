@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from test_store import Clock, insert_old_clip, new_clip, raw
 
-from bot.app import SeedTree, lineage_of
-from bot.store import NewSeed, Parent, Store, StoreError, load_migrations
+from cadenza.app import SeedTree, lineage_of
+from cadenza.store import NewSeed, Parent, Store, StoreError, load_migrations
 
 GUILD, OTHER_GUILD = 10, 11
 ALICE, BOB, CAROL, DAVE = (1, "alice"), (2, "bob"), (3, "carol"), (4, "dave")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import Composer, ComposeRequest
-from models.checkpoint import read_payload
-from models.registry import SHIPPED_DIR, ModelRegistry
+from cadenza.models.checkpoint import read_payload
+from cadenza.models.registry import SHIPPED_DIR, ModelRegistry
+from cadenza.service import Composer, ComposeRequest
 
 MAX_BYTES = 30 * 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""Tests for bot.store against real SQLite files: migrations, transactions, ratings, charts."""
+"""Tests for cadenza.store against real SQLite files: migrations, transactions, ratings, charts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import aiosqlite
 import mido
 import pytest
 
-from bot.errors import UserError
-from bot.store import (
+from cadenza.errors import UserError
+from cadenza.store import (
     NewClip,
     Store,
     StoreError,
@@ -215,7 +215,7 @@ async def test_wal_foreign_keys_and_busy_timeout_are_on(store: Store, db: Path) 
     settings = await store.diagnostics()
     assert settings["journal_mode"] == "wal"
     assert settings["foreign_keys"] == 1
-    assert settings["busy_timeout"] == 2000  # under Discord's 3 s (bot.store.DEFAULT_WAIT)
+    assert settings["busy_timeout"] == 2000  # under Discord's 3 s (cadenza.store.DEFAULT_WAIT)
     assert raw(db, "PRAGMA journal_mode") == [("wal",)]  # persistent in the file
     # Behaviour, not only the pragma: a clip by a user who does not exist is refused.
     with pytest.raises(StoreError, match=r"^clip not stored: unknown user 777$"):
@@ -237,7 +237,7 @@ async def test_rated_clip_cannot_be_deleted(store: Store, db: Path) -> None:
 def write_migrations(folder: Path, extra: dict[str, str]) -> Path:
     """The packaged migrations plus ``extra`` ones (numbered after them)."""
     folder.mkdir()
-    for packaged in resources.files("bot").joinpath("migrations").iterdir():
+    for packaged in resources.files("cadenza").joinpath("migrations").iterdir():
         if packaged.name.endswith(".sql"):
             (folder / packaged.name).write_text(packaged.read_text(encoding="utf-8"))
     for name, sql in extra.items():
@@ -824,7 +824,7 @@ def test_db_upgrade_on_a_folder_is_one_line_without_thread_tracebacks(tmp_path: 
     import sys
 
     env = dict(os.environ, CADENZA_DB=str(tmp_path))
-    res = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "cadenza", "db", "upgrade"], capture_output=True,
                          text=True, env=env, cwd=tmp_path, timeout=120)
     assert res.returncode == 2
     assert res.stderr == (f"error: cannot open database {tmp_path}: it is a folder (give a "

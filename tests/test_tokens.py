@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.score import ChordEvent, Note, Score, Track
-from models.theory import Chord, Key
-from models.tokens import BAR, BOS, EOS, TokenError, Vocab, decode, encode
+from cadenza.models.score import ChordEvent, Note, Score, Track
+from cadenza.models.theory import Chord, Key
+from cadenza.models.tokens import BAR, BOS, EOS, TokenError, Vocab, decode, encode
 
 V = Vocab()
 

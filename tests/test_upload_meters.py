@@ -10,12 +10,12 @@ from pathlib import Path
 import mido
 import pytest
 
-from bot.errors import UserError
-from bot.seeds import _motif_from_upload
-from models.midi_import import import_midi
-from models.motif import fit_meter
-from models.score import GRID
-from models.tokens import METERS, model_meter
+from cadenza.errors import UserError
+from cadenza.models.midi_import import import_midi
+from cadenza.models.motif import fit_meter
+from cadenza.models.score import GRID
+from cadenza.models.tokens import METERS, model_meter
+from cadenza.seeds import _motif_from_upload
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/midi-corpus is absent")

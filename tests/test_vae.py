@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from models.score import Note
-from models.steps import HOLD, N_CLASSES, REST, SEG_STEPS, notes_to_steps, steps_to_notes, windows
-from models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy, slerp
+from cadenza.models.score import Note
+from cadenza.models.steps import (
+    HOLD,
+    N_CLASSES,
+    REST,
+    SEG_STEPS,
+    notes_to_steps,
+    steps_to_notes,
+    windows,
+)
+from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy, slerp
 
 TINY = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=16, n_latent=4, dropout=0.0)
 
@@ -67,7 +75,7 @@ def test_slerp_keeps_endpoints_and_norm_on_the_great_circle() -> None:
 
 
 def test_vae_checkpoint_round_trip_through_the_generic_loader(tmp_path: Path) -> None:
-    from models.checkpoint import FORMAT, load, save_payload
+    from cadenza.models.checkpoint import FORMAT, load, save_payload
 
     m = MelodyVAE(TINY)
     path = tmp_path / "vae" / "model.pt"
@@ -80,10 +88,10 @@ def test_vae_checkpoint_round_trip_through_the_generic_loader(tmp_path: Path) ->
 
 
 def test_training_smoke_saves_a_loadable_checkpoint(tmp_path: Path) -> None:
-    from models.checkpoint import load
-    from models.corpus import Piece
-    from models.theory import Key
-    from models.train_vae import VAEOptions, train_vae
+    from cadenza.models.checkpoint import load
+    from cadenza.models.corpus import Piece
+    from cadenza.models.theory import Key
+    from cadenza.models.train_vae import VAEOptions, train_vae
 
     notes = tuple((i * 6, 6, 60 + (i % 7)) for i in range(64))
     pieces = [Piece(f"t{i}", "folk", (4, 4), Key(0), 8, notes, ((0, "C"),)) for i in range(30)]
@@ -95,7 +103,7 @@ def test_training_smoke_saves_a_loadable_checkpoint(tmp_path: Path) -> None:
 
 
 def test_augment_transposes_each_window_whole_within_the_pitch_range() -> None:
-    from models.train_vae import _augment
+    from cadenza.models.train_vae import _augment
 
     lo, hi = 2, N_CLASSES - 1  # lowest and highest note classes
     mid = [30, HOLD, 32, REST, 34, HOLD, HOLD, 30] * 4

@@ -20,7 +20,7 @@ from discord_double import DiscordDouble, payloads
 from discord_double.voice import AEAD_MODE, OPUS_SILENCE
 from test_discord_bot import SLOW, cadenza, is_clip, rows
 
-from bot.console import Console, console_user
+from cadenza.console import Console, console_user
 
 
 @pytest.fixture

@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from bot.app import Cadenza, UserRef
-from bot.batching import MelodyBatcher
-from bot.config import cpu_count
-from bot.deadlines import Deadlines, StageTimeout
-from bot.jobs import Done, Failed, JobQueue
-from bot.service import Composer, ComposeRequest
-from bot.store import Store
-from bot.workers import ThreadPool, current_token
-from models.sample import SamplingStopped
+from cadenza.app import Cadenza, UserRef
+from cadenza.batching import MelodyBatcher
+from cadenza.config import cpu_count
+from cadenza.deadlines import Deadlines, StageTimeout
+from cadenza.jobs import Done, Failed, JobQueue
+from cadenza.models.sample import SamplingStopped
+from cadenza.service import Composer, ComposeRequest
+from cadenza.store import Store
+from cadenza.workers import ThreadPool, current_token
 
 ALICE, BOB = UserRef(1, "alice"), UserRef(2, "bob")
 
@@ -86,9 +86,9 @@ async def test_a_long_generation_is_stopped_between_sampling_steps(
 
 
 async def test_the_sampler_stops_a_row_whose_stop_says_so(tiny_registry) -> None:
-    from models.generate import MelodyRequest, generate_tokens
-    from models.grammar import plan_from_chords
-    from models.theory import Chord
+    from cadenza.models.generate import MelodyRequest, generate_tokens
+    from cadenza.models.grammar import plan_from_chords
+    from cadenza.models.theory import Chord
 
     loaded = tiny_registry.get("lstm")
     plan = plan_from_chords([(0, Chord(0, "maj"))], 4, 48)
@@ -131,7 +131,7 @@ async def test_a_job_past_its_deadline_fails_with_a_message_and_the_next_job_run
 def test_the_default_worker_count_follows_the_machine() -> None:
     import os
 
-    from bot.config import Settings
+    from cadenza.config import Settings
 
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count()
@@ -141,7 +141,7 @@ def test_the_default_worker_count_follows_the_machine() -> None:
 
 
 def test_deadlines_come_from_the_environment_and_bad_ones_stop_start_up() -> None:
-    from bot.errors import UserError
+    from cadenza.errors import UserError
 
     d = Deadlines.from_env({"CADENZA_DEADLINE_ENCODE": "2.5", "CADENZA_DEADLINE_STORE": "1"})
     assert (d.encode, d.store, d.generate) == (2.5, 1.0, Deadlines().generate)

@@ -3,29 +3,29 @@ PNGs and a listening page.
 
 For each model and style, ``clips`` clips of ``bars`` bars are generated from fixed seeds (the same
 seeds for every model, so tempo, key and meter are paired across models). Each is measured twice:
-its lead line with ``models.lead_metrics`` (pitch-class entropy, scale consistency, swing ratio,
-notes per bar, pitch range, chord vocabulary, repetition rate), and its whole arrangement as a
-4-track piano roll with ``models.metrics`` (MusPy / MuseGAN). The real reference
-(``bot.evaluation.references``) is held-out pieces of the same style cut into bar-aligned
-excerpts: their own lines for the lead figures, arranged by ``bot.arrange`` as generated lines
-are for the band figures. Beside the metrics: held-out likelihood per style (``models.heldout``),
-a numpy logistic-regression style classifier on lead-only and on band features, and one piano
-roll per style and model (``listen.md``).
+its lead line with ``cadenza.models.lead_metrics`` (pitch-class entropy, scale consistency, swing
+ratio, notes per bar, pitch range, chord vocabulary, repetition rate), and its whole arrangement as
+a 4-track piano roll with ``cadenza.models.metrics`` (MusPy / MuseGAN). The real reference
+(``cadenza.evaluation.references``) is held-out pieces of the same style cut into bar-aligned
+excerpts: their own lines for the lead figures, arranged by ``cadenza.arrange`` as generated lines
+are for the band figures. Beside the metrics: held-out likelihood per style
+(``cadenza.models.heldout``), a numpy logistic-regression style classifier on lead-only and on band
+features, and one piano roll per style and model (``listen.md``).
 """
 
 from __future__ import annotations
 
-from bot.evaluation.classifier import (
+from cadenza.evaluation.classifier import (
     ClassifierResult,
     LogisticClassifier,
     cross_validate,
     train_test,
 )
-from bot.evaluation.clips import LABELS, METRICS, Clip, band_features, clip_from_score
-from bot.evaluation.data import SEED_STRIDE, Generated, generate
-from bot.evaluation.references import Reference, is_reference, real_reference
-from bot.evaluation.report import render_report
-from bot.evaluation.run import MAX_BARS, MAX_CLIPS, run_evaluation
+from cadenza.evaluation.clips import LABELS, METRICS, Clip, band_features, clip_from_score
+from cadenza.evaluation.data import SEED_STRIDE, Generated, generate
+from cadenza.evaluation.references import Reference, is_reference, real_reference
+from cadenza.evaluation.report import render_report
+from cadenza.evaluation.run import MAX_BARS, MAX_CLIPS, run_evaluation
 
 __all__ = [
     "LABELS",

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.evaluation.clips import Clip
-from bot.evaluation.data import Generated
-from bot.evaluation.references import Reference
+from cadenza.evaluation.clips import Clip
+from cadenza.evaluation.data import Generated
+from cadenza.evaluation.references import Reference
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,15 @@
 """Generated clips: what each model composes per style, from seeds paired across models
-(the real clips they are compared with come from ``bot.evaluation.references``)."""
+(the real clips they are compared with come from ``cadenza.evaluation.references``)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
-from bot.errors import UserError
-from bot.evaluation.clips import Clip, clip_from_score, roll_holds
-from bot.service import ComposeRequest, Resolved
-from models.score import Score
+from cadenza.errors import UserError
+from cadenza.evaluation.clips import Clip, clip_from_score, roll_holds
+from cadenza.models.score import Score
+from cadenza.service import ComposeRequest, Resolved
 
 log = logging.getLogger(__name__)
 

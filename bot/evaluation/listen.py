@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.evaluation.data import Generated
-from bot.evaluation.references import Reference
-from bot.pianoroll import render_pianoroll
-from models.score import Score
+from cadenza.evaluation.data import Generated
+from cadenza.evaluation.references import Reference
+from cadenza.models.score import Score
+from cadenza.pianoroll import render_pianoroll
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from bot.evaluation.classifier import ClassifierResult
-from bot.evaluation.clips import LABELS, METRICS
-from bot.evaluation.results import lead_overlap, mean_overlap
-from models.lead_metrics import LEAD_LABELS, LEAD_METRICS
+from cadenza.evaluation.classifier import ClassifierResult
+from cadenza.evaluation.clips import LABELS, METRICS
+from cadenza.evaluation.results import lead_overlap, mean_overlap
+from cadenza.models.lead_metrics import LEAD_LABELS, LEAD_METRICS
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ training data when avoidable) and how they are cut into bar-aligned excerpts.
 Pieces per style:
 
 * folk, celtic, classical: music21's corpus pieces in the fixed hashed 5% held-out split
-  (``models.dataset.is_heldout``), which no melody model trained on;
+  (``cadenza.models.dataset.is_heldout``), which no melody model trained on;
 * jazz, blues: held-out Weimar Jazz Database solos, with their performed timing (the eighths'
   swing as played, on the 1/12-beat grid), and Impro-Visor transcriptions
-  (``models.style_corpus``), lead line against lead line. The transcriptions are notated with
-  straight eighths that Impro-Visor plays at the sheet's swing setting, so they have no swing
+  (``cadenza.models.style_corpus``), lead line against lead line. The transcriptions are notated
+  with straight eighths that Impro-Visor plays at the sheet's swing setting, so they have no swing
   ratio of their own (``NOTATED_SWUNG``);
 * ragtime: held-out public-domain rags, plus the CC BY-NC-SA Joplin edition's pieces whose
   composition is not also in the public-domain Mutopia set (``NC_SAME_AS_MUTOPIA``). Shipped
@@ -27,16 +27,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.arrange import arrange
-from bot.errors import UserError
-from bot.evaluation.clips import Clip, clip_from_score, roll_holds
-from bot.styles import STYLE_NAMES, STYLES
-from models.corpus import Piece
-from models.dataset import is_heldout
-from models.lead_metrics import line_from_piece
-from models.score import Note, Score
-from models.style_corpus import source_kind
-from models.theory import Chord
+from cadenza.arrange import arrange
+from cadenza.errors import UserError
+from cadenza.evaluation.clips import Clip, clip_from_score, roll_holds
+from cadenza.models.corpus import Piece
+from cadenza.models.dataset import is_heldout
+from cadenza.models.lead_metrics import line_from_piece
+from cadenza.models.score import Note, Score
+from cadenza.models.style_corpus import source_kind
+from cadenza.models.theory import Chord
+from cadenza.styles import STYLE_NAMES, STYLES
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from bot.evaluation.clips import METRICS
-from bot.evaluation.data import Generated
-from bot.evaluation.references import Reference
-from models.lead_metrics import LEAD_METRICS
-from models.metrics import compare
+from cadenza.evaluation.clips import METRICS
+from cadenza.evaluation.data import Generated
+from cadenza.evaluation.references import Reference
+from cadenza.models.lead_metrics import LEAD_METRICS
+from cadenza.models.metrics import compare
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import re
 import discord
 from discord import app_commands
 
-from bot.deadlines import StageTimeout
-from bot.discord_bot import respond
-from bot.errors import UserError, new_error_id
+from cadenza.deadlines import StageTimeout
+from cadenza.discord import respond
+from cadenza.errors import UserError, new_error_id
 
 log = logging.getLogger(__name__)
 

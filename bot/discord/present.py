@@ -8,9 +8,9 @@ from pathlib import Path
 
 import discord
 
-from bot.app import ClipResult, Lineage, Origin, SeedResult, SeedTree, SeedView, UserRef, Where
-from bot.arena import Matchup
-from bot.discord_bot.buttons import (
+from cadenza.app import ClipResult, Lineage, Origin, SeedResult, SeedTree, SeedView, UserRef, Where
+from cadenza.arena import Matchup
+from cadenza.discord.buttons import (
     CancelButton,
     ContinueButton,
     PlayButton,
@@ -19,10 +19,10 @@ from bot.discord_bot.buttons import (
     RetryButton,
     VariationButton,
 )
-from bot.jobs import Job, Stage
-from bot.service import RenderedClip, Resolved
-from bot.store import Seed, SeedPage
-from models.motif import Motif
+from cadenza.jobs import Job, Stage
+from cadenza.models.motif import Motif
+from cadenza.service import RenderedClip, Resolved
+from cadenza.store import Seed, SeedPage
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import discord
 
-from bot.config import Settings
-from bot.discord_bot.client import CadenzaBot
-from bot.errors import ResourceError, UserError
-from bot.jobs import JobQueue
+from cadenza.config import Settings
+from cadenza.discord.client import CadenzaBot
+from cadenza.errors import ResourceError, UserError
+from cadenza.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def settle_heap() -> None:
 @contextlib.asynccontextmanager
 async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
     """A ready-to-start bot with its application; everything is closed on exit."""
-    from bot.cli import close_app, open_app
+    from cadenza.cli import close_app, open_app
 
     app = await open_app(settings)
     try:

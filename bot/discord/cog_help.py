@@ -10,12 +10,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import respond, specs
-from bot.options import COMMANDS, NOTES_HELP, VOICE_COMMANDS
-from bot.styles import STYLES
+from cadenza.discord import respond, specs
+from cadenza.options import COMMANDS, NOTES_HELP, VOICE_COMMANDS
+from cadenza.styles import STYLES
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import respond
-from bot.discord_bot.errors import NotOwner
+from cadenza.discord import respond
+from cadenza.discord.errors import NotOwner
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Upload, check_upload_size
-from bot.discord_bot import respond, specs
-from bot.discord_bot.cog_compose import seed_suggestions, seed_where
-from bot.discord_bot.present import (
+from cadenza.app import Upload, check_upload_size
+from cadenza.discord import respond, specs
+from cadenza.discord.cog_compose import seed_suggestions, seed_where
+from cadenza.discord.present import (
     member_ref,
     rendered_files,
     seed_embed,
@@ -20,11 +20,11 @@ from bot.discord_bot.present import (
     shared_embed,
     tree_embed,
 )
-from bot.errors import UserError
-from bot.options import GROUPS, parse_options
+from cadenza.errors import UserError
+from cadenza.options import GROUPS, parse_options
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

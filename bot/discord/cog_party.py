@@ -15,21 +15,21 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import UserRef, Where
-from bot.arena import ArenaResult
-from bot.discord_bot import respond, specs
-from bot.discord_bot.buttons import ArenaButton, PlayerButton, RateButton
-from bot.discord_bot.present import member_ref, where_of
-from bot.errors import UserError
-from bot.jobs import Done, Failed, Job, Stage
-from bot.listening import entry_line, ranking_lines
-from bot.options import GROUPS, PARTY_BARS_DEFAULT, PARTY_COUNT_DEFAULT, parse_options
-from bot.service import DEFAULT_STYLE, ComposeRequest
-from bot.store import Party, QueueEntry, StoreError
+from cadenza.app import UserRef, Where
+from cadenza.arena import ArenaResult
+from cadenza.discord import respond, specs
+from cadenza.discord.buttons import ArenaButton, PlayerButton, RateButton
+from cadenza.discord.present import member_ref, where_of
+from cadenza.errors import UserError
+from cadenza.jobs import Done, Failed, Job, Stage
+from cadenza.listening import entry_line, ranking_lines
+from cadenza.options import GROUPS, PARTY_BARS_DEFAULT, PARTY_COUNT_DEFAULT, parse_options
+from cadenza.service import DEFAULT_STYLE, ComposeRequest
+from cadenza.store import Party, QueueEntry, StoreError
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
-    from bot.discord_bot.cog_listen import Listen
+    from cadenza.discord.client import CadenzaBot
+    from cadenza.discord.cog_listen import Listen
 
 log = logging.getLogger(__name__)
 

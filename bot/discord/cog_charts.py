@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import publish_text
-from bot.discord_bot import respond, specs
-from bot.discord_bot.present import (
+from cadenza.app import publish_text
+from cadenza.discord import respond, specs
+from cadenza.discord.present import (
     clip_embed,
     clip_files,
     clip_view,
@@ -19,12 +19,12 @@ from bot.discord_bot.present import (
     member_ref,
     where_of,
 )
-from bot.errors import UserError, shown
-from bot.options import parse_options
-from bot.store import GroupStats, TopEntry
+from cadenza.errors import UserError, shown
+from cadenza.options import parse_options
+from cadenza.store import GroupStats, TopEntry
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

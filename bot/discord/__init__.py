@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bot.discord_bot.client import CadenzaBot
+from cadenza.discord.client import CadenzaBot
 
 __all__ = ["CadenzaBot"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_bot.errors import report_error
+from cadenza.discord.errors import report_error
 
 log = logging.getLogger(__name__)
 

@@ -13,17 +13,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import PLAIN, Origin, Where
-from bot.arena import ArenaResult, Matchup
-from bot.discord_bot import respond, specs
-from bot.discord_bot.buttons import (
+from cadenza.app import PLAIN, Origin, Where
+from cadenza.arena import ArenaResult, Matchup
+from cadenza.discord import respond, specs
+from cadenza.discord.buttons import (
     CancelButton,
     ContinueButton,
     RerollButton,
     RetryButton,
     VariationButton,
 )
-from bot.discord_bot.present import (
+from cadenza.discord.present import (
     cancel_view,
     cancelled_text,
     clip_embed,
@@ -38,9 +38,9 @@ from bot.discord_bot.present import (
     stage_text,
     where_of,
 )
-from bot.discord_bot.reply import JobReply
-from bot.errors import UserError
-from bot.jobs import (
+from cadenza.discord.reply import JobReply
+from cadenza.errors import UserError
+from cadenza.jobs import (
     Cancelled,
     Done,
     Failed,
@@ -52,12 +52,12 @@ from bot.jobs import (
     origin_from_params,
     resolved_from_params,
 )
-from bot.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
-from bot.service import Resolved
-from bot.store import JobRow, StoreError
+from cadenza.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
+from cadenza.service import Resolved
+from cadenza.store import JobRow, StoreError
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Cadenza
-from bot.config import Settings
-from bot.discord_bot import redact, respond
-from bot.discord_bot.errors import CadenzaTree
-from bot.discord_bot.lag import LagMonitor
-from bot.discord_bot.reply import DEFAULT_TOKEN_TTL
-from bot.jobs import JobQueue
+from cadenza.app import Cadenza
+from cadenza.config import Settings
+from cadenza.discord import redact, respond
+from cadenza.discord.errors import CadenzaTree
+from cadenza.discord.lag import LagMonitor
+from cadenza.discord.reply import DEFAULT_TOKEN_TTL
+from cadenza.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 
 # One cog per feature (``cog_<feature>.py`` beside this file), loaded as extensions by
 # ``setup_hook``.
-EXTENSIONS = tuple(f"bot.discord_bot.cog_{name}" for name in (
+EXTENSIONS = tuple(f"cadenza.discord.cog_{name}" for name in (
     "compose", "seeds", "ratings", "charts", "admin", "help", "arena", "party", "listen"))
 
 
@@ -110,7 +110,7 @@ class CadenzaBot(commands.Bot):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Every command and button is answered within Discord's 3 s: one its handler has not
-        # answered after respond.ACK_AFTER is deferred for it (bot.discord_bot.respond).
+        # answered after respond.ACK_AFTER is deferred for it (cadenza.discord.respond).
         respond.watch(interaction, self.spawn)
 
     async def on_ready(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_bot.errors import fit_content, send_private
+from cadenza.discord.errors import fit_content, send_private
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class JobReply:
         self.interaction = interaction
         self.message_id = message_id
         # the interaction's original response, or a follow-up it sent (the watchdog had
-        # already answered privately: bot.discord_bot.respond.progress_message)
+        # already answered privately: cadenza.discord.respond.progress_message)
         self.original = original
         self.deadline = interaction.created_at + ttl
         client = interaction.client

@@ -9,14 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import RateResult
-from bot.discord_bot import respond, specs
-from bot.discord_bot.buttons import RateButton
-from bot.discord_bot.present import member_ref, stars_text, where_of
-from bot.options import parse_options
+from cadenza.app import RateResult
+from cadenza.discord import respond, specs
+from cadenza.discord.buttons import RateButton
+from cadenza.discord.present import member_ref, stars_text, where_of
+from cadenza.options import parse_options
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Ratings(commands.Cog):
 
     async def rate(self, interaction: discord.Interaction, clip_id: int, stars: int) -> None:
         # Acknowledged before the vote is written: with the database busy elsewhere the write
-        # may wait (bounded, bot.store), and the member must hear either way. Refused votes
+        # may wait (bounded, cadenza.store), and the member must hear either way. Refused votes
         # (StoreBusy) are said to be not stored; stored ones are confirmed.
         await respond.defer(interaction, ephemeral=True, thinking=True)
         result = await self.app.rate(clip_id, member_ref(interaction.user), stars,

@@ -1,5 +1,5 @@
 """/play, /queue, /skip, /stop and the ▶ Play button: clips played in the member's voice
-channel, one player per server (``bot.discord_bot.player``) over a queue kept in the store; a
+channel, one player per server (``cadenza.discord.player``) over a queue kept in the store; a
 restart picks the queue up again where it was."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import respond, specs
-from bot.discord_bot.buttons import PlayButton, PlayerButton
-from bot.discord_bot.player import GuildPlayer, voice_problem
-from bot.discord_bot.present import member_ref, where_of
-from bot.errors import UserError
-from bot.listening import IDLE_SECONDS, entry_line
-from bot.options import parse_options
-from bot.store import QueueEntry
+from cadenza.discord import respond, specs
+from cadenza.discord.buttons import PlayButton, PlayerButton
+from cadenza.discord.player import GuildPlayer, voice_problem
+from cadenza.discord.present import member_ref, where_of
+from cadenza.errors import UserError
+from cadenza.listening import IDLE_SECONDS, entry_line
+from cadenza.options import parse_options
+from cadenza.store import QueueEntry
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

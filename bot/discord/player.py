@@ -1,8 +1,8 @@
 """Playing clips in a voice channel: one ``GuildPlayer`` per server, playing its stored queue
-(``bot.listening``) through discord.py's ``VoiceClient`` and showing it in a live "now playing"
+(``cadenza.listening``) through discord.py's ``VoiceClient`` and showing it in a live "now playing"
 message; and why voice cannot work here, when it cannot.
 
-Audio: the clip's MP3 decoded in-process to 48 kHz stereo PCM (``bot.playback``), handed to
+Audio: the clip's MP3 decoded in-process to 48 kHz stereo PCM (``cadenza.playback``), handed to
 discord.py 20 ms at a time; discord.py encodes each frame to Opus (libopus), encrypts it with
 the session's key and sends it over UDP from its own player thread.
 """
@@ -21,16 +21,16 @@ import discord.opus
 import discord.voice_client
 import discord.voice_state
 
-from bot import playback
-from bot.app import Where
-from bot.deadlines import StageTimeout
-from bot.discord_bot.buttons import PlayerButton, RateButton
-from bot.errors import CadenzaError
-from bot.listening import IDLE_SECONDS, entry_line
-from bot.store import QueueEntry, StoreError
+from cadenza import playback
+from cadenza.app import Where
+from cadenza.deadlines import StageTimeout
+from cadenza.discord.buttons import PlayerButton, RateButton
+from cadenza.errors import CadenzaError
+from cadenza.listening import IDLE_SECONDS, entry_line
+from cadenza.store import QueueEntry, StoreError
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import PLAIN
-from bot.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
-from bot.discord_bot import respond, specs
-from bot.discord_bot.buttons import ArenaButton
-from bot.discord_bot.present import (
+from cadenza.app import PLAIN
+from cadenza.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
+from cadenza.discord import respond, specs
+from cadenza.discord.buttons import ArenaButton
+from cadenza.discord.present import (
     DESCRIPTION_LIMIT,
     STYLE_COLOURS,
     embed_title,
@@ -23,13 +23,13 @@ from bot.discord_bot.present import (
     size_text,
     where_of,
 )
-from bot.discord_bot.reply import JobReply
-from bot.jobs import Job
-from bot.options import ARENA_CHOICES, GROUPS, parse_options
-from bot.store import StoreError
+from cadenza.discord.reply import JobReply
+from cadenza.jobs import Job
+from cadenza.options import ARENA_CHOICES, GROUPS, parse_options
+from cadenza.store import StoreError
 
 if TYPE_CHECKING:
-    from bot.discord_bot.client import CadenzaBot
+    from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Slash-command option pieces built from the shared specs in ``bot.options``.
+"""Slash-command option pieces built from the shared specs in ``cadenza.options``.
 
 Ranges, choices and descriptions come from ``COMMANDS``, so Discord's client refuses exactly
 what ``parse_options`` would; the cogs still pass every value through ``parse_options``.
@@ -12,7 +12,7 @@ from typing import Any
 
 from discord import app_commands
 
-from bot.options import COMMANDS, CommandSpec, OptionSpec
+from cadenza.options import COMMANDS, CommandSpec, OptionSpec
 
 log = logging.getLogger(__name__)
 
