@@ -37,17 +37,13 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tes
 
 from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 
-from cadenza.app import Cadenza  # noqa: E402
-from cadenza.batching import MelodyBatcher  # noqa: E402
-from cadenza.cli import SERVING_THREADS  # noqa: E402
 from cadenza.config import Settings, cpu_count  # noqa: E402
 from cadenza.discord import CadenzaBot  # noqa: E402
 from cadenza.discord.runner import settle_heap  # noqa: E402
 from cadenza.jobs import JobQueue  # noqa: E402
 from cadenza.models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
-from cadenza.service import Composer  # noqa: E402
-from cadenza.store import Store  # noqa: E402
 from cadenza.styles import STYLE_NAMES  # noqa: E402
+from cadenza.wiring import SERVING_THREADS, open_app  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
 T = TypeVar("T")
@@ -108,95 +104,94 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp_name:
         tmp = Path(tmp_name)
         models, which = registry(tmp)
-        store = await Store.open(tmp / "bench.db")
-        batcher = MelodyBatcher()  # as cadenza.cli.open_app builds the bot's composer
-        app = Cadenza(Composer(models, batcher=batcher), store, output_dir=tmp / "out",
-                      workers=args.workers)
-        warm = await app.warm_up()
-        settle_heap()  # as the runner does after warming up
-        side = DoubleThread()
-        api = DiscordDouble()
-        await side.call(api.start())
-        try:
-            settings = Settings(token=api.token, db_path=store.path, dev_guild=api.guild_id)
-            jobs = JobQueue(app, capacity=max(16, args.members * 3), workers=args.workers)
-            bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
-            members = [api.add_member(name=f"member{i}") for i in range(args.members)]
-            latencies: list[float] = []
-            posted: list[MessageSnapshot] = []
-            # (clip, member) -> the stars of the last vote the bot confirmed; votes it refused
-            # (store busy past its wait, said so to the member) are counted apart
-            sent: dict[tuple[int, int], int] = {}
-            refusals: dict[str, int] = {}
-            clicks = 0
-            rng = random.Random(1)
-            composing = args.members
-
-            async def compose(index: int) -> None:
-                nonlocal composing
-                loop = asyncio.get_running_loop()
-                for k in range(args.clips):
-                    style = STYLE_NAMES[(index + k) % len(STYLE_NAMES)]
-                    t0 = loop.time()
-                    inter = await api.slash(
-                        "compose", {"style": style, "bars": args.bars, "seed": index * 100 + k},
-                        user=members[index])
-                    clip = await inter.wait_original(is_clip, timeout=args.timeout)
-                    latencies.append(loop.time() - t0)
-                    posted.append(clip)
-                composing -= 1
-
-            async def vote(index: int) -> None:
-                nonlocal clicks
-                member = members[index]
-                done: set[int] = set()
-                while composing or len(done) < len(posted):
-                    for clip in [c for c in posted if c.id not in done]:
-                        done.add(clip.id)
-                        clip_id = int(clip.embeds[0]["title"].split("#")[1].split()[0])
-                        for _ in range(2 if rng.random() < 0.25 else 1):  # some change their vote
-                            stars = rng.randint(1, 5)
-                            click = await api.click(clip, f"rate:{clip_id}:{stars}", user=member)
-                            answer = await click.wait_original(timeout=args.timeout)
-                            clicks += 1
-                            if answer.content.startswith("You rated"):
-                                sent[(clip_id, member.id)] = stars
-                            else:
-                                refusals[answer.content[:80]] = \
-                                    refusals.get(answer.content[:80], 0) + 1
-                    await asyncio.sleep(0.05)
-
-            async def members_act() -> None:
-                await asyncio.gather(*(compose(i) for i in range(args.members)),
-                                     *(vote(i) for i in range(args.members)))
-
-            started_bot = asyncio.create_task(bot.start(api.token), name="bench-bot")
+        # wired by the composition root, as `cadenza run` wires the bot
+        opened = open_app(Settings(db_path=tmp / "bench.db", output_dir=tmp / "out",
+                                   workers=args.workers), registry=models)
+        async with opened as app:
+            warm = await app.warm_up()
+            settle_heap()  # as the runner does after warming up
+            side = DoubleThread()
+            api = DiscordDouble()
+            await side.call(api.start())
             try:
-                await side.call(api.wait_identified(timeout=30))
-                bot.lag.reset()
-                started = time.perf_counter()
-                await side.call(members_act())
-                wall = time.perf_counter() - started
-                lag = bot.lag
-                refused = api.errors
+                settings = Settings(token=api.token, db_path=app.store.path, dev_guild=api.guild_id)
+                jobs = JobQueue(app, capacity=max(16, args.members * 3), workers=args.workers)
+                bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
+                members = [api.add_member(name=f"member{i}") for i in range(args.members)]
+                latencies: list[float] = []
+                posted: list[MessageSnapshot] = []
+                # (clip, member) -> the stars of the last vote the bot confirmed; votes it refused
+                # (store busy past its wait, said so to the member) are counted apart
+                sent: dict[tuple[int, int], int] = {}
+                refusals: dict[str, int] = {}
+                clicks = 0
+                rng = random.Random(1)
+                composing = args.members
+
+                async def compose(index: int) -> None:
+                    nonlocal composing
+                    loop = asyncio.get_running_loop()
+                    for k in range(args.clips):
+                        style = STYLE_NAMES[(index + k) % len(STYLE_NAMES)]
+                        t0 = loop.time()
+                        inter = await api.slash(
+                            "compose", {"style": style, "bars": args.bars, "seed": index * 100 + k},
+                            user=members[index])
+                        clip = await inter.wait_original(is_clip, timeout=args.timeout)
+                        latencies.append(loop.time() - t0)
+                        posted.append(clip)
+                    composing -= 1
+
+                async def vote(index: int) -> None:
+                    nonlocal clicks
+                    member = members[index]
+                    done: set[int] = set()
+                    while composing or len(done) < len(posted):
+                        for clip in [c for c in posted if c.id not in done]:
+                            done.add(clip.id)
+                            clip_id = int(clip.embeds[0]["title"].split("#")[1].split()[0])
+                            # some change their vote
+                            for _ in range(2 if rng.random() < 0.25 else 1):
+                                stars = rng.randint(1, 5)
+                                click = await api.click(clip, f"rate:{clip_id}:{stars}",
+                                                        user=member)
+                                answer = await click.wait_original(timeout=args.timeout)
+                                clicks += 1
+                                if answer.content.startswith("You rated"):
+                                    sent[(clip_id, member.id)] = stars
+                                else:
+                                    refusals[answer.content[:80]] = \
+                                        refusals.get(answer.content[:80], 0) + 1
+                        await asyncio.sleep(0.05)
+
+                async def members_act() -> None:
+                    await asyncio.gather(*(compose(i) for i in range(args.members)),
+                                         *(vote(i) for i in range(args.members)))
+
+                started_bot = asyncio.create_task(bot.start(api.token), name="bench-bot")
+                try:
+                    await side.call(api.wait_identified(timeout=30))
+                    bot.lag.reset()
+                    started = time.perf_counter()
+                    await side.call(members_act())
+                    wall = time.perf_counter() - started
+                    lag = bot.lag
+                    refused = api.errors
+                finally:
+                    await bot.close()
+                    # discord.py leaves its "wait for more GUILD_CREATEs" task after close
+                    ready = getattr(bot._connection, "_ready_task", None)
+                    if ready is not None and not ready.done():
+                        ready.cancel()
+                    await asyncio.wait_for(started_bot, 30)
             finally:
-                await bot.close()
-                # discord.py leaves its "wait for more GUILD_CREATEs" task after close
-                ready = getattr(bot._connection, "_ready_task", None)
-                if ready is not None and not ready.done():
-                    ready.cancel()
-                await asyncio.wait_for(started_bot, 30)
-        finally:
-            await side.call(api.close())
-            side.stop()
-        conn = sqlite3.connect(store.path)
-        stored = {(c, u): s for c, u, s in conn.execute(
-            "SELECT clip_id, user_id, stars FROM ratings")}
-        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
-        conn.close()
-        await app.close()
-        batcher.close()
-        await store.close()
+                await side.call(api.close())
+                side.stop()
+            conn = sqlite3.connect(app.store.path)
+            stored = {(c, u): s for c, u, s in conn.execute(
+                "SELECT clip_id, user_id, stars FROM ratings")}
+            statuses = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+            conn.close()
 
     done = statuses.get("done", 0)
     print(f"model: {which}; warm-up {warm:.1f} s")

@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 from cadenza.app import Cadenza, UserRef
-from cadenza.cli import SERVING_THREADS
-from cadenza.config import cpu_count
+from cadenza.config import Settings, cpu_count
 from cadenza.models.registry import ModelRegistry
-from cadenza.service import Composer, ComposeRequest
-from cadenza.store import Store
+from cadenza.service import ComposeRequest
+from cadenza.wiring import SERVING_THREADS, open_app
 
 STAGES = ("generate", "arrange", "render", "encode", "pianoroll", "store")
 
@@ -54,11 +53,14 @@ async def bench(args: argparse.Namespace) -> None:
     if args.model not in registry.names():
         registry = tiny_registry(tmp)
         which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
-    store = await Store.open(tmp / "bench.db")
-    # one request at a time, as cadenza compose runs it (cadenza.cli.open_app with one worker):
-    # its render gets every core
-    app = Cadenza(Composer(registry, render_cores=args.render_cores or cpu_count()), store,
-                  output_dir=tmp / "out")
+    # one request at a time, as cadenza compose runs it (one worker): its render gets every
+    # core; wired by the composition root like every entry point
+    async with open_app(Settings(db_path=tmp / "bench.db", output_dir=tmp / "out", workers=1),
+                        registry=registry) as app:
+        await measure(app, args, which)
+
+
+async def measure(app: Cadenza, args: argparse.Namespace, which: str) -> None:
     user = UserRef(1, "bench")
     print(f"model: {which}; style {args.style}; {args.runs} runs per size after 2 warm-ups; "
           f"{cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
@@ -82,8 +84,6 @@ async def bench(args: argparse.Namespace) -> None:
         e2e = statistics.median(rows["end_to_end"])
         audio = statistics.median(rows["render"]) + statistics.median(rows["encode"])
         print(f"  end-to-end / (render + encode) = {e2e / audio:.2f}")
-    await app.close()
-    await store.close()
 
 
 def main() -> None:
@@ -91,8 +91,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--model", default="lstm")
     ap.add_argument("--style", default="jazz")
-    ap.add_argument("--render-cores", type=int, default=0,
-                    help="FluidSynth threads per render (default: every core)")
     asyncio.run(bench(ap.parse_args()))
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from bench.latency import tiny_registry
 from cadenza.batching import MelodyBatcher
-from cadenza.cli import SERVING_THREADS
 from cadenza.models.registry import ModelRegistry
 from cadenza.service import Composer, ComposeRequest
+from cadenza.wiring import SERVING_THREADS
 
 
 def run(composer: Composer, n: int, bars: int, rounds: int, model: str) -> float:

@@ -13,12 +13,11 @@ from pathlib import Path
 
 from cadenza.config import Settings
 from cadenza.errors import UserError
+from cadenza.wiring import open_app
 
 log = logging.getLogger("cadenza")
 
 EXIT_USER_ERROR = 2
-# torch threads while serving: one (see ModelRegistry); concurrent requests share a batch instead
-SERVING_THREADS = 1
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -81,54 +80,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-async def open_app(settings: Settings):  # type: ignore[no-untyped-def]
-    """Wire the application: model registry, composer (with its batcher), store. Close it
-    with ``close_app``."""
-    from cadenza.app import Cadenza
-    from cadenza.batching import MelodyBatcher
-    from cadenza.config import cpu_count
-    from cadenza.models.registry import ModelRegistry
-    from cadenza.render import find_soundfont
-    from cadenza.render_pool import RenderPool
-    from cadenza.service import Composer
-    from cadenza.store import Store
-
-    soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
-    registry = ModelRegistry.discover(threads=SERVING_THREADS)
-    # One batcher for the process: requests composing at the same time (CADENZA_WORKERS > 1)
-    # share each sampling step. A lone request is not delayed: the batcher only waits for
-    # company while another caller is composing.
-    batcher = MelodyBatcher()
-    # FluidSynth spreads a render over the cores the workers leave idle (all of them for a
-    # one-shot compose): the same samples, sooner
-    composer = Composer(registry, soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                        default_model=settings.default_model, batcher=batcher,
-                        render_cores=max(1, cpu_count() // settings.workers))
-    try:
-        store = await Store.open(settings.db_path, wait=settings.deadlines.store,
-                                 patient_wait=settings.deadlines.store_background)
-    except BaseException:
-        batcher.close()
-        raise
-    # Render children start on demand (warm-up starts the first): one per worker at most,
-    # each spreading its render over the cores the workers leave idle.
-    renderer = RenderPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                          size=settings.workers, deadlines=settings.deadlines,
-                          render_cores=max(1, cpu_count() // settings.workers))
-    return Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
-                   deadlines=settings.deadlines, renderer=renderer)
-
-
-async def close_app(app) -> None:  # type: ignore[no-untyped-def]
-    """Undo ``open_app``: the threads, the render children (killed: nothing waits for a
-    render), the batcher thread and the store. Bounded whatever a worker is doing."""
-    await app.close()
-    await app.renderer.close()
-    if app.composer.batcher is not None:
-        app.composer.batcher.close()
-    await app.store.close()
-
-
 async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
     from cadenza.app import CONSOLE_USER_ID, UserRef, Where
     from cadenza.console import check_output_dir
@@ -147,20 +98,20 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
             if target.suffix.lower() not in ("", ".mp3"):
                 raise UserError(f"-o wants an .mp3 path or a folder (got {target.name})")
     check_output_dir(out_dir)  # before loading the models
-    app = await open_app(replace(settings, workers=1))  # one clip: its render gets every core
-    # the render process starts (and loads the soundfont) on the other core while generation
-    # imports torch and samples
-    preparing = asyncio.ensure_future(app.renderer.warm_up())
     user, where = UserRef(CONSOLE_USER_ID, "console"), Where()
-    try:
-        # Planned like the console's /compose, so motif:<seed> works here too.
-        resolved, origin = await app.plan_compose(opts, user, where)
-        res = await app.compose(resolved, user, where, origin=origin, out_dir=out_dir,
-                                stem=stem)
-    finally:
-        preparing.cancel()
-        await asyncio.gather(preparing, return_exceptions=True)
-        await close_app(app)
+    # one clip: its render gets every core
+    async with open_app(replace(settings, workers=1)) as app:
+        # the render process starts (and loads the soundfont) on the other core while
+        # generation imports torch and samples
+        preparing = asyncio.ensure_future(app.renderer.warm_up())
+        try:
+            # Planned like the console's /compose, so motif:<seed> works here too.
+            resolved, origin = await app.plan_compose(opts, user, where)
+            res = await app.compose(resolved, user, where, origin=origin, out_dir=out_dir,
+                                    stem=stem)
+        finally:
+            preparing.cancel()
+            await asyncio.gather(preparing, return_exceptions=True)
     print(res.summary(), file=sys.stderr)
     if res.built_on:
         print(f"built on: {res.built_on}", file=sys.stderr)
@@ -174,12 +125,8 @@ async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
 
     check_output_dir(settings.output_dir)  # before loading models: a one-line error, exit 2
     user = console_user(getattr(args, "user", "console"))
-    app = await open_app(settings)
-    try:
-        console = Console(app, user)
-        await console.run(sys.stdin, interactive=sys.stdin.isatty())
-    finally:
-        await close_app(app)
+    async with open_app(settings) as app:
+        await Console(app, user).run(sys.stdin, interactive=sys.stdin.isatty())
     return 0
 
 

@@ -207,7 +207,7 @@ class Composer:
         self.registry = registry
         self.soundfont = soundfont
         # FluidSynth threads per render: all cores for one clip at a time (cadenza compose),
-        # one when every core has a job of its own (see cadenza.cli.open_app)
+        # one when every core has a job of its own (see cadenza.wiring.open_app)
         self.render_cores = render_cores
         self.bitrate = bitrate
         self.default_model = default_model

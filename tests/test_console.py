@@ -360,21 +360,25 @@ async def test_open_app_gives_the_composer_one_batcher(
 ) -> None:
     from cadenza.app import CONSOLE_USER_ID
     from cadenza.batching import MelodyBatcher
-    from cadenza.cli import close_app, open_app
     from cadenza.config import Settings
     from cadenza.service import ComposeRequest
+    from cadenza.wiring import open_app
 
     monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
-    app = await open_app(Settings.from_env({}, db_path=tmp_path / "c.db",
-                                           output_dir=tmp_path / "out"))
-    try:
+    async with open_app(Settings.from_env({}, db_path=tmp_path / "c.db",
+                                          output_dir=tmp_path / "out")) as app:
         batcher = app.composer.batcher
         assert isinstance(batcher, MelodyBatcher)
         await app.compose(ComposeRequest(bars=1, seed=1), UserRef(CONSOLE_USER_ID, "console"))
         assert batcher.batches and set(batcher.batches) == {1}  # generation went through it
-    finally:
-        await close_app(app)
+        store, renderer = app.store, app.renderer
+    # the root closed what it opened: the batcher's thread, the store, the render pool
     assert not batcher._thread.is_alive()
+    assert renderer._closed
+    from cadenza.store import StoreError
+
+    with pytest.raises(StoreError, match="closed"):
+        await store.get_clip(1)
 
 
 def test_cli_compose_into_a_folder_names_the_files_by_clip_id(

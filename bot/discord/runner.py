@@ -18,6 +18,7 @@ from cadenza.config import Settings
 from cadenza.discord.client import CadenzaBot
 from cadenza.errors import ResourceError, UserError
 from cadenza.jobs import JobQueue
+from cadenza.wiring import open_app
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,7 @@ def settle_heap() -> None:
 @contextlib.asynccontextmanager
 async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
     """A ready-to-start bot with its application; everything is closed on exit."""
-    from cadenza.cli import close_app, open_app
-
-    app = await open_app(settings)
-    try:
+    async with open_app(settings) as app:
         jobs = JobQueue(app, capacity=settings.queue_size, per_member=settings.per_user_queue,
                         workers=settings.workers)
         bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
@@ -52,8 +50,6 @@ async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
         finally:
             if not bot.is_closed():
                 await bot.close()
-    finally:
-        await close_app(app)  # the worker pool, the batcher's thread, the store
 
 
 async def _warm_up(app) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,66 @@
+"""The composition root: builds the application (store, models, composer, workers, app) for
+every entry point — the CLI, the console, the Discord bot and the benches — and closes it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from cadenza.config import Settings, cpu_count
+
+if TYPE_CHECKING:
+    from cadenza.app import Cadenza
+    from cadenza.models.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+# torch threads while serving: one (see ModelRegistry); concurrent requests share a batch instead
+SERVING_THREADS = 1
+
+
+@contextlib.asynccontextmanager
+async def open_app(settings: Settings, *,
+                   registry: ModelRegistry | None = None) -> AsyncIterator[Cadenza]:
+    """The application wired from ``settings``: the model registry (the installed models, or
+    ``registry``), one composer with its batcher, the store, the generation threads and the
+    render processes. On exit everything is closed in reverse, bounded whatever a worker is
+    doing: the threads, the render children (killed: nothing waits for a render), the
+    batcher's thread, the store."""
+    # imported here, not at the top: `cadenza --help` and `cadenza db` must stay light
+    from cadenza.app import Cadenza
+    from cadenza.batching import MelodyBatcher
+    from cadenza.models.registry import ModelRegistry
+    from cadenza.render import find_soundfont
+    from cadenza.render_pool import RenderPool
+    from cadenza.service import Composer
+    from cadenza.store import Store
+
+    soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
+    registry = registry or ModelRegistry.discover(threads=SERVING_THREADS)
+    # FluidSynth spreads a render over the cores the workers leave idle (all of them for a
+    # one-shot compose): the same samples, sooner
+    render_cores = max(1, cpu_count() // settings.workers)
+    async with contextlib.AsyncExitStack() as stack:
+        # One batcher for the process: requests composing at the same time (CADENZA_WORKERS > 1)
+        # share each sampling step. A lone request is not delayed: the batcher only waits for
+        # company while another caller is composing.
+        batcher = MelodyBatcher()
+        stack.callback(batcher.close)
+        composer = Composer(registry, soundfont=soundfont, bitrate=settings.mp3_bitrate,
+                            default_model=settings.default_model, batcher=batcher,
+                            render_cores=render_cores)
+        store = await Store.open(settings.db_path, wait=settings.deadlines.store,
+                                 patient_wait=settings.deadlines.store_background)
+        stack.push_async_callback(store.close)
+        # Render children start on demand (warm-up starts the first): one per worker at most,
+        # each spreading its render over the cores the workers leave idle.
+        renderer = RenderPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
+                              size=settings.workers, deadlines=settings.deadlines,
+                              render_cores=render_cores)
+        stack.push_async_callback(renderer.close)
+        app = Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
+                      deadlines=settings.deadlines, renderer=renderer)
+        stack.push_async_callback(app.close)
+        yield app
