@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tes
 from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 
 from cadenza.config import Settings, cpu_count  # noqa: E402
-from cadenza.discord import CadenzaBot  # noqa: E402
+from cadenza.discord.client import CadenzaBot  # noqa: E402
 from cadenza.discord.runner import settle_heap  # noqa: E402
 from cadenza.jobs import JobQueue  # noqa: E402
 from cadenza.models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402

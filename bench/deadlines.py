@@ -94,14 +94,15 @@ async def render_cost(composer: Composer, tmp: Path, runs: int) -> None:
 async def generation_stop(composer: Composer, tmp: Path) -> None:
     async with await Store.open(tmp / "gen.db") as store:
         app = Cadenza(composer, store, output_dir=tmp, deadlines=Deadlines(generate=0.2))
-        resolved = app.resolve(ComposeRequest(bars=32, seed=2))
+        resolved = app.composer.resolve_installed(ComposeRequest(bars=32, seed=2))
         t0 = time.perf_counter()
         try:
-            await app.run_blocking(app.composer.compose, resolved)
+            await app.workers.run_blocking(app.composer.compose, resolved)
             print("32 bars finished within 0.2 s: no stop to measure")
         except StageTimeout:
             print(f"32-bar generation with a 0.2 s deadline: StageTimeout after "
-                  f"{time.perf_counter() - t0:.2f} s, threads abandoned {app.generation.abandoned}"
+                  f"{time.perf_counter() - t0:.2f} s, threads abandoned "
+                  f"{app.workers.generation.abandoned}"
                   " (0: the sampler stopped itself)")
         await app.close()
     out = subprocess.run([sys.executable, "-c", GEN_PROCESS], capture_output=True, text=True,

@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cadenza.app import Cadenza, UserRef
+from cadenza.app import Cadenza
 from cadenza.config import Settings, cpu_count
+from cadenza.members import UserRef
 from cadenza.models.registry import ModelRegistry
 from cadenza.service import ComposeRequest
 from cadenza.wiring import SERVING_THREADS, open_app

@@ -12,19 +12,24 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cadenza import bradley_terry
 from cadenza.bradley_terry import PROVISIONAL_VOTES, Rating
 from cadenza.errors import ResourceError, UserError
-from cadenza.service import DEFAULT_STYLE, ComposeRequest, Resolved
-from cadenza.store import ARENA_CHOICES, ArenaVote, NewPair
+from cadenza.exports import format_rows
+from cadenza.library import ClipResult
+from cadenza.members import UserRef, Where
+from cadenza.runtime import Workers
+from cadenza.service import DEFAULT_STYLE, Composer, ComposeRequest, Resolved
+from cadenza.store import Store
+from cadenza.store_rows import ARENA_CHOICES, ArenaVote, NewPair
 
-if TYPE_CHECKING:  # cadenza.app imports this module; the types are only annotations here
-    from cadenza.app import Cadenza, ClipResult, UserRef, Where
+# ``compose(resolved, user, where, progress=...)``: the application's whole clip pipeline
+Compose = Callable[..., Awaitable[ClipResult]]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ class ArenaResult:
         r = self.resolved
         bars = "bar" if r.bars == 1 else "bars"
         return (f"arena #{self.pair_id}: {r.style}, {r.bars} {bars}, {r.tempo} bpm, key {r.key}, "
-                f"{r.meter_str}, temperature {r.temperature:g}, seed {r.seed}")
+                f"{r.meter}, temperature {r.temperature:g}, seed {r.seed}")
 
 
 @dataclass(frozen=True)
@@ -197,16 +202,20 @@ def build_leaderboard(votes: Sequence[ArenaVote], style: str | None = None, *,
 
 def format_arena(rows: list[dict], fmt: str) -> str:
     """Rows from ``Store.export_arena`` as CSV or a JSON array."""
-    from cadenza.app import format_rows  # cadenza.app imports this module at load time
-
     return format_rows(rows, fmt, EXPORT_COLUMNS)
 
 
 class Arena:
-    """The arena half of the application (``Cadenza.arena``); ``rng`` picks pairs and orders."""
+    """The arena (``Cadenza.arena``): ``store`` keeps pairs and votes, ``composer`` knows the
+    models, ``workers`` run blocking steps, ``compose`` makes and stores each clip; ``rng``
+    picks pairs and orders."""
 
-    def __init__(self, app: Cadenza, rng: random.Random | None = None) -> None:
-        self.app = app
+    def __init__(self, store: Store, composer: Composer, workers: Workers, compose: Compose,
+                 rng: random.Random | None = None) -> None:
+        self.store = store
+        self.composer = composer
+        self.workers = workers
+        self.compose = compose
         self.rng = rng or random.Random()
 
     # ---- making a pair
@@ -216,9 +225,9 @@ class Arena:
 
         """
         names = []
-        for name in self.app.model_names():
+        for name in self.composer.model_names():
             try:
-                if self.app.composer.can_play(name, r.style, r.meter):
+                if self.composer.can_play(name, r.style, r.meter):
                     names.append(name)
             except UserError as e:  # a corrupt or missing checkpoint: leave it out
                 log.warning("arena: skipping model %s: %s", name, e)
@@ -229,19 +238,19 @@ class Arena:
         """The prompt (style, bars, tempo, key, meter and seed fixed; its model is A's) and two
         different models for it: of the pairs that can play it, one that has drawn the fewest
         votes in this style (then the fewest posts), at random; A and B in random order."""
-        installed = self.app.model_names()
+        installed = self.composer.model_names()
         if len(installed) < 2:
             raise ResourceError(f"the arena needs at least two models (installed: "
                                 f"{', '.join(installed) or 'none'})")
-        prompt = self.app.composer.resolve(ComposeRequest(
+        prompt = self.composer.resolve(ComposeRequest(
             style=style or DEFAULT_STYLE, bars=bars or DEFAULT_BARS, seed=seed))
-        names = await self.app.run_quick(self.capable, prompt, stage="generate")
+        names = await self.workers.run_quick(self.capable, prompt, stage="generate")
         if len(names) < 2:
             raise UserError(f"the arena needs two models that can play {prompt.style} in "
-                            f"{prompt.meter_str}; only {' and '.join(names) or 'none'} can: "
+                            f"{prompt.meter}; only {' and '.join(names) or 'none'} can: "
                             "try another style")
         seen = {(c.first, c.second): (c.votes, c.pairs)
-                for c in await self.app.store.arena_pair_counts(style=prompt.style)}
+                for c in await self.store.arena_pair_counts(style=prompt.style)}
         pairs = list(combinations(sorted(names), 2))
         fewest = min(seen.get(p, (0, 0)) for p in pairs)
         first, second = self.rng.choice([p for p in pairs if seen.get(p, (0, 0)) == fewest])
@@ -252,7 +261,7 @@ class Arena:
     def check(self, matchup: Matchup) -> None:
         """Refuse a stored matchup whose models are gone (e.g. before a retry)."""
         for name in (matchup.model_a, matchup.model_b):
-            self.app.check_model(name)
+            self.composer.check_model(name)
 
     async def compose_pair(self, r: Resolved, matchup: Matchup, user: UserRef, where: Where, *,
                            progress: PairProgress | None = None) -> ArenaResult:
@@ -261,10 +270,10 @@ class Arena:
         clips = []
         for part, model in enumerate((matchup.model_a, matchup.model_b)):
             report = None if progress is None else _part_progress(progress, part)
-            clips.append(await self.app.compose(replace(r, model=model), user, where,
+            clips.append(await self.compose(replace(r, model=model), user, where,
                                                 progress=report))
         a, b = clips
-        pair_id = await self.app.store.add_pair(NewPair(
+        pair_id = await self.store.add_pair(NewPair(
             clip_a=a.clip_id, clip_b=b.clip_id, model_a=matchup.model_a,
             model_b=matchup.model_b, style=r.style, user_id=user.id, user_name=user.name,
             guild_id=where.guild_id, channel_id=where.channel_id))
@@ -280,31 +289,31 @@ class Arena:
         """One vote per member per pair; a new vote replaces the old one until revealed. With
         ``where``, a pair posted in another server is refused: its voters have not heard it."""
         if where is not None:
-            pair = await self.app.store.get_pair(pair_id)
+            pair = await self.store.get_pair(pair_id)
             if pair is not None and pair.guild_id is not None and pair.guild_id != where.guild_id:
                 raise UserError(f"arena #{pair_id} was posted in another server: vote there")
-        change = await self.app.store.set_arena_vote(pair_id, user.id, choice, user.name)
+        change = await self.store.set_arena_vote(pair_id, user.id, choice, user.name)
         return VoteResult(pair_id, choice, change.previous, change.tally)
 
     async def reveal(self, pair_id: int, user: UserRef) -> Reveal:
         """Which model made A and which B, for a member who has voted (their vote is final)."""
-        vote = await self.app.store.reveal_arena(pair_id, user.id)
+        vote = await self.store.reveal_arena(pair_id, user.id)
         if vote is None:
-            if await self.app.store.get_pair(pair_id) is None:
+            if await self.store.get_pair(pair_id) is None:
                 raise UserError(f"no arena #{pair_id}")
             raise UserError(f"vote on arena #{pair_id} first: the models stay hidden until you "
                             "have voted")
         return Reveal(pair_id, vote.model_a, vote.model_b, vote.choice)
 
     async def leaderboard(self, style: str | None = None) -> Leaderboard:
-        votes = await self.app.store.arena_votes(style=style)
-        return await self.app.run_quick(build_leaderboard, votes, style, stage="other")
+        votes = await self.store.arena_votes(style=style)
+        return await self.workers.run_quick(build_leaderboard, votes, style, stage="other")
 
     async def export(self, fmt: str) -> str:
         """Every arena vote with its pair as CSV or JSON text."""
         if fmt not in ("csv", "json"):
             raise UserError(f"unknown export format {fmt!r}: use csv or json")
-        return format_arena(await self.app.store.export_arena(), fmt)
+        return format_arena(await self.store.export_arena(), fmt)
 
 
 def _part_progress(progress: PairProgress, part: int) -> Callable[[str], None]:

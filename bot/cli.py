@@ -81,8 +81,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
-    from cadenza.app import CONSOLE_USER_ID, UserRef, Where
     from cadenza.console import check_output_dir
+    from cadenza.members import CONSOLE_USER_ID, UserRef, Where
     from cadenza.options import COMMANDS, parse_options
 
     raw = {o.name: getattr(args, o.name) for o in COMMANDS["compose"].options
@@ -103,10 +103,10 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
     async with open_app(replace(settings, workers=1)) as app:
         # the render process starts (and loads the soundfont) on the other core while
         # generation imports torch and samples
-        preparing = asyncio.ensure_future(app.renderer.warm_up())
+        preparing = asyncio.ensure_future(app.workers.renderer.warm_up())
         try:
             # Planned like the console's /compose, so motif:<seed> works here too.
-            resolved, origin = await app.plan_compose(opts, user, where)
+            resolved, origin = await app.seeds.plan_compose(opts, user, where)
             res = await app.compose(resolved, user, where, origin=origin, out_dir=out_dir,
                                     stem=stem)
         finally:
@@ -156,8 +156,8 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from cadenza.app import format_ratings
     from cadenza.arena import format_arena
+    from cadenza.exports import format_ratings
     from cadenza.store import Store
 
     if not settings.db_path.exists():

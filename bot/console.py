@@ -18,27 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from cadenza.app import (
-    CONSOLE_USER_ID,
-    Cadenza,
-    ClipResult,
-    Origin,
-    SeedResult,
-    Upload,
-    UserRef,
-    Where,
-    check_upload_size,
-    publish_text,
-)
+from cadenza.app import Cadenza, publish_text
 from cadenza.arena import CHOICE_WORDS, Leaderboard
 from cadenza.deadlines import StageTimeout
 from cadenza.errors import ResourceError, UserError, new_error_id
+from cadenza.library import ClipResult
 from cadenza.listening import VOICE_NEEDS_DISCORD
+from cadenza.members import CONSOLE_USER_ID, UserRef, Where
 from cadenza.models.errors import ModelError
 from cadenza.models.motif import Motif
 from cadenza.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
+from cadenza.origin import Origin
+from cadenza.seeds import SeedResult, Upload, check_upload_size
 from cadenza.service import Resolved
-from cadenza.store import GroupStats, Seed
+from cadenza.store_rows import GroupStats, Seed
 from cadenza.styles import STYLES
 
 log = logging.getLogger(__name__)
@@ -280,23 +273,23 @@ class Console:
                 break
 
     async def _compose(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_compose(opts, self.user, self.where))
+        await self._make(*await self.app.seeds.plan_compose(opts, self.user, self.where))
 
     async def _continue(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_continue(
+        await self._make(*await self.app.seeds.plan_continue(
             opts["clip"], opts.get("bars", 4), opts.get("seed"), viewer=self.user,
             where=self.where))
 
     async def _vary(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_variation(opts["clip"], opts.get("seed"),
+        await self._make(*await self.app.seeds.plan_variation(opts["clip"], opts.get("seed"),
                                                         viewer=self.user, where=self.where))
 
     async def _reroll(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_reroll(opts["clip"], viewer=self.user,
+        await self._make(*await self.app.seeds.plan_reroll(opts["clip"], viewer=self.user,
                                                      where=self.where))
 
     async def _seed_blend(self, opts: dict) -> None:
-        await self._make(*await self.app.plan_blend(
+        await self._make(*await self.app.seeds.plan_blend(
             opts["a"], opts["b"], self.user, self.where, bars=opts.get("bars"),
             style=opts.get("style"), seed=opts.get("seed")))
 
@@ -329,7 +322,7 @@ class Console:
                  f"{r.count} rating(s), mean {mean}{own}")
 
     async def _clip(self, opts: dict) -> None:
-        res = await self.app.clip(opts["clip"], viewer=self.user, where=self.where)
+        res = await self.app.library.clip(opts["clip"], viewer=self.user, where=self.where)
         self._show_clip(res)
         mean = f"{res.rating_mean:.2f}" if res.rating_mean is not None else "no votes yet"
         self.say(f"  rating: {mean} ({res.rating_count} vote(s))")
@@ -348,7 +341,7 @@ class Console:
             kwargs["upload"] = file_upload(opts["file"])
         else:
             kwargs.update(notes=opts["notes"], meter=opts.get("meter", (4, 4)))
-        result: SeedResult = await self.app.share_seed(opts["name"], self.user, self.where,
+        result: SeedResult = await self.app.seeds.share_seed(opts["name"], self.user, self.where,
                                                        **kwargs)
         self.say(f"shared seed {seed_line(result.seed)}")
         for warning in result.warnings:
@@ -356,7 +349,7 @@ class Console:
         self.say(f"  build on it: /compose motif:\"{result.seed.name}\"")
 
     async def _seed_list(self, opts: dict) -> None:
-        page = await self.app.list_seeds(self.user, self.where, query=opts.get("query"),
+        page = await self.app.seeds.list_seeds(self.user, self.where, query=opts.get("query"),
                                          page=opts.get("page", 1))
         if not page.seeds:
             self.say("no seeds match" if opts.get("query") else
@@ -369,7 +362,7 @@ class Console:
             self.say(f"  {seed_line(seed)}")
 
     async def _seed_show(self, opts: dict) -> None:
-        view = await self.app.show_seed(opts["name"], self.user, self.where)
+        view = await self.app.seeds.show_seed(opts["name"], self.user, self.where)
         self.say(f"seed {seed_line(view.seed)}")
         if view.lineage.parents:
             self.say(f"  built on: {view.lineage.text()}")
@@ -377,12 +370,12 @@ class Console:
         self.say(f"  files: {view.files.mp3}  {view.files.mid}  {view.files.png}")
 
     async def _seed_delete(self, opts: dict) -> None:
-        seed = await self.app.delete_seed(opts["name"], self.user, self.where,
+        seed = await self.app.seeds.delete_seed(opts["name"], self.user, self.where,
                                           can_manage=self.manager)
         self.say(f"deleted seed “{seed.name}”; clips built on it keep their credits")
 
     async def _seed_tree(self, opts: dict) -> None:
-        tree = await self.app.seed_tree(opts["name"], self.user, self.where)
+        tree = await self.app.seeds.seed_tree(opts["name"], self.user, self.where)
         for line in tree.lines():
             self.say(line)
         if not tree.links:
@@ -429,7 +422,7 @@ class Console:
     async def _play(self, opts: dict) -> None:
         """The clip's MP3, to play with any player (the newest clip without a number)."""
         row = await self.app.listening.clip_to_play(opts.get("clip"), self.where, self.user)
-        res = await self.app.clip(row.number, viewer=self.user, where=self.where)
+        res = await self.app.library.clip(row.number, viewer=self.user, where=self.where)
         self.say(f"{res.summary()}: play {res.files.mp3} ({VOICE_NEEDS_DISCORD.split(':')[0]} "
                  "to play it for a channel)")
 

@@ -20,15 +20,19 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from cadenza.app import PLAIN, STAGES, Cadenza, ClipResult, Origin, UserRef, Where
+from cadenza.app import STAGES, Cadenza
 from cadenza.arena import ArenaResult, Matchup
 from cadenza.deadlines import StageTimeout
 from cadenza.errors import ResourceError, UserError, WriteError, new_error_id
+from cadenza.library import ClipResult
+from cadenza.members import UserRef, Where
+from cadenza.origin import PLAIN, Origin
 from cadenza.service import Resolved
-from cadenza.store import JobRow, StoreError
+from cadenza.store import StoreError
+from cadenza.store_rows import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +110,6 @@ class QueueFull(UserError):
 
 class MemberLimit(UserError):
     """The member already has as many jobs as one member may have."""
-
-
-def resolved_from_params(params: Mapping[str, Any]) -> Resolved:
-    """The Resolved stored in a job row (``Resolved.params()``), e.g. to retry it.
-
-    ``primer_bars`` is not carried over: a seed's bars are counted again when the retry
-    composes from the seed (``origin_from_params``).
-    """
-    known = {f.name for f in fields(Resolved)} - {"primer_bars"}
-    values = {k: v for k, v in params.items() if k in known}
-    num, den = (int(x) for x in str(values["meter"]).split("/"))
-    values["meter"] = (num, den)
-    return Resolved(**values)
 
 
 def origin_from_params(params: Mapping[str, Any]) -> Origin:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from cadenza import playback
 from cadenza.errors import UserError
-from cadenza.service import ComposeRequest, Resolved
-from cadenza.store import Clip, JobRow, Party, PartyRank, QueueEntry
-
-if TYPE_CHECKING:  # cadenza.app imports this module; the types are only annotations here
-    from cadenza.app import Cadenza, UserRef, Where
+from cadenza.library import Library
+from cadenza.members import UserRef, Where
+from cadenza.runtime import Workers
+from cadenza.service import Composer, ComposeRequest, Resolved
+from cadenza.store import Store
+from cadenza.store_rows import Clip, JobRow, Party, PartyRank, QueueEntry
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +49,22 @@ def _ordinal(n: int) -> str:
 
 
 class Listening:
-    """The listening half of the application (``Cadenza.listening``)."""
+    """Play queues and parties (``Cadenza.listening``): ``store`` keeps them, ``library``
+    finds and renders the clips, ``workers`` decode them, ``composer`` plans party clips."""
 
-    def __init__(self, app: Cadenza) -> None:
-        self.app = app
-        self.store = app.store
+    def __init__(self, store: Store, composer: Composer, workers: Workers,
+                 library: Library) -> None:
+        self.store = store
+        self.composer = composer
+        self.workers = workers
+        self.library = library
 
     # ---- the play queue
     async def clip_to_play(self, ref: int | None, where: Where, viewer: UserRef) -> Clip:
         """The clip ``/play`` means: ``ref`` as everywhere else, or with no ref the newest clip
         made in this channel."""
         if ref is not None:
-            return await self.app.visible_clip(ref, where, viewer)
+            return await self.library.visible_clip(ref, where, viewer)
         clip = await self.store.newest_clip(where.scope, where.channel_id)
         if clip is None:
             raise UserError("no clip has been made in this channel yet: /compose one, or "
@@ -89,13 +93,13 @@ class Listening:
         """The entry's audio as voice PCM (``cadenza.playback``): the clip's MP3 (``where`` is its
         server), rendered again from its MIDI if its files are gone, decoded under the
         'upload' deadline."""
-        result = await self.app.clip(entry.number, where=where)
-        return await self.app.run_quick(playback.decode, result.files.mp3, stage="upload")
+        result = await self.library.clip(entry.number, where=where)
+        return await self.workers.run_quick(playback.decode, result.files.mp3, stage="upload")
 
     # ---- parties
     def plan_party_clip(self, party: Party) -> Resolved:
         """A new prompt for the party's next clip: its style and bars, a fresh random seed."""
-        return self.app.resolve(ComposeRequest(style=party.style, bars=party.bars))
+        return self.composer.resolve_installed(ComposeRequest(style=party.style, bars=party.bars))
 
     async def ranking(self, party_id: int) -> list[PartyRank]:
         return await self.store.party_ranking(party_id)

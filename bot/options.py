@@ -16,6 +16,7 @@ from typing import Any
 from cadenza.errors import UserError, shown
 from cadenza.models.form import FormError, lay_out, parse_form
 from cadenza.models.motif import MAX_MOTIF_BARS
+from cadenza.models.score import Meter
 from cadenza.models.theory import ALL_KEYS, Key, TheoryError
 from cadenza.models.tokens import METERS
 from cadenza.styles import STYLE_NAMES
@@ -416,8 +417,7 @@ def _check_share(out: dict[str, Any]) -> None:
     if "meter" in out:
         if "notes" not in out:
             raise UserError("meter: is for notes:; clips and files bring their own")
-        num, den = out["meter"].split("/")
-        out["meter"] = (int(num), int(den))
+        out["meter"] = Meter.parse(out["meter"])
 
 
 def parse_seed_name(text: str) -> str:

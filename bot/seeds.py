@@ -11,12 +11,14 @@ import logging
 import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cadenza.arrange import unswing
 from cadenza.errors import ResourceError, UserError, new_error_id
+from cadenza.library import Library, resolved_of
+from cadenza.members import UserRef, Where
 from cadenza.midi_io import midi_to_score, score_to_midi
 from cadenza.models.midi_import import TEMPO_WARNING, extract_melody, import_midi, size_refusal
 from cadenza.models.midifile import MidiError
@@ -31,6 +33,8 @@ from cadenza.models.motif import (
 from cadenza.models.notation import NotationError, format_notes, parse_notes
 from cadenza.models.score import GRID, Note, Score, Track
 from cadenza.options import SEED_MAX, parse_seed_name
+from cadenza.origin import PLAIN, PRIVATE_LABEL, Lineage, Origin, lineage_of, node_text
+from cadenza.runtime import Workers
 from cadenza.service import (
     DEFAULT_STYLE,
     Composer,
@@ -39,11 +43,9 @@ from cadenza.service import (
     RenderedClip,
     Resolved,
 )
-from cadenza.store import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage, Store
+from cadenza.store import Store
+from cadenza.store_rows import Clip, Link, NewSeed, Node, Parent, Seed, SeedPage
 from cadenza.styles import STYLES
-
-if TYPE_CHECKING:  # cadenza.app imports this module; the types are only annotations here
-    from cadenza.app import Cadenza, UserRef, Where
 
 log = logging.getLogger(__name__)
 
@@ -55,137 +57,6 @@ BLEND_MODEL = "vae"  # the checkpoint /seed blend interpolates with
 DEFAULT_CONTINUE_BARS = 4
 DEFAULT_BLEND_BARS = 8
 MAX_TREE_LINES = 40
-
-ORIGIN_KINDS = ("compose", "seed", "continue", "vary", "blend")
-
-
-@dataclass(frozen=True)
-class Origin:
-    """What a clip is built on, with all it takes to make it again: it is stored with the job
-    (a retry after a restart rebuilds it) and in the clip's params (a reroll keeps it).
-
-    ``seed_id`` is the seed continued (kind 'seed') or blend A; ``seed_b`` blend B; ``clip_id``
-    the clip continued or varied; ``reroll_of`` the clip this one rerolls; ``label`` names the
-    parents for people ('seed “riff”').
-    """
-
-    kind: str = "compose"
-    seed_id: int | None = None
-    seed_b: int | None = None
-    clip_id: int | None = None
-    reroll_of: int | None = None
-    label: str = ""
-    reroll_ref: int | None = None  # what the member called the rerolled clip ("#12")
-
-    @property
-    def plain(self) -> bool:
-        return self.kind == "compose" and self.reroll_of is None
-
-    def parents(self) -> tuple[Parent, ...]:
-        links: list[Parent] = []
-        if self.kind == "seed" and self.seed_id is not None:
-            links.append(Parent("seed", self.seed_id, "continues"))
-        elif self.kind == "continue" and self.clip_id is not None:
-            links.append(Parent("clip", self.clip_id, "continues"))
-        elif self.kind == "vary" and self.clip_id is not None:
-            links.append(Parent("clip", self.clip_id, "varies"))
-        elif self.kind == "blend" and self.seed_id is not None and self.seed_b is not None:
-            links += [Parent("seed", self.seed_id, "blends", "a"),
-                      Parent("seed", self.seed_b, "blends", "b")]
-        if self.reroll_of is not None and self.reroll_of != self.clip_id:
-            links.append(Parent("clip", self.reroll_of, "rerolls"))
-        return tuple(links)
-
-    def rerolled(self, clip_id: int, ref: int | None = None) -> Origin:
-        return replace(self, reroll_of=clip_id, reroll_ref=ref)
-
-    def to_params(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None) -> Origin:
-        """The origin stored by ``to_params`` (a job's or a clip's); missing means plain."""
-        if not params:
-            return PLAIN
-        kind = params.get("kind", "compose")
-        if kind not in ORIGIN_KINDS:
-            raise UserError(f"this request was built on something Cadenza no longer knows "
-                            f"({kind!r})")
-
-        def ident(name: str) -> int | None:
-            value = params.get(name)
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-        return cls(kind, ident("seed_id"), ident("seed_b"), ident("clip_id"), ident("reroll_of"),
-                   str(params.get("label", "")), ident("reroll_ref"))
-
-    def describe(self) -> str:
-        """A few words for progress lines: 'continuing seed “riff”'."""
-        words = {"seed": "continuing", "continue": "continuing", "vary": "a variation of",
-                 "blend": "blending"}.get(self.kind)
-        text = f"{words} {self.label}" if words and self.label else ""
-        if self.reroll_of is not None:
-            text = f"{text}, " if text else ""
-            text += f"a reroll of clip #{self.reroll_ref or self.reroll_of}"
-        return text
-
-
-PLAIN = Origin()
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """What a clip or seed was built on: the direct links, and every member whose work it
-    builds on (all ancestors, nearest first)."""
-
-    parents: tuple[Link, ...]
-    credits: tuple[str, ...]
-    scope: int | None = None  # whose numbers the clips are shown by (None: their own)
-
-    def phrases(self) -> list[str]:
-        """One phrase per parent ('continues seed “riff” by alice'); a blend's ends together."""
-        out: list[str] = []
-        blend = sorted((p for p in self.parents if p.relation == "blends"),
-                       key=lambda p: p.role or "")
-        if blend:
-            out.append("blends " + " → ".join(node_text(p.parent, self.scope) for p in blend))
-        for p in self.parents:
-            if p.relation != "blends":
-                out.append(f"{RELATION_WORDS[p.relation]} {node_text(p.parent, self.scope)}")
-        return out
-
-    def text(self) -> str:
-        """'continues seed “riff” by alice · credits: alice' (empty when built on nothing)."""
-        if not self.parents:
-            return ""
-        return " · ".join(self.phrases()) + " · credits: " + ", ".join(self.credits)
-
-
-RELATION_WORDS = {"continues": "continues", "varies": "a variation of",
-                  "rerolls": "a reroll of", "blends": "blends", "shares": "cut from"}
-
-
-PRIVATE_LABEL = ""  # a seed the viewer may not see, in a tree: no name (seed names are non-empty)
-
-
-def node_text(node: Node, scope: int | None = None) -> str:
-    """'clip #12 (jazz) by bob', 'seed “riff” by alice (deleted)'; a clip by its number in
-    ``scope`` (a server's own, or its public id: another server's unpublished clip has none
-    there)."""
-    if node.kind == "clip":
-        ref = node.ref_in(scope)
-        if ref is None:
-            return f"a clip by {node.user_name} in another server"
-        return f"clip #{ref} ({node.label}) by {node.user_name}"
-    if node.label == PRIVATE_LABEL:
-        return f"a private seed by {node.user_name}"
-    return f"seed “{node.label}” by {node.user_name}" + (" (deleted)" if node.deleted else "")
-
-
-def lineage_of(links: list[Link], scope: int | None = None) -> Lineage:
-    credits = list(dict.fromkeys(link.parent.user_name for link in links))
-    return Lineage(tuple(link for link in links if link.depth == 0), tuple(credits), scope)
-
 
 @dataclass(frozen=True)
 class Upload:
@@ -394,32 +265,17 @@ class Sources:
     clip: Clip | None = None
 
 
-def resolved_from_row(row: Clip) -> Resolved:
-    """The clip's request; ``bars`` are the bars it asked for (after a seed's own bars, which
-    ``primer_bars`` counts: the row's ``bars`` is the whole clip)."""
-    p = row.params
-    num, den = (int(x) for x in row.meter.split("/"))
-    primer = p.get("primer_bars", 0)
-    primer = primer if isinstance(primer, int) and 0 <= primer < row.bars else 0
-    form = p.get("form") if isinstance(p.get("form"), str) else ""
-    return Resolved(row.style, row.bars - primer, int(row.tempo), row.key, (num, den),
-                    row.temperature, row.seed, row.model, bool(p.get("tempo_given")),
-                    bool(p.get("key_given")), primer, form, bool(p.get("form_given")))
-
-
 class Seeds:
-    """The seed and lineage half of the application (``Cadenza.seeds``)."""
+    """Seeds, and clips built on seeds and clips (``Cadenza.seeds``): ``store`` keeps them,
+    ``composer`` makes the music, ``workers`` run its blocking steps, ``library`` finds the
+    clips members name."""
 
-    def __init__(self, app: Cadenza) -> None:
-        self.app = app
-
-    @property
-    def store(self) -> Store:
-        return self.app.store
-
-    @property
-    def composer(self) -> Composer:
-        return self.app.composer
+    def __init__(self, store: Store, composer: Composer, workers: Workers,
+                 library: Library) -> None:
+        self.store = store
+        self.composer = composer
+        self.workers = workers
+        self.library = library
 
     def generate(self, r: Resolved, origin: Origin,
                  sources: Sources) -> tuple[Composition, list[str]]:
@@ -472,51 +328,53 @@ class Seeds:
             raise UserError(f"seed “{seed.name}” was deleted, so nothing new can be built on it")
         return seed
 
-    async def lineage(self, clip_id: int, scope: int | None = None) -> Lineage:
-        """What the clip was built on, and the members to credit."""
-        return lineage_of(await self.store.ancestors("clip", clip_id), scope)
-
     # ---- requests built on seeds and clips (each returns what to queue: Resolved + Origin)
     async def plan_compose(self, opts: Mapping[str, Any], user: UserRef,
                            where: Where) -> tuple[Resolved, Origin]:
         """``/compose`` options (from ``parse_options``), with or without ``motif``."""
         req = ComposeRequest.from_options({k: v for k, v in opts.items() if k != "motif"})
-        resolved = self.app.resolve(req)
+        resolved = self.composer.resolve_installed(req)
         if "motif" not in opts:
             return resolved, PLAIN
-        if not await self.app.run_quick(self.composer.writes_lines, resolved.model,
-                                       stage="generate"):
+        if not await self.workers.run_quick(self.composer.writes_lines, resolved.model,
+                                           stage="generate"):
             blend = ": use /seed blend, or" if resolved.model == BLEND_MODEL else ": use"
             raise UserError(f"the {resolved.model} model continues no seeds{blend} model "
                             f"{self.composer.default_model}")
         seed = await self.visible_seed(opts["motif"], user, where)
         return resolved, Origin("seed", seed_id=seed.id, label=f"seed “{seed.name}”")
 
-    async def plan_continue(self, row: Clip, ref: int, bars: int = DEFAULT_CONTINUE_BARS,
-                            seed: int | None = None) -> tuple[Resolved, Origin]:
-        """``bars`` new bars after the clip's end (its last bars open the new clip); ``ref`` is
-        what the member called it."""
+    # A new clip built on a clip names its model, so building on an unrevealed arena clip
+    # is refused like showing it (``viewer``).
+    async def plan_continue(self, ref: int, bars: int = DEFAULT_CONTINUE_BARS,
+                            seed: int | None = None, *, viewer: UserRef | None = None,
+                            where: Where = Where()) -> tuple[Resolved, Origin]:
+        """``bars`` new bars after the end of the clip the member calls #``ref`` (its last
+        bars open the new clip)."""
+        row = await self.library.visible_clip(ref, where, viewer)
         origin = Origin("continue", clip_id=row.id, label=f"clip #{ref}")
         await self.sources(origin)
-        await self.app.run_quick(_motif_to_continue, row)  # refuse now rather than in the queue
+        await self.workers.run_quick(_motif_to_continue, row)  # refuse now rather than in the queue
         req = ComposeRequest(style=row.style, bars=bars, temperature=row.temperature,
                              seed=random_seed(seed), model=await self._melody_model(row))
-        return self.app.resolve(req), origin
+        return self.composer.resolve_installed(req), origin
 
-    async def plan_variation(self, row: Clip, ref: int,
-                             seed: int | None = None) -> tuple[Resolved, Origin]:
+    async def plan_variation(self, ref: int, seed: int | None = None, *,
+                             viewer: UserRef | None = None,
+                             where: Where = Where()) -> tuple[Resolved, Origin]:
+        row = await self.library.visible_clip(ref, where, viewer)
         origin = Origin("vary", clip_id=row.id, label=f"clip #{ref}")
         await self.sources(origin)
-        resolved = resolved_from_row(row).with_seed(random_seed(seed))
+        resolved = resolved_of(row).with_seed(random_seed(seed))
         return replace(resolved, model=await self._melody_model(row)), origin
 
     async def plan_blend(self, a: str, b: str, user: UserRef, where: Where, *,
                          bars: int | None = None, style: str | None = None,
                          seed: int | None = None) -> tuple[Resolved, Origin]:
         """Seed A morphing into seed B over ``bars`` 4/4 bars, through the VAE."""
-        if BLEND_MODEL not in self.app.model_names():
+        if BLEND_MODEL not in self.composer.model_names():
             raise ResourceError(f"blends need the {BLEND_MODEL} model, which is not installed "
-                                f"(installed: {', '.join(self.app.model_names()) or 'none'})")
+                                f"(installed: {', '.join(self.composer.model_names()) or 'none'})")
         first = await self.visible_seed(a, user, where)
         second = await self.visible_seed(b, user, where)
         if first.id == second.id:
@@ -525,20 +383,22 @@ class Seeds:
                              bars=bars or DEFAULT_BLEND_BARS, seed=seed, model=BLEND_MODEL)
         origin = Origin("blend", seed_id=first.id, seed_b=second.id,
                         label=f"seed “{first.name}” → seed “{second.name}”")
-        return self.app.resolve(req), origin
+        return self.composer.resolve_installed(req), origin
 
-    async def plan_reroll(self, row: Clip, ref: int) -> tuple[Resolved, Origin]:
+    async def plan_reroll(self, ref: int, *, viewer: UserRef | None = None,
+                          where: Where = Where()) -> tuple[Resolved, Origin]:
         """The clip's request with a new random seed, built on what the clip was built on."""
+        row = await self.library.visible_clip(ref, where, viewer)
         origin = Origin.from_params(row.params.get("origin")).rerolled(row.id, ref)
         await self.sources(origin)
-        return resolved_from_row(row).with_seed(secrets.randbelow(SEED_MAX + 1)), origin
+        return resolved_of(row).with_seed(secrets.randbelow(SEED_MAX + 1)), origin
 
     async def _melody_model(self, row: Clip) -> str:
         """The clip's model when it can continue and vary melodies, else the default (a blend,
         a VAE or a GAN clip continues and varies with the sequence model)."""
-        if row.params.get("model_style") == "vae" or row.model not in self.app.model_names() \
-                or not await self.app.run_quick(self.composer.writes_lines, row.model,
-                                              stage="generate"):
+        if row.params.get("model_style") == "vae" or row.model not in self.composer.model_names() \
+                or not await self.workers.run_quick(self.composer.writes_lines, row.model,
+                                                    stage="generate"):
             return self.composer.default_model
         return row.model
 
@@ -556,8 +416,8 @@ class Seeds:
         await self.check_seed_name(name, where)
         parents: tuple[Parent, ...] = ()
         if clip_id is not None:
-            row = await self.app.visible_clip(clip_id, where, user)
-            motif, warnings, first = await self.app.run_quick(_motif_from_clip, row, bar_range)
+            row = await self.library.visible_clip(clip_id, where, user)
+            motif, warnings, first = await self.workers.run_quick(_motif_from_clip, row, bar_range)
             source_kind, parents = "clip", (Parent("clip", clip_id, "shares"),)
             source_ref = f"clip #{clip_id}, bars {first}-{first + motif.bars - 1}"
         elif upload is not None:
@@ -565,11 +425,11 @@ class Seeds:
             check_upload_size(upload.size)
             data = await upload.read()
             check_upload_size(len(data))
-            motif, warnings = await self.app.run_quick(_motif_from_upload, data, filename)
+            motif, warnings = await self.workers.run_quick(_motif_from_upload, data, filename)
             source_kind, source_ref = "upload", filename
         else:
             assert notes is not None
-            motif, warnings = await self.app.run_quick(_motif_from_notes, notes, meter)
+            motif, warnings = await self.workers.run_quick(_motif_from_notes, notes, meter)
             source_kind, source_ref = "notes", " ".join(notes.split())
         seed_id = await self.store.add_seed(NewSeed(
             name=name, user_id=user.id, user_name=user.name, guild_id=where.guild_id,
@@ -614,16 +474,16 @@ class Seeds:
         """The seed's audio and piano roll (lead over block chords), rendered once and kept."""
         seed = await self.visible_seed(name, user, where)
         motif = Motif.from_json(seed.motif_json)
-        out = out_dir or self.app.output_dir
+        out = out_dir or self.library.output_dir
         stem = f"seed-{seed.id}"
         files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
         if all(p.exists() for p in (files.mp3, files.mid, files.png)):
             files = replace(files, mp3_bytes=files.mp3.stat().st_size)
         else:
             preview = preview_score(motif)
-            files = await self.app.render(preview, score_to_midi(preview), out, stem,
-                                          title=f"Cadenza seed “{seed.name}” by "
-                                                f"{seed.user_name}")
+            files = await self.workers.render(preview, score_to_midi(preview), out, stem,
+                                              title=f"Cadenza seed “{seed.name}” by "
+                                                    f"{seed.user_name}")
         lead = motif.to_score().tracks[0]
         try:
             notes = format_notes(lead, meter=motif.meter)

@@ -35,7 +35,7 @@ from cadenza.models.form import (
 from cadenza.models.grammar import plan_from_chords
 from cadenza.models.motif import MAX_LINE_BARS, Motif
 from cadenza.models.registry import HARMONY_DIR
-from cadenza.models.score import GRID, Note, Score
+from cadenza.models.score import GRID, Meter, Note, Score
 from cadenza.models.theory import Chord, Key
 from cadenza.models.tokens import METERS
 from cadenza.styles import STYLES, StyleSpec, pick_key, pick_meter
@@ -80,7 +80,7 @@ class Resolved:
     bars: int
     tempo: int
     key: str
-    meter: tuple[int, int]
+    meter: Meter
     temperature: float
     seed: int
     model: str
@@ -89,6 +89,32 @@ class Resolved:
     primer_bars: int = 0  # bars taken verbatim from a seed before the new ones
     form: str = ""  # section letters over the new bars ("" in rows from before forms: default)
     form_given: bool = False
+
+    def __post_init__(self) -> None:
+        if type(self.meter) is not Meter:  # (4, 4) from a caller: typed, so str() reads "4/4"
+            object.__setattr__(self, "meter", Meter.parse(self.meter))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, total_bars: int | None = None,
+                    **columns: Any) -> Resolved:
+        """The one reader of what ``params()`` wrote: a job's row or a clip's params.
+        ``columns`` override the stored values (a clip row keeps style, tempo, key, meter ... in
+        columns of its own, and old rows' params lack some). ``total_bars`` is a clip's whole
+        length: a seed's own bars (``primer_bars``) are counted out of it. Without it (a job),
+        ``primer_bars`` is not carried over: a retry counts a seed's bars again when it
+        composes from the seed."""
+        p = {**params, **columns}
+        if total_bars is None:
+            primer, bars = 0, p["bars"]
+        else:
+            primer = p.get("primer_bars", 0)
+            primer = primer if isinstance(primer, int) and 0 <= primer < total_bars else 0
+            bars = total_bars - primer
+        form = p.get("form")
+        return cls(p["style"], bars, int(p["tempo"]), p["key"], Meter.parse(p["meter"]),
+                   p["temperature"], p["seed"], p["model"], bool(p.get("tempo_given")),
+                   bool(p.get("key_given")), primer, form if isinstance(form, str) else "",
+                   bool(p.get("form_given")))
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -102,13 +128,10 @@ class Resolved:
     def total_bars(self) -> int:
         return self.primer_bars + self.bars
 
-    @property
-    def meter_str(self) -> str:
-        return f"{self.meter[0]}/{self.meter[1]}"
-
     def params(self) -> dict[str, Any]:
+        """What a job row and a clip's params keep; ``from_params`` reads it back."""
         d = asdict(self)
-        d["meter"] = self.meter_str
+        d["meter"] = str(self.meter)
         return d
 
     def with_seed(self, seed: int) -> Resolved:
@@ -220,6 +243,23 @@ class Composer:
     # ---- generation
     def resolve(self, req: ComposeRequest) -> Resolved:
         return resolve(req, self.default_model)
+
+    def resolve_installed(self, req: ComposeRequest) -> Resolved:
+        """Fix every parameter; a model that is not installed is refused here, before any
+        work is queued."""
+        resolved = self.resolve(req)
+        self.check_model(resolved.model)
+        return resolved
+
+    def model_names(self) -> list[str]:
+        return list(self.registry.names())
+
+    def check_model(self, name: str) -> None:
+        """ResourceError (the models installed named) for a model that is not installed."""
+        try:
+            self.registry.entry(name)
+        except ModelError as e:
+            raise ResourceError(str(e)) from None
 
     def can_play(self, name: str, style: str, meter: tuple[int, int]) -> bool:
         """Whether model ``name`` can compose ``style`` in ``meter`` exactly as asked: sequence

@@ -25,16 +25,13 @@ from typing import Any
 import aiosqlite
 
 from cadenza.errors import UserError
-from cadenza.stats_math import mos_interval, t_quantile
+from cadenza.stats_math import mos_interval
 from cadenza.store_rows import (
     ARENA_CHOICES,
-    CONSOLE_SCOPE,
-    JOB_STATUSES,
     NODE_KINDS,
     PARTY_KINDS,
     PUBLIC_ID_MAX,
     PUBLIC_ID_MIN,
-    QUEUE_STATUSES,
     RELATIONS,
     SEED_NAME_MAX,
     SEED_SOURCES,
@@ -63,18 +60,8 @@ from cadenza.store_rows import (
 
 log = logging.getLogger(__name__)
 
-# The row types and the statistics maths live in cadenza.store_rows and cadenza.stats_math; they
-# stay importable from here, the storage API's one module.
-__all__ = [
-    "ARENA_CHOICES", "CONSOLE_SCOPE", "INTERRUPTED_MESSAGE", "JOB_STATUSES", "NODE_KINDS",
-    "PARTY_KINDS", "QUEUE_STATUSES", "RELATIONS", "SEED_NAME_MAX", "SEED_SOURCES", "ArenaPair",
-    "ArenaVote", "Clip", "GroupStats", "JobRow", "Link", "Migration", "NewClip", "NewPair",
-    "NewSeed", "Node", "PairCount", "Parent", "Party", "PartyRank", "PlayerRow", "QueueEntry",
-    "Seed", "SeedPage", "Store", "StoreBusy", "StoreError", "TopEntry", "VoteChange",
-    "default_db_path", "load_migrations", "mos_interval", "scope_of", "seed_name_key",
-    "split_sql", "t_quantile",
-]
-
+# The row types and the statistics maths live in cadenza.store_rows and cadenza.stats_math:
+# import them from there.
 DB_ENV = "CADENZA_DB"
 DEFAULT_DB_NAME = "cadenza.db"
 # How long a request waits for a database another process is writing to: long enough to ride

@@ -8,10 +8,34 @@ exact). Nothing here touches files or torch; MIDI and token conversion live else
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from cadenza.models.theory import Chord, Key
 
 GRID = 12  # ticks per quarter note used by tokens and the arranger
+
+
+class Meter(NamedTuple):
+    """A time signature: ``num`` beats of a 1/``den`` note. A tuple, so ``(3, 4)`` compares
+    equal; its text is "3/4" (options, stored rows, what members read)."""
+
+    num: int
+    den: int
+
+    @classmethod
+    def parse(cls, text: str | tuple[int, int]) -> Meter:
+        """'6/8' (or a (num, den) pair) -> Meter(6, 8); ValueError for anything else."""
+        if isinstance(text, tuple):
+            num, den = text
+        else:
+            parts = str(text).strip().split("/")
+            if len(parts) != 2:
+                raise ValueError(f"not a meter: {text!r}")
+            num, den = (int(x) for x in parts)
+        return cls(int(num), int(den))
+
+    def __str__(self) -> str:
+        return f"{self.num}/{self.den}"
 
 ROLES = ("lead", "chords", "bass", "drums", "other")
 

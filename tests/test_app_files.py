@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.app import Cadenza, UserRef
+from cadenza.app import Cadenza
 from cadenza.errors import WriteError
+from cadenza.members import UserRef
 from cadenza.render_child import FAULT_ENV
 from cadenza.service import ComposeRequest
 from cadenza.store import Store
@@ -43,7 +44,7 @@ async def test_clip_re_renders_when_the_files_on_disk_are_another_clips(
     assert theirs.clip_id == ours.clip_id == 1
     row = await app.store.get_clip(1)
     assert row is not None and (tmp_path / "out" / "clip-1.mid").read_bytes() != row.midi
-    shown = await app.clip(1)
+    shown = await app.library.clip(1)
     assert shown.files.mid.read_bytes() == row.midi
     assert shown.files.mp3.stat().st_size > 0 and shown.files.png.stat().st_size > 0
 
@@ -55,5 +56,5 @@ async def test_a_re_render_that_fails_leaves_no_files_behind(
         path.unlink()  # /clip must render it again
     monkeypatch.setenv(FAULT_ENV, "pianoroll:enospc")  # the MP3 and MIDI are written first
     with pytest.raises(WriteError, match="No space left on device"):
-        await app.clip(made.number)
+        await app.library.clip(made.number)
     assert list((tmp_path / "out").iterdir()) == []  # no clip-1.mid or .mp3 half-made

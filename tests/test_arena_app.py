@@ -14,13 +14,14 @@ import pytest
 from test_arena_store import add_pair, literal_votes
 
 from cadenza import bradley_terry
-from cadenza.app import Cadenza, UserRef, Where
+from cadenza.app import Cadenza
 from cadenza.arena import ArenaResult, Matchup, build_leaderboard
 from cadenza.console import Console
 from cadenza.errors import UserError
-from cadenza.jobs import Done, JobQueue, Stage, matchup_from_params, resolved_from_params
+from cadenza.jobs import Done, JobQueue, Stage, matchup_from_params
+from cadenza.members import UserRef, Where
 from cadenza.models.registry import ModelRegistry
-from cadenza.service import Composer, ComposeRequest
+from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
 
 ALICE, BOB = UserRef(1, "alice"), UserRef(2, "bob")
@@ -49,7 +50,7 @@ async def trio(tmp_path: Path, tiny_models: Path):
 
 
 async def test_plan_picks_two_different_capable_models_for_one_prompt(app: Cadenza) -> None:
-    assert app.model_names() == ["gan", "gru", "lstm", "rnn", "vae"]
+    assert app.composer.model_names() == ["gan", "gru", "lstm", "rnn", "vae"]
     three_four = seed_with_meter(app, "folk", (3, 4))
     prompt = app.composer.resolve(ComposeRequest(style="folk", bars=2, seed=three_four))
     # The GAN writes 4/4 only: it sits out a 3/4 prompt; in 4/4 everyone can play.
@@ -158,7 +159,7 @@ async def test_compose_pair_stores_two_clips_of_one_prompt_and_the_pair(app: Cad
     summary = result.summary()
     assert summary == (f"arena #1: jazz, 1 bar, {resolved.tempo} bpm, key {resolved.key}, 4/4, "
                        "temperature 1, seed 321")
-    assert not any(name in summary for name in app.model_names())
+    assert not any(name in summary for name in app.composer.model_names())
 
 
 async def test_votes_change_until_the_reveal_and_the_reveal_needs_a_vote(trio: Cadenza) -> None:
@@ -251,7 +252,7 @@ async def test_an_arena_job_reports_both_clips_and_keeps_its_matchup(app: Cadenz
     assert row.params["arena"] == matchup.to_params()
     # A retry after a restart rebuilds the same request.
     assert matchup_from_params(row.params) == matchup
-    assert resolved_from_params(row.params) == resolved
+    assert Resolved.from_params(row.params) == resolved
     assert matchup_from_params({"style": "jazz"}) is None
     with pytest.raises(UserError, match="no longer reads"):
         Matchup.from_params({"a": "lstm", "b": "lstm"})
@@ -278,7 +279,7 @@ async def test_console_arena_lines(trio: Cadenza, tmp_path: Path) -> None:
                        f"{out_dir / 'clip-1.png'}"
     assert lines[3].startswith(f"  B: {out_dir / 'clip-2.mp3'}")
     assert lines[4] == "  vote: /arena vote pair:1 choice:a|b|tie|bad"
-    assert not any(name in "\n".join(lines[:5]) for name in trio.model_names())
+    assert not any(name in "\n".join(lines[:5]) for name in trio.composer.model_names())
     assert lines[5:9] == [
         "your vote on arena #1: tie; 1 vote(s) so far: A 0 · B 0 · tie 1 · both bad 0",
         "  see which model made A and B: /arena reveal pair:1 (your vote is final then)",

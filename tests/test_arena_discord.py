@@ -15,8 +15,8 @@ from test_arena_store import literal_votes
 from test_discord_bot import SLOW, cadenza, rows
 
 from cadenza import bradley_terry
-from cadenza.app import UserRef
 from cadenza.console import Console
+from cadenza.members import UserRef
 from cadenza.store import Store
 
 VOTE_BUTTONS = ["arena:1:a", "arena:1:b", "arena:1:tie", "arena:1:bad"]

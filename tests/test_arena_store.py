@@ -13,15 +13,8 @@ import mido
 import pytest
 from test_store import insert_old_clip
 
-from cadenza.store import (
-    ArenaVote,
-    NewClip,
-    NewPair,
-    PairCount,
-    Store,
-    StoreError,
-    load_migrations,
-)
+from cadenza.store import Store, StoreError, load_migrations
+from cadenza.store_rows import ArenaVote, NewClip, NewPair, PairCount
 
 T0 = datetime(2024, 7, 1, 18, 0, tzinfo=UTC)
 

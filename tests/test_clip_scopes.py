@@ -15,10 +15,12 @@ from discord_double import DiscordDouble
 from test_discord_bot import SLOW, cadenza, is_clip
 from test_store import insert_old_clip, new_clip
 
-from cadenza.app import Cadenza, UserRef, Where
+from cadenza.app import Cadenza
 from cadenza.errors import UserError
+from cadenza.members import UserRef, Where
 from cadenza.service import ComposeRequest
-from cadenza.store import PUBLIC_ID_MAX, PUBLIC_ID_MIN, Store, load_migrations
+from cadenza.store import Store, load_migrations
+from cadenza.store_rows import PUBLIC_ID_MAX, PUBLIC_ID_MIN
 
 ALICE, BEA, CAL = UserRef(1, "alice"), UserRef(2, "bea"), UserRef(3, "cal")
 A, B = Where(guild_id=100, channel_id=101), Where(guild_id=200, channel_id=201)
@@ -37,15 +39,16 @@ async def test_each_server_numbers_its_own_clips_and_sees_no_others(app: Cadenza
     assert len({a1.clip_id, a2.clip_id, b1.clip_id, c1.clip_id}) == 4
     assert b1.summary().startswith("clip #1: folk")
     # "#1" means each server's own first clip
-    assert (await app.clip(1, where=A)).clip_id == a1.clip_id
-    assert (await app.clip(1, where=B)).clip_id == b1.clip_id
-    assert (await app.clip(1, where=CONSOLE)).clip_id == c1.clip_id
+    assert (await app.library.clip(1, where=A)).clip_id == a1.clip_id
+    assert (await app.library.clip(1, where=B)).clip_id == b1.clip_id
+    assert (await app.library.clip(1, where=CONSOLE)).clip_id == c1.clip_id
     # and A's second clip is out of B's reach, whatever B tries
     attempts = [
-        app.clip(2, where=B), app.rate(2, BEA, 5, B),
-        app.plan_continue(2, 4, viewer=BEA, where=B), app.plan_variation(2, viewer=BEA, where=B),
-        app.plan_reroll(2, viewer=BEA, where=B),
-        app.share_seed("stolen", BEA, B, clip_id=2),
+        app.library.clip(2, where=B), app.rate(2, BEA, 5, B),
+        app.seeds.plan_continue(2, 4, viewer=BEA, where=B),
+        app.seeds.plan_variation(2, viewer=BEA, where=B),
+        app.seeds.plan_reroll(2, viewer=BEA, where=B),
+        app.seeds.share_seed("stolen", BEA, B, clip_id=2),
     ]
     for attempt in attempts:
         with pytest.raises(UserError, match=r"^no clip #2$"):
@@ -53,7 +56,7 @@ async def test_each_server_numbers_its_own_clips_and_sees_no_others(app: Cadenza
     # no number of A's own (internal) ids reaches it either
     for ref in (a2.clip_id, a1.clip_id + 100, 2**53):
         with pytest.raises(UserError, match="no clip #"):
-            await app.clip(ref, where=B)
+            await app.library.clip(ref, where=B)
     # charts and statistics count the server's own clips
     await app.rate(1, BEA, 4, A)
     await app.rate(1, ALICE, 5, B)
@@ -73,22 +76,22 @@ async def test_a_published_clip_is_reachable_everywhere_until_withdrawn(app: Cad
     assert public is not None and PUBLIC_ID_MIN <= public <= PUBLIC_ID_MAX
     assert await app.publish(1, ALICE, A) == public  # publishing twice keeps the number
     # from B, by its public number: shown, rated, continued (credited by that number)
-    shown = await app.clip(public, where=B)
+    shown = await app.library.clip(public, where=B)
     assert shown.clip_id == mine.clip_id and shown.number == public
     assert shown.summary().startswith(f"clip #{public}: folk")
     assert (await app.rate(public, BEA, 4, B)).clip_id == public
-    resolved, origin = await app.plan_continue(public, 1, seed=5, viewer=BEA, where=B)
+    resolved, origin = await app.seeds.plan_continue(public, 1, seed=5, viewer=BEA, where=B)
     more = await app.compose(resolved, BEA, B, origin=origin)
     assert more.number == 2  # B's second clip
     assert more.built_on == f"continues clip #{public} (folk) by alice · credits: alice"
     # the owner's own server still calls it #1, and sees B's continuation without a number
-    lineage = await app.lineage(more.clip_id, A.scope)
+    lineage = await app.library.lineage(more.clip_id, A.scope)
     assert lineage.text() == "continues clip #1 (folk) by alice · credits: alice"
     assert await app.publish(1, ALICE, A, public=False) is None
     with pytest.raises(UserError, match=f"no clip #{public}"):
-        await app.clip(public, where=B)
+        await app.library.clip(public, where=B)
     # withdrawn, B's clip still credits it, as a clip of another server
-    assert (await app.lineage(more.clip_id, B.scope)).text() == (
+    assert (await app.library.lineage(more.clip_id, B.scope)).text() == (
         "continues a clip by alice in another server · credits: alice")
     # the vote B's member cast while it was public stays
     assert (await app.store.get_clip(mine.clip_id)).rating_count == 1  # type: ignore[union-attr]

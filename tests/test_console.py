@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.app import UserRef
 from cadenza.console import Console, parse_line
 from cadenza.errors import UserError
+from cadenza.members import UserRef
 from cadenza.options import COMMANDS, parse_options
 
 
@@ -358,9 +358,9 @@ def test_cli_console_user_rates_under_its_own_id(tmp_path: Path, cli_env: dict[s
 async def test_open_app_gives_the_composer_one_batcher(
     tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cadenza.app import CONSOLE_USER_ID
     from cadenza.batching import MelodyBatcher
     from cadenza.config import Settings
+    from cadenza.members import CONSOLE_USER_ID
     from cadenza.service import ComposeRequest
     from cadenza.wiring import open_app
 
@@ -371,7 +371,7 @@ async def test_open_app_gives_the_composer_one_batcher(
         assert isinstance(batcher, MelodyBatcher)
         await app.compose(ComposeRequest(bars=1, seed=1), UserRef(CONSOLE_USER_ID, "console"))
         assert batcher.batches and set(batcher.batches) == {1}  # generation went through it
-        store, renderer = app.store, app.renderer
+        store, renderer = app.store, app.workers.renderer
     # the root closed what it opened: the batcher's thread, the store, the render pool
     assert not batcher._thread.is_alive()
     assert renderer._closed

@@ -28,7 +28,7 @@ from pydub import AudioSegment
 
 from cadenza.app import Cadenza
 from cadenza.config import Settings
-from cadenza.discord import CadenzaBot
+from cadenza.discord.client import CadenzaBot
 from cadenza.jobs import JobQueue
 from cadenza.service import Composer, Resolved
 from cadenza.store import Store
@@ -192,7 +192,7 @@ async def test_compose_defers_shows_progress_and_posts_the_clip(api, tmp_path, t
     # Generation ran once, off the event loop's thread (bench/bot_load.py measures how long
     # the loop stalls); rendering in a child process (cadenza.render_pool).
     assert len(threads["compose"]) == 1 and loop_thread not in threads["compose"]
-    assert h.app.renderer.pids and os.getpid() not in h.app.renderer.pids
+    assert h.app.workers.renderer.pids and os.getpid() not in h.app.workers.renderer.pids
     api.assert_no_errors()
 
 

@@ -18,13 +18,15 @@ import pytest
 from discord_double import ClientWouldRefuse, DiscordDouble
 from test_discord_bot import SLOW, cadenza, clip_buttons, is_clip, rows
 
-from cadenza.app import Cadenza, UserRef, Where
+from cadenza.app import Cadenza
 from cadenza.config import Settings
 from cadenza.console import Console
 from cadenza.discord.runner import open_bot, run_bot
 from cadenza.errors import UserError
+from cadenza.members import UserRef, Where
 from cadenza.options import COMMANDS, GROUPS
-from cadenza.store import NewClip, Store
+from cadenza.store import Store
+from cadenza.store_rows import NewClip
 
 ADMINISTRATOR = 1 << 3
 OPTION_TYPES = {"int": 4, "float": 10, "str": 3, "choice": 3, "bool": 5, "file": 11}
@@ -209,7 +211,7 @@ async def test_stats_show_mos_with_confidence_intervals_without_self_votes(
 
 async def test_clip_reposts_a_stored_clip_with_its_buttons(api, tmp_path, tiny_registry):
     async with cadenza(api, tmp_path, tiny_registry) as h:
-        made = await h.app.compose(h.app.resolve(_request(bars=1, seed=21)),
+        made = await h.app.compose(h.app.composer.resolve_installed(_request(bars=1, seed=21)),
                                    UserRef(api.member.id, "tester"),
                                    Where(api.guild_id, api.channel_id))
         for path in (made.files.mp3, made.files.mid, made.files.png):
@@ -448,7 +450,7 @@ async def test_over_long_input_is_refused_within_discords_limits(api, tmp_path, 
     assert key.content.startswith("Unknown key 'xxx") and key.content.endswith(
         "…': use a note name with an optional m, e.g. C, F#m, Bb")
     assert model.content.startswith("Unknown model 'xxx")
-    names = ", ".join(h.app.model_names())
+    names = ", ".join(h.app.composer.model_names())
     assert top.ephemeral and top.content == (
         f"Unknown model '{'y' * 39}…': choose one of {names}")
     title = listed.embeds[0]["title"]

@@ -15,7 +15,8 @@ from pathlib import Path
 import mido
 import pytest
 
-from cadenza.store import NewClip, Store
+from cadenza.store import Store
+from cadenza.store_rows import NewClip
 
 T0 = datetime(2024, 6, 1, 9, 30, tzinfo=UTC)
 

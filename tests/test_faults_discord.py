@@ -20,7 +20,7 @@ from test_discord_bot import SLOW, is_clip
 from cadenza.app import Cadenza
 from cadenza.config import Settings
 from cadenza.deadlines import Deadlines
-from cadenza.discord import CadenzaBot
+from cadenza.discord.client import CadenzaBot
 from cadenza.jobs import JobQueue
 from cadenza.render_child import FAULT_ENV
 from cadenza.render_pool import RenderPool
@@ -123,7 +123,7 @@ async def test_a_stuck_encoder_is_stopped_the_member_told_and_the_next_job_runs(
         monkeypatch.delenv(FAULT_ENV)
         nxt = await api.slash("compose", {"bars": 1, "seed": 9})
         clip = await nxt.wait_original(is_clip, timeout=SLOW)
-        assert bot.app.renderer.killed == 1
+        assert bot.app.workers.renderer.killed == 1
     match = re.fullmatch(r"Sorry — this clip could not be made: encoding the MP3 took longer "
                          r"than 1\.5 s and was stopped; the admins have been told \(error id "
                          r"([0-9a-f]{8})\)", told.content)
@@ -142,7 +142,7 @@ async def test_a_warm_up_that_never_ends_does_not_keep_the_bot_offline(
     deadlines = Deadlines(render=600)
     async with bot_with(api, tmp_path, tiny_registry, deadlines, warm=True) as bot:
         helped = await (await api.slash("help")).wait_original()
-        assert bot.app.renderer.pids  # the warm-up's render is stuck in its child meanwhile
+        assert bot.app.workers.renderer.pids  # the warm-up's render is stuck in its child meanwhile
     assert helped.embeds[0]["title"] == "Cadenza composes music on command"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.app import Cadenza, Origin, UserRef, Where
+from cadenza.app import Cadenza
 from cadenza.errors import UserError
 from cadenza.jobs import (
     Cancelled,
@@ -32,8 +32,9 @@ from cadenza.jobs import (
     QueueFull,
     Stage,
     Started,
-    resolved_from_params,
 )
+from cadenza.members import UserRef, Where
+from cadenza.origin import Origin
 from cadenza.render_child import FAULT_ENV
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
@@ -67,7 +68,7 @@ async def gated(tmp_path: Path, tiny_registry) -> AsyncIterator[Cadenza]:  # typ
 
 
 def request(app: Cadenza, seed: int, **options) -> Resolved:  # type: ignore[no-untyped-def]
-    return app.resolve(ComposeRequest(bars=1, seed=seed, **options))
+    return app.composer.resolve_installed(ComposeRequest(bars=1, seed=seed, **options))
 
 
 async def collect(job: Job) -> list[JobEvent]:
@@ -250,7 +251,7 @@ async def test_shutdown_leaves_open_jobs_for_the_next_start_to_report(gated: Cad
     try:
         assert [(j.id, j.status, j.user_name, j.message_id) for j in reported] == [
             (1, "failed", "alice", None), (2, "failed", "bob", 4242)]
-        assert resolved_from_params(reported[0].params) == running.resolved
+        assert Resolved.from_params(reported[0].params) == running.resolved
         await again.mark_notified(1)
         assert [j.id for j in await gated.store.jobs_to_notify()] == [2]
     finally:

@@ -15,25 +15,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cadenza.app import (
-    MAX_UPLOAD_BYTES,
-    Cadenza,
-    Origin,
-    Upload,
-    UserRef,
-    Where,
-    preview_score,
-)
+from cadenza.app import Cadenza
 from cadenza.arrange import unswing
 from cadenza.errors import ResourceError, UserError
-from cadenza.jobs import Done, JobQueue, job_params, origin_from_params, resolved_from_params
+from cadenza.jobs import Done, JobQueue, job_params, origin_from_params
+from cadenza.members import UserRef, Where
 from cadenza.midi_io import midi_to_score, score_to_midi
 from cadenza.models.motif import Motif
 from cadenza.models.notation import parse_notes
 from cadenza.models.registry import ModelRegistry
 from cadenza.models.score import GRID, Note, Score, Track
-from cadenza.service import Composer, ComposeRequest
-from cadenza.store import NewClip, Store
+from cadenza.origin import Origin
+from cadenza.seeds import MAX_UPLOAD_BYTES, Upload, preview_score
+from cadenza.service import Composer, ComposeRequest, Resolved
+from cadenza.store import Store
+from cadenza.store_rows import NewClip
 
 ALICE, BOB, CAROL = UserRef(1, "alice"), UserRef(2, "bob"), UserRef(3, "carol")
 HERE = Where(guild_id=10, channel_id=20)
@@ -80,7 +76,7 @@ def same_line(got, expected) -> bool:  # type: ignore[no-untyped-def]
 
 async def share_riff(app: Cadenza, name: str = "riff", user: UserRef = ALICE, *,
                      public: bool = True, notes: str = RIFF) -> int:
-    return (await app.share_seed(name, user, HERE, notes=notes, public=public)).seed.id
+    return (await app.seeds.share_seed(name, user, HERE, notes=notes, public=public)).seed.id
 
 
 async def make(app: Cadenza, plan, user: UserRef = BOB):  # type: ignore[no-untyped-def]
@@ -93,7 +89,7 @@ async def make(app: Cadenza, plan, user: UserRef = BOB):  # type: ignore[no-unty
 
 
 async def test_share_from_notes_keeps_the_motif_and_passes_warnings_back(app: Cadenza) -> None:
-    result = await app.share_seed("  Blue   Riff ", ALICE, HERE, notes="G4/4 | " + RIFF,
+    result = await app.seeds.share_seed("  Blue   Riff ", ALICE, HERE, notes="G4/4 | " + RIFF,
                                   public=True)
     seed = result.seed
     assert (seed.name, seed.user_name, seed.guild_id, seed.public) == ("Blue Riff", "alice", 10,
@@ -103,7 +99,7 @@ async def test_share_from_notes_keeps_the_motif_and_passes_warnings_back(app: Ca
     motif = Motif.from_json(seed.motif_json)
     assert motif == result.motif and motif.meter == (4, 4)
     assert [n.pitch for n in motif.notes] == [67, 60, 62, 64, 65, 67, 64, 62, 60]
-    waltz = await app.share_seed("waltz", ALICE, HERE, notes="C4/4 E G | F/2.", meter=(3, 4))
+    waltz = await app.seeds.share_seed("waltz", ALICE, HERE, notes="C4/4 E G | F/2.", meter=(3, 4))
     assert waltz.motif.meter == (3, 4) and waltz.motif.bars == 2 and not waltz.warnings
 
 
@@ -123,7 +119,7 @@ async def test_share_from_notes_keeps_the_motif_and_passes_warnings_back(app: Ca
 async def test_refused_shares_say_why_and_store_nothing(app: Cadenza, kwargs, message) -> None:  # type: ignore[no-untyped-def]
     before = counts(app)
     with pytest.raises(UserError, match=message) as refused:
-        await app.share_seed("tune", CAROL, HERE, **kwargs)
+        await app.seeds.share_seed("tune", CAROL, HERE, **kwargs)
     assert "\n" not in str(refused.value) and "Traceback" not in str(refused.value)
     assert counts(app) == before
 
@@ -131,29 +127,29 @@ async def test_refused_shares_say_why_and_store_nothing(app: Cadenza, kwargs, me
 async def test_names_are_checked_and_taken_names_refused(app: Cadenza) -> None:
     await share_riff(app)
     with pytest.raises(UserError, match="already a seed named “riff” here \\(by alice\\)"):
-        await app.share_seed("RIFF", BOB, HERE, notes="C4")
+        await app.seeds.share_seed("RIFF", BOB, HERE, notes="C4")
     with pytest.raises(UserError, match="seed names use letters"):
-        await app.share_seed("<@123>", BOB, HERE, notes="C4")
+        await app.seeds.share_seed("<@123>", BOB, HERE, notes="C4")
     with pytest.raises(UserError, match="at most 32 characters"):
-        await app.share_seed("x" * 33, BOB, HERE, notes="C4")
+        await app.seeds.share_seed("x" * 33, BOB, HERE, notes="C4")
     # The same name in another server is another seed.
-    other = await app.share_seed("riff", BOB, Where(11, 1), notes="C4")
+    other = await app.seeds.share_seed("riff", BOB, Where(11, 1), notes="C4")
     assert other.seed.guild_id == 11
 
 
 async def test_share_a_bar_range_of_a_swung_clip(app: Cadenza) -> None:
-    made = await app.compose(app.resolve(ComposeRequest(style="jazz", bars=2, seed=4)), BOB, HERE)
-    result = await app.share_seed("lick", ALICE, HERE, clip_id=made.clip_id, bar_range=(2, 2))
+    made = await app.compose(ComposeRequest(style="jazz", bars=2, seed=4), BOB, HERE)
+    result = await app.seeds.share_seed("lick", ALICE, HERE, clip_id=made.clip_id, bar_range=(2, 2))
     assert result.seed.source_ref == f"clip #{made.clip_id}, bars 2-2"
     clip = await app.store.get_clip(made.clip_id)
     assert clip is not None
     # jazz swings its eighths; the seed is the straight line the arrangement swung
     expected, _ = Motif.from_score(unswing(midi_to_score(clip.midi)), (2, 2))
     assert result.motif == expected
-    lineage = (await app.show_seed("lick", ALICE, HERE)).lineage
+    lineage = (await app.seeds.show_seed("lick", ALICE, HERE)).lineage
     assert lineage.text() == f"cut from clip #{made.clip_id} (jazz) by bob · credits: bob"
     with pytest.raises(UserError, match="bar 3 is past the end"):
-        await app.share_seed("later", ALICE, HERE, clip_id=made.clip_id, bar_range=(3, 4))
+        await app.seeds.share_seed("later", ALICE, HERE, clip_id=made.clip_id, bar_range=(3, 4))
 
 
 async def test_uploads_are_size_checked_before_reading(app: Cadenza) -> None:
@@ -164,12 +160,12 @@ async def test_uploads_are_size_checked_before_reading(app: Cadenza) -> None:
     # 1 MiB + 1 byte is not "1.0 MiB, up to 1 MiB": near the limit the sizes are exact
     with pytest.raises(UserError, match=r"^the file is 1,048,577 bytes; the limit is 1,048,576 "
                                         r"bytes \(1 MiB\) for a seed's MIDI file$"):
-        await app.share_seed("huge", ALICE, HERE, upload=big)
+        await app.seeds.share_seed("huge", ALICE, HERE, upload=big)
     # A size the front end did not know is checked once read.
     liar = upload(midi_file([60]) + bytes(MAX_UPLOAD_BYTES), "liar.mid", size=None)
     with pytest.raises(UserError, match=r"\(1 MiB\) for a seed's MIDI file"):
-        await app.share_seed("liar", ALICE, HERE, upload=liar)
-    good = await app.share_seed("mary", ALICE, HERE, upload=upload(
+        await app.seeds.share_seed("liar", ALICE, HERE, upload=liar)
+    good = await app.seeds.share_seed("mary", ALICE, HERE, upload=upload(
         midi_file([64, 62, 60, 62, 64, 64, 64]), "../../etc/mary\x00.mid"))
     assert good.seed.source_ref == "mary.mid"
     assert [n.pitch for n in good.motif.notes] == [64, 62, 60, 62, 64, 64, 64]
@@ -183,21 +179,22 @@ async def test_uploads_are_size_checked_before_reading(app: Cadenza) -> None:
 async def test_private_seeds_are_their_owners_only(app: Cadenza) -> None:
     await share_riff(app, "secret", ALICE, public=False)
     await share_riff(app, "open", CAROL, public=True)
-    assert await app.seed_names(BOB, HERE) == ["open"]
-    assert await app.seed_names(ALICE, HERE) == ["open", "secret"]
-    for attempt in (app.plan_compose({"motif": "secret"}, BOB, HERE),
-                    app.show_seed("secret", BOB, HERE), app.seed_tree("Secret", BOB, HERE),
-                    app.plan_blend("open", "secret", BOB, HERE)):
+    assert await app.seeds.seed_names(BOB, HERE) == ["open"]
+    assert await app.seeds.seed_names(ALICE, HERE) == ["open", "secret"]
+    for attempt in (app.seeds.plan_compose({"motif": "secret"}, BOB, HERE),
+                    app.seeds.show_seed("secret", BOB, HERE),
+                    app.seeds.seed_tree("Secret", BOB, HERE),
+                    app.seeds.plan_blend("open", "secret", BOB, HERE)):
         with pytest.raises(UserError, match="seed “secret” is private to alice"):
             await attempt
     with pytest.raises(UserError, match="no seed named “nope” here"):
-        await app.plan_compose({"motif": "nope"}, BOB, HERE)
-    _, origin = await app.plan_compose({"motif": "secret", "bars": 1}, ALICE, HERE)
+        await app.seeds.plan_compose({"motif": "nope"}, BOB, HERE)
+    _, origin = await app.seeds.plan_compose({"motif": "secret", "bars": 1}, ALICE, HERE)
     assert origin.kind == "seed" and origin.label == "seed “secret”"
     with pytest.raises(UserError, match="the vae model continues no seeds: use /seed blend"):
-        await app.plan_compose({"motif": "open", "model": "vae"}, ALICE, HERE)
+        await app.seeds.plan_compose({"motif": "open", "model": "vae"}, ALICE, HERE)
     with pytest.raises(UserError, match=r"^the gan model continues no seeds: use model lstm$"):
-        await app.plan_compose({"motif": "open", "model": "gan"}, ALICE, HERE)
+        await app.seeds.plan_compose({"motif": "open", "model": "gan"}, ALICE, HERE)
 
 
 async def test_only_the_owner_or_a_manager_deletes(app: Cadenza) -> None:
@@ -205,14 +202,14 @@ async def test_only_the_owner_or_a_manager_deletes(app: Cadenza) -> None:
     await share_riff(app, "theirs", ALICE)
     with pytest.raises(UserError, match="only alice, who shared “mine”, or a member with Manage "
                                         "Server can delete it"):
-        await app.delete_seed("mine", BOB, HERE)
+        await app.seeds.delete_seed("mine", BOB, HERE)
     assert await app.store.find_seed(HERE.guild_id, "mine") is not None
-    assert (await app.delete_seed("MINE", ALICE, HERE)).name == "mine"
-    deleted = await app.delete_seed("theirs", CAROL, HERE, can_manage=True)
+    assert (await app.seeds.delete_seed("MINE", ALICE, HERE)).name == "mine"
+    deleted = await app.seeds.delete_seed("theirs", CAROL, HERE, can_manage=True)
     gone = await app.store.get_seed(deleted.id)
     assert gone is not None and gone.deleted_by == CAROL.id
     with pytest.raises(UserError, match="no seed named “mine” here"):
-        await app.delete_seed("mine", ALICE, HERE)
+        await app.seeds.delete_seed("mine", ALICE, HERE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +218,7 @@ async def test_only_the_owner_or_a_manager_deletes(app: Cadenza) -> None:
 
 async def test_compose_from_a_seed_keeps_it_verbatim_and_credits_it(app: Cadenza) -> None:
     await share_riff(app)
-    made = await make(app, await app.plan_compose({"motif": "riff", "bars": 1, "seed": 2,
+    made = await make(app, await app.seeds.plan_compose({"motif": "riff", "bars": 1, "seed": 2,
                                                    "style": "folk"}, BOB, HERE))
     r = made.resolved
     assert (r.primer_bars, r.bars, r.total_bars) == (2, 1, 3)
@@ -233,17 +230,16 @@ async def test_compose_from_a_seed_keeps_it_verbatim_and_credits_it(app: Cadenza
     assert row is not None and row.bars == 3 and row.params["origin"] == {
         "kind": "seed", "seed_id": 1, "label": "seed “riff”"}
     # /clip shows the same lineage; a reroll keeps the seed and also credits the clip
-    assert (await app.clip(made.number, where=HERE)).built_on == made.built_on
-    again = await make(app, await app.plan_reroll(made.number, where=HERE), CAROL)
+    assert (await app.library.clip(made.number, where=HERE)).built_on == made.built_on
+    again = await make(app, await app.seeds.plan_reroll(made.number, where=HERE), CAROL)
     assert again.resolved.primer_bars == 2 and again.resolved.seed != r.seed
     assert again.built_on == ("continues seed “riff” by alice · a reroll of clip #1 (folk) by "
                               "bob · credits: alice, bob")
 
 
 async def test_continue_and_vary_a_clip(app: Cadenza) -> None:
-    first = await app.compose(app.resolve(ComposeRequest(style="folk", bars=2, seed=3)), ALICE,
-                              HERE)
-    more = await make(app, await app.plan_continue(first.number, 1, seed=5, where=HERE))
+    first = await app.compose(ComposeRequest(style="folk", bars=2, seed=3), ALICE, HERE)
+    more = await make(app, await app.seeds.plan_continue(first.number, 1, seed=5, where=HERE))
     assert (more.resolved.primer_bars, more.resolved.total_bars) == (2, 3)
     assert more.built_on == "continues clip #1 (folk) by alice · credits: alice"
     assert not more.remarks
@@ -252,10 +248,11 @@ async def test_continue_and_vary_a_clip(app: Cadenza) -> None:
     assert more.resolved.meter == first.resolved.meter  # the clip's meter, whatever the style
     assert same_line([n for n in new if n.start < 2 * old.bar_ticks], old.track("lead").notes)
     assert any(n.start >= 2 * old.bar_ticks for n in new)
-    varied = await make(app, await app.plan_variation(first.number, seed=6, where=HERE), CAROL)
+    planned = await app.seeds.plan_variation(first.number, seed=6, where=HERE)
+    varied = await make(app, planned, CAROL)
     assert varied.resolved.bars == 2 and varied.resolved.primer_bars == 0
     assert varied.built_on == "a variation of clip #1 (folk) by alice · credits: alice"
-    tree = await app.share_seed("tail", CAROL, HERE, clip_id=more.clip_id)
+    tree = await app.seeds.share_seed("tail", CAROL, HERE, clip_id=more.clip_id)
     assert tree.seed.source_ref == "clip #2, bars 1-3"
 
 
@@ -270,11 +267,11 @@ async def test_a_long_clip_varies_whole_and_continues_from_its_last_16_bars(app:
         model="lstm", midi=score_to_midi(score), duration_s=17.0, user_id=ALICE.id,
         user_name=ALICE.name, params={"bars": 17}))
     # a variation re-samples the whole clip: seeds' 16-bar cap does not apply
-    varied = await make(app, await app.plan_variation(clip_id, seed=2))
+    varied = await make(app, await app.seeds.plan_variation(clip_id, seed=2))
     assert (varied.resolved.bars, varied.resolved.primer_bars) == (17, 0)
     got = midi_to_score(varied.files.mid.read_bytes()).track("lead").notes
     assert [n.start for n in got] == [n.start for n in lead.notes]
-    more = await make(app, await app.plan_continue(clip_id, 1, seed=1))
+    more = await make(app, await app.seeds.plan_continue(clip_id, 1, seed=1))
     assert more.remarks == ["continued from bars 2-17 of clip #1 (a seed holds at most 16 bars)"]
     assert (more.resolved.primer_bars, more.resolved.total_bars) == (16, 17)
     continued = midi_to_score(more.files.mid.read_bytes()).track("lead").notes
@@ -285,20 +282,20 @@ async def test_a_long_clip_varies_whole_and_continues_from_its_last_16_bars(app:
 async def test_blend_is_deterministic_for_a_seed_through_the_app(app: Cadenza) -> None:
     await share_riff(app, "up", ALICE)
     await share_riff(app, "down", BOB, notes="C5/4 B4 A G | F/2 E/2")
-    plan = await app.plan_blend("up", "down", CAROL, HERE, bars=2, style="folk", seed=11)
+    plan = await app.seeds.plan_blend("up", "down", CAROL, HERE, bars=2, style="folk", seed=11)
     one, two = await make(app, plan), await make(app, plan)
     assert one.clip_id != two.clip_id
     assert one.files.mid.read_bytes() == two.files.mid.read_bytes()
     assert one.resolved.model == "vae" and one.resolved.bars == 2
     assert one.built_on == ("blends seed “up” by alice → seed “down” by bob · credits: alice, "
                             "bob")
-    other = await make(app, await app.plan_blend("up", "down", CAROL, HERE, bars=2,
+    other = await make(app, await app.seeds.plan_blend("up", "down", CAROL, HERE, bars=2,
                                                  style="folk", seed=11))
     assert other.files.mid.read_bytes() == one.files.mid.read_bytes()  # planned afresh
-    rerolled = await make(app, await app.plan_reroll(one.number, where=HERE))
+    rerolled = await make(app, await app.seeds.plan_reroll(one.number, where=HERE))
     assert rerolled.origin.kind == "blend" and rerolled.resolved.model == "vae"
     with pytest.raises(UserError, match="two different seeds"):
-        await app.plan_blend("up", "UP", CAROL, HERE)
+        await app.seeds.plan_blend("up", "UP", CAROL, HERE)
 
 
 async def test_blends_need_the_vae(tmp_path: Path, tiny_models: Path) -> None:
@@ -310,22 +307,22 @@ async def test_blends_need_the_vae(tmp_path: Path, tiny_models: Path) -> None:
             await share_riff(app, "b")
             with pytest.raises(ResourceError, match="blends need the vae model, which is not "
                                                     "installed \\(installed: lstm\\)"):
-                await app.plan_blend("a", "b", ALICE, HERE)
+                await app.seeds.plan_blend("a", "b", ALICE, HERE)
         finally:
             await app.close()
 
 
 async def test_a_deleted_seed_is_credited_but_not_built_on(app: Cadenza) -> None:
     await share_riff(app)
-    made = await make(app, await app.plan_compose({"motif": "riff", "bars": 1, "seed": 1}, BOB,
-                                                  HERE))
-    await app.delete_seed("riff", ALICE, HERE)
-    assert (await app.clip(made.number, where=HERE)).built_on == (
+    planned = await app.seeds.plan_compose({"motif": "riff", "bars": 1, "seed": 1}, BOB, HERE)
+    made = await make(app, planned)
+    await app.seeds.delete_seed("riff", ALICE, HERE)
+    assert (await app.library.clip(made.number, where=HERE)).built_on == (
         "continues seed “riff” by alice (deleted) · credits: alice")
     with pytest.raises(UserError, match="seed “riff” was deleted, so nothing new can be built"):
-        await app.plan_reroll(made.number, where=HERE)
+        await app.seeds.plan_reroll(made.number, where=HERE)
     with pytest.raises(UserError, match="no seed named “riff”"):
-        await app.plan_compose({"motif": "riff"}, BOB, HERE)
+        await app.seeds.plan_compose({"motif": "riff"}, BOB, HERE)
     # A job admitted before the deletion fails with the same message, storing nothing.
     before = counts(app)
     with pytest.raises(UserError, match="was deleted"):
@@ -335,14 +332,14 @@ async def test_a_deleted_seed_is_credited_but_not_built_on(app: Cadenza) -> None
 
 async def test_show_renders_once_and_the_notes_read_back(app: Cadenza) -> None:
     await share_riff(app)
-    view = await app.show_seed("riff", BOB, HERE)
+    view = await app.seeds.show_seed("riff", BOB, HERE)
     assert view.files.mp3.read_bytes()[:3] in (b"ID3", b"\xff\xfb")
     assert view.files.png.read_bytes()[:4] == b"\x89PNG" and view.files.mid.name == "seed-1.mid"
     stored = midi_to_score(view.files.mid.read_bytes())
     assert {t.role for t in stored.tracks} == {"lead", "chords"}
     assert parse_notes(view.notes).tracks[0].notes == view.motif.notes
     mtime = view.files.mp3.stat().st_mtime_ns
-    again = await app.show_seed("RIFF", ALICE, HERE)
+    again = await app.seeds.show_seed("RIFF", ALICE, HERE)
     assert again.files.mp3.stat().st_mtime_ns == mtime  # kept, not re-rendered
     assert not list(view.files.mp3.parent.glob(".pending-*"))
     assert preview_score(view.motif).bars == view.motif.bars
@@ -350,9 +347,10 @@ async def test_show_renders_once_and_the_notes_read_back(app: Cadenza) -> None:
 
 async def test_seeded_jobs_keep_their_origin_in_the_queue_and_the_store(app: Cadenza) -> None:
     await share_riff(app)
-    resolved, origin = await app.plan_compose({"motif": "riff", "bars": 1, "seed": 4}, BOB, HERE)
+    resolved, origin = await app.seeds.plan_compose({"motif": "riff", "bars": 1, "seed": 4}, BOB,
+                                                    HERE)
     params = job_params(resolved, origin)
-    assert resolved_from_params(params) == resolved and origin_from_params(params) == origin
+    assert Resolved.from_params(params) == resolved and origin_from_params(params) == origin
     assert origin_from_params(job_params(resolved, Origin())) == Origin()
     queue = JobQueue(app)
     await queue.start()
@@ -406,7 +404,7 @@ def test_fuzzed_uploads_are_stored_whole_or_refused_cleanly(tmp_path: Path,
         before = counts(app)
         try:
             result = loop.run_until_complete(
-                app.share_seed(next(names), ALICE, HERE, upload=upload(data)))
+                app.seeds.share_seed(next(names), ALICE, HERE, upload=upload(data)))
         except UserError as e:
             assert "\n" not in str(e) and "error id" not in str(e), str(e)
             assert counts(app) == before
@@ -427,13 +425,13 @@ def test_fuzzed_uploads_are_stored_whole_or_refused_cleanly(tmp_path: Path,
 
 
 async def test_a_seed_typed_at_the_edge_of_the_keyboard_is_moved_into_range(app: Cadenza) -> None:
-    low = await app.share_seed("deep", ALICE, HERE, notes="C0/4 D0 E0 F0")
+    low = await app.seeds.share_seed("deep", ALICE, HERE, notes="C0/4 D0 E0 F0")
     assert low.warnings == ["moved the melody up 3 octaves into the range the models play"]
     assert [n.pitch for n in low.motif.notes] == [48, 50, 52, 53]
-    high = await app.share_seed("shrill", ALICE, HERE, notes="G9/4 G9 G9 G9")
+    high = await app.seeds.share_seed("shrill", ALICE, HERE, notes="G9/4 G9 G9 G9")
     assert [n.pitch for n in high.motif.notes] == [79] * 4 and "down 4 octaves" in \
         high.warnings[0]
-    made = await make(app, await app.plan_compose({"motif": "deep", "bars": 1, "seed": 3},
+    made = await make(app, await app.seeds.plan_compose({"motif": "deep", "bars": 1, "seed": 3},
                                                   ALICE, HERE))
     assert made.resolved.primer_bars == 1
 
@@ -448,10 +446,10 @@ async def test_a_gan_clip_continues_and_varies_with_the_sequence_model(app: Cade
         style="folk", bars=2, tempo=200.0, key="C", meter="4/4", temperature=1.0, seed=1,
         model="gan", midi=score_to_midi(score), duration_s=2.4, user_id=ALICE.id,
         user_name=ALICE.name, params={"bars": 2}))
-    more, _ = await app.plan_continue(clip_id, 1, seed=2)
-    varied, _ = await app.plan_variation(clip_id, seed=3)
+    more, _ = await app.seeds.plan_continue(clip_id, 1, seed=2)
+    varied, _ = await app.seeds.plan_variation(clip_id, seed=3)
     assert (more.model, varied.model) == ("lstm", "lstm")
-    made = await make(app, await app.plan_variation(clip_id, seed=3))
+    made = await make(app, await app.seeds.plan_variation(clip_id, seed=3))
     assert made.resolved.model == "lstm" and made.resolved.bars == 2
     got = midi_to_score(made.files.mid.read_bytes()).track("lead").notes
     assert [n.start for n in got] == [n.start for n in lead.notes]  # a variation: same rhythm
@@ -465,20 +463,20 @@ async def test_a_gan_clip_continues_and_varies_with_the_sequence_model(app: Cade
 ])
 async def test_an_uploads_tempo_outside_the_seed_range_is_set_and_said_once(
         app: Cadenza, bpm: float, said: str) -> None:
-    shared = await app.share_seed(f"t{bpm}", ALICE, HERE,
+    shared = await app.seeds.share_seed(f"t{bpm}", ALICE, HERE,
                                   upload=upload(midi_file([60, 62, 64, 65], bpm=bpm)))
     assert shared.motif.tempo == (240 if bpm > 240 else 40)
     assert [w for w in shared.warnings if "tempo" in w] == [said]
 
 
 async def test_a_seed_tree_hides_the_names_of_other_members_private_seeds(app: Cadenza) -> None:
-    await app.share_seed("riff", ALICE, HERE, notes=RIFF, public=True)
-    clip = await make(app, await app.plan_compose({"motif": "riff", "bars": 1, "seed": 1,
+    await app.seeds.share_seed("riff", ALICE, HERE, notes=RIFF, public=True)
+    clip = await make(app, await app.seeds.plan_compose({"motif": "riff", "bars": 1, "seed": 1,
                                                    "style": "folk"}, BOB,
                                                   HERE), BOB)
-    await app.share_seed("bobs secret hook", BOB, HERE, clip_id=clip.clip_id)
-    seen_by_carol = (await app.seed_tree("riff", CAROL, HERE)).lines()
-    seen_by_bob = (await app.seed_tree("riff", BOB, HERE)).lines()
+    await app.seeds.share_seed("bobs secret hook", BOB, HERE, clip_id=clip.clip_id)
+    seen_by_carol = (await app.seeds.seed_tree("riff", CAROL, HERE)).lines()
+    seen_by_bob = (await app.seeds.seed_tree("riff", BOB, HERE)).lines()
     assert seen_by_carol == [
         "🌱 seed “riff” by alice",
         f"└─ clip #{clip.clip_id} (folk) by bob — continues",
@@ -491,10 +489,10 @@ async def test_a_seed_tree_hides_the_names_of_other_members_private_seeds(app: C
 async def test_a_long_upload_gives_its_opening_and_an_absurd_one_is_refused(app: Cadenza) -> None:
     # 25 minutes of quarter notes at 120 bpm: the seed is the opening 16 bars
     long_tune = midi_file([60 + i % 12 for i in range(3000)])
-    shared = await app.share_seed("epic", ALICE, HERE, upload=upload(long_tune, "epic.mid"))
+    shared = await app.seeds.share_seed("epic", ALICE, HERE, upload=upload(long_tune, "epic.mid"))
     assert shared.motif.bars == 16 and len(shared.motif.notes) == 64
     assert any(w.startswith("kept bars 1-16 of 1-750") for w in shared.warnings)
     endless = midi_file([60 + i % 12 for i in range(3000)], bpm=40)  # 75 minutes
     with pytest.raises(UserError, match=r"^cannot use long\.mid: the music lasts 1\.2 hours; "
                                         r"the limit is 1\.0 hours$"):
-        await app.share_seed("endless", ALICE, HERE, upload=upload(endless, "long.mid"))
+        await app.seeds.share_seed("endless", ALICE, HERE, upload=upload(endless, "long.mid"))

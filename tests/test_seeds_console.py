@@ -10,9 +10,10 @@ from pathlib import Path
 import mido
 import pytest
 
-from cadenza.app import Cadenza, UserRef
+from cadenza.app import Cadenza
 from cadenza.console import Console, parse_line
 from cadenza.errors import UserError
+from cadenza.members import UserRef
 from cadenza.options import parse_options
 
 

@@ -11,10 +11,12 @@ import pytest
 from test_midi_import import IMPORTED
 from test_midi_import import REFUSED as IMPORT_REFUSED
 
-from cadenza.app import Cadenza, Upload, UserRef, Where
+from cadenza.app import Cadenza
 from cadenza.errors import UserError
+from cadenza.members import UserRef, Where
 from cadenza.models.motif import Motif
 from cadenza.models.tokens import METERS
+from cadenza.seeds import Upload
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "MANIFEST.md") \
@@ -58,7 +60,7 @@ async def test_corpus_file_is_taken_sensibly_or_refused_cleanly(app: Cadenza, na
 
     before = counts(app)
     try:
-        result = await app.share_seed("corpus tune", USER, HERE,
+        result = await app.seeds.share_seed("corpus tune", USER, HERE,
                                       upload=Upload(name, len(data), read))
     except UserError as e:
         assert name in REFUSED, f"{name} should be taken but was refused: {e}"
@@ -81,7 +83,7 @@ async def test_corpus_file_is_taken_sensibly_or_refused_cleanly(app: Cadenza, na
     assert all(isinstance(w, str) and w and "\n" not in w for w in result.warnings)
     assert counts(app)[1] == before[1] + 1
     # and the models can build on it (an all-high or all-low seed once made the grammar dead-end)
-    resolved, _ = await app.plan_compose({"motif": "corpus tune", "bars": 1, "seed": 1}, USER,
+    resolved, _ = await app.seeds.plan_compose({"motif": "corpus tune", "bars": 1, "seed": 1}, USER,
                                          HERE)
     comp = await asyncio.to_thread(app.composer.compose, resolved, motif)
     assert comp.score.bars == motif.bars + 1 and comp.score.track("lead").notes
@@ -95,7 +97,7 @@ async def test_known_tunes_come_out_as_their_melodies(app: Cadenza) -> None:
         async def read() -> bytes:
             return data
 
-        return (await app.share_seed(seed_name, USER, HERE,
+        return (await app.seeds.share_seed(seed_name, USER, HERE,
                                      upload=Upload(name, len(data), read))).motif
 
     mary = await share("pmidi-mary-noteon-vel0-running-status.mid", "mary")

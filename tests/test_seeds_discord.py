@@ -12,8 +12,8 @@ import pytest
 from discord_double import DiscordDouble, MessageSnapshot
 from test_discord_bot import SLOW, cadenza, clip_buttons, is_clip, rows
 
-from cadenza.app import UserRef
 from cadenza.console import Console
+from cadenza.members import UserRef
 
 MANAGE_GUILD = 1 << 5
 RIFF = "C4/8 D E F G/4 E | D/2 C/2"

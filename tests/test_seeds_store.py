@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from test_store import Clock, insert_old_clip, new_clip, raw
 
-from cadenza.app import SeedTree, lineage_of
-from cadenza.store import NewSeed, Parent, Store, StoreError, load_migrations
+from cadenza.origin import lineage_of
+from cadenza.seeds import SeedTree
+from cadenza.store import Store, StoreError, load_migrations
+from cadenza.store_rows import NewSeed, Parent
 
 GUILD, OTHER_GUILD = 10, 11
 ALICE, BOB, CAROL, DAVE = (1, "alice"), (2, "bob"), (3, "carol"), (4, "dave")

@@ -15,16 +15,9 @@ import mido
 import pytest
 
 from cadenza.errors import UserError
-from cadenza.store import (
-    NewClip,
-    Store,
-    StoreError,
-    default_db_path,
-    load_migrations,
-    mos_interval,
-    split_sql,
-    t_quantile,
-)
+from cadenza.stats_math import mos_interval, t_quantile
+from cadenza.store import Store, StoreError, default_db_path, load_migrations, split_sql
+from cadenza.store_rows import NewClip
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from cadenza.app import Cadenza, UserRef
+from cadenza.app import Cadenza
 from cadenza.batching import MelodyBatcher
 from cadenza.config import cpu_count
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.jobs import Done, Failed, JobQueue
+from cadenza.members import UserRef
 from cadenza.models.sample import SamplingStopped
 from cadenza.service import Composer, ComposeRequest
 from cadenza.store import Store
@@ -72,12 +73,12 @@ async def test_a_long_generation_is_stopped_between_sampling_steps(
     app = Cadenza(Composer(tiny_registry, batcher=batcher), store, output_dir=tmp_path / "out",
                   deadlines=Deadlines(generate=0.05))
     try:
-        resolved = app.resolve(ComposeRequest(bars=32, seed=1))
+        resolved = app.composer.resolve_installed(ComposeRequest(bars=32, seed=1))
         with pytest.raises(StageTimeout) as stopped:
-            await app.run_blocking(app.composer.compose, resolved)
+            await app.workers.run_blocking(app.composer.compose, resolved)
         assert stopped.value.stage == "generate"
         # stopped cooperatively (the sampler checks its token each step): no thread abandoned
-        assert app.generation.abandoned == 0
+        assert app.workers.generation.abandoned == 0
     finally:
         await app.close()
         if batcher is not None:
@@ -111,10 +112,12 @@ async def test_a_job_past_its_deadline_fails_with_a_message_and_the_next_job_run
     queue = JobQueue(app, workers=1)
     await queue.start()
     try:
-        slow = await queue.submit(app.resolve(ComposeRequest(bars=32, seed=2)), ALICE)
+        slow = await queue.submit(
+            app.composer.resolve_installed(ComposeRequest(bars=32, seed=2)), ALICE)
         events = [e async for e in slow.events()]
-        app.deadlines = Deadlines()  # generous again: the next job completes
-        quick = await queue.submit(app.resolve(ComposeRequest(bars=1, seed=3)), BOB)
+        app.workers.deadlines = Deadlines()  # generous again: the next job completes
+        quick = await queue.submit(
+            app.composer.resolve_installed(ComposeRequest(bars=1, seed=3)), BOB)
         after = [e async for e in quick.events()]
     finally:
         await queue.close()

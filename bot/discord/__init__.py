@@ -1,7 +1,4 @@
-"""The Discord adapter: the only package that imports discord.py (bot client, cogs, buttons)."""
+"""The Discord adapter: the only package that imports discord.py (bot client, cogs, buttons).
 
-from __future__ import annotations
-
-from cadenza.discord.client import CadenzaBot
-
-__all__ = ["CadenzaBot"]
+The bot is ``cadenza.discord.client.CadenzaBot``; this package re-exports nothing, so its
+modules can import each other through it without an import cycle."""

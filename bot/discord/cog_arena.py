@@ -11,7 +11,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cadenza.app import PLAIN
 from cadenza.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
 from cadenza.discord import respond, specs
 from cadenza.discord.buttons import ArenaButton
@@ -26,6 +25,7 @@ from cadenza.discord.present import (
 from cadenza.discord.reply import JobReply
 from cadenza.jobs import Job
 from cadenza.options import ARENA_CHOICES, GROUPS, parse_options
+from cadenza.origin import PLAIN
 from cadenza.store import StoreError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def arena_embed(result: ArenaResult, *, requested_by: str) -> discord.Embed:
         colour=STYLE_COLOURS.get(r.style, ARENA_COLOUR),
     )
     for name, value in (("Style", r.style), ("Key", r.key), ("Tempo", f"{r.tempo} bpm"),
-                        ("Meter", r.meter_str), ("Bars", str(r.bars)), ("Seed", str(r.seed))):
+                        ("Meter", str(r.meter)), ("Bars", str(r.bars)), ("Seed", str(r.seed))):
         embed.add_field(name=name, value=value, inline=True)
     embed.set_footer(text=f"Requested by {requested_by}")
     return embed

@@ -21,7 +21,7 @@ from cadenza.discord.present import (
 )
 from cadenza.errors import UserError, shown
 from cadenza.options import parse_options
-from cadenza.store import GroupStats, TopEntry
+from cadenza.store_rows import GroupStats, TopEntry
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot
@@ -106,14 +106,14 @@ class Charts(commands.Cog):
     def _check_model(self, model: str) -> None:
         # The option is free text with suggestions, so anything can arrive: a name no model has
         # would only chart nothing (and a long one overflowed the embed title).
-        names = self.app.model_names()
+        names = self.app.composer.model_names()
         if model not in names:
             raise UserError(f"unknown model {shown(model)}: choose one of {', '.join(names)}")
 
     @top.autocomplete("model")
     async def _model(self, interaction: discord.Interaction,
                      current: str) -> list[app_commands.Choice[str]]:
-        return specs.suggest(self.app.model_names(), current)
+        return specs.suggest(self.app.composer.model_names(), current)
 
     @app_commands.command(name="clip", description=specs.spec("clip").description)
     @app_commands.describe(**specs.describe("clip"))
@@ -121,9 +121,9 @@ class Charts(commands.Cog):
         opts = parse_options("clip", {"clip": clip})
         # Refuse unknown ids before acknowledging, so the answer can be ephemeral.
         viewer, where = member_ref(interaction.user), where_of(interaction)
-        await self.app.visible_clip(opts["clip"], where, viewer)
+        await self.app.library.visible_clip(opts["clip"], where, viewer)
         await respond.defer(interaction, thinking=True)
-        result = await self.app.clip(opts["clip"], viewer=viewer, where=where)
+        result = await self.app.library.clip(opts["clip"], viewer=viewer, where=where)
         files, image, note = clip_files(result, interaction.filesize_limit)
         embed = clip_embed(result, image=image, requested_by=result.author)
         await respond.answer(interaction, note, embed=embed, files=files,

@@ -13,7 +13,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cadenza.app import PLAIN, Origin, Where
 from cadenza.arena import ArenaResult, Matchup
 from cadenza.discord import respond, specs
 from cadenza.discord.buttons import (
@@ -50,11 +49,13 @@ from cadenza.jobs import (
     Stage,
     matchup_from_params,
     origin_from_params,
-    resolved_from_params,
 )
+from cadenza.members import Where
 from cadenza.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
+from cadenza.origin import PLAIN, Origin
 from cadenza.service import Resolved
-from cadenza.store import JobRow, StoreError
+from cadenza.store import StoreError
+from cadenza.store_rows import JobRow
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot
@@ -83,7 +84,7 @@ async def seed_suggestions(interaction: discord.Interaction,
     if interaction.guild_id is None:
         return []
     app = interaction.client.app  # type: ignore[attr-defined]
-    names = await app.seed_names(member_ref(interaction.user), where_of(interaction), current)
+    names = await app.seeds.seed_names(member_ref(interaction.user), where_of(interaction), current)
     return specs.suggest(names, current)
 
 
@@ -134,7 +135,8 @@ class Compose(commands.Cog):
                "form": form}
         opts = parse_options("compose", {k: v for k, v in raw.items() if v is not None})
         where = seed_where(interaction) if "motif" in opts else where_of(interaction)
-        resolved, origin = await self.app.plan_compose(opts, member_ref(interaction.user), where)
+        resolved, origin = await self.app.seeds.plan_compose(opts, member_ref(interaction.user),
+                                                             where)
         await self.start(interaction, resolved, origin)
 
     @compose.autocomplete("key")
@@ -145,7 +147,7 @@ class Compose(commands.Cog):
     @compose.autocomplete("model")
     async def _model(self, interaction: discord.Interaction,
                      current: str) -> list[app_commands.Choice[str]]:
-        return specs.suggest(self.app.model_names(), current)
+        return specs.suggest(self.app.composer.model_names(), current)
 
     @compose.autocomplete("form")
     async def _form(self, interaction: discord.Interaction,
@@ -166,7 +168,7 @@ class Compose(commands.Cog):
                                seed: SeedRange | None = None) -> None:
         raw = {"clip": clip, "bars": bars, "seed": seed}
         opts = parse_options("continue", {k: v for k, v in raw.items() if v is not None})
-        await self.start(interaction, *await self.app.plan_continue(
+        await self.start(interaction, *await self.app.seeds.plan_continue(
             opts["clip"], opts.get("bars", 4), opts.get("seed"),
             viewer=member_ref(interaction.user), where=where_of(interaction)))
 
@@ -176,7 +178,7 @@ class Compose(commands.Cog):
                            seed: SeedRange | None = None) -> None:
         raw = {"clip": clip, "seed": seed}
         opts = parse_options("vary", {k: v for k, v in raw.items() if v is not None})
-        await self.start(interaction, *await self.app.plan_variation(
+        await self.start(interaction, *await self.app.seeds.plan_variation(
             opts["clip"], opts.get("seed"), viewer=member_ref(interaction.user),
             where=where_of(interaction)))
 
@@ -190,19 +192,19 @@ class Compose(commands.Cog):
 
     async def reroll(self, interaction: discord.Interaction, clip_id: int) -> None:
         """Same request, new random seed; a clip built on a seed or a clip stays built on it."""
-        await self.start(interaction, *await self.app.plan_reroll(
+        await self.start(interaction, *await self.app.seeds.plan_reroll(
             clip_id, viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     async def continue_clip(self, interaction: discord.Interaction, clip_id: int,
                             bars: int) -> None:
         opts = parse_options("continue", {"clip": clip_id, "bars": bars})
-        await self.start(interaction, *await self.app.plan_continue(
+        await self.start(interaction, *await self.app.seeds.plan_continue(
             opts["clip"], opts["bars"], viewer=member_ref(interaction.user),
             where=where_of(interaction)))
 
     async def vary(self, interaction: discord.Interaction, clip_id: int) -> None:
         opts = parse_options("vary", {"clip": clip_id})
-        await self.start(interaction, *await self.app.plan_variation(
+        await self.start(interaction, *await self.app.seeds.plan_variation(
             opts["clip"], viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
@@ -217,10 +219,10 @@ class Compose(commands.Cog):
         self._retrying.add(job_id)
         try:
             origin, matchup = origin_from_params(row.params), matchup_from_params(row.params)
-            await self.app.check_sources(origin)  # a seed deleted meanwhile is refused now
+            await self.app.seeds.check_sources(origin)  # a seed deleted meanwhile is refused now
             if matchup is not None:
                 self.app.arena.check(matchup)  # so is a model uninstalled meanwhile
-            await self.start(interaction, resolved_from_params(row.params), origin, matchup,
+            await self.start(interaction, Resolved.from_params(row.params), origin, matchup,
                              queued=lambda job: self._retried(interaction, row, job))
         finally:
             self._retrying.discard(job_id)
@@ -349,7 +351,7 @@ class Compose(commands.Cog):
             channel = self.bot.get_partial_messageable(row.channel_id, guild_id=row.guild_id)
             try:
                 matchup = matchup_from_params(row.params)
-                what = request_line(resolved_from_params(row.params),
+                what = request_line(Resolved.from_params(row.params),
                                     origin_from_params(row.params), matchup)
             except UserError:  # stored by a Cadenza that knew more kinds of request
                 await self.jobs.mark_notified(row.id)

@@ -18,7 +18,7 @@ from cadenza.discord.present import member_ref, where_of
 from cadenza.errors import UserError
 from cadenza.listening import IDLE_SECONDS, entry_line
 from cadenza.options import parse_options
-from cadenza.store import QueueEntry
+from cadenza.store_rows import QueueEntry
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot

@@ -15,7 +15,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cadenza.app import UserRef, Where
 from cadenza.arena import ArenaResult
 from cadenza.discord import respond, specs
 from cadenza.discord.buttons import ArenaButton, PlayerButton, RateButton
@@ -23,9 +22,11 @@ from cadenza.discord.present import member_ref, where_of
 from cadenza.errors import UserError
 from cadenza.jobs import Done, Failed, Job, Stage
 from cadenza.listening import entry_line, ranking_lines
+from cadenza.members import UserRef, Where
 from cadenza.options import GROUPS, PARTY_BARS_DEFAULT, PARTY_COUNT_DEFAULT, parse_options
 from cadenza.service import DEFAULT_STYLE, ComposeRequest
-from cadenza.store import Party, QueueEntry, StoreError
+from cadenza.store import StoreError
+from cadenza.store_rows import Party, QueueEntry
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot
@@ -96,7 +97,7 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
     async def new(self, interaction: discord.Interaction, style: str | None = None,
                   count: CountRange | None = None, bars: BarsRange | None = None) -> None:
         opts = parse_options("party new", _given(style=style, count=count, bars=bars))
-        resolved = self.app.resolve(ComposeRequest(
+        resolved = self.app.composer.resolve_installed(ComposeRequest(
             style=opts.get("style", DEFAULT_STYLE), bars=opts.get("bars", PARTY_BARS_DEFAULT)))
         await self._start(interaction, "compose", resolved.style,
                           opts.get("bars", PARTY_BARS_DEFAULT),

@@ -9,7 +9,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cadenza.app import Upload, check_upload_size
 from cadenza.discord import respond, specs
 from cadenza.discord.cog_compose import seed_suggestions, seed_where
 from cadenza.discord.present import (
@@ -22,6 +21,7 @@ from cadenza.discord.present import (
 )
 from cadenza.errors import UserError
 from cadenza.options import GROUPS, parse_options
+from cadenza.seeds import Upload, check_upload_size
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot
@@ -74,14 +74,14 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
         where, user = seed_where(interaction), member_ref(interaction.user)
         # Everything that needs no download is refused before acknowledging, ephemerally;
         # a file over the limit is never downloaded.
-        await self.app.check_seed_name(opts["name"], where)
+        await self.app.seeds.check_seed_name(opts["name"], where)
         if upload is not None:
             check_upload_size(upload.size)
         public = bool(opts.get("public", False))
         if upload is not None:
             # Downloading and reading a file can take a moment: acknowledge first.
             await respond.defer(interaction, thinking=True, ephemeral=not public)
-        result = await self.app.share_seed(
+        result = await self.app.seeds.share_seed(
             opts["name"], user, where, clip_id=opts.get("clip"), bar_range=opts.get("bars"),
             upload=opts.get("file"), notes=opts.get("notes"), meter=opts.get("meter", (4, 4)),
             public=public)
@@ -95,7 +95,7 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
     async def list_seeds(self, interaction: discord.Interaction, query: str | None = None,
                          page: PageRange | None = None) -> None:
         opts = parse_options("seed list", _given(query=query, page=page))
-        listing = await self.app.list_seeds(member_ref(interaction.user),
+        listing = await self.app.seeds.list_seeds(member_ref(interaction.user),
                                             seed_where(interaction), query=opts.get("query"),
                                             page=opts.get("page", 1))
         # Ephemeral: the list includes the member's private seeds.
@@ -107,9 +107,9 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
     async def show(self, interaction: discord.Interaction, name: str) -> None:
         opts = parse_options("seed show", {"name": name})
         where, user = seed_where(interaction), member_ref(interaction.user)
-        seed = await self.app.visible_seed(opts["name"], user, where)
+        seed = await self.app.seeds.visible_seed(opts["name"], user, where)
         await respond.defer(interaction, thinking=True, ephemeral=not seed.public)
-        view = await self.app.show_seed(opts["name"], user, where)
+        view = await self.app.seeds.show_seed(opts["name"], user, where)
         files, image, note = rendered_files(view.files, f"cadenza-seed-{view.seed.id}",
                                             interaction.filesize_limit)
         await respond.answer(interaction, note, embed=seed_embed(view, image=image), files=files,
@@ -119,7 +119,7 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
     @app_commands.describe(**specs.describe("seed tree"))
     async def tree(self, interaction: discord.Interaction, name: str) -> None:
         opts = parse_options("seed tree", {"name": name})
-        tree = await self.app.seed_tree(opts["name"], member_ref(interaction.user),
+        tree = await self.app.seeds.seed_tree(opts["name"], member_ref(interaction.user),
                                         seed_where(interaction))
         await respond.answer(interaction, embed=tree_embed(tree), ephemeral=not tree.seed.public)
 
@@ -129,7 +129,7 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
     @app_commands.describe(**specs.describe("seed delete"))
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
         opts = parse_options("seed delete", {"name": name})
-        seed = await self.app.delete_seed(opts["name"], member_ref(interaction.user),
+        seed = await self.app.seeds.delete_seed(opts["name"], member_ref(interaction.user),
                                           seed_where(interaction),
                                           can_manage=interaction.permissions.manage_guild)
         await respond.answer(
@@ -145,7 +145,7 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
                     bars: BlendBarsRange | None = None, style: str | None = None,
                     seed: SeedRange | None = None) -> None:
         opts = parse_options("seed blend", _given(a=a, b=b, bars=bars, style=style, seed=seed))
-        resolved, origin = await self.app.plan_blend(
+        resolved, origin = await self.app.seeds.plan_blend(
             opts["a"], opts["b"], member_ref(interaction.user), seed_where(interaction),
             bars=opts.get("bars"), style=opts.get("style"), seed=opts.get("seed"))
         compose = self.bot.get_cog("Compose")

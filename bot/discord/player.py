@@ -22,12 +22,13 @@ import discord.voice_client
 import discord.voice_state
 
 from cadenza import playback
-from cadenza.app import Where
 from cadenza.deadlines import StageTimeout
 from cadenza.discord.buttons import PlayerButton, RateButton
 from cadenza.errors import CadenzaError
 from cadenza.listening import IDLE_SECONDS, entry_line
-from cadenza.store import QueueEntry, StoreError
+from cadenza.members import Where
+from cadenza.store import StoreError
+from cadenza.store_rows import QueueEntry
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot
@@ -165,7 +166,7 @@ class GuildPlayer:
             return
         if voice is not None:
             await voice.disconnect(force=True)
-        seconds = self.app.deadlines.of("voice")
+        seconds = self.app.workers.deadlines.of("voice")
         try:
             await asyncio.wait_for(
                 channel.connect(timeout=seconds, reconnect=True, self_deaf=True), seconds + 1)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import discord
 
-from cadenza.app import ClipResult, Lineage, Origin, SeedResult, SeedTree, SeedView, UserRef, Where
 from cadenza.arena import Matchup
 from cadenza.discord.buttons import (
     CancelButton,
@@ -20,9 +19,13 @@ from cadenza.discord.buttons import (
     VariationButton,
 )
 from cadenza.jobs import Job, Stage
+from cadenza.library import ClipResult
+from cadenza.members import UserRef, Where
 from cadenza.models.motif import Motif
+from cadenza.origin import Lineage, Origin
+from cadenza.seeds import SeedResult, SeedTree, SeedView
 from cadenza.service import RenderedClip, Resolved
-from cadenza.store import Seed, SeedPage
+from cadenza.store_rows import Seed, SeedPage
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ def request_line(r: Resolved, origin: Origin | None = None,
     """'jazz · 8 bars · F · 140 bpm · 4/4 · seed 7 · lstm @ 1'; an arena request (``matchup``)
     keeps its models hidden."""
     bars = "bar" if r.bars == 1 else "bars"
-    line = f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter_str}"
+    line = f"{r.style} · {r.bars} {bars} · {r.key} · {r.tempo} bpm · {r.meter}"
     if len(r.form) > 1:  # a one-section form says nothing
         line += f" · {r.form.upper()}"
     line += f" · seed {r.seed}"
@@ -122,7 +125,7 @@ def clip_embed(result: ClipResult, *, image: str | None, requested_by: str | Non
     bars = str(r.total_bars) if not r.primer_bars else \
         f"{r.total_bars} ({r.primer_bars} seed + {r.bars} new)"
     fields = [("Style", r.style), ("Key", r.key), ("Tempo", f"{r.tempo} bpm"),
-              ("Meter", r.meter_str), ("Bars", bars), ("Seed", str(r.seed)),
+              ("Meter", str(r.meter)), ("Bars", bars), ("Seed", str(r.seed)),
               ("Model", r.model), ("Temperature", f"{r.temperature:g}")]
     if len(r.form) > 1:
         fields.append(("Form", r.form.upper()))
