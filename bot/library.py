@@ -100,17 +100,7 @@ class Library:
         when they are not on disk."""
         row = await self.visible_clip(ref, where, viewer)
         clip_id = row.id
-        out = out_dir or self.output_dir
-        stem = f"clip-{clip_id}"
-        files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
-        # files on disk are reused only when they are this clip's: another database (a test
-        # run, a fresh start) may have left a different clip under the same number
-        if not all(p.exists() for p in (files.mp3, files.mid, files.png)) or \
-                files.mid.read_bytes() != row.midi:
-            files = await self._rerender(row, out, stem)
-        else:
-            files = RenderedClip(files.mp3, files.mid, files.png, row.duration_s,
-                                 files.mp3.stat().st_size)
+        files = await self.clip_files(row, out_dir)
         origin = Origin.from_params(row.params.get("origin"))
         return ClipResult(clip_id, resolved_of(row), files,
                           str(row.params.get("model_style", row.style)), row.checkpoint_sha,
@@ -118,6 +108,19 @@ class Library:
                           author=row.user_name, origin=origin,
                           lineage=await self.lineage(clip_id, where.scope), ref=ref,
                           public_id=row.public_id)
+
+    async def clip_files(self, row: Clip, out_dir: Path | None = None) -> RenderedClip:
+        """A stored clip's files, rendered again from its MIDI when they are not on disk."""
+        out = out_dir or self.output_dir
+        stem = f"clip-{row.id}"
+        files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
+        # files on disk are reused only when they are this clip's: another database (a test
+        # run, a fresh start) may have left a different clip under the same number
+        if not all(p.exists() for p in (files.mp3, files.mid, files.png)) or \
+                files.mid.read_bytes() != row.midi:
+            return await self._rerender(row, out, stem)
+        return RenderedClip(files.mp3, files.mid, files.png, row.duration_s,
+                            files.mp3.stat().st_size)
 
     async def _rerender(self, row: Clip, out: Path, stem: str) -> RenderedClip:
         score = await self.workers.run_quick(midi_to_score, row.midi, stage="upload")

@@ -30,7 +30,7 @@ VOICE_NEEDS_DISCORD = ("voice needs Discord: the console has no voice channel to
 def entry_line(entry: QueueEntry) -> str:
     """'clip #12 · jazz · 8 bars · F · 120 bpm · 18 s'."""
     bars = "bar" if entry.bars == 1 else "bars"
-    return (f"clip #{entry.number} · {entry.style} · {entry.bars} {bars} · {entry.key} · "
+    return (f"{entry.label} · {entry.style} · {entry.bars} {bars} · {entry.key} · "
             f"{entry.tempo:g} bpm · {entry.duration_s:.0f} s")
 
 
@@ -89,12 +89,15 @@ class Listening:
         """Empty the queue and stop the server's open parties; returns the entries dropped."""
         return await self.store.stop_queue(guild_id)
 
-    async def pcm(self, entry: QueueEntry, where: Where) -> bytes:
-        """The entry's audio as voice PCM (``cadenza.playback``): the clip's MP3 (``where`` is its
-        server), rendered again from its MIDI if its files are gone, decoded under the
-        'upload' deadline."""
-        result = await self.library.clip(entry.number, where=where)
-        return await self.workers.run_quick(playback.decode, result.files.mp3, stage="upload")
+    async def pcm(self, entry: QueueEntry) -> bytes:
+        """The entry's audio as voice PCM (``cadenza.playback``): its clip's MP3 (found by the
+        clip's id: another server's published clip has another number there), rendered again
+        from its MIDI if its files are gone, decoded under the 'upload' deadline."""
+        row = await self.store.get_clip(entry.clip_id)
+        if row is None:
+            raise UserError(f"{entry.label} is gone")
+        files = await self.library.clip_files(row)
+        return await self.workers.run_quick(playback.decode, files.mp3, stage="upload")
 
     # ---- parties
     def plan_party_clip(self, party: Party) -> Resolved:

@@ -380,9 +380,13 @@ JOIN clips AS c ON c.id = p.clip_a
 ORDER BY v.pair_id, v.user_id
 """
 
-# A queue entry with its clip's number and what a listener sees of it.
+# A queue entry with what a listener sees of its clip: the number naming it in the playing
+# server (its own there, or its public id for another server's published clip; NULL once
+# withdrawn) and its prompt.
 _SELECT_ENTRY = """
-SELECT q.id, q.guild_id, q.clip_id, c.number, q.user_id, u.name AS user_name, q.party_id,
+SELECT q.id, q.guild_id, q.clip_id,
+       CASE WHEN c.scope = q.guild_id THEN c.number ELSE c.public_id END AS number,
+       q.user_id, u.name AS user_name, q.party_id,
        q.status, c.style, c.bars, c.tempo, c.key, c.duration_s
 FROM play_queue AS q JOIN clips AS c ON c.id = q.clip_id JOIN users AS u ON u.id = q.user_id
 """

@@ -343,7 +343,7 @@ class QueueEntry:
     id: int
     guild_id: int
     clip_id: int
-    number: int  # the clip's number in that server
+    number: int | None  # what names the clip in that server (None: withdrawn since queued)
     user_id: int  # who queued it
     user_name: str
     party_id: int | None
@@ -353,6 +353,11 @@ class QueueEntry:
     tempo: float
     key: str
     duration_s: float
+
+    @property
+    def label(self) -> str:
+        """'clip #12' in that server, or what is left to say of a withdrawn one."""
+        return f"clip #{self.number}" if self.number is not None else "a clip no longer shared"
 
 
 @dataclass(frozen=True)

@@ -373,3 +373,46 @@ async def test_stop_ends_a_party_and_ranks_what_was_heard(api, tmp_path, tiny_re
     assert rows(h.db, "SELECT status FROM parties") == [("stopped",)]
     assert ("playing",) not in rows(h.db, "SELECT status FROM play_queue")
     assert api.voice.active(api.guild_id) is None
+
+
+async def test_another_servers_published_clip_plays_and_is_rated_as_itself(
+        api, tmp_path, tiny_registry):
+    """A published clip of server A played in server B: B hears A's clip (not B's own clip
+    with the same number), and the stars under it rate A's clip by its public id."""
+    other = api.add_guild("Other Guild")
+    lounge = api.add_voice_channel("Lounge", guild=other)
+    bea = api.add_member(name="bea", guild=other)
+    await api.join_voice(bea, lounge)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True,
+                       owner_ids=frozenset({api.guild.owner.id})) as h:
+        await (await api.slash("sync", {"scope": "global"}, user=api.guild.owner)
+               ).wait_original()  # the commands in every server, B included
+        await compose(api, seed=1)  # A's #1 (1 bar)
+        await compose(api, bars=3, seed=2)  # A's #2 (3 bars), to be published
+        theirs = await (await api.slash("compose", {"bars": 1, "tempo": 200, "seed": 3},
+                                        user=bea, channel_id=other.channel_id)).wait_original(
+            is_clip, timeout=SLOW)
+        published = await (await api.slash("publish", {"clip": 2})).wait_original(
+            lambda m: "public" in m.content, timeout=SLOW)
+        public = int(re.search(r"/clip (\d+)", published.content)[1])  # type: ignore[index]
+        inter = await api.slash("play", {"clip": public}, user=bea, channel_id=other.channel_id)
+        answer = await inter.wait_original(lambda m: not m.loading, timeout=SLOW)
+        connection = await api.wait_voice(lambda c: c.mode is not None, guild_id=other.id,
+                                          timeout=SLOW)
+        now_playing = await api.changes.wait_for(
+            lambda: next((m for m in api.channel_messages(other.channel_id)
+                          if "Now playing" in m.content), None),
+            timeout=SLOW, what="the now playing message")
+        click = await api.click(now_playing, f"rate:{public}:5", user=bea)
+        voted = await click.wait_original(lambda m: not m.loading, timeout=SLOW)
+        await h.wait_until(lambda: rows(h.db, "SELECT status FROM play_queue") == [("played",)],
+                           "the clip to finish playing", timeout=SLOW)
+    assert theirs.embeds[0]["title"].startswith("Clip #1 —")  # B's own #1 exists
+    assert answer.content == f"▶ Playing clip #{public} in 🔊 Lounge."
+    assert f"clip #{public} · " in now_playing.content
+    assert f"rate:{public}:5" in now_playing.custom_ids
+    # what B heard is A's 3-bar clip, frame for frame
+    assert len(connection.audio_frames()) == ffmpeg_frames(tmp_path / "out" / "clip-2.mp3")
+    assert voted.content.startswith(f"You rated clip #{public} ★★★★★")
+    assert rows(h.db, "SELECT clip_id, stars FROM ratings") == [(2, 5)]
+    api.assert_no_errors()

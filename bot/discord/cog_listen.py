@@ -128,9 +128,9 @@ class Listen(commands.Cog):
         position = len(await self.app.listening.queue(interaction.guild_id))
         player.kick()
         if position <= 1:
-            text = f"▶ Playing clip #{entry.number} in 🔊 {channel.name}."
+            text = f"▶ Playing {entry.label} in 🔊 {channel.name}."
         else:
-            text = (f"➕ Queued clip #{entry.number} in 🔊 {channel.name}: {position - 1} ahead "
+            text = (f"➕ Queued {entry.label} in 🔊 {channel.name}: {position - 1} ahead "
                     "of it. `/queue` shows them.")
         await respond.answer(interaction, text)
 
@@ -174,7 +174,7 @@ class Listen(commands.Cog):
         current = player.current
         if current is None or not player.skip():
             raise UserError("nothing is playing right now")
-        await respond.answer(interaction, f"⏭ Skipped clip #{current.number}.")
+        await respond.answer(interaction, f"⏭ Skipped {current.label}.")
 
     async def stop_playing(self, interaction: discord.Interaction) -> None:
         player = self._listening_player(interaction)

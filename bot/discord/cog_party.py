@@ -58,8 +58,9 @@ def party_view(party: Party, entry: QueueEntry) -> discord.ui.View:
         for choice in ("a", "b", "tie", "bad"):
             view.add_item(ArenaButton(party.pair_id, choice))
     else:
-        for stars in range(1, 6):
-            view.add_item(RateButton(entry.number, stars))
+        if entry.number is not None:  # withdrawn since queued: it cannot be rated here
+            for stars in range(1, 6):
+                view.add_item(RateButton(entry.number, stars))
     view.add_item(PlayerButton("skip"))
     view.add_item(PlayerButton("stop"))
     return view

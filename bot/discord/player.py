@@ -26,7 +26,6 @@ from cadenza.deadlines import StageTimeout
 from cadenza.discord.buttons import PlayerButton, RateButton
 from cadenza.errors import CadenzaError
 from cadenza.listening import IDLE_SECONDS, entry_line
-from cadenza.members import Where
 from cadenza.store import StoreError
 from cadenza.store_rows import QueueEntry
 
@@ -99,7 +98,8 @@ def now_playing_text(entry: QueueEntry, upcoming: list[QueueEntry], voice: str) 
     lines = [f"▶ **Now playing** in 🔊 {voice}: {entry_line(entry)} — queued by "
              f"{entry.user_name}", "Rate it with the stars while you listen."]
     if upcoming:
-        lines.append("Up next: " + ", ".join(f"#{e.number}" for e in upcoming[:UP_NEXT_SHOWN])
+        lines.append("Up next: " + ", ".join(f"#{e.number}" if e.number is not None else "…"
+                                         for e in upcoming[:UP_NEXT_SHOWN])
                      + (" …" if len(upcoming) > UP_NEXT_SHOWN else ""))
     return "\n".join(lines)
 
@@ -107,8 +107,9 @@ def now_playing_text(entry: QueueEntry, upcoming: list[QueueEntry], voice: str) 
 def now_playing_view(entry: QueueEntry) -> discord.ui.View:
     """The stars of the clip being heard (row 0), Skip and Stop (row 1)."""
     view = discord.ui.View(timeout=None)
-    for stars in range(1, 6):
-        view.add_item(RateButton(entry.number, stars))
+    if entry.number is not None:  # a withdrawn clip cannot be named, nor rated, here
+        for stars in range(1, 6):
+            view.add_item(RateButton(entry.number, stars))
     view.add_item(PlayerButton("skip"))
     view.add_item(PlayerButton("stop"))
     return view
@@ -261,7 +262,7 @@ class GuildPlayer:
         self.current, self._skipping = entry, False
         status = "played"
         try:
-            pcm = await self.app.listening.pcm(entry, Where(self.guild_id, None))
+            pcm = await self.app.listening.pcm(entry)
             upcoming = [e for e in await self.app.listening.queue(self.guild_id)
                         if e.id != entry.id]
             await self._show(entry, upcoming)
