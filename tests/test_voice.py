@@ -416,3 +416,55 @@ async def test_another_servers_published_clip_plays_and_is_rated_as_itself(
     assert voted.content.startswith(f"You rated clip #{public} ★★★★★")
     assert rows(h.db, "SELECT clip_id, stars FROM ratings") == [(2, 5)]
     api.assert_no_errors()
+
+
+async def test_a_clip_that_fails_to_play_is_reported_with_an_error_id_and_the_next_plays(
+        api, tmp_path, tiny_registry, monkeypatch):
+    lounge = api.add_voice_channel("Lounge")
+    fan = api.add_member(name="fan")
+    await api.join_voice(fan, lounge)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        first, second = await compose(api, seed=1), await compose(api, seed=2)
+        real_pcm = h.app.listening.pcm
+
+        async def pcm(entry):  # type: ignore[no-untyped-def]
+            if entry.number == first:
+                raise RuntimeError("a bug while decoding")
+            return await real_pcm(entry)
+
+        monkeypatch.setattr(h.app.listening, "pcm", pcm)
+        for number in (first, second):
+            await (await api.slash("play", {"clip": number}, user=fan)).wait_original(
+                lambda m: not m.loading, timeout=SLOW)
+        await h.wait_until(lambda: rows(h.db, "SELECT status FROM play_queue ORDER BY id") ==
+                           [("skipped",), ("played",)], "the second clip to play", timeout=SLOW)
+    told = [m.content for m in api.channel_messages() if m.content.startswith("⚠️")]
+    assert len(told) == 1
+    assert re.fullmatch(rf"⚠️ Clip #{first} could not be played; the admins have been told "
+                        r"\(error id `[0-9a-f]+`\)\. Moving on\.", told[0])
+    assert "a bug" not in told[0]
+    api.assert_no_errors()
+
+
+async def test_a_party_whose_voice_connection_fails_does_not_block_the_next_party(
+        api, tmp_path, tiny_registry, monkeypatch):
+    from cadenza.deadlines import StageTimeout
+    from cadenza.discord.player import GuildPlayer
+
+    (host,) = await in_voice(api, "host")
+
+    async def connect(self, channel):  # type: ignore[no-untyped-def]
+        raise StageTimeout("voice", 20.0)  # as when Discord's voice server never answers
+
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        with monkeypatch.context() as m:
+            m.setattr(GuildPlayer, "connect", connect)
+            failed = await api.slash("party new", {"count": 2}, user=host)
+            # the party's message was posted; the error follows it (and it is taken down)
+            first = await failed.wait_followup(lambda msg: msg.content.startswith("Sorry"),
+                                               timeout=SLOW)
+        again, _ = await first_party_clip(api, host, {"count": 2})
+        statuses = rows(h.db, "SELECT status FROM parties ORDER BY id")
+    assert "joining the voice channel took longer than 20 s" in first.content
+    assert "Listening party #2" in again.content
+    assert statuses[0] == ("stopped",)

@@ -18,6 +18,7 @@ from cadenza.discord import redact, respond
 from cadenza.discord.errors import CadenzaTree
 from cadenza.discord.lag import LagMonitor
 from cadenza.discord.reply import DEFAULT_TOKEN_TTL
+from cadenza.errors import new_error_id
 from cadenza.jobs import JobQueue
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class CadenzaBot(commands.Bot):
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
         return task
 
     async def sync_commands(self, scope: str, guild_id: int) -> list[app_commands.AppCommand]:
@@ -130,3 +132,12 @@ class CadenzaBot(commands.Bot):
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.lag.stop()
         await super().close()
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """A background task that died is logged with an error id (asyncio would only say so at
+    garbage collection, without one)."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("background task %s failed (error id %s)", task.get_name(), new_error_id(),
+              exc_info=task.exception())

@@ -8,6 +8,7 @@ votes are stored: after a restart it composes what is missing and plays on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,7 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
         # The first clip is admitted before anything is acknowledged: a full queue, or a host
         # with requests enough already, is refused at once.
         job = self.jobs.admit(resolved, host, where_of(interaction), matchup=matchup)
+        party = None
         try:
             await respond.defer(interaction, thinking=True)
             party = await self.app.store.add_party(
@@ -140,6 +142,11 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
                 player.text_channel_id = interaction.channel_id
         except BaseException:
             self.jobs.abandon(job)
+            if party is not None:
+                # nothing will compose it: left open, it would refuse every later /party
+                with contextlib.suppress(StoreError):
+                    await asyncio.shield(self.app.store.update_party(party.id,
+                                                                     status="stopped"))
             raise
         self._composing[party.id] = self.bot.spawn(self.compose(party.id, job))
 

@@ -24,7 +24,7 @@ import discord.voice_state
 from cadenza import playback
 from cadenza.deadlines import StageTimeout
 from cadenza.discord.buttons import PlayerButton, RateButton
-from cadenza.errors import CadenzaError
+from cadenza.errors import CadenzaError, UserError, new_error_id
 from cadenza.listening import IDLE_SECONDS, entry_line
 from cadenza.store import StoreError
 from cadenza.store_rows import QueueEntry
@@ -286,10 +286,21 @@ class GuildPlayer:
                           error)
             if self._skipping:
                 status = "skipped"
-        except (CadenzaError, discord.ClientException) as e:
-            log.error("guild %s: cannot play clip #%s: %s", self.guild_id, entry.number, e)
+        except UserError as e:  # the clip itself (gone, unreadable): the listeners may know
+            log.warning("guild %s: cannot play %s: %s", self.guild_id, entry.label, e)
             status = "skipped"
-            await self._send(f"⚠️ Clip #{entry.number} could not be played ({e}); moving on.")
+            await self._send(f"⚠️ {entry.label[:1].upper()}{entry.label[1:]} could not be "
+                             f"played ({e}); moving on.")
+        except Exception as e:  # one clip's failure must not end the player
+            # anything else (a stage past its deadline, the store, voice, a bug) is the
+            # admins' to read in the log under its error id, as for commands
+            error_id = new_error_id()
+            log.error("guild %s: cannot play %s (error id %s)", self.guild_id, entry.label,
+                      error_id, exc_info=not isinstance(e, CadenzaError | discord.ClientException))
+            status = "skipped"
+            await self._send(f"⚠️ {entry.label[:1].upper()}{entry.label[1:]} could not be "
+                             f"played; the admins have been told (error id `{error_id}`). "
+                             "Moving on.")
         finally:
             self.current = None
         with contextlib.suppress(StoreError):
