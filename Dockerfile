@@ -10,9 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CADENZA_CACHE=/data/cache
 
 # FluidSynth renders, FluidR3_GM is the default soundfont (MIT); MP3s are encoded in-process
-# by LAME (the lameenc wheel), so no ffmpeg.
+# by LAME (the lameenc wheel), so no ffmpeg; libopus0 encodes voice for /play and /party.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 fluid-soundfont-gm \
+       libopus0 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

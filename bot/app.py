@@ -24,6 +24,8 @@ from cadenza.arena import Arena
 from cadenza.deadlines import Deadlines
 from cadenza.errors import UserError
 from cadenza.exports import EXPORT_FORMATS, format_ratings
+from cadenza.leftovers import pending_stem
+from cadenza.leftovers import sweep as sweep_leftovers
 from cadenza.library import ClipResult, Library
 from cadenza.listening import Listening
 from cadenza.members import UserRef, Where
@@ -90,6 +92,8 @@ class Cadenza:
         soundfont, and building matplotlib's caches; those hold the GIL for hundreds of ms and
         would stall an event loop running beside them. Returns the seconds it took."""
         t0 = time.perf_counter()
+        # files a killed process was writing (never those of one still running)
+        await asyncio.to_thread(sweep_leftovers, self.output_dir)
         try:
             resolved = self.composer.resolve(ComposeRequest(bars=1, seed=0, model=model))
             with tempfile.TemporaryDirectory(prefix="cadenza-warm-up-") as tmp:
@@ -122,7 +126,7 @@ class Cadenza:
                                                         sources)
         r = comp.resolved
         out = out_dir or self.output_dir
-        tmp_stem = f".pending-{r.seed}-{time.monotonic_ns()}"
+        tmp_stem = pending_stem(r.seed)
         timings = dict(comp.timings)
         title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
         try:

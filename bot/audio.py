@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.errors import ResourceError, UserError
+from cadenza.leftovers import encoding_prefix
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ def encode_mp3(audio: np.ndarray, sample_rate: int, path: str | Path, bitrate: s
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=".encode-", suffix=".mp3", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=encoding_prefix(), suffix=".mp3", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -17,7 +17,9 @@ import contextlib
 import errno
 import logging
 import os
+import select
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cadenza.errors import ResourceError, UserError, write_error
+from cadenza.leftovers import alive
 from cadenza.models.score import Score
 
 log = logging.getLogger(__name__)
@@ -78,11 +81,37 @@ def _inject(fault: tuple[str, str] | None, stage: str) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def main(conn: Connection, soundfont: str | None, bitrate: str, cores: int = 1) -> None:
+def main(conn: Connection, soundfont: str | None, bitrate: str, cores: int = 1,
+         parent_pid: int | None = None) -> None:
     """The child's loop (the target of its ``multiprocessing.Process``); it ends quietly when
-    the parent has gone."""
+    the parent has gone, even in the middle of a clip (``parent_pid``: the bot's process)."""
+    if parent_pid is not None:
+        _exit_with(parent_pid)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError, EOFError):
         _serve(conn, soundfont, bitrate, cores)
+
+
+def _exit_with(pid: int) -> None:
+    """End this process as soon as process ``pid`` ends. A bot killed with SIGKILL cannot stop
+    its render children, and a child stuck in a stage would never read the closed pipe: it
+    would live on, holding the forkserver too. (Its parent is the forkserver, so the kernel's
+    parent-death signal cannot tell.)"""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or already gone
+        fd = None
+
+    def watch() -> None:
+        if fd is not None:
+            select.select([fd], [], [])  # readable once the process has exited
+        else:
+            while alive(pid):
+                time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="cadenza-render-parent-watch", daemon=True).start()
+
+    return True
 
 
 def _serve(conn: Connection, soundfont: str | None, bitrate: str, cores: int) -> None:

@@ -266,7 +266,7 @@ class RenderPool:
         process = self._ctx.Process(
             target=child_main, name=f"cadenza-render-{number}", daemon=True,
             args=(child_end, str(self.soundfont) if self.soundfont else None, self.bitrate,
-                  self.render_cores))
+                  self.render_cores, os.getpid()))
         child = _Child(process, parent_end, number)
         self._children.add(child)
         try:

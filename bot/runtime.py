@@ -4,12 +4,12 @@ the render processes (``cadenza.render_pool``), each stage under its deadline. T
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cadenza.deadlines import Deadlines
+from cadenza.leftovers import pending_stem
 from cadenza.models.score import Score
 from cadenza.render_pool import RenderPool
 from cadenza.service import RenderedClip
@@ -54,7 +54,7 @@ class Workers:
         """The clip's files under ``stem`` in ``out``, written under a temporary name and moved
         into place: a failure (a stage past its deadline included) leaves nothing that a later
         request would take for finished files."""
-        tmp = f".pending-{stem}-{time.monotonic_ns()}"
+        tmp = pending_stem(stem)
         try:
             files = await self.renderer.render(score, midi, out, tmp, title=title,
                                                progress=progress, timings=timings)

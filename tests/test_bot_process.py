@@ -78,6 +78,21 @@ async def bot_process(api: DiscordDouble, env: dict[str, str],
             await proc.wait()
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, grandchildren...), read from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, p in parents.items() if p in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
 def rows(db: Path, sql: str) -> list[tuple]:
     conn = sqlite3.connect(db)
     try:
@@ -153,10 +168,22 @@ async def test_acknowledged_votes_survive_sigkill_and_interrupted_jobs_can_be_re
         await stuck.wait_original(lambda m: "rendering" in m.content, timeout=SLOW)
         await waiting.wait_original(lambda m: "Queued" in m.content, timeout=SLOW)
         stop.set()
+        children = descendants(first.pid)  # the render pool's forkserver and its stuck child
         first.send_signal(signal.SIGKILL)  # mid-vote, mid-render
         await first.wait()
         await asyncio.gather(*voting)
     assert first.returncode == -signal.SIGKILL
+    # A killed bot leaves no process behind: its render children see it die and end.
+    assert children
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and \
+            time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    # what a process killed while writing a clip leaves (its pid in the name): the next start
+    # removes it
+    out = tmp_path / "out"
+    (out / f".pending-{first.pid}-clip-3-123.mid").write_bytes(b"MThd")
 
     # Every vote confirmed before the kill is on disk: the last confirmed one, or a click that
     # was in flight when the process died (stored, never confirmed); nothing else.
@@ -177,6 +204,8 @@ async def test_acknowledged_votes_survive_sigkill_and_interrupted_jobs_can_be_re
                                        if s.content.startswith(f"<@{m.id}> sorry")), None),
                 timeout=SLOW, what="a restart notice")
             notices.append(notice)
+        leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith((".pending-",
+                                                                                ".encode-")))
         retry_id = next(c for c in notices[0].custom_ids if c.startswith("retry:"))
         retried = await api.click(notices[0], retry_id, user=members[0])
         remade = await retried.wait_original(is_clip, timeout=SLOW)
@@ -195,6 +224,7 @@ async def test_acknowledged_votes_survive_sigkill_and_interrupted_jobs_can_be_re
         await asyncio.wait_for(second.wait(), 30)
         stopped = time.monotonic() - t0
     assert second.returncode == 0 and stopped < 10
+    assert leftovers == []
 
     # 1,000 clicks, every one answered but those in flight when the process was killed
     assert ledger.clicks == 5 * MEMBERS == 1000
