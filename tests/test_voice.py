@@ -468,3 +468,34 @@ async def test_a_party_whose_voice_connection_fails_does_not_block_the_next_part
     assert "joining the voice channel took longer than 20 s" in first.content
     assert "Listening party #2" in again.content
     assert statuses[0] == ("stopped",)
+
+
+@pytest.mark.parametrize("missing, named", [
+    ("davey", "the davey package (Discord's voice encryption)"),
+    ("opus", "the Opus library (Debian package libopus0)"),
+])
+def test_each_missing_voice_library_is_named(missing, named, monkeypatch):
+    from cadenza.discord import player
+
+    if missing == "davey":
+        monkeypatch.setattr("discord.voice_state.has_dave", False)
+    else:
+        monkeypatch.setattr("discord.opus.is_loaded", lambda: False)
+        monkeypatch.setattr("ctypes.util.find_library", lambda name: None)
+    assert player.voice_problem() == (
+        f"voice is not available on this Cadenza: {named} is not installed (./run.sh installs "
+        "it). Everything else works as usual: /compose, the buttons, /top")
+
+
+async def test_without_the_speak_permission_play_says_so(api, tmp_path, tiny_registry):
+    lounge = api.add_voice_channel("Lounge")
+    fan = api.add_member(name="fan")
+    await api.join_voice(fan, lounge)
+    api.guild.set_role_permissions(api.guild.id, payloads.EVERYONE_PERMISSIONS & ~payloads.SPEAK)
+    async with cadenza(api, tmp_path, tiny_registry, voice=True) as h:
+        number = await compose(api, seed=5)
+        refused = await (await api.slash("play", {"clip": number}, user=fan)).wait_original()
+    assert refused.ephemeral and refused.content == (
+        "I may not speak in 🔊 Lounge: a server admin can give Cadenza the Speak permission "
+        "there")
+    assert api.voice.connections == [] and rows(h.db, "SELECT * FROM play_queue") == []
