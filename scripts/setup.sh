@@ -11,7 +11,8 @@ PY="${PYTHON:-python3}"
 # libopus0: discord.py encodes voice to Opus with the system library (/play, /party)
 apt_pkgs=(fluidsynth libfluidsynth3 fluid-soundfont-gm libopus0)
 # MP3s are encoded in-process (lameenc); only the tests need ffmpeg, to decode them back
-if [ "${1:-}" = "--dev" ]; then apt_pkgs+=(ffmpeg); fi
+# PostgreSQL: the tests start their own server (tests/pg_server.py) to run the store against it
+if [ "${1:-}" = "--dev" ]; then apt_pkgs+=(ffmpeg postgresql); fi
 # Debian's own python3 needs python3-venv for `python3 -m venv`
 if ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then apt_pkgs+=(python3-venv); fi
 missing=()
@@ -39,5 +40,5 @@ if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
 # every start would compile them again, ~0.1-0.2 s of each `cadenza compose`.
 .venv/bin/python -m compileall -q bot models >/dev/null || true
 .venv/bin/python -c "import cadenza.cli, cadenza.models.registry, torch, fluidsynth, discord, pretty_midi, lameenc, nacl, davey, \
-miniaudio, soxr" \
+miniaudio, soxr, sqlalchemy, asyncpg, alembic" \
   || { echo "setup: Python packages failed to install" >&2; exit 1; }

@@ -92,3 +92,24 @@ async def app(tmp_path: Path, composer):
     yield application
     await application.close()
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server on loopback for the whole run (tests/pg_server.py); skipped
+    only when the server binaries are not installed."""
+    from tests.pg_server import PgServer, PgUnavailable
+
+    try:
+        server = PgServer()
+    except PgUnavailable as e:
+        pytest.skip(str(e))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the test server: its postgresql:// URL."""
+    return pg_server.create_database()
