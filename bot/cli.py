@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from cadenza.config import Settings
+from cadenza.config import Settings, db_target
 from cadenza.errors import UserError
 from cadenza.wiring import open_app
 
@@ -21,7 +21,8 @@ EXIT_USER_ERROR = 2
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, help="SQLite file (default $CADENZA_DB or ./cadenza.db)")
+    p.add_argument("--db", type=db_target, help="SQLite file, sqlite:PATH or postgresql://URL "
+                   "(default $CADENZA_DB or ./cadenza.db)")
     p.add_argument("--soundfont", type=Path, help="SF2/SF3 file (default: FluidR3_GM, else the "
                    "TimGM6mb inside pretty_midi)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -160,7 +161,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from cadenza.exports import format_ratings
     from cadenza.store import Store
 
-    if not settings.db_path.exists():
+    if isinstance(settings.db_path, Path) and not settings.db_path.exists():
         raise UserError(f"no database at {settings.db_path} (set CADENZA_DB or --db)")
     store = await Store.open(settings.db_path)
     try:

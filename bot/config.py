@@ -46,10 +46,29 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+PG_URL_PREFIXES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+DEFAULT_DB = "cadenza.db"
+
+
+def db_target(raw: str | Path) -> Path | str:
+    """What ``CADENZA_DB`` (or ``--db``) names: a ``postgresql://`` URL (kept as text), or a
+    SQLite file, given as a path or ``sqlite:path`` (``sqlite:///abs/path`` too)."""
+    if isinstance(raw, Path):
+        return raw.expanduser()
+    text = raw.strip()
+    if text.startswith(PG_URL_PREFIXES):
+        return text
+    if text.startswith("sqlite:"):
+        text = text[len("sqlite:"):]
+        # sqlite:///abs/path (URL form) is /abs/path; sqlite://rel is rel
+        text = text[2:] if text.startswith("//") else text
+    return Path(text or DEFAULT_DB).expanduser()
+
+
 @dataclass(frozen=True)
 class Settings:
     token: str | None = field(default=None, repr=False)  # never printed
-    db_path: Path = Path("cadenza.db")
+    db_path: Path | str = Path(DEFAULT_DB)  # a SQLite file, or a postgresql:// URL
     output_dir: Path = Path("cadenza-output")
     soundfont: Path | None = None
     dev_guild: int | None = None
@@ -74,7 +93,7 @@ class Settings:
         guild = (e.get("CADENZA_DEV_GUILD") or "").strip()
         values: dict[str, object] = {
             "token": (e.get("CADENZA_TOKEN") or "").strip() or None,
-            "db_path": Path(e.get("CADENZA_DB") or "cadenza.db").expanduser(),
+            "db_path": db_target(e.get("CADENZA_DB") or DEFAULT_DB),
             "output_dir": Path(e.get("CADENZA_OUTPUT") or "cadenza-output").expanduser(),
             "soundfont": Path(e["CADENZA_SOUNDFONT"]).expanduser()
             if e.get("CADENZA_SOUNDFONT") else None,

@@ -23,7 +23,10 @@ from types import TracebackType
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.exc import SQLAlchemyError
 
+from cadenza import store_pg
+from cadenza.config import db_target
 from cadenza.errors import UserError
 from cadenza.stats_math import mos_interval
 from cadenza.store_rows import (
@@ -114,10 +117,11 @@ class Migration:
 # Helpers
 
 
-def default_db_path() -> Path:
-    """The database file: ``$CADENZA_DB`` if set, else ``./cadenza.db``."""
+def default_db_path() -> Path | str:
+    """The database: ``$CADENZA_DB`` if set (a file, or a postgresql:// URL), else
+    ``./cadenza.db``."""
     raw = os.environ.get(DB_ENV, "").strip()
-    return Path(raw).expanduser() if raw else Path(DEFAULT_DB_NAME)
+    return db_target(raw) if raw else Path(DEFAULT_DB_NAME)
 
 
 def _utc_now() -> datetime:
@@ -199,6 +203,22 @@ def load_migrations(source: Traversable | Path | None = None) -> tuple[Migration
 
 
 @cache
+def _pg_migrations() -> tuple[Migration, ...]:
+    """The PostgreSQL schema: the same numbered steps as SQLite's, in its dialect."""
+    return load_migrations(resources.files("cadenza").joinpath("migrations", "postgresql"))
+
+
+async def _pg_version(conn: store_pg.PgConn) -> int:
+    """The schema version of a PostgreSQL database (0: none yet)."""
+    rows = await conn.execute_fetchall(
+        f"SELECT to_regclass('{store_pg.VERSION_TABLE}') IS NOT NULL")
+    if not rows[0][0]:
+        return 0
+    rows = await conn.execute_fetchall(f"SELECT max(version) FROM {store_pg.VERSION_TABLE}")
+    return int(rows[0][0] or 0)
+
+
+@cache
 def _packaged_migrations() -> tuple[Migration, ...]:
     # importlib.resources, not __file__: works from wheels and zipped installs too.
     return load_migrations(resources.files("cadenza").joinpath("migrations"))
@@ -214,10 +234,17 @@ def _busy(what: str) -> StoreBusy:
                      "again in a moment")
 
 
-def _translate(error: Exception, what: str) -> StoreError:
-    if _is_busy(error):
+def _translate(error: BaseException, what: str) -> StoreError:
+    if _is_busy(error) or store_pg.is_busy(error):
         return _busy(what)
+    if isinstance(error, SQLAlchemyError):
+        return StoreError(f"{what}: {store_pg.error_message(error)}")
     return StoreError(f"{what}: {error}")
+
+
+# What a PostgreSQL store's statements may raise: the server's errors (SQLAlchemy wraps them),
+# a lost connection, or a value out of range for its column.
+_PG_ERRORS = (SQLAlchemyError, OSError, OverflowError)
 
 
 def _params_json(params: Mapping[str, Any]) -> str:
@@ -248,7 +275,7 @@ RETURNING id
 
 _UPSERT_USER = """
 INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE users.name IS NOT excluded.name
+ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE users.name <> excluded.name
 """
 
 # Correlated subqueries use the ratings primary key, so one clip costs only its own votes.
@@ -276,7 +303,7 @@ WITH tally AS (
     FROM clips AS c JOIN ratings AS r ON r.clip_id = c.id AND r.user_id <> c.user_id
     GROUP BY c.id
 ),
-prior AS (SELECT CAST(SUM(total) AS REAL) / SUM(n) AS mean FROM tally)
+prior AS (SELECT CAST(SUM(total) AS DOUBLE PRECISION) / SUM(n) AS mean FROM tally)
 SELECT c.id, c.number, c.style, c.model, c.bars, c.tempo, c.key, c.meter, c.user_id,
        u.name AS user_name,
        c.guild_id, c.channel_id, c.message_id, c.created_at, t.n, t.total,
@@ -285,10 +312,10 @@ FROM tally AS t
 JOIN clips AS c ON c.id = t.clip_id
 JOIN users AS u ON u.id = c.user_id
 CROSS JOIN prior
-WHERE (:style IS NULL OR c.style = :style)
-  AND (:model IS NULL OR c.model = :model)
-  AND (:since IS NULL OR c.created_at >= :since)
-  AND (:scope IS NULL OR c.scope = :scope)
+WHERE (CAST(:style AS TEXT) IS NULL OR c.style = :style)
+  AND (CAST(:model AS TEXT) IS NULL OR c.model = :model)
+  AND (CAST(:since AS TEXT) IS NULL OR c.created_at >= :since)
+  AND (CAST(:scope AS BIGINT) IS NULL OR c.scope = :scope)
   -- arena clips stay off the chart: listing one would name the model behind a blind pair
   AND c.id NOT IN (SELECT clip_a FROM arena_pairs UNION ALL SELECT clip_b FROM arena_pairs)
 ORDER BY score DESC, t.n DESC, c.id
@@ -319,8 +346,8 @@ SELECT c.{column} AS grp,
        COALESCE(SUM(r.stars * r.stars), 0) AS total_sq
 FROM clips AS c
 LEFT JOIN ratings AS r ON r.clip_id = c.id AND r.user_id <> c.user_id
-WHERE (:since IS NULL OR c.created_at >= :since)
-  AND (:scope IS NULL OR c.scope = :scope)
+WHERE (CAST(:since AS TEXT) IS NULL OR c.created_at >= :since)
+  AND (CAST(:scope AS BIGINT) IS NULL OR c.scope = :scope)
 GROUP BY c.{column}
 ORDER BY c.{column}
 """
@@ -351,17 +378,18 @@ _ARENA_VOTES = """
 SELECT v.pair_id, v.user_id, v.choice, v.revealed_at IS NOT NULL AS revealed, p.model_a,
        p.model_b, p.style
 FROM arena_votes AS v JOIN arena_pairs AS p ON p.id = v.pair_id
-WHERE (:style IS NULL OR p.style = :style)
+WHERE (CAST(:style AS TEXT) IS NULL OR p.style = :style)
 ORDER BY v.pair_id, v.user_id
 """
 
 # Per unordered model pair: how many pairs were posted and how many votes they drew (every
 # choice counts: a pair nobody votes on has still been heard).
 _ARENA_PAIR_COUNTS = """
-SELECT min(p.model_a, p.model_b) AS first, max(p.model_a, p.model_b) AS second,
+SELECT CASE WHEN p.model_a < p.model_b THEN p.model_a ELSE p.model_b END AS first,
+       CASE WHEN p.model_a < p.model_b THEN p.model_b ELSE p.model_a END AS second,
        COUNT(DISTINCT p.id) AS pairs, COUNT(v.user_id) AS votes
 FROM arena_pairs AS p LEFT JOIN arena_votes AS v ON v.pair_id = p.id
-WHERE (:style IS NULL OR p.style = :style)
+WHERE (CAST(:style AS TEXT) IS NULL OR p.style = :style)
 GROUP BY first, second
 ORDER BY first, second
 """
@@ -408,7 +436,7 @@ FROM play_queue AS q
 JOIN clips AS c ON c.id = q.clip_id
 LEFT JOIN ratings AS r ON r.clip_id = q.clip_id AND r.user_id <> c.user_id
 WHERE q.party_id = ? AND q.started_at IS NOT NULL
-GROUP BY q.id
+GROUP BY q.id, q.clip_id, c.number
 ORDER BY mean IS NULL, mean DESC, votes DESC, position
 """
 
@@ -425,9 +453,9 @@ SELECT s.*, u.name AS user_name FROM seeds AS s JOIN users AS u ON u.id = s.user
 # ones. ``:q`` (case-folded, may be NULL) matches inside the name or the owner's name.
 _VISIBLE_SEEDS = """
 FROM seeds AS s JOIN users AS u ON u.id = s.user_id
-WHERE s.deleted_at IS NULL AND ifnull(s.guild_id, 0) = ifnull(:guild, 0)
+WHERE s.deleted_at IS NULL AND ifnull(s.guild_id, 0) = ifnull(CAST(:guild AS BIGINT), 0)
   AND (s.public = 1 OR s.user_id = :viewer)
-  AND (:q IS NULL OR {match})
+  AND (CAST(:q AS TEXT) IS NULL OR {match})
 """
 _BY_NAME_OR_OWNER = _VISIBLE_SEEDS.format(
     match="instr(s.name_key, :q) > 0 OR instr(casefold(u.name), :q) > 0")
@@ -444,7 +472,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 # ends; the depth cap bounds the work on a long chain of continuations all the same.
 _WALK = """
 WITH RECURSIVE walk(kind, id, depth) AS (
-    SELECT :kind, :id, 0
+    SELECT CAST(:kind AS TEXT), CAST(:id AS BIGINT), 0
     UNION
     SELECT l.{to}_kind, l.{to}_id, walk.depth + 1
     FROM lineage AS l JOIN walk ON l.{start}_kind = walk.kind AND l.{start}_id = walk.id
@@ -473,7 +501,7 @@ LIMIT :limit
 """
 # Up: every link out of a reached node leads to its parents. Down: the links into a reached
 # node (other than the start) whose parent was reached too.
-_ANCESTORS = _WALK.format(to="parent", start="child", from_node="child", filter="1")
+_ANCESTORS = _WALK.format(to="parent", start="child", from_node="child", filter="1 = 1")
 _DESCENDANTS = _WALK.format(
     to="child", start="parent", from_node="child",
     filter="n.depth > 0 AND (l.parent_kind, l.parent_id) IN (SELECT kind, id FROM nodes)")
@@ -605,25 +633,32 @@ def _job_from_row(row: sqlite3.Row) -> JobRow:
 
 
 class Store:
-    """Two SQLite connections: one writes, one reads, so a read never queues behind a write
-    waiting for another process's lock (in WAL mode readers do not block on writers). Every
-    public method is a short transaction or read with a bounded wait: past it the request is
-    refused with ``StoreBusy`` and nothing is stored.
+    """One SQLite file or one PostgreSQL database behind the same methods and the same SQL.
 
-    Create with ``await Store.open(path)``; use as ``async with await Store.open(path) as s``.
+    SQLite: two connections, one writes, one reads, so a read never queues behind a write
+    waiting for another process's lock (in WAL mode readers do not block on writers).
+    PostgreSQL (``postgresql://`` URL): a pool of connections (bot.store_pg); writes take one
+    advisory lock, so they run one at a time as on SQLite. Every public method is a short
+    transaction or read with a bounded wait: past it the request is refused with ``StoreBusy``
+    and nothing is stored.
+
+    Create with ``await Store.open(path_or_url)``; use as ``async with await Store.open(p) as s``.
     """
 
     def __init__(
         self,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection | None,
-        path: Path,
+        path: Path | str,
         migrations: Sequence[Migration],
         clock: Callable[[], datetime],
         *,
         wait: float = DEFAULT_WAIT,
         patient_wait: float = DEFAULT_PATIENT_WAIT,
+        pg: store_pg.PgDatabase | None = None,
     ) -> None:
+        self._pg = pg  # set: a PostgreSQL store (writer and reader are None)
+        self._closed = False
         self._writer: aiosqlite.Connection | None = writer
         self._reader: aiosqlite.Connection | None = reader  # None: read on the writer
         self._path = path
@@ -656,7 +691,13 @@ class Store:
         defaults to the system's UTC time. Both exist for tests and tools. ``wait`` is how long
         a request waits for a database another process holds (then StoreBusy), ``patient_wait``
         the same for work nobody is waiting on (storing a finished clip, a job's record).
+        ``path`` may be a ``postgresql://`` URL or ``sqlite:path`` (see ``db_target``).
         """
+        target = db_target(path)
+        if isinstance(target, str):
+            return await cls._open_pg(target, migrate=migrate, migrations=migrations,
+                                      clock=clock, wait=wait, patient_wait=patient_wait)
+        path = target
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             need = ".".join(map(str, MIN_SQLITE))
             raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old: Cadenza needs {need}")
@@ -695,6 +736,44 @@ class Store:
                 await store.close()
             raise
         return store
+
+    @classmethod
+    async def _open_pg(cls, url: str, *, migrate: bool, migrations: Sequence[Migration] | None,
+                       clock: Callable[[], datetime] | None, wait: float,
+                       patient_wait: float) -> Store:
+        steps = tuple(migrations) if migrations is not None else _pg_migrations()
+        shown = store_pg.redact(url)
+        store = cls(None, None, shown, steps, clock or _utc_now, wait=wait,
+                    patient_wait=patient_wait, pg=store_pg.PgDatabase(url))
+        try:
+            try:
+                async with store._pg_reading(max(wait, 5.0)) as conn:
+                    version = await _pg_version(conn)
+                    store._refuse_newer(version)
+                    if version == 0:
+                        rows = await conn.execute_fetchall(
+                            "SELECT count(*) FROM pg_tables WHERE schemaname = "
+                            "current_schema()")
+                        if rows[0][0]:
+                            raise StoreError(
+                                f"{shown} is not a Cadenza database (it has tables but no "
+                                "schema version); set CADENZA_DB to another database")
+            except _PG_ERRORS as e:
+                raise _translate(e, f"cannot open database {shown}") from e
+            if migrate:
+                await store.upgrade()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @asynccontextmanager
+    async def _pg_reading(self, wait: float) -> AsyncIterator[store_pg.PgConn]:
+        assert self._pg is not None
+        if self._closed:
+            raise StoreError("the database is closed")
+        async with self._pg.reading(wait) as conn:
+            yield conn
 
     @staticmethod
     async def _connect(path: Path) -> aiosqlite.Connection:
@@ -735,6 +814,10 @@ class Store:
         """Close both connections, after a running transaction if it ends within ``wait``
         (else it is rolled back: a shutdown must not wait on another process's lock);
         idempotent."""
+        if self._pg is not None:
+            self._closed = True
+            await self._pg.close()
+            return
         for lock, name in ((self._write_lock, "_writer"), (self._read_lock, "_reader")):
             try:
                 await asyncio.wait_for(lock.acquire(), self.wait)
@@ -763,12 +846,18 @@ class Store:
         await self.close()
 
     def __repr__(self) -> str:
-        state = "open" if self._writer is not None else "closed"
+        state = "open" if self._writer is not None or (self._pg and not self._closed) \
+            else "closed"
         return f"<Store {self._path} {state}>"
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | str:
+        """The SQLite file, or the PostgreSQL URL without its password."""
         return self._path
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self._pg is not None else "sqlite"
 
     @property
     def latest_version(self) -> int:
@@ -790,7 +879,14 @@ class Store:
             raise _busy(what) from None
 
     @asynccontextmanager
-    async def _reading(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+    async def _reading(self, what: str) -> AsyncIterator[Any]:
+        if self._pg is not None:
+            try:
+                async with self._pg_reading(self.wait) as conn:
+                    yield conn
+            except _PG_ERRORS as e:
+                raise _translate(e, what) from e
+            return
         await self._acquire(self._read_lock, self.wait, what)
         try:
             conn = self._live(self._reader or self._writer)
@@ -811,6 +907,15 @@ class Store:
         nothing written.
         """
         wait = self.patient_wait if patient else self.wait
+        if self._pg is not None:
+            if self._closed:
+                raise StoreError("the database is closed")
+            try:
+                async with self._pg.transaction(wait) as pg_conn:
+                    yield pg_conn
+            except _PG_ERRORS as e:
+                raise _translate(e, what) from e
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         await self._acquire(self._write_lock, wait, what)
@@ -878,6 +983,8 @@ class Store:
 
     async def schema_version(self) -> int:
         async with self._reading("cannot read the schema version") as conn:
+            if self._pg is not None:
+                return await _pg_version(conn)
             return await self._user_version(conn)
 
     async def upgrade(self) -> list[int]:
@@ -889,28 +996,59 @@ class Store:
         applied: list[int] = []
         for step in self._migrations:
             async with self._transaction(f"migration {step.name} failed", patient=True) as conn:
-                # Re-read inside the write lock: another process may have migrated meanwhile.
-                current = await self._user_version(conn)
-                self._refuse_newer(current)
-                if current >= step.version:
-                    continue
-                for statement in step.statements:
-                    await conn.execute(statement)
-                # foreign_keys cannot be switched off inside a transaction, and table rebuilds
-                # in later migrations could still leave dangling references: check explicitly.
-                broken = list(await conn.execute_fetchall("PRAGMA foreign_key_check"))
-                if broken:
-                    raise StoreError(
-                        f"migration {step.name} failed: {len(broken)} rows break foreign keys "
-                        f"(first in table {broken[0][0]})"
-                    )
-                await conn.execute(f"PRAGMA user_version = {step.version:d}")
-            applied.append(step.version)
-            log.info("database %s: applied migration %s", self._path, step.name)
+                if self._pg is not None:
+                    done = await self._pg_step(conn, step)
+                else:
+                    done = await self._sqlite_step(conn, step)
+            if done:
+                applied.append(step.version)
+                log.info("database %s: applied migration %s", self._path, step.name)
         return applied
+
+    async def _sqlite_step(self, conn: aiosqlite.Connection, step: Migration) -> bool:
+        # Re-read inside the write lock: another process may have migrated meanwhile.
+        current = await self._user_version(conn)
+        self._refuse_newer(current)
+        if current >= step.version:
+            return False
+        for statement in step.statements:
+            await conn.execute(statement)
+        # foreign_keys cannot be switched off inside a transaction, and table rebuilds
+        # in later migrations could still leave dangling references: check explicitly.
+        broken = list(await conn.execute_fetchall("PRAGMA foreign_key_check"))
+        if broken:
+            raise StoreError(
+                f"migration {step.name} failed: {len(broken)} rows break foreign keys "
+                f"(first in table {broken[0][0]})"
+            )
+        await conn.execute(f"PRAGMA user_version = {step.version:d}")
+        return True
+
+    async def _pg_step(self, conn: store_pg.PgConn, step: Migration) -> bool:
+        """One PostgreSQL migration, inside the write lock's transaction (DDL is transactional
+        there: a failing step leaves nothing behind)."""
+        await conn.conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS {store_pg.VERSION_TABLE} (version INTEGER NOT NULL)")
+        current = await _pg_version(conn)
+        self._refuse_newer(current)
+        if current >= step.version:
+            return False
+        for statement in step.statements:
+            await conn.conn.exec_driver_sql(statement)
+        await conn.conn.exec_driver_sql(f"DELETE FROM {store_pg.VERSION_TABLE}")
+        await conn.execute(f"INSERT INTO {store_pg.VERSION_TABLE} (version) VALUES (?)",
+                           (step.version,))
+        return True
 
     async def diagnostics(self) -> dict[str, object]:
         """Connection settings and versions, for a status command and for tests."""
+        if self._pg is not None:
+            async with self._reading("cannot read database settings") as conn:
+                rows = await conn.execute_fetchall(
+                    "SELECT current_setting('server_version'), current_setting('lock_timeout')")
+                return {"backend": "postgresql", "path": str(self._path),
+                        "server_version": rows[0][0], "user_version": await _pg_version(conn),
+                        "latest_version": self.latest_version}
         async with self._reading("cannot read database settings") as conn:
             values: dict[str, object] = {}
             for pragma in ("journal_mode", "foreign_keys", "busy_timeout", "user_version"):
@@ -937,6 +1075,12 @@ class Store:
     async def add_clip(self, clip: NewClip) -> int:
         """Store a clip and return its id (1, 2, 3 ...); nothing is stored if anything fails."""
         params_json = _params_json(clip.params)
+        # SQLite's STRICT tables refuse a float in an integer column; PostgreSQL (asyncpg)
+        # would round it: refuse it here, the same on both.
+        for name in ("bars", "seed", "user_id", "guild_id", "channel_id", "message_id"):
+            value = getattr(clip, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise StoreError(f"clip not stored: {name} must be a whole number (got {value!r})")
         if clip.user_name is not None:
             _check_user(clip.user_id, clip.user_name)
         _check_parents(clip.parents)
@@ -957,7 +1101,8 @@ class Store:
                 await self._link(conn, "clip", clip_id, clip.parents, created_at)
         except StoreError as e:
             # users is the only table clips references, so this names the actual problem.
-            if "FOREIGN KEY constraint failed" in str(e.__cause__):
+            cause = str(e.__cause__)
+            if "FOREIGN KEY constraint failed" in cause or "violates foreign key" in cause:
                 raise StoreError(f"clip not stored: unknown user {clip.user_id}") from e.__cause__
             raise
         log.debug("stored clip #%d (%s, %s)", clip_id, clip.style, clip.model)
@@ -1118,7 +1263,7 @@ class Store:
                          key: str) -> Seed | None:
         rows = list(await conn.execute_fetchall(
             _SELECT_SEED + "WHERE s.deleted_at IS NULL AND ifnull(s.guild_id, 0) = "
-            "ifnull(?, 0) AND s.name_key = ?", (guild_id, key)))
+            "ifnull(CAST(? AS BIGINT), 0) AND s.name_key = ?", (guild_id, key)))
         return _seed_from_row(rows[0]) if rows else None
 
     async def get_seed(self, seed_id: int) -> Seed | None:
@@ -1358,7 +1503,8 @@ class Store:
         async with self._transaction(f"vote on arena #{pair_id} not stored") as conn:
             rows = list(await conn.execute_fetchall(
                 "SELECT (SELECT 1 FROM arena_pairs WHERE id = ?), v.choice, v.revealed_at "
-                "FROM (SELECT 1) LEFT JOIN arena_votes AS v ON v.pair_id = ? AND v.user_id = ?",
+                "FROM (SELECT 1) AS one LEFT JOIN arena_votes AS v ON v.pair_id = ? AND "
+                "v.user_id = ?",
                 (pair_id, pair_id, user_id)))
             exists, previous, revealed_at = rows[0]
             if not exists:
@@ -1598,9 +1744,9 @@ class Store:
         (playing one would pair a number with a blind clip)."""
         async with self._reading("cannot read the newest clip") as conn:
             rows = list(await conn.execute_fetchall(
-                _SELECT_CLIP + "WHERE c.scope = :scope AND (:channel IS NULL OR c.channel_id = "
-                ":channel) AND c.id NOT IN (SELECT clip_a FROM arena_pairs UNION ALL "
-                "SELECT clip_b FROM arena_pairs) ORDER BY c.id DESC LIMIT 1",
+                _SELECT_CLIP + "WHERE c.scope = :scope AND (CAST(:channel AS BIGINT) IS NULL "
+                "OR c.channel_id = :channel) AND c.id NOT IN (SELECT clip_a FROM arena_pairs "
+                "UNION ALL SELECT clip_b FROM arena_pairs) ORDER BY c.id DESC LIMIT 1",
                 {"scope": scope, "channel": channel_id}))
         return _clip_from_row(rows[0]) if rows else None
 
@@ -1653,8 +1799,8 @@ class Store:
     async def open_parties(self, guild_id: int | None = None) -> list[Party]:
         async with self._reading("cannot read the parties") as conn:
             rows = await conn.execute_fetchall(
-                _SELECT_PARTY + "WHERE p.status = 'open' AND (:g IS NULL OR p.guild_id = :g) "
-                "ORDER BY p.id", {"g": guild_id})
+                _SELECT_PARTY + "WHERE p.status = 'open' AND (CAST(:g AS BIGINT) IS NULL "
+                "OR p.guild_id = :g) ORDER BY p.id", {"g": guild_id})
         return [_party_from_row(r) for r in rows]
 
     async def update_party(self, party_id: int, **values: Any) -> None:

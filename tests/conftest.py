@@ -113,3 +113,12 @@ def pg_server():
 def pg_url(pg_server) -> str:
     """A fresh, empty database on the test server: its postgresql:// URL."""
     return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_db(request, tmp_path: Path):
+    """Where a store test's database lives: a SQLite file, or a fresh PostgreSQL database (its
+    URL); the store's tests run on both (tests/store_backends.py)."""
+    if request.param == "sqlite":
+        return tmp_path / "cadenza.db"
+    return request.getfixturevalue("pg_server").create_database()

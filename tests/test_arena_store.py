@@ -15,6 +15,7 @@ from test_store import insert_old_clip
 
 from cadenza.store import Store, StoreError, load_migrations
 from cadenza.store_rows import ArenaVote, NewClip, NewPair, PairCount
+from tests.store_backends import CHECK_FAILED, UNIQUE_FAILED, raw, sqlite_only
 
 T0 = datetime(2024, 7, 1, 18, 0, tzinfo=UTC)
 
@@ -27,14 +28,6 @@ def midi_bytes() -> bytes:
     buffer = io.BytesIO()
     song.save(file=buffer)
     return buffer.getvalue()
-
-
-def raw(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 async def add_clip(store: Store, model: str, style: str = "jazz", user_id: int = 1) -> int:
@@ -75,14 +68,14 @@ async def literal_votes(store: Store) -> None:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
+async def store(store_db: Path | str):
     now = [T0]
 
     def clock() -> datetime:
         now[0] += timedelta(seconds=1)
         return now[0]
 
-    async with await Store.open(tmp_path / "cadenza.db", clock=clock) as opened:
+    async with await Store.open(store_db, clock=clock) as opened:
         yield opened
 
 
@@ -133,16 +126,17 @@ async def test_refusals_store_nothing(store: Store) -> None:
         await store.add_pair(NewPair(clip_a=3, clip_b=42, model_a="vae", model_b="gru",
                                      style="jazz", user_id=9, user_name="ivan"))
     fourth = await add_clip(store, "lstm")
-    with pytest.raises(StoreError, match="CHECK constraint failed"):  # two clips of one model
+    with pytest.raises(StoreError, match=CHECK_FAILED):  # two clips of one model
         await store.add_pair(NewPair(clip_a=fourth, clip_b=1, model_a="lstm", model_b="lstm",
                                      style="jazz", user_id=9, user_name="ivan"))
-    with pytest.raises(StoreError, match="UNIQUE constraint failed"):  # clip 1 is in pair 1
+    with pytest.raises(StoreError, match=UNIQUE_FAILED):  # clip 1 is in pair 1
         await store.add_pair(NewPair(clip_a=1, clip_b=third, model_a="lstm", model_b="vae",
                                      style="jazz", user_id=9, user_name="ivan"))
     assert raw(store.path, "SELECT id, clip_a, clip_b FROM arena_pairs") == [(1, 1, 2)]
     assert raw(store.path, "SELECT COUNT(*) FROM users WHERE id = 9") == [(0,)]
 
 
+@sqlite_only
 async def test_pairs_and_votes_cannot_be_deleted_from_under_each_other(store: Store) -> None:
     pair_id = await add_pair(store, "lstm", "gru")
     await store.set_arena_vote(pair_id, 2, "tie", "bob")

@@ -1,5 +1,6 @@
-"""Seeds and lineage in the store (real SQLite files): names, visibility, paging and search, soft
-deletion, the lineage walks on a literal history, and that nothing half-made is ever stored."""
+"""Seeds and lineage in the store (real SQLite files and PostgreSQL databases): names,
+visibility, paging and search, soft deletion, the lineage walks on a literal history, and that
+nothing half-made is ever stored."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def new_seed(name: str, user: tuple[int, str] = ALICE, *, guild: int | None = GU
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    async with await Store.open(tmp_path / "cadenza.db", clock=Clock()) as opened:
+async def store(store_db: Path | str):
+    async with await Store.open(store_db, clock=Clock()) as opened:
         yield opened
 
 
@@ -109,7 +110,7 @@ async def test_deleting_keeps_the_row_and_its_lineage_and_frees_the_name(store: 
     [link] = await store.ancestors("clip", clip_id)
     assert (link.parent.id, link.parent.label, link.parent.user_name, link.parent.deleted) == (
         seed_id, "riff", "alice", True)
-    assert counts(tmp_path / "cadenza.db")["seeds"] == 2
+    assert counts(store.path)["seeds"] == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ async def test_descendants_tree_of_a_seed(store: Store) -> None:
 
 
 async def test_a_missing_parent_stores_nothing(store: Store, tmp_path: Path) -> None:
-    db = tmp_path / "cadenza.db"
+    db = store.path
     before = counts(db)
     with pytest.raises(StoreError, match="clip not stored: it is built on clip #41, which does "
                                          "not exist"):
