@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +34,15 @@ from cadenza.library import ClipResult
 from cadenza.members import UserRef, Where
 from cadenza.origin import PLAIN, Origin
 from cadenza.service import Resolved
-from cadenza.store import StoreError
+from cadenza.store import DEFAULT_LEASE, StoreError
 from cadenza.store_rows import JobRow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 16
+# Renew job leases this many times per lease: a missed renewal or two (a slow database) must
+# not let another process take a live job.
+RENEWALS_PER_LEASE = 3
 DEFAULT_PER_MEMBER = 3  # one composing and two waiting
 NOWHERE = Where()
 # What a member is told when a stage fails for want of something on the server (a
@@ -150,6 +156,10 @@ class Job:
         self.user = user
         self.where = where
         self.state = "admitted"  # queued, running, done, failed, cancelled, interrupted
+        # Set by a follower that records the member's answer itself (Store.record_answer):
+        # until then the job stays leased and unanswered, so if this process dies before the
+        # answer is posted another one posts it. Otherwise finishing the job answers it.
+        self.answer_recorded_by_follower = False
         self.message_id: int | None = None
         self.admitted_at = time.monotonic()
         self.started_at: float | None = None
@@ -194,10 +204,23 @@ class JobQueue:
     """
 
     def __init__(self, app: Cadenza, *, capacity: int = DEFAULT_CAPACITY,
-                 per_member: int = DEFAULT_PER_MEMBER, workers: int = 1) -> None:
+                 per_member: int = DEFAULT_PER_MEMBER, workers: int = 1,
+                 lease: float | None = None, owner: str | None = None) -> None:
         if capacity < 1 or per_member < 1 or workers < 1:
             raise ValueError("capacity, per_member and workers must be at least 1")
         self.app = app
+        # Jobs are this process's in the store while it renews their leases. A SQLite file has
+        # one process: lease 0, so a restart takes its jobs at once. PostgreSQL may be shared
+        # by several gateway processes: a dead one's jobs are taken once its leases run out.
+        if lease is None:
+            lease = DEFAULT_LEASE if getattr(app.store, "backend", "sqlite") == "postgresql" \
+                else 0.0
+        self.lease = lease
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Called with the jobs taken over from a dead process while this one runs (the start's
+        # are returned by start()); the Discord client tells their members.
+        self.on_takeover: Callable[[list[JobRow]], Awaitable[None]] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self.capacity = capacity
         self.per_member = per_member
         self.workers = workers
@@ -219,23 +242,50 @@ class JobQueue:
         Returns every interrupted job whose member has not been told yet (this start's and
         any an earlier start could not report); call ``mark_notified`` once told.
         """
-        await self.app.store.interrupt_open_jobs()
-        pending = await self.app.store.jobs_to_notify()
+        pending = await self.app.store.interrupt_open_jobs(self.owner, self.lease)
         self._tasks = [asyncio.create_task(self._worker(), name=f"cadenza-job-worker-{n}")
                        for n in range(self.workers)]
+        if self.lease > 0:
+            self._keeper = asyncio.create_task(self._keep_leases(), name="cadenza-job-leases")
         return pending
 
-    async def mark_notified(self, job_id: int) -> None:
-        await self.app.store.mark_job_notified(job_id)
+    async def _keep_leases(self) -> None:
+        """Renew this process's leases, and take over the jobs of a process that died."""
+        while True:
+            await asyncio.sleep(self.lease / RENEWALS_PER_LEASE)
+            try:
+                await self.app.store.renew_leases(self.owner, self.lease)
+                # Our own jobs' leases were just renewed: only a dead process's are taken.
+                taken = await self.app.store.interrupt_open_jobs(self.owner, self.lease)
+            except StoreError:
+                log.warning("could not renew the job leases of %s", self.owner, exc_info=True)
+                continue
+            if taken and self.on_takeover is not None:
+                try:
+                    await self.on_takeover(taken)
+                except Exception:
+                    log.exception("could not answer the jobs taken over: %s",
+                                  [j.id for j in taken])
+
+    async def mark_notified(self, job_id: int, message_id: int | None = None) -> None:
+        await self.app.store.mark_job_notified(job_id, message_id)
 
     async def close(self) -> None:
         """Stop the workers; open jobs end with ``Interrupted`` here and stay open in the store,
         so the next ``start`` reports them."""
         self._closed = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._keeper] if self._keeper is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._keeper = [], None
+        if self.lease > 0:
+            # The next process takes the open jobs at once, not after the lease.
+            try:
+                await self.app.store.release_leases(self.owner)
+            except StoreError:
+                log.warning("could not release the job leases of %s", self.owner,
+                            exc_info=True)
         # _by_id holds every enqueued job not yet finished, wherever a worker left it.
         for job in [*self._admitted, *self._by_id.values()]:
             self._interrupt(job)
@@ -285,7 +335,7 @@ class JobQueue:
                 user_id=job.user.id, user_name=job.user.name,
                 params=job_params(job.resolved, job.origin, job.matchup),
                 guild_id=job.where.guild_id, channel_id=job.where.channel_id,
-                party_id=party_id,
+                party_id=party_id, owner=self.owner, lease=self.lease,
             )
         except BaseException:
             self.abandon(job)
@@ -460,8 +510,7 @@ class JobQueue:
         """Record the outcome, then tell the follower: a member who got their clip must never
         hear after a restart that it was interrupted."""
         assert job.id is not None
-        write = asyncio.ensure_future(
-            self.app.store.finish_job(job.id, status, clip_id=clip_id, error=error))
+        write = asyncio.ensure_future(self._record_end(job, status, clip_id, error))
         try:
             # Shielded: a shutdown arriving now must not cut the write (milliseconds) short.
             await asyncio.shield(write)
@@ -474,6 +523,34 @@ class JobQueue:
             # The member gets their answer; the row stays open and the next start closes it.
             log.exception("could not record the end of job %d", job.id)
         self._finish(job, status, event)
+
+    async def _record_end(self, job: Job, status: str, clip_id: int | None,
+                          error: str | None) -> None:
+        assert job.id is not None
+        await self.app.store.finish_job(job.id, status, clip_id=clip_id, error=error)
+        if status != "cancelled" and not job.answer_recorded_by_follower:
+            # Nobody posts an answer to record: the event itself is the answer.
+            await self.app.store.record_answer(job.id, None)
+
+    async def claim_answer(self, job: Job) -> bool:
+        """Before posting a job's answer: False when another process has taken the job over
+        (this one's lease ran out) and answers it; True otherwise, also when the store cannot
+        be reached (better the member hears twice than never)."""
+        if job.id is None:
+            return True
+        try:
+            return await self.app.store.claim_answer(job.id, self.owner)
+        except StoreError:
+            log.warning("could not claim the answer of job %d; answering", job.id, exc_info=True)
+            return True
+
+    async def record_answer(self, job: Job, message_id: int | None) -> None:
+        if job.id is None:
+            return
+        try:
+            await self.app.store.record_answer(job.id, message_id)
+        except StoreError:
+            log.exception("could not record the answer of job %d", job.id)
 
     def _finish(self, job: Job, state: str, event: JobEvent) -> None:
         job.state = state

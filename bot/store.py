@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -73,6 +73,9 @@ DEFAULT_DB_NAME = "cadenza.db"
 DEFAULT_WAIT = 2.0
 # What work nobody is waiting on may wait (a finished clip, a job's record).
 DEFAULT_PATIENT_WAIT = 20.0
+# How long a job stays its process's without a renewal: a process killed mid-job has its
+# jobs taken over by another (or by itself, restarted) this long after its last renewal.
+DEFAULT_LEASE = 30.0
 # SQLite waits for a lock in slices this long, so a cancelled wait (shutdown) returns soon.
 BUSY_SLICE = 0.25
 # STRICT tables (0001) need 3.37; RETURNING needs 3.35.
@@ -625,6 +628,10 @@ def _job_from_row(row: sqlite3.Row) -> JobRow:
         started_at=ts("started_at"),
         finished_at=ts("finished_at"),
         notified_at=ts("notified_at"),
+        owner=row["owner"],
+        lease_until=ts("lease_until"),
+        answered_at=ts("answered_at"),
+        answer_message_id=row["answer_message_id"],
     )
 
 
@@ -1578,19 +1585,25 @@ class Store:
         guild_id: int | None = None,
         channel_id: int | None = None,
         party_id: int | None = None,
+        owner: str | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> int:
         """Record an admitted compose request as 'queued'; returns the job id. With
         ``party_id`` the party learns it is composing this job in the same transaction, so no
-        shutdown can leave a party's request looking like a member's (claim_party_jobs)."""
+        shutdown can leave a party's request looking like a member's (claim_party_jobs).
+        With ``owner`` the job is that process's for ``lease`` seconds (``renew_leases``)."""
         _check_user(user_id, user_name)
         params_json = _params_json(params)
-        now = _to_ts(self._clock())
+        moment = self._clock()
+        now = _to_ts(moment)
+        until = _to_ts(moment + timedelta(seconds=lease)) if owner is not None else None
         async with self._transaction("job not stored") as conn:
             await self._upsert_user(conn, user_id, user_name)
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (status, user_id, guild_id, channel_id, params_json, "
-                "created_at) VALUES ('queued', ?, ?, ?, ?, ?) RETURNING id",
-                (user_id, guild_id, channel_id, params_json, now),
+                "created_at, owner, lease_until) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                (user_id, guild_id, channel_id, params_json, now, owner, until),
             )
             job_id = int(next(iter(rows))[0])
             if party_id is not None:
@@ -1630,28 +1643,89 @@ class Store:
         'cancelled'."""
         if status not in ("done", "failed", "cancelled"):
             raise StoreError(f"a job finishes as done, failed or cancelled (got {status!r})")
+        # A cancelled job was answered by the cancel itself.
         await self._update_job(
             job_id, f"job {job_id} not finished",
-            "UPDATE jobs SET status = ?, clip_id = ?, error = ?, finished_at = ? WHERE id = ?",
-            (status, clip_id, error, _to_ts(self._clock())),
+            "UPDATE jobs SET status = ?, clip_id = ?, error = ?, finished_at = ?, answered_at = "
+            "CASE WHEN ? = 'cancelled' THEN ? ELSE answered_at END WHERE id = ?",
+            (status, clip_id, error, _to_ts(self._clock()), status, _to_ts(self._clock())),
         )
 
-    async def interrupt_open_jobs(self) -> list[JobRow]:
-        """Mark every 'queued' or 'running' job failed (their process is gone); returns them.
+    async def interrupt_open_jobs(self, owner: str | None = None,
+                                  lease: float = DEFAULT_LEASE) -> list[JobRow]:
+        """Take over the jobs whose process is gone, in one transaction; returns them, now
+        ``owner``'s for ``lease`` seconds, for their members to be answered (once each).
 
-        Call once at start-up, before any new job is admitted.
+        A job's process is gone when its lease has run out (or it never had one: a
+        single-process Cadenza). Of those, a 'queued' or 'running' job is marked failed
+        (interrupted); a job already interrupted whose notice was never posted is taken too;
+        and a 'done' or 'failed' job whose answer was never posted is taken as it is (its clip
+        or its message still has to reach the member). Jobs of live processes are left alone.
+        Call at start-up, and now and then while running (a crashed peer's jobs).
         """
-        now = _to_ts(self._clock())
+        moment = self._clock()
+        now, until = _to_ts(moment), _to_ts(moment + timedelta(seconds=lease))
+        expired = "(j.lease_until IS NULL OR j.lease_until < :now)"
+        params = {"now": now, "until": until, "owner": owner, "error": INTERRUPTED_MESSAGE}
         async with self._transaction("could not close interrupted jobs", patient=True) as conn:
             rows = await conn.execute_fetchall(
-                "UPDATE jobs SET status = 'failed', interrupted = 1, error = ?, finished_at = ? "
-                "WHERE status IN ('queued', 'running') RETURNING id",
-                (INTERRUPTED_MESSAGE, now),
-            )
+                "UPDATE jobs AS j SET status = 'failed', interrupted = 1, error = :error, "
+                "finished_at = :now, owner = :owner, answer_owner = :owner, lease_until = :until "
+                f"WHERE j.status IN ('queued', 'running') AND {expired} RETURNING id", params)
             ids = sorted(int(r[0]) for r in rows)
-        if ids:
-            log.warning("marked %d interrupted job(s) failed: %s", len(ids), ids)
-        return [job for job in await self.jobs_to_notify() if job.id in ids]
+            taken = await conn.execute_fetchall(
+                "UPDATE jobs AS j SET owner = :owner, answer_owner = :owner, lease_until = :until "
+                "WHERE j.answered_at IS NULL AND j.notified_at IS NULL AND j.status <> "
+                f"'cancelled' AND j.status NOT IN ('queued', 'running') AND {expired} "
+                "RETURNING id", params)
+            ids = sorted({*ids, *(int(r[0]) for r in taken)})
+            found = await conn.execute_fetchall(
+                _SELECT_JOB + "WHERE j.id IN (SELECT id FROM jobs WHERE lease_until = :until "
+                "AND answered_at IS NULL AND notified_at IS NULL) ORDER BY j.id",
+                {"until": until})
+        jobs = [job for job in (_job_from_row(r) for r in found) if job.id in ids]
+        if jobs:
+            log.warning("took over %d job(s) of a process that is gone: %s", len(jobs),
+                        [(j.id, j.status) for j in jobs])
+        return jobs
+
+    async def renew_leases(self, owner: str, lease: float = DEFAULT_LEASE) -> int:
+        """Keep ``owner``'s unanswered jobs its own for ``lease`` seconds more; returns how
+        many it holds. Call every third of the lease or so."""
+        until = _to_ts(self._clock() + timedelta(seconds=lease))
+        async with self._transaction("job leases not renewed", patient=True) as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE owner = ? AND answered_at IS NULL AND "
+                "notified_at IS NULL", (until, owner))
+            return int(cursor.rowcount)
+
+    async def release_leases(self, owner: str) -> int:
+        """End ``owner``'s leases now (a clean shutdown): the next process to start takes
+        its open jobs at once instead of after the lease."""
+        now = _to_ts(self._clock() - timedelta(microseconds=1))
+        async with self._transaction("job leases not released", patient=True) as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE owner = ? AND answered_at IS NULL AND "
+                "notified_at IS NULL", (now, owner))
+            return int(cursor.rowcount)
+
+    async def claim_answer(self, job_id: int, owner: str) -> bool:
+        """Claim the right to post the member's answer to a job (its clip, or a failure
+        message) before posting it: True for exactly one claimer (or the same one again)
+        while the job is unanswered; False if it was answered or another process claimed it."""
+        async with self._transaction(f"job {job_id} not claimed", patient=True) as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET answer_owner = ? WHERE id = ? AND answered_at IS NULL AND "
+                "notified_at IS NULL AND (answer_owner IS NULL OR answer_owner = ?)",
+                (owner, job_id, owner))
+            return cursor.rowcount == 1
+
+    async def record_answer(self, job_id: int, message_id: int | None) -> None:
+        """The member got the job's answer (in ``message_id``, when it was a message)."""
+        await self._update_job(
+            job_id, f"job {job_id} not updated",
+            "UPDATE jobs SET answered_at = ?, answer_message_id = coalesce(?, answer_message_id)"
+            " WHERE id = ?", (_to_ts(self._clock()), message_id))
 
     async def jobs_to_notify(self) -> list[JobRow]:
         """Interrupted jobs whose members have not been told yet, oldest first."""
@@ -1661,10 +1735,12 @@ class Store:
             )
         return [_job_from_row(row) for row in rows]
 
-    async def mark_job_notified(self, job_id: int) -> None:
+    async def mark_job_notified(self, job_id: int, message_id: int | None = None) -> None:
+        now = _to_ts(self._clock())
         await self._update_job(job_id, f"job {job_id} not updated",
-                               "UPDATE jobs SET notified_at = ? WHERE id = ?",
-                               (_to_ts(self._clock()),))
+                               "UPDATE jobs SET notified_at = ?, answered_at = ?, "
+                               "answer_message_id = coalesce(?, answer_message_id) WHERE id = ?",
+                               (now, now, message_id))
 
     # -- listening: each server's play queue, its player and listening parties ---------------
 

@@ -156,6 +156,12 @@ class JobRow:
     started_at: datetime | None
     finished_at: datetime | None
     notified_at: datetime | None
+    # Schema v7: the process running it and until when (None: no lease), and the member's
+    # answer (the clip or the failure notice) once posted.
+    owner: str | None = None
+    lease_until: datetime | None = None
+    answered_at: datetime | None = None
+    answer_message_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

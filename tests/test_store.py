@@ -153,7 +153,8 @@ async def test_packaged_migrations_are_found_through_importlib_resources() -> No
                                                           (3, "0003_seeds.sql"),
                                                           (4, "0004_arena.sql"),
                                                           (5, "0005_clip_scopes.sql"),
-                                                          (6, "0006_listening.sql")]
+                                                          (6, "0006_listening.sql"),
+                                                          (7, "0007_job_leases.sql")]
     assert any(s.startswith("CREATE TABLE clips") for s in migrations[0].statements)
 
 

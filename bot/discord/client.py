@@ -20,6 +20,7 @@ from cadenza.discord.lag import LagMonitor
 from cadenza.discord.reply import DEFAULT_TOKEN_TTL
 from cadenza.errors import new_error_id
 from cadenza.jobs import JobQueue
+from cadenza.store_rows import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,21 @@ class CadenzaBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # A listening party composes its interrupted clip again itself (cog_party).
-        interrupted = await self.app.listening.claim_party_jobs(await self.jobs.start())
-        if interrupted:
-            compose = self.get_cog("Compose")
-            self.spawn(compose.notify_interrupted(interrupted))  # type: ignore[union-attr]
+        self.jobs.on_takeover = self._answer_taken_over  # a dead peer's jobs, while running
+        await self._answer_taken_over(await self.jobs.start(), spawn=True)
         if self.settings.dev_guild:
             await self._sync_dev_guild(self.settings.dev_guild)
+
+    async def _answer_taken_over(self, jobs: list[JobRow], *, spawn: bool = False) -> None:
+        """Tell the members of jobs a process that died left behind (once each)."""
+        interrupted = await self.app.listening.claim_party_jobs(jobs)
+        if interrupted:
+            compose = self.get_cog("Compose")
+            notify = compose.notify_interrupted(interrupted)  # type: ignore[union-attr]
+            if spawn:
+                self.spawn(notify)
+            else:
+                await notify
 
     async def _sync_dev_guild(self, guild_id: int) -> None:
         """A convenience for development: a dev guild the bot is not in (or a typo'd id, 403

@@ -260,6 +260,9 @@ class Compose(commands.Cog):
         awaited once the job is in the queue, before it is followed."""
         job = self.jobs.admit(resolved, member_ref(interaction.user), where_of(interaction),
                               origin, matchup)
+        # follow() records the answer once posted; should this process die first, another
+        # one posts it (JobQueue's leases).
+        job.answer_recorded_by_follower = True
         try:
             message_id, original = await respond.progress_message(interaction)
             await self.jobs.enqueue(job)
@@ -284,13 +287,19 @@ class Compose(commands.Cog):
                                      view=cancel_view(job.id))
                 elif isinstance(event, Stage):
                     await reply.edit(content=stage_text(line, event), view=None)
+                elif isinstance(event, Done | Failed) and not await self.jobs.claim_answer(job):
+                    # This process's lease ran out and another one took the job: it answers.
+                    log.warning("job %s was taken over by another process", job.id)
                 elif isinstance(event, Done) and isinstance(event.result, ArenaResult):
                     await self._arena().post(reply, event.result, job)
+                    await self.jobs.record_answer(job, reply.message_id)
                 elif isinstance(event, Done):
                     await self.post(reply, event, job)
+                    await self.jobs.record_answer(job, reply.message_id)
                 elif isinstance(event, Failed):
                     await reply.fail(f"Sorry — this {what} could not be made: {event.message}",
                                      failed_text(line, event.message, what))
+                    await self.jobs.record_answer(job, reply.message_id)
                 elif isinstance(event, Cancelled):
                     await reply.edit(content=cancelled_text(line), view=None)
                 elif isinstance(event, Interrupted):
@@ -303,6 +312,8 @@ class Compose(commands.Cog):
                             exc_info=True)
                 if isinstance(event, Done):
                     await self._post_failed(reply, event, error)
+                if isinstance(event, Done | Failed):
+                    await self.jobs.record_answer(job, reply.message_id)
 
     def _arena(self):  # type: ignore[no-untyped-def]
         cog = self.bot.get_cog("Arena")
@@ -348,6 +359,9 @@ class Compose(commands.Cog):
             if row.channel_id is None:
                 await self.jobs.mark_notified(row.id)
                 continue
+            if row.status == "done" or not row.interrupted:
+                await self._answer_taken_over(row)
+                continue
             channel = self.bot.get_partial_messageable(row.channel_id, guild_id=row.guild_id)
             try:
                 matchup = matchup_from_params(row.params)
@@ -381,6 +395,28 @@ class Compose(commands.Cog):
                             row.id, exc_info=True)
                 continue
             await self.jobs.mark_notified(row.id)
+
+
+    async def _answer_taken_over(self, row: JobRow) -> None:
+        """A job whose process died after it finished but before its member heard: its clip
+        (or its failure) is posted once, from here."""
+        channel = self.bot.get_partial_messageable(row.channel_id or 0, guild_id=row.guild_id)
+        scope = row.guild_id if row.guild_id is not None else -(row.channel_id or 0)
+        clip = await self.app.store.get_clip(row.clip_id) if row.clip_id else None
+        if row.status == "done" and clip is not None:
+            number = clip.ref_in(scope) or clip.number
+            text = (f"<@{row.user_id}> your clip #{number} ({clip.style}, {clip.bars} bars) was "
+                    f"made just before Cadenza restarted: `/clip {number}` shows it.")
+        else:
+            text = (f"<@{row.user_id}> sorry — your request could not be made: "
+                    f"{row.error or 'it failed'}")
+        try:
+            message = await channel.send(text, allowed_mentions=discord.AllowedMentions(
+                users=True, roles=False, everyone=False))
+        except discord.HTTPException:
+            log.warning("could not answer taken-over job %d; will retry", row.id, exc_info=True)
+            return
+        await self.jobs.mark_notified(row.id, message.id)
 
 
 async def setup(bot: CadenzaBot) -> None:
