@@ -17,6 +17,20 @@ COUNTS = (("CADENZA_WORKERS", "workers"), ("CADENZA_QUEUE_SIZE", "queue_size"),
 
 # Bad values are echoed back (shortened) to show the typo; only number and id variables pass
 # through here, never the token.
+def _seconds(env: Mapping[str, str], var: str) -> float | None:
+    """A positive number of seconds, or None when unset."""
+    raw = (env.get(var) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:
+        raise UserError(f"{var} must be a number of seconds above 0 (got {shown(raw)})")
+    return value
+
+
 def _count(env: Mapping[str, str], var: str) -> int | None:
     """A positive whole number, or None when unset. A typo used to be dropped silently (the
     default applied without a word), so a bad value now stops start-up with one line."""
@@ -82,6 +96,9 @@ class Settings:
     deadlines: Deadlines = field(default_factory=Deadlines)
     queue_size: int = 16
     per_user_queue: int = 3
+    # Seconds a job stays its gateway process's without renewal (CADENZA_JOB_LEASE); None: 30
+    # on PostgreSQL (shared by several processes), 0 on a SQLite file (one process)
+    job_lease: float | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -102,6 +119,7 @@ class Settings:
             "owner_ids": owners,
             "default_model": e.get("CADENZA_MODEL") or "lstm",
             "deadlines": Deadlines.from_env(e),
+            "job_lease": _seconds(e, "CADENZA_JOB_LEASE"),
         }
         for var, name in COUNTS:
             count = _count(e, var)

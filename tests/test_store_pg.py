@@ -104,3 +104,12 @@ def test_both_schemas_have_the_same_numbered_steps() -> None:
 
     pg = load_migrations(resources.files("cadenza").joinpath("migrations", "postgresql"))
     assert [m.name for m in pg] == [m.name for m in load_migrations()]
+
+
+def test_job_lease_comes_from_the_environment() -> None:
+    from cadenza.errors import UserError
+
+    assert Settings.from_env({}).job_lease is None
+    assert Settings.from_env({"CADENZA_JOB_LEASE": "2.5"}).job_lease == 2.5
+    with pytest.raises(UserError, match="CADENZA_JOB_LEASE must be a number of seconds"):
+        Settings.from_env({"CADENZA_JOB_LEASE": "soon"})

@@ -39,7 +39,7 @@ async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
     """A ready-to-start bot with its application; everything is closed on exit."""
     async with open_app(settings) as app:
         jobs = JobQueue(app, capacity=settings.queue_size, per_member=settings.per_user_queue,
-                        workers=settings.workers)
+                        workers=settings.workers, lease=settings.job_lease)
         bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
         # Beside connecting, never before it: importing torch, loading the checkpoint and
         # starting a render process take seconds, and a warm-up stuck past its deadlines must
