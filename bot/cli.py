@@ -58,7 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.register(sub)  # train, models, eval
 
     d = sub.add_parser("db", help="database maintenance")
-    d.add_argument("action", choices=("upgrade", "version"))
+    d.add_argument("action", choices=("upgrade", "version", "copy"),
+                   help="copy: every row of --from into --to, verified by counts and checksums")
+    d.add_argument("--from", dest="source", type=db_target, metavar="DB",
+                   help="copy from this database (sqlite:PATH or postgresql://...)")
+    d.add_argument("--to", dest="target", type=db_target, metavar="DB",
+                   help="copy into this database (created or upgraded; must be empty)")
+    d.add_argument("--replace", action="store_true",
+                   help="copy even into a database with rows, deleting them first")
     _common(d)
 
     e = sub.add_parser("export", help="export data for offline analysis")
@@ -144,6 +151,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from cadenza.store import Store
 
+    if args.action == "copy":
+        return await cmd_db_copy(args)
     store = await Store.open(settings.db_path, migrate=False)
     try:
         if args.action == "upgrade":
@@ -153,6 +162,31 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         print(f"schema version {await store.schema_version()}")
     finally:
         await store.close()
+    return 0
+
+
+async def cmd_db_copy(args: argparse.Namespace) -> int:
+    from cadenza.store import Store
+    from cadenza.store_copy import copy_database
+
+    if args.source is None or args.target is None:
+        raise UserError("db copy needs --from and --to (e.g. --from sqlite:cadenza.db "
+                        "--to postgresql://user@host/cadenza)")
+    if isinstance(args.source, Path) and not args.source.is_file():
+        raise UserError(f"no database at {args.source} to copy from")
+    source = await Store.open(args.source, migrate=False)  # read only: never changed
+    try:
+        target = await Store.open(args.target)
+        try:
+            copied = await copy_database(source, target, replace=args.replace)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    for table in copied:
+        print(f"{table.table:<12} {table.rows:>8} rows  sha256 {table.checksum[:16]}  ok")
+    print(f"copied {sum(t.rows for t in copied)} rows from {source.path} to {target.path}; "
+          "every table's count and checksum match")
     return 0
 
 

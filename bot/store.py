@@ -644,7 +644,7 @@ class Store:
 
     SQLite: two connections, one writes, one reads, so a read never queues behind a write
     waiting for another process's lock (in WAL mode readers do not block on writers).
-    PostgreSQL (``postgresql://`` URL): a pool of connections (bot.store_pg); writes take one
+    PostgreSQL (``postgresql://`` URL): a pool of connections (cadenza.store_pg); writes take one
     advisory lock, so they run one at a time as on SQLite. Every public method is a short
     transaction or read with a bounded wait: past it the request is refused with ``StoreBusy``
     and nothing is stored.
@@ -1065,6 +1065,59 @@ class Store:
         values["latest_version"] = self.latest_version
         values["sqlite_version"] = sqlite3.sqlite_version
         return values
+
+    # -- whole tables (cadenza.store_copy) --------------------------------------------------
+
+    async def read_table(self, table: str, columns: Sequence[str],
+                         order: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Every row of ``table`` (its ``columns``, in ``order``): for copying a database.
+        Names come from cadenza.store_copy's fixed list, never from users."""
+        sql = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(order)}"
+        async with self._reading(f"cannot read table {table}") as conn:
+            return [tuple(r) for r in await conn.execute_fetchall(sql)]
+
+    async def column_names(self, table: str) -> list[str]:
+        async with self._reading(f"cannot read table {table}") as conn:
+            if self._pg is not None:
+                rows = await conn.execute_fetchall(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                    "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))
+            else:  # table_info leaves generated columns out
+                rows = await conn.execute_fetchall(
+                    "SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
+        return [r[0] for r in rows]
+
+    async def count_rows(self, tables: Sequence[str]) -> dict[str, int]:
+        async with self._reading("cannot count rows") as conn:
+            return {t: int((await conn.execute_fetchall(f"SELECT COUNT(*) FROM {t}"))[0][0])
+                    for t in tables}
+
+    async def write_tables(self, tables: Sequence[tuple[str, Sequence[str], Sequence[tuple]]],
+                           *, clear: Sequence[str] = ()) -> None:
+        """In one transaction: delete every row of ``clear`` (in that order), then insert each
+        table's rows (in order) with their ids as given. PostgreSQL's id sequences are moved
+        past the highest id, so new rows do not collide."""
+        async with self._transaction("database not copied", patient=True) as conn:
+            for table in clear:
+                await conn.execute(f"DELETE FROM {table}")
+            for table, columns, rows in tables:
+                if not rows:
+                    continue
+                # Several rows per statement, under both databases' bound-parameter limits.
+                per = max(1, 30000 // len(columns))
+                one = "(" + ", ".join("?" * len(columns)) + ")"
+                for start in range(0, len(rows), per):
+                    chunk = rows[start:start + per]
+                    await conn.execute(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                        + ", ".join([one] * len(chunk)),
+                        [value for row in chunk for value in row])
+            if self._pg is not None:
+                for table, columns, _ in tables:
+                    if "id" in columns:
+                        await conn.execute(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
     # -- users --------------------------------------------------------------------------------
 
