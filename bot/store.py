@@ -751,7 +751,7 @@ class Store:
         steps = tuple(migrations) if migrations is not None else _pg_migrations()
         shown = store_pg.redact(url)
         store = cls(None, None, shown, steps, clock or _utc_now, wait=wait,
-                    patient_wait=patient_wait, pg=store_pg.PgDatabase(url))
+                    patient_wait=patient_wait, pg=store_pg.PgDatabase(url, wait=wait))
         try:
             try:
                 async with store._pg_reading(max(wait, 5.0)) as conn:
@@ -905,20 +905,22 @@ class Store:
             self._read_lock.release()
 
     @asynccontextmanager
-    async def _transaction(self, what: str, *,
-                           patient: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self, what: str, *, patient: bool = False,
+                           serial: bool = True) -> AsyncIterator[Any]:
         """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back and propagates.
 
         The wait for the write lock (this process's and the database's) is bounded by
         ``wait``, or ``patient_wait`` for work nobody is waiting on: past it, StoreBusy and
-        nothing written.
+        nothing written. ``serial=False`` lets a PostgreSQL transaction run beside others (it
+        skips the write lock): for single-row upserts and updates, whose races PostgreSQL's
+        row locks and ON CONFLICT settle; SQLite writes one at a time regardless.
         """
         wait = self.patient_wait if patient else self.wait
         if self._pg is not None:
             if self._closed:
                 raise StoreError("the database is closed")
             try:
-                async with self._pg.transaction(wait) as pg_conn:
+                async with self._pg.transaction(wait, lock=serial) as pg_conn:
                     yield pg_conn
             except _PG_ERRORS as e:
                 raise _translate(e, what) from e
@@ -1124,7 +1126,7 @@ class Store:
     async def ensure_user(self, user_id: int, name: str) -> None:
         """Create the user, or update their display name."""
         _check_user(user_id, name)
-        async with self._transaction(f"could not save user {user_id}") as conn:
+        async with self._transaction(f"could not save user {user_id}", serial=False) as conn:
             await self._upsert_user(conn, user_id, name)
 
     async def _upsert_user(self, conn: aiosqlite.Connection, user_id: int, name: str) -> None:
@@ -1229,7 +1231,8 @@ class Store:
     ) -> None:
         """Record where a clip was posted (known only after posting, which needs its id)."""
         _check_clip_id(clip_id)
-        async with self._transaction(f"clip #{clip_id} not updated", patient=True) as conn:
+        async with self._transaction(f"clip #{clip_id} not updated", patient=True,
+                                     serial=False) as conn:
             cursor = await conn.execute(
                 "UPDATE clips SET guild_id = ?, channel_id = ?, message_id = ? WHERE id = ?",
                 (guild_id, channel_id, message_id, clip_id),
@@ -1394,7 +1397,8 @@ class Store:
         _check_clip_id(clip_id)
         _check_user(user_id, user_name)
         now = _to_ts(self._clock())
-        async with self._transaction(f"rating of clip #{clip_id} not stored") as conn:
+        async with self._transaction(f"rating of clip #{clip_id} not stored",
+                                     serial=False) as conn:
             rows = list(
                 await conn.execute_fetchall(
                     "SELECT (SELECT 1 FROM clips WHERE id = ?), "
@@ -1560,7 +1564,8 @@ class Store:
         _check_pair_id(pair_id)
         _check_user(user_id, user_name)
         now = _to_ts(self._clock())
-        async with self._transaction(f"vote on arena #{pair_id} not stored") as conn:
+        async with self._transaction(f"vote on arena #{pair_id} not stored",
+                                     serial=False) as conn:
             rows = list(await conn.execute_fetchall(
                 "SELECT (SELECT 1 FROM arena_pairs WHERE id = ?), v.choice, v.revealed_at "
                 "FROM (SELECT 1) AS one LEFT JOIN arena_votes AS v ON v.pair_id = ? AND "
@@ -1650,7 +1655,7 @@ class Store:
         moment = self._clock()
         now = _to_ts(moment)
         until = _to_ts(moment + timedelta(seconds=lease)) if owner is not None else None
-        async with self._transaction("job not stored") as conn:
+        async with self._transaction("job not stored", serial=False) as conn:
             await self._upsert_user(conn, user_id, user_name)
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (status, user_id, guild_id, channel_id, params_json, "
@@ -1672,7 +1677,7 @@ class Store:
         return _job_from_row(rows[0]) if rows else None
 
     async def _update_job(self, job_id: int, what: str, sql: str, params: Sequence[Any]) -> None:
-        async with self._transaction(what, patient=True) as conn:
+        async with self._transaction(what, patient=True, serial=False) as conn:
             cursor = await conn.execute(sql, (*params, job_id))
             if cursor.rowcount == 0:
                 raise StoreError(f"{what}: no job {job_id}")
@@ -1746,7 +1751,8 @@ class Store:
         """Keep ``owner``'s unanswered jobs its own for ``lease`` seconds more; returns how
         many it holds. Call every third of the lease or so."""
         until = _to_ts(self._clock() + timedelta(seconds=lease))
-        async with self._transaction("job leases not renewed", patient=True) as conn:
+        async with self._transaction("job leases not renewed", patient=True,
+                                     serial=False) as conn:
             cursor = await conn.execute(
                 "UPDATE jobs SET lease_until = ? WHERE owner = ? AND answered_at IS NULL AND "
                 "notified_at IS NULL", (until, owner))
@@ -1756,7 +1762,8 @@ class Store:
         """End ``owner``'s leases now (a clean shutdown): the next process to start takes
         its open jobs at once instead of after the lease."""
         now = _to_ts(self._clock() - timedelta(microseconds=1))
-        async with self._transaction("job leases not released", patient=True) as conn:
+        async with self._transaction("job leases not released", patient=True,
+                                     serial=False) as conn:
             cursor = await conn.execute(
                 "UPDATE jobs SET lease_until = ? WHERE owner = ? AND answered_at IS NULL AND "
                 "notified_at IS NULL", (now, owner))
@@ -1766,7 +1773,8 @@ class Store:
         """Claim the right to post the member's answer to a job (its clip, or a failure
         message) before posting it: True for exactly one claimer (or the same one again)
         while the job is unanswered; False if it was answered or another process claimed it."""
-        async with self._transaction(f"job {job_id} not claimed", patient=True) as conn:
+        async with self._transaction(f"job {job_id} not claimed", patient=True,
+                                     serial=False) as conn:
             cursor = await conn.execute(
                 "UPDATE jobs SET answer_owner = ? WHERE id = ? AND answered_at IS NULL AND "
                 "notified_at IS NULL AND (answer_owner IS NULL OR answer_owner = ?)",

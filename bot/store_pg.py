@@ -154,24 +154,33 @@ def is_busy(error: BaseException) -> bool:
 
 
 class PgDatabase:
-    """The engine and its pool; transactions and reads bounded by a wait in seconds."""
+    """The engine and its pool; transactions and reads bounded by a wait in seconds.
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    Round trips are what a PostgreSQL store pays for: a read is one statement on a pooled
+    connection in autocommit (no BEGIN/COMMIT), with the wait as the connection's
+    statement_timeout; a write is BEGIN, one statement taking the write lock (and, for a
+    patient write, the longer timeouts), its own statements, COMMIT.
+    """
+
+    def __init__(self, url: str, *, wait: float, pool_size: int = 5) -> None:
         self.url = url
-        # pool_timeout is set per call (the wait) by the caller's deadline: see connection().
+        self.wait = wait
+        ms = str(max(1, round(wait * 1000)))
         self.engine: AsyncEngine = create_async_engine(
-            engine_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-            pool_timeout=30)
+            engine_url(url), pool_size=pool_size, max_overflow=pool_size,
+            connect_args={"server_settings": {"statement_timeout": ms, "lock_timeout": ms}})
+        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def close(self) -> None:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def connection(self, wait: float) -> AsyncIterator[AsyncConnection]:
+    async def connection(self, wait: float, *, read: bool = False
+                         ) -> AsyncIterator[AsyncConnection]:
         """A pooled connection within ``wait`` seconds (else sqlalchemy TimeoutError)."""
         try:
             async with asyncio.timeout(max(wait, 0.001)):
-                conn = await self.engine.connect()
+                conn = await (self.reader if read else self.engine).connect()
         except TimeoutError:
             raise sa_exc.TimeoutError("no database connection free in time") from None
         try:
@@ -184,17 +193,21 @@ class PgDatabase:
         """BEGIN ... COMMIT with lock and statement waits bounded by ``wait``; any exception
         rolls back and propagates."""
         async with self.connection(wait) as conn, conn.begin():
-            ms = max(1, round(wait * 1000))
-            await conn.execute(text(f"SET LOCAL lock_timeout = {ms:d}"))
-            await conn.execute(text(f"SET LOCAL statement_timeout = {ms:d}"))
+            settings = ""
+            if wait != self.wait:
+                ms = max(1, round(wait * 1000))
+                settings = (f"set_config('lock_timeout', '{ms:d}', true), "
+                            f"set_config('statement_timeout', '{ms:d}', true)")
             if lock:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                   {"k": WRITE_LOCK_KEY})
+                # One round trip: the timeouts (set first, so the lock wait obeys them), then
+                # the write lock, held until COMMIT or ROLLBACK.
+                await conn.execute(text(f"SELECT {settings}{', ' if settings else ''}"
+                                        "pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+            elif settings:
+                await conn.execute(text(f"SELECT {settings}"))
             yield PgConn(conn)
 
     @asynccontextmanager
     async def reading(self, wait: float) -> AsyncIterator[PgConn]:
-        async with self.connection(wait) as conn, conn.begin():
-            ms = max(1, round(wait * 1000))
-            await conn.execute(text(f"SET LOCAL statement_timeout = {ms:d}"))
+        async with self.connection(wait, read=True) as conn:
             yield PgConn(conn)

@@ -40,5 +40,5 @@ if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
 # every start would compile them again, ~0.1-0.2 s of each `cadenza compose`.
 .venv/bin/python -m compileall -q bot models >/dev/null || true
 .venv/bin/python -c "import cadenza.cli, cadenza.models.registry, torch, fluidsynth, discord, pretty_midi, lameenc, nacl, davey, \
-miniaudio, soxr, sqlalchemy, asyncpg, alembic" \
+miniaudio, soxr, sqlalchemy, asyncpg" \
   || { echo "setup: Python packages failed to install" >&2; exit 1; }

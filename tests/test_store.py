@@ -639,8 +639,10 @@ async def test_cancelled_writers_leave_the_store_consistent(store: Store, db: Pa
     # Every rating whose call returned is stored.
     assert returned <= set(stored)
     # A task cancelled after its COMMIT was queued is stored although its caller saw the
-    # cancellation; one write runs at a time, so at most one such.
-    assert set(stored) - returned <= cancelled and len(set(stored) - returned) <= 1
+    # cancellation. SQLite runs one write at a time, so at most one such; PostgreSQL runs votes
+    # side by side (at most one per pooled connection).
+    at_once = 1 if not is_pg(db) else 10
+    assert set(stored) - returned <= cancelled and len(set(stored) - returned) <= at_once
     # Every stored rating is whole: its stars and its user, nothing of the others.
     assert set(stored.values()) <= {3}
     users = raw(db, "SELECT id, name FROM users WHERE id BETWEEN 200 AND 229")

@@ -63,21 +63,30 @@ async def test_rated_clip_cannot_be_deleted(pg_url: str) -> None:
     assert raw(pg_url, "SELECT COUNT(*) FROM ratings") == [(1,)]
 
 
-async def test_a_write_lock_held_elsewhere_is_refused_within_the_wait(pg_url: str) -> None:
-    """Another process holding the store's write lock: a member's vote is refused with
-    StoreBusy after the store's wait (under Discord's 3 s), and nothing is stored."""
+async def test_locks_held_elsewhere_are_refused_within_the_wait(pg_url: str) -> None:
+    """Another process holding what a write needs (the store's write lock, or the ratings
+    table): the member's request is refused with StoreBusy after the store's wait (under
+    Discord's 3 s), and nothing is stored."""
     async with await Store.open(pg_url, wait=0.5) as store:
         clip_id = await store.add_clip(new_clip())
         other = await asyncpg.connect(pg_url)
         try:
             await other.execute("SELECT pg_advisory_lock($1)", WRITE_LOCK_KEY)
             started = time.monotonic()
-            with pytest.raises(StoreBusy, match="the database is busy"):
-                await store.set_rating(clip_id, 2, 5, "bob")
-            waited = time.monotonic() - started
-            assert 0.4 < waited < 2.0
-            assert (await store.get_clip(clip_id)).rating_count == 0  # type: ignore[union-attr]
+            with pytest.raises(StoreBusy, match=r"^clip not stored: the database is busy"):
+                await store.add_clip(new_clip())
+            assert 0.4 < time.monotonic() - started < 2.0
             await other.execute("SELECT pg_advisory_unlock($1)", WRITE_LOCK_KEY)
+
+            # A vote does not queue behind the write lock, but behind a lock on its table.
+            async with other.transaction():
+                await other.execute("LOCK TABLE ratings IN EXCLUSIVE MODE")
+                started = time.monotonic()
+                with pytest.raises(StoreBusy, match="the database is busy"):
+                    await store.set_rating(clip_id, 2, 5, "bob")
+                assert 0.4 < time.monotonic() - started < 2.0
+            assert await store.clip_count() == 1
+            assert (await store.get_clip(clip_id)).rating_count == 0  # type: ignore[union-attr]
             assert await store.set_rating(clip_id, 2, 5, "bob") is None
         finally:
             await other.close()
