@@ -163,3 +163,61 @@ async def test_a_v6_database_gains_leases_keeping_every_row(store_db: Path) -> N
             assert len(now) == len(before["jobs"])
         else:
             assert now == before[table]
+
+
+async def test_a_gateway_queue_whose_process_stops_renewing_is_answered_by_another(
+        pg_url: str, tmp_path: Path, tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    """Two gateways' job queues on one PostgreSQL database: A's job is running when A stops
+    renewing (as if killed); B, sweeping, takes it over once, after A's lease, and hands it to
+    its on_takeover hook (the Discord client tells the member). B never touches its own job."""
+    from test_jobs import GatedComposer, request
+
+    from cadenza.app import Cadenza, UserRef, Where
+    from cadenza.jobs import JobQueue
+
+    lease = 1.2
+    apps, queues = [], []
+    for name in ("a", "b"):
+        composer = GatedComposer(tiny_registry)
+        store = await Store.open(pg_url)
+        apps.append(Cadenza(composer, store, output_dir=tmp_path / name, workers=1))
+        queues.append(JobQueue(apps[-1], lease=lease, owner=f"gateway-{name}"))
+    a, b = queues
+    taken: list[list[int]] = []
+
+    async def hook(rows: list) -> None:  # type: ignore[type-arg]
+        taken.append([r.id for r in rows])
+
+    b.on_takeover = hook
+    try:
+        assert await a.start() == [] and await b.start() == []
+        job = await a.submit(request(apps[0], 5), UserRef(1, "ann"), Where(10, 20))
+        mine = await b.submit(request(apps[1], 6), UserRef(2, "bo"), Where(10, 20))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not apps[0].composer.entered and loop.time() < deadline:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)
+        # A dies: its workers and its lease keeper stop, nothing is released.
+        dying = [*a._tasks, a._keeper]
+        for task in dying:
+            task.cancel()  # type: ignore[union-attr]
+        await asyncio.gather(*dying, return_exceptions=True)  # type: ignore[arg-type]
+        await asyncio.sleep(lease * 0.5)
+        assert taken == []  # A's lease has not run out yet
+        while not taken and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        assert taken == [[job.id]]
+        row = await apps[1].store.get_job(job.id)  # type: ignore[arg-type]
+        assert row is not None and (row.owner, row.status, row.interrupted) == (
+            "gateway-b", "failed", True)
+        own = await apps[1].store.get_job(mine.id)  # type: ignore[arg-type]
+        assert own is not None and own.owner == "gateway-b" and own.status == "running"
+        await asyncio.sleep(lease)
+        assert taken == [[job.id]]  # once
+    finally:
+        for app in apps:
+            app.composer.gate.set()  # type: ignore[attr-defined]
+        await b.close()
+        for app in apps:
+            await app.close()
+            await app.store.close()
