@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from test_store import Clock, new_clip
 
-from cadenza.store import NewPair, NewSeed, Parent, Store
+from cadenza.store import Store
 from cadenza.store_copy import TABLES, checksum
+from cadenza.store_rows import NewPair, NewSeed, Parent
 from tests.store_backends import raw
 
 MOTIF = ('{"notes":[[0,12,60,80]],"chords":[[0,0,"maj"]],"meter":[4,4],"key":[0,"major"],'
