@@ -440,7 +440,7 @@ JOIN clips AS c ON c.id = q.clip_id
 LEFT JOIN ratings AS r ON r.clip_id = q.clip_id AND r.user_id <> c.user_id
 WHERE q.party_id = ? AND q.started_at IS NOT NULL
 GROUP BY q.id, q.clip_id, c.number
-ORDER BY mean IS NULL, mean DESC, votes DESC, position
+ORDER BY AVG(r.stars) IS NULL, AVG(r.stars) DESC, COUNT(r.stars) DESC, position
 """
 
 _SELECT_JOB = """

@@ -20,9 +20,10 @@ from sqlalchemy.types import NullType
 from cadenza.config import PG_URL_PREFIXES as URL_PREFIXES
 
 VERSION_TABLE = "cadenza_schema"
-# Every write transaction takes this advisory lock first: writes run one at a time, as with
-# SQLite's BEGIN IMMEDIATE, so the store's read-then-write steps (a clip's next number in its
-# server, a seed name still free) mean the same on both. Transactions are a few ms.
+# A write transaction takes this advisory lock first, so writes run one at a time as with
+# SQLite's BEGIN IMMEDIATE and the store's read-then-write steps (a clip's next number in its
+# server, a seed name still free) mean the same on both. Single-row upserts and updates (votes,
+# a job's progress, leases) skip it: PostgreSQL's row locks and ON CONFLICT settle those.
 WRITE_LOCK_KEY = 0x43414445  # "CADE"
 # SQLSTATEs that mean "waited too long": lock_timeout, statement_timeout.
 BUSY_STATES = {"55P03", "57014"}
