@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+# run as a script (python bench/x.py): the repository root holds the bench package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.render import band_score
 from cadenza.audio import LAME_QUALITY, encode_mp3, loudness_db, normalize, trim_trailing_silence

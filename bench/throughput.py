@@ -14,10 +14,14 @@ Uses the shipped checkpoint when present, else a random-weight 2x256 LSTM.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+# run as a script (python bench/x.py): the repository root holds the bench package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.latency import tiny_registry
 from cadenza.batching import MelodyBatcher
