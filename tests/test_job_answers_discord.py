@@ -1,5 +1,5 @@
 """A job whose process died after the clip was made but before it was posted: the next
-gateway to start posts the member one message naming the clip, once (through discord.py and
+gateway to start posts the member the clip, once (through discord.py and
 the Discord double); a job already answered is never answered again."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 from discord_double import DiscordDouble
-from test_discord_bot import cadenza, rows
+from test_discord_bot import cadenza, clip_buttons, rows
 from test_store import new_clip
 
 from cadenza.store import Store
@@ -41,8 +41,13 @@ async def test_a_clip_made_before_a_crash_is_posted_once_after_it(api, tmp_path,
 
     async with cadenza(api, tmp_path, tiny_registry, dev_guild=False) as h:
         [notice] = await h.wait_until(lambda: notices() or None, "the clip's notice")
-        assert notice.content == (f"{alice.mention} your clip #1 (folk, 2 bars) was made just "
-                                  "before Cadenza restarted: `/clip 1` shows it.")
+        # the clip itself, as it would have been posted: files, piano roll, its buttons
+        assert notice.content == (f"{alice.mention} here is your clip (made just before "
+                                  "Cadenza restarted).")
+        assert notice.embeds[0]["title"] == "Clip #1 — folk"
+        assert notice.custom_ids == clip_buttons(1)
+        assert sorted(a["filename"] for a in notice.raw["attachments"]) == [
+            "cadenza-1.mid", "cadenza-1.mp3", "cadenza-1.png"]
         await h.wait_until(lambda: rows(db, "SELECT answer_message_id FROM jobs WHERE id = ?",
                                         (done,)) == [(int(notice.id),)], "the answer recorded")
     async with cadenza(api, tmp_path, tiny_registry, dev_guild=False):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -50,7 +50,7 @@ from cadenza.jobs import (
     matchup_from_params,
     origin_from_params,
 )
-from cadenza.members import Where
+from cadenza.members import UserRef, Where
 from cadenza.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
 from cadenza.origin import PLAIN, Origin
 from cadenza.service import Resolved
@@ -399,20 +399,42 @@ class Compose(commands.Cog):
 
     async def _answer_taken_over(self, row: JobRow) -> None:
         """A job whose process died after it finished but before its member heard: its clip
-        (or its failure) is posted once, from here."""
+        (files, piano roll and buttons, as it would have been posted) or its failure is posted
+        once, from here."""
         channel = self.bot.get_partial_messageable(row.channel_id or 0, guild_id=row.guild_id)
-        scope = row.guild_id if row.guild_id is not None else -(row.channel_id or 0)
-        clip = await self.app.store.get_clip(row.clip_id) if row.clip_id else None
-        if row.status == "done" and clip is not None:
-            number = clip.ref_in(scope) or clip.number
-            text = (f"<@{row.user_id}> your clip #{number} ({clip.style}, {clip.bars} bars) was "
-                    f"made just before Cadenza restarted: `/clip {number}` shows it.")
+        where = Where(guild_id=row.guild_id, channel_id=row.channel_id)
+        mention = f"<@{row.user_id}>"
+        fields: dict[str, Any] = {}
+        if row.status == "done" and row.clip_id is not None and "arena" not in row.params:
+            clip = await self.app.store.get_clip(row.clip_id)
+            number = (clip.ref_in(where.scope) or clip.number) if clip is not None else None
+            try:
+                result = await self.app.library.clip(
+                    number or row.clip_id, viewer=UserRef(row.user_id, row.user_name),
+                    where=where)
+            except UserError:
+                result = None
+            if result is not None:
+                guild = self.bot.get_guild(row.guild_id) if row.guild_id else None
+                limit = guild.filesize_limit if guild is not None else \
+                    discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+                files, image, note = clip_files(result, limit)
+                text = f"{mention} here is your clip (made just before Cadenza restarted)."
+                fields = {"embed": clip_embed(result, image=image, requested_by=row.user_name),
+                          "files": files, "view": clip_view(result.number)}
+                if note:
+                    text += f"\n{note}"
+            else:
+                text = (f"{mention} your clip #{number or row.clip_id} was made just before "
+                        f"Cadenza restarted: `/clip {number or row.clip_id}` shows it.")
+        elif row.status == "done":
+            text = (f"{mention} your arena pair was made just before Cadenza restarted: "
+                    "`/arena new` makes another.")
         else:
-            text = (f"<@{row.user_id}> sorry — your request could not be made: "
-                    f"{row.error or 'it failed'}")
+            text = f"{mention} sorry — your request could not be made: {row.error or 'it failed'}"
         try:
             message = await channel.send(text, allowed_mentions=discord.AllowedMentions(
-                users=True, roles=False, everyone=False))
+                users=True, roles=False, everyone=False), **fields)
         except discord.HTTPException:
             log.warning("could not answer taken-over job %d; will retry", row.id, exc_info=True)
             return
