@@ -50,8 +50,18 @@ async def test_a_clip_made_before_a_crash_is_posted_once_after_it(api, tmp_path,
             "cadenza-1.mid", "cadenza-1.mp3", "cadenza-1.png"]
         await h.wait_until(lambda: rows(db, "SELECT answer_message_id FROM jobs WHERE id = ?",
                                         (done,)) == [(int(notice.id),)], "the answer recorded")
-    async with cadenza(api, tmp_path, tiny_registry, dev_guild=False):
+    # A process that died after editing its progress message into the clip, before it could
+    # record that: the message already carries the clip, so nothing is posted again.
+    async with await Store.open(db) as store:
+        edited = await store.add_job(user_id=alice.id, user_name="alice", params={"x": 3},
+                                     owner="gateway-dead", lease=0, **where)
+        await store.set_job_message(edited, int(notice.id))
+        await store.finish_job(edited, "done", clip_id=made)
+    before = len(api.channel_messages())
+    async with cadenza(api, tmp_path, tiny_registry, dev_guild=False) as h:
+        await h.wait_until(lambda: rows(db, "SELECT answer_message_id FROM jobs WHERE id = ?",
+                                        (edited,)) == [(int(notice.id),)], "recorded as posted")
         await asyncio.sleep(0.5)
-    assert len(notices()) == 1  # answered once, across restarts
+    assert len(api.channel_messages()) == before and len(notices()) == 1
     assert rows(db, "SELECT id, answer_message_id FROM jobs ORDER BY id") == [
-        (done, int(notice.id)), (told, 1234)]
+        (done, int(notice.id)), (told, 1234), (edited, int(notice.id))]

@@ -4,6 +4,7 @@ the same queue (``start`` with a matchup); the Arena cog posts them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -292,14 +293,13 @@ class Compose(commands.Cog):
                     log.warning("job %s was taken over by another process", job.id)
                 elif isinstance(event, Done) and isinstance(event.result, ArenaResult):
                     await self._arena().post(reply, event.result, job)
-                    await self.jobs.record_answer(job, reply.message_id)
+                    await self._answered(job, reply.message_id)
                 elif isinstance(event, Done):
-                    await self.post(reply, event, job)
-                    await self.jobs.record_answer(job, reply.message_id)
+                    await self.post(reply, event, job)  # records the answer once posted
                 elif isinstance(event, Failed):
                     await reply.fail(f"Sorry — this {what} could not be made: {event.message}",
                                      failed_text(line, event.message, what))
-                    await self.jobs.record_answer(job, reply.message_id)
+                    await self._answered(job, reply.message_id)
                 elif isinstance(event, Cancelled):
                     await reply.edit(content=cancelled_text(line), view=None)
                 elif isinstance(event, Interrupted):
@@ -313,7 +313,7 @@ class Compose(commands.Cog):
                 if isinstance(event, Done):
                     await self._post_failed(reply, event, error)
                 if isinstance(event, Done | Failed):
-                    await self.jobs.record_answer(job, reply.message_id)
+                    await self._answered(job, reply.message_id)
 
     def _arena(self):  # type: ignore[no-untyped-def]
         cog = self.bot.get_cog("Arena")
@@ -329,12 +329,19 @@ class Compose(commands.Cog):
         embed = clip_embed(result, image=image, requested_by=job.user.name)
         message = await reply.finish(content=note, embed=embed, files=files,
                                      view=clip_view(result.number))
+        await self._answered(job, message.id)
         try:
             await self.app.store.set_clip_message(
                 result.clip_id, guild_id=reply.interaction.guild_id,
                 channel_id=message.channel.id, message_id=message.id)
         except StoreError:
             log.exception("could not record where clip #%d was posted", result.clip_id)
+
+    async def _answered(self, job: Job, message_id: int | None) -> None:
+        """Record that the member has the job's answer, right after posting it: shielded, so
+        a shutdown arriving now cannot leave it posted but unrecorded (the next gateway would
+        post it again)."""
+        await asyncio.shield(self.jobs.record_answer(job, message_id))
 
     async def _post_failed(self, reply: JobReply, done: Done, error: Exception) -> None:
         reason = f" ({error.status})" if isinstance(error, discord.HTTPException) else ""
@@ -405,6 +412,12 @@ class Compose(commands.Cog):
         where = Where(guild_id=row.guild_id, channel_id=row.channel_id)
         mention = f"<@{row.user_id}>"
         fields: dict[str, Any] = {}
+        if row.status == "done" and row.message_id is not None and \
+                await self._already_posted(row.channel_id or 0, row.message_id):
+            # The dead process posted the clip into its progress message but did not live to
+            # record it: record it now, post nothing.
+            await self.jobs.mark_notified(row.id, row.message_id)
+            return
         if row.status == "done" and row.clip_id is not None and "arena" not in row.params:
             clip = await self.app.store.get_clip(row.clip_id)
             number = (clip.ref_in(where.scope) or clip.number) if clip is not None else None
@@ -439,6 +452,16 @@ class Compose(commands.Cog):
             log.warning("could not answer taken-over job %d; will retry", row.id, exc_info=True)
             return
         await self.jobs.mark_notified(row.id, message.id)
+
+
+    async def _already_posted(self, channel_id: int, message_id: int) -> bool:
+        """Whether the progress message already carries the result (an embed)."""
+        channel = self.bot.get_partial_messageable(channel_id)
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.HTTPException:
+            return False
+        return bool(message.embeds)
 
 
 async def setup(bot: CadenzaBot) -> None:
