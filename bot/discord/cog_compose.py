@@ -329,13 +329,18 @@ class Compose(commands.Cog):
         embed = clip_embed(result, image=image, requested_by=job.user.name)
         message = await reply.finish(content=note, embed=embed, files=files,
                                      view=clip_view(result.number))
-        await self._answered(job, message.id)
+        # Both records in one shielded step: a shutdown now must not lose either.
+        await asyncio.shield(self._posted(job, result.clip_id, reply.interaction.guild_id,
+                                          message))
+
+    async def _posted(self, job: Job, clip_id: int, guild_id: int | None,
+                      message: discord.Message) -> None:
         try:
             await self.app.store.set_clip_message(
-                result.clip_id, guild_id=reply.interaction.guild_id,
-                channel_id=message.channel.id, message_id=message.id)
+                clip_id, guild_id=guild_id, channel_id=message.channel.id, message_id=message.id)
         except StoreError:
-            log.exception("could not record where clip #%d was posted", result.clip_id)
+            log.exception("could not record where clip #%d was posted", clip_id)
+        await self.jobs.record_answer(job, message.id)
 
     async def _answered(self, job: Job, message_id: int | None) -> None:
         """Record that the member has the job's answer, right after posting it: shielded, so
