@@ -527,7 +527,8 @@ class JobQueue:
     async def _record_end(self, job: Job, status: str, clip_id: int | None,
                           error: str | None) -> None:
         assert job.id is not None
-        await self.app.store.finish_job(job.id, status, clip_id=clip_id, error=error)
+        await self.app.store.finish_job(job.id, status, clip_id=clip_id, error=error,
+                                        owner=self.owner)
         if status != "cancelled" and not job.answer_recorded_by_follower:
             # Nobody posts an answer to record: the event itself is the answer.
             await self.app.store.record_answer(job.id, None)

@@ -1695,19 +1695,29 @@ class Store:
         )
 
     async def finish_job(
-        self, job_id: int, status: str, *, clip_id: int | None = None, error: str | None = None
+        self, job_id: int, status: str, *, clip_id: int | None = None, error: str | None = None,
+        owner: str | None = None,
     ) -> None:
         """Close a job as 'done' (with its clip), 'failed' (with the message shown) or
-        'cancelled'."""
+        'cancelled'. With ``owner``, only while the job is still that process's: a job another
+        process took over (this one's lease ran out) keeps the outcome the taker gave it."""
         if status not in ("done", "failed", "cancelled"):
             raise StoreError(f"a job finishes as done, failed or cancelled (got {status!r})")
+        now = _to_ts(self._clock())
+        what = f"job {job_id} not finished"
         # A cancelled job was answered by the cancel itself.
-        await self._update_job(
-            job_id, f"job {job_id} not finished",
-            "UPDATE jobs SET status = ?, clip_id = ?, error = ?, finished_at = ?, answered_at = "
-            "CASE WHEN ? = 'cancelled' THEN ? ELSE answered_at END WHERE id = ?",
-            (status, clip_id, error, _to_ts(self._clock()), status, _to_ts(self._clock())),
-        )
+        async with self._transaction(what, patient=True, serial=False) as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET status = ?, clip_id = ?, error = ?, finished_at = ?, "
+                "answered_at = CASE WHEN ? = 'cancelled' THEN ? ELSE answered_at END "
+                "WHERE id = ? AND (CAST(? AS TEXT) IS NULL OR owner IS NULL OR owner = ?)",
+                (status, clip_id, error, now, status, now, job_id, owner, owner))
+            if cursor.rowcount == 0:
+                rows = await conn.execute_fetchall("SELECT owner FROM jobs WHERE id = ?",
+                                                   (job_id,))
+                if not rows:
+                    raise StoreError(f"{what}: no job {job_id}")
+                raise StoreError(f"{what}: another process ({rows[0][0]}) took it over")
 
     async def interrupt_open_jobs(self, owner: str | None = None,
                                   lease: float = DEFAULT_LEASE) -> list[JobRow]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.store import Store
+from cadenza.store import Store, StoreError
 from cadenza.store_rows import NewClip
 
 LEASE = 1.5
@@ -74,6 +74,10 @@ async def test_a_killed_process_jobs_are_taken_over_once_after_its_lease(
         assert (by_id[running].status, by_id[running].interrupted) == ("failed", True)
         assert (by_id[done].status, by_id[done].clip_id, by_id[done].interrupted) == (
             "done", clip, False)
+        # The dead process, were it only stalled, cannot overwrite what the taker decided.
+        with pytest.raises(StoreError, match=f"another process \\({mine}\\) took it over"):
+            await b.finish_job(running, "done", clip_id=clip, owner="gateway-a")
+        assert (await b.get_job(running)).status == "failed"  # type: ignore[union-attr]
         # Nobody takes them again while the taker holds them...
         assert await b.interrupt_open_jobs("gateway-b", LEASE) == []
         assert await c.interrupt_open_jobs("gateway-c", LEASE) == []
