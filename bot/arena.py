@@ -305,6 +305,12 @@ class Arena:
                             "have voted")
         return Reveal(pair_id, vote.model_a, vote.model_b, vote.choice)
 
+    async def set_message(self, pair_id: int, *, guild_id: int | None,
+                          channel_id: int | None, message_id: int) -> None:
+        """Where the pair was posted."""
+        await self.store.set_pair_message(pair_id, guild_id=guild_id, channel_id=channel_id,
+                                          message_id=message_id)
+
     async def leaderboard(self, style: str | None = None) -> Leaderboard:
         votes = await self.store.arena_votes(style=style)
         return await self.workers.run_quick(build_leaderboard, votes, style, stage="other")

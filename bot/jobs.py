@@ -118,6 +118,15 @@ class MemberLimit(UserError):
     """The member already has as many jobs as one member may have."""
 
 
+# Appended to an interrupted job's error once its Try again button has been used: the row is
+# the only record that survives a restart (the button itself outlives the process).
+RETRIED = "; tried again as request #"
+
+
+def retried(row: JobRow) -> bool:
+    return RETRIED in (row.error or "")
+
+
 def origin_from_params(params: Mapping[str, Any]) -> Origin:
     """What the stored job was built on (a plain compose for jobs from before seeds)."""
     return Origin.from_params(params.get("origin"))
@@ -269,6 +278,15 @@ class JobQueue:
 
     async def mark_notified(self, job_id: int, message_id: int | None = None) -> None:
         await self.app.store.mark_job_notified(job_id, message_id)
+
+    async def stored(self, job_id: int) -> JobRow | None:
+        """A job's row, this run's or an earlier one's (e.g. to retry an interrupted one)."""
+        return await self.app.store.get_job(job_id)
+
+    async def record_retry(self, row: JobRow, retry: Job) -> None:
+        """Close an interrupted job's row as tried again by ``retry`` (once queued)."""
+        await self.app.store.finish_job(
+            row.id, "failed", error=f"{row.error or 'interrupted'}{RETRIED}{retry.id}")
 
     async def close(self) -> None:
         """Stop the workers; open jobs end with ``Interrupted`` here and stay open in the store,

@@ -127,6 +127,16 @@ class Library:
         title = f"Cadenza #{row.id} — {row.style}, {row.key}, {row.tempo:g} bpm, seed {row.seed}"
         return await self.workers.render(score, row.midi, out, stem, title=title)
 
+    async def by_id(self, clip_id: int) -> Clip | None:
+        """The clip with our own id (not a member's number): for records that keep it."""
+        return await self.store.get_clip(clip_id)
+
+    async def set_message(self, clip_id: int, *, guild_id: int | None, channel_id: int | None,
+                          message_id: int) -> None:
+        """Where the clip was posted (so its buttons find it again)."""
+        await self.store.set_clip_message(clip_id, guild_id=guild_id, channel_id=channel_id,
+                                          message_id=message_id)
+
     async def lineage(self, clip_id: int, scope: int | None = None) -> Lineage:
         """What the clip was built on, and the members to credit (clips by their numbers in
         ``scope``)."""

@@ -18,7 +18,7 @@ from cadenza.members import UserRef, Where
 from cadenza.runtime import Workers
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
-from cadenza.store_rows import Clip, JobRow, Party, PartyRank, QueueEntry
+from cadenza.store_rows import Clip, JobRow, Party, PartyRank, PlayerRow, QueueEntry
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +110,37 @@ class Listening:
     async def claim_party_jobs(self, jobs: Sequence[JobRow]) -> list[JobRow]:
         """Interrupted jobs minus those a party was composing (it composes them again)."""
         return await self.store.claim_party_jobs(jobs)
+
+    async def open_parties(self, guild_id: int | None = None) -> list[Party]:
+        """The parties still open (in ``guild_id``, or everywhere)."""
+        return await self.store.open_parties(guild_id)
+
+    async def add_party(self, *, guild_id: int, channel_id: int, voice_channel_id: int,
+                        user: UserRef, kind: str, style: str, bars: int, count: int) -> Party:
+        return await self.store.add_party(
+            guild_id=guild_id, channel_id=channel_id, voice_channel_id=voice_channel_id,
+            user_id=user.id, user_name=user.name, kind=kind, style=style, bars=bars,
+            count=count)
+
+    async def party(self, party_id: int) -> Party | None:
+        return await self.store.get_party(party_id)
+
+    async def update_party(self, party_id: int, **values: int | str | None) -> None:
+        """Set a party's ``job_id``, ``pair_id``, ``message_id`` or ``status``."""
+        await self.store.update_party(party_id, **values)
+
+    async def party_entries(self, party_id: int) -> list[QueueEntry]:
+        return await self.store.party_entries(party_id)
+
+    # ---- players (which voice channel and message each server's player uses)
+    async def queued_guilds(self) -> list[int]:
+        """Servers with clips waiting in their queue (their players resume after a restart)."""
+        return await self.store.queued_guilds()
+
+    async def player(self, guild_id: int) -> PlayerRow | None:
+        return await self.store.get_player(guild_id)
+
+    async def set_player(self, guild_id: int, *, voice_channel_id: int | None,
+                         text_channel_id: int | None, message_id: int | None) -> None:
+        await self.store.set_player(guild_id, voice_channel_id=voice_channel_id,
+                                    text_channel_id=text_channel_id, message_id=message_id)

@@ -155,7 +155,7 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
             content=note, embed=arena_embed(result, requested_by=job.user.name), files=files,
             view=arena_view(result.pair_id), what="arena pair")
         try:
-            await self.app.store.set_pair_message(
+            await self.app.arena.set_message(
                 result.pair_id, guild_id=reply.interaction.guild_id,
                 channel_id=message.channel.id, message_id=message.id)
         except StoreError:

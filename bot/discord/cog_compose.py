@@ -50,6 +50,7 @@ from cadenza.jobs import (
     Stage,
     matchup_from_params,
     origin_from_params,
+    retried,
 )
 from cadenza.members import UserRef, Where
 from cadenza.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
@@ -70,14 +71,6 @@ SeedRange = specs.int_range("compose", "seed")
 ClipRange = specs.int_range("continue", "clip")
 MoreBarsRange = specs.int_range("continue", "bars")
 DYNAMIC_ITEMS = (RerollButton, ContinueButton, VariationButton, CancelButton, RetryButton)
-# Appended to an interrupted job's error once its Try again button has been used: the row is
-# the only record that survives a restart (the button itself outlives the process).
-RETRIED = "; tried again as request #"
-
-
-def retried(row: JobRow) -> bool:
-    return RETRIED in (row.error or "")
-
 
 async def seed_suggestions(interaction: discord.Interaction,
                            current: str) -> list[app_commands.Choice[str]]:
@@ -210,7 +203,7 @@ class Compose(commands.Cog):
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
         """Try again, under a restart notice: for the member whose request it was, once."""
-        row = await self.app.store.get_job(job_id)
+        row = await self.jobs.stored(job_id)
         if row is None or not row.interrupted:
             raise UserError(f"there is no interrupted request #{job_id} to try again")
         if interaction.user.id != row.user_id:
@@ -232,8 +225,7 @@ class Compose(commands.Cog):
         """Record that the interrupted job was queued again and take its button away. Only
         once queued: a refused retry (queue full) leaves the button for a later press."""
         try:
-            await self.app.store.finish_job(row.id, "failed",
-                                            error=f"{row.error or 'interrupted'}{RETRIED}{job.id}")
+            await self.jobs.record_retry(row, job)
         except StoreError:
             log.exception("could not record that job %d was tried again", row.id)
         if interaction.message is None:
@@ -336,7 +328,7 @@ class Compose(commands.Cog):
     async def _posted(self, job: Job, clip_id: int, guild_id: int | None,
                       message: discord.Message) -> None:
         try:
-            await self.app.store.set_clip_message(
+            await self.app.library.set_message(
                 clip_id, guild_id=guild_id, channel_id=message.channel.id, message_id=message.id)
         except StoreError:
             log.exception("could not record where clip #%d was posted", clip_id)
@@ -424,7 +416,7 @@ class Compose(commands.Cog):
             await self.jobs.mark_notified(row.id, row.message_id)
             return
         if row.status == "done" and row.clip_id is not None and "arena" not in row.params:
-            clip = await self.app.store.get_clip(row.clip_id)
+            clip = await self.app.library.by_id(row.clip_id)
             number = (clip.ref_in(where.scope) or clip.number) if clip is not None else None
             try:
                 result = await self.app.library.clip(

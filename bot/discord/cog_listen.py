@@ -179,7 +179,7 @@ class Listen(commands.Cog):
     async def stop_playing(self, interaction: discord.Interaction) -> None:
         player = self._listening_player(interaction)
         await respond.defer(interaction, thinking=True)
-        parties = await self.app.store.open_parties(player.guild_id)
+        parties = await self.app.listening.open_parties(player.guild_id)
         dropped = await self.app.listening.stop(player.guild_id)
         await player.leave("⏹ Stopped: the queue is empty and I left voice.")
         party = self.bot.get_cog("Party")
@@ -195,14 +195,14 @@ class Listen(commands.Cog):
         if self._resumed:
             return
         self._resumed = True
-        for guild_id in await self.app.store.queued_guilds():
+        for guild_id in await self.app.listening.queued_guilds():
             # READY can come after the first interactions: a player started meanwhile plays.
             if guild_id not in self.players:
                 self.bot.spawn(self.resume(guild_id))
 
     async def resume(self, guild_id: int) -> None:
         """Play a queue a previous run left: in the same voice channel if anyone is there."""
-        saved = await self.app.store.get_player(guild_id)
+        saved = await self.app.listening.player(guild_id)
         guild = self.bot.get_guild(guild_id)
         if saved is None or guild is None or saved.voice_channel_id is None:
             return

@@ -119,7 +119,7 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
                      count: int, resolved: Any, matchup: Any = None) -> None:
         channel = await self._listen().target(interaction)
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        if await self.app.store.open_parties(interaction.guild_id):
+        if await self.app.listening.open_parties(interaction.guild_id):
             raise UserError("a listening party is already on in this server: /stop ends it")
         host = member_ref(interaction.user)
         # The first clip is admitted before anything is acknowledged: a full queue, or a host
@@ -128,14 +128,14 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
         party = None
         try:
             await respond.defer(interaction, thinking=True)
-            party = await self.app.store.add_party(
+            party = await self.app.listening.add_party(
                 guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-                voice_channel_id=channel.id, user_id=host.id, user_name=host.name, kind=kind,
-                style=style, bars=bars, count=count)
+                voice_channel_id=channel.id, user=host, kind=kind, style=style, bars=bars,
+                count=count)
             await respond.answer(interaction, f"{party_head(party)}\n🎼 Composing the first "
                                  f"clip; it plays in 🔊 {channel.name} as soon as it is ready.")
             message = await interaction.original_response()
-            await self.app.store.update_party(party.id, message_id=message.id)
+            await self.app.listening.update_party(party.id, message_id=message.id)
             player = self._listen().player(interaction.guild_id)
             await player.connect(channel)
             if not player.busy or player.text_channel_id is None:
@@ -157,7 +157,7 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
         failures = 0
         try:
             while not self._closing and \
-                    (party := await self.app.store.get_party(party_id)) is not None and \
+                    (party := await self.app.listening.party(party_id)) is not None and \
                     party.status == "open" and party.composed < party.count and \
                     failures < MAX_FAILURES:
                 if party.kind == "arena" and party.pair_id is not None:
@@ -230,12 +230,12 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
     async def _queue(self, party: Party, made: Any) -> None:
         host = self._host(party)
         if isinstance(made, ArenaResult):
-            await self.app.store.update_party(party.id, pair_id=made.pair_id)
+            await self.app.listening.update_party(party.id, pair_id=made.pair_id)
             clips = [made.a.clip_id, made.b.clip_id]
         else:
             clips = [made.clip_id]
         for clip_id in clips:
-            clip = await self.app.store.get_clip(clip_id)
+            clip = await self.app.library.by_id(clip_id)
             assert clip is not None
             await self.app.listening.enqueue(clip, host, party.guild_id, party_id=party.id)
         self._listen().player(party.guild_id).kick()
@@ -244,10 +244,10 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
 
     async def show(self, entry: QueueEntry, upcoming: list[QueueEntry]) -> None:
         """The party's message shows the clip being heard, with its buttons."""
-        party = await self.app.store.get_party(entry.party_id or 0)
+        party = await self.app.listening.party(entry.party_id or 0)
         if party is None:
             return
-        entries = await self.app.store.party_entries(party.id)
+        entries = await self.app.listening.party_entries(party.id)
         position = next((n for n, e in enumerate(entries, start=1) if e.id == entry.id), 1)
         if party.kind == "arena":
             now = (f"▶ **Now playing {'AB'[position - 1] if position <= 2 else '?'}** of "
@@ -266,13 +266,13 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
         """Post the ranking once the party has composed and played everything."""
         if party_id in self._composing:
             return
-        party = await self.app.store.get_party(party_id)
+        party = await self.app.listening.party(party_id)
         if party is None or party.status != "open":
             return
-        entries = await self.app.store.party_entries(party_id)
+        entries = await self.app.listening.party_entries(party_id)
         if any(e.status in ("queued", "playing") for e in entries):
             return
-        await self.app.store.update_party(party_id, status="done")
+        await self.app.listening.update_party(party_id, status="done")
         await self.finish(party, stopped=False)
 
     async def stopped(self, parties: list[Party]) -> None:
@@ -306,7 +306,7 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
 
     async def _edit(self, party: Party, content: str, view: discord.ui.View | None) -> None:
         if party.message_id is None:
-            fresh = await self.app.store.get_party(party.id)
+            fresh = await self.app.listening.party(party.id)
             if fresh is None or fresh.message_id is None:
                 return
             party = fresh
@@ -332,7 +332,7 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
             return
         self._resumed = True
         try:
-            parties = await self.app.store.open_parties()
+            parties = await self.app.listening.open_parties()
         except StoreError:
             log.exception("could not read the open parties")
             return

@@ -177,9 +177,10 @@ class GuildPlayer:
 
     async def _save(self, *, voice_channel_id: int | None) -> None:
         try:
-            await self.app.store.set_player(self.guild_id, voice_channel_id=voice_channel_id,
-                                            text_channel_id=self.text_channel_id,
-                                            message_id=self.message_id)
+            await self.app.listening.set_player(self.guild_id,
+                                                voice_channel_id=voice_channel_id,
+                                                text_channel_id=self.text_channel_id,
+                                                message_id=self.message_id)
         except StoreError:
             log.exception("could not save the player of guild %s", self.guild_id)
 
