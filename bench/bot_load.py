@@ -78,7 +78,7 @@ def registry(tmp: Path) -> tuple[ModelRegistry, str]:
     from cadenza.models.checkpoint import save_rnn
     from cadenza.models.grammar import feature_sizes
     from cadenza.models.rnn import RNNConfig, SequenceModel
-    from cadenza.models.tokens import Vocab
+    from cadenza.music.tokens import Vocab
 
     torch.manual_seed(0)
     vocab = Vocab()

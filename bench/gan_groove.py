@@ -24,7 +24,7 @@ from cadenza.arrange import restyle_band
 from cadenza.models.checkpoint import load
 from cadenza.models.gan import GANRequest, binarize, clean, sample_probabilities, to_score
 from cadenza.models.metrics import groove_consistency, onsets
-from cadenza.models.roll import ROLES, STEPS, encode
+from cadenza.music.roll import ROLES, STEPS, encode
 from cadenza.styles import STYLES
 
 GRID_STEPS = (0, 3, 4, 6, 8, 9)  # sixteenths and eighth triplets within a 12-step beat

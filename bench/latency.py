@@ -38,7 +38,7 @@ def tiny_registry(tmp: Path) -> ModelRegistry:
     from cadenza.models.checkpoint import save_rnn
     from cadenza.models.grammar import feature_sizes
     from cadenza.models.rnn import RNNConfig, SequenceModel
-    from cadenza.models.tokens import Vocab
+    from cadenza.music.tokens import Vocab
 
     torch.manual_seed(0)
     v = Vocab()

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.render import band_score
 from cadenza.audio import LAME_QUALITY, encode_mp3, loudness_db, normalize, trim_trailing_silence
-from cadenza.midi_io import score_to_midi
+from cadenza.music.midi_io import score_to_midi
 from cadenza.render import get_renderer
 
 MAX_DELAY = 4096  # frames searched for the encoder/decoder delay

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cadenza.audio import encode_mp3, normalize, trim_trailing_silence
-from cadenza.midi_io import score_to_midi
-from cadenza.models.score import ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord, Key
+from cadenza.music.midi_io import score_to_midi
+from cadenza.music.score import ChordEvent, Note, Score, Track
+from cadenza.music.theory import Chord, Key
 from cadenza.pianoroll import render_pianoroll
 from cadenza.render import find_soundfont, get_renderer
 

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the te
 
 from hostile_midi import megabyte_upload
 
-from cadenza.models.midi_import import import_midi
-from cadenza.models.midifile import MidiError, read_midi
-from cadenza.models.notation import MAX_CHARS, NotationError, parse_notes
+from cadenza.music.midi_import import import_midi
+from cadenza.music.midi_parse import MidiError, read_midi
+from cadenza.music.notation import MAX_CHARS, NotationError, parse_notes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 

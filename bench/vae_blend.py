@@ -17,11 +17,11 @@ import numpy as np
 from cadenza.models.blend import blend_melody
 from cadenza.models.corpus import load_corpus
 from cadenza.models.dataset import is_heldout
-from cadenza.models.motif import Motif
 from cadenza.models.registry import ModelRegistry
-from cadenza.models.score import Note
-from cadenza.models.steps import SEG_STEPS, notes_to_steps, steps_to_notes, windows
-from cadenza.models.theory import Key
+from cadenza.music.motif import Motif
+from cadenza.music.score import Note
+from cadenza.music.steps import SEG_STEPS, notes_to_steps, steps_to_notes, windows
+from cadenza.music.theory import Key
 
 
 def main() -> None:
@@ -58,7 +58,7 @@ def main() -> None:
 
 
 def _c():  # type: ignore[no-untyped-def]
-    from cadenza.models.theory import Chord
+    from cadenza.music.theory import Chord
 
     return Chord(0, "maj")
 

@@ -13,8 +13,17 @@ from dataclasses import replace
 import numpy as np
 
 from cadenza.drums import KITS, drum_part
-from cadenza.models.score import GRID, ChordEvent, Note, Score, Track, swing_tick, unswing_tick
-from cadenza.models.theory import Chord, Key
+from cadenza.music.score import (
+    GRID,
+    ChordEvent,
+    Note,
+    Score,
+    Track,
+    bar_ticks,
+    swing_tick,
+    unswing_tick,
+)
+from cadenza.music.theory import Chord, Key
 from cadenza.styles import StyleSpec
 from cadenza.voicing import lead_voicing, nearest_pitch
 
@@ -36,7 +45,7 @@ class Ctx:
     def __init__(self, spec: StyleSpec, meter: tuple[int, int], bars: int,
                  chords: Sequence[ChordEvent], key: Key, rng: np.random.Generator) -> None:
         self.spec, self.meter, self.bars, self.key, self.rng = spec, meter, bars, key, rng
-        self.bar = RES * 4 * meter[0] // meter[1]
+        self.bar = bar_ticks(meter, RES)
         self.compound = meter[1] == 8 and meter[0] % 3 == 0
         self.beat = RES * 3 // 2 if self.compound else RES * 4 // meter[1]
         self.end = bars * self.bar
@@ -285,7 +294,7 @@ def arrange(
     rng: np.random.Generator,
 ) -> Score:
     """The full band score (resolution RES) for a GRID melody and a GRID chord plan."""
-    bar = RES * 4 * meter[0] // meter[1]
+    bar = bar_ticks(meter, RES)
     end = bars * bar
     marks = sorted((t * 4, c) for t, c in plan if t * 4 < end)
     if not marks or marks[0][0] != 0:

@@ -26,7 +26,7 @@ from cadenza.library import ClipResult
 from cadenza.listening import VOICE_NEEDS_DISCORD
 from cadenza.members import CONSOLE_USER_ID, UserRef, Where
 from cadenza.models.errors import ModelError
-from cadenza.models.motif import Motif
+from cadenza.music.motif import Motif
 from cadenza.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from cadenza.origin import Origin
 from cadenza.seeds import SeedResult, Upload, check_upload_size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cadenza.models.score import Note
+from cadenza.music.score import GRID, Note, bar_ticks
 
 # General MIDI percussion keys
 KICK, KICK2, STICK, SNARE, LO_TOM, HAT, HI_TOM, PEDAL_HAT, OPEN_HAT = 36, 35, 37, 38, 41, 42, 43, \
@@ -89,7 +89,7 @@ def drum_part(
     roots: list[int] | None = None,
 ) -> list[Note]:
     """Drum notes for ``bars`` bars at ``res`` ticks per quarter (swing is applied later)."""
-    bar_q = 4 * meter[0] / meter[1]
+    bar_q = bar_ticks(meter) / GRID  # in quarter notes
     if style == "classical":
         return _classical(meter, bars, res, roots or [0] * bars)
     base = _fallback(style, meter)
@@ -122,7 +122,7 @@ def drum_part(
 
 def _classical(meter: tuple[int, int], bars: int, res: int, roots: list[int]) -> list[Note]:
     """Timpani on the chord root at phrase starts and a roll into the final chord."""
-    bar_t = int(res * 4 * meter[0] / meter[1])
+    bar_t = bar_ticks(meter, res)
     notes: list[Note] = []
     for bar in range(bars):
         key = TIMPANI_LOW + (roots[bar] - 5) % 12  # Orchestra kit timpani: 41 = F

@@ -32,9 +32,9 @@ import numpy as np
 from cadenza.arrange import arrange
 from cadenza.models.corpus import NO_CHORD, Piece
 from cadenza.models.dataset import is_heldout
-from cadenza.models.score import Note, Score
 from cadenza.models.style_corpus import SOURCES, source_kind
-from cadenza.models.theory import Chord
+from cadenza.music.score import Note, Score
+from cadenza.music.theory import Chord
 from cadenza.styles import STYLES
 
 log = logging.getLogger(__name__)

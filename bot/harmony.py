@@ -11,21 +11,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from cadenza.models.form import Section
-from cadenza.models.score import GRID
-from cadenza.models.theory import Chord, Key
+from cadenza.music.form import Section
+from cadenza.music.score import GRID, bar_ticks
+from cadenza.music.theory import Chord, Key
 
 Plan = list[tuple[int, Chord]]
 # a bar of a template: list of (fraction of the bar, semitones above tonic, quality)
 BarT = list[tuple[float, int, str]]
 
 
-def _bar_ticks(meter: tuple[int, int]) -> int:
-    return GRID * 4 * meter[0] // meter[1]
-
-
 def _render(templates: list[BarT], key: Key, meter: tuple[int, int]) -> Plan:
-    bt = _bar_ticks(meter)
+    bt = bar_ticks(meter)
     beat = GRID if meter[1] == 4 else GRID * 3 // 2
     plan: Plan = []
     for b, bar in enumerate(templates):
@@ -287,7 +283,7 @@ def plan_chords(
     planner = PLANNERS[style]
     if len(sections) <= 1 or style == "blues":
         return planner(key, bars, meter, rng)
-    bt = _bar_ticks(meter)
+    bt = bar_ticks(meter)
     by_letter: dict[str, Plan] = {}
     plan: Plan = []
     for start, length, letter in sections:

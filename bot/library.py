@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cadenza.errors import UserError
 from cadenza.members import UserRef, Where
-from cadenza.midi_io import midi_to_score
+from cadenza.music.midi_io import midi_to_score
 from cadenza.origin import Lineage, Origin, lineage_of
 from cadenza.runtime import Workers
 from cadenza.service import RenderedClip, Resolved

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza.errors import UserError, shown
-from cadenza.models.form import FormError, lay_out, parse_form
-from cadenza.models.motif import MAX_MOTIF_BARS
-from cadenza.models.score import Meter
-from cadenza.models.theory import ALL_KEYS, Key, TheoryError
-from cadenza.models.tokens import METERS
+from cadenza.music.form import FormError, lay_out, parse_form
+from cadenza.music.motif import MAX_MOTIF_BARS
+from cadenza.music.score import Meter
+from cadenza.music.theory import ALL_KEYS, Key, TheoryError
+from cadenza.music.tokens import METERS
 from cadenza.styles import STYLE_NAMES
 
 BARS_MIN, BARS_MAX = 1, 32
@@ -324,7 +324,7 @@ COMMANDS: dict[str, CommandSpec] = {
 # The commands that play in a voice channel (the console has none).
 VOICE_COMMANDS = ("play", "queue", "skip", "stop", "party new", "party arena")
 
-# The inline-notes syntax (cadenza.models.notation) in one paragraph, for /help in both front ends.
+# The inline-notes syntax (cadenza.music.notation) in one paragraph, for /help in both front ends.
 NOTES_HELP = ('Typed notes (/seed share name:riff notes:"C4/8 E4/8 G4/4 | A4/2"): a letter A-G, '
               "# or b, an octave (C4 is middle C), /N for the length (1 whole, 2 half, 4 "
               "quarter, 8 eighth, 16 sixteenth), a dot for dotted, t for triplet, ~ to tie, r "

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cadenza.models.score import Note, Score, Track
-from cadenza.models.theory import pitch_name
+from cadenza.music.score import Note, Score, Track
+from cadenza.music.theory import pitch_name
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cadenza.errors import ResourceError
-from cadenza.midi_io import DRUM_CHANNEL, read_midi
+from cadenza.music.midi_io import DRUM_CHANNEL, open_own_midi
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class Renderer:
 
 def _timed_events(data: bytes) -> tuple[list[tuple[float, Any]], float]:
     """Channel messages with absolute times in seconds (tempo map applied) and the end time."""
-    mid = read_midi(data)
+    mid = open_own_midi(data)
     tpb = mid.ticks_per_beat
     merged: list[tuple[int, int, Any]] = []
     seq = 0

@@ -29,7 +29,7 @@ from typing import Any
 
 from cadenza.errors import ResourceError, UserError, write_error
 from cadenza.leftovers import alive
-from cadenza.models.score import Score
+from cadenza.music.score import Score
 
 log = logging.getLogger(__name__)
 

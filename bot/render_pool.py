@@ -26,7 +26,7 @@ from typing import Any
 from cadenza.config import cpu_count
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError, UserError, WriteError
-from cadenza.models.score import Score
+from cadenza.music.score import Score
 from cadenza.render_child import FAULT_ENV, RenderTask, fault_for
 from cadenza.render_child import main as child_main
 from cadenza.service import RenderedClip

@@ -10,7 +10,7 @@ from typing import Any
 
 from cadenza.deadlines import Deadlines
 from cadenza.leftovers import pending_stem
-from cadenza.models.score import Score
+from cadenza.music.score import Score
 from cadenza.render_pool import RenderPool
 from cadenza.service import RenderedClip
 from cadenza.workers import ThreadPool

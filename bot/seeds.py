@@ -19,10 +19,10 @@ from cadenza.arrange import unswing
 from cadenza.errors import ResourceError, UserError, new_error_id
 from cadenza.library import Library, resolved_of
 from cadenza.members import UserRef, Where
-from cadenza.midi_io import midi_to_score, score_to_midi
-from cadenza.models.midi_import import TEMPO_WARNING, extract_melody, import_midi, size_refusal
-from cadenza.models.midifile import MidiError
-from cadenza.models.motif import (
+from cadenza.music.midi_import import TEMPO_WARNING, extract_melody, import_midi, size_refusal
+from cadenza.music.midi_io import midi_to_score, score_to_midi
+from cadenza.music.midi_parse import MidiError
+from cadenza.music.motif import (
     MAX_LINE_BARS,
     MAX_MOTIF_BARS,
     TEMPO_NOTE,
@@ -30,8 +30,8 @@ from cadenza.models.motif import (
     MotifError,
     fit_meter,
 )
-from cadenza.models.notation import NotationError, format_notes, parse_notes
-from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.music.notation import NotationError, format_notes, parse_notes
+from cadenza.music.score import GRID, Note, Score, Track
 from cadenza.options import SEED_MAX, parse_seed_name
 from cadenza.origin import PLAIN, PRIVATE_LABEL, Lineage, Origin, lineage_of, node_text
 from cadenza.runtime import Workers

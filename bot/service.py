@@ -19,10 +19,11 @@ import numpy as np
 from cadenza.arrange import arrange, restyle_band, unswing
 from cadenza.errors import ResourceError, UserError
 from cadenza.harmony import plan_chords
-from cadenza.midi_io import score_to_midi
-from cadenza.models.chord_infer import harmonize_melody
 from cadenza.models.errors import ModelError
-from cadenza.models.form import (
+from cadenza.models.grammar import plan_from_chords
+from cadenza.models.registry import HARMONY_DIR
+from cadenza.music.chord_infer import harmonize_melody
+from cadenza.music.form import (
     UNKNOWN_FORM,
     FormError,
     Section,
@@ -32,12 +33,12 @@ from cadenza.models.form import (
     lay_out,
     parse_form,
 )
-from cadenza.models.grammar import plan_from_chords
-from cadenza.models.motif import MAX_LINE_BARS, Motif
-from cadenza.models.registry import HARMONY_DIR
-from cadenza.models.score import GRID, Meter, Note, Score
-from cadenza.models.theory import Chord, Key
-from cadenza.models.tokens import METERS
+from cadenza.music.midi_io import score_to_midi
+from cadenza.music.motif import MAX_LINE_BARS, Motif
+from cadenza.music.score import GRID, Meter, Note, Score
+from cadenza.music.score import bar_ticks as bar_ticks_of
+from cadenza.music.theory import Chord, Key
+from cadenza.music.tokens import METERS
 from cadenza.styles import STYLES, StyleSpec, pick_key, pick_meter
 from cadenza.workers import current_token
 
@@ -410,9 +411,9 @@ class Composer:
                     plan: list[tuple[int, Chord]], motif: Motif | None,
                     rng: np.random.Generator) -> tuple[tuple[Note, ...], str]:
         from cadenza.models.generate import Idiom, MelodyRequest, generate_tokens, melody_row
-        from cadenza.models.tokens import BAR, decode, encode
+        from cadenza.music.tokens import BAR, decode, encode
 
-        bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
+        bar_ticks = bar_ticks_of(r.meter)
         chord_plan = plan_from_chords([(t, c.reduced()) for t, c in plan], r.total_bars,
                                       bar_ticks)
         model_style = self.model_style(spec, loaded.styles)
@@ -450,7 +451,7 @@ class Composer:
 
         if motif is not None:
             raise UserError("the vae model continues no seeds: use /seed blend, or model lstm")
-        bar_ticks = GRID * 4 * r.meter[0] // r.meter[1]
+        bar_ticks = bar_ticks_of(r.meter)
         notes = vae_prior_melody(loaded, r.total_bars * bar_ticks, key, r.temperature,
                                  int(rng.integers(2**63)), style=r.style,
                                  sections=r.sections, bar_ticks=bar_ticks)
@@ -462,7 +463,7 @@ class Composer:
         style, model, temperature and the new seed)."""
         from cadenza.models.grammar import SkeletonConstraint
         from cadenza.models.sample import sample
-        from cadenza.models.tokens import decode, encode
+        from cadenza.music.tokens import decode, encode
 
         t0 = time.perf_counter()
         loaded = self._load(r.model)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cadenza.models.theory import Key
+from cadenza.music.theory import Key
 
 
 @dataclass(frozen=True)

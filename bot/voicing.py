@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from itertools import permutations
 
-from cadenza.models.theory import Chord
+from cadenza.music.theory import Chord
 
 # rootless (jazz piano) voicings: intervals above the root, 3rd and 7th first
 ROOTLESS: dict[str, tuple[int, ...]] = {

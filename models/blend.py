@@ -8,12 +8,12 @@ import numpy as np
 import torch
 
 from cadenza.models.checkpoint import Loaded
-from cadenza.models.form import Section
-from cadenza.models.motif import Motif
-from cadenza.models.score import GRID, Note
-from cadenza.models.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
-from cadenza.models.theory import Key
 from cadenza.models.vae import MelodyVAE, slerp
+from cadenza.music.form import Section
+from cadenza.music.motif import Motif
+from cadenza.music.score import GRID, Note
+from cadenza.music.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
+from cadenza.music.theory import Key
 
 SEG_TICKS = SEG_STEPS * STEP_TICKS  # two 4/4 bars
 

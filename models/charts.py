@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cadenza.models.score import GRID
-from cadenza.models.theory import Chord, Key, TheoryError, parse_pitch_class
+from cadenza.music.score import GRID, bar_ticks
+from cadenza.music.theory import Chord, Key, TheoryError, parse_pitch_class
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +131,13 @@ def parse_chord_symbol(text: str) -> Chord | None:
                          "bad chord symbol") from None
 
 
-def bar_ticks(meter: tuple[int, int]) -> int:
-    """GRID ticks in one bar of ``meter`` (48 * num / den); ChartError if not a whole number."""
+def checked_bar_ticks(meter: tuple[int, int]) -> int:
+    """GRID ticks in one bar of ``meter``; ChartError for a meter charts cannot hold (a bar
+    that is not a whole number of ticks)."""
     num, den = meter
     if not 1 <= num <= 32 or den not in (1, 2, 4, 8, 16, 32) or (GRID * 4 * num) % den:
         raise ChartError(f"unsupported time signature {num}/{den}", "unsupported time signature")
-    return GRID * 4 * num // den
+    return bar_ticks((num, den))
 
 
 def split_bar(n: int, meter: tuple[int, int]) -> list[int]:
@@ -144,7 +145,7 @@ def split_bar(n: int, meter: tuple[int, int]) -> list[int]:
     chords as beats, the first chords taking the spare beats (3 in 4/4: 2+1+1 beats); with more
     chords than beats (eighth-note changes) the bar's ticks are shared the same way."""
     num, _ = meter
-    total = bar_ticks(meter)
+    total = checked_bar_ticks(meter)
     if not 1 <= n <= total:
         raise ChartError(f"{n} chords do not fit a {meter[0]}/{meter[1]} bar", "too many chords")
     units, unit = (num, total // num) if n <= num else (total, 1)
@@ -207,7 +208,7 @@ class Chart:
 
     @property
     def bar_ticks(self) -> int:
-        return bar_ticks(self.meter)
+        return checked_bar_ticks(self.meter)
 
     @property
     def length_ticks(self) -> int:
@@ -224,7 +225,7 @@ def _parse_meter(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise ChartError(f"unsupported time signature {text!r}", "unsupported time signature")
     meter = (int(parts[0]), int(parts[1]))
-    bar_ticks(meter)  # validates
+    checked_bar_ticks(meter)  # validates
     return meter
 
 

@@ -14,7 +14,7 @@ import torch
 
 from cadenza.models.errors import ModelError
 from cadenza.models.rnn import RNNConfig, SequenceModel
-from cadenza.models.tokens import Vocab
+from cadenza.music.tokens import Vocab
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ key's tonic, so one ii-V-I is one pattern in every key. A progression encodes as
     BOS STYLE_s METER_m MODE_k  ( BAR ( REP_r | ( CH_c LEN_l )+ ) )*  EOS
 
 * ``CH_<degree>:<quality>``: root ``degree`` semitones above the tonic, any quality of
-  ``cadenza.models.theory.QUALITY_INTERVALS`` (extensions and alterations included);
+  ``cadenza.music.theory.QUALITY_INTERVALS`` (extensions and alterations included);
   ``CH_NC`` = none;
 * ``LEN_l``: the chord lasts ``l`` beat units (quarters in x/4, eighths in x/8); a bar's lengths
   add up to exactly its units;
@@ -19,7 +19,7 @@ Vocabulary layout (ids in this order; ``ChordVocab`` computes the offsets):
 =====================  ============================================================
 ``PAD BOS EOS BAR``    ids 0-3
 ``STYLE_<name>``       one per style of the checkpoint
-``METER_<n>/<d>``      ``cadenza.models.tokens.METERS``
+``METER_<n>/<d>``      ``cadenza.music.tokens.METERS``
 ``MODE_major/minor``   the key's mode
 ``CH_NC``, ``CH_*``    1 + 12 x len(QUALITIES), degree-major order
 ``LEN_<l>``            l = 1 .. MAX_UNITS (12 = a bar of 12/8)
@@ -27,7 +27,7 @@ Vocabulary layout (ids in this order; ``ChordVocab`` computes the offsets):
 =====================  ============================================================
 
 Side features at every step (summed embeddings, as for melodies): style, meter, mode, units
-left in the bar, bars left, and the per-bar form features of ``cadenza.models.form``.
+left in the bar, bars left, and the per-bar form features of ``cadenza.music.form``.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cadenza.models.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
 from cadenza.models.grammar import changes_per_bar, masks
-from cadenza.models.score import GRID
-from cadenza.models.theory import QUALITY_INTERVALS, Chord, Key
-from cadenza.models.tokens import MAX_REPEAT, METERS
+from cadenza.music.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
+from cadenza.music.score import GRID, bar_ticks
+from cadenza.music.theory import QUALITY_INTERVALS, Chord, Key
+from cadenza.music.tokens import MAX_REPEAT, METERS
 
 if TYPE_CHECKING:  # the sampler imports torch; style_corpus reads this module without it
     from cadenza.models.sample import Row
@@ -71,7 +71,7 @@ def unit_ticks(meter: tuple[int, int]) -> int:
 
 
 def bar_units(meter: tuple[int, int]) -> int:
-    return GRID * 4 * meter[0] // meter[1] // unit_ticks(meter)
+    return bar_ticks(meter) // unit_ticks(meter)
 
 
 @dataclass(frozen=True)
@@ -498,5 +498,5 @@ class ChordSeq:
 
 
 def bar_content(bars: Sequence[BarChanges]) -> list[frozenset]:
-    """Per bar, its changes as a set (for ``cadenza.models.form.infer_sections``)."""
+    """Per bar, its changes as a set (for ``cadenza.music.form.infer_sections``)."""
     return [frozenset(bar) for bar in bars]

@@ -18,11 +18,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cadenza.models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
-from cadenza.models.form import bar_onsets, infer_sections
-from cadenza.models.score import GRID, ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord, Key
-from cadenza.models.tokens import METERS
+from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
+from cadenza.music.form import bar_onsets, infer_sections
+from cadenza.music.score import GRID, ChordEvent, Note, Score, Track, bar_ticks
+from cadenza.music.score import bar_ticks as bar_ticks_of
+from cadenza.music.theory import Chord, Key
+from cadenza.music.tokens import METERS
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Piece:
 
     @property
     def bar_ticks(self) -> int:
-        return GRID * 4 * self.meter[0] // self.meter[1]
+        return bar_ticks(self.meter)
 
     def to_score(self, tempo: float = 120.0) -> Score:
         end = self.bars * self.bar_ticks
@@ -129,7 +130,7 @@ def make_piece(
     mel = monophonic(melody)
     if len(mel) < MIN_NOTES:
         return None
-    bar_ticks = GRID * 4 * meter[0] // meter[1]
+    bar_ticks = bar_ticks_of(meter)
     end = max(e for _, e, _ in mel)
     bars = math.ceil(end / bar_ticks)
     if bars < MIN_BARS:
@@ -216,7 +217,7 @@ def _score_meter_shift(score) -> tuple[tuple[int, int] | None, float]:  # type: 
 def _chord_symbols(score, shift: float) -> list[tuple[int, Chord]] | None:  # type: ignore[no-untyped-def]
     from music21 import harmony
 
-    from cadenza.models.chord_infer import best_chord
+    from cadenza.music.chord_infer import best_chord
 
     out = []
     for cs in score.flatten().getElementsByClass(harmony.ChordSymbol):
@@ -304,7 +305,7 @@ def _bach_is_chorale(piece: Piece) -> bool:
 
 def midi_folder_pieces(root: Path) -> list[Piece]:
     """Pieces from ``root/<style>/*.mid``: the sub-folder name is the style label."""
-    from cadenza.models.midi_import import extract_melody, import_midi
+    from cadenza.music.midi_import import extract_melody, import_midi
 
     pieces = []
     for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):

@@ -11,9 +11,9 @@ import numpy as np
 
 from cadenza.models.corpus import Piece
 from cadenza.models.errors import ModelError
-from cadenza.models.form import bar_features
 from cadenza.models.grammar import FEATURES, sequence_features
-from cadenza.models.tokens import (
+from cadenza.music.form import bar_features
+from cadenza.music.tokens import (
     N_CHORD_CLASSES,
     PAD,
     PITCH_MAX,

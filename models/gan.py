@@ -1,7 +1,7 @@
 """MuseGAN-style multi-track GAN over bar-level piano rolls, conditioned on style, with its sampler.
 
 Model (Dong et al. 2018, "hybrid" variant, at CPU size). A phrase is ``phrase_bars`` bars of
-the 4-lane roll of ``cadenza.models.roll`` (lead, chords, bass, drums; 48 steps x 84 pitches per
+the 4-lane roll of ``cadenza.music.roll`` (lead, chords, bass, drums; 48 steps x 84 pitches per
 bar).
 
 * Latents, each ``z_dim`` wide: a shared time-independent ``z``; a shared temporal ``z_t`` that
@@ -60,9 +60,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cadenza.models.checkpoint import FORMAT, register_kind, save_payload
-from cadenza.models.chord_infer import best_chord, key_from_pitches
 from cadenza.models.errors import ModelError
-from cadenza.models.roll import (
+from cadenza.music.chord_infer import best_chord, key_from_pitches
+from cadenza.music.roll import (
     BASS,
     CHORDS,
     DRUMS,
@@ -78,9 +78,9 @@ from cadenza.models.roll import (
     timeline,
     transpose,
 )
-from cadenza.models.score import GRID, ChordEvent, Score
-from cadenza.models.theory import Chord, Key
-from cadenza.models.tokens import DEFAULT_STYLES
+from cadenza.music.score import GRID, ChordEvent, Score
+from cadenza.music.theory import Chord, Key
+from cadenza.music.tokens import DEFAULT_STYLES
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cadenza.models.roll import PITCHES, STEPS, TRACKS, RollError, encode, transpose
-from cadenza.models.score import Score
-from cadenza.models.theory import Key
+from cadenza.music.roll import PITCHES, STEPS, TRACKS, RollError, encode, transpose
+from cadenza.music.score import Score
+from cadenza.music.theory import Key
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from cadenza.models.checkpoint import Loaded
 from cadenza.models.errors import ModelError
 from cadenza.models.grammar import ChordPlan, Constraint
 from cadenza.models.sample import Row, run
-from cadenza.models.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
+from cadenza.music.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class MelodyRequest:
     primer: tuple[int, ...] | None = None
     pitch_range: tuple[int, int] = (55, 88)
     idiom: Idiom = field(default_factory=Idiom)
-    form: tuple[tuple[int, int, int, int], ...] | None = None  # per bar (cadenza.models.form)
+    form: tuple[tuple[int, int, int, int], ...] | None = None  # per bar (cadenza.music.form)
     # asked between sampling steps; True stops the request (SamplingStopped): a deadline passed
     stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 

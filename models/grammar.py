@@ -2,7 +2,7 @@
 
 ``Tracker`` follows a token stream and reports, after each token, the context the sequence models
 are conditioned on at every step (style, meter, current chord, position in the bar, bars left).
-``Constraint`` adds the grammar of ``cadenza.models.tokens`` plus a chord plan and a bar count, so
+``Constraint`` adds the grammar of ``cadenza.music.tokens`` plus a chord plan and a bar count, so
 that sampling can only produce well-formed sequences with exactly the requested harmony and length;
 tokens it forces (the preamble, chords, a primer) are not sampled at all.
 """
@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.form import FORM_FEATURE_SIZES, FORM_FEATURES, UNKNOWN_FORM
-from cadenza.models.theory import Chord
-from cadenza.models.tokens import (
+from cadenza.music.form import FORM_FEATURE_SIZES, FORM_FEATURES, UNKNOWN_FORM
+from cadenza.music.score import bar_ticks
+from cadenza.music.score import bar_ticks as bar_ticks_of
+from cadenza.music.theory import Chord
+from cadenza.music.tokens import (
     BAR,
     BOS,
     EOS,
@@ -32,11 +34,11 @@ from cadenza.models.tokens import (
 
 # side feature columns and their cardinalities (the model embeds each and sums them); the
 # form columns (section letter, bar in section, bars left in it, repeat) are per bar, from
-# ``cadenza.models.form``
+# ``cadenza.music.form``
 FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES)
 MAX_BARS_LEFT = 8  # bars_left feature: 0 = before the first bar, k = min(k, 8) bars to go
 
-FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from cadenza.models.form.bar_features
+FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from cadenza.music.form.bar_features
 
 
 def feature_sizes(vocab: Vocab) -> tuple[int, ...]:
@@ -178,7 +180,7 @@ class Constraint:
         # per bar: velocity bucket of its last note (None: no notes), which a REP_k copies
         self.bar_last_vel: list[int | None] = [None] * self.bars
         self.repeated = False  # the current bar is a REP_k copy
-        self.bar_ticks = 48 * meter[0] // meter[1]
+        self.bar_ticks = bar_ticks(meter)
         self.forced_queue: list[int] = [BOS, vocab.style(style), vocab.meter(meter)]
         if prefix:
             pre = list(prefix)
@@ -382,9 +384,9 @@ class SkeletonConstraint(Constraint):
             raise ValueError("a skeleton needs a whole token sequence (BOS STYLE METER ...)")
         meter = METERS[vocab.value(toks[2])]
         style_name = style or vocab.styles[vocab.value(toks[1])]
-        bar_ticks = 48 * meter[0] // meter[1]
+        bar_ticks = bar_ticks_of(meter)
         # the plan is the original's chords, so chord tokens stay exactly where they were
-        from cadenza.models.tokens import decode
+        from cadenza.music.tokens import decode
 
         original = decode(toks, vocab, strict=False)
         plan = plan_from_chords([(c.start, c.chord) for c in original.chords], original.bars,

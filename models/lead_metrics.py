@@ -20,7 +20,7 @@ swing_ratio            geometric mean of long/short over the line's eighth-note 
 notes_per_bar          onsets per bar.
 pitch_range            highest minus lowest pitch, in semitones.
 chord_vocabulary       distinct chord symbols (root and quality) of the clip's chord timeline.
-repetition_rate        ``cadenza.models.form.repetition_rate``: share of the non-empty bars after
+repetition_rate        ``cadenza.music.form.repetition_rate``: share of the non-empty bars after
                        the first that repeat an earlier bar exactly (same onsets at the same
                        positions and pitches).
 =====================  ===========================================================================
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.charts import bar_ticks
+from cadenza.models.charts import checked_bar_ticks
 from cadenza.models.corpus import NO_CHORD, Piece, monophonic
-from cadenza.models.form import repetition_rate as form_repetition_rate
 from cadenza.models.metrics import histogram_entropy, histogram_scale_consistency
-from cadenza.models.score import GRID, Score
-from cadenza.models.theory import Chord, Key
+from cadenza.music.form import repetition_rate as form_repetition_rate
+from cadenza.music.score import GRID, Score
+from cadenza.music.theory import Chord, Key
 
 Note3 = tuple[int, int, int]  # (start, duration, pitch) in GRID ticks
 
@@ -80,7 +80,7 @@ class Line:
 
     @property
     def bar_ticks(self) -> int:
-        return bar_ticks(self.meter)
+        return checked_bar_ticks(self.meter)
 
     @property
     def pitches(self) -> np.ndarray:
@@ -95,7 +95,7 @@ def make_line(notes: Iterable[Note3], meter: tuple[int, int], bars: int,
               chords: Iterable[tuple[int, Chord | None]] = (), key: Key | None = None) -> Line:
     """A Line from (start, duration, pitch) notes: kept inside the bars, one note per onset (the
     top one, cut where the next begins), chords merged when the same chord repeats."""
-    end = bars * bar_ticks(meter)
+    end = bars * checked_bar_ticks(meter)
     spans = [(s, min(s + max(1, d), end), p) for s, d, p in notes if 0 <= s < end]
     mono = tuple((s, e - s, p) for s, e, p in monophonic(spans))
     timeline: list[tuple[int, Chord | None]] = []

@@ -42,14 +42,14 @@ from cadenza.models.charts import (
     Change,
     ChartError,
     CorpusFileError,
-    bar_ticks,
+    checked_bar_ticks,
     home_key,
     load_files,
     parse_chord_symbol,
     split_bar,
 )
-from cadenza.models.score import GRID
-from cadenza.models.theory import Chord, Key
+from cadenza.music.score import GRID
+from cadenza.music.theory import Chord, Key
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class LeadSheet:
 
     @property
     def bar_ticks(self) -> int:
-        return bar_ticks(self.meter)
+        return checked_bar_ticks(self.meter)
 
 
 def _read_sexps(text: str) -> list[Sexp]:
@@ -166,7 +166,7 @@ def _chord_bars(tokens: list[str], meter: tuple[int, int]
         cells.pop()  # the usual final "|"
     if not cells:
         raise LeadSheetError("no chord bars", "no chords")
-    bt = bar_ticks(meter)
+    bt = checked_bar_ticks(meter)
     changes: list[Change] = []
     sounding: list[list[Chord | None]] = []
     current: Chord | None = None
@@ -242,7 +242,7 @@ def _parse(text: str, source: str) -> LeadSheet:
     if not -7 <= sharps <= 7 or not 10.0 <= tempo <= 400.0:
         raise LeadSheetError(f"key {sharps} or tempo {tempo} out of range", "missing header")
     meter = (num, den)
-    bt = bar_ticks(meter)
+    bt = checked_bar_ticks(meter)
     if not parts:
         raise LeadSheetError("no melody part", "no melody")
     chorus_changes, sounding = _chord_bars(chord_tokens, meter)

@@ -2,9 +2,9 @@
 
 Pure numpy. A *lane* is one track's bool roll of shape ``(steps, pitches)`` (or ``(bars, steps,
 pitches)``, read as consecutive bars); column 0 is MIDI pitch ``lowest``
-(``cadenza.models.roll.LOWEST`` by default) and a note is a run of active steps
-(``cadenza.models.roll.runs``), so metrics that count notes count runs. Bars are ``steps_per_bar``
-steps and beats ``steps_per_beat`` steps (48 and 12 for the 4/4 rolls of ``cadenza.models.roll``).
+(``cadenza.music.roll.LOWEST`` by default) and a note is a run of active steps
+(``cadenza.music.roll.runs``), so metrics that count notes count runs. Bars are ``steps_per_bar``
+steps and beats ``steps_per_beat`` steps (48 and 12 for the 4/4 rolls of ``cadenza.music.roll``).
 Metrics that are undefined on a clip (no notes, one bar) return NaN; the set comparisons drop NaNs.
 
 Definitions follow MusPy (pitch-class entropy, scale consistency, groove consistency, empty-beat
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.roll import DRUMS, LOWEST, ROLES, STEPS, STEPS_PER_BEAT, runs
+from cadenza.music.roll import DRUMS, LOWEST, ROLES, STEPS, STEPS_PER_BEAT, runs
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def polyphony_rate(roll: np.ndarray) -> float:
 
 def clip_metrics(rolls: np.ndarray, steps_per_bar: int = STEPS,
                  steps_per_beat: int = STEPS_PER_BEAT, lowest: int = LOWEST) -> dict[str, float]:
-    """Every metric for one band clip ``(bars, 4, steps, pitches)`` in ``cadenza.models.roll``
+    """Every metric for one band clip ``(bars, 4, steps, pitches)`` in ``cadenza.music.roll``
     layout.
 
     Pitch metrics read the pitched lanes together; rhythm metrics read all four; per-track

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cadenza.models.tokens import PAD
+from cadenza.music.tokens import PAD
 
 CELLS = ("lstm", "gru", "rnn")
 

@@ -20,15 +20,15 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from cadenza.models.charts import bar_ticks
-from cadenza.models.chord_infer import key_from_chords, key_from_pitches
+from cadenza.models.charts import checked_bar_ticks
 from cadenza.models.chord_model import ChordSeq, bar_content, bar_units, bars_from_changes
 from cadenza.models.corpus import NO_CHORD, Piece, make_piece
-from cadenza.models.form import Section, infer_sections
-from cadenza.models.midifile import MidiError, read_midi
-from cadenza.models.score import GRID, unswing_tick
-from cadenza.models.theory import Chord, Key, TheoryError
-from cadenza.models.tokens import METERS
+from cadenza.music.chord_infer import key_from_chords, key_from_pitches
+from cadenza.music.form import Section, infer_sections
+from cadenza.music.midi_parse import MidiError, read_midi
+from cadenza.music.score import GRID, unswing_tick
+from cadenza.music.theory import Chord, Key, TheoryError
+from cadenza.music.tokens import METERS
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def read_wjd(data: bytes, source: str, style: str, key: Key | None = None, *,
              swung: bool = False) -> tuple[Piece | None, str]:
     """One beat-aligned WJD file -> (Piece with chords and form sections, '') or (None, why).
 
-    A ``swung`` solo is straightened (``cadenza.models.score.unswing_tick``): the arranger swings
+    A ``swung`` solo is straightened (``cadenza.music.score.unswing_tick``): the arranger swings
     every jazz and blues line, as the notated Impro-Visor transcriptions are written, so the models
     learn one straight grid and the performed swing is not applied twice; triplets come back
     exactly when the arranger swings them again."""
@@ -222,7 +222,7 @@ def leadsheet_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
             continue
         style = "blues" if name in blues else "jazz"
         rel = "/".join(Path(sheet.source).parts[-2:])
-        end = sheet.bars * bar_ticks(sheet.meter)
+        end = sheet.bars * checked_bar_ticks(sheet.meter)
         key = key_from_chords(list(sheet.chords), end, sheet.key)  # half say (key 0)
         piece = make_piece(f"impro-visor:{rel}", style, tuple(sheet.meter), key,
                            [(s, s + d, p) for s, d, p in sheet.melody],
@@ -241,7 +241,7 @@ def rag_pieces(root: Path, *, include_nc: bool = False, nc_only: bool = False
                ) -> tuple[list[Piece], Counter[str]]:
     """Rags: the right hand's top line over chords read from both hands. Public-domain Mutopia
     files always; the non-commercial Joplin edition only with ``include_nc`` (or ``nc_only``)."""
-    from cadenza.models.midi_import import extract_melody, import_midi
+    from cadenza.music.midi_import import extract_melody, import_midi
 
     folders = [] if nc_only else [(root / RAGS_PD, "mutopia")]
     if include_nc or nc_only:
@@ -313,7 +313,8 @@ def chord_sequences(root: Path, *, include_nc: bool = False
         name = Path(chart.source).name
         bars = bars_from_changes(chart.changes(), len(chart.bars), meter)
         # chords are learned relative to the tonic: a placeholder signature would teach noise
-        key = key_from_chords(chart.changes(), len(chart.bars) * bar_ticks(meter), chart.key)
+        length = len(chart.bars) * checked_bar_ticks(meter)
+        key = key_from_chords(chart.changes(), length, chart.key)
         out.append(ChordSeq(f"jcpc:{Path(name).stem}", "blues" if name in blues else "jazz",
                             meter, key, tuple(bars), infer_sections(bar_content(bars))))
     rags, why = rag_pieces(root, include_nc=include_nc)

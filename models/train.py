@@ -26,7 +26,7 @@ from cadenza.models.style_corpus import (
     source_kind,
     style_corpus_pieces,
 )
-from cadenza.models.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
+from cadenza.music.tokens import BOS, DEFAULT_STYLES, PAD, Vocab
 
 log = logging.getLogger(__name__)
 

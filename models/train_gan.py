@@ -45,7 +45,7 @@ from cadenza.models.gan import (
 )
 from cadenza.models.gan_data import is_packed, load_dataset, unpack
 from cadenza.models.metrics import clip_metrics, compare
-from cadenza.models.roll import PITCHES, STEPS, TRACKS
+from cadenza.music.roll import PITCHES, STEPS, TRACKS
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from cadenza.models.checkpoint import device as pick_device
 from cadenza.models.corpus import Piece
 from cadenza.models.dataset import split_heldout
 from cadenza.models.schedule import Budget, cosine_lr, set_threads, step_optimizer
-from cadenza.models.score import Note
-from cadenza.models.steps import N_CLASSES, windows
 from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy
+from cadenza.music.score import Note
+from cadenza.music.steps import N_CLASSES, windows
 
 log = logging.getLogger(__name__)
 

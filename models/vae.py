@@ -1,6 +1,6 @@
 """MusicVAE-style melody VAE: bidirectional LSTM encoder, LSTM decoder, spherical interpolation.
 
-Input is a two-bar melody as 32 sixteenth-step classes (``cadenza.models.steps``). The encoder's
+Input is a two-bar melody as 32 sixteenth-step classes (``cadenza.music.steps``). The encoder's
 final states give the posterior mean and log-variance of ``z``; the decoder starts from ``tanh(W
 z)`` and sees ``z`` and the previous step at every step (teacher forcing in training). Sampling a
 new melody draws ``z`` from the prior; blending two seeds decodes points on the great circle between
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cadenza.models.steps import HOLD, N_CLASSES, REST, SEG_STEPS
+from cadenza.music.steps import HOLD, N_CLASSES, REST, SEG_STEPS
 
 
 @dataclass

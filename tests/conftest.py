@@ -16,7 +16,7 @@ def make_tiny_checkpoint(path: Path, cell: str = "lstm", seed: int = 0) -> Path:
     from cadenza.models.checkpoint import save_rnn
     from cadenza.models.grammar import feature_sizes
     from cadenza.models.rnn import RNNConfig, SequenceModel
-    from cadenza.models.tokens import Vocab
+    from cadenza.music.tokens import Vocab
 
     torch.manual_seed(seed)
     vocab = Vocab()

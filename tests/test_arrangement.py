@@ -7,8 +7,8 @@ import pytest
 
 from cadenza.arrange import RES, arrange
 from cadenza.harmony import plan_chords
-from cadenza.models.score import Note, swing_tick, unswing_tick
-from cadenza.models.theory import Chord, Key
+from cadenza.music.score import Note, swing_tick, unswing_tick
+from cadenza.music.theory import Chord, Key
 from cadenza.styles import STYLES
 
 

@@ -208,8 +208,8 @@ def test_tags_outside_latin1_survive(tmp_path: Path) -> None:
 
 def test_rendered_clip_pipeline(tmp_path: Path) -> None:
     """Synth -> normalise -> trim -> MP3 on a real clip, as the bot does it."""
-    from cadenza.midi_io import score_to_midi
-    from cadenza.models.score import Note, Score, Track
+    from cadenza.music.midi_io import score_to_midi
+    from cadenza.music.score import Note, Score, Track
     from cadenza.render import get_renderer
 
     notes = tuple(Note(i * 6, 6, 60 + (i * 7) % 12, 100) for i in range(16))

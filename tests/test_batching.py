@@ -16,7 +16,7 @@ from cadenza.models.errors import ModelError
 from cadenza.models.generate import MelodyRequest, generate_tokens, melody_row
 from cadenza.models.grammar import masks, plan_from_chords
 from cadenza.models.sample import Sampler, choose
-from cadenza.models.theory import Chord
+from cadenza.music.theory import Chord
 from cadenza.service import Composer, ComposeRequest
 
 

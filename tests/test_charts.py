@@ -16,7 +16,7 @@ from cadenza.models.charts import (
     parse_chord_symbol,
     split_bar,
 )
-from cadenza.models.theory import QUALITY_INTERVALS, Chord, Key
+from cadenza.music.theory import QUALITY_INTERVALS, Chord, Key
 
 STYLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 

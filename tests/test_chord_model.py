@@ -23,8 +23,8 @@ from cadenza.models.chord_model import (
     encode,
     sample_plans,
 )
-from cadenza.models.form import form_for
-from cadenza.models.theory import Chord, Key
+from cadenza.music.form import form_for
+from cadenza.music.theory import Chord, Key
 from tests.test_grammar import run_random
 
 V = ChordVocab()
@@ -158,7 +158,7 @@ def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Pa
 
 def test_a_returning_section_restates_its_first_changes_but_its_last_bar() -> None:
     from cadenza.models.chord_model import section_returns
-    from cadenza.models.form import lay_out
+    from cadenza.music.form import lay_out
 
     assert section_returns(lay_out("aaba", 16)) == {4: 0, 5: 1, 6: 2, 12: 0, 13: 1, 14: 2}
     assert section_returns(lay_out("abab", 8)) == {4: 0, 6: 2}

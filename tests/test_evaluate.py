@@ -35,8 +35,8 @@ from cadenza.models.dataset import is_heldout
 from cadenza.models.lead_metrics import LEAD_METRICS, lead_metrics, line_from_score
 from cadenza.models.metrics import clip_metrics
 from cadenza.models.registry import ModelRegistry
-from cadenza.models.roll import bar_steps, encode
-from cadenza.models.theory import Chord, Key
+from cadenza.music.roll import bar_steps, encode
+from cadenza.music.theory import Chord, Key
 from cadenza.service import Composer, ComposeRequest
 
 STYLES = ["folk", "celtic", "jazz", "blues"]

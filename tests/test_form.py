@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from cadenza.models.form import (
+from cadenza.music.form import (
     FormError,
     bar_features,
     bar_onsets,

@@ -39,9 +39,9 @@ from cadenza.models.gan_data import (
     save_dataset,
     score_phrases,
 )
-from cadenza.models.roll import BASS, DRUMS, LEAD, LOWEST, PITCHES, STEPS, TRACKS, encode, timeline
-from cadenza.models.score import Note, Score, Track
-from cadenza.models.theory import Key
+from cadenza.music.roll import BASS, DRUMS, LEAD, LOWEST, PITCHES, STEPS, TRACKS, encode, timeline
+from cadenza.music.score import Note, Score, Track
+from cadenza.music.theory import Key
 
 STYLES = ("folk", "jazz")
 
@@ -430,7 +430,7 @@ def test_checkpoints_from_before_the_rhythm_code_still_load(tmp_path: Path) -> N
 
 
 def test_phrase_form_follows_the_clip_sections() -> None:
-    from cadenza.models.form import lay_out
+    from cadenza.music.form import lay_out
 
     # 32-bar AABA with 8-bar sections: the second phrase of each A replays the first A's
     assert phrase_form(lay_out("aaba", 32), 32, 4) == "ababcdab"

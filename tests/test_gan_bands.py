@@ -17,10 +17,10 @@ from cadenza.gan_bands import (
 )
 from cadenza.models.corpus import NO_CHORD, Piece
 from cadenza.models.gan_data import build_dataset
-from cadenza.models.roll import LEAD
-from cadenza.models.score import GRID, swing_tick
 from cadenza.models.style_corpus import SOURCES
-from cadenza.models.theory import Key
+from cadenza.music.roll import LEAD
+from cadenza.music.score import GRID, swing_tick
+from cadenza.music.theory import Key
 from cadenza.styles import STYLE_NAMES, STYLES
 
 BAR = 4 * GRID

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cadenza.models.form import bar_features, lay_out
 from cadenza.models.grammar import (
     FEATURES,
     ChordPlan,
@@ -13,9 +12,10 @@ from cadenza.models.grammar import (
     plan_from_chords,
     sequence_features,
 )
-from cadenza.models.score import ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord
-from cadenza.models.tokens import BAR, EOS, Vocab, decode, encode
+from cadenza.music.form import bar_features, lay_out
+from cadenza.music.score import ChordEvent, Note, Score, Track
+from cadenza.music.theory import Chord
+from cadenza.music.tokens import BAR, EOS, Vocab, decode, encode
 
 V = Vocab()
 PLAN = ChordPlan((((0, Chord(2, "m7")), (24, Chord(7, "7"))), ((0, Chord(0, "maj7")),),
@@ -95,7 +95,7 @@ def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pi
 
 
 def test_rep_is_offered_only_for_bars_with_notes_and_the_same_chords() -> None:
-    from cadenza.models.tokens import MAX_REPEAT
+    from cadenza.music.tokens import MAX_REPEAT
 
     plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")),), ((0, Chord(7, "7")),),
                       ((0, Chord(0, "maj")),)))

@@ -122,3 +122,16 @@ def test_every_module_imports_on_its_own() -> None:
     res = subprocess.run([sys.executable, "-c", ISOLATED, *names], capture_output=True,
                          text=True, cwd=ROOT / "tests", timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+
+
+def test_music_and_the_core_import_neither_torch_nor_discord() -> None:
+    """Only cadenza.models imports torch and only cadenza.discord imports discord: the music
+    representation loads without either (the CLI's light commands, the render children)."""
+    music = sorted(n for n in modules() if n.startswith("cadenza.music"))
+    code = ("import importlib, sys\n"
+            f"for name in {music!r}: importlib.import_module(name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'discord'}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT / "tests", timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(music) >= 10 and res.stdout.strip() == "[]"

@@ -32,8 +32,8 @@ from cadenza.models.lead_metrics import (
     swing_ratio,
     syncopation,
 )
-from cadenza.models.score import Note
-from cadenza.models.theory import Chord, Key
+from cadenza.music.score import Note
+from cadenza.music.theory import Chord, Key
 from cadenza.styles import STYLES
 
 STYLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"

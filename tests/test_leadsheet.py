@@ -15,7 +15,7 @@ from cadenza.models.leadsheet import (
     parse_leadsheet,
     parse_note,
 )
-from cadenza.models.theory import Chord, Key
+from cadenza.music.theory import Chord, Key
 
 STYLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 

@@ -31,7 +31,7 @@ from cadenza.models.metrics import (
     tonal_distance,
     used_pitch_classes,
 )
-from cadenza.models.roll import LOWEST, PITCHES, STEPS
+from cadenza.music.roll import LOWEST, PITCHES, STEPS
 
 C4 = 60 - LOWEST  # pitch index of middle C
 

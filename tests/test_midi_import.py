@@ -12,9 +12,9 @@ from hostile_midi import megabyte_upload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cadenza.models.midi_import import MAX_NOTE_BEATS, ImportResult, extract_melody, import_midi
-from cadenza.models.midifile import INTERNAL_ERROR, MidiError
-from cadenza.models.score import GRID, Score, Track
+from cadenza.music.midi_import import MAX_NOTE_BEATS, ImportResult, extract_melody, import_midi
+from cadenza.music.midi_parse import INTERNAL_ERROR, MidiError
+from cadenza.music.score import GRID, Score, Track
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/midi-corpus is absent")
@@ -402,7 +402,7 @@ def test_smpte_time_division_is_converted_through_seconds() -> None:
 
 
 def test_extract_melody_is_a_skyline() -> None:
-    from cadenza.models.score import Note
+    from cadenza.music.score import Note
 
     piano = Track(
         name="piano",
@@ -422,7 +422,7 @@ def test_extract_melody_is_a_skyline() -> None:
 
 
 def test_extract_melody_prefers_the_lead_and_skips_drums() -> None:
-    from cadenza.models.score import Note
+    from cadenza.music.score import Note
 
     lead = Track(name="lead", role="lead", program=73, notes=(Note(0, 12, 60),))
     high = Track(name="pad", role="chords", notes=(Note(0, 48, 90),))
@@ -433,7 +433,7 @@ def test_extract_melody_prefers_the_lead_and_skips_drums() -> None:
 
 
 def test_extract_melody_passes_over_a_guessed_lead_that_barely_plays_in_the_window() -> None:
-    from cadenza.models.score import Note
+    from cadenza.music.score import Note
 
     def imported(score: Score, start: int = 0, end: int | None = None) -> list[int]:
         return [n.pitch for n in extract_melody(score, start, end, guessed_lead=True).notes]

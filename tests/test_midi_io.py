@@ -8,9 +8,9 @@ import mido
 import pytest
 
 from cadenza.errors import UserError
-from cadenza.midi_io import PPQ, midi_to_score, score_to_midi
-from cadenza.models.score import ChordEvent, Note, Score, ScoreError, Track
-from cadenza.models.theory import Chord, Key
+from cadenza.music.midi_io import PPQ, midi_to_score, score_to_midi
+from cadenza.music.score import ChordEvent, Note, Score, ScoreError, Track
+from cadenza.music.theory import Chord, Key
 
 N = Note
 
@@ -197,7 +197,7 @@ def test_out_of_range_foreign_file_is_a_user_error() -> None:
 
 
 def test_every_key_and_chord_spelling_round_trips() -> None:
-    from cadenza.models.theory import ALL_KEYS, QUALITY_INTERVALS
+    from cadenza.music.theory import ALL_KEYS, QUALITY_INTERVALS
 
     qualities = list(QUALITY_INTERVALS)
     for i, key in enumerate(ALL_KEYS):

@@ -59,7 +59,7 @@ DERIVED_PINS = {
 
 
 def _derived(composer: Composer) -> dict[str, str]:
-    from cadenza.models.motif import Motif
+    from cadenza.music.motif import Motif
 
     def sha(midi: bytes) -> str:
         return hashlib.sha256(midi).hexdigest()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cadenza.models.midifile import INTERNAL_ERROR, MidiError, read_midi
+from cadenza.music.midi_parse import INTERNAL_ERROR, MidiError, read_midi
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 EOT = b"\x00\xff\x2f\x00"

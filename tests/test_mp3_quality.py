@@ -16,7 +16,7 @@ from cadenza.audio import (
     normalize,
     trim_trailing_silence,
 )
-from cadenza.midi_io import score_to_midi
+from cadenza.music.midi_io import score_to_midi
 from cadenza.render import get_renderer
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import cadenza.models.notation as notation
-from cadenza.models.notation import NotationError, format_notes, parse_notes
-from cadenza.models.score import GRID, Note, Score, Track
+import cadenza.music.notation as notation
+from cadenza.music.notation import NotationError, format_notes, parse_notes
+from cadenza.music.score import GRID, Note, Score, Track
 
 
 def notes(text: str, **kw: object) -> list[tuple[int, int, int]]:

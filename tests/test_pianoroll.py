@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cadenza.models.score import ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord, Key
+from cadenza.music.score import ChordEvent, Note, Score, Track
+from cadenza.music.theory import Chord, Key
 from cadenza.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, render_pianoroll
 
 N = Note

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from cadenza.errors import ResourceError, UserError
-from cadenza.midi_io import score_to_midi
-from cadenza.models.score import ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord, Key
+from cadenza.music.midi_io import score_to_midi
+from cadenza.music.score import ChordEvent, Note, Score, Track
+from cadenza.music.theory import Chord, Key
 from cadenza.render import (
     ENV_SOUNDFONT,
     MAX_TAIL_SECONDS,

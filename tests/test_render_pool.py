@@ -15,8 +15,8 @@ import pytest
 
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError
-from cadenza.midi_io import score_to_midi
-from cadenza.models.score import Note, Score, Track
+from cadenza.music.midi_io import score_to_midi
+from cadenza.music.score import Note, Score, Track
 from cadenza.render_child import FAULT_ENV
 from cadenza.render_pool import RenderPool
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cadenza.models.roll import (
+from cadenza.music.roll import (
     BASS,
     CHORDS,
     DRUMS,
@@ -25,8 +25,8 @@ from cadenza.models.roll import (
     timeline,
     transpose,
 )
-from cadenza.models.score import Note, Score, Track
-from cadenza.models.theory import Key
+from cadenza.music.score import Note, Score, Track
+from cadenza.music.theory import Key
 
 
 def band(notes: dict[str, list[tuple[int, int, int]]], bars: int,

@@ -20,11 +20,11 @@ from cadenza.arrange import unswing
 from cadenza.errors import ResourceError, UserError
 from cadenza.jobs import Done, JobQueue, job_params, origin_from_params
 from cadenza.members import UserRef, Where
-from cadenza.midi_io import midi_to_score, score_to_midi
-from cadenza.models.motif import Motif
-from cadenza.models.notation import parse_notes
 from cadenza.models.registry import ModelRegistry
-from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.music.midi_io import midi_to_score, score_to_midi
+from cadenza.music.motif import Motif
+from cadenza.music.notation import parse_notes
+from cadenza.music.score import GRID, Note, Score, Track
 from cadenza.origin import Origin
 from cadenza.seeds import MAX_UPLOAD_BYTES, Upload, preview_score
 from cadenza.service import Composer, ComposeRequest, Resolved

@@ -14,8 +14,8 @@ from test_midi_import import REFUSED as IMPORT_REFUSED
 from cadenza.app import Cadenza
 from cadenza.errors import UserError
 from cadenza.members import UserRef, Where
-from cadenza.models.motif import Motif
-from cadenza.models.tokens import METERS
+from cadenza.music.motif import Motif
+from cadenza.music.tokens import METERS
 from cadenza.seeds import Upload
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cadenza.midi_io import midi_to_score
-from cadenza.models.motif import Motif, MotifError
-from cadenza.models.notation import parse_notes
-from cadenza.models.score import GRID, Note, Score, Track
-from cadenza.models.theory import Chord, Key
+from cadenza.music.midi_io import midi_to_score
+from cadenza.music.motif import Motif, MotifError
+from cadenza.music.notation import parse_notes
+from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.theory import Chord, Key
 from cadenza.service import Composer, ComposeRequest
 
 

@@ -19,7 +19,7 @@ from cadenza.models.style_corpus import (
     style_corpus_pieces,
     wjd_pieces,
 )
-from cadenza.models.theory import Chord, Key
+from cadenza.music.theory import Chord, Key
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
 TPQ = 480

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cadenza.models.score import ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord, Key
-from cadenza.models.tokens import BAR, BOS, EOS, TokenError, Vocab, decode, encode
+from cadenza.music.score import ChordEvent, Note, Score, Track
+from cadenza.music.theory import Chord, Key
+from cadenza.music.tokens import BAR, BOS, EOS, TokenError, Vocab, decode, encode
 
 V = Vocab()
 

@@ -9,8 +9,8 @@ import pytest
 from cadenza.models.card import write_card
 from cadenza.models.checkpoint import load
 from cadenza.models.corpus import Piece
-from cadenza.models.theory import Key
 from cadenza.models.train import TrainOptions, train
+from cadenza.music.theory import Key
 
 
 def pieces(n: int = 40) -> list[Piece]:

@@ -11,10 +11,10 @@ import mido
 import pytest
 
 from cadenza.errors import UserError
-from cadenza.models.midi_import import import_midi
-from cadenza.models.motif import fit_meter
-from cadenza.models.score import GRID
-from cadenza.models.tokens import METERS, model_meter
+from cadenza.music.midi_import import import_midi
+from cadenza.music.motif import fit_meter
+from cadenza.music.score import GRID
+from cadenza.music.tokens import METERS, model_meter
 from cadenza.seeds import _motif_from_upload
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from cadenza.models.score import Note
-from cadenza.models.steps import (
+from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy, slerp
+from cadenza.music.score import Note
+from cadenza.music.steps import (
     HOLD,
     N_CLASSES,
     REST,
@@ -19,7 +20,6 @@ from cadenza.models.steps import (
     steps_to_notes,
     windows,
 )
-from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy, slerp
 
 TINY = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=16, n_latent=4, dropout=0.0)
 
@@ -90,8 +90,8 @@ def test_vae_checkpoint_round_trip_through_the_generic_loader(tmp_path: Path) ->
 def test_training_smoke_saves_a_loadable_checkpoint(tmp_path: Path) -> None:
     from cadenza.models.checkpoint import load
     from cadenza.models.corpus import Piece
-    from cadenza.models.theory import Key
     from cadenza.models.train_vae import VAEOptions, train_vae
+    from cadenza.music.theory import Key
 
     notes = tuple((i * 6, 6, 60 + (i % 7)) for i in range(64))
     pieces = [Piece(f"t{i}", "folk", (4, 4), Key(0), 8, notes, ((0, "C"),)) for i in range(30)]

@@ -89,7 +89,7 @@ async def test_a_long_generation_is_stopped_between_sampling_steps(
 async def test_the_sampler_stops_a_row_whose_stop_says_so(tiny_registry) -> None:
     from cadenza.models.generate import MelodyRequest, generate_tokens
     from cadenza.models.grammar import plan_from_chords
-    from cadenza.models.theory import Chord
+    from cadenza.music.theory import Chord
 
     loaded = tiny_registry.get("lstm")
     plan = plan_from_chords([(0, Chord(0, "maj"))], 4, 48)

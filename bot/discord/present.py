@@ -21,7 +21,7 @@ from cadenza.discord.buttons import (
 from cadenza.jobs import Job, Stage
 from cadenza.library import ClipResult
 from cadenza.members import UserRef, Where
-from cadenza.models.motif import Motif
+from cadenza.music.motif import Motif
 from cadenza.origin import Lineage, Origin
 from cadenza.seeds import SeedResult, SeedTree, SeedView
 from cadenza.service import RenderedClip, Resolved

@@ -12,9 +12,9 @@ import numpy as np
 
 from cadenza.models.lead_metrics import Line, lead_metrics, lead_vector, line_from_score
 from cadenza.models.metrics import TRACK_PAIRS, clip_metrics, onsets, pitch_class_histogram
-from cadenza.models.roll import DRUMS, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode
-from cadenza.models.score import Score
-from cadenza.models.theory import Key
+from cadenza.music.roll import DRUMS, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode
+from cadenza.music.score import Score
+from cadenza.music.theory import Key
 
 log = logging.getLogger(__name__)
 

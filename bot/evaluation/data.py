@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cadenza.errors import UserError
 from cadenza.evaluation.clips import Clip, clip_from_score, roll_holds
-from cadenza.models.score import Score
+from cadenza.music.score import Score
 from cadenza.service import ComposeRequest, Resolved
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 
 from cadenza.evaluation.data import Generated
 from cadenza.evaluation.references import Reference
-from cadenza.models.score import Score
+from cadenza.music.score import Score
 from cadenza.pianoroll import render_pianoroll
 
 log = logging.getLogger(__name__)

@@ -33,9 +33,9 @@ from cadenza.evaluation.clips import Clip, clip_from_score, roll_holds
 from cadenza.models.corpus import Piece
 from cadenza.models.dataset import is_heldout
 from cadenza.models.lead_metrics import line_from_piece
-from cadenza.models.score import Note, Score
 from cadenza.models.style_corpus import source_kind
-from cadenza.models.theory import Chord
+from cadenza.music.score import Note, Score
+from cadenza.music.theory import Chord
 from cadenza.styles import STYLE_NAMES, STYLES
 
 log = logging.getLogger(__name__)

@@ -434,7 +434,7 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "*pitch range*, highest minus lowest pitch in semitones; *chord vocabulary*, the "
          "number of distinct chord symbols (root and quality) in the clip's chord timeline "
          "(the chord sounding at its start and every change); *repetition rate* "
-         "(`cadenza.models.form.repetition_rate`), the share of non-empty bars after the first "
+         "(`cadenza.music.form.repetition_rate`), the share of non-empty bars after the first "
          "that repeat an earlier bar of the clip exactly (same onsets, positions and pitches). A "
          "generated line is the arranged lead track brought back to the grid; a real line is "
          "the excerpt's notes and chords as the data has them (WJD solos with their "

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cadenza.models.score import Note
+from cadenza.music.score import Note
+from cadenza.music.theory import fold_pitch
 
 STEP_TICKS = 3  # a sixteenth at GRID = 12
 SEG_STEPS = 32
@@ -25,14 +26,6 @@ PITCH_LO, PITCH_HI = 36, 96
 N_PITCHES = PITCH_HI - PITCH_LO + 1
 REST, HOLD = 0, 1
 N_CLASSES = 2 + N_PITCHES
-
-
-def fold(p: int) -> int:
-    while p < PITCH_LO:
-        p += 12
-    while p > PITCH_HI:
-        p -= 12
-    return p
 
 
 def notes_to_steps(notes: Sequence[Note], n_steps: int, offset: int = 0) -> np.ndarray:
@@ -44,7 +37,7 @@ def notes_to_steps(notes: Sequence[Note], n_steps: int, offset: int = 0) -> np.n
         s = round((n.start - offset) / STEP_TICKS)
         if s < 0 or s >= n_steps or s in onset_class:
             continue  # outside, or a second onset in one step: keep the highest
-        onset_class[s] = 2 + fold(n.pitch) - PITCH_LO
+        onset_class[s] = 2 + fold_pitch(n.pitch, PITCH_LO, PITCH_HI) - PITCH_LO
         end_step[s] = max(round((n.end - offset) / STEP_TICKS), s + 1)
     onsets = sorted(onset_class)
     for i, s in enumerate(onsets):

@@ -42,8 +42,8 @@ import logging
 import re
 from fractions import Fraction
 
-from cadenza.models.score import GRID, Note, Score, Track
-from cadenza.models.theory import PITCH_NAMES_SHARP
+from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.theory import PITCH_NAMES_SHARP
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ and a meter; the arranger builds the rest of the band from the chords. A piece e
 * ``REP_k`` right after a bar's chord says the bar's notes are exactly those of the bar ``k``
   bars earlier (same positions, pitches, durations, velocities); only the bar's mid-bar chord
   changes follow it. Encoding uses it for every non-empty bar that equals an earlier one (the
-  nearest), so the models learn when real tunes bring an idea back (see ``cadenza.models.form``).
+  nearest), so the models learn when real tunes bring an idea back (see ``cadenza.music.form``).
 
 Vocabulary layout (ids in this order; ``Vocab`` computes the offsets):
 
@@ -42,8 +42,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from cadenza.models.score import GRID, ChordEvent, Note, Score, Track
-from cadenza.models.theory import CORE_QUALITIES, Chord, Key
+from cadenza.music.score import GRID, ChordEvent, Note, Score, Track
+from cadenza.music.score import bar_ticks as bar_ticks_of
+from cadenza.music.theory import CORE_QUALITIES, Chord, Key, fold_pitch
 
 METERS: tuple[tuple[int, int], ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8))
 # Meters the vocabulary has no token for, written in one it has: (meter, source bars per bar).
@@ -95,12 +96,9 @@ def snap_duration(ticks: int) -> int:
     return min(DURATIONS, key=lambda d: (abs(d - ticks), d))
 
 
-def fold_pitch(pitch: int) -> int:
-    while pitch < PITCH_MIN:
-        pitch += 12
-    while pitch > PITCH_MAX:
-        pitch -= 12
-    return pitch
+def token_pitch(pitch: int) -> int:
+    """A pitch moved by octaves into the vocabulary's range."""
+    return fold_pitch(pitch, PITCH_MIN, PITCH_MAX)
 
 
 def chord_index(chord: Chord | None) -> int:
@@ -203,7 +201,7 @@ class Vocab:
         return self.vel0 + bucket
 
     def pitch(self, p: int) -> int:
-        return self.pitch0 + fold_pitch(p) - PITCH_MIN
+        return self.pitch0 + token_pitch(p) - PITCH_MIN
 
     def dur(self, d: int) -> int:
         return self.dur0 + DURATIONS.index(snap_duration(d))
@@ -300,7 +298,7 @@ def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = 
     for n in sorted(notes, key=lambda n: (n.start, n.pitch, -n.duration)):
         if n.start >= end:
             continue
-        pitch = fold_pitch(n.pitch)
+        pitch = token_pitch(n.pitch)
         if (n.start, pitch) in seen:
             continue
         seen.add((n.start, pitch))
@@ -338,7 +336,7 @@ def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = 
             if pos in bar_changes and pos != 0 and bar_changes[pos] != current:
                 current = bar_changes[pos]
                 out.append(vocab.chord(current))
-            for n in sorted(bar_notes.get(pos, []), key=lambda n: fold_pitch(n.pitch)):
+            for n in sorted(bar_notes.get(pos, []), key=lambda n: token_pitch(n.pitch)):
                 vb = velocity_bucket(n.velocity)
                 if vb != last_vel:
                     out.append(vocab.vel(vb))
@@ -352,9 +350,9 @@ def encode(score: Score, vocab: Vocab, *, style: str | None = None, eos: bool = 
 def _bar_signature(bar_notes: dict[int, list[Note]]) -> tuple:
     """A bar's notes as tokens see them, in stream order: (pos, pitch, duration, vel bucket)."""
     return tuple(
-        (pos, fold_pitch(n.pitch), snap_duration(n.duration), velocity_bucket(n.velocity))
+        (pos, token_pitch(n.pitch), snap_duration(n.duration), velocity_bucket(n.velocity))
         for pos in sorted(bar_notes)
-        for n in sorted(bar_notes[pos], key=lambda n: fold_pitch(n.pitch))
+        for n in sorted(bar_notes[pos], key=lambda n: token_pitch(n.pitch))
     )
 
 
@@ -401,7 +399,7 @@ def decode(
             style = vocab.styles[val]
         elif kind == "meter":
             meter = METERS[val]
-            bar_ticks = GRID * 4 * meter[0] // meter[1]
+            bar_ticks = bar_ticks_of(meter)
         elif t == BAR:
             bar += 1
             pos = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from cadenza.models.theory import Chord, Key
+from cadenza.music.theory import Chord, Key
 
 GRID = 12  # ticks per quarter note used by tokens and the arranger
 
@@ -36,6 +36,12 @@ class Meter(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.num}/{self.den}"
+
+
+def bar_ticks(meter: tuple[int, int], resolution: int = GRID) -> int:
+    """The length of one bar of ``meter`` in ticks of ``resolution`` per quarter note: the one
+    place the formula is written."""
+    return resolution * 4 * meter[0] // meter[1]
 
 ROLES = ("lead", "chords", "bass", "drums", "other")
 
@@ -155,8 +161,7 @@ class Score:
     @property
     def bar_ticks(self) -> int:
         """Length of one bar in ticks."""
-        num, den = self.time_signature
-        return self.resolution * 4 * num // den
+        return bar_ticks(self.time_signature, self.resolution)
 
     @property
     def beat_ticks(self) -> int:

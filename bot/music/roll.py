@@ -41,7 +41,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from cadenza.models.score import GRID, Note, Score, Track
+from cadenza.music.score import GRID, Note, Score, Track, bar_ticks
+from cadenza.music.theory import fold_pitch
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +67,11 @@ class RollError(ValueError):
 def bar_steps(meter: tuple[int, int]) -> int:
     """Steps a bar of ``meter`` occupies in its 48-step lane (the rest is padding)."""
     num, den = meter
-    n = GRID * 4 * num // den
+    n = bar_ticks((num, den))
     if n > STEPS:
         raise RollError(f"a {num}/{den} bar is {n} steps long; the piano roll holds {STEPS} "
                         f"(4/4, 3/4, 2/4 and 6/8 fit)")
     return n
-
-
-def fold_pitch(pitch: int) -> int:
-    """Move a pitch by octaves into LOWEST .. LOWEST + PITCHES - 1."""
-    while pitch < LOWEST:
-        pitch += 12
-    while pitch >= LOWEST + PITCHES:
-        pitch -= 12
-    return pitch
 
 
 def _to_step(tick: int, resolution: int) -> int:
@@ -120,7 +112,8 @@ def encode(score: Score) -> np.ndarray:
             s = _to_step(n.start, res)
             e = max(s + 1, _to_step(n.end, res))
             if s < total:
-                spans.setdefault(fold_pitch(n.pitch) - LOWEST, []).append((s, min(e, total)))
+                row = fold_pitch(n.pitch, LOWEST, LOWEST + PITCHES - 1) - LOWEST
+                spans.setdefault(row, []).append((s, min(e, total)))
         for k, items in spans.items():
             items.sort()
             for i, (s, e) in enumerate(items):

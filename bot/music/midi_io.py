@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import mido
 
 from cadenza.errors import UserError
-from cadenza.models.score import GRID, ROLES, ChordEvent, Note, Score, ScoreError, Track
-from cadenza.models.theory import Chord, Key, TheoryError
+from cadenza.music.score import GRID, ROLES, ChordEvent, Note, Score, ScoreError, Track
+from cadenza.music.theory import Chord, Key, TheoryError
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def score_to_midi(score: Score) -> bytes:
     return header + b"".join(chunks)
 
 
-def read_midi(data: bytes) -> mido.MidiFile:
+def open_own_midi(data: bytes) -> mido.MidiFile:
     """Parse MIDI bytes, turning the many ways a bad file can fail into one UserError."""
     try:
         return mido.MidiFile(file=io.BytesIO(data))
@@ -198,7 +198,7 @@ def midi_to_score(data: bytes) -> Score:
     Other MIDI files load too (channel 10 = drums, roles default to 'other'), but only our own
     metadata restores roles, bars, style and chord spans exactly.
     """
-    mid = read_midi(data)
+    mid = open_own_midi(data)
     info = _FileInfo()
     tracks = []
     for mtrack in mid.tracks:

@@ -10,11 +10,11 @@ import json
 import math
 from dataclasses import dataclass, replace
 
-from cadenza.models.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
-from cadenza.models.midi_import import extract_melody
-from cadenza.models.score import GRID, ChordEvent, Note, Score, Track
-from cadenza.models.theory import Chord, Key
-from cadenza.models.tokens import METERS, fold_pitch, model_meter
+from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
+from cadenza.music.midi_import import extract_melody
+from cadenza.music.score import GRID, ChordEvent, Note, Score, Track, bar_ticks
+from cadenza.music.theory import Chord, Key
+from cadenza.music.tokens import METERS, model_meter, token_pitch
 
 MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
 MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
@@ -49,7 +49,7 @@ class Motif:
 
     @property
     def bar_ticks(self) -> int:
-        return GRID * 4 * self.meter[0] // self.meter[1]
+        return bar_ticks(self.meter)
 
     def transpose(self, semitones: int) -> Motif:
         return Motif(tuple(Note(n.start, n.duration, n.pitch + semitones, n.velocity)
@@ -67,7 +67,7 @@ class Motif:
             octaves += 1
         while median + 12 * octaves > MEDIAN_RANGE[1]:
             octaves -= 1
-        notes = tuple(Note(n.start, n.duration, fold_pitch(n.pitch + 12 * octaves), n.velocity)
+        notes = tuple(Note(n.start, n.duration, token_pitch(n.pitch + 12 * octaves), n.velocity)
                       for n in self.notes)
         if octaves == 0 and notes == self.notes:
             return self, 0
@@ -159,7 +159,7 @@ class Motif:
 
 
 def fit_meter(score: Score) -> tuple[Score, list[str]]:
-    """The score in a meter the models know (``cadenza.models.tokens.model_meter``): 2/2 is read as
+    """The score in a meter the models know (``cadenza.music.tokens.model_meter``): 2/2 is read as
     4/4, 6/4 as 12/8, two bars of 3/8 as one of 6/8; a warning says so. Ticks are unchanged, so
     this only relabels bars. A meter with no equivalent (5/4, 7/8) is a MotifError."""
     num, den = score.time_signature

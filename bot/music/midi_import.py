@@ -1,6 +1,6 @@
 """Turn an uploaded MIDI file into a validated seed Score (GRID ticks), or refuse it in a sentence.
 
-Pipeline: size check -> :func:`cadenza.models.midifile.read_midi` (lenient, never trusts the file)
+Pipeline: size check -> :func:`cadenza.music.midi_parse.read_midi` (lenient, never trusts the file)
 -> note pairing -> limits (notes, tempo, length) -> quantisation -> tracks with guessed roles.
 
 Decisions, so callers know what they get:
@@ -31,9 +31,9 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from cadenza.models.midifile import INTERNAL_ERROR, MidiError, MidiEvent, MidiFile, read_midi
-from cadenza.models.score import GRID, Note, Score, Track
-from cadenza.models.theory import Key
+from cadenza.music.midi_parse import INTERNAL_ERROR, MidiError, MidiEvent, MidiFile, read_midi
+from cadenza.music.score import GRID, Note, Score, Track, bar_ticks
+from cadenza.music.theory import Key
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def _import(mf: MidiFile, max_notes: int, max_seconds: float, max_tempo: float,
     meter, anchor = _time_signature(timed, first, last, warnings, quarter=quarter,
                                     window_bars=meter_bars)
     key = _key_signature(timed, first)
-    bar = GRID * 4 * meter[0] // meter[1]
+    bar = bar_ticks(meter)
     beat = GRID * 4 // meter[1]
     # Shift so that the meter's first bar line (rounded to a beat) lands on a bar line of the
     # score, then drop whole empty bars before the first note.

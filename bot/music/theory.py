@@ -210,3 +210,13 @@ def spell_root(pc: int, key: Key) -> str:
 def roman(key: Key, degree: int, quality: str) -> Chord:
     """Chord on a scale degree (1-7) of key, e.g. roman(C, 5, '7') -> G7."""
     return Chord(key.scale[(degree - 1) % 7], quality)
+
+
+def fold_pitch(pitch: int, lowest: int, highest: int) -> int:
+    """``pitch`` moved by whole octaves into ``lowest`` .. ``highest`` (inclusive; the range
+    spans at least an octave): tokens, piano rolls and VAE steps each fold into their own."""
+    while pitch < lowest:
+        pitch += 12
+    while pitch > highest:
+        pitch -= 12
+    return pitch

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from cadenza.models.theory import CORE_QUALITIES, Chord, Key
+from cadenza.music.theory import CORE_QUALITIES, Chord, Key
 
 # (start, end, pitch) in ticks
 Span = tuple[int, int, int]
