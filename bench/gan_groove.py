@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.arrange import restyle_band
-from cadenza.models.checkpoint import load
+from cadenza.models.families import load
 from cadenza.models.gan import GANRequest, binarize, clean, sample_probabilities, to_score
-from cadenza.models.metrics import groove_consistency, onsets
+from cadenza.models.zoo.metrics import groove_consistency, onsets
 from cadenza.music.roll import ROLES, STEPS, encode
 from cadenza.styles import STYLES
 

@@ -15,9 +15,9 @@ import argparse
 import numpy as np
 
 from cadenza.models.blend import blend_melody
-from cadenza.models.corpus import load_corpus
-from cadenza.models.dataset import is_heldout
 from cadenza.models.registry import ModelRegistry
+from cadenza.models.training.corpus import load_corpus
+from cadenza.models.training.dataset import is_heldout
 from cadenza.music.motif import Motif
 from cadenza.music.score import Note
 from cadenza.music.steps import SEG_STEPS, notes_to_steps, steps_to_notes, windows

@@ -82,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cadenza.models.card import write_card
     from cadenza.models.registry import SHIPPED_DIR
-    from cadenza.models.schedule import set_threads
+    from cadenza.models.training.schedule import set_threads
+    from cadenza.models.zoo.card import write_card
 
     if args.model == "chords":
-        from cadenza.models.train_chords import HARMONY_DIR
+        from cadenza.models.training.train_chords import HARMONY_DIR
 
         out = (args.out / (args.name or "chords") / "model.pt" if args.out
                else HARMONY_DIR / "model.pt")
@@ -104,13 +104,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not d.is_dir():
             raise UserError(f"--data folder not found: {d}")
     if args.model in ("lstm", "gru", "rnn"):
-        from cadenza.models.train import train
+        from cadenza.models.training.train import train
 
         best = train(_train_options(args, out))
         summary = f"held-out NLL {best['nll']:.4f} nats/token"
     elif args.model == "chords":
-        from cadenza.models.style_corpus import default_style_corpus, is_style_corpus
-        from cadenza.models.train_chords import ChordTrainOptions, train_chords
+        from cadenza.models.training.style_corpus import default_style_corpus, is_style_corpus
+        from cadenza.models.training.train_chords import ChordTrainOptions, train_chords
 
         root = next((d for d in args.data if is_style_corpus(d)), None) or (
             None if args.no_style_corpus else default_style_corpus())
@@ -122,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                               seed=args.seed))
         summary = f"held-out NLL {best['nll']:.4f} nats/token"
     elif args.model == "vae":
-        from cadenza.models.train_vae import VAEOptions, train_vae
+        from cadenza.models.training.train_vae import VAEOptions, train_vae
 
         best = train_vae(_pieces(args), VAEOptions(out=out, steps=args.steps,
                                                    minutes=args.minutes, seed=args.seed))
@@ -136,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-untyped-def]
-    from cadenza.models.train import TrainOptions
+    from cadenza.models.training.train import TrainOptions
 
     return TrainOptions(
         out=out, cell=args.model if args.model in ("lstm", "gru", "rnn") else "lstm",
@@ -150,7 +150,7 @@ def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-unty
 def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The same pieces the sequence models learn from (music21's corpus, the style corpus,
     MIDI folders)."""
-    from cadenza.models.train import gather_pieces
+    from cadenza.models.training.train import gather_pieces
 
     pieces = gather_pieces(_train_options(args, Path("unused")))
     if args.styles:
@@ -162,8 +162,8 @@ def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _train_gan(args: argparse.Namespace, out: Path) -> dict:
     from cadenza.gan_bands import training_bands
-    from cadenza.models.gan_data import build_dataset
-    from cadenza.models.train_gan import train_gan
+    from cadenza.models.training.gan_data import build_dataset
+    from cadenza.models.training.train_gan import train_gan
     from cadenza.styles import STYLE_NAMES
 
     bands = training_bands(_pieces(args), args.gan_phrases, seed=args.seed)

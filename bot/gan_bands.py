@@ -6,12 +6,12 @@ What becomes a band:
 * stretches of 4/4 and 2/4 pieces (the rags). A 2/4 piece is arranged in 2/4, its own idiom
   (oom-pah in eighths), and the band's bars are then read in pairs: one 4/4 bar holds two 2/4
   bars at the same note values and tempo, which is how the GAN's 4/4 ragtime is played;
-* never a held-out piece (``cadenza.models.dataset.is_heldout``: the evaluation's reference);
-* only bars with a chord sounding throughout (WJD solos mark breaks and pickups ``NC``; the
-  arranger needs a chord to comp), in runs of at least one phrase;
+* never a held-out piece (``cadenza.models.training.dataset.is_heldout``: the evaluation's
+reference); * only bars with a chord sounding throughout (WJD solos mark breaks and pickups ``NC``;
+  the arranger needs a chord to comp), in runs of at least one phrase;
 * in swing styles the whole band is swung by the arranger, the lead with it (the readers
-  straighten the performed WJD solos, ``cadenza.models.style_corpus``), so the GAN learns each
-  style's feel from its data and ``restyle_band`` swings nothing again.
+  straighten the performed WJD solos, ``cadenza.models.training.style_corpus``), so the GAN learns
+  each style's feel from its data and ``restyle_band`` swings nothing again.
 
 Per style, pieces are taken in a seeded random order until the style's phrase budget is met,
 each giving at most its share of the bars the budget needs (so a style's phrases come from many
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.arrange import arrange
-from cadenza.models.corpus import NO_CHORD, Piece
-from cadenza.models.dataset import is_heldout
-from cadenza.models.style_corpus import SOURCES, source_kind
+from cadenza.models.training.corpus import NO_CHORD, Piece
+from cadenza.models.training.dataset import is_heldout
+from cadenza.models.training.style_corpus import SOURCES, source_kind
 from cadenza.music.score import Note, Score
 from cadenza.music.theory import Chord
 from cadenza.styles import STYLES

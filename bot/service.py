@@ -297,7 +297,7 @@ class Composer:
                     log.info("no chord model at %s: rule-based chord plans", path)
                     self.chord_model_path = None
                     return None
-                from cadenza.models.checkpoint import load
+                from cadenza.models.families import load
 
                 try:
                     self._chords = load(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import torch
 
 from cadenza.models.errors import ModelError
-from cadenza.models.rnn import RNNConfig, SequenceModel
+from cadenza.models.rnn import SequenceModel
 from cadenza.music.tokens import Vocab
 
 log = logging.getLogger(__name__)
@@ -85,61 +84,3 @@ def read_payload(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{path} is not a Cadenza checkpoint")
     return payload
-
-
-# other model families register a builder: kind -> fn(payload) -> (model, vocab or None)
-BUILDERS: dict[str, Callable[[dict[str, Any]], tuple[torch.nn.Module, Vocab | None]]] = {}
-
-
-def register_kind(
-    kind: str, builder: Callable[[dict[str, Any]], tuple[torch.nn.Module, Vocab | None]]
-) -> None:
-    BUILDERS[kind] = builder
-
-
-def _import_families() -> None:
-    """Import the model modules that register their kinds (kept lazy: each imports torch)."""
-    import importlib
-
-    for mod in ("cadenza.models.vae", "cadenza.models.gan"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-
-
-def load(path: Path, dev: torch.device | None = None) -> Loaded:
-    """Load any Cadenza checkpoint; the ``kind`` field picks the model class."""
-    payload = read_payload(path)
-    dev = dev or device()
-    kind = payload.get("kind")
-    try:
-        if kind == "rnn":
-            cfg = RNNConfig(**payload["config"])
-            vocab = Vocab(tuple(payload["styles"]))
-            if cfg.vocab_size != len(vocab):
-                raise ModelError(f"{path}: vocabulary size does not match its config")
-            model: torch.nn.Module = SequenceModel(cfg)
-        elif kind == "chords":
-            from cadenza.models.chord_model import build
-
-            model, vocab = build(payload)  # type: ignore[assignment]
-        else:
-            if kind not in BUILDERS:
-                _import_families()
-            if kind not in BUILDERS:
-                raise ModelError(f"{path}: unknown model kind {kind!r}")
-            model, vocab = BUILDERS[str(kind)](payload)
-        model.load_state_dict(payload["state_dict"])
-    except ModelError:
-        raise
-    except Exception as e:  # noqa: BLE001 - shape mismatches, missing keys
-        # load_state_dict lists every mismatched key on its own line: keep the first line,
-        # so the message stays one line.
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ModelError(f"model checkpoint {path} does not match its config ({first})") from None
-    model.to(dev).eval()
-    meta = dict(payload.get("meta") or {})
-    meta.setdefault("styles", list(payload.get("styles") or []))
-    return Loaded(str(kind), model, vocab, payload["config"], meta, file_sha256(path), path, dev)

@@ -417,7 +417,7 @@ class ChordConstraint:
 
 
 def build(payload: dict) -> tuple[object, ChordVocab]:
-    """Checkpoint builder for kind 'chords' (registered with cadenza.models.checkpoint)."""
+    """An untrained model shaped by a 'chords' checkpoint (``cadenza.models.families``)."""
     from cadenza.models.rnn import RNNConfig, SequenceModel
 
     vocab = ChordVocab(tuple(payload["styles"]))

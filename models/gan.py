@@ -26,7 +26,7 @@ bar).
   groove stream (where each track's onsets differ from the bar before), joined by a linear
   head over all bars; style enters by projection (Miyato & Koyama 2018).
 * Trained with WGAN-GP (``critic_loss``, ``generator_loss``, ``gradient_penalty``) by
-  ``cadenza.models.train_gan``.
+  ``cadenza.models.training.train_gan``.
 
 Sampling. ``sample`` writes any number of bars in phrases: each phrase draws its own
 time-independent latents, held for its bars as in training; the temporal latents follow a
@@ -39,9 +39,9 @@ numpy RNG seeded by the request alone and the generator runs in eval mode (batch
 statistics), so a seed gives the same clip whatever else is in the batch, and a longer clip
 starts like a shorter one.
 
-Data: whatever rolls the caller passes ``cadenza.models.train_gan`` (see
-``cadenza.models.gan_data``): real melodies of each style arranged into bands over their own chords
-(``cadenza.gan_bands``), users' MIDI.
+Data: whatever rolls the caller passes ``cadenza.models.training.train_gan`` (see
+``cadenza.models.training.gan_data``): real melodies of each style arranged into bands over their
+own chords (``cadenza.gan_bands``), users' MIDI.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cadenza.models.checkpoint import FORMAT, register_kind, save_payload
+from cadenza.models.checkpoint import FORMAT, save_payload
 from cadenza.models.errors import ModelError
 from cadenza.music.chord_infer import best_chord, key_from_pitches
 from cadenza.music.roll import (
@@ -482,13 +482,9 @@ def save_gan(path: Path, model: MuseGAN, meta: dict[str, Any]) -> None:
     })
 
 
-def _build(payload: dict[str, Any]) -> tuple[MuseGAN, None]:
-    """``cadenza.models.checkpoint.load`` hook: an untrained model shaped by the checkpoint's
-    config."""
+def build(payload: dict[str, Any]) -> tuple[MuseGAN, None]:
+    """An untrained model shaped by a 'gan' checkpoint (``cadenza.models.families``)."""
     return MuseGAN(GANConfig.from_dict(payload["config"])), None
-
-
-register_kind(KIND, _build)
 
 
 # ---------------------------------------------------------------- sampling

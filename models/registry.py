@@ -13,7 +13,7 @@ from cadenza.models.errors import ModelError, shown
 log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
-# the chord-progression model (cadenza.models.train_chords writes it)
+# the chord-progression model (cadenza.models.training.train_chords writes it)
 HARMONY_DIR = Path(__file__).resolve().parent / "harmony"
 CHECKPOINT_FILE = "model.pt"
 CARD_FILE = "card.md"
@@ -76,7 +76,7 @@ class ModelRegistry:
             if name not in self._loaded:
                 import torch
 
-                from cadenza.models.checkpoint import load
+                from cadenza.models.families import load
 
                 if self._threads is not None and not self._loaded:
                     torch.set_num_threads(max(1, self._threads))

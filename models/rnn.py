@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cadenza.music.tokens import PAD
+from cadenza.music.tokens import PAD, Vocab
 
 CELLS = ("lstm", "gru", "rnn")
 
@@ -104,3 +104,9 @@ class SequenceModel(nn.Module):
             h = self.drop(h)
         out, state = self.rnn(h, state)
         return F.linear(out[:, -1], self.head.weight, self.head.bias), state
+
+
+def build(payload: dict) -> tuple[SequenceModel, Vocab]:
+    """An untrained model shaped by a 'rnn' checkpoint, with its vocabulary
+    (``cadenza.models.families``)."""
+    return SequenceModel(RNNConfig(**payload["config"])), Vocab(tuple(payload["styles"]))

@@ -186,14 +186,6 @@ def reconstruction_accuracy(model: MelodyVAE, x: torch.Tensor,
     }
 
 
-def _build(payload: dict) -> tuple[MelodyVAE, None]:
+def build(payload: dict) -> tuple[MelodyVAE, None]:
+    """An untrained model shaped by a 'vae' checkpoint (``cadenza.models.families``)."""
     return MelodyVAE(VAEConfig(**payload["config"])), None
-
-
-def _register() -> None:
-    from cadenza.models.checkpoint import register_kind
-
-    register_kind("vae", _build)
-
-
-_register()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.models.charts import (
+from cadenza.models.training.charts import (
     SUFFIX_QUALITY,
     ChartError,
     home_key,

@@ -93,7 +93,7 @@ def _tiny_chord_checkpoint(path: Path) -> Path:
 
 @pytest.mark.parametrize("style", ["jazz", "blues", "ragtime"])
 def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: Path) -> None:
-    from cadenza.models.checkpoint import load
+    from cadenza.models.families import load
 
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     meter = (2, 4) if style == "ragtime" else (4, 4)
@@ -117,8 +117,8 @@ def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone
     """Concurrent composes send their chord plans through the process's batcher: they share
     the chord model's steps, and each plan is the one sampled alone."""
     from cadenza.batching import MelodyBatcher
-    from cadenza.models.checkpoint import load
     from cadenza.models.chord_model import plan_from_tokens, plan_row
+    from cadenza.models.families import load
 
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     reqs = [PlanRequest(style, Key(k), (4, 4), bars, seed=k, sections=form_for(style, bars))
@@ -136,8 +136,8 @@ def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone
 
 
 def test_tiny_training_on_a_few_progressions_saves_a_loadable_model(tmp_path: Path) -> None:
-    from cadenza.models.checkpoint import load
-    from cadenza.models.train_chords import ChordTrainOptions, train_chords
+    from cadenza.models.families import load
+    from cadenza.models.training.train_chords import ChordTrainOptions, train_chords
 
     ii_v = ((0, Chord(2, "m7")), (24, Chord(7, "7")))
     seqs = [ChordSeq(f"test:{i}", style, (4, 4), Key(i), (ii_v, ((0, Chord(0, "maj7")),)) * 4,
@@ -170,7 +170,7 @@ def test_a_returning_section_restates_its_first_changes_but_its_last_bar() -> No
 
 @pytest.mark.parametrize("style", ["jazz", "ragtime"])
 def test_model_plans_bring_a_sections_back(style: str, tmp_path: Path) -> None:
-    from cadenza.models.checkpoint import load
+    from cadenza.models.families import load
 
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     plan = sample_plans(loaded, [PlanRequest(style, Key(0), (4, 4), 32, seed=2,

@@ -88,8 +88,9 @@ def test_mismatched_checkpoint_names_its_path_in_one_line(tmp_path: Path,
                                                            tiny_models: Path) -> None:
     import torch
 
-    from cadenza.models.checkpoint import load, read_payload, save_payload
+    from cadenza.models.checkpoint import read_payload, save_payload
     from cadenza.models.errors import ModelError
+    from cadenza.models.families import load
 
     good = read_payload(tiny_models / "lstm" / "model.pt")
     state = dict(good["state_dict"])

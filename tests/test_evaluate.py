@@ -30,11 +30,11 @@ from cadenza.evaluation.references import (
     nc_title,
     spread,
 )
-from cadenza.models.corpus import Piece
-from cadenza.models.dataset import is_heldout
-from cadenza.models.lead_metrics import LEAD_METRICS, lead_metrics, line_from_score
-from cadenza.models.metrics import clip_metrics
 from cadenza.models.registry import ModelRegistry
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.dataset import is_heldout
+from cadenza.models.zoo.lead_metrics import LEAD_METRICS, lead_metrics, line_from_score
+from cadenza.models.zoo.metrics import clip_metrics
 from cadenza.music.roll import bar_steps, encode
 from cadenza.music.theory import Chord, Key
 from cadenza.service import Composer, ComposeRequest
@@ -435,7 +435,7 @@ def test_report_figures_match_the_clips_and_the_checkpoints(
 
 def test_heldout_nll_per_style_is_computed_on_the_heldout_pieces(
         run: tuple[Path, dict, list[str]], registry: ModelRegistry, pieces: list[Piece]) -> None:
-    from cadenza.models.heldout import style_nll
+    from cadenza.models.training.heldout import style_nll
 
     report, res, _ = run
     text = report.read_text()

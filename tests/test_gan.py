@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from cadenza.models.checkpoint import load
 from cadenza.models.errors import ModelError
+from cadenza.models.families import load
 from cadenza.models.gan import (
     GANConfig,
     GANRequest,
@@ -32,7 +32,7 @@ from cadenza.models.gan import (
     sample_rolls,
     save_gan,
 )
-from cadenza.models.gan_data import (
+from cadenza.models.training.gan_data import (
     build_dataset,
     key_shift,
     load_dataset,
@@ -278,7 +278,7 @@ def test_build_dataset_and_files(tmp_path: Path) -> None:
 
 
 def test_train_gan_smoke(tmp_path: Path) -> None:
-    from cadenza.models.train_gan import train_gan
+    from cadenza.models.training.train_gan import train_gan
 
     rng = np.random.default_rng(0)
     rolls = rng.random((6, 2, TRACKS, STEPS, PITCHES)) < 0.03
@@ -300,7 +300,7 @@ def test_train_gan_smoke(tmp_path: Path) -> None:
 
 
 def test_train_gan_rejects_bad_arrays(tmp_path: Path) -> None:
-    from cadenza.models.train_gan import train_gan
+    from cadenza.models.training.train_gan import train_gan
 
     with pytest.raises(ValueError, match="rolls must be"):
         train_gan(np.zeros((2, 2, 3, STEPS, PITCHES), bool), np.zeros(2, int), STYLES,
@@ -329,7 +329,7 @@ def _rhythm(gate_open: list[int], free: list[int]) -> MuseGAN:
 
 
 def test_the_rhythm_code_gives_every_bar_and_track_the_same_onsets() -> None:
-    from cadenza.models.metrics import groove_consistency
+    from cadenza.models.zoo.metrics import groove_consistency
 
     beats = [0, 12, 24, 36]
     rests = [11, 23, 35, 47]  # the step before each beat is silent: every beat re-strikes

@@ -15,9 +15,9 @@ from cadenza.gan_bands import (
     source_of,
     training_bands,
 )
-from cadenza.models.corpus import NO_CHORD, Piece
-from cadenza.models.gan_data import build_dataset
-from cadenza.models.style_corpus import SOURCES
+from cadenza.models.training.corpus import NO_CHORD, Piece
+from cadenza.models.training.gan_data import build_dataset
+from cadenza.models.training.style_corpus import SOURCES
 from cadenza.music.roll import LEAD
 from cadenza.music.score import GRID, swing_tick
 from cadenza.music.theory import Key

@@ -14,8 +14,8 @@ import pytest
 from cadenza.arrange import arrange
 from cadenza.evaluation.classifier import cross_validate
 from cadenza.evaluation.references import NC_SAME_AS_MUTOPIA, nc_title
-from cadenza.models.corpus import Piece
-from cadenza.models.lead_metrics import (
+from cadenza.models.training.corpus import Piece
+from cadenza.models.zoo.lead_metrics import (
     chord_vocabulary,
     eighth_pairs,
     lead_metrics,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.models.leadsheet import (
+from cadenza.models.training.leadsheet import (
     LeadSheetError,
     load_leadsheets,
     parse_duration,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cadenza.models.metrics import (
+from cadenza.models.zoo.metrics import (
     clip_metrics,
     compare,
     compare_feature,

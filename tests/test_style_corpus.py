@@ -10,7 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from cadenza.models.style_corpus import (
+from cadenza.models.training.style_corpus import (
     WJD_BLUES,
     WJD_JAZZ,
     chord_sequences,
@@ -142,7 +142,7 @@ def test_wjd_solos_bring_their_chords_form_style_and_reasons_for_skips(corpus: P
 
 
 def test_performed_wjd_solos_keep_their_swing_for_the_evaluation(corpus: Path) -> None:
-    from cadenza.models.lead_metrics import line_from_piece, swing_ratio
+    from cadenza.models.zoo.lead_metrics import line_from_piece, swing_ratio
 
     learned = {p.source: p for p in wjd_pieces(corpus)[0]}
     performed = {p.source: p for p in wjd_pieces(corpus, performed=True)[0]}
@@ -179,8 +179,8 @@ def test_chord_sequences_come_from_charts_and_rags(corpus: Path) -> None:
 
 
 def test_tiny_models_train_on_the_fixture(corpus: Path, tmp_path: Path) -> None:
-    from cadenza.models.checkpoint import load
-    from cadenza.models.train import TrainOptions, train
+    from cadenza.models.families import load
+    from cadenza.models.training.train import TrainOptions, train
 
     assert is_style_corpus(corpus)
     out = tmp_path / "tiny" / "model.pt"

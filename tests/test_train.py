@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.models.card import write_card
-from cadenza.models.checkpoint import load
-from cadenza.models.corpus import Piece
-from cadenza.models.train import TrainOptions, train
+from cadenza.models.families import load
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.train import TrainOptions, train
+from cadenza.models.zoo.card import write_card
 from cadenza.music.theory import Key
 
 
@@ -41,7 +41,7 @@ def test_train_without_data_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_split_holds_out_one_piece_of_a_small_set_and_keeps_the_hashed_five_percent() -> None:
-    from cadenza.models.dataset import is_heldout, split_heldout
+    from cadenza.models.training.dataset import is_heldout, split_heldout
 
     small = [f"mine/{i}.mid" for i in range(4)]
     assert not any(is_heldout(s) for s in small)  # the hashed 5% alone would hold out none
@@ -58,7 +58,7 @@ def test_split_holds_out_one_piece_of_a_small_set_and_keeps_the_hashed_five_perc
 def test_fewer_than_two_pieces_are_refused_with_the_count(tmp_path: Path, n: int,
                                                           message: str) -> None:
     from cadenza.models.errors import ModelError
-    from cadenza.models.train_vae import piece_windows
+    from cadenza.models.training.train_vae import piece_windows
 
     with pytest.raises(ModelError, match=message):
         train(TrainOptions(out=tmp_path / "m.pt", steps=1), pieces(n))
@@ -80,7 +80,7 @@ def test_train_on_a_small_set_reports_a_finite_heldout_nll(tmp_path: Path) -> No
 
 
 def test_vae_windows_of_a_small_set_have_a_heldout_side() -> None:
-    from cadenza.models.train_vae import piece_windows
+    from cadenza.models.training.train_vae import piece_windows
 
     small = [Piece(f"mine/{i}.mid", p.style, p.meter, p.key, p.bars, p.notes, p.chords)
              for i, p in enumerate(pieces(3))]

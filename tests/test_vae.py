@@ -75,7 +75,8 @@ def test_slerp_keeps_endpoints_and_norm_on_the_great_circle() -> None:
 
 
 def test_vae_checkpoint_round_trip_through_the_generic_loader(tmp_path: Path) -> None:
-    from cadenza.models.checkpoint import FORMAT, load, save_payload
+    from cadenza.models.checkpoint import FORMAT, save_payload
+    from cadenza.models.families import load
 
     m = MelodyVAE(TINY)
     path = tmp_path / "vae" / "model.pt"
@@ -88,9 +89,9 @@ def test_vae_checkpoint_round_trip_through_the_generic_loader(tmp_path: Path) ->
 
 
 def test_training_smoke_saves_a_loadable_checkpoint(tmp_path: Path) -> None:
-    from cadenza.models.checkpoint import load
-    from cadenza.models.corpus import Piece
-    from cadenza.models.train_vae import VAEOptions, train_vae
+    from cadenza.models.families import load
+    from cadenza.models.training.corpus import Piece
+    from cadenza.models.training.train_vae import VAEOptions, train_vae
     from cadenza.music.theory import Key
 
     notes = tuple((i * 6, 6, 60 + (i % 7)) for i in range(64))
@@ -103,7 +104,7 @@ def test_training_smoke_saves_a_loadable_checkpoint(tmp_path: Path) -> None:
 
 
 def test_augment_transposes_each_window_whole_within_the_pitch_range() -> None:
-    from cadenza.models.train_vae import _augment
+    from cadenza.models.training.train_vae import _augment
 
     lo, hi = 2, N_CLASSES - 1  # lowest and highest note classes
     mid = [30, HOLD, 32, REST, 34, HOLD, HOLD, 30] * 4

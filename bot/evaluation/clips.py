@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.lead_metrics import Line, lead_metrics, lead_vector, line_from_score
-from cadenza.models.metrics import TRACK_PAIRS, clip_metrics, onsets, pitch_class_histogram
+from cadenza.models.zoo.lead_metrics import Line, lead_metrics, lead_vector, line_from_score
+from cadenza.models.zoo.metrics import TRACK_PAIRS, clip_metrics, onsets, pitch_class_histogram
 from cadenza.music.roll import DRUMS, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode
 from cadenza.music.score import Score
 from cadenza.music.theory import Key
@@ -37,7 +37,7 @@ LABELS: dict[str, str] = {
 @dataclass
 class Clip:
     """One scored clip: band metrics of its roll (trimmed to the meter's bar length), lead-line
-    metrics (``cadenza.models.lead_metrics``) and classifier inputs."""
+    metrics (``cadenza.models.zoo.lead_metrics``) and classifier inputs."""
 
     style: str
     source: str
@@ -100,7 +100,7 @@ def band_features(rolls: np.ndarray, metrics: Mapping[str, float], key: Key,
     """The band classifier's inputs (rolls: (bars, 4, bar steps, pitches)): every metric,
     key-relative pitch-class histogram of the pitched lanes, onset positions of all lanes, notes
     per bar per track, tempo. The lead classifier's inputs are
-    ``cadenza.models.lead_metrics.lead_vector`` of the lead line alone."""
+    ``cadenza.models.zoo.lead_metrics.lead_vector`` of the lead line alone."""
     bars, _, per_bar, _ = rolls.shape
     flat = rolls.transpose(1, 0, 2, 3).reshape(len(ROLES), bars * per_bar, -1)
     pitched = flat[:DRUMS].any(axis=0)

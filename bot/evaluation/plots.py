@@ -14,7 +14,7 @@ import numpy as np
 from cadenza.evaluation.classifier import ClassifierResult
 from cadenza.evaluation.clips import LABELS, METRICS
 from cadenza.evaluation.results import lead_overlap, mean_overlap
-from cadenza.models.lead_metrics import LEAD_LABELS, LEAD_METRICS
+from cadenza.models.zoo.lead_metrics import LEAD_LABELS, LEAD_METRICS
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ training data when avoidable) and how they are cut into bar-aligned excerpts.
 Pieces per style:
 
 * folk, celtic, classical: music21's corpus pieces in the fixed hashed 5% held-out split
-  (``cadenza.models.dataset.is_heldout``), which no melody model trained on;
+  (``cadenza.models.training.dataset.is_heldout``), which no melody model trained on;
 * jazz, blues: held-out Weimar Jazz Database solos, with their performed timing (the eighths'
   swing as played, on the 1/12-beat grid), and Impro-Visor transcriptions
-  (``cadenza.models.style_corpus``), lead line against lead line. The transcriptions are notated
-  with straight eighths that Impro-Visor plays at the sheet's swing setting, so they have no swing
-  ratio of their own (``NOTATED_SWUNG``);
+  (``cadenza.models.training.style_corpus``), lead line against lead line. The transcriptions are
+  notated with straight eighths that Impro-Visor plays at the sheet's swing setting, so they have no
+  swing ratio of their own (``NOTATED_SWUNG``);
 * ragtime: held-out public-domain rags, plus the CC BY-NC-SA Joplin edition's pieces whose
   composition is not also in the public-domain Mutopia set (``NC_SAME_AS_MUTOPIA``). Shipped
   weights never learn from that edition, so its other pieces are unseen rags: evaluation only.
@@ -30,10 +30,10 @@ import numpy as np
 from cadenza.arrange import arrange
 from cadenza.errors import UserError
 from cadenza.evaluation.clips import Clip, clip_from_score, roll_holds
-from cadenza.models.corpus import Piece
-from cadenza.models.dataset import is_heldout
-from cadenza.models.lead_metrics import line_from_piece
-from cadenza.models.style_corpus import source_kind
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.dataset import is_heldout
+from cadenza.models.training.style_corpus import source_kind
+from cadenza.models.zoo.lead_metrics import line_from_piece
 from cadenza.music.score import Note, Score
 from cadenza.music.theory import Chord
 from cadenza.styles import STYLE_NAMES, STYLES

@@ -18,7 +18,7 @@ from cadenza.evaluation.results import (
     repetition_within,
     uninformative,
 )
-from cadenza.models.lead_metrics import LEAD_LABELS
+from cadenza.models.zoo.lead_metrics import LEAD_LABELS
 
 LEAD_BAR = 0.70  # the issue's bar: the best model's mean lead-feature overlap in every style
 CLASSIFIER_BAR = 0.90
@@ -246,8 +246,10 @@ def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],
     nc = int("ragtime" in styles)  # the Joplin column
     L = ["## Held-out likelihood per style (sequence models)", "",
          "Computed here, per style, on the pieces of the fixed hashed 5% held-out split "
-         "(`cadenza.models.dataset.is_heldout`, the split every trainer leaves out): whole pieces, "
-         "encoded as training encodes them (`cadenza.models.dataset.encode_pieces`: REP_k repeats, "
+         "(`cadenza.models.training.dataset.is_heldout`, the split every trainer leaves out): "
+         "whole pieces, "
+         "encoded as training encodes them (`cadenza.models.training.dataset.encode_pieces`: "
+         "REP_k repeats, "
          "per-step features with the form rows), untransposed; NLL per token in nats (all "
          "tokens; in brackets the tokens the sampler chooses), then the number of pieces. "
          "Jazz and blues are real held-out WJD solos and Impro-Visor transcriptions. The "
@@ -271,7 +273,8 @@ def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],
     if "nll_styles" in plots:
         L += ["", f"![held-out NLL per style]({plots['nll_styles'].name})"]
     L += ["", "### As recorded at training", "",
-          "Source: the checkpoint's `meta['heldout']`, written by `cadenza.models.train` at its "
+          "Source: the checkpoint's `meta['heldout']`, written by `cadenza.models.training.train` "
+          "at its "
           "best held-out step: every held-out sequence of every style together.", "",
           "| model | NLL / token (nats) | bits / token | perplexity | NLL, sampled tokens only "
           "| tokens |", "|---|---|---|---|---|---|"]
@@ -292,7 +295,8 @@ def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],
     vaes = [m for m in models if res["models"][m]["kind"] == "vae"]
     if vaes:
         L += ["", "### VAE held-out reconstruction", "",
-              "Source: the checkpoint's `meta['heldout']`, written by `cadenza.models.train_vae`: "
+              "Source: the checkpoint's `meta['heldout']`, written by "
+              "`cadenza.models.training.train_vae`: "
               "two-bar held-out windows encoded to the posterior mean and decoded greedily.", "",
               "| model | step accuracy | note-onset accuracy | rest accuracy |",
               "|---|---|---|---|"]
@@ -440,11 +444,13 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "the excerpt's notes and chords as the data has them (WJD solos with their "
          "performed swing; Impro-Visor transcriptions without a swing ratio, being notated "
          "straight and played swung).",
-         "- Overlap area (Yang & Lerch 2018, `cadenza.models.metrics.compare`): per feature, the "
+         "- Overlap area (Yang & Lerch 2018, `cadenza.models.zoo.metrics.compare`): per feature, "
+         "the "
          "pairwise distances within the real set and between real and generated clips, each "
          "smoothed by a Gaussian KDE; OA is the area under the smaller density. Clips where "
          "a feature is undefined are left out of that feature.",
-         "- Band metrics (`cadenza.models.metrics.clip_metrics`, MusPy / MuseGAN definitions, on "
+         "- Band metrics (`cadenza.models.zoo.metrics.clip_metrics`, MusPy / MuseGAN definitions, "
+         "on "
          "the 4-lane piano roll of the arranged clip, 12 steps per quarter, cut to the meter's "
          "bar): pitch-class entropy and scale consistency over the pitched lanes; groove "
          "consistency and empty-beat rate over all lanes; pitch classes used per bar (UPC) "
@@ -452,9 +458,11 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "tonal distance between lane pairs; polyphony of the chords lane; empty-bar rate per "
          "lane. The real excerpts are arranged the same way as generated lines (for jazz and "
          "blues the arranger swings the already swung solos, as it does the models' lines).",
-         "- Held-out NLL per style: `cadenza.models.heldout.style_nll`, the training loop's own "
+         "- Held-out NLL per style: `cadenza.models.training.heldout.style_nll`, the training "
+         "loop's own "
          "`evaluate` on each style's held-out pieces.",
-         "- Classifier features: *lead* (`cadenza.models.lead_metrics.lead_vector`, the lead line "
+         "- Classifier features: *lead* (`cadenza.models.zoo.lead_metrics.lead_vector`, the lead "
+         "line "
          "alone): pitch-class entropy, scale consistency, swing ratio, notes per beat, pitch "
          "range, repetition rate, syncopation (share of notes starting off the beat and "
          "sounding over the next beat line), rest share (share of the time without a note), "

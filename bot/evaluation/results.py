@@ -14,8 +14,8 @@ import numpy as np
 from cadenza.evaluation.clips import METRICS
 from cadenza.evaluation.data import Generated
 from cadenza.evaluation.references import Reference
-from cadenza.models.lead_metrics import LEAD_METRICS
-from cadenza.models.metrics import compare
+from cadenza.models.zoo.lead_metrics import LEAD_METRICS
+from cadenza.models.zoo.metrics import compare
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from cadenza.evaluation.plots import write_plots
 from cadenza.evaluation.references import Reference, is_reference, real_reference
 from cadenza.evaluation.report import render_report
 from cadenza.evaluation.results import ModelInfo, build_results, json_safe
-from cadenza.models.corpus import Piece
-from cadenza.models.dataset import is_heldout
 from cadenza.models.errors import ModelError
 from cadenza.models.registry import ModelRegistry
-from cadenza.models.style_corpus import source_kind
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.dataset import is_heldout
+from cadenza.models.training.style_corpus import source_kind
 from cadenza.styles import STYLE_NAMES, STYLES
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ def _load_corpus(corpus: CorpusSource | None, data: Path | None, use_corpus: boo
     if corpus is not None:
         pieces = list(corpus() if callable(corpus) else corpus)
         return pieces, pieces
-    from cadenza.models.corpus import load_corpus
-    from cadenza.models.style_corpus import (
+    from cadenza.models.training.corpus import load_corpus
+    from cadenza.models.training.style_corpus import (
         default_style_corpus,
         rag_pieces,
         style_corpus_pieces,
@@ -99,7 +99,7 @@ def _style_nll(registry: ModelRegistry, info: dict[str, ModelInfo], pieces: Sequ
                styles: Sequence[str], note: Callable[[str], None]) -> dict[str, dict]:
     """Per sequence model: NLL per style on the hashed held-out pieces (the split every trainer
     uses) and on the evaluation-only Joplin pieces, encoded as training encodes them."""
-    from cadenza.models.heldout import style_nll
+    from cadenza.models.training.heldout import style_nll
 
     held = [p for p in pieces if p.style in styles and is_heldout(p.source)
             and source_kind(p.source) != "joplin-nc"]
@@ -139,8 +139,8 @@ def run_evaluation(
     ``corpus`` (pieces, or a function returning them) replaces the offline corpora; ``data``
     names the style corpus (default: beside the checkout); ``use_corpus=False`` leaves out
     music21's corpus (folk, celtic, classical then have no reference). With ``baseline``, the first
-    sequence model's untrained twin (``cadenza.models.baseline``) is scored beside the models, as
-    BASELINE: what the pipeline around a model reaches with random weights. The same arguments
+    sequence model's untrained twin (``cadenza.models.zoo.baseline``) is scored beside the models,
+    as BASELINE: what the pipeline around a model reaches with random weights. The same arguments
     give the same report.
     """
     def note(msg: str) -> None:
@@ -164,7 +164,7 @@ def run_evaluation(
 def _with_baseline(registry: ModelRegistry, models: list[str], tmp: Path,
                    note: Callable[[str], None]) -> tuple[ModelRegistry, list[str]]:
     """The registry and model list with BASELINE added (unchanged without a sequence model)."""
-    from cadenza.models.baseline import untrained_twin
+    from cadenza.models.zoo.baseline import untrained_twin
 
     if BASELINE in registry.names():
         raise UserError(f"a model is named {BASELINE!r}: that name is the baseline's")

@@ -26,7 +26,7 @@ Meters: 4/4 bars fill the 48 steps. Any meter whose bar is at most 48 GRID ticks
 is encoded left-aligned with silent padding after the bar; ``decode`` is told the meter and drops
 the padding, so ties across bar lines survive. Longer bars (9/8, 12/8) do not fit and raise
 ``RollError``. A model trained on one meter's rolls writes that meter (``cadenza.models.gan`` keeps
-the meter in its config); ``cadenza.models.gan_data`` filters a corpus by meter.
+the meter in its config); ``cadenza.models.training.gan_data`` filters a corpus by meter.
 
 Data sources (what becomes rolls): the offline corpus has melodies with chord symbols, arranged
 into full bands by ``cadenza.arrange`` (the caller does that; ``models`` never imports ``bot``);

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.charts import checked_bar_ticks
-from cadenza.models.corpus import NO_CHORD, Piece, monophonic
-from cadenza.models.metrics import histogram_entropy, histogram_scale_consistency
+from cadenza.models.training.charts import checked_bar_ticks
+from cadenza.models.training.corpus import NO_CHORD, Piece, monophonic
+from cadenza.models.zoo.metrics import histogram_entropy, histogram_scale_consistency
 from cadenza.music.form import repetition_rate as form_repetition_rate
 from cadenza.music.score import GRID, Score
 from cadenza.music.theory import Chord, Key

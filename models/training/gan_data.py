@@ -9,7 +9,7 @@ A minor: one pitch collection instead of twelve is far easier for a small GAN, a
 moves its output to the requested key afterwards.
 
 Arrays may be stored bit-packed along the pitch axis (``np.packbits``: 84 pitches -> 11 bytes),
-which ``cadenza.models.train_gan`` accepts as they are and unpacks batch by batch.
+which ``cadenza.models.training.train_gan`` accepts as they are and unpacks batch by batch.
 """
 
 from __future__ import annotations

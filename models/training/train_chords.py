@@ -1,8 +1,8 @@
 """Training loop for the chord-progression model, with held-out NLL per style and a model card.
 
-``cadenza train --model chords`` (or ``python -m cadenza.models.train_chords``) reads the jazz
-charts and the rags of the style corpus, holds out the fixed hashed 5% of progressions, and writes
-``models/harmony/model.pt`` (or ``--out``) with its card.
+``cadenza train --model chords`` (or ``python -m cadenza.models.training.train_chords``) reads
+the jazz charts and the rags of the style corpus, holds out the fixed hashed 5% of progressions,
+and writes ``models/harmony/model.pt`` (or ``--out``) with its card.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from cadenza.models.chord_model import (
     form_rows,
     sequence_features,
 )
-from cadenza.models.dataset import split_heldout
 from cadenza.models.errors import ModelError
 from cadenza.models.registry import HARMONY_DIR
 from cadenza.models.rnn import RNNConfig, SequenceModel
-from cadenza.models.schedule import Budget, cosine_lr, set_threads, step_optimizer
+from cadenza.models.training.dataset import split_heldout
+from cadenza.models.training.schedule import Budget, cosine_lr, set_threads, step_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def evaluate(model: SequenceModel, data: list[_Seq], dev: torch.device) -> dict:
 
 def train_chords(opts: ChordTrainOptions, seqs: list[ChordSeq] | None = None) -> dict:
     """Train and save the best checkpoint by held-out NLL; ``seqs`` replaces the corpus (tests)."""
-    from cadenza.models.style_corpus import chord_sequences, default_style_corpus
+    from cadenza.models.training.style_corpus import chord_sequences, default_style_corpus
 
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(a.threads)
     best = train_chords(ChordTrainOptions(
         out=a.out, data=a.data, steps=a.steps, minutes=a.minutes, include_nc=a.include_nc,
-        command="python -m cadenza.models.train_chords " + " ".join(argv if argv is not None
-                                                             else sys.argv[1:])))
-    from cadenza.models.card import write_card
+        command="python -m cadenza.models.training.train_chords "
+        + " ".join(argv if argv is not None else sys.argv[1:])))
+    from cadenza.models.zoo.card import write_card
 
     write_card(a.out)
     print(f"best held-out NLL {best['nll']:.4f} nats/token; saved {a.out}")

@@ -11,8 +11,8 @@ The text is S-expression-like: directives in parentheses, bare tokens between th
     r2 bb2 g2 f4+8 d2+8 c+8/3 d+8/3 c+8/3 bb+1+8+32+120+480
 
 Chords: ``|`` ends a bar; the slots of a bar share its beats like a chart's chords
-(``cadenza.models.charts.split_bar``); ``/`` takes a slot and lets the previous chord ring on (no
-new change); ``NC`` is no chord. ``(section ...)``/``(phrase ...)`` may interrupt the bars.
+(``cadenza.models.training.charts.split_bar``); ``/`` takes a slot and lets the previous chord ring
+on (no new change); ``NC`` is no chord. ``(section ...)``/``(phrase ...)`` may interrupt the bars.
 
 Notes: letter ``a``-``g``; accidentals ``#``/``b``; octave marks ``+``/``-`` until the first
 digit (unmarked = the octave from middle C, MIDI 60: ``c`` 60, ``c+`` 72, ``bb-`` 46); then a
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from cadenza.models.charts import (
+from cadenza.models.training.charts import (
     Change,
     ChartError,
     CorpusFileError,

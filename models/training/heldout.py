@@ -1,6 +1,6 @@
 """Held-out likelihood of a sequence model per style, on pieces it never trained on, encoded
-exactly as training encodes them (``cadenza.models.dataset.encode_pieces``: tokens with REP_k
-repeats and per-step features with the form rows)."""
+exactly as training encodes them (``cadenza.models.training.dataset.encode_pieces``: tokens with
+REP_k repeats and per-step features with the form rows)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from cadenza.models.corpus import Piece
-from cadenza.models.dataset import encode_pieces
-from cadenza.models.train import evaluate
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.dataset import encode_pieces
+from cadenza.models.training.train import evaluate
 
 log = logging.getLogger(__name__)
 

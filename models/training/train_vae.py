@@ -14,9 +14,9 @@ import torch
 
 from cadenza.models.checkpoint import FORMAT, save_payload
 from cadenza.models.checkpoint import device as pick_device
-from cadenza.models.corpus import Piece
-from cadenza.models.dataset import split_heldout
-from cadenza.models.schedule import Budget, cosine_lr, set_threads, step_optimizer
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.dataset import split_heldout
+from cadenza.models.training.schedule import Budget, cosine_lr, set_threads, step_optimizer
 from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy
 from cadenza.music.score import Note
 from cadenza.music.steps import N_CLASSES, windows
@@ -167,11 +167,12 @@ def _save(opts: VAEOptions, model: MelodyVAE, best: dict, w: Windows, step: int,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m cadenza.models.train_vae --out models/checkpoints/vae/model.pt --minutes 40``"""
+    """``python -m cadenza.models.training.train_vae --minutes 40
+    --out models/checkpoints/vae/model.pt``"""
     import argparse
 
-    from cadenza.models.card import write_card
-    from cadenza.models.train import TrainOptions, gather_pieces
+    from cadenza.models.training.train import TrainOptions, gather_pieces
+    from cadenza.models.zoo.card import write_card
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--out", type=Path, default=Path("models/checkpoints/vae/model.pt"))

@@ -20,9 +20,9 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from cadenza.models.charts import checked_bar_ticks
 from cadenza.models.chord_model import ChordSeq, bar_content, bar_units, bars_from_changes
-from cadenza.models.corpus import NO_CHORD, Piece, make_piece
+from cadenza.models.training.charts import checked_bar_ticks
+from cadenza.models.training.corpus import NO_CHORD, Piece, make_piece
 from cadenza.music.chord_infer import key_from_chords, key_from_pitches
 from cadenza.music.form import Section, infer_sections
 from cadenza.music.midi_parse import MidiError, read_midi
@@ -64,7 +64,7 @@ def default_style_corpus() -> Path | None:
     working directory); None when there is none."""
     if env := os.environ.get(STYLE_CORPUS_ENV):
         return Path(env)
-    here = Path(__file__).resolve().parents[2] / "shared" / "style-corpus"
+    here = Path(__file__).resolve().parents[3] / "shared" / "style-corpus"
     for cand in (here, Path.cwd().parent / "shared" / "style-corpus"):
         if (cand / "MANIFEST.md").is_file():
             return cand
@@ -206,7 +206,7 @@ def wjd_pieces(root: Path, *, performed: bool = False) -> tuple[list[Piece], Cou
 
 def leadsheet_pieces(root: Path) -> tuple[list[Piece], Counter[str]]:
     """Transcribed solos with their changes; the blues subset's files are blues."""
-    from cadenza.models.leadsheet import load_leadsheets
+    from cadenza.models.training.leadsheet import load_leadsheets
 
     if not (root / LEADSHEETS_JAZZ).is_dir():
         return [], Counter()
@@ -297,7 +297,7 @@ def chord_sequences(root: Path, *, include_nc: bool = False
                     ) -> tuple[list[ChordSeq], Counter[str]]:
     """Progressions for the chord model: jazz-standard charts (the 12-bar subset as blues) and
     the chords of the rags, each with its form inferred from its own repeated phrases."""
-    from cadenza.models.charts import load_charts
+    from cadenza.models.training.charts import load_charts
 
     skipped: Counter[str] = Counter()
     out: list[ChordSeq] = []

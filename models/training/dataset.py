@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.corpus import Piece
 from cadenza.models.errors import ModelError
 from cadenza.models.grammar import FEATURES, sequence_features
+from cadenza.models.training.corpus import Piece
 from cadenza.music.form import bar_features
 from cadenza.music.tokens import (
     N_CHORD_CLASSES,

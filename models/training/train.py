@@ -15,12 +15,12 @@ import torch
 
 from cadenza.models.checkpoint import device as pick_device
 from cadenza.models.checkpoint import save_rnn
-from cadenza.models.corpus import Piece, load_corpus, midi_folder_pieces
-from cadenza.models.dataset import Batcher, Encoded, encode_pieces, split_heldout
 from cadenza.models.grammar import feature_sizes
 from cadenza.models.rnn import RNNConfig, SequenceModel
-from cadenza.models.schedule import Budget, cosine_lr, step_optimizer
-from cadenza.models.style_corpus import (
+from cadenza.models.training.corpus import Piece, load_corpus, midi_folder_pieces
+from cadenza.models.training.dataset import Batcher, Encoded, encode_pieces, split_heldout
+from cadenza.models.training.schedule import Budget, cosine_lr, step_optimizer
+from cadenza.models.training.style_corpus import (
     default_style_corpus,
     is_style_corpus,
     source_kind,

@@ -1,16 +1,17 @@
 """WGAN-GP training of the multi-track GAN on phrase rolls the caller builds, with eval figures.
 
 ``train_gan`` takes arrays, not files: ``rolls`` (N, P, 4, 48, 84) bool/uint8/float, or
-bit-packed along the pitch axis (``cadenza.models.gan_data``), and ``style_ids`` (N,) indexing
-``styles``. Each generator step follows ``n_critic`` critic steps (WGAN-GP, Adam with betas
+bit-packed along the pitch axis (``cadenza.models.training.gan_data``), and ``style_ids`` (N,)
+indexing ``styles``. Each generator step follows ``n_critic`` critic steps (WGAN-GP, Adam with betas
 (0.5, 0.9) for both nets, as MuseGAN). Every ``eval_every`` steps and at the end the generator
-writes ``eval_clips`` phrases that are scored with ``cadenza.models.metrics`` beside as many real
-phrases (mean, spread, Yang-Lerch overlap area per metric), and the checkpoint is saved with its
-config, styles and meta (steps, time, data summary, losses, figures).
+writes ``eval_clips`` phrases that are scored with ``cadenza.models.zoo.metrics`` beside as many
+real phrases (mean, spread, Yang-Lerch overlap area per metric), and the checkpoint is saved with
+its config, styles and meta (steps, time, data summary, losses, figures).
 
-CLI (on an .npz from ``cadenza.models.gan_data.save_dataset``)::
+CLI (on an .npz from ``cadenza.models.training.gan_data.save_dataset``)::
 
-    python -m cadenza.models.train_gan data.npz --out models/checkpoints/gan/model.pt --minutes 30
+    python -m cadenza.models.training.train_gan data.npz --minutes 30 \
+        --out models/checkpoints/gan/model.pt
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from cadenza.models.gan import (
     sample_probabilities,
     save_gan,
 )
-from cadenza.models.gan_data import is_packed, load_dataset, unpack
-from cadenza.models.metrics import clip_metrics, compare
+from cadenza.models.training.gan_data import is_packed, load_dataset, unpack
+from cadenza.models.zoo.metrics import clip_metrics, compare
 from cadenza.music.roll import PITCHES, STEPS, TRACKS
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,8 @@ def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], ou
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", type=Path, help=".npz from cadenza.models.gan_data.save_dataset")
+    ap.add_argument("data", type=Path, help=".npz from "
+                    "cadenza.models.training.gan_data.save_dataset")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float)
     ap.add_argument("--steps", type=int, default=2000)
