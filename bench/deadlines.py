@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from cadenza.app import Cadenza
+from cadenza.clip_child import FAULT_ENV
+from cadenza.clip_pool import ClipPool
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.models.registry import ModelRegistry
-from cadenza.render_child import FAULT_ENV
-from cadenza.render_pool import RenderPool
 from cadenza.service import Composer, ComposeRequest
 from cadenza.store import Store, StoreBusy
 
@@ -48,25 +48,25 @@ def med(xs: list[float]) -> float:
 async def render_cost(composer: Composer, tmp: Path, runs: int) -> None:
     comp = await asyncio.to_thread(composer.compose,
                                    composer.resolve(ComposeRequest(bars=8, seed=1, tempo=120)))
-    composer.render(comp.score, comp.midi, tmp, "warm")  # soundfont loaded in this process
+    composer.make_files(comp.score, comp.midi, tmp, "warm")  # soundfont loaded in this process
     local = []
     for i in range(runs):
         t0 = time.perf_counter()
-        composer.render(comp.score, comp.midi, tmp, f"local-{i}")
+        composer.make_files(comp.score, comp.midi, tmp, f"local-{i}")
         local.append(time.perf_counter() - t0)
-    pool = RenderPool(soundfont=composer.soundfont, size=1)
+    pool = ClipPool(soundfont=composer.soundfont, size=1)
     t0 = time.perf_counter()
     await pool.warm_up()
     first_start = time.perf_counter() - t0
     child = []
     for i in range(runs):
         t0 = time.perf_counter()
-        await pool.render(comp.score, comp.midi, tmp, f"child-{i}")
+        await pool.make_files(comp.score, comp.midi, tmp, f"child-{i}")
         child.append(time.perf_counter() - t0)
     await pool.close()
     starts = []
     for _ in range(3):
-        again = RenderPool(soundfont=composer.soundfont, size=1)
+        again = ClipPool(soundfont=composer.soundfont, size=1)
         t0 = time.perf_counter()
         await again.warm_up()
         starts.append(time.perf_counter() - t0)
@@ -76,16 +76,16 @@ async def render_cost(composer: Composer, tmp: Path, runs: int) -> None:
     print(f"render child start: first {first_start:.2f} s (fork server and soundfont), later "
           f"{med(starts):.2f} s (soundfont)")
 
-    pool = RenderPool(soundfont=composer.soundfont, size=1, deadlines=Deadlines(encode=1.0))
+    pool = ClipPool(soundfont=composer.soundfont, size=1, deadlines=Deadlines(encode=1.0))
     await pool.warm_up()
     os.environ[FAULT_ENV] = "encode:hang"
     t0 = time.perf_counter()
     with contextlib.suppress(StageTimeout):
-        await pool.render(comp.score, comp.midi, tmp, "stuck")
+        await pool.make_files(comp.score, comp.midi, tmp, "stuck")
     stopped = time.perf_counter() - t0
     del os.environ[FAULT_ENV]
     t1 = time.perf_counter()
-    await pool.render(comp.score, comp.midi, tmp, "next")
+    await pool.make_files(comp.score, comp.midi, tmp, "next")
     print(f"stuck encode (deadline 1.0 s): stopped after {stopped:.2f} s, the next clip out "
           f"{time.perf_counter() - t1:.2f} s later (new child included)")
     await pool.close()

@@ -27,10 +27,10 @@ import numpy as np
 # run as a script (python bench/x.py): the repository root holds the bench package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.render import band_score
+from bench.synth import band_score
 from cadenza.audio import LAME_QUALITY, encode_mp3, loudness_db, normalize, trim_trailing_silence
 from cadenza.music.midi_io import score_to_midi
-from cadenza.render import get_renderer
+from cadenza.synth import get_synth
 
 MAX_DELAY = 4096  # frames searched for the encoder/decoder delay
 
@@ -98,7 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3, help="timed encodes per clip and encoder")
     args = ap.parse_args()
-    renderer = get_renderer()
+    renderer = get_synth()
     sr = renderer.sample_rate
     print(f"LAME -q {LAME_QUALITY}, 192 kbit/s CBR; {args.runs} timed encodes each")
     print(f"{'clip':<22}{'encoder':<9}{'kbit/s':>8}{'loudness':>10}{'diff':>7}{'SNR':>8}"
@@ -106,7 +106,7 @@ def main() -> None:
     diffs = []
     with tempfile.TemporaryDirectory() as tmp:
         for bars, tempo in ((8, 120.0), (8, 92.0), (32, 120.0), (32, 150.0)):
-            raw = renderer.render_midi(score_to_midi(band_score(bars, tempo)))
+            raw = renderer.synthesize(score_to_midi(band_score(bars, tempo)))
             audio = trim_trailing_silence(normalize(raw), sr)
             name = f"{bars} bars at {tempo:g} bpm"
             rows = {}

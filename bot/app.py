@@ -6,7 +6,7 @@ rate clips, charts and statistics. Its parts are attributes, each given what it 
 Blocking work never runs on the event loop, and every stage of it has a deadline
 (``cadenza.deadlines``): sampling and arranging in threads that stop when cancelled
 (``cadenza.workers``), rendering, encoding and the piano roll in child processes that are killed
-(``cadenza.render_pool``). Storage goes through ``cadenza.store`` (the only module with SQL).
+(``cadenza.clip_pool``). Storage goes through ``cadenza.store`` (the only module with SQL).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cadenza.arena import Arena
+from cadenza.clip_pool import ClipPool, shared_pool
 from cadenza.deadlines import Deadlines
 from cadenza.errors import UserError
 from cadenza.exports import EXPORT_FORMATS, format_ratings
@@ -30,7 +31,6 @@ from cadenza.library import ClipResult, Library
 from cadenza.listening import Listening
 from cadenza.members import UserRef, Where
 from cadenza.origin import PLAIN, Origin
-from cadenza.render_pool import RenderPool, shared_pool
 from cadenza.runtime import Progress, Workers, discard, rename
 from cadenza.seeds import Seeds
 from cadenza.service import Composer, ComposeRequest, Resolved
@@ -64,17 +64,17 @@ class RateResult:
 class Cadenza:
     """The application: one Composer, one Store, generation threads and render processes.
 
-    ``renderer`` is the render pool (the composition root makes one and closes it); without
-    one, the process-wide pool for the composer's soundfont is used.
+    ``clip_pool`` makes clips' files in child processes (the composition root makes one and
+    closes it); without one, the process-wide pool for the composer's soundfont is used.
     """
 
     def __init__(self, composer: Composer, store: Store, *, output_dir: Path,
                  workers: int = 1, deadlines: Deadlines | None = None,
-                 renderer: RenderPool | None = None) -> None:
+                 clip_pool: ClipPool | None = None) -> None:
         self.composer = composer
         self.store = store
         self.output_dir = output_dir
-        self.workers = Workers(renderer or shared_pool(composer.soundfont, composer.bitrate),
+        self.workers = Workers(clip_pool or shared_pool(composer.soundfont, composer.bitrate),
                                workers=workers, deadlines=deadlines)
         self.library = Library(store, self.workers, output_dir)
         self.seeds = Seeds(store, composer, self.workers, self.library)
@@ -98,10 +98,10 @@ class Cadenza:
             resolved = self.composer.resolve(ComposeRequest(bars=1, seed=0, model=model))
             with tempfile.TemporaryDirectory(prefix="cadenza-warm-up-") as tmp:
                 # the render process starts beside the model
-                rendering = asyncio.ensure_future(self.workers.renderer.warm_up())
+                rendering = asyncio.ensure_future(self.workers.clip_pool.warm_up())
                 comp = await self.workers.run_blocking(self.composer.compose, resolved)
                 await rendering
-                await self.workers.render(comp.score, comp.midi, Path(tmp), "warm-up")
+                await self.workers.make_files(comp.score, comp.midi, Path(tmp), "warm-up")
         except asyncio.CancelledError:
             raise
         except Exception:  # the first /compose will report the problem to the member
@@ -130,7 +130,7 @@ class Cadenza:
         timings = dict(comp.timings)
         title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
         try:
-            files = await self.workers.renderer.render(comp.score, comp.midi, out, tmp_stem,
+            files = await self.workers.clip_pool.make_files(comp.score, comp.midi, out, tmp_stem,
                                                        title=title, progress=report,
                                                        timings=timings)
         except BaseException:

@@ -111,7 +111,7 @@ async def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
     async with open_app(replace(settings, workers=1)) as app:
         # the render process starts (and loads the soundfont) on the other core while
         # generation imports torch and samples
-        preparing = asyncio.ensure_future(app.workers.renderer.warm_up())
+        preparing = asyncio.ensure_future(app.workers.clip_pool.warm_up())
         try:
             # Planned like the console's /compose, so motif:<seed> works here too.
             resolved, origin = await app.seeds.plan_compose(opts, user, where)

@@ -20,7 +20,7 @@ Plan = list[tuple[int, Chord]]
 BarT = list[tuple[float, int, str]]
 
 
-def _render(templates: list[BarT], key: Key, meter: tuple[int, int]) -> Plan:
+def _realise(templates: list[BarT], key: Key, meter: tuple[int, int]) -> Plan:
     bt = bar_ticks(meter)
     beat = GRID if meter[1] == 4 else GRID * 3 // 2
     plan: Plan = []
@@ -96,7 +96,7 @@ def plan_jazz(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Genera
     if bars >= 3:
         bars_t[-2] = [(0, *ii), (0.5, 7, v_q)]
     bars_t[-1] = [(0, 0, tonic_q)]
-    return _render(bars_t, key, meter)
+    return _realise(bars_t, key, meter)
 
 
 # ------------------------------------------------------------------ blues
@@ -122,7 +122,7 @@ def plan_blues(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Gener
         bars_t.append([(0, semis, qualities[semis])])
     # the form's turnaround (V7 in bar 12) leads into the next chorus; the clip ends on I
     bars_t[-1] = [(0, 0, qualities[0])]
-    return _render(bars_t, key, meter)
+    return _realise(bars_t, key, meter)
 
 
 # ------------------------------------------------------------------ classical chorale
@@ -177,7 +177,7 @@ def plan_classical(key: Key, bars: int, meter: tuple[int, int], rng: np.random.G
                                               and d == 5 and rng.random() < 0.5)
         s, q = _degree_chord(key, d, seventh=is_final_v or (d == 2 and rng.random() < 0.3))
         bars_t[i // per_bar].append((i % per_bar / per_bar, s, q))
-    return _render(bars_t, key, meter)
+    return _realise(bars_t, key, meter)
 
 
 # ------------------------------------------------------------------ folk and celtic
@@ -211,7 +211,7 @@ def plan_folk(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Genera
         prev = chord
     if bars >= 2:
         bars_t[-2] = [(0, *dom)]
-    return _render(bars_t, key, meter)
+    return _realise(bars_t, key, meter)
 
 
 def plan_celtic(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
@@ -233,7 +233,7 @@ def plan_celtic(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Gene
         strain = [_choice(rng, patterns) for _ in range(2)]
     bars_t = bars_t[:bars]
     bars_t[-1] = [(0, *tonic)]
-    return _render(bars_t, key, meter)
+    return _realise(bars_t, key, meter)
 
 
 # ------------------------------------------------------------------ ragtime
@@ -260,7 +260,7 @@ def plan_ragtime(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Gen
     if bars >= 2:
         bars_t[-2] = [(0, 7, "7")]
     bars_t[-1] = [(0, 0, "min" if key.mode == "minor" else "maj")]
-    return _render(bars_t, key, meter)
+    return _realise(bars_t, key, meter)
 
 
 PLANNERS: dict[str, Callable[[Key, int, tuple[int, int], np.random.Generator], Plan]] = {

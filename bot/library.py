@@ -12,7 +12,7 @@ from cadenza.members import UserRef, Where
 from cadenza.music.midi_io import midi_to_score
 from cadenza.origin import Lineage, Origin, lineage_of
 from cadenza.runtime import Workers
-from cadenza.service import RenderedClip, Resolved
+from cadenza.service import ClipFiles, Resolved
 from cadenza.store import Store
 from cadenza.store_rows import Clip
 
@@ -21,7 +21,7 @@ from cadenza.store_rows import Clip
 class ClipResult:
     clip_id: int
     resolved: Resolved
-    files: RenderedClip
+    files: ClipFiles
     model_style: str
     checkpoint_sha: str | None
     timings: dict[str, float] = field(default_factory=dict)
@@ -109,20 +109,20 @@ class Library:
                           lineage=await self.lineage(clip_id, where.scope), ref=ref,
                           public_id=row.public_id)
 
-    async def clip_files(self, row: Clip, out_dir: Path | None = None) -> RenderedClip:
+    async def clip_files(self, row: Clip, out_dir: Path | None = None) -> ClipFiles:
         """A stored clip's files, rendered again from its MIDI when they are not on disk."""
         out = out_dir or self.output_dir
         stem = f"clip-{row.id}"
-        files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
+        files = ClipFiles(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
         # files on disk are reused only when they are this clip's: another database (a test
         # run, a fresh start) may have left a different clip under the same number
         if not all(p.exists() for p in (files.mp3, files.mid, files.png)) or \
                 files.mid.read_bytes() != row.midi:
             return await self._rerender(row, out, stem)
-        return RenderedClip(files.mp3, files.mid, files.png, row.duration_s,
+        return ClipFiles(files.mp3, files.mid, files.png, row.duration_s,
                             files.mp3.stat().st_size)
 
-    async def _rerender(self, row: Clip, out: Path, stem: str) -> RenderedClip:
+    async def _rerender(self, row: Clip, out: Path, stem: str) -> ClipFiles:
         score = await self.workers.run_quick(midi_to_score, row.midi, stage="upload")
         title = f"Cadenza #{row.id} — {row.style}, {row.key}, {row.tempo:g} bpm, seed {row.seed}"
         return await self.workers.render(score, row.midi, out, stem, title=title)

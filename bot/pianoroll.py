@@ -125,7 +125,7 @@ class _Lane:
         return (self.bottom - self.top) / (self.hi - self.lo)
 
 
-def render_pianoroll(score: Score, path: str | Path, title: str | None = None) -> Path:
+def draw_pianoroll(score: Score, path: str | Path, title: str | None = None) -> Path:
     """Draw ``score`` to a 1200x500 PNG at ``path`` and return the path.
 
     Pitched tracks share the main roll (one colour each, opacity from velocity), drums get their

@@ -1,5 +1,5 @@
 """Where blocking work runs: generation threads and quick threads (``cadenza.workers``) and
-the render processes (``cadenza.render_pool``), each stage under its deadline. The services
+the render processes (``cadenza.clip_pool``), each stage under its deadline. The services
 (the application, seeds, the arena, listening) are handed one ``Workers``."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cadenza.clip_pool import ClipPool
 from cadenza.deadlines import Deadlines
 from cadenza.leftovers import pending_stem
 from cadenza.music.score import Score
-from cadenza.render_pool import RenderPool
-from cadenza.service import RenderedClip
+from cadenza.service import ClipFiles
 from cadenza.workers import ThreadPool
 
 QUICK_THREADS = 2  # for the short blocking steps of requests members wait on
@@ -23,14 +23,14 @@ Progress = Callable[[str], None]
 class Workers:
     """Generation threads, quick threads and a render pool, with the stages' deadlines."""
 
-    def __init__(self, renderer: RenderPool, *, workers: int = 1,
+    def __init__(self, clip_pool: ClipPool, *, workers: int = 1,
                  deadlines: Deadlines | None = None) -> None:
         self.deadlines = deadlines or Deadlines()
         self.generation = ThreadPool(workers, "cadenza-gen")
         # Short blocking steps of a member's request (reading an upload, probing a checkpoint)
         # get their own threads: they must not queue behind a minute of composing.
         self.quick = ThreadPool(QUICK_THREADS, "cadenza-quick")
-        self.renderer = renderer
+        self.clip_pool = clip_pool
 
     def close(self) -> None:
         """Stop the threads (without waiting for a stuck one: they are daemons); the render
@@ -48,15 +48,15 @@ class Workers:
         """``fn(*args)`` for a member waiting on their answer (parsing, checkpoint probing)."""
         return await self.quick.run(fn, *args, stage=stage, timeout=self.deadlines.of(stage))
 
-    async def render(self, score: Score, midi: bytes, out: Path, stem: str, *,
+    async def make_files(self, score: Score, midi: bytes, out: Path, stem: str, *,
                      title: str | None = None, progress: Progress | None = None,
-                     timings: dict[str, float] | None = None) -> RenderedClip:
+                     timings: dict[str, float] | None = None) -> ClipFiles:
         """The clip's files under ``stem`` in ``out``, written under a temporary name and moved
         into place: a failure (a stage past its deadline included) leaves nothing that a later
         request would take for finished files."""
         tmp = pending_stem(stem)
         try:
-            files = await self.renderer.render(score, midi, out, tmp, title=title,
+            files = await self.clip_pool.make_files(score, midi, out, tmp, title=title,
                                                progress=progress, timings=timings)
         except BaseException:
             discard(out, tmp)
@@ -70,10 +70,10 @@ def discard(out: Path, stem: str) -> None:
         p.unlink(missing_ok=True)
 
 
-def rename(files: RenderedClip, stem: str) -> RenderedClip:
+def rename(files: ClipFiles, stem: str) -> ClipFiles:
     moved = []
     for p in (files.mp3, files.mid, files.png):
         target = p.with_name(stem + p.suffix)
         p.replace(target)
         moved.append(target)
-    return RenderedClip(moved[0], moved[1], moved[2], files.audio_seconds, files.mp3_bytes)
+    return ClipFiles(moved[0], moved[1], moved[2], files.audio_seconds, files.mp3_bytes)

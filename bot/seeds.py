@@ -37,10 +37,10 @@ from cadenza.origin import PLAIN, PRIVATE_LABEL, Lineage, Origin, lineage_of, no
 from cadenza.runtime import Workers
 from cadenza.service import (
     DEFAULT_STYLE,
+    ClipFiles,
     Composer,
     ComposeRequest,
     Composition,
-    RenderedClip,
     Resolved,
 )
 from cadenza.store import Store
@@ -82,7 +82,7 @@ class SeedView:
 
     seed: Seed
     motif: Motif
-    files: RenderedClip
+    files: ClipFiles
     notes: str
     lineage: Lineage
 
@@ -476,12 +476,12 @@ class Seeds:
         motif = Motif.from_json(seed.motif_json)
         out = out_dir or self.library.output_dir
         stem = f"seed-{seed.id}"
-        files = RenderedClip(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
+        files = ClipFiles(out / f"{stem}.mp3", out / f"{stem}.mid", out / f"{stem}.png", 0, 0)
         if all(p.exists() for p in (files.mp3, files.mid, files.png)):
             files = replace(files, mp3_bytes=files.mp3.stat().st_size)
         else:
             preview = preview_score(motif)
-            files = await self.workers.render(preview, score_to_midi(preview), out, stem,
+            files = await self.workers.make_files(preview, score_to_midi(preview), out, stem,
                                               title=f"Cadenza seed “{seed.name}” by "
                                                     f"{seed.user_name}")
         lead = motif.to_score().tracks[0]

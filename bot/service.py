@@ -158,7 +158,7 @@ class Composition:
 
 
 @dataclass(frozen=True)
-class RenderedClip:
+class ClipFiles:
     mp3: Path
     mid: Path
     png: Path
@@ -531,34 +531,34 @@ class Composer:
         code imports torch on the other core."""
         from cadenza.audio import lame_ready
         from cadenza.pianoroll import load_fonts
-        from cadenza.render import get_renderer
+        from cadenza.synth import get_synth
 
         try:
-            get_renderer(self.soundfont, cores=self.render_cores)
+            get_synth(self.soundfont, cores=self.render_cores)
             lame_ready()
             load_fonts()
         except Exception:  # the render stage will report it where a member sees it
             log.debug("preparing the renderer failed", exc_info=True)
 
-    def render(self, score: Score, midi: bytes, out_dir: Path, stem: str,
+    def make_files(self, score: Score, midi: bytes, out_dir: Path, stem: str,
                title: str | None = None, timings: dict[str, float] | None = None,
-               stage: Callable[[str], None] | None = None) -> RenderedClip:
+               stage: Callable[[str], None] | None = None) -> ClipFiles:
         """Write ``stem``.mp3/.mid/.png under ``out_dir`` (FluidSynth audio, MP3 by LAME).
 
         ``stage(name)`` is called as render, encode and pianoroll begin: the render pool times
-        each stage by it (``cadenza.render_pool``, which runs this in a child process).
+        each stage by it (``cadenza.clip_pool``, which runs this in a child process).
         """
         stage = stage or _no_stage
         from cadenza.audio import DISCORD_MAX_BYTES, encode_mp3, normalize, trim_trailing_silence
-        from cadenza.pianoroll import render_pianoroll
-        from cadenza.render import get_renderer
+        from cadenza.pianoroll import draw_pianoroll
+        from cadenza.synth import get_synth
 
         timings = timings if timings is not None else {}
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         stage("render")
-        renderer = get_renderer(self.soundfont, cores=self.render_cores)
-        audio = renderer.render_midi(midi)
+        renderer = get_synth(self.soundfont, cores=self.render_cores)
+        audio = renderer.synthesize(midi)
         audio = trim_trailing_silence(normalize(audio), renderer.sample_rate)
         timings["render"] = time.perf_counter() - t0
         # One stage after the other, each under its own deadline: with in-process LAME and
@@ -573,6 +573,6 @@ class Composer:
         stage("pianoroll")
         mid = out_dir / f"{stem}.mid"
         mid.write_bytes(midi)
-        png = render_pianoroll(score, out_dir / f"{stem}.png", title=title)
+        png = draw_pianoroll(score, out_dir / f"{stem}.png", title=title)
         timings["pianoroll"] = time.perf_counter() - t2
-        return RenderedClip(mp3, mid, png, len(audio) / renderer.sample_rate, mp3.stat().st_size)
+        return ClipFiles(mp3, mid, png, len(audio) / renderer.sample_rate, mp3.stat().st_size)

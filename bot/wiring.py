@@ -31,11 +31,11 @@ async def open_app(settings: Settings, *,
     # imported here, not at the top: `cadenza --help` and `cadenza db` must stay light
     from cadenza.app import Cadenza
     from cadenza.batching import MelodyBatcher
+    from cadenza.clip_pool import ClipPool
     from cadenza.models.registry import ModelRegistry
-    from cadenza.render import find_soundfont
-    from cadenza.render_pool import RenderPool
     from cadenza.service import Composer
     from cadenza.store import Store
+    from cadenza.synth import find_soundfont
 
     soundfont = find_soundfont(settings.soundfont)  # fail early with a clear message
     registry = registry or ModelRegistry.discover(threads=SERVING_THREADS)
@@ -56,11 +56,11 @@ async def open_app(settings: Settings, *,
         stack.push_async_callback(store.close)
         # Render children start on demand (warm-up starts the first): one per worker at most,
         # each spreading its render over the cores the workers leave idle.
-        renderer = RenderPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
+        clip_pool = ClipPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
                               size=settings.workers, deadlines=settings.deadlines,
                               render_cores=render_cores)
-        stack.push_async_callback(renderer.close)
+        stack.push_async_callback(clip_pool.close)
         app = Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
-                      deadlines=settings.deadlines, renderer=renderer)
+                      deadlines=settings.deadlines, clip_pool=clip_pool)
         stack.push_async_callback(app.close)
         yield app

@@ -6,7 +6,7 @@ and the code it runs checks the token between steps (the sampler checks it betwe
 stops with ``Cancelled``. A thread that does not stop within a short grace is abandoned: the pool
 starts a replacement so the next job runs, and the old thread (a daemon) ends whenever its work
 does, never holding up the process's exit. Render, encode and piano roll are killable and run in
-child processes instead (``cadenza.render_pool``).
+child processes instead (``cadenza.clip_pool``).
 """
 
 from __future__ import annotations

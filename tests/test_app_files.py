@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cadenza.app import Cadenza
+from cadenza.clip_child import FAULT_ENV
 from cadenza.errors import WriteError
 from cadenza.members import UserRef
-from cadenza.render_child import FAULT_ENV
 from cadenza.service import ComposeRequest
 from cadenza.store import Store
 

@@ -210,12 +210,12 @@ def test_rendered_clip_pipeline(tmp_path: Path) -> None:
     """Synth -> normalise -> trim -> MP3 on a real clip, as the bot does it."""
     from cadenza.music.midi_io import score_to_midi
     from cadenza.music.score import Note, Score, Track
-    from cadenza.render import get_renderer
+    from cadenza.synth import get_synth
 
     notes = tuple(Note(i * 6, 6, 60 + (i * 7) % 12, 100) for i in range(16))
     score = Score(tracks=(Track("lead", "lead", 0, False, notes),), bars=2, tempo=120.0)
-    renderer = get_renderer()
-    raw = renderer.render_midi(score_to_midi(score))
+    renderer = get_synth()
+    raw = renderer.synthesize(score_to_midi(score))
     ready = trim_trailing_silence(normalize(raw), renderer.sample_rate)
     assert loudness_db(ready) == pytest.approx(-16.0, abs=0.5)  # trimming barely moves it
     assert np.abs(ready).max() <= CEILING

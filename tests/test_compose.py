@@ -49,7 +49,7 @@ def test_every_style_renders_a_non_silent_stereo_mp3_of_the_right_length(
 ) -> None:
     r = composer.resolve(ComposeRequest(style=style, bars=4, seed=11))
     comp = composer.compose(r)
-    files = composer.render(comp.score, comp.midi, tmp_path, style)
+    files = composer.make_files(comp.score, comp.midi, tmp_path, style)
     assert files.mp3.read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
     audio = AudioSegment.from_file(files.mp3)
     expected = _expected_seconds(composer, r)

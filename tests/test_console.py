@@ -371,10 +371,10 @@ async def test_open_app_gives_the_composer_one_batcher(
         assert isinstance(batcher, MelodyBatcher)
         await app.compose(ComposeRequest(bars=1, seed=1), UserRef(CONSOLE_USER_ID, "console"))
         assert batcher.batches and set(batcher.batches) == {1}  # generation went through it
-        store, renderer = app.store, app.workers.renderer
+        store, clip_pool = app.store, app.workers.clip_pool
     # the root closed what it opened: the batcher's thread, the store, the render pool
     assert not batcher._thread.is_alive()
-    assert renderer._closed
+    assert clip_pool._closed
     from cadenza.store import StoreError
 
     with pytest.raises(StoreError, match="closed"):

@@ -190,9 +190,9 @@ async def test_compose_defers_shows_progress_and_posts_the_clip(api, tmp_path, t
         (1, "blues", 42, "Em", clip.id)]
     assert rows(h.db, "SELECT status, clip_id, message_id FROM jobs") == [("done", 1, clip.id)]
     # Generation ran once, off the event loop's thread (bench/bot_load.py measures how long
-    # the loop stalls); rendering in a child process (cadenza.render_pool).
+    # the loop stalls); rendering in a child process (cadenza.clip_pool).
     assert len(threads["compose"]) == 1 and loop_thread not in threads["compose"]
-    assert h.app.workers.renderer.pids and os.getpid() not in h.app.workers.renderer.pids
+    assert h.app.workers.clip_pool.pids and os.getpid() not in h.app.workers.clip_pool.pids
     api.assert_no_errors()
 
 

@@ -18,12 +18,12 @@ from discord_double import DiscordDouble
 from test_discord_bot import SLOW, is_clip
 
 from cadenza.app import Cadenza
+from cadenza.clip_child import FAULT_ENV
+from cadenza.clip_pool import ClipPool
 from cadenza.config import Settings
 from cadenza.deadlines import Deadlines
 from cadenza.discord.client import CadenzaBot
 from cadenza.jobs import JobQueue
-from cadenza.render_child import FAULT_ENV
-from cadenza.render_pool import RenderPool
 from cadenza.service import Composer
 from cadenza.store import Store
 
@@ -49,9 +49,9 @@ async def bot_with(api: DiscordDouble, tmp_path: Path, registry, deadlines: Dead
                    *, warm: bool = False) -> AsyncIterator[CadenzaBot]:
     db = tmp_path / "cadenza.db"
     store = await Store.open(db, wait=deadlines.store)
-    renderer = RenderPool(size=1, deadlines=deadlines)
+    clip_pool = ClipPool(size=1, deadlines=deadlines)
     app = Cadenza(Composer(registry), store, output_dir=tmp_path / "out", deadlines=deadlines,
-                  renderer=renderer)
+                  clip_pool=clip_pool)
     settings = Settings(token=api.token, db_path=db, output_dir=tmp_path / "out",
                         dev_guild=api.guild_id, deadlines=deadlines)
     bot = CadenzaBot(app=app, jobs=JobQueue(app), settings=settings)
@@ -62,7 +62,7 @@ async def bot_with(api: DiscordDouble, tmp_path: Path, registry, deadlines: Dead
             yield bot
     finally:
         await app.close()
-        await renderer.close()
+        await clip_pool.close()
         await store.close()
 
 
@@ -123,7 +123,7 @@ async def test_a_stuck_encoder_is_stopped_the_member_told_and_the_next_job_runs(
         monkeypatch.delenv(FAULT_ENV)
         nxt = await api.slash("compose", {"bars": 1, "seed": 9})
         clip = await nxt.wait_original(is_clip, timeout=SLOW)
-        assert bot.app.workers.renderer.killed == 1
+        assert bot.app.workers.clip_pool.killed == 1
     match = re.fullmatch(r"Sorry — this clip could not be made: encoding the MP3 took longer "
                          r"than 1\.5 s and was stopped; the admins have been told \(error id "
                          r"([0-9a-f]{8})\)", told.content)
@@ -142,7 +142,7 @@ async def test_a_warm_up_that_never_ends_does_not_keep_the_bot_offline(
     deadlines = Deadlines(render=600)
     async with bot_with(api, tmp_path, tiny_registry, deadlines, warm=True) as bot:
         helped = await (await api.slash("help")).wait_original()
-        assert bot.app.workers.renderer.pids  # the warm-up's render is stuck in its child meanwhile
+        assert bot.app.workers.clip_pool.pids  # the warm-up is stuck in its child
     assert helped.embeds[0]["title"] == "Cadenza composes music on command"
 
 

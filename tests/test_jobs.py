@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cadenza.app import Cadenza
+from cadenza.clip_child import FAULT_ENV
 from cadenza.errors import UserError
 from cadenza.jobs import (
     Cancelled,
@@ -35,7 +36,6 @@ from cadenza.jobs import (
 )
 from cadenza.members import UserRef, Where
 from cadenza.origin import Origin
-from cadenza.render_child import FAULT_ENV
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.mp3_quality import decode, ffmpeg_mp3, frame_bitrates, snr_db
-from bench.render import band_score
+from bench.synth import band_score
 from cadenza.audio import (
     DISCORD_MAX_BYTES,
     encode_mp3,
@@ -17,14 +17,14 @@ from cadenza.audio import (
     trim_trailing_silence,
 )
 from cadenza.music.midi_io import score_to_midi
-from cadenza.render import get_renderer
+from cadenza.synth import get_synth
 
 
 @pytest.mark.parametrize("bitrate", ["192k", "128k"])
 def test_lameenc_matches_the_ffmpeg_encoder_it_replaced(tmp_path: Path, bitrate: str) -> None:
-    renderer = get_renderer()
+    renderer = get_synth()
     sr = renderer.sample_rate
-    audio = trim_trailing_silence(normalize(renderer.render_midi(score_to_midi(band_score(4)))),
+    audio = trim_trailing_silence(normalize(renderer.synthesize(score_to_midi(band_score(4)))),
                                   sr)
     ours = encode_mp3(audio, sr, tmp_path / "ours.mp3", bitrate=bitrate,
                       max_bytes=DISCORD_MAX_BYTES, tags={"title": "t", "artist": "Cadenza"})

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cadenza.music.score import ChordEvent, Note, Score, Track
 from cadenza.music.theory import Chord, Key
-from cadenza.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, render_pianoroll
+from cadenza.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, draw_pianoroll
 
 N = Note
 
@@ -53,7 +53,7 @@ def colour_pixels(path: Path, hex_colour: str, tol: int = 40) -> int:
 
 
 def test_band_roll_is_an_embed_sized_png_with_every_part(tmp_path: Path) -> None:
-    path = render_pianoroll(band(8), tmp_path / "roll.png", title="Sunday chords")
+    path = draw_pianoroll(band(8), tmp_path / "roll.png", title="Sunday chords")
     assert path == tmp_path / "roll.png"
     assert png_size(path) == (WIDTH_PX, HEIGHT_PX) == (1200, 500)
     for role in ("lead", "chords", "bass", "drums"):
@@ -65,7 +65,7 @@ def test_band_roll_is_an_embed_sized_png_with_every_part(tmp_path: Path) -> None
 
 def test_drums_get_their_own_lane(tmp_path: Path) -> None:
     """The kit is drawn below the pitched roll, not mixed into it."""
-    path = render_pianoroll(band(4), tmp_path / "roll.png")
+    path = draw_pianoroll(band(4), tmp_path / "roll.png")
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
     grey = np.array([0x6F, 0x6F, 0x6F], dtype=np.int16)
     orange = np.array([0xE4, 0x57, 0x2E], dtype=np.int16)
@@ -88,13 +88,13 @@ def test_drums_get_their_own_lane(tmp_path: Path) -> None:
                        for i in range(9)), bars=1),
 ], ids=["empty", "drums-only", "6-8-no-bars", "nine-parts"])
 def test_unusual_scores_still_render(tmp_path: Path, score: Score) -> None:
-    path = render_pianoroll(score, tmp_path / "x.png")
+    path = draw_pianoroll(score, tmp_path / "x.png")
     assert png_size(path) == (1200, 500)
 
 
 def test_32_bar_score_renders_at_embed_size_to_its_last_bar(tmp_path: Path) -> None:
-    # (render time is measured by bench/render.py, not asserted here)
-    path = render_pianoroll(band(32), tmp_path / "long.png", title="32 bars")
+    # (render time is measured by bench/synth.py, not asserted here)
+    path = draw_pianoroll(band(32), tmp_path / "long.png", title="32 bars")
     assert png_size(path) == (1200, 500)
     for role in ("lead", "chords", "bass", "drums"):
         assert colour_pixels(path, ROLE_COLOURS[role]) > 300, role
@@ -109,11 +109,11 @@ def test_32_bar_score_renders_at_embed_size_to_its_last_bar(tmp_path: Path) -> N
 
 def test_concurrent_renders_do_not_interfere(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [pool.submit(render_pianoroll, band(2 + i), tmp_path / f"t{i}.png",
+        futures = [pool.submit(draw_pianoroll, band(2 + i), tmp_path / f"t{i}.png",
                                f"thread {i}") for i in range(3)]
         paths = [f.result() for f in futures]  # re-raises anything a thread hit
     assert all(png_size(p) == (1200, 500) for p in paths)
-    serial = render_pianoroll(band(2), tmp_path / "serial.png", title="thread 0")
+    serial = draw_pianoroll(band(2), tmp_path / "serial.png", title="thread 0")
     assert serial.read_bytes() == paths[0].read_bytes()
 
 
@@ -123,7 +123,7 @@ def test_never_imports_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # importing it now fails
-    path = render_pianoroll(band(8), tmp_path / "p.png", title="Cadenza — jazz")
+    path = draw_pianoroll(band(8), tmp_path / "p.png", title="Cadenza — jazz")
     assert png_size(path) == (1200, 500)
     for role in ("lead", "chords", "bass", "drums"):
         assert colour_pixels(path, ROLE_COLOURS[role]) > 300, role

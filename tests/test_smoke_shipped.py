@@ -29,7 +29,7 @@ def test_shipped_lstm_composes_a_clip_and_has_a_model_card(tmp_path: Path) -> No
     comp = composer.compose(r)
     lead = comp.score.track("lead")
     assert lead is not None and len(lead.notes) >= 4
-    files = composer.render(comp.score, comp.midi, tmp_path, "smoke")
+    files = composer.make_files(comp.score, comp.midi, tmp_path, "smoke")
     assert files.mp3.stat().st_size > 10_000 and files.audio_seconds > 4
 
 

@@ -24,7 +24,7 @@ from cadenza.members import UserRef, Where
 from cadenza.music.motif import Motif
 from cadenza.origin import Lineage, Origin
 from cadenza.seeds import SeedResult, SeedTree, SeedView
-from cadenza.service import RenderedClip, Resolved
+from cadenza.service import ClipFiles, Resolved
 from cadenza.store_rows import Seed, SeedPage
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def clip_files(result: ClipResult, limit: int) -> tuple[list[discord.File], str 
     return rendered_files(result.files, f"cadenza-{result.number}", limit)
 
 
-def rendered_files(rendered: RenderedClip, base: str,
+def rendered_files(rendered: ClipFiles, base: str,
                    limit: int) -> tuple[list[discord.File], str | None, str | None]:
     """``clip_files`` for any rendered MP3/MIDI/PNG trio, named ``base``.mp3 and so on."""
     mp3, mid, png = rendered.mp3, rendered.mid, rendered.png

@@ -24,7 +24,7 @@ from cadenza.evaluation.classifier import (
 from cadenza.evaluation.clips import LABELS, METRICS, Clip, band_features, clip_from_score
 from cadenza.evaluation.data import SEED_STRIDE, Generated, generate
 from cadenza.evaluation.references import Reference, is_reference, real_reference
-from cadenza.evaluation.report import render_report
+from cadenza.evaluation.report import write_report
 from cadenza.evaluation.run import MAX_BARS, MAX_CLIPS, run_evaluation
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
     "generate",
     "is_reference",
     "real_reference",
-    "render_report",
     "run_evaluation",
     "train_test",
+    "write_report",
 ]

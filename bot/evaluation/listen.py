@@ -11,7 +11,7 @@ from typing import Any
 from cadenza.evaluation.data import Generated
 from cadenza.evaluation.references import Reference
 from cadenza.music.score import Score
-from cadenza.pianoroll import render_pianoroll
+from cadenza.pianoroll import draw_pianoroll
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def write_listening(out_dir: Path, refs: Mapping[str, Reference],
         L += [f"## {s}", ""]
         ref = refs.get(s)
         if ref is not None and ref.example is not None:
-            path = render_pianoroll(ref.example, folder / f"{s}_real.png",
+            path = draw_pianoroll(ref.example, folder / f"{s}_real.png",
                                     title=f"real {s}: {ref.clips[0].source}")
             record[f"{s}/real"] = {"png": f"{FOLDER}/{path.name}", "source": ref.clips[0].source}
             L += [f"**real** ({ref.clips[0].source}; {_facts(ref.example)})", "",
@@ -54,7 +54,7 @@ def write_listening(out_dir: Path, refs: Mapping[str, Reference],
                 continue
             r = g.example_request
             cmd = f"cadenza compose --style {s} --bars {r.bars} --seed {r.seed} --model {m}"
-            path = render_pianoroll(g.example, folder / f"{s}_{m}.png",
+            path = draw_pianoroll(g.example, folder / f"{s}_{m}.png",
                                     title=f"{m} · {s} · seed {r.seed}")
             form = r.form or "style default"
             record[f"{s}/{m}"] = {"png": f"{FOLDER}/{path.name}", "command": cmd,

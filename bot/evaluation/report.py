@@ -71,7 +71,7 @@ def _mark(ok: bool | None) -> str:
     return "n/a" if ok is None else ("✓" if ok else "✗")
 
 
-def render_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
+def write_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
     """The Markdown report from ``results`` (as built by ``run_evaluation``) and plot paths."""
     st = res["settings"]
     models, styles = st["models"], st["styles"]

@@ -15,7 +15,7 @@ from cadenza.evaluation.data import Generated, generate
 from cadenza.evaluation.listen import write_listening
 from cadenza.evaluation.plots import write_plots
 from cadenza.evaluation.references import Reference, is_reference, real_reference
-from cadenza.evaluation.report import render_report
+from cadenza.evaluation.report import write_report
 from cadenza.evaluation.results import ModelInfo, build_results, json_safe
 from cadenza.models.errors import ModelError
 from cadenza.models.registry import ModelRegistry
@@ -226,6 +226,6 @@ def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: 
     (out_dir / "results.json").write_text(json.dumps(json_safe(results), indent=1,
                                                      sort_keys=True) + "\n")
     report = out_dir / "report.md"
-    report.write_text(render_report(results, plots))
+    report.write_text(write_report(results, plots))
     note(f"wrote {report}")
     return report

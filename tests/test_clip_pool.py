@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from cadenza.clip_child import FAULT_ENV
+from cadenza.clip_pool import ClipPool
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError
 from cadenza.music.midi_io import score_to_midi
 from cadenza.music.score import Note, Score, Track
-from cadenza.render_child import FAULT_ENV
-from cadenza.render_pool import RenderPool
 
 
 def tune() -> Score:
@@ -48,7 +48,7 @@ async def gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
-async def one_child(pool: RenderPool) -> int:
+async def one_child(pool: ClipPool) -> int:
     """Start the pool's child (its soundfont loaded); its pid."""
     await pool.warm_up()
     [pid] = pool.pids
@@ -57,7 +57,7 @@ async def one_child(pool: RenderPool) -> int:
 
 @pytest.fixture
 async def pool():
-    p = RenderPool(size=1, deadlines=Deadlines(render=30, encode=1.5, pianoroll=1.5))
+    p = ClipPool(size=1, deadlines=Deadlines(render=30, encode=1.5, pianoroll=1.5))
     yield p
     await p.close()
 
@@ -65,7 +65,7 @@ async def pool():
 async def test_a_clip_renders_in_a_child_with_its_stages_in_order(pool, tmp_path: Path) -> None:
     stages: list[str] = []
     score = tune()
-    files = await pool.render(score, score_to_midi(score), tmp_path, "one", title="t",
+    files = await pool.make_files(score, score_to_midi(score), tmp_path, "one", title="t",
                               progress=stages.append)
     assert [p.name for p in (files.mp3, files.mid, files.png)] == ["one.mp3", "one.mid", "one.png"]
     assert all(p.stat().st_size > 0 for p in (files.mp3, files.mid, files.png))
@@ -73,7 +73,7 @@ async def test_a_clip_renders_in_a_child_with_its_stages_in_order(pool, tmp_path
     [pid] = pool.pids
     assert pid != os.getpid() and alive(pid)
     # the child is kept for the next clip: the soundfont is loaded once
-    await pool.render(score, score_to_midi(score), tmp_path, "two")
+    await pool.make_files(score, score_to_midi(score), tmp_path, "two")
     assert pool.pids == [pid] and pool.started == 1
 
 
@@ -85,13 +85,13 @@ async def test_a_stuck_stage_is_killed_at_its_deadline_and_the_next_clip_renders
     monkeypatch.setenv(FAULT_ENV, f"{stage}:hang")
     t0 = time.monotonic()
     with pytest.raises(StageTimeout) as timeout:
-        await pool.render(score, score_to_midi(score), tmp_path, "stuck")
+        await pool.make_files(score, score_to_midi(score), tmp_path, "stuck")
     took = time.monotonic() - t0
     assert timeout.value.stage == stage and 1.5 <= took < 10
     assert str(timeout.value).endswith("took longer than 1.5 s and was stopped")
     assert await gone(stuck) and pool.killed == 1
     monkeypatch.delenv(FAULT_ENV)
-    files = await pool.render(score, score_to_midi(score), tmp_path, "next")
+    files = await pool.make_files(score, score_to_midi(score), tmp_path, "next")
     assert files.mp3.stat().st_size > 0 and pool.pids != [stuck]
 
 
@@ -100,9 +100,9 @@ async def test_a_crashed_child_fails_one_clip_and_is_replaced(
     score = tune()
     monkeypatch.setenv(FAULT_ENV, "render:crash")
     with pytest.raises(ResourceError, match="the render worker stopped unexpectedly"):
-        await pool.render(score, score_to_midi(score), tmp_path, "crash")
+        await pool.make_files(score, score_to_midi(score), tmp_path, "crash")
     monkeypatch.delenv(FAULT_ENV)
-    assert (await pool.render(score, score_to_midi(score), tmp_path, "ok")).png.exists()
+    assert (await pool.make_files(score, score_to_midi(score), tmp_path, "ok")).png.exists()
 
 
 async def test_a_full_disk_is_a_clear_error_and_the_child_stays(
@@ -111,7 +111,7 @@ async def test_a_full_disk_is_a_clear_error_and_the_child_stays(
     pid = await one_child(pool)
     monkeypatch.setenv(FAULT_ENV, "pianoroll:enospc")
     with pytest.raises(ResourceError) as error:
-        await pool.render(score, score_to_midi(score), tmp_path, "full")
+        await pool.make_files(score, score_to_midi(score), tmp_path, "full")
     assert str(error.value) == (f"cannot write the clip's files in {tmp_path}: No space left on "
                                 "device")
     assert pool.pids == [pid]
@@ -122,7 +122,7 @@ async def test_cancelling_a_render_kills_its_child_at_once(
     score = tune()
     pid = await one_child(pool)
     monkeypatch.setenv(FAULT_ENV, "render:hang")
-    task = asyncio.create_task(pool.render(score, score_to_midi(score), tmp_path, "x"))
+    task = asyncio.create_task(pool.make_files(score, score_to_midi(score), tmp_path, "x"))
     await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -132,10 +132,10 @@ async def test_cancelling_a_render_kills_its_child_at_once(
 
 async def test_close_kills_a_stuck_child_without_waiting_for_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pool = RenderPool(size=1, deadlines=Deadlines(render=600))
+    pool = ClipPool(size=1, deadlines=Deadlines(render=600))
     score = tune()
     monkeypatch.setenv(FAULT_ENV, "render:hang")
-    task = asyncio.create_task(pool.render(score, score_to_midi(score), tmp_path, "x"))
+    task = asyncio.create_task(pool.make_files(score, score_to_midi(score), tmp_path, "x"))
     while not pool.pids:
         await asyncio.sleep(0.05)
     [pid] = pool.pids
@@ -149,11 +149,11 @@ async def test_close_kills_a_stuck_child_without_waiting_for_it(
 
 
 async def test_a_missing_soundfont_is_one_clear_error_from_the_child(tmp_path: Path) -> None:
-    pool = RenderPool(soundfont=tmp_path / "gone.sf2", size=1)
+    pool = ClipPool(soundfont=tmp_path / "gone.sf2", size=1)
     score = tune()
     try:
         with pytest.raises(ResourceError, match=r"^soundfont not found: .*gone\.sf2$"):
-            await pool.render(score, score_to_midi(score), tmp_path, "x")
+            await pool.make_files(score, score_to_midi(score), tmp_path, "x")
         assert pool.pids == []  # the child that could not start is gone
     finally:
         await pool.close()

@@ -139,7 +139,7 @@ class _Api:
                                 "install FluidSynth 2.x")
 
 
-class Renderer:
+class Synth:
     """Turns MIDI bytes into stereo float32 audio with one loaded soundfont.
 
     The soundfont is loaded once (into an idle "owner" synth that keeps it alive). Each clip is
@@ -219,7 +219,7 @@ class Renderer:
         if select(synth, channel, sfid, bank, program) != 0:
             select(synth, channel, sfid, bank, 0)  # a font without that patch or kit
 
-    def render_midi(self, data: bytes) -> np.ndarray:
+    def synthesize(self, data: bytes) -> np.ndarray:
         """Render MIDI bytes to float32 audio of shape (frames, 2), release tail included.
 
         The body lasts until the file's last event (our files end the conductor track on the
@@ -299,24 +299,24 @@ def _timed_events(data: bytes) -> tuple[list[tuple[float, Any]], float]:
     return events, seconds
 
 
-_renderers: dict[tuple[Path, int, int], Renderer] = {}
+_renderers: dict[tuple[Path, int, int], Synth] = {}
 _renderers_lock = threading.Lock()
 
 
-def get_renderer(soundfont: Path | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE,
-                 cores: int = 1) -> Renderer:
-    """The process-wide Renderer for a soundfont (found with find_soundfont when None)
+def get_synth(soundfont: Path | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE,
+                 cores: int = 1) -> Synth:
+    """The process-wide Synth for a soundfont (found with find_soundfont when None)
     rendering on ``cores`` threads."""
     path = find_soundfont(soundfont).resolve()
     key = (path, sample_rate, cores)
     with _renderers_lock:
         renderer = _renderers.get(key)
         if renderer is None:
-            renderer = _renderers[key] = Renderer(path, sample_rate, cores)
+            renderer = _renderers[key] = Synth(path, sample_rate, cores)
         return renderer
 
 
-def render_midi(data: bytes, soundfont: Path | None = None,
+def synthesize(data: bytes, soundfont: Path | None = None,
                 sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
-    """Convenience: render with the shared Renderer for ``soundfont``."""
-    return get_renderer(soundfont, sample_rate).render_midi(data)
+    """Convenience: render with the shared Synth for ``soundfont``."""
+    return get_synth(soundfont, sample_rate).synthesize(data)

@@ -15,12 +15,12 @@ from cadenza.errors import ResourceError, UserError
 from cadenza.music.midi_io import score_to_midi
 from cadenza.music.score import ChordEvent, Note, Score, Track
 from cadenza.music.theory import Chord, Key
-from cadenza.render import (
+from cadenza.synth import (
     ENV_SOUNDFONT,
     MAX_TAIL_SECONDS,
-    Renderer,
+    Synth,
     find_soundfont,
-    get_renderer,
+    get_synth,
 )
 
 N = Note
@@ -48,13 +48,13 @@ def _rms(x: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def renderer() -> Renderer:
-    return get_renderer()
+def renderer() -> Synth:
+    return get_synth()
 
 
 @pytest.fixture(scope="module")
-def band_audio(renderer: Renderer) -> np.ndarray:
-    return renderer.render_midi(score_to_midi(SCORE))
+def band_audio(renderer: Synth) -> np.ndarray:
+    return renderer.synthesize(score_to_midi(SCORE))
 
 
 def test_four_track_render_is_stereo_and_as_long_as_the_score(band_audio: np.ndarray) -> None:
@@ -72,7 +72,7 @@ def test_four_track_render_is_stereo_and_as_long_as_the_score(band_audio: np.nda
     assert np.abs(tail).max() < np.abs(audio).max() * 10 ** (-50 / 20)  # it died away
 
 
-def test_panned_tracks_give_different_channels(renderer: Renderer,
+def test_panned_tracks_give_different_channels(renderer: Synth,
                                                band_audio: np.ndarray) -> None:
     left, right = band_audio[:, 0], band_audio[:, 1]
     assert not np.array_equal(left, right)
@@ -80,15 +80,15 @@ def test_panned_tracks_give_different_channels(renderer: Renderer,
     # Mono-sampled bass: hard left/right pans all of the dry signal (stereo-sampled patches
     # such as the flute keep one sample centred at full pan, as SF2 pan adds to sample pan).
     for pan, loud, soft in ((0, 0, 1), (127, 1, 0)):
-        bass = renderer.render_midi(score_to_midi(Score(tracks=(replace(BASS, pan=pan),),
+        bass = renderer.synthesize(score_to_midi(Score(tracks=(replace(BASS, pan=pan),),
                                                         bars=2)))
         assert _rms(bass[:, loud]) > 5 * _rms(bass[:, soft])
 
 
-def test_drum_channel_plays_the_kit_not_a_melodic_patch(renderer: Renderer) -> None:
-    kit = renderer.render_midi(score_to_midi(Score(tracks=(DRUMS,), bars=2)))
+def test_drum_channel_plays_the_kit_not_a_melodic_patch(renderer: Synth) -> None:
+    kit = renderer.synthesize(score_to_midi(Score(tracks=(DRUMS,), bars=2)))
     as_piano = Track("x", "other", 0, False, DRUMS.notes)
-    piano = renderer.render_midi(score_to_midi(Score(tracks=(as_piano,), bars=2)))
+    piano = renderer.synthesize(score_to_midi(Score(tracks=(as_piano,), bars=2)))
     assert _rms(kit) > 1e-3 and _rms(piano) > 1e-3
     n = min(len(kit), len(piano))
     assert _rms(kit[:n] - piano[:n]) > 0.5 * min(_rms(kit), _rms(piano))
@@ -113,57 +113,57 @@ def _leaky_midi() -> bytes:
     return buf.getvalue()
 
 
-def test_no_state_leaks_between_renders(renderer: Renderer, band_audio: np.ndarray) -> None:
-    leaky = renderer.render_midi(_leaky_midi())
+def test_no_state_leaks_between_renders(renderer: Synth, band_audio: np.ndarray) -> None:
+    leaky = renderer.synthesize(_leaky_midi())
     # held notes are released at the end; the tail stops at the cap at the latest
     assert len(leaky) <= int((0.5 + MAX_TAIL_SECONDS) * SR) + 64
-    again = renderer.render_midi(score_to_midi(SCORE))
+    again = renderer.synthesize(score_to_midi(SCORE))
     assert np.array_equal(again, band_audio)  # bit-identical: nothing carried over
 
 
-def test_rendering_on_several_threads_gives_the_same_samples(renderer: Renderer,
+def test_rendering_on_several_threads_gives_the_same_samples(renderer: Synth,
                                                              band_audio: np.ndarray) -> None:
     """synth.cpu-cores only changes how fast: a 32-bar band and the test band, to the bit."""
-    from bench.render import band_score
+    from bench.synth import band_score
 
-    threaded = Renderer(renderer.soundfont, cores=2)
+    threaded = Synth(renderer.soundfont, cores=2)
     try:
-        assert np.array_equal(threaded.render_midi(score_to_midi(SCORE)), band_audio)
+        assert np.array_equal(threaded.synthesize(score_to_midi(SCORE)), band_audio)
         long = score_to_midi(band_score(32))
-        assert np.array_equal(threaded.render_midi(long), renderer.render_midi(long))
+        assert np.array_equal(threaded.synthesize(long), renderer.synthesize(long))
     finally:
         threaded.close()
 
 
 def test_concurrent_renders_are_serialised_and_identical(
-        renderer: Renderer, band_audio: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+        renderer: Synth, band_audio: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each render opens its own synth and closes it at the end: count the synths open at once.
-    real_open, real_close = Renderer._open, Renderer._close
+    real_open, real_close = Synth._open, Synth._close
     guard = threading.Lock()
     open_now, most_open = [0], [0]
 
-    def counted_open(self: Renderer):  # type: ignore[no-untyped-def]
+    def counted_open(self: Synth):  # type: ignore[no-untyped-def]
         with guard:
             open_now[0] += 1
             most_open[0] = max(most_open[0], open_now[0])
         return real_open(self)
 
-    def counted_close(self: Renderer, synth) -> None:  # type: ignore[no-untyped-def]
+    def counted_close(self: Synth, synth) -> None:  # type: ignore[no-untyped-def]
         try:
             real_close(self, synth)
         finally:
             with guard:
                 open_now[0] -= 1
 
-    monkeypatch.setattr(Renderer, "_open", counted_open)
-    monkeypatch.setattr(Renderer, "_close", counted_close)
+    monkeypatch.setattr(Synth, "_open", counted_open)
+    monkeypatch.setattr(Synth, "_close", counted_close)
     data = score_to_midi(SCORE)
     results: list[np.ndarray] = []
     start = threading.Barrier(3)
 
     def work() -> None:
         start.wait()  # all three ask at once
-        results.append(renderer.render_midi(data))
+        results.append(renderer.synthesize(data))
 
     threads = [threading.Thread(target=work) for _ in range(3)]
     for t in threads:
@@ -174,7 +174,7 @@ def test_concurrent_renders_are_serialised_and_identical(
     assert most_open == [1] and open_now == [0]  # one synth at a time, each closed
 
 
-def test_tempo_changes_follow_the_tempo_map(renderer: Renderer) -> None:
+def test_tempo_changes_follow_the_tempo_map(renderer: Synth) -> None:
     mid = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()
     track += [mido.MetaMessage("set_tempo", tempo=500_000),  # 120 bpm: 4 beats = 2 s
@@ -184,19 +184,19 @@ def test_tempo_changes_follow_the_tempo_map(renderer: Renderer) -> None:
     mid.tracks.append(track)
     buf = io.BytesIO()
     mid.save(file=buf)
-    audio = renderer.render_midi(buf.getvalue())
+    audio = renderer.synthesize(buf.getvalue())
     assert 6.0 <= len(audio) / SR <= 6.0 + MAX_TAIL_SECONDS + 0.1
     assert _rms(audio[int(5.5 * SR):int(5.9 * SR)]) > 1e-4  # still sounding near 6 s
 
 
-def test_bad_midi_is_a_user_error(renderer: Renderer) -> None:
+def test_bad_midi_is_a_user_error(renderer: Synth) -> None:
     with pytest.raises(UserError, match="not a valid MIDI file"):
-        renderer.render_midi(b"RIFF1234WAVEfmt ")
+        renderer.synthesize(b"RIFF1234WAVEfmt ")
 
 
-def test_renderer_is_cached_per_soundfont(renderer: Renderer) -> None:
-    assert get_renderer() is renderer
-    assert get_renderer(renderer.soundfont) is renderer
+def test_renderer_is_cached_per_soundfont(renderer: Synth) -> None:
+    assert get_synth() is renderer
+    assert get_synth(renderer.soundfont) is renderer
 
 
 def test_explicit_missing_soundfont_message(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_invalid_soundfont_file_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ResourceError, match=r"not a SoundFont \(\.sf2/\.sf3\) file: .*bogus"):
         find_soundfont(bogus)
     with pytest.raises(ResourceError, match="not a SoundFont"):
-        get_renderer(bogus)
+        get_synth(bogus)
 
 
 def test_search_order_env_then_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_second_soundfont_renders_too() -> None:
     """The GPL TimGM6mb fallback (inside pretty_midi) is a working GM font with drums."""
     import pretty_midi
 
-    small = get_renderer(Path(pretty_midi.__file__).with_name("TimGM6mb.sf2"))
-    audio = small.render_midi(score_to_midi(SCORE))
+    small = get_synth(Path(pretty_midi.__file__).with_name("TimGM6mb.sf2"))
+    audio = small.synthesize(score_to_midi(SCORE))
     assert 4.0 <= len(audio) / SR <= 4.0 + MAX_TAIL_SECONDS + 0.1
     assert _rms(audio) > 1e-3

@@ -1,6 +1,6 @@
 """Benchmark of the rendering path: synth, normalise+trim, MP3 and piano roll for 4-track scores.
 
-Run: .venv/bin/python bench/render.py [--soundfont PATH] [--runs N]
+Run: .venv/bin/python bench/synth.py [--soundfont PATH] [--runs N]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from cadenza.audio import encode_mp3, normalize, trim_trailing_silence
 from cadenza.music.midi_io import score_to_midi
 from cadenza.music.score import ChordEvent, Note, Score, Track
 from cadenza.music.theory import Chord, Key
-from cadenza.pianoroll import render_pianoroll
-from cadenza.render import find_soundfont, get_renderer
+from cadenza.pianoroll import draw_pianoroll
+from cadenza.synth import find_soundfont, get_synth
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +88,22 @@ def main() -> None:
     print(f"{os.cpu_count()} cores, load average {load:.2f} (wall times inflate when > cores)")
     sf = find_soundfont(args.soundfont)
     t = time.perf_counter()
-    renderer = get_renderer(sf)
+    renderer = get_synth(sf)
     print(f"soundfont {sf.name}: loaded in {time.perf_counter() - t:.2f} s")
     sr = renderer.sample_rate
     with tempfile.TemporaryDirectory() as tmp:
         for bars in (8, 32):
             score = band_score(bars)
             midi = score_to_midi(score)
-            audio = renderer.render_midi(midi)
+            audio = renderer.synthesize(midi)
             ready = trim_trailing_silence(normalize(audio), sr)
             seconds = len(audio) / sr
             runs = args.runs if bars <= 8 else max(3, args.runs // 3)
             stages: dict[str, Callable[[], object]] = {
-                "render_midi": lambda m=midi: renderer.render_midi(m),
+                "synthesize": lambda m=midi: renderer.synthesize(m),
                 "normalize+trim": lambda a=audio: trim_trailing_silence(normalize(a), sr),
                 "encode_mp3": lambda r=ready: encode_mp3(r, sr, Path(tmp) / "b.mp3"),
-                "pianoroll": lambda s=score: render_pianoroll(s, Path(tmp) / "b.png", "bench"),
+                "pianoroll": lambda s=score: draw_pianoroll(s, Path(tmp) / "b.png", "bench"),
             }
             print(f"\n{bars} bars, 4 tracks, {score.note_count()} notes, "
                   f"{seconds:.1f} s of audio (score {score.duration_seconds:.1f} s + tail), "

@@ -1,7 +1,8 @@
-"""Render, encode and piano roll in child processes, each stage under its deadline.
+"""The clip pool: a clip's files (FluidSynth audio, MP3, piano roll) made in child processes,
+each stage under its deadline.
 
 A thread stuck in FluidSynth or an encoder cannot be stopped; a process can. The pool keeps up to
-``size`` children (``cadenza.render_child``), started on demand from a fork server that has already
+``size`` children (``cadenza.clip_child``), started on demand from a fork server that has already
 imported the render code, each loading the soundfont once. A stage past its deadline, a cancelled
 request (shutdown) or a child that dies costs that child: it is killed with its process group and
 the next request starts a fresh one. ``close`` kills them all at once, so shutdown never waits
@@ -23,18 +24,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from cadenza.clip_child import FAULT_ENV, ClipTask, fault_for
+from cadenza.clip_child import main as child_main
 from cadenza.config import cpu_count
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError, UserError, WriteError
 from cadenza.music.score import Score
-from cadenza.render_child import FAULT_ENV, RenderTask, fault_for
-from cadenza.render_child import main as child_main
-from cadenza.service import RenderedClip
+from cadenza.service import ClipFiles
 
 log = logging.getLogger(__name__)
 
 # Imported once by the fork server, so a new child starts in milliseconds (plus its soundfont).
-PRELOAD = ["cadenza.render_child", "cadenza.render", "cadenza.service", "cadenza.audio",
+PRELOAD = ["cadenza.clip_child", "cadenza.synth", "cadenza.service", "cadenza.audio",
            "cadenza.pianoroll"]
 
 Progress = Callable[[str], None]
@@ -77,7 +78,7 @@ class _Running:
                  on_expired: Callable[[], None]) -> None:
         self.id = task_id
         self.loop = asyncio.get_running_loop()
-        self.future: asyncio.Future[tuple[RenderedClip, dict[str, float]]] = \
+        self.future: asyncio.Future[tuple[ClipFiles, dict[str, float]]] = \
             self.loop.create_future()
         self.deadlines = deadlines
         self.progress = progress
@@ -218,8 +219,9 @@ class _Child:
             self.conn.close()
 
 
-class RenderPool:
-    """Up to ``size`` render processes; ``await pool.render(...)`` writes a clip's files."""
+class ClipPool:
+    """Up to ``size`` child processes that make clips' files (audio rendered by FluidSynth,
+    the MP3, the piano roll); ``await pool.make_files(...)`` writes one clip's."""
 
     def __init__(self, *, soundfont: Path | None = None, bitrate: str = "192k", size: int = 1,
                  deadlines: Deadlines | None = None, render_cores: int = 1) -> None:
@@ -301,16 +303,16 @@ class RenderPool:
             if not self._idle and not self._closed:
                 self._idle.append(await self._spawn())
 
-    async def render(self, score: Score, midi: bytes, out_dir: Path, stem: str, *,
+    async def make_files(self, score: Score, midi: bytes, out_dir: Path, stem: str, *,
                      title: str | None = None, progress: Progress | None = None,
-                     timings: dict[str, float] | None = None) -> RenderedClip:
+                     timings: dict[str, float] | None = None) -> ClipFiles:
         """Write ``stem``.mp3/.mid/.png under ``out_dir`` in a child process; ``progress(stage)``
         is called on the event loop as each of render, encode and pianoroll begins. Raises
         StageTimeout past a stage's deadline (the child is killed), ResourceError and UserError
         as the render does."""
         if self._closed:
             raise ResourceError("Cadenza is shutting down")
-        task = RenderTask(score, midi, str(out_dir), stem, title,
+        task = ClipTask(score, midi, str(out_dir), stem, title,
                           fault=fault_for(os.environ.get(FAULT_ENV), title))
         async with self._semaphore():
             child = self._idle.pop() if self._idle else await self._spawn()
@@ -347,16 +349,16 @@ class RenderPool:
         self._idle.clear()
 
 
-_shared: dict[tuple[str, str], RenderPool] = {}
+_shared: dict[tuple[str, str], ClipPool] = {}
 
 
-def shared_pool(soundfont: Path | None, bitrate: str) -> RenderPool:
+def shared_pool(soundfont: Path | None, bitrate: str) -> ClipPool:
     """The process-wide pool for a soundfont and bitrate (for an app built without one, as
-    tests and benchmarks build it): its children outlive any one app, like ``get_renderer``'s
+    tests and benchmarks build it): its children outlive any one app, like ``get_synth``'s
     soundfont. They are daemons, stopped when the process exits."""
     key = (str(soundfont), bitrate)
     pool = _shared.get(key)
     if pool is None or pool._closed:
-        pool = _shared[key] = RenderPool(soundfont=soundfont, bitrate=bitrate,
+        pool = _shared[key] = ClipPool(soundfont=soundfont, bitrate=bitrate,
                                          size=cpu_count())
     return pool

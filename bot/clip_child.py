@@ -1,6 +1,6 @@
 """The render worker process: one FluidSynth soundfont loaded once, then clips rendered on request.
 
-Runs in a child process started by ``cadenza.render_pool`` (which owns the deadlines): it reads
+Runs in a child process started by ``cadenza.clip_pool`` (which owns the deadlines): it reads
 tasks from its pipe and answers with the stage each one reaches, then its files or its error. A
 child the pool kills loses nothing but the clip it was rendering; its files have temporary names
 that the parent removes.
@@ -38,7 +38,7 @@ FAULTS = ("hang", "crash", "enospc", "missing")
 
 
 @dataclass(frozen=True)
-class RenderTask:
+class ClipTask:
     score: Score
     midi: bytes
     out_dir: str
@@ -119,12 +119,12 @@ def _serve(conn: Connection, soundfont: str | None, bitrate: str, cores: int) ->
     # terminal goes to the parent, which stops the children itself.
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from cadenza.render import get_renderer
     from cadenza.service import Composer
+    from cadenza.synth import get_synth
 
     font = Path(soundfont) if soundfont else None
     try:
-        get_renderer(font, cores=cores)  # the soundfont, loaded once
+        get_synth(font, cores=cores)  # the soundfont, loaded once
     except UserError as e:
         conn.send(("failed", str(e)))
         return
@@ -145,7 +145,7 @@ def _serve(conn: Connection, soundfont: str | None, bitrate: str, cores: int) ->
         conn.send(_run(conn, composer, task_id, task))
 
 
-def _run(conn: Connection, composer: Any, task_id: int, task: RenderTask) -> tuple:
+def _run(conn: Connection, composer: Any, task_id: int, task: ClipTask) -> tuple:
     fault = parse_fault(task.fault)
 
     def stage(name: str) -> None:
@@ -155,7 +155,7 @@ def _run(conn: Connection, composer: Any, task_id: int, task: RenderTask) -> tup
     out = Path(task.out_dir)
     try:
         timings: dict[str, float] = {}
-        files = composer.render(task.score, task.midi, out, task.stem, title=task.title,
+        files = composer.make_files(task.score, task.midi, out, task.stem, title=task.title,
                                 timings=timings, stage=stage)
         return ("done", task_id, files, timings)
     except ResourceError as e:
