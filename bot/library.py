@@ -125,7 +125,7 @@ class Library:
     async def _rerender(self, row: Clip, out: Path, stem: str) -> ClipFiles:
         score = await self.workers.run_quick(midi_to_score, row.midi, stage="upload")
         title = f"Cadenza #{row.id} — {row.style}, {row.key}, {row.tempo:g} bpm, seed {row.seed}"
-        return await self.workers.render(score, row.midi, out, stem, title=title)
+        return await self.workers.make_files(score, row.midi, out, stem, title=title)
 
     async def by_id(self, clip_id: int) -> Clip | None:
         """The clip with our own id (not a member's number): for records that keep it."""

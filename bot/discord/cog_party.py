@@ -145,8 +145,8 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
             if party is not None:
                 # nothing will compose it: left open, it would refuse every later /party
                 with contextlib.suppress(StoreError):
-                    await asyncio.shield(self.app.store.update_party(party.id,
-                                                                     status="stopped"))
+                    await asyncio.shield(self.app.listening.update_party(party.id,
+                                                                         status="stopped"))
             raise
         self._composing[party.id] = self.bot.spawn(self.compose(party.id, job))
 
