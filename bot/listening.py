@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cadenza import playback
 from cadenza.errors import UserError
@@ -48,16 +49,14 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+@dataclass
 class Listening:
-    """Play queues and parties (``Cadenza.listening``): ``store`` keeps them, ``library``
-    finds and renders the clips, ``workers`` decode them, ``composer`` plans party clips."""
+    """Play queues and parties (``Cadenza.listening``)."""
 
-    def __init__(self, store: Store, composer: Composer, workers: Workers,
-                 library: Library) -> None:
-        self.store = store
-        self.composer = composer
-        self.workers = workers
-        self.library = library
+    store: Store  # keeps queues, parties and players
+    composer: Composer  # plans party clips
+    workers: Workers  # decodes clips for voice
+    library: Library  # finds the clips, made again from their MIDI when gone
 
     # ---- the play queue
     async def clip_to_play(self, ref: int | None, where: Where, viewer: UserRef) -> Clip:

@@ -265,17 +265,14 @@ class Sources:
     clip: Clip | None = None
 
 
+@dataclass
 class Seeds:
-    """Seeds, and clips built on seeds and clips (``Cadenza.seeds``): ``store`` keeps them,
-    ``composer`` makes the music, ``workers`` run its blocking steps, ``library`` finds the
-    clips members name."""
+    """Seeds, and clips built on seeds and clips (``Cadenza.seeds``)."""
 
-    def __init__(self, store: Store, composer: Composer, workers: Workers,
-                 library: Library) -> None:
-        self.store = store
-        self.composer = composer
-        self.workers = workers
-        self.library = library
+    store: Store  # keeps seeds, clips and their lineage
+    composer: Composer  # makes the music
+    workers: Workers  # runs its blocking steps
+    library: Library  # finds the clips members name
 
     def generate(self, r: Resolved, origin: Origin,
                  sources: Sources) -> tuple[Composition, list[str]]:
