@@ -33,11 +33,12 @@ from cadenza.music.midi_io import score_to_midi
 from cadenza.synth import get_synth
 
 MAX_DELAY = 4096  # frames searched for the encoder/decoder delay
+FFMPEG_QUALITY = 5  # the -compression_level the ffmpeg pipe used before encoding moved in-process
 
 
 def ffmpeg_mp3(audio: np.ndarray, sample_rate: int, path: Path, bitrate: str = "192k") -> Path:
     """The encoder the bot used before lameenc: 16-bit PCM through pydub to ffmpeg's
-    libmp3lame, CBR, ``-compression_level`` = LAME_QUALITY, ID3v2.3 tags."""
+    libmp3lame, CBR, ``-compression_level`` = FFMPEG_QUALITY as it had, ID3v2.3 tags."""
     from pydub import AudioSegment
 
     x = audio[:, None] if audio.ndim == 1 else audio
@@ -45,7 +46,7 @@ def ffmpeg_mp3(audio: np.ndarray, sample_rate: int, path: Path, bitrate: str = "
     segment = AudioSegment(data=pcm.tobytes(), sample_width=2, frame_rate=sample_rate,
                            channels=x.shape[1])
     segment.export(path, format="mp3", bitrate=bitrate, tags={"title": "t", "artist": "Cadenza"},
-                   id3v2_version="3", parameters=["-compression_level", str(LAME_QUALITY)])
+                   id3v2_version="3", parameters=["-compression_level", str(FFMPEG_QUALITY)])
     return path
 
 
@@ -100,7 +101,8 @@ def main() -> None:
     args = ap.parse_args()
     renderer = get_synth()
     sr = renderer.sample_rate
-    print(f"LAME -q {LAME_QUALITY}, 192 kbit/s CBR; {args.runs} timed encodes each")
+    print(f"lameenc -q {LAME_QUALITY} vs the ffmpeg pipe at -q {FFMPEG_QUALITY}, 192 kbit/s CBR; "
+          f"{args.runs} timed encodes each")
     print(f"{'clip':<22}{'encoder':<9}{'kbit/s':>8}{'loudness':>10}{'diff':>7}{'SNR':>8}"
           f"{'seconds':>9}")
     diffs = []
