@@ -9,6 +9,7 @@ tokens it forces (the preamble, chords, a primer) are not sampled at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -128,7 +129,22 @@ _BITSET_SPAN = 62
 
 def masks(specs: Sequence[MaskSpec] | np.ndarray, size: int) -> np.ndarray:
     """(B, size) boolean masks from B MaskSpecs."""
-    s = np.asarray(specs, dtype=np.int64).reshape(-1, 10)
+    if isinstance(specs, np.ndarray):
+        return _masks(specs.reshape(-1, 10), size)
+    # A sampling step asks for one mask per row; the same few hundred specs come back all
+    # through a clip (each phase and register has its own), so each is built once.
+    rows = [_mask_row(tuple(spec), size) for spec in specs]
+    return np.stack(rows) if len(rows) != 1 else rows[0][None].copy()
+
+
+@functools.lru_cache(maxsize=16384)
+def _mask_row(spec: MaskSpec, size: int) -> np.ndarray:
+    row = _masks(np.asarray(spec, dtype=np.int64).reshape(1, 10), size)[0]
+    row.setflags(write=False)  # shared by every later caller
+    return row
+
+
+def _masks(s: np.ndarray, size: int) -> np.ndarray:
     ids = np.arange(size)
     m = (ids >= s[:, 0:1]) & (ids < s[:, 1:2])
     m |= (ids >= s[:, 2:3]) & (ids < s[:, 3:4])
