@@ -148,17 +148,8 @@ class Sampler:
             return []
         x = torch.from_numpy(self._tokens).to(self.device)
         f = torch.from_numpy(self._feats).to(self.device)
-        model = self.model
-        # oneDNN off: step-by-step RNN sampling is 2-4x faster on CPU without it (set as an
-        # attribute: the flags() context manager costs ~90 us a step, a sixth of a step)
-        mkldnn = torch.backends.mkldnn
         with self.lock, torch.no_grad():
-            was = mkldnn.enabled
-            mkldnn.enabled = False
-            try:
-                logits, self._state = model.step(x, f, self._state)
-            finally:
-                mkldnn.enabled = was
+            logits, self._state = self.model.step(x, f, self._state)
         logits_np = logits.float().cpu().numpy()
         rows = self.rows
         n = len(rows)
