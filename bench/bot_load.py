@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tes
 
 from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 
-from cadenza.config import Settings, cpu_count  # noqa: E402
+from cadenza.config import Settings, default_workers  # noqa: E402
 from cadenza.discord.client import CadenzaBot  # noqa: E402
 from cadenza.discord.runner import settle_heap  # noqa: E402
 from cadenza.jobs import JobQueue  # noqa: E402
@@ -221,8 +221,8 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--clips", type=int, default=2, help="compositions per member")
     ap.add_argument("--bars", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=cpu_count(),
-                    help="concurrent jobs (default: the bot's, one per CPU this process may use)")
+    ap.add_argument("--workers", type=int, default=default_workers(),
+                    help="concurrent jobs (default: the bot's, two per CPU this process may use)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a clip")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -49,6 +49,15 @@ def _snowflake(var: str, raw: str, what: str) -> int:
     return int(raw)
 
 
+def default_workers() -> int:
+    """Jobs composed at once by default: two per CPU this process may use. A job spends its
+    time in turn on the generation thread (its sampling steps batched with the other jobs'),
+    in a render process and waiting on Discord, so with one job per core a core idles
+    whenever its job changes stage; render processes stay at one per CPU (RenderPool size),
+    the extra jobs generate meanwhile."""
+    return 2 * cpu_count()
+
+
 def cpu_count() -> int:
     """The cores this process may run on (``os.process_cpu_count`` from Python 3.13)."""
     counter = getattr(os, "process_cpu_count", None)
@@ -89,10 +98,9 @@ class Settings:
     owner_ids: frozenset[int] = frozenset()
     default_model: str = "lstm"
     mp3_bitrate: str = "192k"
-    # concurrent jobs (generation threads, render processes): one per CPU this process may use
-    # (on the 2-core dev machine that is the 2 bench/bot_load.py found best, 24-49% more
-    # jobs/minute than 1 with event-loop lag under 100 ms)
-    workers: int = field(default_factory=cpu_count)
+    # concurrent jobs (generation threads; render processes up to one per CPU): see
+    # default_workers
+    workers: int = field(default_factory=default_workers)
     deadlines: Deadlines = field(default_factory=Deadlines)
     queue_size: int = 16
     per_user_queue: int = 3

@@ -54,11 +54,13 @@ async def open_app(settings: Settings, *,
         store = await Store.open(settings.db_path, wait=settings.deadlines.store,
                                  patient_wait=settings.deadlines.store_background)
         stack.push_async_callback(store.close)
-        # Render children start on demand (warm-up starts the first): one per worker at most,
-        # each spreading its render over the cores the workers leave idle.
+        # Clip processes start on demand (warm-up starts the first): one per worker and per
+        # CPU at most (more processes than cores would only take turns, each holding its own
+        # copy of the soundfont), each spreading its render over the cores the workers leave
+        # idle.
         clip_pool = ClipPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                              size=settings.workers, deadlines=settings.deadlines,
-                              render_cores=render_cores)
+                             size=min(settings.workers, cpu_count()),
+                             deadlines=settings.deadlines, render_cores=render_cores)
         stack.push_async_callback(clip_pool.close)
         app = Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
                       deadlines=settings.deadlines, clip_pool=clip_pool)

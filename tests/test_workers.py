@@ -139,7 +139,7 @@ def test_the_default_worker_count_follows_the_machine() -> None:
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count()
     assert cpu_count() == expected
-    assert Settings.from_env({}).workers == expected
+    assert Settings.from_env({}).workers == 2 * expected  # jobs change stage: see default_workers
     assert Settings.from_env({"CADENZA_WORKERS": "3"}).workers == 3
 
 
