@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,12 +21,10 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
-from sqlalchemy.exc import SQLAlchemyError
 
-from cadenza import store_pg
 from cadenza.config import db_target
 from cadenza.errors import UserError
 from cadenza.stats_math import mos_interval
@@ -61,7 +60,18 @@ from cadenza.store_rows import (
     scope_of,
 )
 
+if TYPE_CHECKING:
+    from cadenza import store_pg
+
 log = logging.getLogger(__name__)
+
+
+def _pg():  # type: ignore[no-untyped-def]
+    """cadenza.store_pg, imported when a PostgreSQL store opens: it brings SQLAlchemy, which a
+    SQLite store never needs and which cost a cold ``cadenza compose`` a tenth of a second."""
+    from cadenza import store_pg
+
+    return store_pg
 
 # The row types and the statistics maths live in cadenza.store_rows and cadenza.stats_math:
 # import them from there.
@@ -213,11 +223,11 @@ def _pg_migrations() -> tuple[Migration, ...]:
 
 async def _pg_version(conn: store_pg.PgConn) -> int:
     """The schema version of a PostgreSQL database (0: none yet)."""
-    rows = await conn.execute_fetchall(
-        f"SELECT to_regclass('{store_pg.VERSION_TABLE}') IS NOT NULL")
+    table = _pg().VERSION_TABLE
+    rows = await conn.execute_fetchall(f"SELECT to_regclass('{table}') IS NOT NULL")
     if not rows[0][0]:
         return 0
-    rows = await conn.execute_fetchall(f"SELECT max(version) FROM {store_pg.VERSION_TABLE}")
+    rows = await conn.execute_fetchall(f"SELECT max(version) FROM {table}")
     return int(rows[0][0] or 0)
 
 
@@ -238,16 +248,13 @@ def _busy(what: str) -> StoreBusy:
 
 
 def _translate(error: BaseException, what: str) -> StoreError:
-    if _is_busy(error) or store_pg.is_busy(error):
+    # only a PostgreSQL store (which imported cadenza.store_pg) raises SQLAlchemy's errors
+    pg = sys.modules.get("cadenza.store_pg")
+    if _is_busy(error) or (pg is not None and pg.is_busy(error)):
         return _busy(what)
-    if isinstance(error, SQLAlchemyError):
-        return StoreError(f"{what}: {store_pg.error_message(error)}")
+    if pg is not None and isinstance(error, pg.SQLAlchemyError):
+        return StoreError(f"{what}: {pg.error_message(error)}")
     return StoreError(f"{what}: {error}")
-
-
-# What a PostgreSQL store's statements may raise: the server's errors (SQLAlchemy wraps them),
-# a lost connection, or a value out of range for its column.
-_PG_ERRORS = (SQLAlchemyError, OSError, OverflowError)
 
 
 def _params_json(params: Mapping[str, Any]) -> str:
@@ -749,9 +756,10 @@ class Store:
                        clock: Callable[[], datetime] | None, wait: float,
                        patient_wait: float) -> Store:
         steps = tuple(migrations) if migrations is not None else _pg_migrations()
-        shown = store_pg.redact(url)
+        pg = _pg()
+        shown = pg.redact(url)
         store = cls(None, None, shown, steps, clock or _utc_now, wait=wait,
-                    patient_wait=patient_wait, pg=store_pg.PgDatabase(url, wait=wait))
+                    patient_wait=patient_wait, pg=pg.PgDatabase(url, wait=wait))
         try:
             try:
                 async with store._pg_reading(max(wait, 5.0)) as conn:
@@ -765,7 +773,7 @@ class Store:
                             raise StoreError(
                                 f"{shown} is not a Cadenza database (it has tables but no "
                                 "schema version); set CADENZA_DB to another database")
-            except _PG_ERRORS as e:
+            except pg.ERRORS as e:
                 raise _translate(e, f"cannot open database {shown}") from e
             if migrate:
                 await store.upgrade()
@@ -891,7 +899,7 @@ class Store:
             try:
                 async with self._pg_reading(self.wait) as conn:
                     yield conn
-            except _PG_ERRORS as e:
+            except _pg().ERRORS as e:  # evaluated only when something was raised
                 raise _translate(e, what) from e
             return
         await self._acquire(self._read_lock, self.wait, what)
@@ -922,7 +930,7 @@ class Store:
             try:
                 async with self._pg.transaction(wait, lock=serial) as pg_conn:
                     yield pg_conn
-            except _PG_ERRORS as e:
+            except _pg().ERRORS as e:  # evaluated only when something was raised
                 raise _translate(e, what) from e
             return
         loop = asyncio.get_running_loop()
@@ -1036,16 +1044,17 @@ class Store:
     async def _pg_step(self, conn: store_pg.PgConn, step: Migration) -> bool:
         """One PostgreSQL migration, inside the write lock's transaction (DDL is transactional
         there: a failing step leaves nothing behind)."""
+        table = _pg().VERSION_TABLE
         await conn.conn.exec_driver_sql(
-            f"CREATE TABLE IF NOT EXISTS {store_pg.VERSION_TABLE} (version INTEGER NOT NULL)")
+            f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER NOT NULL)")
         current = await _pg_version(conn)
         self._refuse_newer(current)
         if current >= step.version:
             return False
         for statement in step.statements:
             await conn.conn.exec_driver_sql(statement)
-        await conn.conn.exec_driver_sql(f"DELETE FROM {store_pg.VERSION_TABLE}")
-        await conn.execute(f"INSERT INTO {store_pg.VERSION_TABLE} (version) VALUES (?)",
+        await conn.conn.exec_driver_sql(f"DELETE FROM {table}")
+        await conn.execute(f"INSERT INTO {table} (version) VALUES (?)",
                            (step.version,))
         return True
 

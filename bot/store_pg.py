@@ -19,6 +19,11 @@ from sqlalchemy.types import NullType
 
 from cadenza.config import PG_URL_PREFIXES as URL_PREFIXES
 
+SQLAlchemyError = sa_exc.SQLAlchemyError
+# What a PostgreSQL store's statements may raise: the server's errors (SQLAlchemy wraps them),
+# a lost connection, or a value out of range for its column.
+ERRORS = (SQLAlchemyError, OSError, OverflowError)
+
 VERSION_TABLE = "cadenza_schema"
 # A write transaction takes this advisory lock first, so writes run one at a time as with
 # SQLite's BEGIN IMMEDIATE and the store's read-then-write steps (a clip's next number in its
