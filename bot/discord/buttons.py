@@ -1,20 +1,19 @@
 """Persistent buttons: their custom_id carries all their state, so they work after a restart.
 
-Under every clip: row 0 holds the five rating stars, row 1 Reroll, Continue +4, Continue +8,
-Variation and Play (Discord allows five buttons a row). Under the now playing message: the
-stars of the clip being heard, Skip and Stop. Under an arena pair: A better, B better, Tie and
-Both bad; under a vote's confirmation: Reveal the models.
-
-Each ``DynamicItem`` parses its custom_id and hands the press to the cog that owns the feature;
-errors go to the same handler as slash commands.
+One ``ButtonKind`` per custom_id template (``rate:<clip>:<stars>``, ``reroll:<clip>`` ...),
+declared beside the cog that answers its presses. The kind makes its buttons (``kind.item``) and
+its one ``DynamicItem`` class, which parses the custom_id back into the same values; the cog
+hands it the handler for those values when it loads (``kind.handle``), so a press reaches the
+cog without looking it up by name. Errors go to the same handler as slash commands.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import discord
 
@@ -22,7 +21,36 @@ from cadenza.discord.errors import report_error
 
 log = logging.getLogger(__name__)
 
-ID = r"[0-9]{1,19}"  # a positive 64-bit integer; larger values cannot name a row
+
+class Field(NamedTuple):
+    """One value a custom_id carries: the pattern it is written with and how it is read."""
+
+    pattern: str
+    read: Callable[[str], Any] = str
+
+
+ID = Field(r"[0-9]{1,19}", int)  # a positive 64-bit integer; larger values cannot name a row
+
+
+def one_of(*words: str) -> Field:
+    return Field("|".join(re.escape(w) for w in words))
+
+
+class Look(NamedTuple):
+    """How one button is shown."""
+
+    label: str
+    emoji: str | None = None
+    style: discord.ButtonStyle = discord.ButtonStyle.secondary
+    row: int | None = None
+
+
+Handler = Callable[..., Awaitable[None]]  # (interaction, *values) -> None
+
+# Per bot (tests run several at once), each kind's handler by name, given by its cog while
+# loaded. Kept here rather than on the kind: discord.py executes a cog's module afresh when it
+# loads it as an extension, so the module other cogs imported holds a twin of each kind.
+_HANDLERS: weakref.WeakKeyDictionary[Any, dict[str, Handler]] = weakref.WeakKeyDictionary()
 
 
 async def _guarded(interaction: discord.Interaction,
@@ -35,207 +63,68 @@ async def _guarded(interaction: discord.Interaction,
         await report_error(interaction, error)
 
 
-def _cog(interaction: discord.Interaction, name: str) -> Any:
-    cog = interaction.client.get_cog(name)  # type: ignore[attr-defined]
-    if cog is None:
-        raise RuntimeError(f"the {name} cog is not loaded")
-    return cog
+class ButtonKind:
+    """The buttons of one custom_id template: ``name:<field>:<field>...``.
+
+    ``look`` gives a button's label, emoji, style and row from its values (in field order).
+    """
+
+    def __init__(self, name: str, look: Callable[..., Look], **fields: Field) -> None:
+        self.name = name
+        self.look = look
+        self.fields = fields
+        self.template = ":".join([re.escape(name)] + [f"(?P<{key}>{field.pattern})"
+                                                     for key, field in fields.items()])
+        self.dynamic = self._dynamic_item()
+
+    def custom_id(self, *values: Any) -> str:
+        return ":".join([self.name, *(str(v) for v in values)])
+
+    def item(self, *values: Any) -> discord.ui.DynamicItem[discord.ui.Button]:
+        """One button carrying ``values``, to add to a view."""
+        return self.dynamic(*values)
+
+    def handle(self, bot: discord.Client, handler: Handler) -> None:
+        """Route this kind's presses on ``bot`` to ``handler(interaction, *values)``."""
+        _HANDLERS.setdefault(bot, {})[self.name] = handler
+        bot.add_dynamic_items(self.dynamic)
+
+    def release(self, bot: discord.Client) -> None:
+        _HANDLERS.get(bot, {}).pop(self.name, None)
+        bot.remove_dynamic_items(self.dynamic)
+
+    def _handler(self, bot: Any) -> Handler:
+        handler = _HANDLERS.get(bot, {}).get(self.name)
+        if handler is None:
+            raise RuntimeError(f"no loaded cog answers the {self.name} buttons")
+        return handler
+
+    def _dynamic_item(self) -> type[discord.ui.DynamicItem[discord.ui.Button]]:
+        kind = self
+
+        class Item(discord.ui.DynamicItem[discord.ui.Button], template=self.template):
+            def __init__(self, *values: Any) -> None:
+                label, emoji, style, row = kind.look(*values)
+                super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style,
+                                                   custom_id=kind.custom_id(*values), row=row))
+                self.values = values
+
+            @classmethod
+            async def from_custom_id(cls, interaction: discord.Interaction,
+                                     item: discord.ui.Button, match: re.Match[str], /) -> Item:
+                return cls(*(field.read(match[key]) for key, field in kind.fields.items()))
+
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await _guarded(interaction, lambda: kind._handler(interaction.client)(
+                    interaction, *self.values))
+
+        Item.__name__ = Item.__qualname__ = f"{self.name.capitalize()}Button"
+        return Item
 
 
-class RateButton(discord.ui.DynamicItem[discord.ui.Button],
-                 template=rf"rate:(?P<clip>{ID}):(?P<stars>[1-5])"):
-    def __init__(self, clip_id: int, stars: int) -> None:
-        super().__init__(discord.ui.Button(
-            label=str(stars), emoji="⭐", style=discord.ButtonStyle.secondary,
-            custom_id=f"rate:{clip_id}:{stars}", row=0,
-        ))
-        self.clip_id = clip_id
-        self.stars = stars
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> RateButton:
-        return cls(int(match["clip"]), int(match["stars"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, lambda: _cog(interaction, "Ratings").rate(
-            interaction, self.clip_id, self.stars))
-
-
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"reroll:(?P<clip>{ID})"):
-    def __init__(self, clip_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Reroll", emoji="🔁", style=discord.ButtonStyle.primary,
-            custom_id=f"reroll:{clip_id}", row=1,
-        ))
-        self.clip_id = clip_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> RerollButton:
-        return cls(int(match["clip"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction,
-                       lambda: _cog(interaction, "Compose").reroll(interaction, self.clip_id))
-
-
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"cancel:(?P<job>{ID})"):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"cancel:{job_id}",
-        ))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> CancelButton:
-        return cls(int(match["job"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction,
-                       lambda: _cog(interaction, "Compose").cancel(interaction, self.job_id))
-
-
-class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"retry:(?P<job>{ID})"):
-    """Under a restart notice: queue the interrupted request again, same seed."""
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Try again", emoji="🔁", style=discord.ButtonStyle.primary,
-            custom_id=f"retry:{job_id}",
-        ))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> RetryButton:
-        return cls(int(match["job"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction,
-                       lambda: _cog(interaction, "Compose").retry(interaction, self.job_id))
-
-
-class ContinueButton(discord.ui.DynamicItem[discord.ui.Button],
-                     template=rf"continue:(?P<clip>{ID}):(?P<bars>[0-9]{{1,2}})"):
-    """➕ under a clip: compose ``bars`` more bars after its end (the clip opens the new one)."""
-
-    def __init__(self, clip_id: int, bars: int) -> None:
-        super().__init__(discord.ui.Button(
-            label=f"+{bars} bars", emoji="➕", style=discord.ButtonStyle.secondary,
-            custom_id=f"continue:{clip_id}:{bars}", row=1,
-        ))
-        self.clip_id = clip_id
-        self.bars = bars
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> ContinueButton:
-        return cls(int(match["clip"]), int(match["bars"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, lambda: _cog(interaction, "Compose").continue_clip(
-            interaction, self.clip_id, self.bars))
-
-
-class VariationButton(discord.ui.DynamicItem[discord.ui.Button],
-                      template=rf"vary:(?P<clip>{ID})"):
-    """🎲 under a clip: new notes over its harmony and rhythm."""
-
-    def __init__(self, clip_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Variation", emoji="🎲", style=discord.ButtonStyle.secondary,
-            custom_id=f"vary:{clip_id}", row=1,
-        ))
-        self.clip_id = clip_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> VariationButton:
-        return cls(int(match["clip"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction,
-                       lambda: _cog(interaction, "Compose").vary(interaction, self.clip_id))
-
-
-ARENA_BUTTONS: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
-    "a": ("A better", None, discord.ButtonStyle.primary),
-    "b": ("B better", None, discord.ButtonStyle.primary),
-    "tie": ("Tie", "🤝", discord.ButtonStyle.secondary),
-    "bad": ("Both bad", "👎", discord.ButtonStyle.secondary),
-    "reveal": ("Reveal the models", "👀", discord.ButtonStyle.secondary),
-}
-
-
-class ArenaButton(discord.ui.DynamicItem[discord.ui.Button],
-                  template=rf"arena:(?P<pair>{ID}):(?P<choice>a|b|tie|bad|reveal)"):
-    """A vote on an arena pair, or (``reveal``) the models behind A and B for a member who
-    voted."""
-
-    def __init__(self, pair_id: int, choice: str) -> None:
-        label, emoji, style = ARENA_BUTTONS[choice]
-        super().__init__(discord.ui.Button(
-            label=label, emoji=emoji, style=style, custom_id=f"arena:{pair_id}:{choice}", row=0,
-        ))
-        self.pair_id = pair_id
-        self.choice = choice
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> ArenaButton:
-        return cls(int(match["pair"]), match["choice"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = _cog(interaction, "Arena")
-        if self.choice == "reveal":
-            await _guarded(interaction, lambda: cog.reveal(interaction, self.pair_id))
-        else:
-            await _guarded(interaction, lambda: cog.vote(interaction, self.pair_id, self.choice))
-
-
-class PlayButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"play:(?P<clip>{ID})"):
-    """▶ under a clip: play it in the member's voice channel (or queue it there)."""
-
-    def __init__(self, clip_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Play", emoji="▶️", style=discord.ButtonStyle.success,
-            custom_id=f"play:{clip_id}", row=1,
-        ))
-        self.clip_id = clip_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> PlayButton:
-        return cls(int(match["clip"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction,
-                       lambda: _cog(interaction, "Listen").play_clip(interaction, self.clip_id))
-
-
-PLAYER_BUTTONS = {"skip": ("Skip", "⏭️"), "stop": ("Stop", "⏹️")}
-
-
-class PlayerButton(discord.ui.DynamicItem[discord.ui.Button],
-                   template=r"player:(?P<action>skip|stop)"):
-    """⏭ Skip and ⏹ Stop under the now playing message (the server's player)."""
-
-    def __init__(self, action: str) -> None:
-        label, emoji = PLAYER_BUTTONS[action]
-        super().__init__(discord.ui.Button(
-            label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
-            custom_id=f"player:{action}", row=1,
-        ))
-        self.action = action
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> PlayerButton:
-        return cls(match["action"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = _cog(interaction, "Listen")
-        action = cog.skip_current if self.action == "skip" else cog.stop_playing
-        await _guarded(interaction, lambda: action(interaction))
+def persistent_view(*items: discord.ui.Item[Any]) -> discord.ui.View:
+    """A view of persistent buttons: no timeout, their custom_ids carry all they need."""
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    return view

@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from cadenza.arena import CHOICE_WORDS, ArenaResult, Leaderboard, Reveal, VoteResult
 from cadenza.discord import respond, specs
-from cadenza.discord.buttons import ArenaButton
+from cadenza.discord.buttons import ID, ButtonKind, Look, one_of, persistent_view
 from cadenza.discord.present import (
     DESCRIPTION_LIMIT,
     STYLE_COLOURS,
@@ -75,18 +75,26 @@ def arena_files(result: ArenaResult, limit: int) -> tuple[list[discord.File], st
     return [discord.File(path, filename=name) for path, name in chosen], note
 
 
+ARENA_BUTTONS: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
+    "a": ("A better", None, discord.ButtonStyle.primary),
+    "b": ("B better", None, discord.ButtonStyle.primary),
+    "tie": ("Tie", "🤝", discord.ButtonStyle.secondary),
+    "bad": ("Both bad", "👎", discord.ButtonStyle.secondary),
+    "reveal": ("Reveal the models", "👀", discord.ButtonStyle.secondary),
+}
+# A vote on an arena pair, or (``reveal``) the models behind A and B for a member who voted
+ARENA = ButtonKind("arena", lambda pair, choice: Look(*ARENA_BUTTONS[choice], row=0),
+                   pair=ID, choice=one_of(*ARENA_BUTTONS))
+
+
+def vote_buttons(pair_id: int) -> list[discord.ui.DynamicItem[discord.ui.Button]]:
+    """A better, B better, Tie, Both bad."""
+    return [ARENA.item(pair_id, choice) for choice in ARENA_CHOICES]
+
+
 def arena_view(pair_id: int) -> discord.ui.View:
-    """A better, B better, Tie, Both bad: persistent through their custom_ids alone."""
-    view = discord.ui.View(timeout=None)
-    for choice in ARENA_CHOICES:
-        view.add_item(ArenaButton(pair_id, choice))
-    return view
-
-
-def reveal_view(pair_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(ArenaButton(pair_id, "reveal"))
-    return view
+    """The vote buttons, persistent through their custom_ids alone."""
+    return persistent_view(*vote_buttons(pair_id))
 
 
 def vote_text(v: VoteResult) -> str:
@@ -128,10 +136,10 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ArenaButton)
+        ARENA.handle(self.bot, self.pressed)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ArenaButton)
+        ARENA.release(self.bot)
 
     # -- a new pair ---------------------------------------------------------------------------
 
@@ -171,13 +179,19 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
         opts = parse_options("arena vote", {"pair": pair, "choice": choice})
         await self.vote(interaction, opts["pair"], opts["choice"])
 
+    async def pressed(self, interaction: discord.Interaction, pair_id: int, choice: str) -> None:
+        if choice == "reveal":
+            await self.reveal(interaction, pair_id)
+        else:
+            await self.vote(interaction, pair_id, choice)
+
     async def vote(self, interaction: discord.Interaction, pair_id: int, choice: str) -> None:
         # A vote is written: acknowledged first, so a busy database costs no answer.
         await respond.defer(interaction, ephemeral=True, thinking=True)
         result = await self.app.arena.vote(pair_id, member_ref(interaction.user), choice,
                                            where_of(interaction))
-        await respond.answer(interaction, vote_text(result), view=reveal_view(pair_id),
-                             ephemeral=True)
+        await respond.answer(interaction, vote_text(result),
+                             view=persistent_view(ARENA.item(pair_id, "reveal")), ephemeral=True)
 
     @app_commands.command(name="reveal", description=specs.spec("arena reveal").description)
     @app_commands.describe(**specs.describe("arena reveal"))

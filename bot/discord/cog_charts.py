@@ -11,10 +11,10 @@ from discord.ext import commands
 
 from cadenza.app import publish_text
 from cadenza.discord import respond, specs
+from cadenza.discord.cog_compose import clip_view
 from cadenza.discord.present import (
     clip_embed,
     clip_files,
-    clip_view,
     embed_title,
     member_ref,
     where_of,

@@ -16,25 +16,18 @@ from discord.ext import commands
 
 from cadenza.arena import ArenaResult, Matchup
 from cadenza.discord import respond, specs
-from cadenza.discord.buttons import (
-    CancelButton,
-    ContinueButton,
-    RerollButton,
-    RetryButton,
-    VariationButton,
-)
+from cadenza.discord.buttons import ID, ButtonKind, Field, Look, persistent_view
+from cadenza.discord.cog_listen import PLAY
+from cadenza.discord.cog_ratings import star_buttons
 from cadenza.discord.present import (
-    cancel_view,
     cancelled_text,
     clip_embed,
     clip_files,
-    clip_view,
     failed_text,
     job_line,
     member_ref,
     queued_text,
     request_line,
-    retry_view,
     stage_text,
     where_of,
 )
@@ -70,7 +63,27 @@ TemperatureRange = specs.float_range("compose", "temperature")
 SeedRange = specs.int_range("compose", "seed")
 ClipRange = specs.int_range("continue", "clip")
 MoreBarsRange = specs.int_range("continue", "bars")
-DYNAMIC_ITEMS = (RerollButton, ContinueButton, VariationButton, CancelButton, RetryButton)
+CONTINUE_BARS = (4, 8)  # bars added by the ➕ buttons
+# Under every clip (row 1, after the stars): 🔁 Reroll, ➕ +4 / +8 bars, 🎲 Variation
+REROLL = ButtonKind("reroll", lambda clip: Look("Reroll", "🔁", discord.ButtonStyle.primary, 1),
+                    clip=ID)
+CONTINUE = ButtonKind("continue", lambda clip, bars: Look(f"+{bars} bars", "➕", row=1),
+                      clip=ID, bars=Field("[0-9]{1,2}", int))
+VARY = ButtonKind("vary", lambda clip: Look("Variation", "🎲", row=1), clip=ID)
+# Under a job's progress message, and under a restart notice (the same request, same seed)
+CANCEL = ButtonKind("cancel", lambda job: Look("Cancel", style=discord.ButtonStyle.danger),
+                    job=ID)
+RETRY = ButtonKind("retry", lambda job: Look("Try again", "🔁", discord.ButtonStyle.primary),
+                   job=ID)
+
+
+def clip_view(number: int) -> discord.ui.View:
+    """Rating stars 1-5 (row 0); Reroll, Continue +4, Continue +8, Variation and Play in voice
+    (row 1); persistent through their custom_ids alone."""
+    return persistent_view(*star_buttons(number), REROLL.item(number),
+                           *(CONTINUE.item(number, bars) for bars in CONTINUE_BARS),
+                           VARY.item(number), PLAY.item(number))
+
 
 async def seed_suggestions(interaction: discord.Interaction,
                            current: str) -> list[app_commands.Choice[str]]:
@@ -100,11 +113,17 @@ class Compose(commands.Cog):
         # get past the check before the first one's retry is recorded.
         self._retrying: set[int] = set()
 
+    def _buttons(self) -> dict[ButtonKind, Callable[..., Awaitable[None]]]:
+        return {REROLL: self.reroll, CONTINUE: self.continue_clip, VARY: self.vary,
+                CANCEL: self.cancel, RETRY: self.retry}
+
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
+        for kind, handler in self._buttons().items():
+            kind.handle(self.bot, handler)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
+        for kind in self._buttons():
+            kind.release(self.bot)
 
     # -- /compose ---------------------------------------------------------------------------
 
@@ -277,7 +296,7 @@ class Compose(commands.Cog):
                 if isinstance(event, Queued):
                     assert job.id is not None
                     await reply.edit(content=queued_text(line, event.position),
-                                     view=cancel_view(job.id))
+                                     view=persistent_view(CANCEL.item(job.id)))
                 elif isinstance(event, Stage):
                     await reply.edit(content=stage_text(line, event), view=None)
                 elif isinstance(event, Done | Failed) and not await self.jobs.claim_answer(job):
@@ -387,7 +406,7 @@ class Compose(commands.Cog):
                     f"<@{row.user_id}> sorry — your {command} was interrupted when Cadenza "
                     f"restarted, so the {made} was not made ({what}). Press **Try again** to "
                     "queue it once more with the same options and seed.",
-                    view=retry_view(row.id),
+                    view=persistent_view(RETRY.item(row.id)),
                     allowed_mentions=discord.AllowedMentions(users=True, roles=False,
                                                              everyone=False),
                 )

@@ -12,7 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from cadenza.discord import respond, specs
-from cadenza.discord.buttons import PlayButton, PlayerButton
+from cadenza.discord.buttons import ID, ButtonKind, Look, one_of, persistent_view
+from cadenza.discord.cog_ratings import star_buttons
 from cadenza.discord.player import GuildPlayer, voice_problem
 from cadenza.discord.present import member_ref, where_of
 from cadenza.errors import UserError
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 ClipRange = specs.int_range("play", "clip")
 QUEUE_SHOWN = 15
 VoiceChannel = discord.VoiceChannel | discord.StageChannel
+# ▶ under a clip: play it in the member's voice channel (or queue it there)
+PLAY = ButtonKind("play", lambda clip: Look("Play", "▶️", discord.ButtonStyle.success, 1),
+                  clip=ID)
+# ⏭ Skip and ⏹ Stop under the now playing message (the server's player)
+PLAYER_BUTTONS = {"skip": ("Skip", "⏭️"), "stop": ("Stop", "⏹️")}
+PLAYER = ButtonKind("player", lambda action: Look(*PLAYER_BUTTONS[action], row=1),
+                    action=one_of(*PLAYER_BUTTONS))
+
+
+def now_playing_view(entry: QueueEntry,
+                     votes: list[discord.ui.DynamicItem[discord.ui.Button]] | None = None,
+                     ) -> discord.ui.View:
+    """The stars of the clip being heard, or an arena pair's ``votes`` (row 0); Skip and Stop
+    (row 1)."""
+    return persistent_view(*(star_buttons(entry.number) if votes is None else votes),
+                           *(PLAYER.item(action) for action in PLAYER_BUTTONS))
 
 
 def queue_text(entries: list[QueueEntry], playing: QueueEntry | None, voice: str | None) -> str:
@@ -55,10 +72,12 @@ class Listen(commands.Cog):
         self._resumed = False
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PlayButton, PlayerButton)
+        PLAY.handle(self.bot, self.play_clip)
+        PLAYER.handle(self.bot, self.player_button)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PlayButton, PlayerButton)
+        PLAY.release(self.bot)
+        PLAYER.release(self.bot)
         for player in self.players.values():
             await player.close()
 
@@ -73,7 +92,8 @@ class Listen(commands.Cog):
             player = self.players[guild_id] = GuildPlayer(
                 self.bot, guild_id, idle=self.idle,
                 on_finished=party.entry_finished,  # type: ignore[union-attr]
-                show_party=party.show)  # type: ignore[union-attr]
+                show_party=party.show,  # type: ignore[union-attr]
+                view=now_playing_view)
         player.idle = self.idle
         return player
 
@@ -168,6 +188,9 @@ class Listen(commands.Cog):
         if state is None or state.channel is None or state.channel.id != channel.id:
             raise UserError(f"only members in 🔊 {channel.name} can do that")
         return player
+
+    async def player_button(self, interaction: discord.Interaction, action: str) -> None:
+        await (self.skip_current if action == "skip" else self.stop_playing)(interaction)
 
     async def skip_current(self, interaction: discord.Interaction) -> None:
         player = self._listening_player(interaction)

@@ -18,7 +18,8 @@ from discord.ext import commands
 
 from cadenza.arena import ArenaResult
 from cadenza.discord import respond, specs
-from cadenza.discord.buttons import ArenaButton, PlayerButton, RateButton
+from cadenza.discord.cog_arena import vote_buttons
+from cadenza.discord.cog_listen import now_playing_view
 from cadenza.discord.present import member_ref, where_of
 from cadenza.errors import UserError
 from cadenza.jobs import Done, Failed, Job, Stage
@@ -54,17 +55,9 @@ def party_head(party: Party) -> str:
 
 
 def party_view(party: Party, entry: QueueEntry) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    if party.kind == "arena" and party.pair_id is not None:
-        for choice in ("a", "b", "tie", "bad"):
-            view.add_item(ArenaButton(party.pair_id, choice))
-    else:
-        if entry.number is not None:  # withdrawn since queued: it cannot be rated here
-            for stars in range(1, 6):
-                view.add_item(RateButton(entry.number, stars))
-    view.add_item(PlayerButton("skip"))
-    view.add_item(PlayerButton("stop"))
-    return view
+    """The player's buttons; an arena party votes on its pair instead of rating the clip."""
+    arena = party.kind == "arena" and party.pair_id is not None
+    return now_playing_view(entry, vote_buttons(party.pair_id or 0) if arena else None)
 
 
 class PartyCog(commands.GroupCog, name="Party", group_name="party",

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from cadenza.app import RateResult
 from cadenza.discord import respond, specs
-from cadenza.discord.buttons import RateButton
+from cadenza.discord.buttons import ID, ButtonKind, Field, Look
 from cadenza.discord.present import member_ref, stars_text, where_of
 from cadenza.options import parse_options
 
@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 
 ClipRange = specs.int_range("rate", "clip")
 StarsRange = specs.int_range("rate", "stars")
+# ⭐ 1-5 under every clip and under the clip being heard in voice
+RATE = ButtonKind("rate", lambda clip, stars: Look(str(stars), "⭐", row=0),
+                  clip=ID, stars=Field("[1-5]", int))
+
+
+def star_buttons(number: int | None) -> list[discord.ui.DynamicItem[discord.ui.Button]]:
+    """Clip ``number``'s five stars; none for a clip that cannot be named here (withdrawn)."""
+    return [] if number is None else [RATE.item(number, stars) for stars in range(1, 6)]
 
 
 def confirmation(r: RateResult) -> str:
@@ -47,10 +55,10 @@ class Ratings(commands.Cog):
         self.app = bot.app
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(RateButton)
+        RATE.handle(self.bot, self.rate)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(RateButton)
+        RATE.release(self.bot)
 
     async def rate(self, interaction: discord.Interaction, clip_id: int, stars: int) -> None:
         # Acknowledged before the vote is written: with the database busy elsewhere the write

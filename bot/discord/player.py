@@ -23,7 +23,6 @@ import discord.voice_state
 
 from cadenza import playback
 from cadenza.deadlines import StageTimeout
-from cadenza.discord.buttons import PlayerButton, RateButton
 from cadenza.errors import CadenzaError, UserError, new_error_id
 from cadenza.listening import IDLE_SECONDS, entry_line
 from cadenza.store import StoreError
@@ -104,17 +103,6 @@ def now_playing_text(entry: QueueEntry, upcoming: list[QueueEntry], voice: str) 
     return "\n".join(lines)
 
 
-def now_playing_view(entry: QueueEntry) -> discord.ui.View:
-    """The stars of the clip being heard (row 0), Skip and Stop (row 1)."""
-    view = discord.ui.View(timeout=None)
-    if entry.number is not None:  # a withdrawn clip cannot be named, nor rated, here
-        for stars in range(1, 6):
-            view.add_item(RateButton(entry.number, stars))
-    view.add_item(PlayerButton("skip"))
-    view.add_item(PlayerButton("stop"))
-    return view
-
-
 class GuildPlayer:
     """The one player of a server: connects, plays the stored queue in order, leaves after
     ``idle`` seconds with nothing to play. ``on_finished(entry, status)`` is awaited after each
@@ -123,7 +111,8 @@ class GuildPlayer:
 
     def __init__(self, bot: CadenzaBot, guild_id: int, *,
                  on_finished: Callable[[QueueEntry, str], Awaitable[None]],
-                 show_party: Show, idle: float = IDLE_SECONDS) -> None:
+                 show_party: Show, view: Callable[[QueueEntry], discord.ui.View],
+                 idle: float = IDLE_SECONDS) -> None:
         self.bot = bot
         self.app = bot.app
         self.guild_id = guild_id
@@ -133,6 +122,7 @@ class GuildPlayer:
         self.current: QueueEntry | None = None
         self._on_finished = on_finished
         self._show_party = show_party
+        self._view = view  # the buttons under the now playing message
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._skipping = False
@@ -315,7 +305,7 @@ class GuildPlayer:
             await self._show_party(entry, upcoming)
             return
         name = getattr(self.channel, "name", "voice")
-        await self._edit(now_playing_text(entry, upcoming, name), now_playing_view(entry))
+        await self._edit(now_playing_text(entry, upcoming, name), self._view(entry))
 
     async def _edit(self, content: str, view: discord.ui.View | None) -> None:
         """Edit the now playing message, or post it (again) in the text channel."""

@@ -1,5 +1,5 @@
-"""What members see: progress lines, the clip embed, its attachments and its buttons, and the
-seed embeds (shared, list, show, tree)."""
+"""What members see: progress lines, the clip embed and its attachments, and the seed embeds
+(shared, list, show, tree). The buttons live beside the cogs that answer them."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ from pathlib import Path
 import discord
 
 from cadenza.arena import Matchup
-from cadenza.discord.buttons import (
-    CancelButton,
-    ContinueButton,
-    PlayButton,
-    RateButton,
-    RerollButton,
-    RetryButton,
-    VariationButton,
-)
 from cadenza.jobs import Job, Stage
 from cadenza.library import ClipResult
 from cadenza.members import UserRef, Where
@@ -34,7 +25,6 @@ STYLE_COLOURS = {
     "classical": 0x8B5A2B, "ragtime": 0xC0392B,
 }
 MIB = 1024 * 1024
-CONTINUE_BUTTONS = (4, 8)  # bars added by the ➕ buttons
 SEED_COLOUR = 0x27AE60
 FIELD_LIMIT = 1024
 DESCRIPTION_LIMIT = 4096
@@ -178,32 +168,6 @@ def rendered_files(rendered: ClipFiles, base: str,
     files = [discord.File(p, filename=names[p]) for p in chosen]
     image = names[png] if png in chosen else None
     return files, image, note
-
-
-def clip_view(clip_id: int) -> discord.ui.View:
-    """Rating stars 1-5 (row 0); Reroll, Continue +4, Continue +8, Variation and Play in voice
-    (row 1); persistent through their custom_ids alone."""
-    view = discord.ui.View(timeout=None)
-    for stars in range(1, 6):
-        view.add_item(RateButton(clip_id, stars))
-    view.add_item(RerollButton(clip_id))
-    for bars in CONTINUE_BUTTONS:
-        view.add_item(ContinueButton(clip_id, bars))
-    view.add_item(VariationButton(clip_id))
-    view.add_item(PlayButton(clip_id))
-    return view
-
-
-def cancel_view(job_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
-    return view
-
-
-def retry_view(job_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(RetryButton(job_id))
-    return view
 
 
 # ---------------------------------------------------------------------------------------------
