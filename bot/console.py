@@ -29,7 +29,7 @@ from cadenza.models.errors import ModelError
 from cadenza.music.motif import Motif
 from cadenza.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from cadenza.origin import Origin
-from cadenza.seeds import SeedResult, Upload, check_upload_size
+from cadenza.seeds import DEFAULT_CONTINUE_BARS, SeedResult, Upload, check_upload_size
 from cadenza.service import Resolved
 from cadenza.store_rows import GroupStats, Seed
 from cadenza.styles import STYLES
@@ -277,8 +277,8 @@ class Console:
 
     async def _continue(self, opts: dict) -> None:
         await self._make(*await self.app.seeds.plan_continue(
-            opts["clip"], opts.get("bars", 4), opts.get("seed"), viewer=self.user,
-            where=self.where))
+            opts["clip"], opts.get("bars", DEFAULT_CONTINUE_BARS), opts.get("seed"),
+            viewer=self.user, where=self.where))
 
     async def _vary(self, opts: dict) -> None:
         await self._make(*await self.app.seeds.plan_variation(opts["clip"], opts.get("seed"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,17 @@ class OptionSpec:
     choices: tuple[str, ...] | None = None
     required: bool = False
     suggest: str | None = None  # free text with suggestions: 'keys', 'models' or 'seeds'
+    convert: Callable[[Any], Any] | None = None  # normalises a parsed value (a key's name ...)
+
+    def read(self, raw: Any) -> Any:
+        """The one reader of a value given for this option, typed at the console or sent by
+        Discord: checked, converted and normalised; a UserError says what is wrong."""
+        if isinstance(raw, str) and not raw.strip():
+            # Given but empty (Discord never sends that; a typed "bars:" or key:"" does):
+            # silently using the default would hide the mistake.
+            raise UserError(f"{self.name} needs a value (it was given empty)")
+        value = self.parse(raw)
+        return value if self.convert is None else self.convert(value)
 
     def example(self) -> str:
         """A value to show in a hint."""
@@ -164,6 +175,47 @@ def _to_float(name: str, raw: Any) -> float:
     return value
 
 
+def parse_seed_name(text: str) -> str:
+    """A seed name, spaces collapsed; the same rules wherever a name is typed."""
+    name = " ".join(str(text).split())
+    if len(name) > SEED_NAME_MAX:
+        raise UserError(f"a seed name is at most {SEED_NAME_MAX} characters (got {len(name)})")
+    if not _SEED_NAME.fullmatch(name):
+        raise UserError(f"seed names use letters, digits, spaces and - _ ' . and start with a "
+                        f"letter or digit (got {shown(name)})")
+    return name
+
+
+def parse_bar_range(text: str) -> tuple[int, int]:
+    """'1-4' -> (1, 4); '3' -> (3, 3); en dashes, '..' and 'to' work too."""
+    match = _BAR_RANGE.fullmatch(str(text).strip())
+    if match is None:
+        raise UserError(f"bars must be a range of bars such as 1-4 (got {shown(str(text), 20)})")
+    first = int(match[1])
+    last = int(match[2]) if match[2] else first
+    if not 1 <= first <= last:
+        raise UserError(f"bars {first}-{last} is not a range: the first bar is 1, and the range "
+                        "runs forwards (e.g. 1-4)")
+    return first, last
+
+
+def parse_key(text: str) -> str:
+    """Normalise a key name ('f# minor' -> 'F#m'); unknown spellings are a UserError."""
+    try:
+        return Key.parse(text).name
+    except TheoryError:
+        raise UserError(f"unknown key {shown(str(text))}: use a note name with an optional m, "
+                        "e.g. C, F#m, Bb") from None
+
+
+def _parse_form(text: str) -> str:
+    try:
+        return parse_form(text)
+    except FormError as e:
+        raise UserError(str(e)) from None
+
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     name: str
@@ -184,7 +236,8 @@ def _clip(description: str = "clip number") -> OptionSpec:
 
 
 def _seed_name(description: str) -> OptionSpec:
-    return OptionSpec("name", "str", description, required=True, suggest="seeds")
+    return OptionSpec("name", "str", description, required=True, suggest="seeds",
+                      convert=parse_seed_name)
 
 
 COMMANDS: dict[str, CommandSpec] = {
@@ -195,15 +248,15 @@ COMMANDS: dict[str, CommandSpec] = {
         OptionSpec("tempo", "int", f"beats per minute ({TEMPO_MIN}-{TEMPO_MAX}; default: "
                    "typical for the style)", TEMPO_MIN, TEMPO_MAX),
         OptionSpec("key", "str", "key, e.g. C, F#m, Bb (default: typical for the style)",
-                   suggest="keys"),
+                   suggest="keys", convert=parse_key),
         OptionSpec("temperature", "float", f"randomness ({TEMP_MIN:g}-{TEMP_MAX:g}, default 1.0)",
                    TEMP_MIN, TEMP_MAX),
         _RANDOM_SEED,
         OptionSpec("model", "str", "generator model (default lstm)", suggest="models"),
         OptionSpec("motif", "str", "a shared seed (its name) to open the piece with and continue",
-                   suggest="seeds"),
+                   suggest="seeds", convert=parse_seed_name),
         OptionSpec("form", "str", "sections that come back, e.g. aaba, aab (blues), aabb, abac "
-                   "(default: the style's usual form)", suggest="forms"),
+                   "(default: the style's usual form)", suggest="forms", convert=_parse_form),
     )),
     "continue": CommandSpec("continue", "Continue a clip: its music, then new bars", (
         _clip(),
@@ -241,7 +294,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "seed share": CommandSpec("seed share", "Share a motif as a named seed: from a clip, a MIDI "
                               "file or typed notes", (
         OptionSpec("name", "str", f"a name for the seed (up to {SEED_NAME_MAX} letters, digits, "
-                   "spaces, - _ ' .)", required=True),
+                   "spaces, - _ ' .)", required=True, convert=parse_seed_name),
         OptionSpec("clip", "int", "take the music of this clip", 1, CLIP_ID_MAX),
         OptionSpec("bars", "str", f"with clip: a bar range such as 1-4 (at most "
                    f"{MAX_MOTIF_BARS} bars)"),
@@ -268,9 +321,9 @@ COMMANDS: dict[str, CommandSpec] = {
     "seed blend": CommandSpec("seed blend", "Morph from seed A to seed B through the VAE's latent "
                               "space", (
         OptionSpec("a", "str", "the seed to start from (its name)", required=True,
-                   suggest="seeds"),
+                   suggest="seeds", convert=parse_seed_name),
         OptionSpec("b", "str", "the seed to arrive at (its name)", required=True,
-                   suggest="seeds"),
+                   suggest="seeds", convert=parse_seed_name),
         OptionSpec("bars", "int", f"length in bars ({BLEND_MIN}-{BLEND_MAX}, default 8)",
                    BLEND_MIN, BLEND_MAX),
         _STYLE,
@@ -343,7 +396,8 @@ CONSOLE_DEFAULTS: dict[str, str] = {"arena": "arena new", "party": "party new"}
 
 
 def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate raw option values for ``command``; unknown or missing options are errors."""
+    """Validate raw option values for ``command`` (the console's text); unknown or missing
+    options are errors. Each value goes through its spec's ``read``, as on Discord."""
     spec = COMMANDS.get(command)
     if spec is None:
         raise UserError(f"unknown command /{command}: try /help")
@@ -361,33 +415,27 @@ def parse_options(command: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             if opt.required:
                 raise UserError(f"/{command} needs {opt.name}:<{opt.kind}>")
             continue
-        if isinstance(value, str) and not value.strip():
-            # Given but empty (Discord never sends that; a typed "bars:" or key:"" does):
-            # silently using the default would hide the mistake.
-            raise UserError(f"{opt.name} needs a value (it was given empty)")
-        out[opt.name] = opt.parse(value)
-    if command == "compose" and "key" in out:
-        out["key"] = parse_key(out["key"])
-    if command == "compose" and "form" in out:
+        out[opt.name] = opt.read(value)
+    return check_options(command, out)
+
+
+def given(command: str, **values: Any) -> dict[str, Any]:
+    """Options each already read (Discord's transformers, ``cadenza.discord.specs``): those
+    given, checked together."""
+    return check_options(command, {k: v for k, v in values.items() if v is not None})
+
+
+def check_options(command: str, out: dict[str, Any]) -> dict[str, Any]:
+    """The rules between a command's options, once each has been read."""
+    if command == "compose" and "form" in out and "bars" in out:
         try:
-            out["form"] = parse_form(out["form"])
+            lay_out(out["form"], out["bars"])
         except FormError as e:
             raise UserError(str(e)) from None
-        if "bars" in out:
-            try:
-                lay_out(out["form"], out["bars"])
-            except FormError as e:
-                raise UserError(str(e)) from None
-    if "motif" in out:
-        out["motif"] = parse_seed_name(out["motif"])
-    if command.startswith("seed ") and "name" in out:
-        out["name"] = parse_seed_name(out["name"])
     if command == "seed share":
         _check_share(out)
-    if command == "seed blend":
-        out["a"], out["b"] = parse_seed_name(out["a"]), parse_seed_name(out["b"])
-        if out["a"].casefold() == out["b"].casefold():
-            raise UserError("a blend needs two different seeds")
+    if command == "seed blend" and out["a"].casefold() == out["b"].casefold():
+        raise UserError("a blend needs two different seeds")
     return out
 
 
@@ -418,36 +466,3 @@ def _check_share(out: dict[str, Any]) -> None:
         if "notes" not in out:
             raise UserError("meter: is for notes:; clips and files bring their own")
         out["meter"] = Meter.parse(out["meter"])
-
-
-def parse_seed_name(text: str) -> str:
-    """A seed name, spaces collapsed; the same rules wherever a name is typed."""
-    name = " ".join(str(text).split())
-    if len(name) > SEED_NAME_MAX:
-        raise UserError(f"a seed name is at most {SEED_NAME_MAX} characters (got {len(name)})")
-    if not _SEED_NAME.fullmatch(name):
-        raise UserError(f"seed names use letters, digits, spaces and - _ ' . and start with a "
-                        f"letter or digit (got {shown(name)})")
-    return name
-
-
-def parse_bar_range(text: str) -> tuple[int, int]:
-    """'1-4' -> (1, 4); '3' -> (3, 3); en dashes, '..' and 'to' work too."""
-    match = _BAR_RANGE.fullmatch(str(text).strip())
-    if match is None:
-        raise UserError(f"bars must be a range of bars such as 1-4 (got {shown(str(text), 20)})")
-    first = int(match[1])
-    last = int(match[2]) if match[2] else first
-    if not 1 <= first <= last:
-        raise UserError(f"bars {first}-{last} is not a range: the first bar is 1, and the range "
-                        "runs forwards (e.g. 1-4)")
-    return first, last
-
-
-def parse_key(text: str) -> str:
-    """Normalise a key name ('f# minor' -> 'F#m'); unknown spellings are a UserError."""
-    try:
-        return Key.parse(text).name
-    except TheoryError:
-        raise UserError(f"unknown key {shown(str(text))}: use a note name with an optional m, "
-                        "e.g. C, F#m, Bb") from None

@@ -5,7 +5,7 @@ buttons; every vote and reveal is answered ephemerally."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -24,7 +24,7 @@ from cadenza.discord.present import (
 )
 from cadenza.discord.reply import JobReply
 from cadenza.jobs import Job
-from cadenza.options import ARENA_CHOICES, GROUPS, parse_options
+from cadenza.options import ARENA_CHOICES, GROUPS
 from cadenza.origin import PLAIN
 from cadenza.store import StoreError
 
@@ -33,13 +33,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BarsRange = specs.int_range("arena new", "bars")
-PairRange = specs.int_range("arena vote", "pair")
+New = specs.Options("arena new")
+Vote = specs.Options("arena vote")
+RevealOptions = specs.Options("arena reveal")
+Board = specs.Options("arena leaderboard")
 ARENA_COLOUR = 0xE67E22
-
-
-def _given(**raw: Any) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if v is not None}
 
 
 def arena_embed(result: ArenaResult, *, requested_by: str) -> discord.Embed:
@@ -145,12 +143,10 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
 
     @app_commands.command(name="new", description=specs.spec("arena new").description)
     @app_commands.describe(**specs.describe("arena new"))
-    @app_commands.choices(style=specs.choices("arena new", "style"))
-    async def new(self, interaction: discord.Interaction, style: str | None = None,
-                  bars: BarsRange | None = None) -> None:
-        opts = parse_options("arena new", _given(style=style, bars=bars))
+    async def new(self, interaction: discord.Interaction, style: New.style | None = None,
+                  bars: New.bars | None = None) -> None:
         # Picked before acknowledging: a style no two models can play is refused ephemerally.
-        resolved, matchup = await self.app.arena.plan(opts.get("style"), opts.get("bars"))
+        resolved, matchup = await self.app.arena.plan(style, bars)
         compose = self.bot.get_cog("Compose")
         if compose is None:
             raise RuntimeError("the Compose cog is not loaded")
@@ -173,11 +169,9 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
 
     @app_commands.command(name="vote", description=specs.spec("arena vote").description)
     @app_commands.describe(**specs.describe("arena vote"))
-    @app_commands.choices(choice=specs.choices("arena vote", "choice"))
-    async def vote_command(self, interaction: discord.Interaction, pair: PairRange,
-                           choice: str) -> None:
-        opts = parse_options("arena vote", {"pair": pair, "choice": choice})
-        await self.vote(interaction, opts["pair"], opts["choice"])
+    async def vote_command(self, interaction: discord.Interaction, pair: Vote.pair,
+                           choice: Vote.choice) -> None:
+        await self.vote(interaction, pair, choice)
 
     async def pressed(self, interaction: discord.Interaction, pair_id: int, choice: str) -> None:
         if choice == "reveal":
@@ -195,9 +189,9 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
 
     @app_commands.command(name="reveal", description=specs.spec("arena reveal").description)
     @app_commands.describe(**specs.describe("arena reveal"))
-    async def reveal_command(self, interaction: discord.Interaction, pair: PairRange) -> None:
-        opts = parse_options("arena reveal", {"pair": pair})
-        await self.reveal(interaction, opts["pair"])
+    async def reveal_command(self, interaction: discord.Interaction,
+                             pair: RevealOptions.pair) -> None:
+        await self.reveal(interaction, pair)
 
     async def reveal(self, interaction: discord.Interaction, pair_id: int) -> None:
         await respond.defer(interaction, ephemeral=True, thinking=True)
@@ -209,11 +203,9 @@ class ArenaCog(commands.GroupCog, name="Arena", group_name="arena",
     @app_commands.command(name="leaderboard",
                           description=specs.spec("arena leaderboard").description)
     @app_commands.describe(**specs.describe("arena leaderboard"))
-    @app_commands.choices(style=specs.choices("arena leaderboard", "style"))
     async def leaderboard(self, interaction: discord.Interaction,
-                          style: str | None = None) -> None:
-        opts = parse_options("arena leaderboard", _given(style=style))
-        board = await self.app.arena.leaderboard(opts.get("style"))
+                          style: Board.style | None = None) -> None:
+        board = await self.app.arena.leaderboard(style)
         await respond.answer(interaction, embed=leaderboard_embed(board))
 
 

@@ -20,7 +20,6 @@ from cadenza.discord.present import (
     where_of,
 )
 from cadenza.errors import UserError, shown
-from cadenza.options import parse_options
 from cadenza.store_rows import GroupStats, TopEntry
 
 if TYPE_CHECKING:
@@ -28,7 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ClipRange = specs.int_range("clip", "clip")
+Top = specs.Options("top")
+Clip = specs.Options("clip")
+Publish = specs.Options("publish")
+Stats = specs.Options("stats")
 FIELD_LIMIT = 1024
 
 
@@ -90,18 +92,14 @@ class Charts(commands.Cog):
 
     @app_commands.command(name="top", description=specs.spec("top").description)
     @app_commands.describe(**specs.describe("top"))
-    @app_commands.choices(style=specs.choices("top", "style"),
-                          period=specs.choices("top", "period"))
-    async def top(self, interaction: discord.Interaction, style: str | None = None,
-                  model: str | None = None, period: str | None = None) -> None:
-        raw = {"style": style, "model": model, "period": period}
-        opts = parse_options("top", {k: v for k, v in raw.items() if v is not None})
-        if "model" in opts:
-            self._check_model(opts["model"])
-        rows = await self.app.top(style=opts.get("style"), model=opts.get("model"),
-                                  period=opts.get("period"), where=where_of(interaction))
-        await respond.answer(interaction, embed=top_embed(
-            rows, style=opts.get("style"), model=opts.get("model"), period=opts.get("period")))
+    async def top(self, interaction: discord.Interaction, style: Top.style | None = None,
+                  model: Top.model | None = None, period: Top.period | None = None) -> None:
+        if model is not None:
+            self._check_model(model)
+        rows = await self.app.top(style=style, model=model, period=period,
+                                  where=where_of(interaction))
+        await respond.answer(interaction, embed=top_embed(rows, style=style, model=model,
+                                                          period=period))
 
     def _check_model(self, model: str) -> None:
         # The option is free text with suggestions, so anything can arrive: a name no model has
@@ -110,20 +108,14 @@ class Charts(commands.Cog):
         if model not in names:
             raise UserError(f"unknown model {shown(model)}: choose one of {', '.join(names)}")
 
-    @top.autocomplete("model")
-    async def _model(self, interaction: discord.Interaction,
-                     current: str) -> list[app_commands.Choice[str]]:
-        return specs.suggest(self.app.composer.model_names(), current)
-
     @app_commands.command(name="clip", description=specs.spec("clip").description)
     @app_commands.describe(**specs.describe("clip"))
-    async def clip(self, interaction: discord.Interaction, clip: ClipRange) -> None:
-        opts = parse_options("clip", {"clip": clip})
+    async def clip(self, interaction: discord.Interaction, clip: Clip.clip) -> None:
         # Refuse unknown ids before acknowledging, so the answer can be ephemeral.
         viewer, where = member_ref(interaction.user), where_of(interaction)
-        await self.app.library.visible_clip(opts["clip"], where, viewer)
+        await self.app.library.visible_clip(clip, where, viewer)
         await respond.defer(interaction, thinking=True)
-        result = await self.app.library.clip(opts["clip"], viewer=viewer, where=where)
+        result = await self.app.library.clip(clip, viewer=viewer, where=where)
         files, image, note = clip_files(result, interaction.filesize_limit)
         embed = clip_embed(result, image=image, requested_by=result.author)
         await respond.answer(interaction, note, embed=embed, files=files,
@@ -131,23 +123,19 @@ class Charts(commands.Cog):
 
     @app_commands.command(name="publish", description=specs.spec("publish").description)
     @app_commands.describe(**specs.describe("publish"))
-    async def publish(self, interaction: discord.Interaction, clip: ClipRange,
-                      withdraw: bool | None = None) -> None:
-        raw = {"clip": clip, "withdraw": withdraw}
-        opts = parse_options("publish", {k: v for k, v in raw.items() if v is not None})
+    async def publish(self, interaction: discord.Interaction, clip: Publish.clip,
+                      withdraw: Publish.withdraw | None = None) -> None:
         await respond.defer(interaction, ephemeral=True, thinking=True)
-        public_id = await self.app.publish(
-            opts["clip"], member_ref(interaction.user), where_of(interaction),
-            public=not opts.get("withdraw", False))
-        await respond.answer(interaction, publish_text(opts["clip"], public_id), ephemeral=True)
+        public_id = await self.app.publish(clip, member_ref(interaction.user),
+                                           where_of(interaction), public=not withdraw)
+        await respond.answer(interaction, publish_text(clip, public_id), ephemeral=True)
 
     @app_commands.command(name="stats", description=specs.spec("stats").description)
     @app_commands.describe(**specs.describe("stats"))
-    @app_commands.choices(period=specs.choices("stats", "period"))
-    async def stats(self, interaction: discord.Interaction, period: str | None = None) -> None:
-        opts = parse_options("stats", {"period": period} if period else {})
-        tables = await self.app.stats(period=opts.get("period"), where=where_of(interaction))
-        await respond.answer(interaction, embed=stats_embed(tables, opts.get("period")))
+    async def stats(self, interaction: discord.Interaction,
+                    period: Stats.period | None = None) -> None:
+        tables = await self.app.stats(period=period, where=where_of(interaction))
+        await respond.answer(interaction, embed=stats_embed(tables, period))
 
 
 async def setup(bot: CadenzaBot) -> None:

@@ -46,8 +46,9 @@ from cadenza.jobs import (
     retried,
 )
 from cadenza.members import UserRef, Where
-from cadenza.options import FORM_SUGGESTIONS, KEY_CHOICES, parse_options
+from cadenza.options import given, parse_options
 from cadenza.origin import PLAIN, Origin
+from cadenza.seeds import DEFAULT_CONTINUE_BARS
 from cadenza.service import Resolved
 from cadenza.store import StoreError
 from cadenza.store_rows import JobRow
@@ -57,12 +58,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BarsRange = specs.int_range("compose", "bars")
-TempoRange = specs.int_range("compose", "tempo")
-TemperatureRange = specs.float_range("compose", "temperature")
-SeedRange = specs.int_range("compose", "seed")
-ClipRange = specs.int_range("continue", "clip")
-MoreBarsRange = specs.int_range("continue", "bars")
+ComposeOptions = specs.Options("compose")
+ContinueOptions = specs.Options("continue")
+VaryOptions = specs.Options("vary")
+RerollOptions = specs.Options("reroll")
 CONTINUE_BARS = (4, 8)  # bars added by the ➕ buttons
 # Under every clip (row 1, after the stars): 🔁 Reroll, ➕ +4 / +8 bars, 🎲 Variation
 REROLL = ButtonKind("reroll", lambda clip: Look("Reroll", "🔁", discord.ButtonStyle.primary, 1),
@@ -83,16 +82,6 @@ def clip_view(number: int) -> discord.ui.View:
     return persistent_view(*star_buttons(number), REROLL.item(number),
                            *(CONTINUE.item(number, bars) for bars in CONTINUE_BARS),
                            VARY.item(number), PLAY.item(number))
-
-
-async def seed_suggestions(interaction: discord.Interaction,
-                           current: str) -> list[app_commands.Choice[str]]:
-    """Names of the seeds this member may use here: their own and the public ones."""
-    if interaction.guild_id is None:
-        return []
-    app = interaction.client.app  # type: ignore[attr-defined]
-    names = await app.seeds.seed_names(member_ref(interaction.user), where_of(interaction), current)
-    return specs.suggest(names, current)
 
 
 def seed_where(interaction: discord.Interaction) -> Where:
@@ -129,77 +118,50 @@ class Compose(commands.Cog):
 
     @app_commands.command(name="compose", description=specs.spec("compose").description)
     @app_commands.describe(**specs.describe("compose"))
-    @app_commands.choices(style=specs.choices("compose", "style"))
     async def compose(
         self,
         interaction: discord.Interaction,
-        style: str | None = None,
-        bars: BarsRange | None = None,
-        tempo: TempoRange | None = None,
-        key: str | None = None,
-        temperature: TemperatureRange | None = None,
-        seed: SeedRange | None = None,
-        model: str | None = None,
-        motif: str | None = None,
-        form: str | None = None,
+        style: ComposeOptions.style | None = None,
+        bars: ComposeOptions.bars | None = None,
+        tempo: ComposeOptions.tempo | None = None,
+        key: ComposeOptions.key | None = None,
+        temperature: ComposeOptions.temperature | None = None,
+        seed: ComposeOptions.seed | None = None,
+        model: ComposeOptions.model | None = None,
+        motif: ComposeOptions.motif | None = None,
+        form: ComposeOptions.form | None = None,
     ) -> None:
-        raw = {"style": style, "bars": bars, "tempo": tempo, "key": key,
-               "temperature": temperature, "seed": seed, "model": model, "motif": motif,
-               "form": form}
-        opts = parse_options("compose", {k: v for k, v in raw.items() if v is not None})
+        opts = given("compose", style=style, bars=bars, tempo=tempo, key=key,
+                     temperature=temperature, seed=seed, model=model, motif=motif, form=form)
         where = seed_where(interaction) if "motif" in opts else where_of(interaction)
         resolved, origin = await self.app.seeds.plan_compose(opts, member_ref(interaction.user),
                                                              where)
         await self.start(interaction, resolved, origin)
 
-    @compose.autocomplete("key")
-    async def _key(self, interaction: discord.Interaction,
-                   current: str) -> list[app_commands.Choice[str]]:
-        return specs.suggest(KEY_CHOICES, current)
-
-    @compose.autocomplete("model")
-    async def _model(self, interaction: discord.Interaction,
-                     current: str) -> list[app_commands.Choice[str]]:
-        return specs.suggest(self.app.composer.model_names(), current)
-
-    @compose.autocomplete("form")
-    async def _form(self, interaction: discord.Interaction,
-                    current: str) -> list[app_commands.Choice[str]]:
-        return specs.suggest(FORM_SUGGESTIONS, current)
-
-    @compose.autocomplete("motif")
-    async def _motif(self, interaction: discord.Interaction,
-                     current: str) -> list[app_commands.Choice[str]]:
-        return await seed_suggestions(interaction, current)
-
     # -- /continue, /vary, /reroll: what the buttons do, typed ------------------------------
 
     @app_commands.command(name="continue", description=specs.spec("continue").description)
     @app_commands.describe(**specs.describe("continue"))
-    async def continue_command(self, interaction: discord.Interaction, clip: ClipRange,
-                               bars: MoreBarsRange | None = None,
-                               seed: SeedRange | None = None) -> None:
-        raw = {"clip": clip, "bars": bars, "seed": seed}
-        opts = parse_options("continue", {k: v for k, v in raw.items() if v is not None})
+    async def continue_command(self, interaction: discord.Interaction,
+                               clip: ContinueOptions.clip,
+                               bars: ContinueOptions.bars | None = None,
+                               seed: ContinueOptions.seed | None = None) -> None:
         await self.start(interaction, *await self.app.seeds.plan_continue(
-            opts["clip"], opts.get("bars", 4), opts.get("seed"),
+            clip, DEFAULT_CONTINUE_BARS if bars is None else bars, seed,
             viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     @app_commands.command(name="vary", description=specs.spec("vary").description)
     @app_commands.describe(**specs.describe("vary"))
-    async def vary_command(self, interaction: discord.Interaction, clip: ClipRange,
-                           seed: SeedRange | None = None) -> None:
-        raw = {"clip": clip, "seed": seed}
-        opts = parse_options("vary", {k: v for k, v in raw.items() if v is not None})
+    async def vary_command(self, interaction: discord.Interaction, clip: VaryOptions.clip,
+                           seed: VaryOptions.seed | None = None) -> None:
         await self.start(interaction, *await self.app.seeds.plan_variation(
-            opts["clip"], opts.get("seed"), viewer=member_ref(interaction.user),
-            where=where_of(interaction)))
+            clip, seed, viewer=member_ref(interaction.user), where=where_of(interaction)))
 
     @app_commands.command(name="reroll", description=specs.spec("reroll").description)
     @app_commands.describe(**specs.describe("reroll"))
-    async def reroll_command(self, interaction: discord.Interaction, clip: ClipRange) -> None:
-        opts = parse_options("reroll", {"clip": clip})
-        await self.reroll(interaction, opts["clip"])
+    async def reroll_command(self, interaction: discord.Interaction,
+                             clip: RerollOptions.clip) -> None:
+        await self.reroll(interaction, clip)
 
     # -- buttons ----------------------------------------------------------------------------
 

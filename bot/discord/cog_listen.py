@@ -18,7 +18,6 @@ from cadenza.discord.player import GuildPlayer, voice_problem
 from cadenza.discord.present import member_ref, where_of
 from cadenza.errors import UserError
 from cadenza.listening import IDLE_SECONDS, entry_line
-from cadenza.options import parse_options
 from cadenza.store_rows import QueueEntry
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ClipRange = specs.int_range("play", "clip")
+Play = specs.Options("play")
 QUEUE_SHOWN = 15
 VoiceChannel = discord.VoiceChannel | discord.StageChannel
 # ▶ under a clip: play it in the member's voice channel (or queue it there)
@@ -129,9 +128,9 @@ class Listen(commands.Cog):
 
     @app_commands.command(name="play", description=specs.spec("play").description)
     @app_commands.describe(**specs.describe("play"))
-    async def play(self, interaction: discord.Interaction, clip: ClipRange | None = None) -> None:
-        opts = parse_options("play", {"clip": clip} if clip is not None else {})
-        await self.play_clip(interaction, opts.get("clip"))
+    async def play(self, interaction: discord.Interaction,
+                   clip: Play.clip | None = None) -> None:
+        await self.play_clip(interaction, clip)
 
     async def play_clip(self, interaction: discord.Interaction, ref: int | None) -> None:
         """Join the member's channel and play (or queue) clip ``ref`` (None: the newest)."""
@@ -158,7 +157,6 @@ class Listen(commands.Cog):
 
     @app_commands.command(name="queue", description=specs.spec("queue").description)
     async def queue(self, interaction: discord.Interaction) -> None:
-        parse_options("queue", {})
         if interaction.guild_id is None:
             raise UserError("voice needs a server: use this in a server's text channel")
         entries = await self.app.listening.queue(interaction.guild_id)
@@ -170,12 +168,10 @@ class Listen(commands.Cog):
 
     @app_commands.command(name="skip", description=specs.spec("skip").description)
     async def skip(self, interaction: discord.Interaction) -> None:
-        parse_options("skip", {})
         await self.skip_current(interaction)
 
     @app_commands.command(name="stop", description=specs.spec("stop").description)
     async def stop(self, interaction: discord.Interaction) -> None:
-        parse_options("stop", {})
         await self.stop_playing(interaction)
 
     def _listening_player(self, interaction: discord.Interaction) -> GuildPlayer:

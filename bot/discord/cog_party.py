@@ -25,7 +25,7 @@ from cadenza.errors import UserError
 from cadenza.jobs import Done, Failed, Job, Stage
 from cadenza.listening import entry_line, ranking_lines
 from cadenza.members import UserRef, Where
-from cadenza.options import GROUPS, PARTY_BARS_DEFAULT, PARTY_COUNT_DEFAULT, parse_options
+from cadenza.options import GROUPS, PARTY_BARS_DEFAULT, PARTY_COUNT_DEFAULT
 from cadenza.service import DEFAULT_STYLE, ComposeRequest
 from cadenza.store import StoreError
 from cadenza.store_rows import Party, QueueEntry
@@ -36,16 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CountRange = specs.int_range("party new", "count")
-BarsRange = specs.int_range("party new", "bars")
-ArenaBarsRange = specs.int_range("party arena", "bars")
+New = specs.Options("party new")
+Arena = specs.Options("party arena")
 MAX_FAILURES = 2  # clips that could not be made before a party stops composing
 ADMIT_RETRY = 5.0  # seconds between tries while the queue is full
 ADMIT_PATIENCE = 600.0  # how long a party waits for room in the queue, in all
-
-
-def _given(**raw: Any) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if v is not None}
 
 
 def party_head(party: Party) -> str:
@@ -88,23 +83,19 @@ class PartyCog(commands.GroupCog, name="Party", group_name="party",
 
     @app_commands.command(name="new", description=specs.spec("party new").description)
     @app_commands.describe(**specs.describe("party new"))
-    @app_commands.choices(style=specs.choices("party new", "style"))
-    async def new(self, interaction: discord.Interaction, style: str | None = None,
-                  count: CountRange | None = None, bars: BarsRange | None = None) -> None:
-        opts = parse_options("party new", _given(style=style, count=count, bars=bars))
+    async def new(self, interaction: discord.Interaction, style: New.style | None = None,
+                  count: New.count | None = None, bars: New.bars | None = None) -> None:
+        bars = PARTY_BARS_DEFAULT if bars is None else bars
         resolved = self.app.composer.resolve_installed(ComposeRequest(
-            style=opts.get("style", DEFAULT_STYLE), bars=opts.get("bars", PARTY_BARS_DEFAULT)))
-        await self._start(interaction, "compose", resolved.style,
-                          opts.get("bars", PARTY_BARS_DEFAULT),
-                          opts.get("count", PARTY_COUNT_DEFAULT), resolved)
+            style=style or DEFAULT_STYLE, bars=bars))
+        await self._start(interaction, "compose", resolved.style, bars,
+                          PARTY_COUNT_DEFAULT if count is None else count, resolved)
 
     @app_commands.command(name="arena", description=specs.spec("party arena").description)
     @app_commands.describe(**specs.describe("party arena"))
-    @app_commands.choices(style=specs.choices("party arena", "style"))
-    async def arena(self, interaction: discord.Interaction, style: str | None = None,
-                    bars: ArenaBarsRange | None = None) -> None:
-        opts = parse_options("party arena", _given(style=style, bars=bars))
-        resolved, matchup = await self.app.arena.plan(opts.get("style"), opts.get("bars"))
+    async def arena(self, interaction: discord.Interaction, style: Arena.style | None = None,
+                    bars: Arena.bars | None = None) -> None:
+        resolved, matchup = await self.app.arena.plan(style, bars)
         await self._start(interaction, "arena", resolved.style, resolved.bars, 2, resolved,
                           matchup)
 

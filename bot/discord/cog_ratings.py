@@ -13,15 +13,13 @@ from cadenza.app import RateResult
 from cadenza.discord import respond, specs
 from cadenza.discord.buttons import ID, ButtonKind, Field, Look
 from cadenza.discord.present import member_ref, stars_text, where_of
-from cadenza.options import parse_options
 
 if TYPE_CHECKING:
     from cadenza.discord.client import CadenzaBot
 
 log = logging.getLogger(__name__)
 
-ClipRange = specs.int_range("rate", "clip")
-StarsRange = specs.int_range("rate", "stars")
+Rate = specs.Options("rate")
 # ⭐ 1-5 under every clip and under the clip being heard in voice
 RATE = ButtonKind("rate", lambda clip, stars: Look(str(stars), "⭐", row=0),
                   clip=ID, stars=Field("[1-5]", int))
@@ -71,10 +69,9 @@ class Ratings(commands.Cog):
 
     @app_commands.command(name="rate", description=specs.spec("rate").description)
     @app_commands.describe(**specs.describe("rate"))
-    async def rate_command(self, interaction: discord.Interaction, clip: ClipRange,
-                           stars: StarsRange) -> None:
-        opts = parse_options("rate", {"clip": clip, "stars": stars})
-        await self.rate(interaction, opts["clip"], opts["stars"])
+    async def rate_command(self, interaction: discord.Interaction, clip: Rate.clip,
+                           stars: Rate.stars) -> None:
+        await self.rate(interaction, clip, stars)
 
 
 async def setup(bot: CadenzaBot) -> None:
