@@ -40,10 +40,9 @@ from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
 from cadenza.config import Settings, default_workers  # noqa: E402
 from cadenza.discord.client import CadenzaBot  # noqa: E402
 from cadenza.discord.runner import settle_heap  # noqa: E402
-from cadenza.jobs import JobQueue  # noqa: E402
 from cadenza.models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
 from cadenza.styles import STYLE_NAMES  # noqa: E402
-from cadenza.wiring import SERVING_THREADS, open_app  # noqa: E402
+from cadenza.wiring import SERVING_THREADS, job_queue, open_app  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
 T = TypeVar("T")
@@ -115,7 +114,7 @@ async def run(args: argparse.Namespace) -> None:
             await side.call(api.start())
             try:
                 settings = Settings(token=api.token, db_path=app.store.path, dev_guild=api.guild_id)
-                jobs = JobQueue(app, capacity=max(16, args.members * 3), workers=args.workers)
+                jobs = job_queue(app, capacity=max(16, args.members * 3), workers=args.workers)
                 bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
                 members = [api.add_member(name=f"member{i}") for i in range(args.members)]
                 latencies: list[float] = []

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cadenza.app import STAGES, Cadenza
+from cadenza.app import STAGES
 from cadenza.arena import ArenaResult, Matchup
 from cadenza.deadlines import StageTimeout
 from cadenza.errors import ResourceError, UserError, WriteError, new_error_id
@@ -34,7 +34,7 @@ from cadenza.library import ClipResult
 from cadenza.members import UserRef, Where
 from cadenza.origin import PLAIN, Origin
 from cadenza.service import Resolved
-from cadenza.store import DEFAULT_LEASE, StoreError
+from cadenza.store import DEFAULT_LEASE, Store, StoreError
 from cadenza.store_rows import JobRow
 
 log = logging.getLogger(__name__)
@@ -212,17 +212,23 @@ class JobQueue:
     time, so the default of 3 means "one composing and two waiting".
     """
 
-    def __init__(self, app: Cadenza, *, capacity: int = DEFAULT_CAPACITY,
-                 per_member: int = DEFAULT_PER_MEMBER, workers: int = 1,
-                 lease: float | None = None, owner: str | None = None) -> None:
+    def __init__(self, store: Store, *, compose: Callable[..., Awaitable[ClipResult]],
+                 compose_pair: Callable[..., Awaitable[ArenaResult]],
+                 capacity: int = DEFAULT_CAPACITY, per_member: int = DEFAULT_PER_MEMBER,
+                 workers: int = 1, lease: float | None = None,
+                 owner: str | None = None) -> None:
+        """``compose`` makes a job's clip (``Cadenza.compose``), ``compose_pair`` an arena
+        pair (``Arena.compose_pair``); the job rows live in ``store``."""
         if capacity < 1 or per_member < 1 or workers < 1:
             raise ValueError("capacity, per_member and workers must be at least 1")
-        self.app = app
+        self.store = store
+        self.compose = compose
+        self.compose_pair = compose_pair
         # Jobs are this process's in the store while it renews their leases. A SQLite file has
         # one process: lease 0, so a restart takes its jobs at once. PostgreSQL may be shared
         # by several gateway processes: a dead one's jobs are taken once its leases run out.
         if lease is None:
-            lease = DEFAULT_LEASE if getattr(app.store, "backend", "sqlite") == "postgresql" \
+            lease = DEFAULT_LEASE if getattr(store, "backend", "sqlite") == "postgresql" \
                 else 0.0
         self.lease = lease
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -251,7 +257,7 @@ class JobQueue:
         Returns every interrupted job whose member has not been told yet (this start's and
         any an earlier start could not report); call ``mark_notified`` once told.
         """
-        pending = await self.app.store.interrupt_open_jobs(self.owner, self.lease)
+        pending = await self.store.interrupt_open_jobs(self.owner, self.lease)
         self._tasks = [asyncio.create_task(self._worker(), name=f"cadenza-job-worker-{n}")
                        for n in range(self.workers)]
         if self.lease > 0:
@@ -263,9 +269,9 @@ class JobQueue:
         while True:
             await asyncio.sleep(self.lease / RENEWALS_PER_LEASE)
             try:
-                await self.app.store.renew_leases(self.owner, self.lease)
+                await self.store.renew_leases(self.owner, self.lease)
                 # Our own jobs' leases were just renewed: only a dead process's are taken.
-                taken = await self.app.store.interrupt_open_jobs(self.owner, self.lease)
+                taken = await self.store.interrupt_open_jobs(self.owner, self.lease)
             except StoreError:
                 log.warning("could not renew the job leases of %s", self.owner, exc_info=True)
                 continue
@@ -277,15 +283,15 @@ class JobQueue:
                                   [j.id for j in taken])
 
     async def mark_notified(self, job_id: int, message_id: int | None = None) -> None:
-        await self.app.store.mark_job_notified(job_id, message_id)
+        await self.store.mark_job_notified(job_id, message_id)
 
     async def stored(self, job_id: int) -> JobRow | None:
         """A job's row, this run's or an earlier one's (e.g. to retry an interrupted one)."""
-        return await self.app.store.get_job(job_id)
+        return await self.store.get_job(job_id)
 
     async def record_retry(self, row: JobRow, retry: Job) -> None:
         """Close an interrupted job's row as tried again by ``retry`` (once queued)."""
-        await self.app.store.finish_job(
+        await self.store.finish_job(
             row.id, "failed", error=f"{row.error or 'interrupted'}{RETRIED}{retry.id}")
 
     async def close(self) -> None:
@@ -300,7 +306,7 @@ class JobQueue:
         if self.lease > 0:
             # The next process takes the open jobs at once, not after the lease.
             try:
-                await self.app.store.release_leases(self.owner)
+                await self.store.release_leases(self.owner)
             except StoreError:
                 log.warning("could not release the job leases of %s", self.owner,
                             exc_info=True)
@@ -349,7 +355,7 @@ class JobQueue:
         if job not in self._admitted:
             raise ValueError(f"{job!r} was not admitted")
         try:
-            job.id = await self.app.store.add_job(
+            job.id = await self.store.add_job(
                 user_id=job.user.id, user_name=job.user.name,
                 params=job_params(job.resolved, job.origin, job.matchup),
                 guild_id=job.where.guild_id, channel_id=job.where.channel_id,
@@ -380,7 +386,7 @@ class JobQueue:
         job.message_id = message_id
         if job.id is not None:
             try:
-                await self.app.store.set_job_message(job.id, message_id)
+                await self.store.set_job_message(job.id, message_id)
             except StoreError:
                 log.exception("could not record the message of job %s", job.id)
 
@@ -451,7 +457,7 @@ class JobQueue:
         job.started_at = time.monotonic()
         job.emit(Started())
         try:
-            await self.app.store.start_job(job.id)
+            await self.store.start_job(job.id)
         except StoreError:
             log.exception("could not mark job %d running", job.id)
         loop = asyncio.get_running_loop()
@@ -470,10 +476,10 @@ class JobQueue:
         try:
             result: ClipResult | ArenaResult
             if job.matchup is not None:
-                result = await self.app.arena.compose_pair(
+                result = await self.compose_pair(
                     job.resolved, job.matchup, job.user, job.where, progress=progress)
             else:
-                result = await self.app.compose(job.resolved, job.user, job.where,
+                result = await self.compose(job.resolved, job.user, job.where,
                                                 origin=job.origin, progress=progress)
         except asyncio.CancelledError:
             self._interrupt(job)
@@ -545,11 +551,11 @@ class JobQueue:
     async def _record_end(self, job: Job, status: str, clip_id: int | None,
                           error: str | None) -> None:
         assert job.id is not None
-        await self.app.store.finish_job(job.id, status, clip_id=clip_id, error=error,
+        await self.store.finish_job(job.id, status, clip_id=clip_id, error=error,
                                         owner=self.owner)
         if status != "cancelled" and not job.answer_recorded_by_follower:
             # Nobody posts an answer to record: the event itself is the answer.
-            await self.app.store.record_answer(job.id, None)
+            await self.store.record_answer(job.id, None)
 
     async def claim_answer(self, job: Job) -> bool:
         """Before posting a job's answer: False when another process has taken the job over
@@ -558,7 +564,7 @@ class JobQueue:
         if job.id is None:
             return True
         try:
-            return await self.app.store.claim_answer(job.id, self.owner)
+            return await self.store.claim_answer(job.id, self.owner)
         except StoreError:
             log.warning("could not claim the answer of job %d; answering", job.id, exc_info=True)
             return True
@@ -567,7 +573,7 @@ class JobQueue:
         if job.id is None:
             return
         try:
-            await self.app.store.record_answer(job.id, message_id)
+            await self.store.record_answer(job.id, message_id)
         except StoreError:
             log.exception("could not record the answer of job %d", job.id)
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cadenza.config import Settings, cpu_count
 
 if TYPE_CHECKING:
     from cadenza.app import Cadenza
+    from cadenza.jobs import JobQueue
     from cadenza.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -66,3 +67,13 @@ async def open_app(settings: Settings, *,
                       deadlines=settings.deadlines, clip_pool=clip_pool)
         stack.push_async_callback(app.close)
         yield app
+
+
+def job_queue(app: Cadenza, **options: Any) -> JobQueue:
+    """The compose queue over ``app``'s parts: its store keeps the job rows, ``Cadenza.compose``
+    makes a job's clip and ``Arena.compose_pair`` an arena pair. ``options``: capacity,
+    per_member, workers, lease, owner (``JobQueue``)."""
+    from cadenza.jobs import JobQueue
+
+    return JobQueue(app.store, compose=app.compose, compose_pair=app.arena.compose_pair,
+                    **options)

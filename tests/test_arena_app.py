@@ -18,11 +18,12 @@ from cadenza.app import Cadenza
 from cadenza.arena import ArenaResult, Matchup, build_leaderboard
 from cadenza.console import Console
 from cadenza.errors import UserError
-from cadenza.jobs import Done, JobQueue, Stage, matchup_from_params
+from cadenza.jobs import Done, Stage, matchup_from_params
 from cadenza.members import UserRef, Where
 from cadenza.models.registry import ModelRegistry
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
+from cadenza.wiring import job_queue
 
 ALICE, BOB = UserRef(1, "alice"), UserRef(2, "bob")
 HERE = Where(guild_id=10, channel_id=20)
@@ -232,7 +233,7 @@ async def test_leaderboard_is_bradley_terry_on_the_decisive_votes(trio: Cadenza)
 
 
 async def test_an_arena_job_reports_both_clips_and_keeps_its_matchup(app: Cadenza) -> None:
-    queue = JobQueue(app)
+    queue = job_queue(app)
     await queue.start()
     try:
         app.arena.rng = random.Random(2)

@@ -32,6 +32,7 @@ from cadenza.discord.client import CadenzaBot
 from cadenza.jobs import JobQueue
 from cadenza.service import Composer, Resolved
 from cadenza.store import Store
+from cadenza.wiring import job_queue
 
 SLOW = 60.0  # seconds to wait for a whole compose on a busy CI machine
 
@@ -93,7 +94,7 @@ async def cadenza(api: DiscordDouble, tmp_path: Path, registry, *, gated: bool =
     app = Cadenza(composer, store, output_dir=tmp_path / "out")
     if warm:
         await app.warm_up()  # as the runner does before connecting
-    jobs = JobQueue(app, capacity=capacity, per_member=per_member)
+    jobs = job_queue(app, capacity=capacity, per_member=per_member)
     settings = Settings(token=api.token, db_path=db, output_dir=tmp_path / "out",
                         dev_guild=_dev_guild(api, dev_guild), owner_ids=owner_ids)
     bot = CadenzaBot(app=app, jobs=jobs, settings=settings, token_ttl=token_ttl,

@@ -23,9 +23,9 @@ from cadenza.clip_pool import ClipPool
 from cadenza.config import Settings
 from cadenza.deadlines import Deadlines
 from cadenza.discord.client import CadenzaBot
-from cadenza.jobs import JobQueue
 from cadenza.service import Composer
 from cadenza.store import Store
+from cadenza.wiring import job_queue
 
 # Holds the write lock of a SQLite file for argv[2] seconds, as another program would.
 LOCKER = """
@@ -54,7 +54,7 @@ async def bot_with(api: DiscordDouble, tmp_path: Path, registry, deadlines: Dead
                   clip_pool=clip_pool)
     settings = Settings(token=api.token, db_path=db, output_dir=tmp_path / "out",
                         dev_guild=api.guild_id, deadlines=deadlines)
-    bot = CadenzaBot(app=app, jobs=JobQueue(app), settings=settings)
+    bot = CadenzaBot(app=app, jobs=job_queue(app), settings=settings)
     if warm:
         bot.spawn(app.warm_up())
     try:

@@ -177,7 +177,7 @@ async def test_a_gateway_queue_whose_process_stops_renewing_is_answered_by_anoth
     from test_jobs import GatedComposer, request
 
     from cadenza.app import Cadenza, UserRef, Where
-    from cadenza.jobs import JobQueue
+    from cadenza.wiring import job_queue
 
     lease = 1.2
     apps, queues = [], []
@@ -185,7 +185,7 @@ async def test_a_gateway_queue_whose_process_stops_renewing_is_answered_by_anoth
         composer = GatedComposer(tiny_registry)
         store = await Store.open(pg_url)
         apps.append(Cadenza(composer, store, output_dir=tmp_path / name, workers=1))
-        queues.append(JobQueue(apps[-1], lease=lease, owner=f"gateway-{name}"))
+        queues.append(job_queue(apps[-1], lease=lease, owner=f"gateway-{name}"))
     a, b = queues
     taken: list[list[int]] = []
 

@@ -27,7 +27,6 @@ from cadenza.jobs import (
     Interrupted,
     Job,
     JobEvent,
-    JobQueue,
     MemberLimit,
     Queued,
     QueueFull,
@@ -38,6 +37,7 @@ from cadenza.members import UserRef, Where
 from cadenza.origin import Origin
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
+from cadenza.wiring import job_queue
 
 ALICE, BOB, CAROL = UserRef(1, "alice"), UserRef(2, "bob"), UserRef(3, "carol")
 HERE = Where(guild_id=10, channel_id=20)
@@ -93,7 +93,7 @@ def rows(app: Cadenza, sql: str) -> list[tuple]:
 
 
 async def test_a_job_reports_queued_started_every_stage_then_done(app: Cadenza) -> None:
-    queue = JobQueue(app)
+    queue = job_queue(app)
     await queue.start()
     try:
         job = await queue.submit(request(app, 7, style="folk"), ALICE, HERE)
@@ -114,7 +114,7 @@ async def test_a_job_reports_queued_started_every_stage_then_done(app: Cadenza) 
 
 
 async def test_limits_positions_and_cancelling(gated: Cadenza) -> None:
-    queue = JobQueue(gated, capacity=3, per_member=3, workers=1)
+    queue = job_queue(gated, capacity=3, per_member=3, workers=1)
     await queue.start()
     try:
         first = await queue.submit(request(gated, 1), ALICE)
@@ -160,7 +160,7 @@ async def test_limits_positions_and_cancelling(gated: Cadenza) -> None:
 
 
 async def test_one_member_runs_one_job_at_a_time_even_with_free_workers(gated: Cadenza) -> None:
-    queue = JobQueue(gated, workers=2)
+    queue = job_queue(gated, workers=2)
     await queue.start()
     try:
         a1 = await queue.submit(request(gated, 1), ALICE)
@@ -181,7 +181,7 @@ async def test_one_member_runs_one_job_at_a_time_even_with_free_workers(gated: C
 async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, caplog,  # type: ignore[no-untyped-def]
                                                   monkeypatch) -> None:
     caplog.set_level(logging.WARNING)
-    queue = JobQueue(app)
+    queue = job_queue(app)
     await queue.start()
     try:
         # A user error found only once the job runs: the member is told as it is.
@@ -230,7 +230,7 @@ async def test_failures_are_reported_and_recorded(app: Cadenza, tmp_path: Path, 
 
 
 async def test_shutdown_leaves_open_jobs_for_the_next_start_to_report(gated: Cadenza) -> None:
-    queue = JobQueue(gated, workers=1)
+    queue = job_queue(gated, workers=1)
     assert await queue.start() == []
     running = await queue.submit(request(gated, 1, style="blues"), ALICE, HERE)
     await until(lambda: gated.composer.entered, "the job to start")
@@ -246,7 +246,7 @@ async def test_shutdown_leaves_open_jobs_for_the_next_start_to_report(gated: Cad
     assert rows(gated, "SELECT id, status FROM jobs ORDER BY id") == [(1, "running"),
                                                                       (2, "queued")]
 
-    again = JobQueue(gated)
+    again = job_queue(gated)
     reported = await again.start()
     try:
         assert [(j.id, j.status, j.user_name, j.message_id) for j in reported] == [
@@ -259,7 +259,7 @@ async def test_shutdown_leaves_open_jobs_for_the_next_start_to_report(gated: Cad
 
 
 async def test_abandoned_admission_frees_its_place(app: Cadenza) -> None:
-    queue = JobQueue(app, capacity=1)
+    queue = job_queue(app, capacity=1)
     job = queue.admit(request(app, 1), ALICE)
     with pytest.raises(QueueFull):
         queue.admit(request(app, 2), BOB)

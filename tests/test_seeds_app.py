@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cadenza.app import Cadenza
 from cadenza.arrange import unswing
 from cadenza.errors import ResourceError, UserError
-from cadenza.jobs import Done, JobQueue, job_params, origin_from_params
+from cadenza.jobs import Done, job_params, origin_from_params
 from cadenza.members import UserRef, Where
 from cadenza.models.registry import ModelRegistry
 from cadenza.music.midi_io import midi_to_score, score_to_midi
@@ -30,6 +30,7 @@ from cadenza.seeds import MAX_UPLOAD_BYTES, Upload, preview_score
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
 from cadenza.store_rows import NewClip
+from cadenza.wiring import job_queue
 
 ALICE, BOB, CAROL = UserRef(1, "alice"), UserRef(2, "bob"), UserRef(3, "carol")
 HERE = Where(guild_id=10, channel_id=20)
@@ -352,7 +353,7 @@ async def test_seeded_jobs_keep_their_origin_in_the_queue_and_the_store(app: Cad
     params = job_params(resolved, origin)
     assert Resolved.from_params(params) == resolved and origin_from_params(params) == origin
     assert origin_from_params(job_params(resolved, Origin())) == Origin()
-    queue = JobQueue(app)
+    queue = job_queue(app)
     await queue.start()
     try:
         job = await queue.submit(resolved, BOB, HERE, origin)

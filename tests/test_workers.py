@@ -14,11 +14,12 @@ from cadenza.app import Cadenza
 from cadenza.batching import MelodyBatcher
 from cadenza.config import cpu_count
 from cadenza.deadlines import Deadlines, StageTimeout
-from cadenza.jobs import Done, Failed, JobQueue
+from cadenza.jobs import Done, Failed
 from cadenza.members import UserRef
 from cadenza.models.sample import SamplingStopped
 from cadenza.service import Composer, ComposeRequest
 from cadenza.store import Store
+from cadenza.wiring import job_queue
 from cadenza.workers import ThreadPool, current_token
 
 ALICE, BOB = UserRef(1, "alice"), UserRef(2, "bob")
@@ -109,7 +110,7 @@ async def test_a_job_past_its_deadline_fails_with_a_message_and_the_next_job_run
     store = await Store.open(tmp_path / "c.db")
     app = Cadenza(Composer(tiny_registry), store, output_dir=tmp_path / "out",
                   deadlines=Deadlines(generate=0.05))
-    queue = JobQueue(app, workers=1)
+    queue = job_queue(app, workers=1)
     await queue.start()
     try:
         slow = await queue.submit(

@@ -17,8 +17,7 @@ import discord
 from cadenza.config import Settings
 from cadenza.discord.client import CadenzaBot
 from cadenza.errors import ResourceError, UserError
-from cadenza.jobs import JobQueue
-from cadenza.wiring import open_app
+from cadenza.wiring import job_queue, open_app
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ def settle_heap() -> None:
 async def open_bot(settings: Settings) -> AsyncIterator[CadenzaBot]:
     """A ready-to-start bot with its application; everything is closed on exit."""
     async with open_app(settings) as app:
-        jobs = JobQueue(app, capacity=settings.queue_size, per_member=settings.per_user_queue,
-                        workers=settings.workers, lease=settings.job_lease)
+        jobs = job_queue(app, capacity=settings.queue_size, per_member=settings.per_user_queue,
+                         workers=settings.workers, lease=settings.job_lease)
         bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
         # Beside connecting, never before it: importing torch, loading the checkpoint and
         # starting a render process take seconds, and a warm-up stuck past its deadlines must
