@@ -16,6 +16,7 @@ from cadenza.drums import KITS, drum_part
 from cadenza.music.score import (
     GRID,
     ChordEvent,
+    Meter,
     Note,
     Score,
     Track,
@@ -42,12 +43,12 @@ PAN = {"lead": 60, "chords": 40, "bass": 64, "drums": 72}
 class Ctx:
     """What every part builder needs: meter, bar length, chord timeline and the RNG."""
 
-    def __init__(self, spec: StyleSpec, meter: tuple[int, int], bars: int,
+    def __init__(self, spec: StyleSpec, meter: Meter, bars: int,
                  chords: Sequence[ChordEvent], key: Key, rng: np.random.Generator) -> None:
         self.spec, self.meter, self.bars, self.key, self.rng = spec, meter, bars, key, rng
         self.bar = bar_ticks(meter, RES)
-        self.compound = meter[1] == 8 and meter[0] % 3 == 0
-        self.beat = RES * 3 // 2 if self.compound else RES * 4 // meter[1]
+        self.compound = meter.den == 8 and meter.num % 3 == 0
+        self.beat = RES * 3 // 2 if self.compound else RES * 4 // meter.den
         self.end = bars * self.bar
         self.chords = list(chords)
         self.lead_median: float | None = None
@@ -171,7 +172,7 @@ def _comp_span(ctx: Ctx, style: str, v: list[int], s: int, e: int) -> list[Note]
         hit(0, beats, 62)
     elif style == "ragtime":
         # "pah": chords on the off-beats between the bass's "oom"s
-        step = 0.5 if ctx.meter == (2, 4) else 1.0
+        step = 0.5 if ctx.meter == Meter(2, 4) else 1.0
         off = step
         while off < beats:
             hit(off, step * 0.8, 64)
@@ -181,7 +182,7 @@ def _comp_span(ctx: Ctx, style: str, v: list[int], s: int, e: int) -> list[Note]
             for b in range(int(beats)):
                 hit(b, 0.66, 74)
                 hit(b + 2 / 3, 0.33, 56, up=True)
-        elif ctx.meter == (3, 4):
+        elif ctx.meter == Meter(3, 4):
             for b in range(1, int(beats)):
                 hit(b, 0.9, 70)  # waltz: bass on 1, chords on 2 and 3
         else:
@@ -223,7 +224,7 @@ def bass_part(ctx: Ctx) -> list[Note]:
                 out.append(Note(s + k * half, int(half * 0.85), p, ctx.vel(88 if k % 2 == 0
                                                                               else 70)))
         elif style == "ragtime":
-            step = RES if ctx.meter == (2, 4) else ctx.beat * 2
+            step = RES if ctx.meter == Meter(2, 4) else ctx.beat * 2
             k = 0
             while s + k * step < e:
                 p = root if k % 2 == 0 else fifth
@@ -235,7 +236,7 @@ def bass_part(ctx: Ctx) -> list[Note]:
         elif style == "classical":
             out.append(Note(s, e - s, root, ctx.vel(74)))
         else:  # folk, celtic: root on the downbeat, fifth on the middle beat
-            half = beats // 2 if beats >= 2 and ctx.meter != (3, 4) else beats
+            half = beats // 2 if beats >= 2 and ctx.meter != Meter(3, 4) else beats
             out.append(Note(s, int(half * ctx.beat * 0.95), root, ctx.vel(86)))
             if half < beats:
                 out.append(Note(s + half * ctx.beat, int((beats - half) * ctx.beat * 0.95),
@@ -287,13 +288,15 @@ def arrange(
     plan: Sequence[tuple[int, Chord]],
     *,
     spec: StyleSpec,
-    meter: tuple[int, int],
+    meter: Meter | tuple[int, int],
     bars: int,
     tempo: float,
     key: Key,
     rng: np.random.Generator,
 ) -> Score:
     """The full band score (resolution RES) for a GRID melody and a GRID chord plan."""
+    # Typed once here: offline callers (training pieces' lines, metric lines) hold plain pairs.
+    meter = Meter.parse(meter)
     bar = bar_ticks(meter, RES)
     end = bars * bar
     marks = sorted((t * 4, c) for t, c in plan if t * 4 < end)

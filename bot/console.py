@@ -27,6 +27,7 @@ from cadenza.listening import VOICE_NEEDS_DISCORD
 from cadenza.members import CONSOLE_USER_ID, UserRef, Where
 from cadenza.models.errors import ModelError
 from cadenza.music.motif import Motif
+from cadenza.music.score import Meter
 from cadenza.options import COMMANDS, CONSOLE_DEFAULTS, NOTES_HELP, parse_options
 from cadenza.origin import Origin
 from cadenza.seeds import DEFAULT_CONTINUE_BARS, SeedResult, Upload, check_upload_size
@@ -340,7 +341,7 @@ class Console:
         elif "file" in opts:
             kwargs["upload"] = file_upload(opts["file"])
         else:
-            kwargs.update(notes=opts["notes"], meter=opts.get("meter", (4, 4)))
+            kwargs.update(notes=opts["notes"], meter=opts.get("meter", Meter(4, 4)))
         result: SeedResult = await self.app.seeds.share_seed(opts["name"], self.user, self.where,
                                                        **kwargs)
         self.say(f"shared seed {seed_line(result.seed)}")

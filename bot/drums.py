@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cadenza.music.score import GRID, Note, bar_ticks
+from cadenza.music.score import GRID, Meter, Note, bar_ticks
 
 # General MIDI percussion keys
 KICK, KICK2, STICK, SNARE, LO_TOM, HAT, HI_TOM, PEDAL_HAT, OPEN_HAT = 36, 35, 37, 38, 41, 42, 43, \
@@ -60,12 +60,12 @@ _PATTERNS: dict[str, dict[tuple[int, int], list[Hit]]] = {
 }
 
 
-def _fallback(style: str, meter: tuple[int, int]) -> list[Hit]:
+def _fallback(style: str, meter: Meter) -> list[Hit]:
     pats = _PATTERNS.get(style) or _PATTERNS["folk"]
     if meter in pats:
         return pats[meter]
-    beats = meter[0] if meter[1] == 4 else meter[0] // 3
-    step = 1.0 if meter[1] == 4 else 1.5
+    beats = meter.num if meter.den == 4 else meter.num // 3
+    step = 1.0 if meter.den == 4 else 1.5
     return [(0.0, KICK, 88)] + [(b * step, HAT, 52) for b in range(1, beats)]
 
 
@@ -81,7 +81,7 @@ def _fill(style: str, bar_q: float) -> list[Hit]:
 
 def drum_part(
     style: str,
-    meter: tuple[int, int],
+    meter: Meter,
     bars: int,
     res: int,
     rng: np.random.Generator,
@@ -120,7 +120,7 @@ def drum_part(
     return sorted(set(notes))
 
 
-def _classical(meter: tuple[int, int], bars: int, res: int, roots: list[int]) -> list[Note]:
+def _classical(meter: Meter, bars: int, res: int, roots: list[int]) -> list[Note]:
     """Timpani on the chord root at phrase starts and a roll into the final chord."""
     bar_t = bar_ticks(meter, res)
     notes: list[Note] = []

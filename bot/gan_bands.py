@@ -33,7 +33,7 @@ from cadenza.arrange import arrange
 from cadenza.models.training.corpus import NO_CHORD, Piece
 from cadenza.models.training.dataset import is_heldout
 from cadenza.models.training.style_corpus import SOURCES, source_kind
-from cadenza.music.score import Note, Score
+from cadenza.music.score import Meter, Note, Score
 from cadenza.music.theory import Chord
 from cadenza.styles import STYLES
 
@@ -100,7 +100,7 @@ def in_common_time(band: Score) -> Score:
         return band
     if band.bars % k:
         raise ValueError(f"{band.bars} bars of 2/4 do not pair into 4/4 bars")
-    return replace(band, time_signature=(4, 4), bars=band.bars // k)
+    return replace(band, time_signature=Meter(4, 4), bars=band.bars // k)
 
 
 def arranged_band(piece: Piece, first_bar: int, bars: int, rng: np.random.Generator,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from cadenza.music.form import Section
-from cadenza.music.score import GRID, bar_ticks
+from cadenza.music.score import GRID, Meter, bar_ticks
 from cadenza.music.theory import Chord, Key
 
 Plan = list[tuple[int, Chord]]
@@ -20,9 +20,9 @@ Plan = list[tuple[int, Chord]]
 BarT = list[tuple[float, int, str]]
 
 
-def _realise(templates: list[BarT], key: Key, meter: tuple[int, int]) -> Plan:
+def _realise(templates: list[BarT], key: Key, meter: Meter) -> Plan:
     bt = bar_ticks(meter)
-    beat = GRID if meter[1] == 4 else GRID * 3 // 2
+    beat = GRID if meter.den == 4 else GRID * 3 // 2
     plan: Plan = []
     for b, bar in enumerate(templates):
         for frac, semis, q in bar:
@@ -50,7 +50,7 @@ def _choice(rng: np.random.Generator, items: list, weights: list[float] | None =
 # ------------------------------------------------------------------ jazz
 
 
-def plan_jazz(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
+def plan_jazz(key: Key, bars: int, meter: Meter, rng: np.random.Generator) -> Plan:
     """Phrases of ii-V-I cells, turnarounds, tritone subs and backdoor moves; ends on I."""
     minor = key.mode == "minor"
     tonic_q = _choice(rng, ["m9", "m6", "m7"]) if minor else _choice(rng, ["maj7", "6", "maj9"])
@@ -108,7 +108,7 @@ _TWELVE_BAR = {
 }
 
 
-def plan_blues(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
+def plan_blues(key: Key, bars: int, meter: Meter, rng: np.random.Generator) -> Plan:
     """12-bar form (choruses repeat; shorter clips take the form's start) ending on I."""
     minor = key.mode == "minor"
     form = _TWELVE_BAR[_choice(rng, list(_TWELVE_BAR), [3, 2, 1])]
@@ -155,9 +155,9 @@ def _degree_chord(key: Key, degree: int, seventh: bool = False) -> tuple[int, st
     return s, q
 
 
-def plan_classical(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
+def plan_classical(key: Key, bars: int, meter: Meter, rng: np.random.Generator) -> Plan:
     """Two chords a bar through T-S-D-T functions; half cadence mid-phrase, V7-I at the end."""
-    per_bar = 2 if meter[0] % 2 == 0 else 1 if meter == (3, 4) else 2
+    per_bar = 2 if meter.num % 2 == 0 else 1 if meter == Meter(3, 4) else 2
     slots = (bars - 1) * per_bar + 1  # the final tonic takes the whole last bar
     degrees: list[int] = [1]
     while len(degrees) < slots:
@@ -183,7 +183,7 @@ def plan_classical(key: Key, bars: int, meter: tuple[int, int], rng: np.random.G
 # ------------------------------------------------------------------ folk and celtic
 
 
-def plan_folk(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
+def plan_folk(key: Key, bars: int, meter: Meter, rng: np.random.Generator) -> Plan:
     """I-IV-V song harmony, a chord a bar (two in some 4/4 bars), phrase cadences."""
     if key.mode == "major":
         pool = [(0, "maj"), (5, "maj"), (7, "maj"), (9, "min"), (2, "min"), (7, "7")]
@@ -205,7 +205,7 @@ def plan_folk(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Genera
             while chord == prev:
                 chord = _choice(rng, pool, weights)
         bar: BarT = [(0, *chord)]
-        if meter == (4, 4) and b not in (0, bars - 1) and rng.random() < 0.25:
+        if meter == Meter(4, 4) and b not in (0, bars - 1) and rng.random() < 0.25:
             bar.append((0.5, *dom))
         bars_t.append(bar)
         prev = chord
@@ -214,7 +214,7 @@ def plan_folk(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Genera
     return _realise(bars_t, key, meter)
 
 
-def plan_celtic(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
+def plan_celtic(key: Key, bars: int, meter: Meter, rng: np.random.Generator) -> Plan:
     """Modal two-bar patterns (I-bVII mixolydian, i-bVII dorian) in 8-bar strains."""
     if key.mode == "major":
         patterns = [[(0, "maj"), (10, "maj")], [(0, "maj"), (5, "maj")], [(0, "maj"), (7, "maj")],
@@ -239,7 +239,7 @@ def plan_celtic(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Gene
 # ------------------------------------------------------------------ ragtime
 
 
-def plan_ragtime(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator) -> Plan:
+def plan_ragtime(key: Key, bars: int, meter: Meter, rng: np.random.Generator) -> Plan:
     """Strains of secondary dominants around the circle (VI7-II7-V7-I) and diminished passing."""
     strains: list[list[BarT]] = [
         [[(0, 0, "maj")], [(0, 0, "maj")], [(0, 9, "7")], [(0, 9, "7")],
@@ -263,7 +263,7 @@ def plan_ragtime(key: Key, bars: int, meter: tuple[int, int], rng: np.random.Gen
     return _realise(bars_t, key, meter)
 
 
-PLANNERS: dict[str, Callable[[Key, int, tuple[int, int], np.random.Generator], Plan]] = {
+PLANNERS: dict[str, Callable[[Key, int, Meter, np.random.Generator], Plan]] = {
     "jazz": plan_jazz,
     "blues": plan_blues,
     "classical": plan_classical,
@@ -274,7 +274,7 @@ PLANNERS: dict[str, Callable[[Key, int, tuple[int, int], np.random.Generator], P
 
 
 def plan_chords(
-    style: str, key: Key, bars: int, meter: tuple[int, int], rng: np.random.Generator,
+    style: str, key: Key, bars: int, meter: Meter, rng: np.random.Generator,
     sections: Sequence[Section] = (),
 ) -> Plan:
     """The style's rule-based plan. With a form, each new section letter gets a plan of its

@@ -31,7 +31,7 @@ from cadenza.music.motif import (
     fit_meter,
 )
 from cadenza.music.notation import NotationError, format_notes, parse_notes
-from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.score import COMMON_TIME, GRID, Meter, Note, Score, Track
 from cadenza.options import SEED_MAX, parse_seed_name
 from cadenza.origin import PLAIN, PRIVATE_LABEL, Lineage, Origin, lineage_of, node_text
 from cadenza.runtime import Workers
@@ -230,7 +230,7 @@ def _motif_from_upload(data: bytes, filename: str) -> tuple[Motif, list[str]]:
     return motif, [*imported.warnings, *fitted, *trimmed]
 
 
-def _motif_from_notes(text: str, meter: tuple[int, int]) -> tuple[Motif, list[str]]:
+def _motif_from_notes(text: str, meter: Meter) -> tuple[Motif, list[str]]:
     warnings: list[str] = []
     try:
         score = parse_notes(text, meter=meter, max_bars=MAX_MOTIF_BARS, warnings=warnings)
@@ -403,7 +403,7 @@ class Seeds:
     async def share_seed(self, name: str, user: UserRef, where: Where, *,
                          clip_id: int | None = None, bar_range: tuple[int, int] | None = None,
                          upload: Upload | None = None, notes: str | None = None,
-                         meter: tuple[int, int] = (4, 4), public: bool = False) -> SeedResult:
+                         meter: Meter = COMMON_TIME, public: bool = False) -> SeedResult:
         """Make a seed from exactly one of a clip (optionally bars ``bar_range``), an uploaded
         MIDI file or typed notes, and store it with its lineage. Anything refused raises a
         UserError and stores nothing."""

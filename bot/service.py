@@ -291,7 +291,7 @@ class Composer:
         except ModelError as e:
             raise ResourceError(str(e)) from None
 
-    def can_play(self, name: str, style: str, meter: tuple[int, int]) -> bool:
+    def can_play(self, name: str, style: str, meter: Meter) -> bool:
         """Whether model ``name`` can compose ``style`` in ``meter`` exactly as asked: sequence
         models need a style label for it, the GAN knows its styles and writes 4/4 only, the VAE
         plays anything. Loads the checkpoint (blocking)."""
@@ -299,7 +299,7 @@ class Composer:
         if loaded.kind == "rnn":
             return style in loaded.styles
         if loaded.kind == "gan":
-            return meter == (4, 4) and style in loaded.model.config.styles
+            return meter == Meter(4, 4) and style in loaded.model.config.styles
         return loaded.kind == "vae"
 
     def writes_lines(self, name: str) -> bool:
@@ -389,7 +389,7 @@ class Composer:
         spec = STYLES[r.style]
         if r.style not in loaded.model.config.styles:
             raise UserError(f"the gan model has no {r.style} style")
-        r = replace(r, meter=(4, 4), primer_bars=0)
+        r = replace(r, meter=Meter(4, 4), primer_bars=0)
         _meta, _h, rng_s, rng_a = _streams(r.seed)
         form = phrase_form(r.sections, r.bars, loaded.model.config.phrase_bars)
         with loaded.lock:
@@ -537,7 +537,7 @@ class Composer:
         spec = STYLES[r.style]
         _meta, _rng_h, rng_s, rng_a = _streams(r.seed)
         key = a.key
-        r = replace(r, key=key.name, meter=(4, 4),
+        r = replace(r, key=key.name, meter=Meter(4, 4),
                     tempo=r.tempo if r.tempo_given else round(a.tempo), primer_bars=0)
         bar_ticks = GRID * 4
         notes = blend_melody(loaded, a, b, r.bars, r.temperature, int(rng_s.integers(2**63)),

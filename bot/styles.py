@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cadenza.music.score import Meter
 from cadenza.music.theory import Key
 
 
@@ -18,7 +19,7 @@ class StyleSpec:
     name: str
     description: str
     tempo_range: tuple[int, int]
-    meters: tuple[tuple[tuple[int, int], float], ...]  # (meter, weight)
+    meters: tuple[tuple[Meter, float], ...]  # (meter, weight)
     swing: bool  # 8th notes played long-short (2:1)
     keys: tuple[str, ...]  # keys picked when the user gives none
     programs: dict[str, int]  # GM programs (0-based) for lead, chords, bass
@@ -30,7 +31,7 @@ class StyleSpec:
     instrument_names: dict[str, str]
 
     @property
-    def default_meter(self) -> tuple[int, int]:
+    def default_meter(self) -> Meter:
         return self.meters[0][0]
 
 
@@ -39,7 +40,7 @@ STYLES: dict[str, StyleSpec] = {
         name="jazz",
         description="swing: ii-V-I changes with extended chords, walking bass, ride cymbal",
         tempo_range=(110, 180),
-        meters=(((4, 4), 1.0),),
+        meters=((Meter(4, 4), 1.0),),
         swing=True,
         keys=("F", "Bb", "Eb", "C", "G", "Dm", "Cm", "Gm"),
         programs={"lead": 65, "chords": 0, "bass": 32},
@@ -56,7 +57,7 @@ STYLES: dict[str, StyleSpec] = {
         name="blues",
         description="12-bar shuffle: dominant sevenths, blue notes, boogie bass, backbeat",
         tempo_range=(76, 126),
-        meters=(((4, 4), 1.0),),
+        meters=((Meter(4, 4), 1.0),),
         swing=True,
         keys=("E", "A", "G", "C", "Bb", "F", "D"),
         programs={"lead": 26, "chords": 16, "bass": 33},
@@ -72,7 +73,7 @@ STYLES: dict[str, StyleSpec] = {
         name="folk",
         description="song melodies over I-IV-V: strummed guitar, root-fifth bass, tambourine",
         tempo_range=(84, 126),
-        meters=(((4, 4), 0.45), ((3, 4), 0.35), ((2, 4), 0.1), ((6, 8), 0.1)),
+        meters=((Meter(4, 4), 0.45), (Meter(3, 4), 0.35), (Meter(2, 4), 0.1), (Meter(6, 8), 0.1)),
         swing=False,
         keys=("G", "D", "C", "A", "F", "Em", "Am"),
         programs={"lead": 73, "chords": 25, "bass": 32},
@@ -87,7 +88,7 @@ STYLES: dict[str, StyleSpec] = {
         name="celtic",
         description="reels and jigs: fiddle over guitar drones and a bodhran",
         tempo_range=(100, 150),
-        meters=(((6, 8), 0.5), ((4, 4), 0.4), ((9, 8), 0.1)),
+        meters=((Meter(6, 8), 0.5), (Meter(4, 4), 0.4), (Meter(9, 8), 0.1)),
         swing=False,
         keys=("D", "G", "A", "Em", "Am", "Bm"),
         programs={"lead": 40, "chords": 25, "bass": 32},
@@ -102,7 +103,7 @@ STYLES: dict[str, StyleSpec] = {
         name="classical",
         description="chorale: functional harmony, four voices, cadences every phrase",
         tempo_range=(60, 88),
-        meters=(((4, 4), 0.8), ((3, 4), 0.2)),
+        meters=((Meter(4, 4), 0.8), (Meter(3, 4), 0.2)),
         swing=False,
         keys=("G", "D", "A", "F", "C", "Bb", "Am", "Em", "Dm", "Bm"),
         programs={"lead": 52, "chords": 48, "bass": 42},
@@ -117,7 +118,7 @@ STYLES: dict[str, StyleSpec] = {
         name="ragtime",
         description="stride piano: oom-pah left hand, syncopated right hand, secondary dominants",
         tempo_range=(84, 108),
-        meters=(((2, 4), 0.7), ((4, 4), 0.3)),
+        meters=((Meter(2, 4), 0.7), (Meter(4, 4), 0.3)),
         swing=False,
         keys=("C", "F", "G", "Bb", "Eb", "Ab"),
         programs={"lead": 0, "chords": 0, "bass": 0},
@@ -142,7 +143,7 @@ def pick_key(spec: StyleSpec, rng_value: float) -> Key:
     return Key.parse(spec.keys[int(rng_value * len(spec.keys)) % len(spec.keys)])
 
 
-def pick_meter(spec: StyleSpec, rng_value: float) -> tuple[int, int]:
+def pick_meter(spec: StyleSpec, rng_value: float) -> Meter:
     total = sum(w for _, w in spec.meters)
     acc = 0.0
     for meter, w in spec.meters:

@@ -7,7 +7,7 @@ import pytest
 
 from cadenza.arrange import RES, arrange
 from cadenza.harmony import plan_chords
-from cadenza.music.score import Note, swing_tick, unswing_tick
+from cadenza.music.score import Meter, Note, swing_tick, unswing_tick
 from cadenza.music.theory import Chord, Key
 from cadenza.styles import STYLES
 
@@ -17,7 +17,7 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 
 def test_blues_plan_follows_the_twelve_bar_form_and_ends_on_the_tonic() -> None:
-    plan = plan_chords("blues", Key.parse("E"), 12, (4, 4), rng(3))
+    plan = plan_chords("blues", Key.parse("E"), 12, Meter(4, 4), rng(3))
     per_bar = {t // 48: c for t, c in plan}
     roots = []
     current = None
@@ -32,7 +32,7 @@ def test_blues_plan_follows_the_twelve_bar_form_and_ends_on_the_tonic() -> None:
 def test_jazz_plan_uses_extended_chords_and_a_ii_v_i_cadence() -> None:
     key = Key.parse("F")
     for seed in range(8):
-        plan = plan_chords("jazz", key, 8, (4, 4), rng(seed))
+        plan = plan_chords("jazz", key, 8, Meter(4, 4), rng(seed))
         assert any(c.quality in ("maj7", "maj9", "6", "9", "13", "m9") for _, c in plan)
         last_bars = [(t, c) for t, c in plan if t >= 6 * 48]
         # ii (m7/m9) then V (dominant) in bar 7, I in bar 8
@@ -42,7 +42,7 @@ def test_jazz_plan_uses_extended_chords_and_a_ii_v_i_cadence() -> None:
 
 def test_chorale_plan_is_functional_and_cadences_authentically() -> None:
     key = Key.parse("G")
-    plan = plan_chords("classical", key, 8, (4, 4), rng(5))
+    plan = plan_chords("classical", key, 8, Meter(4, 4), rng(5))
     assert len(plan) >= 8  # harmonic rhythm of about two chords a bar
     assert plan[-1][1] == Chord(7, "maj") and plan[-1][0] == 7 * 48
     assert plan[-2][1].root == 2 and plan[-2][1].quality == "7"  # V7 -> I
@@ -89,7 +89,7 @@ def test_swing_moves_offbeat_eighths_to_two_thirds_of_the_beat() -> None:
     spec = STYLES["jazz"]
     key = Key.parse("C")
     score = arrange([Note(t, 6, 72, 88) for t in range(0, 96, 6)],
-                    plan_chords("jazz", key, 2, (4, 4), rng()), spec=spec, meter=(4, 4),
+                    plan_chords("jazz", key, 2, Meter(4, 4), rng()), spec=spec, meter=Meter(4, 4),
                     bars=2, tempo=120, key=key, rng=rng())
     offsets = {n.start % RES for n in score.track("lead").notes}
     assert RES // 2 not in offsets and 2 * RES // 3 in offsets
@@ -98,8 +98,8 @@ def test_swing_moves_offbeat_eighths_to_two_thirds_of_the_beat() -> None:
 def test_walking_bass_plays_quarter_notes_starting_on_the_root() -> None:
     spec = STYLES["jazz"]
     key = Key.parse("F")
-    plan = plan_chords("jazz", key, 4, (4, 4), rng(2))
-    score = arrange([], plan, spec=spec, meter=(4, 4), bars=4, tempo=140, key=key, rng=rng())
+    plan = plan_chords("jazz", key, 4, Meter(4, 4), rng(2))
+    score = arrange([], plan, spec=spec, meter=Meter(4, 4), bars=4, tempo=140, key=key, rng=rng())
     bass = score.track("bass").notes
     first_bar = [n for n in bass if n.start < 4 * RES]
     assert [n.start for n in first_bar] == [0, RES, 2 * RES, 3 * RES]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import cadenza.music.notation as notation
 from cadenza.music.notation import NotationError, format_notes, parse_notes
-from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.score import GRID, Meter, Note, Score, Track
 
 
 def notes(text: str, **kw: object) -> list[tuple[int, int, int]]:
@@ -97,17 +97,17 @@ def test_bar_lines_are_checked_loosely() -> None:
     assert len(got) == 10 and got[-1] == (144, 12, 76)  # as written: no padding
     assert warnings == ["bar 2 adds up to 3 quarters; 4/4 needs 4"]  # the last bar may be short
     warnings.clear()
-    notes("C4/8 D E F G A | B C5 D E F G | A B", meter=(6, 8), warnings=warnings)
+    notes("C4/8 D E F G A | B C5 D E F G | A B", meter=Meter(6, 8), warnings=warnings)
     assert warnings == []
     notes("C4/2 D/2 | E/2 F/2 G/2", warnings=warnings)
     assert warnings == ["bar 2 adds up to 6 quarters; 4/4 needs 4"]
     warnings.clear()
-    notes("| C4 D E | | F G A |", meter=(3, 4), warnings=warnings)  # empty bars are ignored
+    notes("| C4 D E | | F G A |", meter=Meter(3, 4), warnings=warnings)  # empty bars are ignored
     assert warnings == []
 
 
 def test_pickup_and_bars() -> None:
-    score = parse_notes("G4/8 G | A/4 G C5 | B4/2", meter=(3, 4))
+    score = parse_notes("G4/8 G | A/4 G C5 | B4/2", meter=Meter(3, 4))
     assert score.time_signature == (3, 4) and score.bars == 3
     assert [n.start for n in score.tracks[0].notes][:3] == [24, 30, 36]  # pickup on beat 3
 
@@ -156,9 +156,9 @@ def test_error_carries_the_token_index_and_is_a_value_error() -> None:
 def test_limits_and_meters() -> None:
     assert len(notes("C4/1 " * 4, max_bars=4)) == 4
     assert error("C4/1 " * 5, max_bars=4) == "the motif is longer than 4 bars (the limit)"
-    assert parse_notes("C D E F G A", meter=(3, 4)).bars == 2
-    assert error("C", meter=(5, 6)) == "unsupported meter 5/6"
-    assert error("C", meter=(0, 4)) == "unsupported meter 0/4"
+    assert parse_notes("C D E F G A", meter=Meter(3, 4)).bars == 2
+    assert error("C", meter=Meter(5, 6)) == "unsupported meter 5/6"
+    assert error("C", meter=Meter(0, 4)) == "unsupported meter 0/4"
 
 
 # ---------------------------------------------------------------- formatting
@@ -186,8 +186,8 @@ def test_format_literal_examples_and_round_trip(spec: tuple, text: str) -> None:
 
 def test_format_in_other_meters_and_resolutions() -> None:
     line = track((0, 18, 67), (18, 6, 69), (24, 12, 71), (36, 36, 72))
-    assert format_notes(line, meter=(6, 8)) == "G4/4. A4/8 B4/4 | C5/2."
-    assert notes(format_notes(line, meter=(6, 8)), meter=(6, 8)) == [
+    assert format_notes(line, meter=Meter(6, 8)) == "G4/4. A4/8 B4/4 | C5/2."
+    assert notes(format_notes(line, meter=Meter(6, 8)), meter=Meter(6, 8)) == [
         (n.start, n.duration, n.pitch) for n in line.notes
     ]
     at_480 = Track(name="t", notes=(Note(0, 240, 60), Note(240, 480, 62)))
@@ -203,7 +203,7 @@ def test_format_makes_chords_and_overlaps_monophonic() -> None:
 
 @st.composite
 def lines(draw: st.DrawFn) -> tuple[list[tuple[int, int, int]], tuple[int, int]]:
-    meter = draw(st.sampled_from([(4, 4), (3, 4), (6, 8), (2, 2), (5, 8), (7, 4)]))
+    meter = Meter(*draw(st.sampled_from([(4, 4), (3, 4), (6, 8), (2, 2), (5, 8), (7, 4)])))
     pos = 0
     out = []
     for _ in range(draw(st.integers(1, 24))):

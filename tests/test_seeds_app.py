@@ -24,7 +24,7 @@ from cadenza.models.registry import ModelRegistry
 from cadenza.music.midi_io import midi_to_score, score_to_midi
 from cadenza.music.motif import Motif
 from cadenza.music.notation import parse_notes
-from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.score import GRID, Meter, Note, Score, Track
 from cadenza.origin import Origin
 from cadenza.seeds import MAX_UPLOAD_BYTES, Upload, preview_score
 from cadenza.service import Composer, ComposeRequest, Resolved
@@ -100,7 +100,8 @@ async def test_share_from_notes_keeps_the_motif_and_passes_warnings_back(app: Ca
     motif = Motif.from_json(seed.motif_json)
     assert motif == result.motif and motif.meter == (4, 4)
     assert [n.pitch for n in motif.notes] == [67, 60, 62, 64, 65, 67, 64, 62, 60]
-    waltz = await app.seeds.share_seed("waltz", ALICE, HERE, notes="C4/4 E G | F/2.", meter=(3, 4))
+    waltz = await app.seeds.share_seed("waltz", ALICE, HERE, notes="C4/4 E G | F/2.",
+                                       meter=Meter(3, 4))
     assert waltz.motif.meter == (3, 4) and waltz.motif.bars == 2 and not waltz.warnings
 
 

@@ -7,12 +7,12 @@ import pytest
 from cadenza.music.midi_io import midi_to_score
 from cadenza.music.motif import Motif, MotifError
 from cadenza.music.notation import parse_notes
-from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.score import COMMON_TIME, GRID, Meter, Note, Score, Track
 from cadenza.music.theory import Chord, Key
 from cadenza.service import Composer, ComposeRequest
 
 
-def motif_from(text: str, meter: tuple[int, int] = (4, 4)) -> Motif:
+def motif_from(text: str, meter: Meter = COMMON_TIME) -> Motif:
     return Motif.from_score(parse_notes(text, meter=meter))[0]
 
 
@@ -82,7 +82,7 @@ def test_variation_keeps_harmony_and_rhythm_and_changes_pitches(composer: Compos
 
 def test_blend_is_deterministic_for_a_seed_and_fills_the_bars(composer: Composer) -> None:
     a = motif_from("C4/8 D E F G A B C5 | C5/2 G4/2")
-    b = motif_from("A4/4 G F E | D/2 C/2", meter=(4, 4)).transpose(2)
+    b = motif_from("A4/4 G F E | D/2 C/2", meter=Meter(4, 4)).transpose(2)
     r = composer.resolve(ComposeRequest(style="folk", bars=6, seed=5, model="vae"))
     one, two = composer.blend(a, b, r), composer.blend(a, b, r)
     assert one.midi == two.midi and one.score.bars == 6 and one.resolved.key == a.key.name

@@ -20,6 +20,7 @@ from cadenza.discord.present import (
     tree_embed,
 )
 from cadenza.errors import UserError
+from cadenza.music.score import Meter
 from cadenza.options import GROUPS, given
 from cadenza.seeds import Upload, check_upload_size
 
@@ -81,7 +82,7 @@ class Seeds(commands.GroupCog, group_name="seed", group_description=GROUPS["seed
             await respond.defer(interaction, thinking=True, ephemeral=not public)
         result = await self.app.seeds.share_seed(
             opts["name"], user, where, clip_id=opts.get("clip"), bar_range=opts.get("bars"),
-            upload=opts.get("file"), notes=opts.get("notes"), meter=opts.get("meter", (4, 4)),
+            upload=opts.get("file"), notes=opts.get("notes"), meter=opts.get("meter", Meter(4, 4)),
             public=public)
         # notes and clips take milliseconds: answered at once (refusals stay ephemeral)
         await respond.answer(interaction, embed=shared_embed(result), ephemeral=not public)

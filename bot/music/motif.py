@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
 from cadenza.music.midi_import import extract_melody
-from cadenza.music.score import GRID, ChordEvent, Note, Score, Track, bar_ticks
+from cadenza.music.score import GRID, ChordEvent, Meter, Note, Score, Track, bar_ticks
 from cadenza.music.theory import Chord, Key
 from cadenza.music.tokens import METERS, model_meter, token_pitch
 
@@ -33,7 +33,7 @@ class MotifError(ValueError):
 class Motif:
     notes: tuple[Note, ...]
     chords: tuple[tuple[int, Chord], ...]  # (tick, chord) changes; extended qualities kept
-    meter: tuple[int, int]
+    meter: Meter
     key: Key
     tempo: float
     bars: int
@@ -41,9 +41,11 @@ class Motif:
     def __post_init__(self) -> None:
         if not self.notes:
             raise MotifError("a seed needs at least one note")
-        if tuple(self.meter) not in METERS:
-            raise MotifError(f"{self.meter[0]}/{self.meter[1]} is not supported for seeds "
-                             f"(use {', '.join(f'{n}/{d}' for n, d in METERS)})")
+        if type(self.meter) is not Meter:  # (4, 4) from a caller
+            object.__setattr__(self, "meter", Meter.parse(self.meter))
+        if self.meter not in METERS:
+            raise MotifError(f"{self.meter} is not supported for seeds "
+                             f"(use {', '.join(str(m) for m in METERS)})")
         if not 1 <= self.bars <= MAX_LINE_BARS:
             raise MotifError(f"a motif is 1-{MAX_LINE_BARS} bars long (got {self.bars})")
 
@@ -94,7 +96,7 @@ class Motif:
     def from_json(cls, text: str) -> Motif:
         d = json.loads(text)
         return cls(tuple(Note(*n) for n in d["notes"]),
-                   tuple((t, Chord(r, q)) for t, r, q in d["chords"]), tuple(d["meter"]),
+                   tuple((t, Chord(r, q)) for t, r, q in d["chords"]), Meter(*d["meter"]),
                    Key(*d["key"]), float(d["tempo"]), int(d["bars"]))
 
     @classmethod
@@ -175,8 +177,8 @@ def fit_meter(score: Score) -> tuple[Score, list[str]]:
     if per_bar > 2:
         what = f"{per_bar} bars of {num}/{den} as one"
     return (replace(score, time_signature=meter, bars=bars),
-            [f"read {what} bar of {meter[0]}/{meter[1]}" if per_bar > 1 else
-             f"read {what} as {meter[0]}/{meter[1]}"])
+            [f"read {what} bar of {meter.num}/{meter.den}" if per_bar > 1 else
+             f"read {what} as {meter.num}/{meter.den}"])
 
 
 def _to_grid(score: Score) -> Score:

@@ -42,7 +42,7 @@ import logging
 import re
 from fractions import Fraction
 
-from cadenza.music.score import GRID, Note, Score, Track
+from cadenza.music.score import COMMON_TIME, GRID, Meter, Note, Score, Track
 from cadenza.music.theory import PITCH_NAMES_SHARP
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class NotationError(ValueError):
         return self.message
 
 
-def _check_meter(meter: tuple[int, int]) -> int:
+def _check_meter(meter: Meter) -> int:
     """Bar length in GRID ticks, or NotationError for a meter the Score cannot hold."""
     num, den = meter
     if not 1 <= num <= 32 or den not in _LENGTHS or (_WHOLE * num) % den:
@@ -117,7 +117,7 @@ def _length(spec: str | None, current: int, token: str, index: int) -> int:
 def parse_notes(
     text: str,
     *,
-    meter: tuple[int, int] = (4, 4),
+    meter: Meter = COMMON_TIME,
     max_bars: int = 16,
     warnings: list[str] | None = None,
 ) -> Score:
@@ -155,8 +155,8 @@ def parse_notes(
                     pickup = bar - content  # an anacrusis: shift so it ends at a bar line
                     warn(f"read bar 1 as a pickup of {_units(content, meter)}")
                 elif content != bar:
-                    warn(f"bar {bar_no} adds up to {_units(content, meter)}; {meter[0]}/{meter[1]} "
-                         f"needs {meter[0]}")
+                    warn(f"bar {bar_no} adds up to {_units(content, meter)}; {meter} needs "
+                         f"{meter.num}")
                 bar_no += 1
                 bar_start = pos
             continue
@@ -208,7 +208,7 @@ def parse_notes(
         warn("the last note has a tie with nothing after it")
     if bar_no > 1 and pos - bar_start > bar:  # only when the writer used bar lines at all
         warn(f"bar {bar_no} adds up to {_units(pos - bar_start, meter)}; "
-             f"{meter[0]}/{meter[1]} needs {meter[0]}")
+             f"{meter} needs {meter.num}")
     if not notes:
         if rests:
             raise NotationError("the motif has only rests; it needs at least one note")
@@ -246,10 +246,10 @@ def _explain(token: str, index: int) -> NotationError:
     return _bad(token, index, why)
 
 
-def _units(ticks: int, meter: tuple[int, int]) -> str:
-    value = Fraction(ticks * meter[1], _WHOLE)
+def _units(ticks: int, meter: Meter) -> str:
+    value = Fraction(ticks * meter.den, _WHOLE)
     text = f"{float(value):g}" if value.denominator in (1, 2, 4) else f"{float(value):.2f}"
-    name = _DENOM_NAMES[meter[1]]
+    name = _DENOM_NAMES[meter.den]
     if value != 1:
         name = "halves" if name == "half" else name + "s"
     return f"{text} {name}"
@@ -291,7 +291,7 @@ def _split(ticks: int) -> list[tuple[int, str]]:
     raise NotationError(f"a length of {ticks} steps cannot be written")  # unreachable: /32t = 1
 
 
-def format_notes(track: Track, resolution: int = GRID, meter: tuple[int, int] = (4, 4)) -> str:
+def format_notes(track: Track, resolution: int = GRID, meter: Meter = COMMON_TIME) -> str:
     """Write a track's notes in the inline syntax (the inverse of :func:`parse_notes`).
 
     The line is made monophonic first (the highest note of a chord; a note is cut where the next

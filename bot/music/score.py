@@ -38,10 +38,14 @@ class Meter(NamedTuple):
         return f"{self.num}/{self.den}"
 
 
+COMMON_TIME = Meter(4, 4)
+
+
 def bar_ticks(meter: tuple[int, int], resolution: int = GRID) -> int:
     """The length of one bar of ``meter`` in ticks of ``resolution`` per quarter note: the one
     place the formula is written."""
-    return resolution * 4 * meter[0] // meter[1]
+    num, den = meter  # a Meter, or the plain pair a training chart or a roll carries
+    return resolution * 4 * num // den
 
 ROLES = ("lead", "chords", "bass", "drums", "other")
 
@@ -141,7 +145,7 @@ class Score:
     chords: tuple[ChordEvent, ...] = ()
     resolution: int = GRID
     tempo: float = 120.0
-    time_signature: tuple[int, int] = (4, 4)
+    time_signature: Meter = COMMON_TIME
     key: Key = field(default_factory=lambda: Key(0))
     bars: int = 0
     style: str | None = None
@@ -151,6 +155,8 @@ class Score:
             raise ScoreError("resolution must be positive")
         if not 10.0 <= self.tempo <= 400.0:
             raise ScoreError(f"tempo must be 10-400 bpm, got {self.tempo}")
+        if type(self.time_signature) is not Meter:  # (4, 4) from a caller
+            object.__setattr__(self, "time_signature", Meter.parse(self.time_signature))
         num, den = self.time_signature
         if num < 1 or num > 32 or den not in (1, 2, 4, 8, 16, 32):
             raise ScoreError(f"bad time signature {num}/{den}")

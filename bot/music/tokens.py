@@ -42,17 +42,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from cadenza.music.score import GRID, ChordEvent, Note, Score, Track
+from cadenza.music.score import GRID, ChordEvent, Meter, Note, Score, Track
 from cadenza.music.score import bar_ticks as bar_ticks_of
 from cadenza.music.theory import CORE_QUALITIES, Chord, Key, fold_pitch
 
-METERS: tuple[tuple[int, int], ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8))
+METERS: tuple[Meter, ...] = (Meter(2, 4), Meter(3, 4), Meter(4, 4), Meter(6, 8), Meter(9, 8),
+                             Meter(12, 8))
 # Meters the vocabulary has no token for, written in one it has: (meter, source bars per bar).
 # Same bar length where one exists (2/2 is 4/4 in half-note beats, 6/4 two dotted halves like
 # 12/8's four dotted quarters); a short bar is paired (two bars of 3/8 are one of 6/8).
-METER_EQUIVALENTS: dict[tuple[int, int], tuple[tuple[int, int], int]] = {
-    (2, 2): ((4, 4), 1), (4, 8): ((2, 4), 1), (6, 4): ((12, 8), 1), (12, 16): ((6, 8), 1),
-    (3, 8): ((6, 8), 2), (2, 8): ((2, 4), 2), (1, 4): ((2, 4), 2), (3, 16): ((6, 8), 4),
+METER_EQUIVALENTS: dict[Meter, tuple[Meter, int]] = {
+    Meter(2, 2): (Meter(4, 4), 1), Meter(4, 8): (Meter(2, 4), 1), Meter(6, 4): (Meter(12, 8), 1),
+    Meter(12, 16): (Meter(6, 8), 1), Meter(3, 8): (Meter(6, 8), 2), Meter(2, 8): (Meter(2, 4), 2),
+    Meter(1, 4): (Meter(2, 4), 2), Meter(3, 16): (Meter(6, 8), 4),
 }
 MAX_BAR_TICKS = 72
 PITCH_MIN, PITCH_MAX = 21, 108
@@ -70,10 +72,10 @@ SPECIALS = ("PAD", "BOS", "EOS", "BAR")
 DEFAULT_STYLES: tuple[str, ...] = ("classical", "folk", "celtic", "ragtime", "jazz", "blues")
 
 
-def model_meter(meter: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
+def model_meter(meter: Meter) -> tuple[Meter, int] | None:
     """The meter of METERS that ``meter`` is written in, and how many of its bars make one bar
     there; None when there is none (5/4, 7/8 ...)."""
-    meter = (int(meter[0]), int(meter[1]))
+    meter = Meter.parse(meter)
     if meter in METERS:
         return meter, 1
     return METER_EQUIVALENTS.get(meter)
@@ -183,9 +185,9 @@ class Vocab:
         except ValueError:
             raise TokenError(f"style {name!r} is not in this vocabulary {self.styles}") from None
 
-    def meter(self, ts: tuple[int, int]) -> int:
+    def meter(self, ts: Meter) -> int:
         try:
-            return self.meter0 + METERS.index(tuple(ts))
+            return self.meter0 + METERS.index(ts)
         except ValueError:
             raise TokenError(f"meter {ts[0]}/{ts[1]} is not supported") from None
 
@@ -368,7 +370,7 @@ def decode(
     """Score (lead track + chords) from tokens. ``strict`` raises TokenError on grammar errors;
     otherwise stray tokens are skipped so a truncated sample still decodes."""
     style: str | None = None
-    meter: tuple[int, int] = (4, 4)
+    meter = Meter(4, 4)
     notes: list[Note] = []
     chord_marks: list[tuple[int, Chord | None]] = []
     bar = -1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
 from cadenza.music.form import bar_onsets, infer_sections
-from cadenza.music.score import GRID, ChordEvent, Note, Score, Track, bar_ticks
+from cadenza.music.score import GRID, ChordEvent, Meter, Note, Score, Track, bar_ticks
 from cadenza.music.score import bar_ticks as bar_ticks_of
 from cadenza.music.theory import Chord, Key
 from cadenza.music.tokens import METERS
@@ -53,12 +53,16 @@ class Piece:
 
     source: str
     style: str
-    meter: tuple[int, int]
+    meter: Meter
     key: Key
     bars: int
     notes: tuple[tuple[int, int, int], ...]
     chords: tuple[tuple[int, str], ...]
     sections: tuple[tuple[int, int, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if type(self.meter) is not Meter:  # (4, 4) from a caller
+            object.__setattr__(self, "meter", Meter.parse(self.meter))
 
     @property
     def bar_ticks(self) -> int:
