@@ -298,11 +298,14 @@ class Actions:
         attachment_size_limit: int | None = None,
         app_permissions: int | None = None,
     ) -> i.InteractionHandle:
-        await self.wait_identified(DEFAULT_TIMEOUT)
-        session = self.gateway.active()
-        assert session is not None
         channel_id = channel_id or self.channel_id
         guild = self._guild_for(channel_id)
+        # The interaction goes to the session of the guild's shard, once one is connected.
+        await self.changes.wait_for(
+            lambda: any(s.ready and s.open and s.covers(guild.id) for s in self.gateway.sessions),
+            timeout=DEFAULT_TIMEOUT, what=f"a gateway session for the shard of {guild.name}")
+        session = self.gateway.active(guild.id)
+        assert session is not None
         if user.id not in guild.members:
             raise ValueError(f"{user.name} is not a member of {guild.name}; use add_member")
         payload = i.interaction_payload(

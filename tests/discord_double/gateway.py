@@ -1,4 +1,10 @@
-"""The double's gateway websocket: HELLO, IDENTIFY/READY, heartbeats, RESUME and event dispatch."""
+"""The double's gateway websocket: HELLO, IDENTIFY/READY, heartbeats, RESUME and event dispatch.
+
+Sharding as Discord does it: IDENTIFY's ``shard: [id, count]`` picks the guilds a session gets
+(READY, GUILD_CREATE and every later guild event go only to the session whose shard is
+``(guild_id >> 22) % count``; DMs to shard 0); an impossible shard closes with 4010 and a shard
+left with more than ``max_guilds_per_shard`` guilds with 4011 (sharding required).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ RESUME, RECONNECT, REQUEST_GUILD_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK 
 # Close codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway).
 UNKNOWN_OPCODE, DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4001, 4002, 4003, 4004
 ALREADY_AUTHENTICATED, INVALID_INTENTS, DISALLOWED_INTENTS = 4005, 4013, 4014
+INVALID_SHARD, SHARDING_REQUIRED = 4010, 4011
 
 
 class Connection:
@@ -85,6 +92,19 @@ class GatewaySession:
         return int(self.identify.get("intents") or 0)
 
     @property
+    def shard(self) -> tuple[int, int]:
+        """``(shard_id, shard_count)``; a session that sent no ``shard`` is shard 0 of 1."""
+        raw = self.identify.get("shard") or (0, 1)
+        return int(raw[0]), int(raw[1])
+
+    def covers(self, guild_id: int | None) -> bool:
+        """Whether this session gets the guild's events (``None``: a DM, shard 0's)."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return p.shard_of(guild_id, count) == shard_id
+
+    @property
     def open(self) -> bool:
         return self.connection is not None and self.connection.open and not self.invalidated
 
@@ -108,18 +128,22 @@ class Gateway:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def active(self) -> GatewaySession | None:
-        """Where interactions go: the newest open session, else the newest resumable one
-        (which buffers events until the client RESUMEs)."""
-        live = [s for s in self.sessions if s.ready and not s.invalidated]
+    def active(self, guild_id: int | None = None) -> GatewaySession | None:
+        """Where the guild's interactions go (``None``: DMs): the newest open session of its
+        shard, else the newest resumable one (which buffers events until the client
+        RESUMEs)."""
+        live = [s for s in self.sessions if s.ready and not s.invalidated and s.covers(guild_id)]
         open_sessions = [s for s in live if s.open]
         if open_sessions:
             return open_sessions[-1]
         return live[-1] if live else None
 
-    async def dispatch_all(self, name: str, data: dict[str, Any], intent: int) -> None:
+    async def dispatch_all(self, name: str, data: dict[str, Any], intent: int,
+                           guild_id: int | None = None) -> None:
+        """To every session with ``intent`` whose shard holds ``guild_id``."""
         for session in self.sessions:
-            if not session.invalidated and session.ready and session.intents & intent:
+            if not session.invalidated and session.ready and session.intents & intent \
+                    and session.covers(guild_id):
                 await session.dispatch(name, data)
 
     async def close_all(self) -> None:
@@ -214,6 +238,15 @@ class Gateway:
         if intents & p.PRIVILEGED_INTENTS & ~double.allowed_privileged_intents:
             await connection.close(DISALLOWED_INTENTS, "Disallowed intent(s).")
             return None
+        shard = data.get("shard", [0, 1])
+        if not (isinstance(shard, list) and len(shard) == 2
+                and all(type(x) is int for x in shard) and 0 <= shard[0] < shard[1]):
+            await connection.close(INVALID_SHARD, "Invalid shard.")
+            return None
+        guilds = [g for g in double.guilds.values() if p.shard_of(g.id, shard[1]) == shard[0]]
+        if len(guilds) > double.max_guilds_per_shard:
+            await connection.close(SHARDING_REQUIRED, "Sharding required.")
+            return None
         session = GatewaySession(
             id=secrets.token_hex(16),
             identify=data,
@@ -231,7 +264,7 @@ class Gateway:
             "relationships": [],
             "private_channels": [],
             "presences": [],
-            "guilds": [{"id": str(g), "unavailable": True} for g in double.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["local"],
             "auth": {},
@@ -239,9 +272,9 @@ class Gateway:
             "_trace": ['["gateway-double",{"micros":0}]'],
         }
         if "shard" in data:
-            ready["shard"] = data["shard"]
+            ready["shard"] = shard
         await session.dispatch("READY", ready)
-        for guild in double.guilds.values():
+        for guild in guilds:
             await session.dispatch(
                 "GUILD_CREATE",
                 guild.create_payload(all_members=bool(intents & p.INTENT_GUILD_PRESENCES)),

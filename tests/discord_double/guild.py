@@ -40,9 +40,10 @@ class Guild:
         bot_name: str,
         bot_permissions: int,
         everyone_permissions: int,
+        guild_id: int | None = None,
     ) -> None:
         self._ids = ids
-        self.id = ids.next()
+        self.id = guild_id if guild_id is not None else ids.next()
         self.name = name
         self.roles: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}

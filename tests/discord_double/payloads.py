@@ -94,6 +94,11 @@ DEFAULT_APP_FLAGS = (
 DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild's events go to (Discord's formula, as discord.py computes it)."""
+    return (guild_id >> 22) % shard_count
+
+
 class Snowflakes:
     """Monotonic snowflake ids whose timestamp part is the real current time."""
 
@@ -106,6 +111,17 @@ class Snowflakes:
         value = (now_ms << 22) | (1 << 17)
         if value <= self._last:
             value = self._last + 1
+        self._last = value
+        return value
+
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """The next id whose guild would live on ``shard_id`` of ``shard_count``: its
+        timestamp moved forward by the few milliseconds that takes (ids stay increasing)."""
+        if not 0 <= shard_id < shard_count:
+            raise ValueError(f"shard {shard_id} is not one of {shard_count}")
+        value = self.next()
+        while shard_of(value, shard_count) != shard_id:
+            value = (((value >> 22) + 1) << 22) | (1 << 17)
         self._last = value
         return value
 

@@ -233,7 +233,7 @@ class Rest:
     async def get_gateway(self, request: web.Request) -> Reply:
         body: dict[str, Any] = {"url": self._d.gateway_url.rstrip("/")}
         if request.path.endswith("/bot"):
-            body["shards"] = 1
+            body["shards"] = self._d.recommended_shards
             body["session_start_limit"] = {
                 "total": 1000,
                 "remaining": 1000,

@@ -64,6 +64,7 @@ class DiscordDouble(Actions):
         heartbeat_interval_ms: int = 41250,
         allowed_privileged_intents: int = p.PRIVILEGED_INTENTS,
         application_flags: int = p.DEFAULT_APP_FLAGS,
+        max_guilds_per_shard: int = 2500,
     ) -> None:
         self.ids = p.Snowflakes()
         # Bots made since 2019 share their application's id.
@@ -76,6 +77,8 @@ class DiscordDouble(Actions):
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.allowed_privileged_intents = allowed_privileged_intents
         self.application_flags = application_flags
+        # A shard with more guilds than this is refused with 4011 (Discord's limit is 2,500).
+        self.max_guilds_per_shard = max_guilds_per_shard
         self.guild = Guild(
             self.ids,
             name=guild_name,
@@ -215,10 +218,12 @@ class DiscordDouble(Actions):
 
     # -- guild setup ------------------------------------------------------------------------
 
-    def add_guild(self, name: str = "Another Guild") -> Guild:
+    def add_guild(self, name: str = "Another Guild", *,
+                  shard: tuple[int, int] | None = None) -> Guild:
         """Another guild the bot is in (with its own channel, owner and roles); clients that
         identify afterwards get it in READY and GUILD_CREATE. Act in it by passing one of its
-        channels (`guild.channel_id`) and members (`add_member(..., guild=...)`)."""
+        channels (`guild.channel_id`) and members (`add_member(..., guild=...)`). With
+        ``shard=(shard_id, shard_count)`` its id puts it on that shard."""
         guild = Guild(
             self.ids,
             name=name,
@@ -226,9 +231,15 @@ class DiscordDouble(Actions):
             bot_name=self.bot_name,
             bot_permissions=self._bot_permissions,
             everyone_permissions=self._everyone_permissions,
+            guild_id=self.ids.on_shard(*shard) if shard is not None else None,
         )
         self.guilds[guild.id] = guild
         return guild
+
+    @property
+    def recommended_shards(self) -> int:
+        """What GET /gateway/bot recommends: one shard per 1,000 guilds, as Discord does."""
+        return max(1, -(-len(self.guilds) // 1000))
 
     def guild_of(self, channel_id: int) -> Guild | None:
         """The guild a channel belongs to."""
@@ -252,7 +263,8 @@ class DiscordDouble(Actions):
             (g for g in self.guilds.values() if member.id in g.voice_states), self.guild)
         assert guild is not None
         state = guild.set_voice_state(member.id, channel_id, f"member-{member.id}")
-        await self.gateway.dispatch_all("VOICE_STATE_UPDATE", state, p.INTENT_GUILD_VOICE_STATES)
+        await self.gateway.dispatch_all("VOICE_STATE_UPDATE", state, p.INTENT_GUILD_VOICE_STATES,
+                                        guild.id)
         self.changes.notify()
 
     def voice_connector(self) -> Any:
@@ -319,13 +331,15 @@ class DiscordDouble(Actions):
         return self.gateway.sessions
 
     async def wait_identified(
-        self, timeout: float = DEFAULT_TIMEOUT, *, after: int = 0
+        self, timeout: float = DEFAULT_TIMEOUT, *, after: int = 0,
+        shard: tuple[int, int] | None = None,
     ) -> GatewaySession:
-        """A session (the `after`-th or later) that identified and got READY and GUILD_CREATE."""
+        """A session (the `after`-th or later; of ``shard``, if given) that identified and got
+        READY and GUILD_CREATE."""
 
         def check() -> GatewaySession | None:
             for session in reversed(self.gateway.sessions[after:]):
-                if session.ready and session.open:
+                if session.ready and session.open and shard in (None, session.shard):
                     return session
             return None
 
@@ -349,15 +363,16 @@ class DiscordDouble(Actions):
         author = guild.members.get(int(data["author"]["id"]))
         if author is not None:
             data["member"] = guild.member_payload(author, with_user=False)
-        await self.gateway.dispatch_all(event, data, p.INTENT_GUILD_MESSAGES)
+        await self.gateway.dispatch_all(event, data, p.INTENT_GUILD_MESSAGES, guild.id)
 
     async def broadcast_delete(self, snapshot: MessageSnapshot) -> None:
+        guild = self.guild_of(snapshot.channel_id) or self.guild
         data = {
             "id": str(snapshot.id),
             "channel_id": str(snapshot.channel_id),
-            "guild_id": str((self.guild_of(snapshot.channel_id) or self.guild).id),
+            "guild_id": str(guild.id),
         }
-        await self.gateway.dispatch_all("MESSAGE_DELETE", data, p.INTENT_GUILD_MESSAGES)
+        await self.gateway.dispatch_all("MESSAGE_DELETE", data, p.INTENT_GUILD_MESSAGES, guild.id)
 
     # -- what the bot did -------------------------------------------------------------------
 
