@@ -51,7 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="start the Discord bot (or the console without a token)")
     r.add_argument("--output", type=Path)
+    r.add_argument("--shard-ids", help="the shards this gateway process runs, e.g. 0-3 "
+                   "(default $CADENZA_SHARD_IDS; unset: every shard)")
+    r.add_argument("--shard-count", type=int, help="shards over every gateway process "
+                   "(default $CADENZA_SHARD_COUNT; unset: as Discord recommends)")
     _common(r)
+
+    s = sub.add_parser("serve", help="deploy the Ray Serve workers (generation, rendering) to "
+                       "the cluster at $CADENZA_SERVE; `local` starts one here and keeps it up")
+    s.add_argument("--address", help="Ray cluster address (default $CADENZA_SERVE)")
+    _common(s)
 
     from cadenza import cli_models
 
@@ -80,7 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from cadenza.config import parse_shard_ids
+
+    raw_ids = getattr(args, "shard_ids", None)
+    count = getattr(args, "shard_count", None)
+    if count is not None and count < 1:
+        raise UserError(f"--shard-count must be at least 1 (got {count})")
     return Settings.from_env(
+        shard_ids=parse_shard_ids(raw_ids) if raw_ids else None,
+        shard_count=count,
+        serve=getattr(args, "address", None),
         db_path=getattr(args, "db", None),
         soundfont=getattr(args, "soundfont", None),
         output_dir=getattr(args, "output", None)
@@ -146,6 +164,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from cadenza.discord.runner import run_bot
 
     return await run_bot(settings)
+
+
+async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from cadenza.render import find_soundfont
+    from cadenza.serve_workers import run_workers
+    from cadenza.models.registry import ModelRegistry
+
+    soundfont = find_soundfont(settings.soundfont)
+    return await run_workers(settings, soundfont, ModelRegistry.discover().names())
 
 
 async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -242,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_models.run(args)
         settings = settings_from(args)
         handler = {"compose": cmd_compose, "console": cmd_console, "run": cmd_run,
-                   "db": cmd_db, "export": cmd_export}[args.cmd]
+                   "serve": cmd_serve, "db": cmd_db, "export": cmd_export}[args.cmd]
         return asyncio.run(handler(args, settings))
     except (UserError, ModelError, StageTimeout) as e:
         print(f"error: {e}", file=sys.stderr)

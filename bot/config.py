@@ -58,6 +58,32 @@ def default_workers() -> int:
     return 2 * cpu_count()
 
 
+def parse_shard_ids(raw: str, var: str = "--shard-ids") -> tuple[int, ...]:
+    """``0-3``, ``4,5`` or ``0-1,6``: the shards one gateway process runs."""
+    ids: list[int] = []
+    for part in raw.replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise UserError(f"{var} wants shard numbers like 0-3 or 0,2 (got {shown(raw)})")
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo:
+            raise UserError(f"{var}: {shown(part)} runs backwards")
+        ids.extend(range(lo, hi + 1))
+    if len(set(ids)) != len(ids):
+        raise UserError(f"{var} names a shard twice (got {shown(raw)})")
+    return tuple(sorted(ids))
+
+
+def check_shards(shard_ids: tuple[int, ...] | None, shard_count: int | None) -> None:
+    """Shards are all or nothing: ids need a count, and every id is below it."""
+    if shard_ids is not None and shard_count is None:
+        raise UserError("--shard-ids needs --shard-count (CADENZA_SHARD_COUNT): the total "
+                        "number of shards over every gateway process")
+    if shard_ids and shard_count is not None and max(shard_ids) >= shard_count:
+        raise UserError(f"shard {max(shard_ids)} does not exist: shards are numbered 0 to "
+                        f"{shard_count - 1} (shard count {shard_count})")
+
+
 def cpu_count() -> int:
     """The cores this process may run on (``os.process_cpu_count`` from Python 3.13)."""
     counter = getattr(os, "process_cpu_count", None)
@@ -107,6 +133,12 @@ class Settings:
     # Seconds a job stays its gateway process's without renewal (CADENZA_JOB_LEASE); None: 30
     # on PostgreSQL (shared by several processes), 0 on a SQLite file (one process)
     job_lease: float | None = None
+    # Gateway sharding (docs/deploy.md): the shards this process runs, of shard_count over
+    # every process; None: one process, Discord's recommended count (AutoShardedBot's default)
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = None
+    # Ray Serve workers: a cluster address, or "local" to start one here; None: in-process
+    serve: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -128,12 +160,17 @@ class Settings:
             "default_model": e.get("CADENZA_MODEL") or "lstm",
             "deadlines": Deadlines.from_env(e),
             "job_lease": _seconds(e, "CADENZA_JOB_LEASE"),
+            "shard_ids": parse_shard_ids(e["CADENZA_SHARD_IDS"], "CADENZA_SHARD_IDS")
+            if (e.get("CADENZA_SHARD_IDS") or "").strip() else None,
+            "shard_count": _count(e, "CADENZA_SHARD_COUNT"),
+            "serve": (e.get("CADENZA_SERVE") or "").strip() or None,
         }
         for var, name in COUNTS:
             count = _count(e, var)
             if count is not None:
                 values[name] = count
         values.update({k: v for k, v in overrides.items() if v is not None})
+        check_shards(values.get("shard_ids"), values.get("shard_count"))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

@@ -40,9 +40,18 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class CadenzaBot(commands.Bot):
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that hears a guild's events (Discord's rule)."""
+    return (guild_id >> 22) % shard_count
+
+
+class CadenzaBot(commands.AutoShardedBot):
     """Everything it needs is passed in; ``setup_hook`` loads one cog per feature, starts the
-    queue (reporting jobs a previous run left unfinished) and syncs to the dev guild if set."""
+    queue (reporting jobs a previous run left unfinished) and syncs to the dev guild if set.
+
+    Sharded: it runs ``settings.shard_ids`` of ``settings.shard_count`` (several processes
+    together cover every shard; docs/deploy.md), or, unset, every shard Discord recommends.
+    Commands are published by the owner's ``/sync``, never by a process starting."""
 
     def __init__(self, *, app: Cadenza, jobs: JobQueue, settings: Settings,
                  token_ttl: timedelta = DEFAULT_TOKEN_TTL,
@@ -54,6 +63,8 @@ class CadenzaBot(commands.Bot):
             help_command=None,
             owner_ids=set(settings.owner_ids) or None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
+            shard_count=settings.shard_count,
             **options,
         )
         redact.install()  # interaction tokens stay out of discord.py's DEBUG lines
@@ -71,7 +82,7 @@ class CadenzaBot(commands.Bot):
         # A listening party composes its interrupted clip again itself (cog_party).
         self.jobs.on_takeover = self._answer_taken_over  # a dead peer's jobs, while running
         await self._answer_taken_over(await self.jobs.start(), spawn=True)
-        if self.settings.dev_guild:
+        if self.settings.dev_guild and self._runs_guild(self.settings.dev_guild):
             await self._sync_dev_guild(self.settings.dev_guild)
 
     async def _answer_taken_over(self, jobs: list[JobRow], *, spawn: bool = False) -> None:
@@ -84,6 +95,13 @@ class CadenzaBot(commands.Bot):
                 self.spawn(notify)
             else:
                 await notify
+
+    def _runs_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the guild's shard: of several gateway processes, only
+        that one copies the commands to the dev guild."""
+        if self.settings.shard_ids is None or self.settings.shard_count is None:
+            return True
+        return shard_of(guild_id, self.settings.shard_count) in self.settings.shard_ids
 
     async def _sync_dev_guild(self, guild_id: int) -> None:
         """A convenience for development: a dev guild the bot is not in (or a typo'd id, 403
