@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cadenza.arena import Arena
-from cadenza.clip_pool import ClipPool, shared_pool
+from cadenza.backends import ClipMaker, Generator, ThreadGenerator
+from cadenza.clip_pool import shared_pool
 from cadenza.deadlines import Deadlines
 from cadenza.errors import UserError
 from cadenza.exports import EXPORT_FORMATS, format_ratings
@@ -32,7 +33,7 @@ from cadenza.listening import Listening
 from cadenza.members import UserRef, Where
 from cadenza.origin import PLAIN, Origin
 from cadenza.runtime import Progress, Workers, discard, rename
-from cadenza.seeds import Seeds
+from cadenza.seeds import Seeds, Sources
 from cadenza.service import Composer, ComposeRequest, Resolved
 from cadenza.store import Store
 from cadenza.store_rows import GroupStats, NewClip, TopEntry
@@ -62,15 +63,18 @@ class RateResult:
 
 
 class Cadenza:
-    """The application: one Composer, one Store, generation threads and render processes.
+    """The application: one Composer, one Store, and the workers (``cadenza.backends``) that
+    generate and render its clips.
 
-    ``clip_pool`` makes clips' files in child processes (the composition root makes one and
-    closes it); without one, the process-wide pool for the composer's soundfont is used.
+    ``clip_pool`` makes clips' files: the clip pool's child processes, or the Ray Serve workers
+    (the composition root makes it and closes it); without one, the process-wide pool for the composer's soundfont is used.
+    ``generator`` writes the music: without one, this app's generation threads.
     """
 
     def __init__(self, composer: Composer, store: Store, *, output_dir: Path,
                  workers: int = 1, deadlines: Deadlines | None = None,
-                 clip_pool: ClipPool | None = None) -> None:
+                 clip_pool: ClipMaker | None = None,
+                 generator: Generator | None = None) -> None:
         self.composer = composer
         self.store = store
         self.output_dir = output_dir
@@ -80,6 +84,8 @@ class Cadenza:
         self.seeds = Seeds(store, composer, self.workers, self.library)
         self.arena = Arena(store, composer, self.workers, self.compose)
         self.listening = Listening(store, composer, self.workers, self.library)
+        self.generator: Generator = generator or ThreadGenerator(self.workers.run_blocking,
+                                                                 self.seeds.generate)
 
     async def close(self) -> None:
         """Stop the threads (without waiting for a stuck one: they are daemons); the render
@@ -99,7 +105,7 @@ class Cadenza:
             with tempfile.TemporaryDirectory(prefix="cadenza-warm-up-") as tmp:
                 # the render process starts beside the model
                 rendering = asyncio.ensure_future(self.workers.clip_pool.warm_up())
-                comp = await self.workers.run_blocking(self.composer.compose, resolved)
+                comp, _ = await self.generator.generate(resolved, PLAIN, Sources())
                 await rendering
                 await self.workers.make_files(comp.score, comp.midi, Path(tmp), "warm-up")
         except asyncio.CancelledError:
@@ -122,8 +128,7 @@ class Cadenza:
         resolved = req if isinstance(req, Resolved) else self.composer.resolve_installed(req)
         sources = await self.seeds.sources(origin)
         report("generate")
-        comp, remarks = await self.workers.run_blocking(self.seeds.generate, resolved, origin,
-                                                        sources)
+        comp, remarks = await self.generator.generate(resolved, origin, sources)
         r = comp.resolved
         out = out_dir or self.output_dir
         tmp_stem = pending_stem(r.seed)

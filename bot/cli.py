@@ -167,9 +167,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from cadenza.render import find_soundfont
-    from cadenza.serve_workers import run_workers
     from cadenza.models.registry import ModelRegistry
+    from cadenza.synth import find_soundfont
+    from cadenza.serve_workers import run_workers
 
     soundfont = find_soundfont(settings.soundfont)
     return await run_workers(settings, soundfont, ModelRegistry.discover().names())

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cadenza.clip_pool import ClipPool
+from cadenza.backends import ClipMaker
 from cadenza.deadlines import Deadlines
 from cadenza.leftovers import pending_stem
 from cadenza.music.score import Score
@@ -21,9 +21,10 @@ Progress = Callable[[str], None]
 
 
 class Workers:
-    """Generation threads, quick threads and a render pool, with the stages' deadlines."""
+    """Generation threads, quick threads and what makes clips' files (the clip pool, or the Ray
+    Serve workers: ``cadenza.backends``), with the stages' deadlines."""
 
-    def __init__(self, clip_pool: ClipPool, *, workers: int = 1,
+    def __init__(self, clip_pool: ClipMaker, *, workers: int = 1,
                  deadlines: Deadlines | None = None) -> None:
         self.deadlines = deadlines or Deadlines()
         self.generation = ThreadPool(workers, "cadenza-gen")

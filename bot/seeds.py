@@ -265,6 +265,29 @@ class Sources:
     clip: Clip | None = None
 
 
+def generate_music(composer: Composer, r: Resolved, origin: Origin,
+                   sources: Sources) -> tuple[Composition, list[str]]:
+    """The composer call for the origin, wherever generation runs (a worker thread here, a
+    Ray Serve replica: ``cadenza.serve_app``); returns remarks for the member (e.g. which bars
+    of a long clip were continued)."""
+    if origin.kind == "blend":
+        assert sources.seed is not None and sources.seed_b is not None
+        a, b = Motif.from_json(sources.seed.motif_json), Motif.from_json(
+            sources.seed_b.motif_json)
+        return composer.blend(a, b, r, vae_name=BLEND_MODEL), []
+    if origin.kind == "seed":
+        assert sources.seed is not None
+        return composer.compose(r, Motif.from_json(sources.seed.motif_json)), []
+    if origin.kind == "continue":
+        assert sources.clip is not None
+        motif, remarks = _motif_to_continue(sources.clip)
+        return composer.compose(r, motif), remarks
+    if origin.kind == "vary":
+        assert sources.clip is not None
+        return composer.variation(midi_to_score(sources.clip.midi), r), []
+    return composer.compose(r), []
+
+
 @dataclass
 class Seeds:
     """Seeds, and clips built on seeds and clips (``Cadenza.seeds``)."""
@@ -276,24 +299,8 @@ class Seeds:
 
     def generate(self, r: Resolved, origin: Origin,
                  sources: Sources) -> tuple[Composition, list[str]]:
-        """The composer call for the origin (in the worker pool); returns remarks for the member
-        (e.g. which bars of a long clip were continued)."""
-        if origin.kind == "blend":
-            assert sources.seed is not None and sources.seed_b is not None
-            a, b = Motif.from_json(sources.seed.motif_json), Motif.from_json(
-                sources.seed_b.motif_json)
-            return self.composer.blend(a, b, r, vae_name=BLEND_MODEL), []
-        if origin.kind == "seed":
-            assert sources.seed is not None
-            return self.composer.compose(r, Motif.from_json(sources.seed.motif_json)), []
-        if origin.kind == "continue":
-            assert sources.clip is not None
-            motif, remarks = _motif_to_continue(sources.clip)
-            return self.composer.compose(r, motif), remarks
-        if origin.kind == "vary":
-            assert sources.clip is not None
-            return self.composer.variation(midi_to_score(sources.clip.midi), r), []
-        return self.composer.compose(r), []
+        """The composer call for the origin (``generate_music``, in a worker thread)."""
+        return generate_music(self.composer, r, origin, sources)
 
     async def check_sources(self, origin: Origin) -> None:
         """Refuse (UserError) a request whose seed or clip is gone, before it is queued."""
