@@ -31,7 +31,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 extra=""
-if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
+# Ray Serve comes with the test tools (its tests start a local cluster), or when CADENZA_SERVE
+# says this machine runs gateways or workers on it
+if [ "${1:-}" = "--dev" ]; then extra="[dev]";
+elif [ -n "${CADENZA_SERVE:-}" ]; then extra="[serve]"; fi
 # torch is pinned in pyproject.toml (2.13.0, CPU build from local disk here): a bare `torch`
 # would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}" 2>&1 \
@@ -42,3 +45,7 @@ if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
 .venv/bin/python -c "import cadenza.cli, cadenza.models.registry, torch, fluidsynth, discord, pretty_midi, lameenc, nacl, davey, \
 miniaudio, soxr, sqlalchemy, asyncpg" \
   || { echo "setup: Python packages failed to install" >&2; exit 1; }
+if [ -n "$extra" ]; then
+  .venv/bin/python -c "import ray.serve" \
+    || { echo "setup: Ray Serve (ray[serve]) failed to install" >&2; exit 1; }
+fi
