@@ -100,7 +100,9 @@ def connect_cluster(address: str, *, cpus: int | None = None) -> Cluster:
     options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False,
                                "configure_logging": False}
     if address == LOCAL:
-        context = ray.init(num_cpus=cpus or cpu_count(), include_dashboard=False, **options)
+        # on loopback: the gateways that join it (`cadenza serve`) run on this machine
+        context = ray.init(num_cpus=cpus or cpu_count(), include_dashboard=False,
+                           _node_ip_address="127.0.0.1", **options)
     else:
         try:
             context = ray.init(address=address, **options)
@@ -108,6 +110,17 @@ def connect_cluster(address: str, *, cpus: int | None = None) -> Cluster:
             raise ResourceError(f"cannot reach the Ray cluster at {address} "
                                 f"(CADENZA_SERVE): {str(e).splitlines()[0][:200]}") from None
     return Cluster(context.address_info["gcs_address"], owned=address == LOCAL)
+
+
+def fit_local(placement: Placement, cpus: float) -> Placement:
+    """On a cluster started here, share this machine's CPUs among the replicas when they ask
+    for more than it has (Serve would wait forever for CPUs that never come)."""
+    replicas = placement.render_replicas + placement.gen_replicas * len(placement.models)
+    if replicas * placement.replica_cpus <= cpus:
+        return placement
+    share = round(cpus / replicas, 3)
+    log.info("%d replicas on %g CPUs: %g CPU each", replicas, cpus, share)
+    return Placement(**{**placement.__dict__, "replica_cpus": share})
 
 
 def gpus_per_generator() -> float:
@@ -149,20 +162,21 @@ class ServeWorkers:
                    models: list[str]) -> ServeWorkers:
         """Connect to ``settings.serve`` (deploying there first when it is ``local``)."""
 
-        def start() -> ServeWorkers:
-            cluster = connect_cluster(settings.serve or LOCAL)
-            try:
-                if cluster.owned:
-                    placement = placement_from_env(models)
-                    if gpus_per_generator():
-                        placement = Placement(**{**placement.__dict__, "gpus": 1.0})
-                    deploy_workers(worker_config(settings, soundfont), placement)
-                return cls(cluster, settings.deadlines)
-            except BaseException:
-                disconnect(cluster)
-                raise
-
-        return await _in_thread(start, CONNECT_TIMEOUT, "connecting to the Ray Serve workers")
+        # On this thread, blocking: it runs before anything else does (the bot connects
+        # after), and ray.init from another thread could not reach a cluster it started.
+        cluster = connect_cluster(settings.serve or LOCAL)
+        try:
+            if cluster.owned:
+                placement = fit_local(placement_from_env(models), cpu_count())
+                if gpus_per_generator():
+                    placement = Placement(**{**placement.__dict__, "gpus": 1.0})
+                await _in_thread(
+                    lambda: deploy_workers(worker_config(settings, soundfont), placement),
+                    CONNECT_TIMEOUT, "deploying the Ray Serve workers")
+            return cls(cluster, settings.deadlines)
+        except BaseException:
+            disconnect(cluster)
+            raise
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -336,14 +350,17 @@ async def run_workers(settings: Settings, soundfont: Path | None, models: list[s
     cluster here, print its address for the gateways' ``CADENZA_SERVE`` and keep it up until
     SIGTERM or Ctrl-C."""
     address = settings.serve or LOCAL
-    cluster = await _in_thread(lambda: connect_cluster(address), CONNECT_TIMEOUT,
-                               f"connecting to the Ray cluster at {address}")
+    cluster = connect_cluster(address)  # on this thread (see ServeWorkers.open)
     try:
         placement = placement_from_env(models)
+        if cluster.owned:
+            placement = fit_local(placement, cpu_count())
         if gpus_per_generator():
             placement = Placement(**{**placement.__dict__, "gpus": 1.0})
         await _in_thread(lambda: deploy_workers(worker_config(settings, soundfont), placement),
-                         CONNECT_TIMEOUT, "deploying the workers")
+                         CONNECT_TIMEOUT, "deploying the workers (if the cluster lacks the CPUs "
+                         "or GPUs the replicas ask for, Serve waits for them: see "
+                         "CADENZA_SERVE_REPLICA_CPUS)")
         log.info("deployed %d render replica(s) and generators for %s (%g GPU each)",
                  placement.render_replicas, ", ".join(placement.models), placement.gpus)
         print(cluster.address, flush=True)  # what gateways set CADENZA_SERVE to

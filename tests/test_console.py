@@ -243,7 +243,7 @@ async def test_console_survives_an_unexpected_error_and_logs_it_with_an_id(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(app.seeds, "generate", broken)
+    monkeypatch.setattr(app.composer, "compose", broken)
     out = io.StringIO()
     console = Console(app, UserRef(0, "console"), out=out)
     with caplog.at_level(logging.ERROR, logger="cadenza.console"):
