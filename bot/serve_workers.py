@@ -97,12 +97,13 @@ class Cluster:
 
 def connect_cluster(address: str, *, cpus: int | None = None) -> Cluster:
     """Join the cluster at ``address`` or, for ``local``, start one here (blocking)."""
+    # Ray reports usage to its makers unless told not to: a bot's cluster has no business
+    # calling out (and CI has no route to it)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False,
                                "configure_logging": False}
     if address == LOCAL:
-        # on loopback: the gateways that join it (`cadenza serve`) run on this machine
-        context = ray.init(num_cpus=cpus or cpu_count(), include_dashboard=False,
-                           _node_ip_address="127.0.0.1", **options)
+        context = ray.init(num_cpus=cpus or cpu_count(), include_dashboard=False, **options)
     else:
         try:
             context = ray.init(address=address, **options)

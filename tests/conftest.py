@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Ray clusters the tests start (and every process that joins them) stay on loopback: Ray
+# otherwise binds its services to the machine's network address. Read when ray is imported.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 
