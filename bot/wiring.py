@@ -12,6 +12,7 @@ from cadenza.config import Settings, cpu_count
 
 if TYPE_CHECKING:
     from cadenza.app import Cadenza
+    from cadenza.backends import ClipMaker
     from cadenza.jobs import JobQueue
     from cadenza.models.registry import ModelRegistry
 
@@ -55,16 +56,26 @@ async def open_app(settings: Settings, *,
         store = await Store.open(settings.db_path, wait=settings.deadlines.store,
                                  patient_wait=settings.deadlines.store_background)
         stack.push_async_callback(store.close)
-        # Clip processes start on demand (warm-up starts the first): one per worker and per
-        # CPU at most (more processes than cores would only take turns, each holding its own
-        # copy of the soundfont), each spreading its render over the cores the workers leave
-        # idle.
-        clip_pool = ClipPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
-                             size=min(settings.workers, cpu_count()),
-                             deadlines=settings.deadlines, render_cores=render_cores)
+        generator = None
+        clip_pool: ClipMaker
+        if settings.serve:
+            # Ray Serve replicas generate and render (cadenza.serve_workers); this process
+            # keeps the queue, the store and the members. Imported only then: ray is large.
+            from cadenza.serve_workers import ServeWorkers
+
+            clip_pool = generator = await ServeWorkers.open(settings, soundfont,
+                                                            registry.names())
+        else:
+            # Clip processes start on demand (warm-up starts the first): one per worker and
+            # per CPU at most (more processes than cores would only take turns, each holding
+            # its own copy of the soundfont), each spreading its render over the cores the
+            # workers leave idle.
+            clip_pool = ClipPool(soundfont=soundfont, bitrate=settings.mp3_bitrate,
+                                 size=min(settings.workers, cpu_count()),
+                                 deadlines=settings.deadlines, render_cores=render_cores)
         stack.push_async_callback(clip_pool.close)
         app = Cadenza(composer, store, output_dir=settings.output_dir, workers=settings.workers,
-                      deadlines=settings.deadlines, clip_pool=clip_pool)
+                      deadlines=settings.deadlines, clip_pool=clip_pool, generator=generator)
         stack.push_async_callback(app.close)
         yield app
 

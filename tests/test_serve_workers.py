@@ -132,7 +132,8 @@ async def test_backpressure_is_busy_try_again_for_the_member(
     jobs = JobQueue(serve_app, capacity=16, per_member=1, workers=8)
     await jobs.start()
     try:
-        submitted = [await jobs.submit(serve_app.resolve(ComposeRequest(bars=8, seed=n)),
+        resolve = serve_app.composer.resolve_installed
+        submitted = [await jobs.submit(resolve(ComposeRequest(bars=8, seed=n)),
                                        UserRef(100 + n, f"m{n}")) for n in range(10)]
         ends = []
         for job in submitted:
