@@ -1,13 +1,10 @@
 """End to end, scaled out: two gateway processes (shards 0 and 1 of 2) against the Discord
-double, a Ray Serve app with two render replicas (`cadenza serve`, its own local cluster), one
-shared database. Members in guilds on both shards compose and vote; the shard-1 gateway is
-killed with SIGKILL mid-job and mid-vote, then restarted: every acknowledged vote is stored
-once, every job ends in exactly one clip or one failure message, and the guild on the other
-shard never notices.
-
-The database is one SQLite file the three processes share until the PostgreSQL store with job
-leases lands (issue 13, part A); until then a gateway that starts takes every open job for its
-own, so the shard-0 gateway has none in flight at the restart.
+double, a Ray Serve app with two render replicas (`cadenza serve`, its own local cluster),
+PostgreSQL. Members in guilds on both shards compose and vote; the shard-1 gateway is killed
+with SIGKILL mid-job and mid-vote while the shard-0 gateway composes one of its own, then
+restarted: every acknowledged vote is stored once, every job ends in exactly one clip or one
+failure message (the dead gateway's taken over once its lease runs out, the live one's never),
+and the guild on the other shard never notices.
 """
 
 from __future__ import annotations
@@ -22,16 +19,18 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from discord_double import DiscordDouble, GuildMember, MessageSnapshot
 from discord_double import payloads as p
-from test_bot_process import SLOW, START, Ledger, bot_env, rows
+from test_bot_process import SLOW, START, Ledger, bot_env
 from test_discord_bot import is_clip
 
 pytest.importorskip("ray.serve")
 
 LAUNCHER = Path(__file__).with_name("bot_under_double.py")
 MEMBERS = 12  # per guild
+LEASE = "3"  # seconds a dead gateway's jobs stay its own (CADENZA_JOB_LEASE)
 SERVE_START = 300.0  # a local cluster, 3 replicas importing torch, on a busy 2-core machine
 
 
@@ -123,7 +122,16 @@ def clips(api: DiscordDouble, channel_id: int) -> list[MessageSnapshot]:
     return [m for m in api.channel_messages(channel_id) if is_clip(m)]
 
 
-async def test_two_gateways_over_serve_survive_a_sigkill(api, tmp_path, tiny_models) -> None:  # type: ignore[no-untyped-def]
+async def rows(url: str, sql: str) -> list[tuple]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def test_two_gateways_over_serve_survive_a_sigkill(  # type: ignore[no-untyped-def]
+        api, tmp_path, tiny_models, pg_url) -> None:
     rng = random.Random(13)
     g0 = api.add_guild("shard zero", shard=(0, 2))
     g1 = api.add_guild("shard one", shard=(1, 2))
@@ -160,7 +168,8 @@ async def test_two_gateways_over_serve_survive_a_sigkill(api, tmp_path, tiny_mod
 
     async with serve_process(serve_env, tmp_path / "serve.log") as address:
         env = bot_env(api, tmp_path, tiny_models, **ray_env, CADENZA_SERVE=address,
-                      CADENZA_OWNER_IDS=str(owner.id))
+                      CADENZA_OWNER_IDS=str(owner.id), CADENZA_DB=pg_url,
+                      CADENZA_JOB_LEASE=LEASE)
         env.pop("CADENZA_INJECT_FAULT", None)
         logs = {s: tmp_path / f"gateway{s}.log" for s in (0, 1)}
         async with gateway(api, env, 0, logs[0]), gateway(api, env, 1, logs[1]) as second:
@@ -186,6 +195,11 @@ async def test_two_gateways_over_serve_survive_a_sigkill(api, tmp_path, tiny_mod
                                       channel_id=channel[1])
             await stuck.wait_original(lambda m: "rendering" in m.content, timeout=SLOW)
             await waiting.wait_original(lambda m: "Queued" in m.content, timeout=SLOW)
+            # the live gateway has a job in flight too: it must stay that gateway's
+            live = await api.slash("compose", {"bars": 1, "seed": 6}, user=fans[0][4],
+                                   channel_id=channel[0])
+            await live.wait_original(lambda m: "Queued" in m.content or "writing" in m.content
+                                     or "render" in m.content or is_clip(m), timeout=SLOW)
             stop[1].set()
             second.send_signal(signal.SIGKILL)  # mid-render, mid-vote
             await second.wait()
@@ -193,10 +207,12 @@ async def test_two_gateways_over_serve_survive_a_sigkill(api, tmp_path, tiny_mod
             # the other shard's members go on being answered meanwhile
             await voting[0]
             assert all(done[m.id] == 3 for m in fans[0])
+            assert (await live.wait_original(is_clip, timeout=SLOW)).embeds[0]["title"] \
+                .startswith("Clip #2 —")
             zero_more = await (await api.slash("compose", {"bars": 1, "seed": 5},
                                                user=fans[0][3], channel_id=channel[0])) \
                 .wait_original(is_clip, timeout=SLOW)
-            assert zero_more.embeds[0]["title"].startswith("Clip #2 —")
+            assert zero_more.embeds[0]["title"].startswith("Clip #3 —")
 
             async with gateway(api, env, 1, logs[1]):
                 told = [await api.changes.wait_for(
@@ -213,9 +229,9 @@ async def test_two_gateways_over_serve_survive_a_sigkill(api, tmp_path, tiny_mod
                 assert all(done[m.id] == 5 for ms in fans.values() for m in ms)
 
     # every vote confirmed is stored once, with the member's last value
-    db = tmp_path / "cadenza.db"
+    db = pg_url
     final = {(m.id, s): plan[m.id][4] for s in (0, 1) for m in fans[s]}
-    ratings = rows(db, "SELECT c.guild_id, r.user_id, r.stars FROM ratings r "
+    ratings = await rows(db, "SELECT c.guild_id, r.user_id, r.stars FROM ratings r "
                        "JOIN clips c ON c.id = r.clip_id")
     by_guild = {g0.id: 0, g1.id: 1}
     stored = {(u, by_guild[g]): s for g, u, s in ratings}
@@ -223,14 +239,14 @@ async def test_two_gateways_over_serve_survive_a_sigkill(api, tmp_path, tiny_mod
     # and those are the last votes each member saw confirmed
     assert {key: acked[-1] for key, acked in ledger.acked.items()} == final
     # every job: one clip or one failure message, never both, never none
-    jobs = rows(db, "SELECT id, status, interrupted, guild_id FROM jobs ORDER BY id")
+    jobs = await rows(db, "SELECT id, status, interrupted, guild_id FROM jobs ORDER BY id")
     assert [s for _, s, _, _ in jobs].count("done") == len(clips(api, channel[0])) + len(
-        clips(api, channel[1])) == 4  # seeds 1, 2 and 5, and the one tried again
+        clips(api, channel[1])) == 5  # seeds 1, 2, 5 and 6, and the one tried again
     interrupted = [j for j in jobs if j[2]]
     assert len(interrupted) == 2 and all(j[1] == "failed" and j[3] == g1.id
                                          for j in interrupted)
     assert len(notices(api, channel[1])) == 2 and not notices(api, channel[0])
-    assert {j[1] for j in jobs} == {"done", "failed"} and len(jobs) == 6
+    assert {j[1] for j in jobs} == {"done", "failed"} and len(jobs) == 7
     assert ledger.clicks == sum(map(len, ledger.acked.values())) + sum(
         map(len, ledger.unacked.values()))
     assert len(api.requests_to("PUT /applications/{application_id}/commands")) == 1
