@@ -36,12 +36,12 @@ from cadenza.deadlines import Deadlines
 from cadenza.members import UserRef
 from cadenza.models.registry import ModelRegistry
 from cadenza.origin import PLAIN
-from cadenza.render import find_soundfont
 from cadenza.seeds import Sources, generate_music
 from cadenza.serve_app import Placement, WorkerConfig, deploy
 from cadenza.serve_workers import ServeWorkers, connect_cluster, disconnect
 from cadenza.service import Composer, ComposeRequest
 from cadenza.store import Store
+from cadenza.synth import find_soundfont
 from cadenza.wiring import SERVING_THREADS
 from cadenza.workers import ThreadPool
 
@@ -85,7 +85,7 @@ async def bench(args: argparse.Namespace) -> None:
                   file=sys.stderr)
             workers = ServeWorkers(cluster, Deadlines())
             app = Cadenza(composer, store, output_dir=tmp / f"out{replicas}",
-                          renderer=workers, generator=workers)
+                          clip_pool=workers, generator=workers)
             await jobs_per_minute(app, 2, 10_000 + replicas * 100)  # warm both replicas
             rates = [await jobs_per_minute(app, args.jobs, 1000 * replicas + 50 * k)
                      for k in range(args.rounds)]

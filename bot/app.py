@@ -66,8 +66,9 @@ class Cadenza:
     """The application: one Composer, one Store, and the workers (``cadenza.backends``) that
     generate and render its clips.
 
-    ``clip_pool`` makes clips' files: the clip pool's child processes, or the Ray Serve workers
-    (the composition root makes it and closes it); without one, the process-wide pool for the composer's soundfont is used.
+    ``clip_pool`` makes clips' files: the clip pool's child processes, or the Ray Serve
+    workers (the composition root makes it and closes it); without one, the process-wide pool
+    for the composer's soundfont is used.
     ``generator`` writes the music: without one, this app's generation threads.
     """
 
@@ -136,8 +137,8 @@ class Cadenza:
         title = f"Cadenza — {r.style}, {r.key}, {r.tempo} bpm, seed {r.seed}"
         try:
             files = await self.workers.clip_pool.make_files(comp.score, comp.midi, out, tmp_stem,
-                                                       title=title, progress=report,
-                                                       timings=timings)
+                                                            title=title, progress=report,
+                                                            timings=timings)
         except BaseException:
             discard(out, tmp_stem)  # e.g. a full disk: the MIDI and PNG were already written
             raise

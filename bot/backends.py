@@ -21,7 +21,7 @@ from cadenza.errors import UserError
 if TYPE_CHECKING:
     from cadenza.music.score import Score
     from cadenza.origin import Origin
-    from cadenza.service import Composition, ClipFiles, Resolved
+    from cadenza.service import ClipFiles, Composition, Resolved
 
 Progress = Callable[[str], None]
 

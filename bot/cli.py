@@ -168,8 +168,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from cadenza.models.registry import ModelRegistry
-    from cadenza.synth import find_soundfont
     from cadenza.serve_workers import run_workers
+    from cadenza.synth import find_soundfont
 
     soundfont = find_soundfont(settings.soundfont)
     return await run_workers(settings, soundfont, ModelRegistry.discover().names())

@@ -32,11 +32,11 @@ from typing import Any
 from ray import serve
 
 from cadenza.batching import MelodyBatcher
+from cadenza.clip_pool import ClipPool
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError, UserError, WriteError
 from cadenza.models.errors import ModelError
 from cadenza.models.registry import ModelRegistry
-from cadenza.clip_pool import ClipPool
 from cadenza.seeds import generate_music
 from cadenza.service import Composer
 
@@ -140,7 +140,7 @@ class Render:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.pool = ClipPool(soundfont=Path(config.soundfont) if config.soundfont else None,
-                               bitrate=config.bitrate, size=1, deadlines=config.deadlines)
+                             bitrate=config.bitrate, size=1, deadlines=config.deadlines)
 
     async def warm_up(self) -> int:
         await self.pool.warm_up()

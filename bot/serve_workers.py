@@ -35,7 +35,7 @@ from cadenza.music.score import Score
 from cadenza.origin import Origin
 from cadenza.seeds import BLEND_MODEL, Sources
 from cadenza.serve_app import GEN_PREFIX, RENDER_APP, Placement, WorkerConfig, deploy
-from cadenza.service import Composition, ClipFiles, Resolved
+from cadenza.service import ClipFiles, Composition, Resolved
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError
 from cadenza.jobs import Done, Failed, JobQueue
 from cadenza.members import UserRef
-from cadenza.synth import find_soundfont
 from cadenza.service import ComposeRequest
 from cadenza.store import Store
+from cadenza.synth import find_soundfont
 
 USER = UserRef(7, "member")
 QUEUED = 3  # per caller: with 2 render replicas busy, a fourth waits and the rest are refused
