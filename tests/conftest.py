@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+pytest_plugins = ["deadline"]  # every test under a deadline that fails it (tests/deadline.py)
+
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "midi-corpus"
 
 
