@@ -189,11 +189,13 @@ async def test_two_gateways_over_serve_survive_a_sigkill(  # type: ignore[no-unt
             voting = {s: asyncio.create_task(votes(s, first[s], 3)) for s in (0, 1)}
             while sum(map(len, ledger.acked.values())) < MEMBERS:
                 await asyncio.sleep(0.05)
+            # One after the other: sent together, the gateway may take the second first, and
+            # then seed 98 renders and seed 99 hangs with nothing queued behind it.
             stuck = await api.slash("compose", {"bars": 1, "seed": 99}, user=fans[1][1],
                                     channel_id=channel[1])
+            await stuck.wait_original(lambda m: "rendering" in m.content, timeout=SLOW)
             waiting = await api.slash("compose", {"bars": 1, "seed": 98}, user=fans[1][2],
                                       channel_id=channel[1])
-            await stuck.wait_original(lambda m: "rendering" in m.content, timeout=SLOW)
             await waiting.wait_original(lambda m: "Queued" in m.content, timeout=SLOW)
             # the live gateway has a job in flight too: it must stay that gateway's
             live = await api.slash("compose", {"bars": 1, "seed": 6}, user=fans[0][4],
