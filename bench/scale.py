@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
 import sys
@@ -46,6 +47,11 @@ from cadenza.wiring import SERVING_THREADS
 from cadenza.workers import ThreadPool
 
 BARS = 8
+DEPLOY_DEADLINE = 300.0  # seconds for every replica of a deployment to be ready
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def jobs_per_minute(app: Cadenza, n: int, first_seed: int) -> float:
@@ -71,7 +77,11 @@ async def bench(args: argparse.Namespace) -> None:
     registry = ModelRegistry.discover(threads=SERVING_THREADS)
     composer = Composer(registry, soundfont=soundfont)
     config = WorkerConfig(soundfont=str(soundfont), deadlines=Deadlines())
-    share = round(args.cpus / 3, 3)  # generator + up to two render replicas on --cpus
+    # generator + up to two render replicas on --cpus, rounded down: 3 x 0.667 > 2 CPUs, and
+    # Serve would wait for ever for a replica that does not fit
+    share = math.floor(args.cpus / 3 * 1000) / 1000
+    print(f"machine: {os.cpu_count()} CPUs; load average (1/5/15 min) at start "
+          f"{_load()}", flush=True)
     cluster = connect_cluster("local", cpus=args.cpus)
     tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-scale-"))
     store = await Store.open(tmp / "bench.db")
@@ -79,8 +89,17 @@ async def bench(args: argparse.Namespace) -> None:
         figures: dict[str, float] = {}
         for replicas in (1, 2):
             t0 = time.perf_counter()
-            await asyncio.to_thread(deploy, config, Placement(
-                models=(args.model,), render_replicas=replicas, replica_cpus=share))
+            placement = Placement(models=(args.model,), render_replicas=replicas,
+                                  replica_cpus=share)
+            deploying = asyncio.ensure_future(asyncio.to_thread(deploy, config, placement))
+            done, _ = await asyncio.wait({deploying}, timeout=DEPLOY_DEADLINE)
+            if not done:
+                # the thread cannot be stopped: end the process (its cluster goes with it)
+                print(f"{replicas} render replica(s) not ready after {DEPLOY_DEADLINE:g} s "
+                      "(not enough CPUs on the cluster?)", file=sys.stderr, flush=True)
+                disconnect(cluster)
+                os._exit(1)
+            deploying.result()
             print(f"deployed {replicas} render replica(s) in {time.perf_counter() - t0:.1f} s",
                   file=sys.stderr)
             workers = ServeWorkers(cluster, Deadlines())
@@ -127,6 +146,7 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"ratios from this run: jobs/min 2 vs 1 render replicas "
               f"{figures['jobs2'] / figures['jobs1']:.2f}x; generation Serve vs in-process "
               f"{s / p:.2f}x")
+        print(f"load average at the end {_load()} (other processes share these CPUs)")
     finally:
         await store.close()
         disconnect(cluster)
