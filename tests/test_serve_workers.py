@@ -16,11 +16,12 @@ from cadenza.app import STAGES, Cadenza
 from cadenza.backends import BUSY, WorkersBusy
 from cadenza.deadlines import Deadlines, StageTimeout
 from cadenza.errors import ResourceError
-from cadenza.jobs import Done, Failed, JobQueue
+from cadenza.jobs import Done, Failed
 from cadenza.members import UserRef
 from cadenza.service import ComposeRequest
 from cadenza.store import Store
 from cadenza.synth import find_soundfont
+from cadenza.wiring import job_queue
 
 USER = UserRef(7, "member")
 QUEUED = 3  # per caller: with 2 render replicas busy, a fourth waits and the rest are refused
@@ -129,7 +130,7 @@ async def test_backpressure_is_busy_try_again_for_the_member(
     assert "try again in a minute" in BUSY
 
     # through the job queue a member hears exactly that, as their job's one failure
-    jobs = JobQueue(serve_app, capacity=16, per_member=1, workers=8)
+    jobs = job_queue(serve_app, capacity=16, per_member=1, workers=8)
     await jobs.start()
     try:
         resolve = serve_app.composer.resolve_installed
