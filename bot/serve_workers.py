@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -119,7 +120,8 @@ def fit_local(placement: Placement, cpus: float) -> Placement:
     replicas = placement.render_replicas + placement.gen_replicas * len(placement.models)
     if replicas * placement.replica_cpus <= cpus:
         return placement
-    share = round(cpus / replicas, 3)
+    # rounded down: 3 replicas of round(2 / 3, 3) = 0.667 would ask for 2.001 of 2 CPUs
+    share = math.floor(cpus / replicas * 1000) / 1000
     log.info("%d replicas on %g CPUs: %g CPU each", replicas, cpus, share)
     return Placement(**{**placement.__dict__, "replica_cpus": share})
 

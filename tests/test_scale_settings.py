@@ -64,3 +64,18 @@ def test_serve_placement_from_environment() -> None:
         placement_from_env(models, {"CADENZA_SERVE_RENDER_REPLICAS": "0"})
     with pytest.raises(UserError, match="CADENZA_SERVE_REPLICA_CPUS"):
         placement_from_env(models, {"CADENZA_SERVE_REPLICA_CPUS": "lots"})
+
+
+@pytest.mark.parametrize(("render", "models", "cpus"), [(2, 1, 2), (2, 3, 2), (5, 2, 3), (2, 1, 1)])
+def test_a_local_cluster_shares_its_cpus_so_every_replica_fits(
+        render: int, models: int, cpus: int) -> None:
+    pytest.importorskip("ray.serve")
+    from cadenza.serve_app import Placement
+    from cadenza.serve_workers import fit_local
+
+    asked = Placement(models=tuple(f"m{i}" for i in range(models)), render_replicas=render)
+    fitted = fit_local(asked, cpus)
+    replicas = render + models
+    assert fitted.replica_cpus * replicas <= cpus  # Serve would wait for ever otherwise
+    assert fitted.replica_cpus >= cpus / replicas - 0.001
+    assert fit_local(Placement(models=("lstm",), replica_cpus=0.5), 2).replica_cpus == 0.5
