@@ -15,11 +15,11 @@ from cadenza.arrange import arrange
 from cadenza.evaluation.classifier import cross_validate
 from cadenza.evaluation.references import NC_SAME_AS_MUTOPIA, nc_title
 from cadenza.models.training.corpus import Piece
+from cadenza.models.zoo.lead_features import FEATURE_NAMES, lead_vector, rest_share, syncopation
 from cadenza.models.zoo.lead_metrics import (
     chord_vocabulary,
     eighth_pairs,
     lead_metrics,
-    lead_vector,
     line_from_piece,
     line_from_score,
     make_line,
@@ -27,10 +27,8 @@ from cadenza.models.zoo.lead_metrics import (
     pitch_class_entropy,
     pitch_range,
     repetition_rate,
-    rest_share,
     scale_consistency,
     swing_ratio,
-    syncopation,
 )
 from cadenza.music.score import Note
 from cadenza.music.theory import Chord, Key
@@ -186,8 +184,7 @@ def test_lead_vectors_tell_swung_from_straight_lines_apart() -> None:
         line = make_line(eighths(8 if style == "swung" else 6, 16, pitches), (4, 4), 4,
                          key=Key(0))
         v = lead_vector(line)
-        # eight line figures, 12 pitch classes, 12 beat phases, 3 interval figures
-        assert v.shape == (8 + 12 + 12 + 3,)
+        assert v.shape == (len(FEATURE_NAMES),)
         x.append(v)
         y.append(style)
     cv = cross_validate(np.array(x), y, seed=0)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.models.zoo.lead_metrics import Line, lead_metrics, lead_vector, line_from_score
+from cadenza.models.zoo.lead_features import lead_vector
+from cadenza.models.zoo.lead_metrics import Line, lead_metrics, line_from_score
 from cadenza.models.zoo.metrics import TRACK_PAIRS, clip_metrics, onsets, pitch_class_histogram
 from cadenza.music.roll import DRUMS, ROLES, STEPS_PER_BEAT, RollError, bar_steps, encode
 from cadenza.music.score import Score
@@ -45,6 +46,7 @@ class Clip:
     metrics: dict[str, float]
     features: dict[str, np.ndarray]
     lead: dict[str, float]
+    group: str = ""  # the piece a real excerpt comes from (its CV fold keeps it whole)
 
 
 def roll_holds(meter: tuple[int, int]) -> bool:
@@ -57,12 +59,13 @@ def roll_holds(meter: tuple[int, int]) -> bool:
 
 
 def clip_from_score(score: Score, style: str, source: str, line: Line | None = None, *,
-                    swing_known: bool = True) -> Clip | None:
+                    swing_known: bool = True, group: str | None = None) -> Clip | None:
     """Score -> Clip, or None for meters the roll cannot hold (9/8, 12/8 bars exceed 48 steps).
 
     ``line`` is the lead line to measure; by default the score's lead track (a generated clip,
     as the member hears it). A real excerpt passes the line as the data has it; a line notated
     with straight eighths that are played swung (``swing_known=False``) has no swing ratio.
+    ``group`` names the piece the clip comes from (default: the clip's own ``source``).
     """
     try:
         per_bar = bar_steps(score.time_signature)
@@ -76,7 +79,8 @@ def clip_from_score(score: Score, style: str, source: str, line: Line | None = N
         lead["swing_ratio"] = math.nan
     features = {"band": band_features(rolls, metrics, score.key, score.tempo),
                 "lead": lead_vector(line, lead)}
-    return Clip(style, source, tuple(score.time_signature), metrics, features, lead)
+    return Clip(style, source, tuple(score.time_signature), metrics, features, lead,
+                group if group is not None else source)
 
 
 def _relative_pc(lane: np.ndarray, key: Key) -> np.ndarray:
@@ -100,7 +104,7 @@ def band_features(rolls: np.ndarray, metrics: Mapping[str, float], key: Key,
     """The band classifier's inputs (rolls: (bars, 4, bar steps, pitches)): every metric,
     key-relative pitch-class histogram of the pitched lanes, onset positions of all lanes, notes
     per bar per track, tempo. The lead classifier's inputs are
-    ``cadenza.models.zoo.lead_metrics.lead_vector`` of the lead line alone."""
+    ``cadenza.models.zoo.lead_features.lead_vector`` of the lead line alone."""
     bars, _, per_bar, _ = rolls.shape
     flat = rolls.transpose(1, 0, 2, 3).reshape(len(ROLES), bars * per_bar, -1)
     pitched = flat[:DRUMS].any(axis=0)

@@ -37,7 +37,7 @@ most 3:1 long-short. Its ratio is ``(u - a) / (c - u)``. Compound meters (x/8) h
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,71 +211,3 @@ def lead_metrics(line: Line) -> dict[str, float]:
         "chord_vocabulary": chord_vocabulary(line),
         "repetition_rate": repetition_rate(line),
     }
-
-
-# ---------------------------------------------------------------- profiles (classifier inputs)
-
-
-def relative_pitch_classes(line: Line) -> np.ndarray:
-    """Pitch-class shares rotated so the key's tonic is 0 (12,); zeros without notes."""
-    h = np.roll(pitch_class_histogram(line), -(line.key.tonic if line.key else 0))
-    return h / h.sum() if h.sum() else h
-
-
-def beat_phase_profile(line: Line) -> np.ndarray:
-    """Onset shares by step of the quarter-note beat (12,): straight, swung, triplet or
-    syncopated sixteenths, whatever the meter; zeros without notes."""
-    h = np.bincount(line.onsets % GRID, minlength=GRID).astype(float)
-    return h / h.sum() if h.sum() else h
-
-
-def syncopation(line: Line) -> float:
-    """Share of notes that start off the quarter-note beat and still sound at the next beat
-    line (ragtime's tied syncopations, a soloist's anticipations); NaN without notes."""
-    if not line.notes:
-        return math.nan
-    on = line.onsets
-    ends = on + np.array([d for _, d, _ in line.notes])
-    return float(np.mean((on % GRID != 0) & (ends > (on // GRID + 1) * GRID)))
-
-
-def rest_share(line: Line) -> float:
-    """Share of the line's time in which no note sounds (a solo breathes between phrases, a
-    chorale tune hardly ever stops)."""
-    total = line.bars * line.bar_ticks
-    return 1.0 - min(1.0, sum(d for _, d, _ in line.notes) / total) if total else math.nan
-
-
-def notes_per_beat(line: Line) -> float:
-    """Onsets per quarter note: the line's density whatever the bar length."""
-    beats = line.bars * line.bar_ticks / GRID
-    return len(line.notes) / beats if beats else math.nan
-
-
-def interval_profile(line: Line) -> np.ndarray:
-    """Mean |interval| in semitones, share of steps (<= 2) and of leaps (>= 5); NaN below two
-    notes."""
-    d = np.abs(np.diff(line.pitches))
-    if len(d) == 0:
-        return np.full(3, math.nan)
-    return np.array([d.mean(), np.mean(d <= 2), np.mean(d >= 5)])
-
-
-def lead_vector(line: Line, metrics: Mapping[str, float] | None = None) -> np.ndarray:
-    """The style classifier's lead-only inputs: pitch-class entropy, scale consistency, swing
-    ratio, notes per beat, pitch range, repetition rate, syncopation and rest share, the
-    key-relative pitch classes, the onsets' phase in the beat and the interval profile (35
-    values).
-
-    Left out on purpose: chord vocabulary (the chord plan's, not the line's), register (the
-    arranger moves every lead into its style's range) and what reads the bar length (notes per
-    bar, onsets by beat of the bar): the meter is drawn from the style by the request, not
-    written by the model, and would let the classifier name the style from it. The repetition
-    rate is kept although it counts bars: bars are the unit of the form the model writes.
-    """
-    m = lead_metrics(line) if metrics is None else metrics
-    scalars = [m["pitch_class_entropy"], m["scale_consistency"], m["swing_ratio"],
-               notes_per_beat(line), m["pitch_range"], m["repetition_rate"],
-               syncopation(line), rest_share(line)]
-    return np.concatenate([scalars, relative_pitch_classes(line), beat_phase_profile(line),
-                           interval_profile(line)]).astype(float)
