@@ -203,7 +203,8 @@ def _add(ref: Reference, p: Piece, start: int, bars: int, rng: np.random.Generat
         log.debug("skipping %s: %s", p.source, e)
         return
     clip = clip_from_score(score, p.style, f"{p.source} bars {start + 1}-{start + bars}",
-                           line=line, swing_known=source_kind(p.source) not in NOTATED_SWUNG)
+                           line=line, swing_known=source_kind(p.source) not in NOTATED_SWUNG,
+                           group=p.source)
     if clip is None:
         return
     if ref.example is None:
