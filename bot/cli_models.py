@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -282,7 +283,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.out, models=args.models.split(",") if args.models else None,
         styles=args.styles.split(",") if args.styles else None, clips=args.clips,
         bars=args.bars, seed=args.seed, data=args.data, baseline=not args.no_baseline,
-        use_corpus=not args.no_corpus,
+        use_corpus=not args.no_corpus, command=shlex.join(["cadenza", *args.argv]),
         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(report)
     return 0

@@ -29,6 +29,9 @@ def test_eval_runs_the_asked_models_styles_and_clips(tiny_models: Path, tmp_path
     st = results["settings"]
     assert st["models"] == ["gru", "lstm", "untrained"] and st["styles"] == ["jazz", "ragtime"]
     assert (st["clips"], st["bars"], st["baseline"]) == (2, 2, "untrained")
+    # the report names the command line that made it
+    assert st["command"].startswith("cadenza eval --out ") and "--clips 2" in st["command"]
+    assert f"Made by `{st['command']}`." in (out / "report.md").read_text()
     for m in st["models"]:
         assert set(results["generated"][m]) == {"jazz", "ragtime"}
         assert all(g["clips"] == 2 for g in results["generated"][m].values())

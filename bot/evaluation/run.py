@@ -131,6 +131,7 @@ def run_evaluation(
     data: Path | None = None,
     baseline: bool = False,
     use_corpus: bool = True,
+    command: str | None = None,
 ) -> Path:
     """Evaluate ``models`` (default: all installed) on ``styles`` (default: all six); write
     ``report.md``, ``results.json``, PNG plots and the listening page (``listen.md`` with one
@@ -140,8 +141,9 @@ def run_evaluation(
     names the style corpus (default: beside the checkout); ``use_corpus=False`` leaves out
     music21's corpus (folk, celtic, classical then have no reference). With ``baseline``, the first
     sequence model's untrained twin (``cadenza.models.zoo.baseline``) is scored beside the models,
-    as BASELINE: what the pipeline around a model reaches with random weights. The same arguments
-    give the same report.
+    as BASELINE: what the pipeline around a model reaches with random weights. ``command`` (the
+    command line that asked for the report) is recorded in it. The same arguments give the same
+    report.
     """
     def note(msg: str) -> None:
         log.info(msg)
@@ -158,7 +160,7 @@ def run_evaluation(
         if baseline:
             registry, models = _with_baseline(registry, models, Path(tmp), note)
         return _run(out_dir, models, styles, clips, bars, seed, registry, note,
-                    lambda: _load_corpus(corpus, data, use_corpus, note))
+                    lambda: _load_corpus(corpus, data, use_corpus, note), command)
 
 
 def _with_baseline(registry: ModelRegistry, models: list[str], tmp: Path,
@@ -188,7 +190,8 @@ def _kind(registry: ModelRegistry, name: str) -> str:
 
 def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: int, seed: int,
          registry: ModelRegistry, note: Callable[[str], None],
-         load: Callable[[], tuple[list[Piece], list[Piece]]]) -> Path:
+         load: Callable[[], tuple[list[Piece], list[Piece]]], command: str | None = None,
+         ) -> Path:
     from cadenza.service import Composer
 
     composer = Composer(registry)
@@ -216,6 +219,7 @@ def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: 
     nll = _style_nll(registry, info, pieces, styles, note)
     results = build_results(info, refs, gen, styles, clips, bars, seed, nll)
     results["settings"]["baseline"] = BASELINE if BASELINE in info else None
+    results["settings"]["command"] = command
     note("classifying styles")
     results["classifier"], conf = classify(refs, gen, models, styles, seed)
     note("plotting")
