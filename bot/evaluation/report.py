@@ -401,7 +401,7 @@ def _classifier_section(res: Mapping[str, Any], models: Sequence[str],
                         plots: Mapping[str, Path]) -> list[str]:
     cls = res["classifier"]
     L = ["## Style classifier", "",
-         "Multinomial logistic regression (numpy, L2 0.01, 1500 full-batch gradient steps; "
+         "Multinomial logistic regression (numpy, L2 0.1, 1500 full-batch gradient steps; "
          "features standardised on the training fold) on clip-level features. *Band* features see"
          " the whole arrangement, which the arranger makes style-typical by rule (drums, comping,"
          " swing, tempo), so they separate styles for any model; *lead* features see only the "
