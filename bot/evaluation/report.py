@@ -216,7 +216,7 @@ def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequenc
          "grid (the models learn it straightened, and the arranger swings their lines), an "
          "Impro-Visor transcription as notated (straight eighths Impro-Visor plays swung, so "
          "it has no swing ratio of its own), a rag as engraved. Definitions: "
-         "`models/lead_metrics.py` and *How the figures are computed*.", "",
+         "`models/zoo/lead_metrics.py` and *How the figures are computed*.", "",
          "### Mean overlap on the lead features, per style", "",
          "| model | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
     for m in models:
@@ -449,7 +449,7 @@ def _method_section(res: Mapping[str, Any], models: Sequence[str]) -> list[str]:
          "model's line over the style's chord plan (the chord model's, or the rule-based "
          "plan), in the style's default form, arranged by `cadenza.arrange`; the GAN's four parts "
          "restyled by the arranger's instrumentation path, in 4/4.",
-         "- **Lead-line features** (`models/lead_metrics.py`; a line is its notes on the "
+         "- **Lead-line features** (`models/zoo/lead_metrics.py`; a line is its notes on the "
          "1/12-beat grid, one per onset, the top one when several start together): "
          "*pitch-class entropy*, Shannon entropy in bits of the notes' pitch classes, each "
          "note once; *scale consistency*, the largest share of notes inside one major scale "
