@@ -1,7 +1,8 @@
 """Token-stream tracking: side features for the models and grammar constraints for sampling.
 
 ``Tracker`` follows a token stream and reports, after each token, the context the sequence models
-are conditioned on at every step (style, meter, current chord, position in the bar, bars left).
+are conditioned on at every step (style, meter, current chord, position in the bar, bars left,
+the form, the previous note's pitch).
 ``Constraint`` adds the grammar of ``cadenza.music.tokens`` plus a chord plan and a bar count, so
 that sampling can only produce well-formed sequences with exactly the requested harmony and length;
 tokens it forces (the preamble, chords, a primer) are not sampled at all.
@@ -28,6 +29,7 @@ from cadenza.music.tokens import (
     METERS,
     N_CHORD_CLASSES,
     PAD,
+    PITCH_MAX,
     PITCH_MIN,
     Vocab,
     chord_index,
@@ -36,15 +38,21 @@ from cadenza.music.tokens import (
 # side feature columns and their cardinalities (the model embeds each and sums them); the
 # form columns (section letter, bar in section, bars left in it, repeat) are per bar, from
 # ``cadenza.music.form``
-FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES)
+# The last column, the previous note's pitch, came last so that checkpoints trained before it
+# (fewer feature_sizes) read a prefix of the columns: with absolute pitch tokens a model must
+# otherwise recall the last pitch across the POS/VEL/DUR tokens between notes, and a blurred
+# memory of it spread probability over the pitch itself (4x the data's repeated notes, see
+# docs/style-classifier.md).
+FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES, "prev_pitch")
 MAX_BARS_LEFT = 8  # bars_left feature: 0 = before the first bar, k = min(k, 8) bars to go
+PREV_PITCH_COL = FEATURES.index("prev_pitch")  # 0 = no note yet, else 1 + pitch - PITCH_MIN
 
 FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from cadenza.music.form.bar_features
 
 
 def feature_sizes(vocab: Vocab) -> tuple[int, ...]:
     return (len(vocab.styles) + 1, len(METERS) + 1, N_CHORD_CLASSES, MAX_BAR_TICKS + 1,
-            MAX_BARS_LEFT + 1, *FORM_FEATURE_SIZES)
+            MAX_BARS_LEFT + 1, *FORM_FEATURE_SIZES, PITCH_MAX - PITCH_MIN + 2)
 
 
 class Tracker:
@@ -61,6 +69,8 @@ class Tracker:
         self.chord = 0
         self.bar = -1
         self.pos: int | None = None
+        self.prev_pitch = 0  # PREV_PITCH_COL's value
+        self.bar_prev: list[int] = []  # per bar: prev_pitch at its end, which a REP_k copies
 
     def feed(self, token: int) -> None:
         v = self.vocab
@@ -74,10 +84,23 @@ class Tracker:
         elif token == BAR:
             self.bar += 1
             self.pos = None
+            self.bar_prev.append(self.prev_pitch)
         elif kind == "pos":
             self.pos = v.value(token)
         elif kind == "chord":
             self.chord = v.value(token)
+        elif kind == "pitch":
+            self.prev_pitch = 1 + v.value(token)
+            self.bar_prev[-1:] = [self.prev_pitch]
+        elif kind == "rep":
+            k = v.value(token) + 1
+            if 0 <= self.bar - k < len(self.bar_prev):
+                # the repeated bar's last note sounds again; a bar without notes keeps the
+                # note before it, which is the one before this bar too
+                copied = self.bar_prev[self.bar - k]
+                if copied:
+                    self.prev_pitch = copied
+                    self.bar_prev[-1] = copied
 
     def features(self) -> tuple[int, ...]:
         pos = 0 if self.pos is None else self.pos + 1
@@ -88,7 +111,7 @@ class Tracker:
         else:
             left = max(1, min(MAX_BARS_LEFT, self.total_bars - self.bar))
         form = self.form[self.bar] if 0 <= self.bar < len(self.form) else UNKNOWN_FORM
-        return (self.style, self.meter, self.chord, pos, left, *form)
+        return (self.style, self.meter, self.chord, pos, left, *form, self.prev_pitch)
 
 
 def sequence_features(tokens: list[int] | np.ndarray, vocab: Vocab,

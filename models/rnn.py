@@ -1,8 +1,9 @@
 """Style- and chord-conditioned recurrent melody model (LSTM, GRU or vanilla RNN cell).
 
 Every step sees the token embedding plus embeddings of the side features from
-``cadenza.models.grammar`` (style, meter, current chord, position in bar, bars left), so
-conditioning never fades over long sequences and the chord plan steers the melody.
+``cadenza.models.grammar`` (style, meter, current chord, position in bar, bars left, form, the
+previous note's pitch), so conditioning never fades over long sequences, the chord plan steers
+the melody and the next interval is relative to a pitch the model is told, not one it recalls.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ class SequenceModel(nn.Module):
         features: torch.Tensor,
         state: State = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x, targets: (B, T) token ids; features: (B, T, F). Returns (logits (B,T,V), loss)."""
+        """x, targets: (B, T) token ids; features: (B, T, F). Returns (logits (B,T,V), loss).
+
+        F may exceed the config's feature count: the model reads the first columns (those it
+        was trained with; ``cadenza.models.grammar.FEATURES`` only ever grows at the end)."""
         out, _ = self.rnn(self._embed(x, features), state)
         logits = self.head(self.drop(out))
         loss = None
@@ -101,7 +105,8 @@ class SequenceModel(nn.Module):
         weight bookkeeping cost more than the arithmetic of a single step.
         """
         table, offsets = self._step_table()
-        idx = torch.cat([x[:, None], features], 1) + offsets
+        # a checkpoint made before a feature column was added reads the columns it knows
+        idx = torch.cat([x[:, None], features[:, : len(self.feat_emb)]], 1) + offsets
         h = F.embedding(idx, table).sum(1)  # token + every feature, summed in that order
         if self.training:
             h = self.drop(h)

@@ -128,7 +128,8 @@ class Sampler:
         self.rows: list[Row] = []
         self._state: State = None
         self._tokens = np.zeros(0, dtype=np.int64)
-        self._feats = np.zeros((0, len(model.config.feature_sizes)), dtype=np.int64)
+        self._nf = len(model.config.feature_sizes)  # the columns this checkpoint reads
+        self._feats = np.zeros((0, self._nf), dtype=np.int64)
         self._vocab_size = model.config.vocab_size
 
     def add(self, row: Row) -> None:
@@ -138,7 +139,7 @@ class Sampler:
         c.feed(tok)
         self.rows.append(row)
         self._tokens = np.append(self._tokens, tok)
-        self._feats = np.vstack([self._feats, np.asarray(c.features(), dtype=np.int64)])
+        self._feats = np.vstack([self._feats, np.asarray(c.features()[: self._nf], dtype=np.int64)])
         self._state = _grow(self._state, 1)
 
     def step(self) -> list[Row]:
@@ -178,7 +179,7 @@ class Sampler:
             c = row.constraint
             try:
                 c.feed(int(new[i]))
-                self._feats[i] = c.features()
+                self._feats[i] = c.features()[: self._nf]
             except Exception as e:  # noqa: BLE001
                 failed[i] = e
                 continue

@@ -9,6 +9,7 @@ from cadenza.models.grammar import (
     FEATURES,
     ChordPlan,
     Constraint,
+    feature_sizes,
     plan_from_chords,
     sequence_features,
 )
@@ -72,8 +73,8 @@ def test_side_features_track_chord_position_and_bars_left() -> None:
     assert [f[i, 4] for i in bar_rows] == [3, 2, 1]  # bars left
     assert f[-1, 0] == 1 + V.styles.index("blues")
     # form columns per bar: section letter, bar in section, bars left in it, repeat flag
-    assert [tuple(f[i, 5:]) for i in bar_rows] == [(1, 1, 1, 1), (2, 1, 1, 1), (1, 1, 1, 2)]
-    assert tuple(f[0, 5:]) == (0, 0, 0, 0)  # before the first bar: unknown
+    assert [tuple(f[i, 5:9]) for i in bar_rows] == [(1, 1, 1, 1), (2, 1, 1, 1), (1, 1, 1, 2)]
+    assert tuple(f[0, 5:9]) == (0, 0, 0, 0)  # before the first bar: unknown
 
 
 def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pitches() -> None:
@@ -142,3 +143,36 @@ def test_a_sampled_rep_copies_the_bar_and_forces_the_rest_of_it() -> None:
     second = [(n.start - 48, n.pitch, n.duration) for n in notes if n.start >= 48]
     assert first and first == second
     assert [(ch.start, ch.chord) for ch in score.chords][-1] == (72, Chord(7, "7"))
+
+
+def test_prev_pitch_feature_follows_the_last_note_across_bars_and_repeats() -> None:
+    from cadenza.models.grammar import PREV_PITCH_COL
+    from cadenza.music.tokens import PITCH_MIN
+
+    # bar 1: D4 then A4; bar 2: G4; bar 3 repeats bar 1 (REP_2); same chord in every bar
+    lead = Track("Lead", notes=(Note(0, 12, 62, 88), Note(24, 12, 69, 88), Note(48, 12, 67, 88),
+                                Note(96, 12, 62, 88), Note(120, 12, 69, 88)))
+    score = Score(tracks=(lead,), chords=(ChordEvent(0, 144, Chord(2, "m7")),), bars=3,
+                  style="jazz")
+    toks = encode(score, V)
+    assert any(V.kind(t) == "rep" for t in toks)  # the third bar is written as a repeat
+    f = sequence_features(toks, V)
+    prev = [int(f[i, PREV_PITCH_COL]) for i in range(len(toks))]
+    names = [V.names[t] for t in toks]
+    assert prev[names.index("BAR")] == 0  # no note yet
+    after_first = next(i for i, n in enumerate(names) if n == "PITCH_62")
+    assert prev[after_first] == 1 + 62 - PITCH_MIN
+    bars = [i for i, t in enumerate(toks) if t == BAR]
+    assert prev[bars[1]] == 1 + 69 - PITCH_MIN  # carried over the bar line
+    assert prev[bars[2]] == 1 + 67 - PITCH_MIN
+    rep = next(i for i, t in enumerate(toks) if V.kind(t) == "rep")
+    assert prev[rep] == 1 + 69 - PITCH_MIN  # the repeated bar ends on its A4 again
+    assert f.shape[1] == len(feature_sizes(V)) and max(prev) < feature_sizes(V)[PREV_PITCH_COL]
+
+
+def test_transposed_crops_shift_the_prev_pitch_feature_with_their_pitches() -> None:
+    from cadenza.models.training.dataset import shift_prev_pitch
+
+    col = np.array([0, 1, 42, 88])
+    assert shift_prev_pitch(col, 3).tolist() == [0, 4, 45, 88]
+    assert shift_prev_pitch(col, -2).tolist() == [0, 1, 40, 86]

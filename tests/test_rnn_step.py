@@ -57,3 +57,22 @@ def test_step_sees_weights_changed_in_place() -> None:
     after, _ = model.step(x, f)
     want, _ = module_step(model, x, f, None)
     assert not torch.equal(before, after) and torch.equal(after, want)
+
+
+def test_a_checkpoint_from_before_a_new_feature_column_reads_the_columns_it_knows() -> None:
+    """FEATURES only grows at the end: a model with fewer feature tables ignores the rest,
+    in forward and in step alike (the shipped checkpoints predate prev_pitch)."""
+    from cadenza.models.grammar import feature_sizes
+    from cadenza.music.tokens import Vocab
+
+    v = Vocab()
+    torch.manual_seed(0)
+    old = SequenceModel(RNNConfig(len(v), feature_sizes(v)[:-1], n_layer=1, n_embd=8,
+                                  n_hidden=16, dropout=0.0)).eval()
+    x = torch.randint(0, len(v), (2, 5))
+    full = torch.stack([torch.randint(0, n, (2, 5)) for n in feature_sizes(v)], -1)
+    known = full[..., :-1]
+    assert torch.equal(old(x, features=full)[0], old(x, features=known)[0])
+    a, _ = old.step(x[:, 0], full[:, 0])
+    b, _ = old.step(x[:, 0], known[:, 0])
+    assert torch.equal(a, b)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cadenza.models.errors import ModelError
-from cadenza.models.grammar import FEATURES, sequence_features
+from cadenza.models.grammar import FEATURES, PREV_PITCH_COL, sequence_features
 from cadenza.models.training.corpus import Piece
 from cadenza.music.form import bar_features
 from cadenza.music.tokens import (
@@ -29,6 +29,12 @@ HELDOUT_EVERY = 20  # 5% of pieces, chosen by a hash of their source name: stabl
 TRANSPOSE_RANGE = range(-6, 6)
 LEAD_RANGE = (36, 96)  # transpositions keep melodies within this range
 CHORD_COL = FEATURES.index("chord")
+
+
+def shift_prev_pitch(col: np.ndarray, k: int) -> np.ndarray:
+    """The prev_pitch feature of a crop transposed by ``k`` semitones, as its pitch tokens are
+    (0, no note yet, stays 0; the crop's shift keeps its pitches in range, the clip is a guard)."""
+    return np.where(col > 0, np.clip(col + k, 1, PITCH_MAX - PITCH_MIN + 1), 0)
 
 
 def _source_hash(source: str) -> int:
@@ -165,6 +171,7 @@ class Batcher:
                 seg = self.tok_tables[k][seg]
                 feat = feat.copy()
                 feat[:, CHORD_COL] = self.chord_tables[k][feat[:, CHORD_COL]]
+                feat[:, PREV_PITCH_COL] = shift_prev_pitch(feat[:, PREV_PITCH_COL], k)
             m = len(seg) - 1
             x[b, :m], y[b, :m], f[b, :m] = seg[:-1], seg[1:], feat
         return x, y, f
