@@ -34,6 +34,7 @@ _TAIL_FLOOR = 10 ** (-96 / 20)
 # so nothing clips here either way, and audio.normalize sets the final level.
 SYNTH_GAIN = 0.3
 _BLOCK = 64  # FluidSynth's internal block (FLUID_BUFSIZE): events land on block starts
+_INTERP_LINEAR = 1  # FLUID_INTERP_LINEAR, for the drum channel (see Synth._open)
 
 
 def _pretty_midi_soundfont() -> Path | None:
@@ -120,6 +121,9 @@ class _Api:
         self.program_select = fl.fluid_synth_program_select
         self.unset_program = fl.fluid_synth_unset_program
         self.all_notes_off = fl.fluid_synth_all_notes_off
+        self.set_interp = fl.cfunc("fluid_synth_set_interp_method", c_int,
+                                   ("synth", c_void_p, 1), ("chan", c_int, 1),
+                                   ("method", c_int, 1))
         self.system_reset = fl.fluid_synth_system_reset
         self.get_sfont_by_id = fl.fluid_synth_get_sfont_by_id
         self.add_sfont = fl.cfunc("fluid_synth_add_sfont", c_int,
@@ -196,6 +200,12 @@ class Synth:
             raise ResourceError(f"FluidSynth could not use the soundfont: {self.soundfont}")
         for ch in range(16):
             api.program_select(synth, ch, sfid, 128 if ch == DRUM_CHANNEL else 0, 0)
+        # The kit costs as much as the other three parts together (a ride cymbal rings for
+        # seconds under every hit: 595 of 884 ms for 32 bars of jazz on one core). Linear
+        # rather than 4th-order interpolation there: its samples mostly play at their own pitch,
+        # where both read the stored samples, so that mix moves by -84 dB (rms, relative) and
+        # renders in 12-15 % less time. (Cheaper still, none: -67 dB, 18 %.)
+        api.set_interp(synth, DRUM_CHANNEL, _INTERP_LINEAR)
         return synth, sfid
 
     def _close(self, synth: Any) -> None:
