@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FAULT_ENV = "CADENZA_INJECT_FAULT"
 FAULTS = ("hang", "crash", "enospc", "missing")
+RENDER_NICE = 10  # added to a render process's niceness (see _serve)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ def _serve(conn: Connection, soundfont: str | None, bitrate: str, cores: int) ->
     # terminal goes to the parent, which stops the children itself.
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Rendering is batch work and the bot's event loop is not: with every core rendering, a
+    # loop thread at the same priority waited its turn for up to 140-240 ms (no thread held
+    # the GIL in those gaps: it was not scheduled). Niced, the renders take only what the
+    # parent leaves idle, and an idle machine renders exactly as fast.
+    os.nice(RENDER_NICE)
     from cadenza.service import Composer
     from cadenza.synth import get_synth
 
