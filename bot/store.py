@@ -66,9 +66,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _pg():  # type: ignore[no-untyped-def]
+def _pg(*, if_loaded: bool = False):  # type: ignore[no-untyped-def]
     """cadenza.store_pg, imported when a PostgreSQL store opens: it brings SQLAlchemy, which a
-    SQLite store never needs and which cost a cold ``cadenza compose`` a tenth of a second."""
+    SQLite store never needs and which cost a cold ``cadenza compose`` a tenth of a second.
+    ``if_loaded``: None unless a PostgreSQL store already imported it (error handling that
+    must not import it for a SQLite store's errors)."""
+    if if_loaded:
+        return sys.modules.get("cadenza.store_pg")
     from cadenza import store_pg
 
     return store_pg
@@ -249,7 +253,7 @@ def _busy(what: str) -> StoreBusy:
 
 def _translate(error: BaseException, what: str) -> StoreError:
     # only a PostgreSQL store (which imported cadenza.store_pg) raises SQLAlchemy's errors
-    pg = sys.modules.get("cadenza.store_pg")
+    pg = _pg(if_loaded=True)
     if _is_busy(error) or (pg is not None and pg.is_busy(error)):
         return _busy(what)
     if pg is not None and isinstance(error, pg.SQLAlchemyError):

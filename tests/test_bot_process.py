@@ -53,21 +53,24 @@ def bot_env(api: DiscordDouble, tmp_path: Path, tiny_models: Path, **extra: str)
 
 
 @contextlib.asynccontextmanager
-async def bot_process(api: DiscordDouble, env: dict[str, str],
-                      log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A ``cadenza run`` process, connected to the double; killed on the way out if alive."""
+async def bot_process(api: DiscordDouble, env: dict[str, str], log: Path, *args: str,
+                      shard: tuple[int, int] | None = None,
+                      ) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A ``cadenza run [args]`` process, once it (or its ``shard``) has identified with the
+    double; killed on the way out if alive."""
     after = len(api.sessions)
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(LAUNCHER), "-v", env=env, cwd=log.parent,
+            sys.executable, str(LAUNCHER), "-v", *args, env=env, cwd=log.parent,
             stdout=out, stderr=out)
     try:
-        waiting = asyncio.ensure_future(api.wait_identified(timeout=START, after=after))
+        waiting = asyncio.ensure_future(api.wait_identified(timeout=START, after=after,
+                                                            shard=shard))
         exited = asyncio.ensure_future(proc.wait())
         done, _ = await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
         if exited in done:
             waiting.cancel()
-            raise AssertionError(f"cadenza run exited ({proc.returncode}):\n"
+            raise AssertionError(f"cadenza run {' '.join(args)} exited ({proc.returncode}):\n"
                                  + log.read_text(errors="replace")[-3000:])
         exited.cancel()
         waiting.result()

@@ -23,12 +23,11 @@ import asyncpg
 import pytest
 from discord_double import DiscordDouble, GuildMember, MessageSnapshot
 from discord_double import payloads as p
-from test_bot_process import SLOW, START, Ledger, bot_env
+from test_bot_process import SLOW, Ledger, bot_env, bot_process
 from test_discord_bot import is_clip
 
 pytest.importorskip("ray.serve")
 
-LAUNCHER = Path(__file__).with_name("bot_under_double.py")
 MEMBERS = 12  # per guild
 LEASE = "3"  # seconds a dead gateway's jobs stay its own (CADENZA_JOB_LEASE)
 SERVE_START = 300.0  # a local cluster, 3 replicas importing torch, on a busy 2-core machine
@@ -71,27 +70,9 @@ async def serve_process(env: dict[str, str], log: Path) -> AsyncIterator[str]:
 async def gateway(api: DiscordDouble, env: dict[str, str], shard: int,
                   log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """``cadenza run --shard-ids <shard> --shard-count 2``, once its shard has identified."""
-    after = len(api.sessions)
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(LAUNCHER), "-v", "--shard-ids", str(shard), "--shard-count", "2",
-            env=env, cwd=log.parent, stdout=out, stderr=out)
-    try:
-        waiting = asyncio.ensure_future(api.wait_identified(START, after=after,
-                                                            shard=(shard, 2)))
-        exited = asyncio.ensure_future(proc.wait())
-        done, _ = await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if exited in done:
-            waiting.cancel()
-            raise AssertionError(f"gateway {shard} exited ({proc.returncode}):\n"
-                                 + log.read_text(errors="replace")[-3000:])
-        exited.cancel()
-        waiting.result()
+    async with bot_process(api, env, log, "--shard-ids", str(shard), "--shard-count", "2",
+                           shard=(shard, 2)) as proc:
         yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def vote(api: DiscordDouble, ledger: Ledger, member: GuildMember, clip: MessageSnapshot,
