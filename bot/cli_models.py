@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--block", type=int, default=256)
     t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--init-from", type=Path,
+                   help="lstm/gru/rnn: start from this checkpoint (same cell and sizes; side "
+                        "features it lacks start at zero)")
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a busy machine)")
@@ -100,6 +103,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise UserError(f"{out} already exists: train under another --name or --out, or pass "
                         "--force to overwrite it")
+    if args.init_from is not None:
+        if args.model not in ("lstm", "gru", "rnn"):
+            raise UserError("--init-from starts a sequence model (lstm, gru, rnn) from a "
+                            "checkpoint; it does not apply to --model " + args.model)
+        if not args.init_from.is_file():
+            raise UserError(f"--init-from checkpoint not found: {args.init_from}")
     set_threads(args.threads)
     for d in args.data:
         if not d.is_dir():
@@ -145,7 +154,8 @@ def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-unty
         use_style_corpus=not args.no_style_corpus, include_nc=args.include_nc,
         corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
         n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
-        block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed)
+        block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed,
+        init_from=args.init_from)
 
 
 def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]

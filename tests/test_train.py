@@ -88,3 +88,48 @@ def test_vae_windows_of_a_small_set_have_a_heldout_side() -> None:
     assert len(w.train) > 0 and len(w.held) > 0
     assert len(w.train_styles) == len(w.train) and len(w.held_styles) == len(w.held)
     assert set(w.styles) == {p.style for p in small}
+
+
+def test_warm_start_begins_where_an_older_checkpoint_was_and_refuses_other_shapes(
+        tmp_path: Path) -> None:
+    """A checkpoint trained before a side feature existed: the new table starts at zero, so
+    the warm-started model gives the checkpoint's own logits; a different size is refused."""
+    import torch
+
+    from cadenza.models.checkpoint import save_rnn
+    from cadenza.models.errors import ModelError
+    from cadenza.models.grammar import feature_sizes
+    from cadenza.models.rnn import RNNConfig, SequenceModel
+    from cadenza.models.training.train import warm_start
+    from cadenza.music.tokens import Vocab
+
+    v = Vocab()
+    torch.manual_seed(0)
+    old = SequenceModel(RNNConfig(len(v), feature_sizes(v)[:-1], n_layer=1, n_embd=8,
+                                  n_hidden=16, dropout=0.0)).eval()
+    path = tmp_path / "old" / "model.pt"
+    save_rnn(path, old, v, {"name": "old"})
+    new = SequenceModel(RNNConfig(len(v), feature_sizes(v), n_layer=1, n_embd=8, n_hidden=16,
+                                  dropout=0.0)).eval()
+    warm_start(new, path)
+    x = torch.randint(0, len(v), (2, 6))
+    f = torch.stack([torch.randint(0, n, (2, 6)) for n in feature_sizes(v)], -1)
+    with torch.no_grad():
+        assert torch.allclose(new(x, features=f)[0], old(x, features=f)[0], atol=1e-6)
+    wider = SequenceModel(RNNConfig(len(v), feature_sizes(v), n_layer=1, n_embd=8,
+                                    n_hidden=32, dropout=0.0))
+    with pytest.raises(ModelError, match="does not fit"):
+        warm_start(wider, path)
+
+
+def test_train_cli_refuses_init_from_for_other_families_and_missing_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cadenza.cli import main
+
+    missing = str(tmp_path / "x.pt")
+    for model, message in (("vae", "error: --init-from starts a sequence model"),
+                           ("rnn", "error: --init-from checkpoint not found")):
+        assert main(["train", "--model", model, "--init-from", missing, "--out",
+                     str(tmp_path)]) == 2
+        assert capsys.readouterr().err.startswith(message)
+    assert not list(tmp_path.iterdir())  # nothing was written

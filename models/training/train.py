@@ -15,6 +15,7 @@ import torch
 
 from cadenza.models.checkpoint import device as pick_device
 from cadenza.models.checkpoint import save_rnn
+from cadenza.models.errors import ModelError
 from cadenza.models.grammar import feature_sizes
 from cadenza.models.rnn import RNNConfig, SequenceModel
 from cadenza.models.training.corpus import Piece, load_corpus, midi_folder_pieces
@@ -53,6 +54,7 @@ class TrainOptions:
     eval_every: int = 250
     seed: int = 1234
     limit_files: int | None = None
+    init_from: Path | None = None  # a checkpoint of the same shape to start from (warm_start)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
@@ -145,7 +147,11 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
              len(train_e), len(held_e), time.time() - t0, data_summary)
     cfg = RNNConfig(len(vocab), feature_sizes(vocab), cell=opts.cell, n_layer=opts.n_layer,
                     n_embd=opts.n_embd, n_hidden=opts.n_hidden, dropout=opts.dropout)
-    model = SequenceModel(cfg).to(dev)
+    model = SequenceModel(cfg)
+    if opts.init_from is not None:
+        warm_start(model, opts.init_from)
+        log.info("starting from %s", opts.init_from)
+    model = model.to(dev)
     log.info("%s model, %.2fM parameters, on %s", opts.cell, model.num_params() / 1e6, dev)
     opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
     batcher = Batcher(train_e, vocab, opts.block, seed=opts.seed)
@@ -182,6 +188,26 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     return best
 
 
+def warm_start(model: SequenceModel, path: Path) -> None:
+    """Start ``model`` from a checkpoint of the same cell and sizes. Side-feature tables the
+    checkpoint lacks (columns added to FEATURES since it was trained) start at zero, so the
+    model begins exactly where the checkpoint was and learns to use them; any other mismatch
+    is refused (ModelError)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    theirs = payload.get("state_dict", {})
+    own = model.state_dict()
+    for key, value in own.items():
+        if key in theirs and theirs[key].shape == value.shape:
+            own[key] = theirs[key]
+        elif key.startswith("feat_emb.") and key not in theirs:
+            own[key] = torch.zeros_like(value)
+        else:
+            raise ModelError(f"{path} does not fit this model ({key}: "
+                             f"{tuple(theirs[key].shape) if key in theirs else 'missing'} vs "
+                             f"{tuple(value.shape)}); check --model and the sizes")
+    model.load_state_dict(own)
+
+
 def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig, best: dict,
           data: dict, step: int, t_train: float, history: list, sources: list[str]) -> None:
     meta = {
@@ -196,6 +222,7 @@ def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig
         "steps": step,
         "train_seconds": round(time.time() - t_train, 1),
         "command": opts.command,
+        "init_from": str(opts.init_from) if opts.init_from is not None else None,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                    f"torch {torch.__version__}",
         "params": model.num_params(),
