@@ -24,11 +24,12 @@ TINY_PINS = {
     ("gan", "ragtime", 4, 2):
         "da80e105a1deaf353165acdff637404472188c1fd7c0d409b7bf47370c8a44a4",
 }
+# moved 2026-12-06: the shipped lstm was fine-tuned with the prev_pitch feature (its card)
 SHIPPED_PINS = {
     ("lstm", "classical", 8, 1):
-        "5227982cf1b75d8828de54a5caf5ac0f0f6ebf2883bed7062b30211fcb21e7cd",
+        "d59048b135a3c5240083289312d356e0946a99ad1396f3054ed66bbd2bdcd3c1",
     ("lstm", "jazz", 8, 42):
-        "631c285e0a25b066955c6d09f80d68bf28b2e6b21571decd64b82a685eddbda5",
+        "6455cd053845708f13ae93e4ad05334a1d2ab294eb9e1d1d941869425ba8a2d6",
 }
 
 
