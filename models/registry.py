@@ -35,9 +35,12 @@ class ModelRegistry:
     def __init__(self, entries: dict[str, Path] | None = None, *, device: str | None = None,
                  threads: int | None = None):
         """``threads``: torch's CPU threads, set when the first model loads (None leaves
-        torch's default). Serving passes 1: sampling step by step, an OpenMP pool of 2 threads
-        gains ~10 % on an idle 2-core machine and is 10x slower on a busy one (its threads
-        spin-wait for each other), and a single request's tokens are the same either way."""
+        torch's default). Serving passes 1. Two threads do halve a lone row's LSTM step on an
+        idle 2-core machine (190 -> 99 us here: each core streams half the weights), but only
+        while one thread issues every torch op: once a second thread (a loader, the batcher)
+        has run one, GNU OpenMP has more threads than cores and stops spin-waiting, and a
+        step costs 2.5x more than with one thread (measured 2026-12-06); a busy machine is
+        worse still. A lone row's logits differ in the last bits between 1 and 2 threads."""
         self._entries = {n: ModelEntry(n, Path(p)) for n, p in (entries or {}).items()}
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
