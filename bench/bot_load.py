@@ -42,7 +42,7 @@ from cadenza.discord.client import CadenzaBot  # noqa: E402
 from cadenza.discord.runner import settle_heap  # noqa: E402
 from cadenza.models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
 from cadenza.styles import STYLE_NAMES  # noqa: E402
-from cadenza.wiring import SERVING_THREADS, job_queue, open_app  # noqa: E402
+from cadenza.wiring import job_queue, open_app, serving_threads  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
 T = TypeVar("T")
@@ -67,10 +67,10 @@ class DoubleThread:
         self.loop.close()
 
 
-def registry(tmp: Path) -> tuple[ModelRegistry, str]:
+def registry(tmp: Path, workers: int) -> tuple[ModelRegistry, str]:
     shipped = SHIPPED_DIR / "lstm" / "model.pt"
     if shipped.exists():
-        return (ModelRegistry({"lstm": shipped}, threads=SERVING_THREADS),
+        return (ModelRegistry({"lstm": shipped}, threads=serving_threads(workers)),
                 f"shipped checkpoint {shipped}")
     import torch
 
@@ -86,7 +86,7 @@ def registry(tmp: Path) -> tuple[ModelRegistry, str]:
                        n_hidden=32, dropout=0.0)
     save_rnn(path, SequenceModel(config), vocab, {"name": "lstm", "family": "lstm",
                                                   "styles": list(vocab.styles)})
-    return (ModelRegistry({"lstm": path}, threads=SERVING_THREADS),
+    return (ModelRegistry({"lstm": path}, threads=serving_threads(workers)),
             "tiny random-weight LSTM (no shipped checkpoint)")
 
 
@@ -102,7 +102,7 @@ def pct(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        models, which = registry(tmp)
+        models, which = registry(tmp, args.workers)
         # wired by the composition root, as `cadenza run` wires the bot
         opened = open_app(Settings(db_path=tmp / "bench.db", output_dir=tmp / "out",
                                    workers=args.workers), registry=models)

@@ -22,7 +22,7 @@ from cadenza.config import Settings, cpu_count
 from cadenza.members import UserRef
 from cadenza.models.registry import ModelRegistry
 from cadenza.service import ComposeRequest
-from cadenza.wiring import SERVING_THREADS, open_app
+from cadenza.wiring import open_app, serving_threads
 
 STAGES = ("generate", "arrange", "render", "encode", "pianoroll", "store")
 
@@ -44,12 +44,12 @@ def tiny_registry(tmp: Path) -> ModelRegistry:
     v = Vocab()
     path = tmp / "tiny" / "model.pt"
     save_rnn(path, SequenceModel(RNNConfig(len(v), feature_sizes(v))), v, {"name": "tiny"})
-    return ModelRegistry({"lstm": path}, threads=SERVING_THREADS)
+    return ModelRegistry({"lstm": path}, threads=serving_threads(1))
 
 
 async def bench(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-"))
-    registry = ModelRegistry.discover(threads=SERVING_THREADS)
+    registry = ModelRegistry.discover(threads=serving_threads(1))
     which = f"shipped checkpoint {args.model!r}"
     if args.model not in registry.names():
         registry = tiny_registry(tmp)

@@ -43,7 +43,7 @@ from cadenza.serve_workers import ServeWorkers, connect_cluster, disconnect
 from cadenza.service import Composer, ComposeRequest
 from cadenza.store import Store
 from cadenza.synth import find_soundfont
-from cadenza.wiring import SERVING_THREADS
+from cadenza.wiring import serving_threads
 from cadenza.workers import ThreadPool
 
 BARS = 8
@@ -74,7 +74,7 @@ async def generations_per_minute(generator, composer: Composer, n: int,  # type:
 
 async def bench(args: argparse.Namespace) -> None:
     soundfont = find_soundfont(None)
-    registry = ModelRegistry.discover(threads=SERVING_THREADS)
+    registry = ModelRegistry.discover(threads=serving_threads(16))
     composer = Composer(registry, soundfont=soundfont)
     config = WorkerConfig(soundfont=str(soundfont), deadlines=Deadlines())
     # generator + up to two render replicas on --cpus, rounded down: 3 x 0.667 > 2 CPUs, and

@@ -27,7 +27,7 @@ from bench.latency import tiny_registry
 from cadenza.batching import MelodyBatcher
 from cadenza.models.registry import ModelRegistry
 from cadenza.service import Composer, ComposeRequest
-from cadenza.wiring import SERVING_THREADS
+from cadenza.wiring import serving_threads
 
 
 def run(composer: Composer, n: int, bars: int, rounds: int, model: str) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--model", default="lstm")
     args = ap.parse_args()
-    registry = ModelRegistry.discover(threads=SERVING_THREADS)
+    registry = ModelRegistry.discover(threads=serving_threads(16))
     which = f"shipped checkpoint {args.model!r}"
     if args.model not in registry.names():
         registry = tiny_registry(Path(tempfile.mkdtemp()))

@@ -381,6 +381,28 @@ async def test_open_app_gives_the_composer_one_batcher(
         await store.get_clip(1)
 
 
+async def test_one_worker_samples_in_its_own_thread_on_every_core(
+    tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One generation worker (`cadenza compose`, the console) has nobody to batch with: no
+    batcher, so torch runs in that worker's thread alone, with the cores (up to the cap);
+    several workers share steps through the batcher on one torch thread."""
+    from cadenza.config import Settings, cpu_count
+    from cadenza.members import CONSOLE_USER_ID
+    from cadenza.service import ComposeRequest
+    from cadenza.wiring import SAMPLING_THREADS_CAP, open_app, serving_threads
+
+    assert serving_threads(1) == min(cpu_count(), SAMPLING_THREADS_CAP)
+    assert serving_threads(2) == serving_threads(16) == 1
+    monkeypatch.setenv("CADENZA_MODELS", str(tiny_models))
+    async with open_app(Settings.from_env({}, db_path=tmp_path / "c.db",
+                                          output_dir=tmp_path / "out", workers=1)) as app:
+        assert app.composer.batcher is None
+        res = await app.compose(ComposeRequest(bars=1, seed=1),
+                                UserRef(CONSOLE_USER_ID, "console"))
+        assert res.files.mp3.stat().st_size > 0
+
+
 def test_cli_compose_into_a_folder_names_the_files_by_clip_id(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
