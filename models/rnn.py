@@ -92,6 +92,7 @@ class SequenceModel(nn.Module):
             )
         return logits, loss
 
+    @torch.no_grad()
     def step(
         self, x: torch.Tensor, features: torch.Tensor, state: State = None
     ) -> tuple[torch.Tensor, State]:
@@ -101,70 +102,47 @@ class SequenceModel(nn.Module):
         the cost for one row: the token and feature embeddings are gathered from one joined
         table in one call, and each layer is one fused cell op (``torch.lstm_cell`` and kin)
         on the RNN's own weights instead of a call of the module, whose argument checks and
-        weight bookkeeping cost more than the arithmetic of a single step. Sampling calls it
-        a few hundred times per clip, so it avoids per-call costs the arithmetic does not
-        need (a no_grad decorator, ``all_weights`` rebuilt as lists, module lookups).
+        weight bookkeeping cost more than the arithmetic of a single step.
         """
-        grad = torch.is_grad_enabled()
-        if grad:
-            torch.set_grad_enabled(False)
-        try:
-            return self._step(x, features, state)
-        finally:
-            if grad:
-                torch.set_grad_enabled(True)
-
-    def _step(self, x: torch.Tensor, features: torch.Tensor, state: State
-              ) -> tuple[torch.Tensor, State]:
-        table, offsets, n_feat = self._step_table()
+        table, offsets = self._step_table()
         # a checkpoint made before a feature column was added reads the columns it knows
-        if features.shape[1] != n_feat:
-            features = features[:, :n_feat]
-        idx = torch.cat([x[:, None], features], 1) + offsets
+        idx = torch.cat([x[:, None], features[:, : len(self.feat_emb)]], 1) + offsets
         h = F.embedding(idx, table).sum(1)  # token + every feature, summed in that order
-        training = self.training
-        if training:
+        if self.training:
             h = self.drop(h)
         rnn = self.rnn
-        lstm = self.config.cell == "lstm"
         if state is None:
             zeros = h.new_zeros(rnn.num_layers, h.shape[0], rnn.hidden_size)
-            state = (zeros, zeros) if lstm else zeros
-        # the module's weights in its own order (w_ih, w_hh, b_ih, b_hh per layer); read each
-        # step, so weights replaced or changed in place are the ones used
-        flat = rnn._flat_weights
+            state = (zeros, zeros) if self.config.cell == "lstm" else zeros
         hs, cs = [], []
-        for layer in range(rnn.num_layers):
-            w_ih, w_hh, b_ih, b_hh = flat[4 * layer:4 * layer + 4]
-            if layer and training:
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(rnn.all_weights):
+            if layer and self.training:
                 h = F.dropout(h, rnn.dropout, True)
-            if lstm:
+            if isinstance(state, tuple):
                 h, c = torch.lstm_cell(h, (state[0][layer], state[1][layer]), w_ih, w_hh,
                                        b_ih, b_hh)
                 cs.append(c)
             else:
                 h = _CELLS[self.config.cell](h, state[layer], w_ih, w_hh, b_ih, b_hh)
             hs.append(h)
-        new: State = (torch.stack(hs), torch.stack(cs)) if lstm else torch.stack(hs)
-        head = self.head
-        return F.linear(h, head.weight, head.bias), new
+        new: State = (torch.stack(hs), torch.stack(cs)) if cs else torch.stack(hs)
+        return F.linear(h, self.head.weight, self.head.bias), new
 
-    def _step_table(self) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """The token and feature embedding tables joined (rows offset per table) and the
-        number of feature tables, rebuilt whenever a weight changed: training updates them in
-        place (bumping their version), ``.to()`` swaps their storage, loading assigns new
-        parameters."""
+    def _step_table(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token and feature embedding tables joined (rows offset per table), rebuilt
+        whenever a weight changed: training updates them in place (bumping their version),
+        ``.to()`` swaps their storage, loading assigns new parameters."""
         cached = self.__dict__.get("_joined")
         if cached is not None:
             weights, key, table, offsets = cached
             if weights[0] is self.tok_emb.weight and key == _versions(weights):
-                return table, offsets, len(weights) - 1
+                return table, offsets
         weights = (self.tok_emb.weight, *(e.weight for e in self.feat_emb))
         sizes = [w.shape[0] for w in weights[:-1]]
         offsets = torch.tensor([0, *sizes], device=weights[0].device).cumsum(0)
         table = torch.cat([w.detach() for w in weights])
         self.__dict__["_joined"] = (weights, _versions(weights), table, offsets)  # not saved
-        return table, offsets, len(weights) - 1
+        return table, offsets
 
 
 def _versions(weights: tuple[torch.Tensor, ...]) -> tuple[tuple[int, int], ...]:

@@ -130,10 +130,7 @@ class Sampler:
         self._tokens = np.zeros(0, dtype=np.int64)
         self._nf = len(model.config.feature_sizes)  # the columns this checkpoint reads
         self._feats = np.zeros((0, self._nf), dtype=np.int64)
-        # each row's sampling settings, aligned with ``rows`` (fixed for a row's life)
-        self._temperature = np.zeros(0, dtype=np.float64)
-        self._top_k = np.zeros(0, dtype=np.int64)
-        self._cpu = self.device.type == "cpu"
+        self._vocab_size = model.config.vocab_size
 
     def add(self, row: Row) -> None:
         """Start ``row``: its first (forced) token is fed now, the model sees it next step."""
@@ -143,8 +140,6 @@ class Sampler:
         self.rows.append(row)
         self._tokens = np.append(self._tokens, tok)
         self._feats = np.vstack([self._feats, np.asarray(c.features()[: self._nf], dtype=np.int64)])
-        self._temperature = np.append(self._temperature, float(row.temperature))
-        self._top_k = np.append(self._top_k, row.top_k or 0)
         self._state = _grow(self._state, 1)
 
     def step(self) -> list[Row]:
@@ -152,14 +147,11 @@ class Sampler:
         ``row.error`` set), already removed from the batch."""
         if not self.rows:
             return []
-        x = torch.from_numpy(self._tokens)
-        f = torch.from_numpy(self._feats)
-        if not self._cpu:
-            x, f = x.to(self.device), f.to(self.device)
+        x = torch.from_numpy(self._tokens).to(self.device)
+        f = torch.from_numpy(self._feats).to(self.device)
         with self.lock, torch.no_grad():
             logits, self._state = self.model.step(x, f, self._state)
-        logits_np = logits.numpy() if self._cpu and logits.dtype == torch.float32 else \
-            logits.float().cpu().numpy()
+        logits_np = logits.float().cpu().numpy()
         rows = self.rows
         n = len(rows)
         new = np.zeros(n, dtype=np.int64)
@@ -203,8 +195,6 @@ class Sampler:
             self.rows = [rows[i] for i in keep]
             self._tokens = self._tokens[keep]
             self._feats = self._feats[keep]
-            self._temperature = self._temperature[keep]
-            self._top_k = self._top_k[keep]
             self._state = _take(self._state, torch.tensor(keep, device=self.device)) \
                 if keep else None
         return [rows[i] for i in ended]
@@ -220,10 +210,11 @@ class Sampler:
                 if bias is None:
                     bias = np.zeros((len(rows), size))
                 bias[j] = b
-        temperature = self._temperature[picks]
-        top_k = self._top_k[picks]
+        temperature = np.array([r.temperature for r in rows], dtype=np.float64)
+        top_k = np.array([r.top_k or 0 for r in rows], dtype=np.int64)
         # one draw per sampled token, from the row's own generator (none for argmax)
-        u = np.array([r.rng.random() if r.temperature > 1e-6 else 0.0 for r in rows])
+        u = np.array([r.rng.random() if t > 1e-6 else 0.0 for r, t in zip(rows, temperature,
+                                                                           strict=True)])
         return choose(logits[picks], masks(specs, size), u, temperature, top_k, bias)
 
 
