@@ -19,7 +19,7 @@ from cadenza.music.motif import MAX_MOTIF_BARS
 from cadenza.music.score import Meter
 from cadenza.music.theory import ALL_KEYS, Key, TheoryError
 from cadenza.music.tokens import METERS
-from cadenza.styles import STYLE_NAMES
+from cadenza.styles import DEFAULT_TEMPERATURE, STYLE_NAMES
 
 BARS_MIN, BARS_MAX = 1, 32
 TEMPO_MIN, TEMPO_MAX = 40, 240
@@ -249,7 +249,9 @@ COMMANDS: dict[str, CommandSpec] = {
                    "typical for the style)", TEMPO_MIN, TEMPO_MAX),
         OptionSpec("key", "str", "key, e.g. C, F#m, Bb (default: typical for the style)",
                    suggest="keys", convert=parse_key),
-        OptionSpec("temperature", "float", f"randomness ({TEMP_MIN:g}-{TEMP_MAX:g}, default 1.0)",
+        OptionSpec("temperature", "float",
+                   f"randomness ({TEMP_MIN:g}-{TEMP_MAX:g}; default: the style's, "
+                   f"{DEFAULT_TEMPERATURE:g}, jazz and ragtime 1)",
                    TEMP_MIN, TEMP_MAX),
         _RANDOM_SEED,
         OptionSpec("model", "str", "generator model (default lstm)", suggest="models"),

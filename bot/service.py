@@ -52,7 +52,6 @@ CHORD_MODEL_STYLES = ("jazz", "blues", "ragtime")
 
 DEFAULT_STYLE = "jazz"
 DEFAULT_BARS = 8
-DEFAULT_TEMPERATURE = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class ComposeRequest:
     bars: int = DEFAULT_BARS
     tempo: int | None = None
     key: str | None = None
-    temperature: float = DEFAULT_TEMPERATURE
+    temperature: float | None = None  # None: the style's (StyleSpec.temperature)
     seed: int | None = None
     model: str | None = None
     form: str | None = None  # section letters (aaba); None: the style's usual form
@@ -222,7 +221,8 @@ def resolve(req: ComposeRequest, default_model: str = "lstm") -> Resolved:
         lay_out(form, req.bars)
     except FormError as e:
         raise UserError(str(e)) from None
-    return Resolved(spec.name, req.bars, int(tempo), key, meter, float(req.temperature), seed,
+    temperature = spec.temperature if req.temperature is None else req.temperature
+    return Resolved(spec.name, req.bars, int(tempo), key, meter, float(temperature), seed,
                     req.model or default_model, req.tempo is not None, req.key is not None,
                     form=form, form_given=req.form is not None)
 
@@ -460,7 +460,7 @@ class Composer:
         req = MelodyRequest(style=model_style, meter=r.meter, plan=chord_plan,
                             seed=int(rng.integers(2**63)), temperature=r.temperature,
                             pitch_range=pitch_range, idiom=idiom, primer=primer, form=form,
-                            stop=current_token())
+                            guidance=spec.style_guidance, stop=current_token())
         try:
             if self.batcher is not None:
                 tokens = self.batcher.submit(loaded, req, melody_row)

@@ -41,6 +41,7 @@ class MelodyRequest:
     pitch_range: tuple[int, int] = (55, 88)
     idiom: Idiom = field(default_factory=Idiom)
     form: tuple[tuple[int, int, int, int], ...] | None = None  # per bar (cadenza.music.form)
+    guidance: float = 0.0  # style guidance weight (cadenza.models.sample), 0 for none
     # asked between sampling steps; True stops the request (SamplingStopped): a deadline passed
     stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
@@ -88,7 +89,8 @@ def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
                             prefix=list(request.primer) if request.primer else None,
                             pitch_range=request.pitch_range, form=request.form)
     return Row(constraint, np.random.default_rng(request.seed), request.temperature,
-               request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop)
+               request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop,
+               guidance=request.guidance)
 
 
 def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[list[int]]:

@@ -94,9 +94,14 @@ class SequenceModel(nn.Module):
 
     @torch.no_grad()
     def step(
-        self, x: torch.Tensor, features: torch.Tensor, state: State = None
+        self, x: torch.Tensor, features: torch.Tensor, state: State = None,
+        average_style: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """One step for sampling: x (B,), features (B, F) -> logits (B, V), new state.
+
+        ``average_style`` (row indices) reads, for those rows, the mean of the learned style
+        embeddings instead of their style column: a style-neutral twin of a row, the
+        reference that style guidance (``cadenza.models.sample``) steers away from.
 
         The same arithmetic as ``forward`` on one position, to the bit (tested), at a third of
         the cost for one row: the token and feature embeddings are gathered from one joined
@@ -107,6 +112,8 @@ class SequenceModel(nn.Module):
         table, offsets = self._step_table()
         # a checkpoint made before a feature column was added reads the columns it knows
         idx = torch.cat([x[:, None], features[:, : len(self.feat_emb)]], 1) + offsets
+        if average_style is not None:
+            idx[average_style, 1] = len(table) - 1  # the mean style row, after every table
         h = F.embedding(idx, table).sum(1)  # token + every feature, summed in that order
         if self.training:
             h = self.drop(h)
@@ -129,7 +136,8 @@ class SequenceModel(nn.Module):
         return F.linear(h, self.head.weight, self.head.bias), new
 
     def _step_table(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The token and feature embedding tables joined (rows offset per table), rebuilt
+        """The token and feature embedding tables joined (rows offset per table) and, last,
+        the mean of the learned style rows (row 0, no style, is never trained); rebuilt
         whenever a weight changed: training updates them in place (bumping their version),
         ``.to()`` swaps their storage, loading assigns new parameters."""
         cached = self.__dict__.get("_joined")
@@ -140,7 +148,8 @@ class SequenceModel(nn.Module):
         weights = (self.tok_emb.weight, *(e.weight for e in self.feat_emb))
         sizes = [w.shape[0] for w in weights[:-1]]
         offsets = torch.tensor([0, *sizes], device=weights[0].device).cumsum(0)
-        table = torch.cat([w.detach() for w in weights])
+        styles = self.feat_emb[0].weight.detach()
+        table = torch.cat([*(w.detach() for w in weights), styles[1:].mean(0, keepdim=True)])
         self.__dict__["_joined"] = (weights, _versions(weights), table, offsets)  # not saved
         return table, offsets
 

@@ -8,6 +8,13 @@ short one is handed back as soon as it ends). The per-token work is array work o
 batch: masks from the constraints' MaskSpecs, bias, temperature, top-k and the inverse-CDF draw,
 in float64 numpy from the model's logits, row by row the same arithmetic as for a row alone,
 which keeps results reproducible for a given seed and checkpoint on one machine.
+
+Style guidance (a row's ``guidance`` w > 0), after classifier-free guidance: the row has a twin
+in the batch that reads the mean of the learned style embeddings instead of its style and is fed
+the row's own tokens; the row samples from ``logits + w * (logits - twin's logits)``, its
+style's difference from the average style amplified. The twins sit after the rows in the
+model's batch, with their own RNN state; a row alone then costs a batch of two, which on the
+CPU is nearly the price of one (the step reads the same weights once).
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ class Row:
     tag: Any = None
     steps: int = 0
     stop: Callable[[], bool] | None = None  # checked before each step: True ends the row
+    # style guidance: logits + w * (logits - the style-neutral twin's), 0 for none
+    guidance: float = 0.0
     error: BaseException | None = field(default=None, repr=False)
 
     @property
@@ -112,6 +121,30 @@ def _grow(state: State, n: int) -> State:
     return torch.cat([state, state.new_zeros(state.shape[0], n, state.shape[2])], 1)
 
 
+def _join(a: State, b: State, rows_b: int) -> State:
+    """Two batches' states as one (rows of ``a``, then the ``rows_b`` of ``b``); None is a
+    zero state (before a batch's first step, or twins added since)."""
+    if a is None:
+        return None  # nothing stepped yet: the twins are new too
+    if b is None:
+        b = _grow(_take(a, torch.zeros(0, dtype=torch.long, device=_device(a))), rows_b)
+    if isinstance(a, tuple):
+        return tuple(torch.cat([x, y], 1) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type,return-value]
+    return torch.cat([a, b], 1)  # type: ignore[list-item]
+
+
+def _device(state: State) -> torch.device:
+    return (state[0] if isinstance(state, tuple) else state).device  # type: ignore[union-attr]
+
+
+def _split(state: State, n: int) -> tuple[State, State]:
+    """``_join`` undone: the first ``n`` rows, the rest."""
+    if isinstance(state, tuple):
+        return (tuple(s[:, :n] for s in state),  # type: ignore[return-value]
+                tuple(s[:, n:] for s in state))
+    return state[:, :n], state[:, n:]  # type: ignore[index]
+
+
 class Sampler:
     """Rows sampled together; ``add`` rows at any time, ``step`` until ``rows`` is empty.
 
@@ -131,6 +164,8 @@ class Sampler:
         self._nf = len(model.config.feature_sizes)  # the columns this checkpoint reads
         self._feats = np.zeros((0, self._nf), dtype=np.int64)
         self._vocab_size = model.config.vocab_size
+        self._twin_of: list[int] = []  # per twin, the index of its row in ``rows``
+        self._twin_state: State = None
 
     def add(self, row: Row) -> None:
         """Start ``row``: its first (forced) token is fed now, the model sees it next step."""
@@ -141,17 +176,16 @@ class Sampler:
         self._tokens = np.append(self._tokens, tok)
         self._feats = np.vstack([self._feats, np.asarray(c.features()[: self._nf], dtype=np.int64)])
         self._state = _grow(self._state, 1)
+        if row.guidance > 0:
+            self._twin_of.append(len(self.rows) - 1)
+            self._twin_state = _grow(self._twin_state, 1)
 
     def step(self) -> list[Row]:
         """One model step for every row; returns the rows that ended (done, or failed with
         ``row.error`` set), already removed from the batch."""
         if not self.rows:
             return []
-        x = torch.from_numpy(self._tokens).to(self.device)
-        f = torch.from_numpy(self._feats).to(self.device)
-        with self.lock, torch.no_grad():
-            logits, self._state = self.model.step(x, f, self._state)
-        logits_np = logits.float().cpu().numpy()
+        logits_np = self._logits()
         rows = self.rows
         n = len(rows)
         new = np.zeros(n, dtype=np.int64)
@@ -197,7 +231,41 @@ class Sampler:
             self._feats = self._feats[keep]
             self._state = _take(self._state, torch.tensor(keep, device=self.device)) \
                 if keep else None
+            if self._twin_of:
+                new_index = {old: j for j, old in enumerate(keep)}
+                twins = [t for t, i in enumerate(self._twin_of) if i in new_index]
+                self._twin_of = [new_index[self._twin_of[t]] for t in twins]
+                self._twin_state = _take(self._twin_state,
+                                         torch.tensor(twins, device=self.device)) \
+                    if twins else None
         return [rows[i] for i in ended]
+
+    def _logits(self) -> np.ndarray:
+        """One model step for the rows (and their twins, stepped in the same batch); the
+        rows' logits, guided where they have a twin."""
+        tokens, feats, n = self._tokens, self._feats, len(self.rows)
+        twins, state, average = self._twin_of, self._state, None
+        if twins:
+            tokens = np.concatenate([tokens, tokens[twins]])
+            feats = np.concatenate([feats, feats[twins]])
+            state = _join(state, self._twin_state, len(twins))
+            average = torch.arange(n, n + len(twins), device=self.device)
+        x = torch.from_numpy(tokens).to(self.device)
+        f = torch.from_numpy(feats).to(self.device)
+        with self.lock, torch.no_grad():
+            logits, state = (self.model.step(x, f, state, average) if twins
+                             else self.model.step(x, f, state))
+        if twins:
+            self._state, self._twin_state = _split(state, n)
+        else:
+            self._state = state
+        out = logits.float().cpu().numpy()
+        if not twins:
+            return out
+        w = np.array([self.rows[i].guidance for i in twins], dtype=np.float32)[:, None]
+        own = out[twins]
+        out[twins] = own + w * (own - out[n:])
+        return out[:n]
 
     def _choose(self, logits: np.ndarray, picks: list[int],
                 specs: list[tuple[int, ...]]) -> np.ndarray:

@@ -68,7 +68,7 @@ async def test_plan_picks_two_different_capable_models_for_one_prompt(app: Caden
         # the prompt is fixed whichever models play it
         assert (resolved.style, resolved.bars, resolved.tempo, resolved.key, resolved.meter,
                 resolved.seed, resolved.temperature) == (
-            prompt.style, 2, prompt.tempo, prompt.key, (3, 4), three_four, 1.0)
+            prompt.style, 2, prompt.tempo, prompt.key, (3, 4), three_four, 0.7)
         seen.add((matchup.model_a, matchup.model_b))
     assert len(seen) > 3  # at random, not always the same pair or order
 
@@ -273,7 +273,7 @@ async def test_console_arena_lines(trio: Cadenza, tmp_path: Path) -> None:
     assert pair is not None
     assert re.fullmatch(r"composing an arena pair: 1 bar of celtic by two hidden models "
                         r"\(seed \d+\)…", lines[0])
-    assert re.fullmatch(r"arena #1: celtic, 1 bar, \d+ bpm, key \w+, \d/\d, temperature 1, "
+    assert re.fullmatch(r"arena #1: celtic, 1 bar, \d+ bpm, key \w+, \d/\d, temperature 0.7, "
                         r"seed \d+", lines[1])
     out_dir = tmp_path / "out"
     assert lines[2] == f"  A: {out_dir / 'clip-1.mp3'}  {out_dir / 'clip-1.mid'}  " \

@@ -50,14 +50,19 @@ def test_a_batch_of_choices_equals_each_row_chosen_alone(seed: int, rows: int, t
         assert mask[i, together[i]]
 
 
-def _request(loaded, bars: int, seed: int, style: str = "jazz") -> MelodyRequest:  # type: ignore[no-untyped-def]
+def _request(loaded, bars: int, seed: int, style: str = "jazz",  # type: ignore[no-untyped-def]
+             guidance: float = 0.0) -> MelodyRequest:
     plan = plan_from_chords([(0, Chord(2, "m7")), (48, Chord(7, "7"))], bars, 48)
-    return MelodyRequest(style=style, meter=(4, 4), plan=plan, seed=seed)
+    return MelodyRequest(style=style, meter=(4, 4), plan=plan, seed=seed, guidance=guidance)
 
 
-def test_rows_joining_a_running_batch_get_the_tokens_they_get_alone(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+# style guidance adds a twin row to the batch for each guided row, joining and leaving with it
+@pytest.mark.parametrize("guidance", [(0, 0, 0, 0, 0), (0.5, 0, 1.5, 0.5, 0), (1, 1, 1, 1, 1)])
+def test_rows_joining_a_running_batch_get_the_tokens_they_get_alone(  # type: ignore[no-untyped-def]
+        tiny_registry, guidance: tuple[float, ...]) -> None:
     loaded = tiny_registry.get("lstm")
-    reqs = [_request(loaded, bars, seed) for seed, bars in enumerate((6, 1, 3, 2, 5))]
+    reqs = [_request(loaded, bars, seed, guidance=g)
+            for (seed, bars), g in zip(enumerate((6, 1, 3, 2, 5)), guidance, strict=True)]
     alone = [generate_tokens(loaded, [r])[0] for r in reqs]
     sampler = Sampler(loaded.model, device=loaded.device)
     done: dict[int, list[int]] = {}
@@ -140,3 +145,18 @@ def test_composer_results_do_not_depend_on_temperature_mix(tiny_registry) -> Non
         batcher.close()
     assert [c.midi for c in together] == [plain.compose(r).midi for r in reqs]
     assert max(batcher.batches) > 1
+
+
+def test_a_guided_row_samples_from_its_logits_pushed_from_the_average_style(  # type: ignore[no-untyped-def]
+        tiny_registry) -> None:
+    import torch
+
+    loaded = tiny_registry.get("lstm")
+    sampler = Sampler(loaded.model, device=loaded.device)
+    sampler.add(melody_row(loaded, _request(loaded, 2, 0, guidance=1.5)))
+    x, f = torch.from_numpy(sampler._tokens), torch.from_numpy(sampler._feats)
+    own, _ = loaded.model.step(x, f)
+    neutral, _ = loaded.model.step(x, f, None, torch.tensor([0]))
+    want = (own + 1.5 * (own - neutral)).numpy()
+    assert np.allclose(sampler._logits(), want, atol=1e-5)
+    assert not np.allclose(want, own.numpy(), atol=1e-3)

@@ -38,6 +38,15 @@ def test_unset_options_are_drawn_from_the_seed_within_the_style(composer: Compos
     assert r.with_seed(2).tempo == 100 and r.with_seed(2).seed == 2
 
 
+def test_an_unset_temperature_is_the_styles_and_a_given_one_wins(composer: Composer) -> None:
+    """Jazz and ragtime sample at 1 (their lines need the tail), the others at 0.7."""
+    temps = {s: composer.resolve(ComposeRequest(style=s, seed=1)).temperature for s in STYLES}
+    assert temps == {"jazz": 1.0, "blues": 0.7, "folk": 0.7, "celtic": 0.7, "classical": 0.7,
+                     "ragtime": 1.0}
+    given = composer.resolve(ComposeRequest(style="jazz", seed=1, temperature=0.4))
+    assert given.temperature == 0.4 and given.with_seed(5).temperature == 0.4
+
+
 def _expected_seconds(composer: Composer, r) -> float:  # type: ignore[no-untyped-def]
     beats = r.bars * 4 * r.meter[0] / r.meter[1]
     return beats * 60.0 / r.tempo

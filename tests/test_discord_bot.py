@@ -169,14 +169,14 @@ async def test_compose_defers_shows_progress_and_posts_the_clip(api, tmp_path, t
     order = ["writing the melody and arrangement", "rendering the audio", "encoding the MP3",
              "drawing the piano roll", "saving the clip"]
     assert stages == sorted(set(stages), key=order.index) and len(stages) >= 3
-    assert "blues · 1 bar · Em · 100 bpm · 4/4 · seed 42 · lstm @ 1" in states[1]
+    assert "blues · 1 bar · Em · 100 bpm · 4/4 · seed 42 · lstm @ 0.7" in states[1]
 
     # The final message: embed with every parameter, the piano roll inside it, MP3 + MIDI.
     embed = clip.embeds[0]
     assert embed["title"] == "Clip #1 — blues"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields == {"Style": "blues", "Key": "Em", "Tempo": "100 bpm", "Meter": "4/4",
-                      "Bars": "1", "Seed": "42", "Model": "lstm", "Temperature": "1"}
+                      "Bars": "1", "Seed": "42", "Model": "lstm", "Temperature": "0.7"}
     assert clip.filenames == ["cadenza-1.mp3", "cadenza-1.mid", "cadenza-1.png"]
     assert embed["image"]["url"] == clip.attachments[2]["url"]
     assert clip.file("cadenza-1.mid")[:4] == b"MThd"
@@ -316,7 +316,7 @@ async def test_rating_clicks_are_stored_changed_and_work_after_a_restart(
     # Reroll: same options, new seed; the clicking member asked for it.
     first, second = rows(again.db, "SELECT style, bars, model, temperature, seed, user_id "
                                    "FROM clips ORDER BY id")
-    assert second[:4] == first[:4] == ("folk", 1, "lstm", 1.0)
+    assert second[:4] == first[:4] == ("folk", 1, "lstm", 0.7)
     assert second[4] != first[4] and second[5] == critic.id
     assert rerolled.embeds[0]["title"] == "Clip #2 — folk"
     assert rerolled.custom_ids == clip_buttons(2)

@@ -76,3 +76,22 @@ def test_a_checkpoint_from_before_a_new_feature_column_reads_the_columns_it_know
     a, _ = old.step(x[:, 0], full[:, 0])
     b, _ = old.step(x[:, 0], known[:, 0])
     assert torch.equal(a, b)
+
+
+def test_average_style_rows_read_the_mean_of_the_learned_styles() -> None:
+    """Style guidance's neutral twin: the style column is replaced by the mean of the style
+    rows the model learned (row 0, no style, never trained, is left out)."""
+    torch.manual_seed(0)
+    sizes = (4, 5)  # three styles + "none"
+    model = SequenceModel(RNNConfig(30, sizes, n_layer=2, n_embd=8, n_hidden=16)).eval()
+    x = torch.tensor([3, 3])
+    f = torch.tensor([[2, 1], [2, 1]])
+    got, _ = model.step(x, f, None, torch.tensor([1]))
+    mean = model.feat_emb[0].weight[1:].mean(0)
+    h = model.tok_emb.weight[3] + mean + model.feat_emb[1].weight[1]
+    out, _ = model.rnn(h[None, None], None)
+    want = F.linear(out[:, -1], model.head.weight, model.head.bias)[0]
+    assert torch.allclose(got[1], want, atol=1e-5)
+    plain, _ = model.step(x[:1], f[:1])
+    assert torch.allclose(got[0], plain[0], atol=1e-6)  # the other row: its own style
+    assert not torch.allclose(got[1], plain[0], atol=1e-3)
