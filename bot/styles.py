@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from cadenza.music.score import Meter
 from cadenza.music.theory import Key
 
-# Sampling defaults, chosen with the lead-only style classifier (rnn, 48 clips a style, CV on
-# seeds the report does not use; docs/style-classifier.md), every style's repetition rate
-# still within the real tunes' mean +- 1 sd: temperature 1.0 everywhere, no guidance 0.81;
-# 0.7 0.87; with the blues bias below and the guidance, 0.91-0.93; with jazz and ragtime back
-# at 1.0, 0.93-0.96. Below 1 the model keeps to its likelier, more idiomatic continuations;
-# jazz and ragtime lines need their tail (chromatic approach notes, syncopations): at 0.7 the
-# lstm's jazz drifted from the solos (lead overlap 0.84 -> 0.75). A member's temperature
-# option overrides the style's.
+# Sampling defaults, chosen with the lead-only style classifier (rnn, 48 clips a style, CV;
+# the later choices on seeds the report does not use; docs/style-classifier.md), every style's
+# repetition rate still within the real tunes' mean +- 1 sd: temperature 1.0 everywhere, no
+# guidance 0.81; 0.7 0.87; with the blues bias below and the guidance, 0.91-0.93; with jazz
+# and ragtime back at 1.0, 0.93-0.96. Below 1 the model keeps to its likelier, more
+# idiomatic continuations; jazz and ragtime lines need their tail (chromatic approach notes,
+# syncopations): at 0.7 the lstm's jazz drifted from the solos (lead overlap 0.84 -> 0.75).
+# A member's temperature option overrides the style's.
 DEFAULT_TEMPERATURE = 0.7
 # Style guidance where the styles blur (folk between celtic and classical): it doubles the
 # rows of each sampling step (a twin per clip), and jazz, blues and ragtime gained nothing
