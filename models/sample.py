@@ -128,14 +128,10 @@ def _join(a: State, b: State, rows_b: int) -> State:
     if a is None:
         return None  # nothing stepped yet: the twins are new too
     if b is None:
-        b = _grow(_take(a, torch.zeros(0, dtype=torch.long, device=_device(a))), rows_b)
+        return _grow(a, rows_b)
     if isinstance(a, tuple):
         return tuple(torch.cat([x, y], 1) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type,return-value]
     return torch.cat([a, b], 1)  # type: ignore[list-item]
-
-
-def _device(state: State) -> torch.device:
-    return (state[0] if isinstance(state, tuple) else state).device  # type: ignore[union-attr]
 
 
 def _split(state: State, n: int) -> tuple[State, State]:
@@ -164,7 +160,6 @@ class Sampler:
         self._tokens = np.zeros(0, dtype=np.int64)
         self._nf = len(model.config.feature_sizes)  # the columns this checkpoint reads
         self._feats = np.zeros((0, self._nf), dtype=np.int64)
-        self._vocab_size = model.config.vocab_size
         self._twin_of: list[int] = []  # per twin, the index of its row in ``rows``
         self._twin_state: State = None
 
@@ -254,8 +249,7 @@ class Sampler:
         x = torch.from_numpy(tokens).to(self.device)
         f = torch.from_numpy(feats).to(self.device)
         with self.lock, torch.no_grad():
-            logits, state = (self.model.step(x, f, state, average) if twins
-                             else self.model.step(x, f, state))
+            logits, state = self.model.step(x, f, state, average)
         if twins:
             self._state, self._twin_state = _split(state, n)
         else:

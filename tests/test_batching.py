@@ -57,7 +57,8 @@ def _request(loaded, bars: int, seed: int, style: str = "jazz",  # type: ignore[
 
 
 # style guidance adds a twin row to the batch for each guided row, joining and leaving with it
-@pytest.mark.parametrize("guidance", [(0, 0, 0, 0, 0), (0.5, 0, 1.5, 0.5, 0), (1, 1, 1, 1, 1)])
+@pytest.mark.parametrize("guidance", [(0, 0, 0, 0, 0), (0.5, 0, 1.5, 0.5, 0), (1, 1, 1, 1, 1),
+                                      (0, 0.5, 0, 0, 1)])  # the first twin joins late
 def test_rows_joining_a_running_batch_get_the_tokens_they_get_alone(  # type: ignore[no-untyped-def]
         tiny_registry, guidance: tuple[float, ...]) -> None:
     loaded = tiny_registry.get("lstm")
