@@ -37,10 +37,12 @@ class _Item:
     request: Any  # a cadenza.models.generate.MelodyRequest or chord_model.PlanRequest
     make_row: RowFactory
     future: Future = field(default_factory=Future)
+    row: Row | None = None  # made on its first try to join, kept while it waits
 
 
 class MelodyBatcher:
-    """Samples concurrent requests together, at most ``max_batch`` rows per model step.
+    """Samples concurrent requests together, at most ``max_batch`` rows per model step (a
+    row with style guidance counts twice: its twin is stepped beside it).
 
     From idle, the first request waits up to ``window_s`` for others while other callers are
     composing (they are about to submit), so a burst starts as one batch; later arrivals join
@@ -58,7 +60,8 @@ class MelodyBatcher:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="cadenza-batcher", daemon=True)
         self._thread.start()
-        self.batches: list[int] = []  # rows sampled together at each model step, for benchmarks
+        # the model's batch at each step (rows and their guidance twins), for benchmarks
+        self.batches: list[int] = []
 
     def submit(self, loaded, request, make_row: RowFactory  # type: ignore[no-untyped-def]
                ) -> list[int]:
@@ -105,7 +108,7 @@ class MelodyBatcher:
                 if not sampler.rows:
                     del samplers[key]
                     continue
-                self.batches.append(len(sampler.rows))
+                self.batches.append(sampler.width)
                 for row in sampler.step():
                     if row.error is not None:
                         row.tag.future.set_exception(row.error)
@@ -142,22 +145,37 @@ class MelodyBatcher:
                 return items
 
     def _admit(self, samplers: dict[int, Sampler], waiting: deque[_Item]) -> None:
-        """Start waiting requests on their model's batch while it has room (in order)."""
+        """Start waiting requests on their model's batch while it has room, in arrival order:
+        once a request does not fit, the later ones for that model wait behind it (a guided
+        row needing two places is not overtaken for ever by rows needing one)."""
         from cadenza.models.sample import Sampler
 
         kept: deque[_Item] = deque()
+        full: set[int] = set()  # models whose batch turned a request away this time
         while waiting:
             item = waiting.popleft()
             loaded = item.loaded
-            sampler = samplers.get(id(loaded))
+            key = id(loaded)
+            if key in full:
+                kept.append(item)
+                continue
+            sampler = samplers.get(key)
             if sampler is None:
-                sampler = samplers[id(loaded)] = Sampler(loaded.model, device=loaded.device,
-                                                         lock=loaded.lock)
-            if len(sampler.rows) >= self.max_batch:
+                sampler = samplers[key] = Sampler(loaded.model, device=loaded.device,
+                                                  lock=loaded.lock)
+            try:
+                if item.row is None:
+                    item.row = item.make_row(loaded, item.request, item)
+            except BaseException as e:  # noqa: BLE001 - the caller gets its own error
+                item.future.set_exception(e)
+                continue
+            need = 2 if item.row.guidance > 0 else 1
+            if sampler.rows and sampler.width + need > self.max_batch:
+                full.add(key)  # an empty batch takes any row, so max_batch 1 still serves
                 kept.append(item)
                 continue
             try:
-                sampler.add(item.make_row(loaded, item.request, item))
-            except BaseException as e:  # noqa: BLE001 - the caller gets its own error
+                sampler.add(item.row)
+            except BaseException as e:  # noqa: BLE001
                 item.future.set_exception(e)
         waiting.extend(kept)

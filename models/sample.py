@@ -163,6 +163,11 @@ class Sampler:
         self._twin_of: list[int] = []  # per twin, the index of its row in ``rows``
         self._twin_state: State = None
 
+    @property
+    def width(self) -> int:
+        """Rows in the model's batch at the next step: the rows and their guidance twins."""
+        return len(self.rows) + len(self._twin_of)
+
     def add(self, row: Row) -> None:
         """Start ``row``: its first (forced) token is fed now, the model sees it next step."""
         c = row.constraint

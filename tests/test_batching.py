@@ -161,3 +161,45 @@ def test_a_guided_row_samples_from_its_logits_pushed_from_the_average_style(  # 
     want = (own + 1.5 * (own - neutral)).numpy()
     assert np.allclose(sampler._logits(), want, atol=1e-5)
     assert not np.allclose(want, own.numpy(), atol=1e-3)
+
+
+def test_a_guided_row_takes_two_places_and_is_not_overtaken(  # type: ignore[no-untyped-def]
+        tiny_registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """max_batch bounds the model's batch, twins included; a guided request that does not fit
+    keeps its place in the line: a later one-place request waits behind it."""
+    loaded = tiny_registry.get("lstm")
+    batcher = MelodyBatcher(window_s=0.0, max_batch=2)
+    started, go = threading.Event(), threading.Event()
+    original_step = Sampler.step
+
+    def step(self: Sampler):  # type: ignore[no-untyped-def]
+        started.set()
+        assert go.wait(30)  # hold the batch until both later requests are queued
+        return original_step(self)
+
+    monkeypatch.setattr(Sampler, "step", step)
+    finished: list[str] = []
+    reqs = {"long": _request(loaded, 6, 1), "guided": _request(loaded, 1, 2, guidance=0.5),
+            "short": _request(loaded, 1, 3)}
+    got: dict[str, list[int]] = {}
+
+    def submit(name: str) -> None:
+        got[name] = batcher.submit(loaded, reqs[name], melody_row)
+        finished.append(name)
+
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(submit, "long")]
+            assert started.wait(30)
+            for name, queued in (("guided", 1), ("short", 2)):
+                futures.append(pool.submit(submit, name))
+                while batcher._queue.qsize() < queued:
+                    threading.Event().wait(0.01)
+            go.set()
+            for f in futures:
+                f.result(60)
+    finally:
+        batcher.close()
+    assert finished == ["long", "guided", "short"]
+    assert max(batcher.batches) == 2  # the guided row and its twin, never more
+    assert got == {name: generate_tokens(loaded, [r])[0] for name, r in reqs.items()}
