@@ -198,6 +198,15 @@ def _no_stage(name: str) -> None:
     pass
 
 
+def _idiom(spec: StyleSpec, key: Key):  # -> cadenza.models.generate.Idiom
+    """The sampler's pitch bias for ``spec`` in ``key`` (blue notes, chord tones, off-scale
+    notes), for composed melodies and their variations alike."""
+    from cadenza.models.generate import Idiom
+
+    return Idiom(tonic=key.tonic, scale=key.scale, tonic_bias=dict(spec.tonic_bias),
+                 chord_tone_bias=spec.chord_tone_bias, off_scale_penalty=spec.off_scale_penalty)
+
+
 def _streams(seed: int) -> list[np.random.Generator]:
     """Independent RNG streams (meta, harmony, sampler, arrangement) from one seed, so a change
     in one stage never shifts the randomness of another."""
@@ -439,7 +448,7 @@ class Composer:
     def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]
                     plan: list[tuple[int, Chord]], motif: Motif | None,
                     rng: np.random.Generator) -> tuple[tuple[Note, ...], str]:
-        from cadenza.models.generate import Idiom, MelodyRequest, generate_tokens, melody_row
+        from cadenza.models.generate import MelodyRequest, generate_tokens, melody_row
         from cadenza.music.tokens import BAR, decode, encode
 
         bar_ticks = bar_ticks_of(r.meter)
@@ -453,9 +462,7 @@ class Composer:
             primer = (*encode(motif.to_score(model_style), loaded.vocab, eos=False), BAR)
             mid = int(np.median([n.pitch for n in motif.notes]))
             pitch_range = (max(36, mid - 14), min(100, mid + 14))
-        idiom = Idiom(tonic=key.tonic, scale=key.scale, tonic_bias=dict(spec.tonic_bias),
-                      chord_tone_bias=spec.chord_tone_bias,
-                      off_scale_penalty=spec.off_scale_penalty)
+        idiom = _idiom(spec, key)
         form = (UNKNOWN_FORM,) * r.primer_bars + tuple(bar_features(r.sections, r.bars))
         req = MelodyRequest(style=model_style, meter=r.meter, plan=chord_plan,
                             seed=int(rng.integers(2**63)), temperature=r.temperature,
@@ -489,9 +496,14 @@ class Composer:
 
     def variation(self, source: Score, r: Resolved) -> Composition:
         """Re-sample the melody's pitches over the same harmony and rhythm (``r`` carries the
-        style, model, temperature and the new seed)."""
-        from cadenza.models.grammar import SkeletonConstraint
-        from cadenza.models.sample import sample
+        style, model, temperature and the new seed), with the style's idiom and guidance."""
+        if self.batcher is not None:
+            with self.batcher:  # another request on its way, as in compose
+                return self._variation(source, r)
+        return self._variation(source, r)
+
+    def _variation(self, source: Score, r: Resolved) -> Composition:
+        from cadenza.models.generate import VariationRequest, generate_tokens, variation_row
         from cadenza.music.tokens import decode, encode
 
         t0 = time.perf_counter()
@@ -508,12 +520,18 @@ class Composer:
         model_style = self.model_style(spec, loaded.styles)
         tokens = encode(motif.to_score(model_style), loaded.vocab)
         lo, hi = min(n.pitch for n in motif.notes), max(n.pitch for n in motif.notes)
-        c = SkeletonConstraint(loaded.vocab, tokens, pitch_range=(max(21, lo - 4),
-                                                                  min(108, hi + 4)))
-        with loaded.lock:
-            out = sample(loaded.model, [c], [np.random.default_rng(int(rng_s.integers(2**63)))],
-                         temperature=r.temperature, device=loaded.device,
-                         stop=current_token())[0]
+        req = VariationRequest(tuple(tokens), seed=int(rng_s.integers(2**63)),
+                               temperature=r.temperature,
+                               pitch_range=(max(21, lo - 4), min(108, hi + 4)),
+                               idiom=_idiom(spec, Key.parse(r.key)),
+                               guidance=spec.style_guidance, stop=current_token())
+        try:
+            if self.batcher is not None:
+                out = self.batcher.submit(loaded, req, variation_row)
+            else:
+                out = generate_tokens(loaded, [req], variation_row)[0]
+        except ModelError as e:
+            raise UserError(str(e)) from None
         lead = decode(out, loaded.vocab).track("lead")
         timings = {"generate": time.perf_counter() - t0}
         current_token().check()  # a job cancelled meanwhile (deadline, shutdown) stops here

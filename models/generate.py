@@ -10,7 +10,7 @@ import numpy as np
 
 from cadenza.models.checkpoint import Loaded
 from cadenza.models.errors import ModelError
-from cadenza.models.grammar import ChordPlan, Constraint
+from cadenza.models.grammar import ChordPlan, Constraint, SkeletonConstraint
 from cadenza.models.sample import Row, run
 from cadenza.music.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
 
@@ -78,11 +78,41 @@ class _BiasCache:
         return bias
 
 
+@dataclass(frozen=True)
+class VariationRequest:
+    """New pitches for a whole token sequence (BOS STYLE METER ...) over its own rhythm and
+    chords: what ``/vary`` samples."""
+
+    tokens: tuple[int, ...]
+    seed: int
+    temperature: float = 1.0
+    top_k: int | None = 24
+    pitch_range: tuple[int, int] = (48, 91)
+    idiom: Idiom = field(default_factory=Idiom)
+    guidance: float = 0.0
+    stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+
+
+def _sequence_vocab(loaded: Loaded) -> Vocab:
+    if loaded.vocab is None or loaded.kind != "rnn":
+        raise ModelError(f"model {loaded.path.name} is not a sequence model")
+    return loaded.vocab
+
+
+def variation_row(loaded: Loaded, request: VariationRequest, tag: Any = None) -> Row:
+    """A sampler row re-sampling ``request.tokens``' pitches, with the same idiom bias and
+    style guidance a composed melody of that style gets."""
+    vocab = _sequence_vocab(loaded)
+    constraint = SkeletonConstraint(vocab, list(request.tokens),
+                                    pitch_range=request.pitch_range)
+    return Row(constraint, np.random.default_rng(request.seed), request.temperature,
+               request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop,
+               guidance=request.guidance)
+
+
 def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
     """A sampler row for ``request`` (its own constraint, RNG and idiom bias)."""
-    vocab = loaded.vocab
-    if vocab is None or loaded.kind != "rnn":
-        raise ModelError(f"model {loaded.path.name} is not a sequence model")
+    vocab = _sequence_vocab(loaded)
     if request.style not in vocab.styles:
         raise ModelError(f"this model does not know the style {request.style!r}")
     constraint = Constraint(vocab, style=request.style, meter=request.meter, plan=request.plan,
@@ -93,9 +123,10 @@ def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
                guidance=request.guidance)
 
 
-def generate_tokens(loaded: Loaded, requests: Sequence[MelodyRequest]) -> list[list[int]]:
-    """Sample every request in one batch (each with its own RNG, temperature and top-k, so
-    batching never changes a result)."""
-    rows = [melody_row(loaded, r) for r in requests]
+def generate_tokens(loaded: Loaded, requests: Sequence[Any],
+                    make_row: Callable[[Loaded, Any], Row] = melody_row) -> list[list[int]]:
+    """Sample every request (a ``MelodyRequest``, or what ``make_row`` takes) in one batch,
+    each with its own RNG, temperature and top-k, so batching never changes a result."""
+    rows = [make_row(loaded, r) for r in requests]
     with loaded.lock:
         return run(loaded.model, rows, device=loaded.device)

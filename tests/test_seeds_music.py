@@ -97,3 +97,37 @@ def test_vae_prior_composes_a_full_clip(composer: Composer) -> None:
     assert comp.model_style == "vae" and comp.score.bars == 4
     assert comp.score.chords and isinstance(comp.score.chords[0].chord, Chord)
     assert Key.parse(comp.resolved.key) == comp.score.key
+
+
+def test_a_variation_is_sampled_as_compose_samples_its_style(  # type: ignore[no-untyped-def]
+        tiny_registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/vary goes through the batcher like compose (the same MIDI as alone) and samples with
+    the style's idiom bias and guidance: a folk variation's row has a style-neutral twin."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cadenza.batching import MelodyBatcher
+    from cadenza.models.sample import Sampler
+
+    plain = Composer(tiny_registry)
+    r = plain.resolve(ComposeRequest(style="folk", bars=2, seed=8))
+    src = midi_to_score(plain.compose(r).midi)
+    alone = [plain.variation(src, r.with_seed(s)).midi for s in (1, 2, 3)]
+    widths: list[tuple[int, int]] = []
+    original_step = Sampler.step
+
+    def step(self: Sampler):  # type: ignore[no-untyped-def]
+        widths.append((len(self.rows), self.width))
+        return original_step(self)
+
+    monkeypatch.setattr(Sampler, "step", step)
+    batcher = MelodyBatcher(window_s=0.5)
+    batched = Composer(tiny_registry, batcher=batcher)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            together = list(pool.map(lambda s: batched.variation(src, r.with_seed(s)).midi,
+                                     (1, 2, 3)))
+    finally:
+        batcher.close()
+    assert together == alone
+    assert max(batcher.batches) > 2  # the variations shared steps
+    assert all(width == 2 * rows for rows, width in widths)  # every folk row had its twin
