@@ -171,12 +171,17 @@ class ThreadPool:
             raise
 
     async def _stop(self, item: _Item) -> None:
-        """Wait a moment for a cancelled job to stop; abandon its thread if it does not."""
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(item.done), CANCEL_GRACE)
-        if not item.done.done():
-            _deliver(item.done, None, Cancelled())
-            self._give_up(item, wait=True)
+        """Wait a moment for a cancelled job to stop; abandon its thread if it does not. A
+        cancellation of the caller meanwhile (a shutdown) is passed on, not turned into the
+        stage's timeout: a worker loop that took it for a failed job would wait for its next
+        job for ever and hold the shutdown up."""
+        try:
+            with contextlib.suppress(Exception):  # the job's own error or the grace's timeout
+                await asyncio.wait_for(asyncio.shield(item.done), CANCEL_GRACE)
+        finally:
+            if not item.done.done():
+                _deliver(item.done, None, Cancelled())
+                self._give_up(item, wait=True)
 
     def _give_up(self, item: _Item, *, wait: bool) -> None:
         """Replace the thread running ``item`` unless it has already finished with it."""

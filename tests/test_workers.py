@@ -58,6 +58,36 @@ async def test_a_thread_that_ignores_the_cancel_is_replaced_and_the_next_job_run
     release.set()
 
 
+async def test_a_cancel_during_the_grace_after_a_timeout_is_passed_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled (a shutdown) while it waits for a timed-out job to stop, the caller gets the
+    CancelledError, not the stage's timeout, and the stuck thread is still replaced."""
+    import cadenza.workers
+
+    monkeypatch.setattr(cadenza.workers, "CANCEL_GRACE", 60.0)  # the cancel lands inside it
+    pool = ThreadPool(1, "t")
+    told, release = threading.Event(), threading.Event()
+
+    def stubborn() -> None:
+        token = current_token()
+        while not token():
+            time.sleep(0.005)
+        told.set()  # the timeout fired: the pool now waits for the grace
+        release.wait(60)
+
+    task = asyncio.ensure_future(pool.run(stubborn, stage="generate", timeout=0.1))
+    while not told.is_set():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pool.abandoned == 1
+    assert await pool.run(lambda: "next", stage="generate", timeout=5) == "next"
+    pool.close()
+    release.set()
+
+
 async def test_the_deadline_counts_from_when_the_job_starts_not_while_it_waits() -> None:
     pool = ThreadPool(1, "t")
     first = asyncio.ensure_future(pool.run(time.sleep, 0.4, stage="generate", timeout=1))
