@@ -427,7 +427,7 @@ class JobQueue:
         return next((j for j in self._waiting if j.user.id not in busy), None)
 
     async def _worker(self) -> None:
-        while True:
+        while not self._closed:  # also ends a worker whose cancellation a job's code lost
             job = self._next_runnable()
             if job is None:
                 self._changed.clear()

@@ -258,6 +258,28 @@ async def test_shutdown_leaves_open_jobs_for_the_next_start_to_report(gated: Cad
         await again.close()
 
 
+async def test_close_ends_a_worker_whose_job_lost_the_cancellation(gated: Cadenza) -> None:
+    """A job whose code swallows the shutdown's CancelledError (and fails instead) must not
+    leave its worker waiting for the next job: close returns."""
+    from cadenza.jobs import JobQueue
+
+    entered = asyncio.Event()
+
+    async def swallowing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise RuntimeError("the cancellation was lost here") from None
+
+    queue = JobQueue(gated.store, compose=swallowing, compose_pair=swallowing, workers=1)
+    assert await queue.start() == []
+    job = await queue.submit(request(gated, 1), ALICE, HERE)
+    await asyncio.wait_for(entered.wait(), 20)
+    await asyncio.wait_for(queue.close(), 20)
+    assert job.finished
+
+
 async def test_abandoned_admission_frees_its_place(app: Cadenza) -> None:
     queue = job_queue(app, capacity=1)
     job = queue.admit(request(app, 1), ALICE)
