@@ -8,6 +8,7 @@ the melody and the next interval is relative to a pitch the model is told, not o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -41,6 +42,9 @@ class RNNConfig:
 
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
+# (x (B,), features (B, F), state, average_style rows) -> (logits (B, V), new state)
+Step = Callable[[torch.Tensor, torch.Tensor, State, "torch.Tensor | None"],
+                tuple[torch.Tensor, State]]
 
 
 class SequenceModel(nn.Module):
@@ -109,31 +113,54 @@ class SequenceModel(nn.Module):
         on the RNN's own weights instead of a call of the module, whose argument checks and
         weight bookkeeping cost more than the arithmetic of a single step.
         """
+        return self.stepper()(x, features, state, average_style)
+
+    def stepper(self) -> Step:
+        """``step`` with its weights looked up now, for a caller that steps many times while
+        the weights stay as they are (a ``Sampler``, for its lifetime; call it under
+        ``torch.no_grad()``). Looking them up (the joined table's validity, the RNN's weight
+        lists, module attributes) cost ~35 us of Python a step, a tenth of a lone row's step."""
         table, offsets = self._step_table()
-        # a checkpoint made before a feature column was added reads the columns it knows
-        idx = torch.cat([x[:, None], features[:, : len(self.feat_emb)]], 1) + offsets
-        if average_style is not None:
-            idx[average_style, 1] = len(table) - 1  # the mean style row, after every table
-        h = F.embedding(idx, table).sum(1)  # token + every feature, summed in that order
-        if self.training:
-            h = self.drop(h)
-        rnn = self.rnn
-        if state is None:
-            zeros = h.new_zeros(rnn.num_layers, h.shape[0], rnn.hidden_size)
-            state = (zeros, zeros) if self.config.cell == "lstm" else zeros
-        hs, cs = [], []
-        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(rnn.all_weights):
-            if layer and self.training:
-                h = F.dropout(h, rnn.dropout, True)
-            if isinstance(state, tuple):
-                h, c = torch.lstm_cell(h, (state[0][layer], state[1][layer]), w_ih, w_hh,
-                                       b_ih, b_hh)
-                cs.append(c)
+        layers = [tuple(w) for w in self.rnn.all_weights]
+        head_w, head_b = self.head.weight, self.head.bias
+        n_feat, mean_row = len(self.feat_emb), len(table) - 1
+        lstm = self.config.cell == "lstm"
+        cell = _CELLS.get(self.config.cell)
+        hidden, p_drop = self.rnn.hidden_size, self.rnn.dropout
+        drop = self.drop if self.training else None
+
+        def run(x: torch.Tensor, features: torch.Tensor, state: State = None,
+                average_style: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+            # a checkpoint made before a feature column was added reads the columns it knows
+            idx = torch.cat([x[:, None], features[:, :n_feat]], 1) + offsets
+            if average_style is not None:
+                idx[average_style, 1] = mean_row  # the mean style row, after every table
+            h = F.embedding(idx, table).sum(1)  # token + every feature, summed in that order
+            if drop is not None:
+                h = drop(h)
+            if state is None:
+                zeros = h.new_zeros(len(layers), h.shape[0], hidden)
+                state = (zeros, zeros) if lstm else zeros
+            hs, cs = [], []
+            if lstm:
+                for layer, (h0, c0, w) in enumerate(zip(state[0].unbind(0), state[1].unbind(0),
+                                                        layers, strict=True)):
+                    if layer and drop is not None:
+                        h = F.dropout(h, p_drop, True)
+                    h, c = torch.lstm_cell(h, (h0, c0), *w)
+                    hs.append(h)
+                    cs.append(c)
+                new: State = (torch.stack(hs), torch.stack(cs))
             else:
-                h = _CELLS[self.config.cell](h, state[layer], w_ih, w_hh, b_ih, b_hh)
-            hs.append(h)
-        new: State = (torch.stack(hs), torch.stack(cs)) if cs else torch.stack(hs)
-        return F.linear(h, self.head.weight, self.head.bias), new
+                for layer, (h0, w) in enumerate(zip(state.unbind(0), layers, strict=True)):
+                    if layer and drop is not None:
+                        h = F.dropout(h, p_drop, True)
+                    h = cell(h, h0, *w)
+                    hs.append(h)
+                new = torch.stack(hs)
+            return F.linear(h, head_w, head_b), new
+
+        return run
 
     def _step_table(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The token and feature embedding tables joined (rows offset per table) and, last,

@@ -89,7 +89,10 @@ def choose(logits: np.ndarray, mask: np.ndarray, u: np.ndarray, temperature: np.
     for kk in (cut[:1] if (cut == cut[:1]).all() else np.unique(cut)):  # usually one k
         sel = (top_k == kk) & (kk < allowed)
         part = z if sel.all() else z[sel]  # a view of every row, else a copy written back
-        kth = np.partition(part, -kk, axis=1)[:, -kk]
+        if len(part) == 1:  # a lone row (the usual case): select among its allowed values
+            kth = np.partition(part[0][mask[sel][0]], -kk)[-kk:][:1]  # the rest are -inf
+        else:
+            kth = np.partition(part, -kk, axis=1)[:, -kk]
         part[part < kth[:, None]] = -np.inf
         if part is not z:
             z[sel] = part
@@ -152,6 +155,7 @@ class Sampler:
     def __init__(self, model: SequenceModel, *, device: torch.device | str = "cpu",
                  lock: Any = None, max_steps: int = MAX_STEPS) -> None:
         self.model = model.eval()
+        self._step = model.stepper()  # the weights stay as they are while we sample
         self.device = torch.device(device)
         self.lock = lock if lock is not None else contextlib.nullcontext()
         self.max_steps = max_steps
@@ -254,7 +258,7 @@ class Sampler:
         x = torch.from_numpy(tokens).to(self.device)
         f = torch.from_numpy(feats).to(self.device)
         with self.lock, torch.no_grad():
-            logits, state = self.model.step(x, f, state, average)
+            logits, state = self._step(x, f, state, average)
         if twins:
             self._state, self._twin_state = _split(state, n)
         else:
