@@ -89,10 +89,11 @@ def choose(logits: np.ndarray, mask: np.ndarray, u: np.ndarray, temperature: np.
     for kk in (cut[:1] if (cut == cut[:1]).all() else np.unique(cut)):  # usually one k
         sel = (top_k == kk) & (kk < allowed)
         part = z if sel.all() else z[sel]  # a view of every row, else a copy written back
-        if len(part) == 1:  # a lone row (the usual case): select among its allowed values
-            kth = np.partition(part[0][mask[sel][0]], -kk)[-kk:][:1]  # the rest are -inf
-        else:
-            kth = np.partition(part, -kk, axis=1)[:, -kk]
+        # each row's k-th largest among its allowed values (the rest are -inf, so it is the
+        # row's k-th largest): np.partition of whole rows full of -inf took 23 us a row here,
+        # of the allowed values 2 us
+        kth = np.array([np.partition(r[m], -kk)[-kk]
+                        for r, m in zip(part, mask if part is z else mask[sel], strict=True)])
         part[part < kth[:, None]] = -np.inf
         if part is not z:
             z[sel] = part
