@@ -164,3 +164,28 @@ async def test_a_command_whose_handler_is_slow_is_deferred_for_it_within_3_s(
     assert chart.embeds[0]["title"] == "Top clips" and not chart.ephemeral
     assert api.history(top.original_history[0].id)[-1].deleted
     api.assert_no_errors()
+
+
+async def test_closing_is_bounded_when_a_background_task_lost_its_cancellation(  # type: ignore[no-untyped-def]
+        api, tmp_path, tiny_registry, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    import cadenza.discord.client
+
+    monkeypatch.setattr(cadenza.discord.client, "CLOSE_GRACE", 0.5)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):  # as a library call might
+                await asyncio.sleep(10)
+
+    loop = asyncio.get_running_loop()
+    async with bot_with(api, tmp_path, tiny_registry, Deadlines()) as bot:
+        task = bot.spawn(stubborn())
+        await asyncio.sleep(0)
+        t0 = loop.time()
+        await bot.close()
+        assert loop.time() - t0 < 5  # the grace, not the task, ended the wait
+    assert "did not end within 0.5 s of its cancellation" in caplog.text
+    release.set()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -24,6 +24,9 @@ from cadenza.store_rows import JobRow
 
 log = logging.getLogger(__name__)
 
+# how long close() waits for the bot's background tasks after cancelling them
+CLOSE_GRACE = 10.0
+
 # One cog per feature (``cog_<feature>.py`` beside this file), loaded as extensions by
 # ``setup_hook``.
 EXTENSIONS = tuple(f"cadenza.discord.cog_{name}" for name in (
@@ -157,7 +160,13 @@ class CadenzaBot(commands.AutoShardedBot):
                 shut()
         for task in list(self._background):
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._background:
+            # bounded: a task whose cancellation was lost inside a library call (discord.py's
+            # voice disconnect swallows one) must not hold the shutdown up for ever
+            _, stuck = await asyncio.wait(set(self._background), timeout=CLOSE_GRACE)
+            for task in stuck:
+                log.error("background task %s did not end within %g s of its cancellation",
+                          task.get_name(), CLOSE_GRACE)
         await self.lag.stop()
         await super().close()
 
