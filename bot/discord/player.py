@@ -71,6 +71,16 @@ def _opus_loaded() -> bool:
     return discord.opus.is_loaded()
 
 
+
+async def disconnect(voice: discord.VoiceClient, seconds: float) -> None:
+    """Leave voice within ``seconds`` (the voice deadline). discord.py waits up to its own
+    timeout for Discord to confirm, and catches a CancelledError that lands meanwhile: run as
+    a task of its own under ``wait_for``, a cancellation of ours still ends us, and a silent
+    Discord costs the deadline, not a hung /stop or shutdown. A failed disconnect leaves the
+    client to discord.py's cleanup, as before."""
+    with contextlib.suppress(discord.HTTPException, TimeoutError):
+        await asyncio.wait_for(voice.disconnect(force=True), seconds)
+
 class ClipSource(discord.AudioSource):
     """PCM from memory in 20 ms frames; the last one padded with silence."""
 
@@ -155,9 +165,9 @@ class GuildPlayer:
         voice = self.voice
         if voice is not None and voice.is_connected() and voice.channel.id == channel.id:
             return
-        if voice is not None:
-            await voice.disconnect(force=True)
         seconds = self.app.workers.deadlines.of("voice")
+        if voice is not None:
+            await disconnect(voice, seconds)
         try:
             await asyncio.wait_for(
                 channel.connect(timeout=seconds, reconnect=True, self_deaf=True), seconds + 1)
@@ -181,8 +191,7 @@ class GuildPlayer:
         self._skipping = True
         if voice is not None:
             voice.stop()
-            with contextlib.suppress(discord.HTTPException, TimeoutError):
-                await voice.disconnect(force=True)
+            await disconnect(voice, self.app.workers.deadlines.of("voice"))
         await self._save(voice_channel_id=None)
         if why is not None:
             await self._edit(why, None)
