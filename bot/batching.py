@@ -169,8 +169,7 @@ class MelodyBatcher:
             except BaseException as e:  # noqa: BLE001 - the caller gets its own error
                 item.future.set_exception(e)
                 continue
-            need = 2 if item.row.guidance > 0 else 1
-            if sampler.rows and sampler.width + need > self.max_batch:
+            if sampler.rows and sampler.width + item.row.width > self.max_batch:
                 full.add(key)  # an empty batch takes any row, so max_batch 1 still serves
                 kept.append(item)
                 continue

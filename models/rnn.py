@@ -141,23 +141,21 @@ class SequenceModel(nn.Module):
             if state is None:
                 zeros = h.new_zeros(len(layers), h.shape[0], hidden)
                 state = (zeros, zeros) if lstm else zeros
-            hs, cs = [], []
             if lstm:
-                for layer, (h0, c0, w) in enumerate(zip(state[0].unbind(0), state[1].unbind(0),
-                                                        layers, strict=True)):
-                    if layer and drop is not None:
-                        h = F.dropout(h, p_drop, True)
-                    h, c = torch.lstm_cell(h, (h0, c0), *w)
-                    hs.append(h)
-                    cs.append(c)
-                new: State = (torch.stack(hs), torch.stack(cs))
+                h0s, c0s = state[0].unbind(0), state[1].unbind(0)
             else:
-                for layer, (h0, w) in enumerate(zip(state.unbind(0), layers, strict=True)):
-                    if layer and drop is not None:
-                        h = F.dropout(h, p_drop, True)
-                    h = cell(h, h0, *w)
-                    hs.append(h)
-                new = torch.stack(hs)
+                h0s, c0s = state.unbind(0), ()
+            hs, cs = [], []
+            for layer, w in enumerate(layers):
+                if layer and drop is not None:
+                    h = F.dropout(h, p_drop, True)
+                if lstm:
+                    h, c = torch.lstm_cell(h, (h0s[layer], c0s[layer]), *w)
+                    cs.append(c)
+                else:
+                    h = cell(h, h0s[layer], *w)
+                hs.append(h)
+            new: State = (torch.stack(hs), torch.stack(cs)) if lstm else torch.stack(hs)
             return F.linear(h, head_w, head_b), new
 
         return run

@@ -62,6 +62,11 @@ class Row:
     def tokens(self) -> list[int]:
         return list(self.constraint.tokens)
 
+    @property
+    def width(self) -> int:
+        """Rows it takes in the model's batch: itself, and with guidance its twin."""
+        return 2 if self.guidance > 0 else 1
+
 
 def choose(logits: np.ndarray, mask: np.ndarray, u: np.ndarray, temperature: np.ndarray,
            top_k: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -155,8 +160,7 @@ class Sampler:
 
     def __init__(self, model: SequenceModel, *, device: torch.device | str = "cpu",
                  lock: Any = None, max_steps: int = MAX_STEPS) -> None:
-        self.model = model.eval()
-        self._step = model.stepper()  # the weights stay as they are while we sample
+        self._step = model.eval().stepper()  # the weights stay as they are while we sample
         self.device = torch.device(device)
         self.lock = lock if lock is not None else contextlib.nullcontext()
         self.max_steps = max_steps
@@ -182,7 +186,7 @@ class Sampler:
         self._tokens = np.append(self._tokens, tok)
         self._feats = np.vstack([self._feats, np.asarray(c.features()[: self._nf], dtype=np.int64)])
         self._state = _grow(self._state, 1)
-        if row.guidance > 0:
+        if row.width == 2:
             self._twin_of.append(len(self.rows) - 1)
             self._twin_state = _grow(self._twin_state, 1)
 
@@ -289,27 +293,6 @@ class Sampler:
         u = np.array([r.rng.random() if t > 1e-6 else 0.0 for r, t in zip(rows, temperature,
                                                                            strict=True)])
         return choose(logits[picks], masks(specs, size), u, temperature, top_k, bias)
-
-
-def sample(
-    model: SequenceModel,
-    constraints: Sequence[Constraint],
-    rngs: Sequence[np.random.Generator],
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = 24,
-    bias: BiasFn | None = None,
-    device: torch.device | str = "cpu",
-    max_steps: int = MAX_STEPS,
-    stop: Callable[[], bool] | None = None,
-) -> list[list[int]]:
-    """Run all constraints to completion together; returns each token sequence (BOS ... EOS).
-    ``stop()`` returning True between steps raises SamplingStopped."""
-    if len(constraints) != len(rngs):
-        raise ValueError("one RNG per constraint")
-    rows = [Row(c, r, temperature, top_k, bias, stop=stop)
-            for c, r in zip(constraints, rngs, strict=True)]
-    return run(model, rows, device=device, max_steps=max_steps)
 
 
 def run(model: SequenceModel, rows: Sequence[Row], *, device: torch.device | str = "cpu",
