@@ -6,6 +6,7 @@ of Discord and SQL; ``cadenza.app`` joins it to the store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -351,13 +352,25 @@ class Composer:
         except ModelError as e:
             raise ResourceError(str(e)) from None
 
+    def _caller(self) -> contextlib.AbstractContextManager[Any]:
+        """Held while a request is being made: tells the batcher another request may be on
+        its way (so a burst starts as one batch)."""
+        return self.batcher if self.batcher is not None else contextlib.nullcontext()
+
+    def _tokens(self, loaded, request: Any, make_row: Callable[..., Any]) -> list[int]:  # type: ignore[no-untyped-def]
+        """``request`` sampled to its end: through the batcher when there is one (concurrent
+        requests share each step), else alone under the model's lock."""
+        if self.batcher is not None:
+            return self.batcher.submit(loaded, request, make_row)
+        from cadenza.models.generate import generate_tokens
+
+        return generate_tokens(loaded, [request], make_row)[0]
+
     def compose(self, r: Resolved, motif: Motif | None = None) -> Composition:
         """Resolved parameters (and an optional seed motif to continue) -> arranged Score and
         MIDI bytes (no audio yet)."""
-        if self.batcher is not None:
-            with self.batcher:  # tells the batcher another request may be on its way
-                return self._compose(r, motif)
-        return self._compose(r, motif)
+        with self._caller():
+            return self._compose(r, motif)
 
     def _compose(self, r: Resolved, motif: Motif | None) -> Composition:
         t0 = time.perf_counter()
@@ -428,27 +441,19 @@ class Composer:
                     ) -> list[tuple[int, Chord]]:
         loaded = self.chord_model() if r.style in CHORD_MODEL_STYLES else None
         if loaded is not None and r.style in loaded.styles and r.meter in METERS:
-            from cadenza.models.chord_model import (
-                PlanRequest,
-                plan_from_tokens,
-                plan_row,
-                sample_plans,
-            )
+            from cadenza.models.chord_model import PlanRequest, plan_from_tokens, plan_row
 
             req = PlanRequest(r.style, key, r.meter, r.bars, int(rng.integers(2**63)),
                               r.sections)
-            if self.batcher is None:
-                return sample_plans(loaded, [req])[0]
             # through the batcher, so concurrent composes share the chord model's steps too
             # (sampled one by one under its lock, plans were the queue's bottleneck)
-            tokens = self.batcher.submit(loaded, req, plan_row)
-            return plan_from_tokens(tokens, loaded.vocab, req)
+            return plan_from_tokens(self._tokens(loaded, req, plan_row), loaded.vocab, req)
         return plan_chords(r.style, key, r.bars, r.meter, rng, r.sections)
 
     def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]
                     plan: list[tuple[int, Chord]], motif: Motif | None,
                     rng: np.random.Generator) -> tuple[tuple[Note, ...], str]:
-        from cadenza.models.generate import MelodyRequest, generate_tokens, melody_row
+        from cadenza.models.generate import MelodyRequest, melody_row
         from cadenza.music.tokens import BAR, decode, encode
 
         bar_ticks = bar_ticks_of(r.meter)
@@ -469,10 +474,7 @@ class Composer:
                             pitch_range=pitch_range, idiom=idiom, primer=primer, form=form,
                             guidance=spec.style_guidance, stop=current_token())
         try:
-            if self.batcher is not None:
-                tokens = self.batcher.submit(loaded, req, melody_row)
-            else:
-                tokens = generate_tokens(loaded, [req])[0]
+            tokens = self._tokens(loaded, req, melody_row)
         except ModelError as e:
             raise UserError(str(e)) from None
         melody = decode(tokens, loaded.vocab, tempo=r.tempo, key=key)
@@ -497,13 +499,11 @@ class Composer:
     def variation(self, source: Score, r: Resolved) -> Composition:
         """Re-sample the melody's pitches over the same harmony and rhythm (``r`` carries the
         style, model, temperature and the new seed), with the style's idiom and guidance."""
-        if self.batcher is not None:
-            with self.batcher:  # another request on its way, as in compose
-                return self._variation(source, r)
-        return self._variation(source, r)
+        with self._caller():
+            return self._variation(source, r)
 
     def _variation(self, source: Score, r: Resolved) -> Composition:
-        from cadenza.models.generate import VariationRequest, generate_tokens, variation_row
+        from cadenza.models.generate import VariationRequest, variation_row
         from cadenza.music.tokens import decode, encode
 
         t0 = time.perf_counter()
@@ -526,10 +526,7 @@ class Composer:
                                idiom=_idiom(spec, Key.parse(r.key)),
                                guidance=spec.style_guidance, stop=current_token())
         try:
-            if self.batcher is not None:
-                out = self.batcher.submit(loaded, req, variation_row)
-            else:
-                out = generate_tokens(loaded, [req], variation_row)[0]
+            out = self._tokens(loaded, req, variation_row)
         except ModelError as e:
             raise UserError(str(e)) from None
         lead = decode(out, loaded.vocab).track("lead")

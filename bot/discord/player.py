@@ -71,7 +71,6 @@ def _opus_loaded() -> bool:
     return discord.opus.is_loaded()
 
 
-
 async def disconnect(voice: discord.VoiceClient, seconds: float) -> None:
     """Leave voice within ``seconds`` (the voice deadline). discord.py waits up to its own
     timeout for Discord to confirm, and catches a CancelledError that lands meanwhile: run as
@@ -80,6 +79,7 @@ async def disconnect(voice: discord.VoiceClient, seconds: float) -> None:
     client to discord.py's cleanup, as before."""
     with contextlib.suppress(discord.HTTPException, TimeoutError):
         await asyncio.wait_for(voice.disconnect(force=True), seconds)
+
 
 class ClipSource(discord.AudioSource):
     """PCM from memory in 20 ms frames; the last one padded with silence."""
