@@ -476,11 +476,9 @@ def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-unty
                  ) -> list[list[tuple[int, Chord]]]:
     """Chord plans, one per request, sampled in one batch (each request has its own RNG, so
     batching never changes a plan)."""
-    from cadenza.models.sample import run
+    from cadenza.models.generate import generate_tokens
 
-    rows = [plan_row(loaded, r) for r in requests]
-    with loaded.lock:
-        outs = run(loaded.model, rows, device=loaded.device)
+    outs = generate_tokens(loaded, requests, plan_row)
     return [plan_from_tokens(toks, loaded.vocab, r)
             for r, toks in zip(requests, outs, strict=True)]
 
