@@ -1,12 +1,15 @@
 """Generation throughput with and without dynamic batching, for 1, 4 and 16 concurrent requests.
 
-Usage: .venv/bin/python bench/throughput.py [--bars 8] [--rounds 2] [--model lstm]
+Usage: .venv/bin/python bench/throughput.py [--bars 8] [--rounds 2] [--pairs 3] [--model lstm]
 
 Each round submits N concurrent 8-bar compose requests (plan + sample + arrange + MIDI, no audio)
 from N threads; "batched" shares sampling steps through MelodyBatcher (continuous batching: a
 request joins the running batch at the next step and leaves it when its melody ends), "one at
 a time" samples each request alone. Prints clips/minute for both, their ratio (measured in the
-same process) and the mean number of requests sampled together per model step. The rows 1, 4
+same process) and the mean number of requests sampled together per model step.
+Each setting runs ``--pairs`` times, one at a time and batched in turn (ABBA order, so a drift of
+the machine's speed falls on both alike); the figures are the medians, the ratio the median of
+the pairs' ratios with their range: on a shared host one pass swings 20-40 %. The rows 1, 4
 and 16 wait for a whole round before the next; "16 held" keeps 16 requests in flight.
 Uses the shipped checkpoint when present, else a random-weight 2x256 LSTM.
 """
@@ -14,9 +17,11 @@ Uses the shipped checkpoint when present, else a random-weight 2x256 LSTM.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -59,6 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="one-at-a-time/batched pairs per setting (medians reported)")
     ap.add_argument("--model", default="lstm")
     args = ap.parse_args()
     registry = ModelRegistry.discover(threads=serving_threads(16))
@@ -68,26 +75,41 @@ def main() -> None:
         which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
     loaded = registry.get(args.model)
     print(f"model: {which} on {loaded.device}; {args.bars} bars of jazz per clip, "
-          f"{args.rounds} rounds per setting, generation only (no audio)")
+          f"{args.rounds} rounds per pass, {args.pairs} pairs of passes per setting, "
+          f"generation only (no audio)")
     plain = Composer(registry)
     batcher = MelodyBatcher(window_s=0.02, max_batch=16)
     batched = Composer(registry, batcher=batcher)
     run(plain, 1, args.bars, 1, args.model)  # warm-up
     print(f"{'concurrent':>10} {'one at a time':>15} {'batched':>10} {'ratio':>7} "
-          f"{'rows/step':>10}")
-    for n in (1, 4, 16):
-        a = run(plain, n, args.bars, args.rounds, args.model)
+          f"{'(range)':>13} {'rows/step':>10}")
+
+    def pair(i: int, plain_pass: Callable[[], float],
+             batched_pass: Callable[[], float]) -> tuple[float, float]:
+        if i % 2:  # ABBA: the batched pass first every other pair
+            b = batched_pass()
+            return plain_pass(), b
+        return plain_pass(), batched_pass()
+
+    def row(label: str, plain_pass: Callable[[], float], batched_pass: Callable[[], float],
+            tail: str = "") -> None:
         batcher.batches.clear()
-        b = run(batched, n, args.bars, args.rounds, args.model)
+        runs = [pair(i, plain_pass, batched_pass) for i in range(max(1, args.pairs))]
         mean = sum(batcher.batches) / max(1, len(batcher.batches))
-        print(f"{n:>10} {a:>12.1f}/min {b:>7.1f}/min {b / a:>6.2f}x {mean:>10.1f}")
+        a = statistics.median(r[0] for r in runs)
+        b = statistics.median(r[1] for r in runs)
+        ratios = [r[1] / r[0] for r in runs]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"{label:>10} {a:>12.1f}/min {b:>7.1f}/min {statistics.median(ratios):>6.2f}x "
+              f"{spread:>13} {mean:>10.1f}{tail}")
+
+    for n in (1, 4, 16):
+        row(str(n), lambda n=n: run(plain, n, args.bars, args.rounds, args.model),
+            lambda n=n: run(batched, n, args.bars, args.rounds, args.model))
     clips = 16 * args.rounds * 2
-    a = sustained(plain, 16, args.bars, clips, args.model)
-    batcher.batches.clear()
-    b = sustained(batched, 16, args.bars, clips, args.model)
-    mean = sum(batcher.batches) / max(1, len(batcher.batches))
-    print(f"{'16 held':>10} {a:>12.1f}/min {b:>7.1f}/min {b / a:>6.2f}x {mean:>10.1f}"
-          f"   ({clips} clips, 16 always in flight)")
+    row("16 held", lambda: sustained(plain, 16, args.bars, clips, args.model),
+        lambda: sustained(batched, 16, args.bars, clips, args.model),
+        f"   ({clips} clips, 16 always in flight)")
     batcher.close()
 
 
