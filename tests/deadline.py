@@ -1,6 +1,12 @@
 """A deadline for every test (setup, body and teardown each): past it, the stacks of every
 thread and every asyncio task are written to stderr and the test fails with a message, so
-the suite never waits for ever (CI has 90 minutes). CADENZA_TEST_DEADLINE sets it (seconds)."""
+the suite never waits for ever (CI has 90 minutes). CADENZA_TEST_DEADLINE sets it (seconds).
+
+An async test's phase is cancelled first, as Ctrl-C cancels ``asyncio.run``: its task (every
+task of the loop for a fixture's phase) gets a CancelledError, so its ``finally`` blocks and
+``async with`` exits run and the fixtures then tear down in order, with nothing of the test
+still running. Only if that does not end the phase within GRACE (a task that swallows the
+cancellation, a thread it waits on) is DeadlinePassed raised where the main thread is."""
 
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ DEADLINE = float(os.environ.get("CADENZA_TEST_DEADLINE", "300"))
 # If the main thread cannot even run the signal handler (C code holding the GIL), the
 # process ends with every thread's stack this long after the deadline.
 LAST_RESORT = 120.0
+# How long a cancelled async phase has to unwind before DeadlinePassed is raised.
+GRACE = 30.0
 
 
 class DeadlinePassed(Exception):
@@ -44,11 +52,19 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     if DEADLINE <= 0 or not hasattr(signal, "setitimer"):
         yield
         return
-    phase = {"name": "setup"}
+    phase = {"name": "setup", "expired": None}
 
     def expired(signum: int, frame: object) -> None:
         what = f"{item.nodeid} ({phase['name']})"
-        _dump(what)
+        loop = asyncio._get_running_loop()  # the handler runs on the main thread
+        if phase["expired"] is None:
+            _dump(what)
+            phase["expired"] = what
+            if loop is not None:
+                # woken through its self-pipe: the loop may be sleeping in select()
+                loop.call_soon_threadsafe(_cancel, loop, item, phase["name"])
+                signal.setitimer(signal.ITIMER_REAL, min(GRACE, DEADLINE))
+                return
         raise DeadlinePassed(f"{what} passed its deadline of {DEADLINE:g} s "
                              "(CADENZA_TEST_DEADLINE); the stacks are on stderr")
 
@@ -65,11 +81,40 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 _PHASE = pytest.StashKey[dict]()
 
 
+def _cancel(loop: asyncio.AbstractEventLoop, item: pytest.Item, name: str) -> None:
+    """Cancel the test's own task in its call phase (every task of the loop when it cannot be
+    told apart, and in a fixture's phase)."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    test = getattr(getattr(item, "obj", None), "__name__", None)
+    own = [t for t in tasks if name == "call" and test is not None
+           and getattr(t.get_coro(), "__name__", None) == test]
+    for task in own or tasks:
+        task.cancel(f"{item.nodeid} passed its deadline")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    phase = item.stash.get(_PHASE, None)
+    what = phase["expired"] if phase is not None else None
+    if what is None:
+        return
+    report = outcome.get_result()
+    note = (f"{what} passed its deadline of {DEADLINE:g} s (CADENZA_TEST_DEADLINE) and was "
+            "cancelled; the stacks are on stderr")
+    if report.passed:  # it swallowed the cancellation and returned: still a failure
+        report.outcome = "failed"
+        report.longrepr = note
+    elif report.failed and "passed its deadline" not in str(report.longrepr):
+        report.longrepr = f"{note}\n{report.longrepr}"
+
+
 def _arm(item: pytest.Item, name: str) -> None:
     phase = item.stash.get(_PHASE, None)
     if phase is None:
         return
     phase["name"] = name
+    phase["expired"] = None
     signal.setitimer(signal.ITIMER_REAL, DEADLINE)
     faulthandler.dump_traceback_later(DEADLINE + LAST_RESORT, exit=True, file=sys.__stderr__)
 
