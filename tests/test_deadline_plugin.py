@@ -13,19 +13,21 @@ STUCK = '''
 import asyncio
 import pytest
 
+def log(folder, line):
+    with open(folder / "log", "a") as f:
+        f.write(line + "\\n")
+
 @pytest.fixture
 async def resource(tmp_path):
     yield tmp_path
-    with open(tmp_path / "log", "a") as log:
-        log.write("fixture closed\\n")
+    log(tmp_path, "fixture closed")
 
 @pytest.mark.asyncio
 async def test_stuck(resource):
     try:
         await asyncio.Event().wait()
     finally:
-        with open(resource / "log", "a") as log:
-            log.write("test unwound\\n")
+        log(resource, "test unwound")
 
 @pytest.mark.asyncio
 async def test_swallows(resource):
