@@ -6,7 +6,9 @@ Every member issues /compose (one request in flight each, ``--clips`` in turn) w
 also clicks rating buttons on every clip that appears (some votes are changed afterwards). The
 bot is the real CadenzaBot (discord.py over loopback HTTP + websocket), with a real SQLite file,
 FluidSynth and LAME. Prints completed jobs per minute, p50/p95 latency from the interaction to
-the posted clip, the bot's maximum event-loop lag, and votes stored vs sent.
+the posted clip, the bot's maximum event-loop lag, votes stored vs sent, where the CPU went
+(the process's threads by name and the render processes, from /proc) and the garbage collector's
+full collections, whose pauses stall the event loop as long as they last.
 
 Uses the shipped checkpoint models/checkpoints/lstm/model.pt when present, else a tiny
 random-weight LSTM (generation is then cheaper than with a trained model; rendering the same).
@@ -19,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -46,6 +51,64 @@ from cadenza.wiring import job_queue, open_app, serving_threads  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
 T = TypeVar("T")
+
+
+class CpuSplit:
+    """CPU seconds over a window: this process's threads by name (numbers dropped, so the
+    generation threads add up) and its child processes (the render pool) together, read from
+    /proc (Linux; empty elsewhere); and the garbage collector's pauses meanwhile, which hold
+    the GIL and so stall the event loop."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._start: dict[str, float] = {}
+        self._gc_began = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._gc_began))
+
+    @staticmethod
+    def _ticks(stat: str) -> float:
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        with contextlib.suppress(OSError):
+            for tid in os.listdir("/proc/self/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    name = re.sub(r"[-_]?\d+", "", names.get(int(tid), "other"))
+                    stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+                    out[name] = out.get(name, 0.0) + self._ticks(stat)
+            parents: dict[int, int] = {}
+            stats: dict[int, str] = {}
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    with contextlib.suppress(OSError, IndexError):
+                        stats[int(entry)] = Path(f"/proc/{entry}/stat").read_text()
+                        parents[int(entry)] = int(stats[int(entry)].rsplit(")", 1)[1].split()[1])
+            ours, grew = {os.getpid()}, True
+            while grew:
+                more = {pid for pid, parent in parents.items() if parent in ours} - ours
+                ours |= more
+                grew = bool(more)
+            children = sum(self._ticks(stats[pid]) for pid in ours - {os.getpid()})
+            out["child processes (render pool)"] = children
+        return out
+
+    def start(self) -> None:
+        self.pauses.clear()
+        gc.callbacks.append(self._on_gc)
+        self._start = self._read()
+
+    def stop(self) -> dict[str, float]:
+        gc.callbacks.remove(self._on_gc)
+        end = self._read()
+        return {k: v - self._start.get(k, 0.0) for k, v in end.items()}
 
 
 class DoubleThread:
@@ -125,6 +188,7 @@ async def run(args: argparse.Namespace) -> None:
                 refusals: dict[str, int] = {}
                 clicks = 0
                 rng = random.Random(1)
+                cpu = CpuSplit()
                 composing = args.members
 
                 async def compose(index: int) -> None:
@@ -171,9 +235,11 @@ async def run(args: argparse.Namespace) -> None:
                 try:
                     await side.call(api.wait_identified(timeout=30))
                     bot.lag.reset()
+                    cpu.start()
                     started = time.perf_counter()
                     await side.call(members_act())
                     wall = time.perf_counter() - started
+                    split = cpu.stop()
                     lag = bot.lag
                     refused = api.errors
                 finally:
@@ -203,6 +269,16 @@ async def run(args: argparse.Namespace) -> None:
     print(f"event-loop lag: max {lag.max_lag * 1000:.1f} ms, mean {lag.mean_lag * 1000:.2f} ms "
           f"over {lag.samples} samples; most CPU used on the loop in one "
           f"{lag.interval * 1000:.0f} ms window: {lag.max_busy * 1000:.1f} ms")
+    if split:
+        parts = ", ".join(f"{name} {sec:.2f}" for name, sec in
+                          sorted(split.items(), key=lambda kv: -kv[1]) if sec >= 0.05)
+        total = sum(split.values())
+        print(f"CPU seconds over the run: {parts}; in all {total:.1f} s, "
+              f"{total / max(1, done):.2f} s a job (MainThread is the bot's event loop, "
+              "discord-double the simulated Discord and members)")
+    full = [sec for gen, sec in cpu.pauses if gen == 2]
+    print(f"garbage collections: {len(cpu.pauses)}, of which full (generation 2) {len(full)}"
+          + (f", the longest {max(full) * 1000:.0f} ms" if full else ""))
     print(f"machine load average while running: {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} CPUs)")
     print(f"votes: {clicks} clicks, {len(sent)} distinct (clip, member) votes confirmed, "
