@@ -71,8 +71,13 @@ class CpuSplit:
             self.pauses.append((info["generation"], time.perf_counter() - self._gc_began))
 
     @staticmethod
-    def _ticks(stat: str) -> float:
-        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    def _fields(path: str) -> list[str]:
+        """A /proc stat line's fields after the command name (which may hold spaces):
+        [0] state, [1] parent pid, [11] user and [12] system CPU in clock ticks."""
+        return Path(path).read_text().rsplit(")", 1)[1].split()
+
+    @staticmethod
+    def _seconds(fields: list[str]) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _read(self) -> dict[str, float]:
@@ -82,22 +87,20 @@ class CpuSplit:
             for tid in os.listdir("/proc/self/task"):
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     name = re.sub(r"[-_]?\d+", "", names.get(int(tid), "other"))
-                    stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-                    out[name] = out.get(name, 0.0) + self._ticks(stat)
-            parents: dict[int, int] = {}
-            stats: dict[int, str] = {}
+                    cpu = self._seconds(self._fields(f"/proc/self/task/{tid}/stat"))
+                    out[name] = out.get(name, 0.0) + cpu
+            procs: dict[int, list[str]] = {}
             for entry in os.listdir("/proc"):
                 if entry.isdigit():
                     with contextlib.suppress(OSError, IndexError):
-                        stats[int(entry)] = Path(f"/proc/{entry}/stat").read_text()
-                        parents[int(entry)] = int(stats[int(entry)].rsplit(")", 1)[1].split()[1])
+                        procs[int(entry)] = self._fields(f"/proc/{entry}/stat")
             ours, grew = {os.getpid()}, True
             while grew:
-                more = {pid for pid, parent in parents.items() if parent in ours} - ours
+                more = {pid for pid, f in procs.items() if int(f[1]) in ours} - ours
                 ours |= more
                 grew = bool(more)
-            children = sum(self._ticks(stats[pid]) for pid in ours - {os.getpid()})
-            out["child processes (render pool)"] = children
+            out["child processes (render pool)"] = sum(
+                self._seconds(procs[pid]) for pid in ours - {os.getpid()})
         return out
 
     def start(self) -> None:
