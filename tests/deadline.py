@@ -56,10 +56,10 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 
     def expired(signum: int, frame: object) -> None:
         what = f"{item.nodeid} ({phase['name']})"
-        loop = asyncio._get_running_loop()  # the handler runs on the main thread
         if phase["expired"] is None:
             _dump(what)
             phase["expired"] = what
+            loop = asyncio._get_running_loop()  # the handler runs on the main thread
             if loop is not None:
                 # woken through its self-pipe: the loop may be sleeping in select()
                 loop.call_soon_threadsafe(_cancel, loop, item, phase["name"])
