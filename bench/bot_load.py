@@ -12,9 +12,10 @@ full collections, whose pauses stall the event loop as long as they last.
 
 Uses the shipped checkpoint models/checkpoints/lstm/model.pt when present, else a tiny
 random-weight LSTM (generation is then cheaper than with a trained model; rendering the same).
-The double and the simulated members run on their own thread and event loop (Discord's servers
-are not inside the bot's process), so the lag figure is the bot's own loop; they still share the
-process's GIL and the two CPUs with the bot.
+The double and the simulated members run in a process of their own (Discord's servers and its
+users are not inside the bot's process), so the lag figure and the garbage collections are the
+bot's own; they still share the machine's CPUs with the bot. (Until 2026-12-07 they ran on a
+thread of the bot's process, sharing its GIL and heap.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import contextlib
 import gc
 import logging
 import os
-import random
 import re
 import sqlite3
 import statistics
@@ -33,33 +33,31 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the Discord double lives with the tests
 
-from discord_double import DiscordDouble, MessageSnapshot  # noqa: E402
+from discord_double import point_discord_at  # noqa: E402
+from load_members import MemberSide  # noqa: E402
 
 from cadenza.config import Settings, default_workers  # noqa: E402
 from cadenza.discord.client import CadenzaBot  # noqa: E402
 from cadenza.discord.runner import settle_heap  # noqa: E402
 from cadenza.models.registry import SHIPPED_DIR, ModelRegistry  # noqa: E402
-from cadenza.styles import STYLE_NAMES  # noqa: E402
 from cadenza.wiring import job_queue, open_app, serving_threads  # noqa: E402
 
 log = logging.getLogger("bench.bot_load")
-T = TypeVar("T")
 
 
 class CpuSplit:
     """CPU seconds over a window: this process's threads by name (numbers dropped, so the
-    generation threads add up) and its child processes (the render pool) together, read from
-    /proc (Linux; empty elsewhere); and the garbage collector's pauses meanwhile, which hold
-    the GIL and so stall the event loop."""
+    generation threads add up) and its child processes (the render pool) together, but for the
+    children named in ``apart``, read from /proc (Linux; empty elsewhere); and the garbage
+    collector's pauses meanwhile, which hold the GIL and so stall the event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, apart: dict[int, str] | None = None) -> None:
+        self.apart = apart or {}  # child pid -> the name its CPU is reported under
         self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
         self._start: dict[str, float] = {}
         self._gc_began = 0.0
@@ -99,8 +97,11 @@ class CpuSplit:
                 more = {pid for pid, f in procs.items() if int(f[1]) in ours} - ours
                 ours |= more
                 grew = bool(more)
-            out["child processes (render pool)"] = sum(
-                self._seconds(procs[pid]) for pid in ours - {os.getpid()})
+            pool = ours - {os.getpid()} - set(self.apart)
+            out["child processes (render pool)"] = sum(self._seconds(procs[pid]) for pid in pool)
+            for pid, name in self.apart.items():
+                if pid in procs:
+                    out[name] = self._seconds(procs[pid])
         return out
 
     def start(self) -> None:
@@ -112,25 +113,6 @@ class CpuSplit:
         gc.callbacks.remove(self._on_gc)
         end = self._read()
         return {k: v - self._start.get(k, 0.0) for k, v in end.items()}
-
-
-class DoubleThread:
-    """An event loop on its own thread for the Discord double and the members' clients."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="discord-double",
-                                        daemon=True)
-        self._thread.start()
-
-    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Runs ``coro`` on the double's loop; awaited from the bot's loop."""
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
 
 
 def registry(tmp: Path, workers: int) -> tuple[ModelRegistry, str]:
@@ -156,10 +138,6 @@ def registry(tmp: Path, workers: int) -> tuple[ModelRegistry, str]:
             "tiny random-weight LSTM (no shipped checkpoint)")
 
 
-def is_clip(message: MessageSnapshot) -> bool:
-    return bool(message.embeds) and message.embeds[0].get("title", "").startswith("Clip #")
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -175,85 +153,39 @@ async def run(args: argparse.Namespace) -> None:
         async with opened as app:
             warm = await app.warm_up()
             settle_heap()  # as the runner does after warming up
-            side = DoubleThread()
-            api = DiscordDouble()
-            await side.call(api.start())
+            side = MemberSide(args)
             try:
-                settings = Settings(token=api.token, db_path=app.store.path, dev_guild=api.guild_id)
-                jobs = job_queue(app, capacity=max(16, args.members * 3), workers=args.workers)
-                bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
-                members = [api.add_member(name=f"member{i}") for i in range(args.members)]
-                latencies: list[float] = []
-                posted: list[MessageSnapshot] = []
-                # (clip, member) -> the stars of the last vote the bot confirmed; votes it refused
-                # (store busy past its wait, said so to the member) are counted apart
-                sent: dict[tuple[int, int], int] = {}
-                refusals: dict[str, int] = {}
-                clicks = 0
-                rng = random.Random(1)
-                cpu = CpuSplit()
-                composing = args.members
-
-                async def compose(index: int) -> None:
-                    nonlocal composing
-                    loop = asyncio.get_running_loop()
-                    for k in range(args.clips):
-                        style = STYLE_NAMES[(index + k) % len(STYLE_NAMES)]
-                        t0 = loop.time()
-                        inter = await api.slash(
-                            "compose", {"style": style, "bars": args.bars, "seed": index * 100 + k},
-                            user=members[index])
-                        clip = await inter.wait_original(is_clip, timeout=args.timeout)
-                        latencies.append(loop.time() - t0)
-                        posted.append(clip)
-                    composing -= 1
-
-                async def vote(index: int) -> None:
-                    nonlocal clicks
-                    member = members[index]
-                    done: set[int] = set()
-                    while composing or len(done) < len(posted):
-                        for clip in [c for c in posted if c.id not in done]:
-                            done.add(clip.id)
-                            clip_id = int(clip.embeds[0]["title"].split("#")[1].split()[0])
-                            # some change their vote
-                            for _ in range(2 if rng.random() < 0.25 else 1):
-                                stars = rng.randint(1, 5)
-                                click = await api.click(clip, f"rate:{clip_id}:{stars}",
-                                                        user=member)
-                                answer = await click.wait_original(timeout=args.timeout)
-                                clicks += 1
-                                if answer.content.startswith("You rated"):
-                                    sent[(clip_id, member.id)] = stars
-                                else:
-                                    refusals[answer.content[:80]] = \
-                                        refusals.get(answer.content[:80], 0) + 1
-                        await asyncio.sleep(0.05)
-
-                async def members_act() -> None:
-                    await asyncio.gather(*(compose(i) for i in range(args.members)),
-                                         *(vote(i) for i in range(args.members)))
-
-                started_bot = asyncio.create_task(bot.start(api.token), name="bench-bot")
+                address = await side.receive("address")
+                undo_pointing = point_discord_at(address["api_url"], address["gateway_url"])
                 try:
-                    await side.call(api.wait_identified(timeout=30))
-                    bot.lag.reset()
-                    cpu.start()
-                    started = time.perf_counter()
-                    await side.call(members_act())
-                    wall = time.perf_counter() - started
-                    split = cpu.stop()
-                    lag = bot.lag
-                    refused = api.errors
+                    settings = Settings(token=address["token"], db_path=app.store.path,
+                                        dev_guild=address["guild_id"])
+                    jobs = job_queue(app, capacity=max(16, args.members * 3),
+                                     workers=args.workers)
+                    bot = CadenzaBot(app=app, jobs=jobs, settings=settings)
+                    cpu = CpuSplit(apart={side.process.pid or 0: "discord-double process"})
+                    started_bot = asyncio.create_task(bot.start(address["token"]),
+                                                      name="bench-bot")
+                    try:
+                        await side.receive("identified", started_bot)
+                        bot.lag.reset()
+                        cpu.start()
+                        started = time.perf_counter()
+                        side.send("go")
+                        results = await side.receive("results", started_bot)
+                        wall = time.perf_counter() - started
+                        split = cpu.stop()
+                        lag = bot.lag
+                    finally:
+                        await bot.close()
+                        # discord.py leaves its "wait for more GUILD_CREATEs" task after close
+                        ready = getattr(bot._connection, "_ready_task", None)
+                        if ready is not None and not ready.done():
+                            ready.cancel()
+                        await asyncio.wait_for(started_bot, 30)
                 finally:
-                    await bot.close()
-                    # discord.py leaves its "wait for more GUILD_CREATEs" task after close
-                    ready = getattr(bot._connection, "_ready_task", None)
-                    if ready is not None and not ready.done():
-                        ready.cancel()
-                    await asyncio.wait_for(started_bot, 30)
+                    undo_pointing()
             finally:
-                await side.call(api.close())
                 side.stop()
             conn = sqlite3.connect(app.store.path)
             stored = {(c, u): s for c, u, s in conn.execute(
@@ -261,6 +193,11 @@ async def run(args: argparse.Namespace) -> None:
             statuses = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
             conn.close()
 
+    latencies: list[float] = results["latencies"]
+    sent: dict[tuple[int, int], int] = results["sent"]
+    refusals: dict[str, int] = results["refusals"]
+    clicks: int = results["clicks"]
+    refused: list[str] = results["refused"]
     done = statuses.get("done", 0)
     print(f"model: {which}; warm-up {warm:.1f} s")
     print(f"members {args.members}, clips each {args.clips}, bars {args.bars}, "
@@ -278,7 +215,7 @@ async def run(args: argparse.Namespace) -> None:
         total = sum(split.values())
         print(f"CPU seconds over the run: {parts}; in all {total:.1f} s, "
               f"{total / max(1, done):.2f} s a job (MainThread is the bot's event loop, "
-              "discord-double the simulated Discord and members)")
+              "the discord-double process the simulated Discord and members)")
     full = [sec for gen, sec in cpu.pauses if gen == 2]
     print(f"garbage collections: {len(cpu.pauses)}, of which full (generation 2) {len(full)}"
           + (f", the longest {max(full) * 1000:.0f} ms" if full else ""))

@@ -8,7 +8,7 @@ from .guild import GuildMember
 from .interactions import Callback, InteractionHandle
 from .messages import MessageSnapshot, Upload, UploadedFile
 from .rest import RecordedRequest
-from .server import DiscordDouble
+from .server import DiscordDouble, point_discord_at
 
 __all__ = [
     "Callback",
@@ -21,4 +21,5 @@ __all__ = [
     "RecordedRequest",
     "Upload",
     "UploadedFile",
+    "point_discord_at",
 ]

@@ -28,9 +28,24 @@ from .waiting import DEFAULT_TIMEOUT, Changes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DiscordDouble", "RecordedRequest"]
+__all__ = ["DiscordDouble", "RecordedRequest", "point_discord_at"]
 
 _active: DiscordDouble | None = None
+
+
+def point_discord_at(api_url: str, gateway_url: str) -> Callable[[], None]:
+    """Points discord.py in this process at a Discord API (REST base and gateway); returns the
+    undo. discord.py builds every REST URL from Route.BASE (webhooks and interaction callbacks
+    included) and a plain Client connects straight to DEFAULT_GATEWAY. A double running in
+    another process is reached by calling this with its `api_url` and `gateway_url`."""
+    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    discord.http.Route.BASE = api_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+    def undo() -> None:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+    return undo
 
 
 class DiscordDouble(Actions):
@@ -105,7 +120,7 @@ class DiscordDouble(Actions):
         self.voice = VoiceServer(self)
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
-        self._saved: tuple[str, yarl.URL] | None = None
+        self._undo_pointing: Callable[[], None] | None = None
 
     # -- addresses --------------------------------------------------------------------------
 
@@ -152,19 +167,15 @@ class DiscordDouble(Actions):
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
-        # discord.py builds every REST URL from Route.BASE (webhooks and interaction callbacks
-        # included) and a plain Client connects straight to DEFAULT_GATEWAY.
-        self._saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
-        discord.http.Route.BASE = self.api_url
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+        self._undo_pointing = point_discord_at(self.api_url, self.gateway_url)
         _active = self
         log.debug("Discord double listening on %s", self.base_url)
 
     async def close(self) -> None:
         global _active
-        if self._saved is not None:
-            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
-            self._saved = None
+        if self._undo_pointing is not None:
+            self._undo_pointing()
+            self._undo_pointing = None
             _active = None
         await self.gateway.close_all()
         await self.voice.close()
