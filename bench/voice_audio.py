@@ -8,6 +8,7 @@ counts, and how close the two PCMs are (SNR of their difference, best lag).
 
 from __future__ import annotations
 
+import argparse
 import resource
 import subprocess
 import sys
@@ -67,8 +68,12 @@ def default_clips(folder: Path) -> list[Path]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("clips", nargs="*", type=Path,
+                    help="MP3 files (default: composes 8 and 32 bars of jazz)")
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        clips = [Path(a) for a in sys.argv[1:]] or default_clips(Path(tmp))
+        clips = args.clips or default_clips(Path(tmp))
         print("clip        seconds  in-process wall/cpu ms  ffmpeg wall/cpu ms  samples equal  "
               "SNR dB  opus cpu ms")
         for mp3 in clips:
