@@ -6,7 +6,10 @@ Each round submits N concurrent 8-bar compose requests (plan + sample + arrange 
 from N threads; "batched" shares sampling steps through MelodyBatcher (continuous batching: a
 request joins the running batch at the next step and leaves it when its melody ends), "one at
 a time" samples each request alone. Prints clips/minute for both, their ratio (measured in the
-same process) and the mean number of requests sampled together per model step.
+same process), the mean number of requests sampled together per model step and the cores the
+process kept busy in each pass (its CPU time over the wall time: with one batcher thread and
+the composing threads' Python under one GIL, about one core here, however many the machine has;
+printed one at a time / batched).
 Each setting runs ``--pairs`` times, one at a time and batched in turn (ABBA order, so a drift of
 the machine's speed falls on both alike); the figures are the medians, the ratio the median of
 the pairs' ratios with their range: on a shared host one pass swings 20-40 %. The rows 1, 4
@@ -33,6 +36,21 @@ from cadenza.batching import MelodyBatcher
 from cadenza.models.registry import ModelRegistry
 from cadenza.service import Composer, ComposeRequest
 from cadenza.wiring import serving_threads
+
+
+class Cores:
+    """The cores this process kept busy over each measured pass (CPU time / wall time)."""
+
+    def __init__(self) -> None:
+        self.passes: list[float] = []
+
+    def measure(self, one_pass: Callable[[], float]) -> Callable[[], float]:
+        def measured() -> float:
+            wall, cpu = time.perf_counter(), time.process_time()
+            rate = one_pass()
+            self.passes.append((time.process_time() - cpu) / (time.perf_counter() - wall))
+            return rate
+        return measured
 
 
 def run(composer: Composer, n: int, bars: int, rounds: int, model: str) -> float:
@@ -82,7 +100,7 @@ def main() -> None:
     batched = Composer(registry, batcher=batcher)
     run(plain, 1, args.bars, 1, args.model)  # warm-up
     print(f"{'concurrent':>10} {'one at a time':>15} {'batched':>10} {'ratio':>7} "
-          f"{'(range)':>13} {'rows/step':>10}")
+          f"{'(range)':>13} {'rows/step':>10} {'cores 1 / b':>13}")
 
     def pair(i: int, plain_pass: Callable[[], float],
              batched_pass: Callable[[], float]) -> tuple[float, float]:
@@ -94,14 +112,19 @@ def main() -> None:
     def row(label: str, plain_pass: Callable[[], float], batched_pass: Callable[[], float],
             tail: str = "") -> None:
         batcher.batches.clear()
+        plain_cores, batched_cores = Cores(), Cores()
+        plain_pass, batched_pass = plain_cores.measure(plain_pass), \
+            batched_cores.measure(batched_pass)
         runs = [pair(i, plain_pass, batched_pass) for i in range(max(1, args.pairs))]
         mean = sum(batcher.batches) / max(1, len(batcher.batches))
         a = statistics.median(r[0] for r in runs)
         b = statistics.median(r[1] for r in runs)
         ratios = [r[1] / r[0] for r in runs]
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        cores = (f"{statistics.median(plain_cores.passes):.2f} / "
+                 f"{statistics.median(batched_cores.passes):.2f}")
         print(f"{label:>10} {a:>12.1f}/min {b:>7.1f}/min {statistics.median(ratios):>6.2f}x "
-              f"{spread:>13} {mean:>10.1f}{tail}")
+              f"{spread:>13} {mean:>10.1f} {cores:>13}{tail}")
 
     for n in (1, 4, 16):
         row(str(n), lambda n=n: run(plain, n, args.bars, args.rounds, args.model),
