@@ -12,6 +12,7 @@ from cadenza.models.training.charts import (
     ChartError,
     home_key,
     load_charts,
+    load_files,
     parse_chart,
     parse_chord_symbol,
     split_bar,
@@ -140,6 +141,8 @@ def test_other_meters_bar_lengths() -> None:
     (chart(" C | F | G7 |", bars=4), "bar count mismatch"),
     (chart(" C | F |", meter="4 3"), "unsupported time signature"),
     (chart(" C | F |", meter="four"), "unsupported time signature"),
+    (chart(" C | F |", meter="4 \u00b2"), "unsupported time signature"),  # a digit int() refuses
+    (chart(" C | F |").replace("Bars = 2", "Bars = \u00b2"), "bar count mismatch"),
     (chart(" C | Fxyz |"), "bad chord symbol"),
     (chart(" C | F | G7"), "malformed"),  # chords after the last bar line
     (chart(" C | | G7 |"), "empty bar"),
@@ -162,6 +165,20 @@ def test_load_charts_skips_and_counts(tmp_path: Path) -> None:
     charts, skipped = load_charts(tmp_path)
     assert [c.source for c in charts] == ["good.txt"]
     assert skipped == Counter({"bar count mismatch": 1, "malformed": 1, "empty": 1})
+
+
+def test_a_parser_failure_it_did_not_foresee_skips_the_file(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("fine")
+    (tmp_path / "b.txt").write_text("boom")
+
+    def parse(text: str, source: str) -> str:
+        if text == "boom":
+            raise ValueError("an unforeseen case")
+        return source
+
+    found, skipped = load_files(tmp_path, "*.txt", parse)
+    assert found == ["a.txt"]
+    assert skipped == Counter({"parser error": 1})
 
 
 def test_load_charts_needs_a_folder(tmp_path: Path) -> None:
