@@ -5,12 +5,13 @@ Usage: .venv/bin/python bench/mp3_quality.py [--runs 3]
 Renders four band clips (two scores, 8 and 32 bars) with FluidSynth, normalises them as the
 bot does, then encodes each with ``cadenza.audio.encode_mp3`` and with ``ffmpeg_mp3`` below, the
 code path the bot used until in-process encoding (pydub -> ffmpeg's libmp3lame, same bitrate,
-same LAME -q). Both files are decoded with ffmpeg and compared: the bitrate in every frame
-header, gated loudness (the bar: within 0.5 dB), and the waveform error against the unencoded
-audio (SNR after aligning away the encoder delay; not a perceptual measure, LAME's faster -q
-settings even score higher, but it shows the decoded audio is the music and how close the two
-encoders are). Prints wall seconds per encode too. Needs ffmpeg (installed by
-``./test.sh``; Cadenza itself no longer uses it).
+at the LAME -q 5 it used then; today's encoder runs -q 7, the setting issue 11 measured). Both
+files are decoded with ffmpeg and compared: the bitrate in every frame header, gated loudness
+(the bar: within 0.5 dB), and the waveform error against the unencoded audio (SNR after
+aligning away the encoder delay; not a perceptual measure, LAME's faster -q settings even score
+higher, but it shows the decoded audio is the music and how close the two encoders are).
+Prints wall seconds per encode too. Needs ffmpeg (installed by ``./test.sh``; Cadenza itself
+no longer uses it).
 """
 
 from __future__ import annotations
