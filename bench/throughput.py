@@ -38,19 +38,11 @@ from cadenza.service import Composer, ComposeRequest
 from cadenza.wiring import serving_threads
 
 
-class Cores:
-    """The cores this process kept busy over each measured pass (CPU time / wall time)."""
-
-    def __init__(self) -> None:
-        self.passes: list[float] = []
-
-    def measure(self, one_pass: Callable[[], float]) -> Callable[[], float]:
-        def measured() -> float:
-            wall, cpu = time.perf_counter(), time.process_time()
-            rate = one_pass()
-            self.passes.append((time.process_time() - cpu) / (time.perf_counter() - wall))
-            return rate
-        return measured
+def measured(one_pass: Callable[[], float]) -> tuple[float, float]:
+    """A pass's clips/minute and the cores this process kept busy meanwhile (CPU / wall time)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    rate = one_pass()
+    return rate, (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
 def run(composer: Composer, n: int, bars: int, rounds: int, model: str) -> float:
@@ -102,27 +94,26 @@ def main() -> None:
     print(f"{'concurrent':>10} {'one at a time':>15} {'batched':>10} {'ratio':>7} "
           f"{'(range)':>13} {'rows/step':>10} {'cores 1 / b':>13}")
 
+    Pass = tuple[float, float]  # clips/minute, cores busy
+
     def pair(i: int, plain_pass: Callable[[], float],
-             batched_pass: Callable[[], float]) -> tuple[float, float]:
+             batched_pass: Callable[[], float]) -> tuple[Pass, Pass]:
         if i % 2:  # ABBA: the batched pass first every other pair
-            b = batched_pass()
-            return plain_pass(), b
-        return plain_pass(), batched_pass()
+            b = measured(batched_pass)
+            return measured(plain_pass), b
+        return measured(plain_pass), measured(batched_pass)
 
     def row(label: str, plain_pass: Callable[[], float], batched_pass: Callable[[], float],
             tail: str = "") -> None:
         batcher.batches.clear()
-        plain_cores, batched_cores = Cores(), Cores()
-        plain_pass, batched_pass = plain_cores.measure(plain_pass), \
-            batched_cores.measure(batched_pass)
         runs = [pair(i, plain_pass, batched_pass) for i in range(max(1, args.pairs))]
         mean = sum(batcher.batches) / max(1, len(batcher.batches))
-        a = statistics.median(r[0] for r in runs)
-        b = statistics.median(r[1] for r in runs)
-        ratios = [r[1] / r[0] for r in runs]
+        a = statistics.median(p[0] for p, _ in runs)
+        b = statistics.median(q[0] for _, q in runs)
+        ratios = [q[0] / p[0] for p, q in runs]
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        cores = (f"{statistics.median(plain_cores.passes):.2f} / "
-                 f"{statistics.median(batched_cores.passes):.2f}")
+        cores = (f"{statistics.median(p[1] for p, _ in runs):.2f} / "
+                 f"{statistics.median(q[1] for _, q in runs):.2f}")
         print(f"{label:>10} {a:>12.1f}/min {b:>7.1f}/min {statistics.median(ratios):>6.2f}x "
               f"{spread:>13} {mean:>10.1f} {cores:>13}{tail}")
 
