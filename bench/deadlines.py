@@ -147,11 +147,11 @@ async def main() -> None:
     args = ap.parse_args()
     load = os.getloadavg()[0]
     print(f"load average {load:.1f} on {os.cpu_count()} cores")
-    tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-"))
     composer = Composer(ModelRegistry.discover(threads=1))
-    await render_cost(composer, tmp, args.runs)
-    await generation_stop(composer, tmp)
-    await locked_store(tmp)
+    with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp:
+        await render_cost(composer, Path(tmp), args.runs)
+        await generation_stop(composer, Path(tmp))
+        await locked_store(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -48,17 +48,18 @@ def tiny_registry(tmp: Path) -> ModelRegistry:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-"))
-    registry = ModelRegistry.discover(threads=serving_threads(1))
-    which = f"shipped checkpoint {args.model!r}"
-    if args.model not in registry.names():
-        registry = tiny_registry(tmp)
-        which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
-    # one request at a time, as cadenza compose runs it (one worker): its render gets every
-    # core; wired by the composition root like every entry point
-    async with open_app(Settings(db_path=tmp / "bench.db", output_dir=tmp / "out", workers=1),
-                        registry=registry) as app:
-        await measure(app, args, which)
+    with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp_name:
+        tmp = Path(tmp_name)  # the clips and the database (25 MB a run) go with it
+        registry = ModelRegistry.discover(threads=serving_threads(1))
+        which = f"shipped checkpoint {args.model!r}"
+        if args.model not in registry.names():
+            registry = tiny_registry(tmp)
+            which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
+        # one request at a time, as cadenza compose runs it (one worker): its render gets
+        # every core; wired by the composition root like every entry point
+        async with open_app(Settings(db_path=tmp / "bench.db", output_dir=tmp / "out",
+                                     workers=1), registry=registry) as app:
+            await measure(app, args, which)
 
 
 async def measure(app: Cadenza, args: argparse.Namespace, which: str) -> None:

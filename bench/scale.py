@@ -83,7 +83,8 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} CPUs; load average (1/5/15 min) at start "
           f"{_load()}", flush=True)
     cluster = connect_cluster("local", cpus=args.cpus)
-    tmp = Path(tempfile.mkdtemp(prefix="cadenza-bench-scale-"))
+    tmp_dir = tempfile.TemporaryDirectory(prefix="cadenza-bench-scale-")
+    tmp = Path(tmp_dir.name)
     store = await Store.open(tmp / "bench.db")
     try:
         figures: dict[str, float] = {}
@@ -98,6 +99,7 @@ async def bench(args: argparse.Namespace) -> None:
                 print(f"{replicas} render replica(s) not ready after {DEPLOY_DEADLINE:g} s "
                       "(not enough CPUs on the cluster?)", file=sys.stderr, flush=True)
                 disconnect(cluster)
+                tmp_dir.cleanup()
                 os._exit(1)
             deploying.result()
             print(f"deployed {replicas} render replica(s) in {time.perf_counter() - t0:.1f} s",
@@ -150,6 +152,7 @@ async def bench(args: argparse.Namespace) -> None:
     finally:
         await store.close()
         disconnect(cluster)
+        tmp_dir.cleanup()
 
 
 def main() -> None:
