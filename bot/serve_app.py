@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import traceback
 from collections.abc import AsyncIterator
@@ -46,6 +47,29 @@ RENDER_APP = "cadenza-render"
 GEN_PREFIX = "cadenza-gen-"
 MAX_BATCH = 16  # rows one sampling step serves (the in-process MelodyBatcher's default)
 BATCH_WAIT_S = 0.02  # how long the first request of a batch waits for company
+
+
+WORK_PREFIX = "cadenza-serve-"  # + the replica's pid: a render's working folder
+
+
+def _sweep_work_dirs() -> None:
+    """Remove the working folders of render replicas that died mid-render: a replica killed
+    (its cluster stopped, a node lost) never leaves its ``with`` block."""
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(f"{WORK_PREFIX}*-*"):
+        pid = path.name[len(WORK_PREFIX):].split("-", 1)[0]
+        if pid.isdecimal() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def gen_app(model: str) -> str:
@@ -139,6 +163,7 @@ class Render:
     """Renders, encodes and draws one clip at a time per render child, streaming its stages."""
 
     def __init__(self, config: WorkerConfig) -> None:
+        _sweep_work_dirs()
         self.pool = ClipPool(soundfont=Path(config.soundfont) if config.soundfont else None,
                              bitrate=config.bitrate, size=1, deadlines=config.deadlines)
 
@@ -149,7 +174,7 @@ class Render:
     async def render(self, score: Any, midi: bytes, title: str | None) -> AsyncIterator[tuple]:
         stages: asyncio.Queue[str] = asyncio.Queue()
         timings: dict[str, float] = {}
-        with tempfile.TemporaryDirectory(prefix="cadenza-serve-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as tmp:
             job = asyncio.ensure_future(self.pool.make_files(
                 score, midi, Path(tmp), "clip", title=title, progress=stages.put_nowait,
                 timings=timings))
@@ -178,6 +203,10 @@ class Render:
 def deploy(config: WorkerConfig, placement: Placement) -> None:
     """Run (or update) every Cadenza application on the connected cluster and wait until each
     is ready."""
+    # Members reach the workers through handles from the gateway, never over HTTP: no proxy
+    # actor (a process of its own, and a port open on every node). On a cluster where Serve
+    # already runs this is a no-op.
+    serve.start(proxy_location="Disabled")
     cpu = {"num_cpus": placement.replica_cpus}
     serve.run(Render.options(num_replicas=placement.render_replicas, ray_actor_options=cpu,
                              max_ongoing_requests=1,

@@ -5,6 +5,7 @@ replicas used, deadlines kept, and backpressure turned into the member's "busy" 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +148,24 @@ async def test_backpressure_is_busy_try_again_for_the_member(
     failures = [e for e in ends if isinstance(e, Failed)]
     assert any(isinstance(e, Done) for e in ends)
     assert failures and all(f.message == BUSY for f in failures), ends
+
+
+def test_a_render_replica_sweeps_the_folders_of_replicas_that_died_mid_render(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from cadenza.serve_app import WORK_PREFIX, _sweep_work_dirs
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{WORK_PREFIX}{gone.stdout.strip()}-abc123"
+    live = tmp_path / f"{WORK_PREFIX}{os.getpid()}-def456"
+    other = tmp_path / "cadenza-bench-xyz"
+    for folder in (dead, live, other):
+        (folder / "clip.wav").parent.mkdir()
+        (folder / "clip.wav").write_bytes(b"RIFF")
+    _sweep_work_dirs()
+    assert not dead.exists()  # its replica is gone: nothing will ever finish that render
+    assert (live / "clip.wav").exists() and (other / "clip.wav").exists()
