@@ -7,7 +7,9 @@ For ``clips`` clips of ``bars`` bars per style, prints groove consistency (MusPy
 Hamming distance between consecutive bars' onset patterns / 48) over all lanes, per lane and
 over the pitched lanes, and the share of onsets off the sixteenth / eighth-triplet grid, at each
 stage of the sampler: the raw thresholded output, after ``clean`` (monophonic lead and bass,
-specks under two steps dropped) and after ``restyle_band`` (what a member gets and what
+specks under two steps dropped), after ``clean`` with the checkpoint's onset grid (each
+track's notes moved to the steps of the beat its style's data uses; the same as "clean" for a
+checkpoint without one) and after ``restyle_band`` (what a member gets and what
 ``cadenza eval`` scores). Then, on the raw output: the same with thresholds 0.3 and 0.7 (how
 saturated the probabilities are) and the differing positions per bar pair split into on- and
 off-grid.
@@ -68,17 +70,20 @@ def main() -> None:
     for style in styles:
         reqs = [GANRequest(style, args.bars, 1000 + i) for i in range(args.clips)]
         probs = sample_probabilities(model, reqs)
+        grid = (model.config.onset_grid or {}).get(style)
         stages: dict[str, list[list[float]]] = {k: [] for k in
-                                                 ("raw", "clean", "restyled", "raw @0.3",
-                                                  "raw @0.7")}
+                                                 ("raw", "clean", "on the grid", "restyled",
+                                                  "raw @0.3", "raw @0.7")}
         diffs = []
         for p, r in zip(probs, reqs, strict=True):
             raw = binarize(p, r)
             cleaned = clean(raw, r.min_steps)
-            band = to_score(cleaned, r, style, model.config.meter)
+            snapped = clean(raw, r.min_steps, grid)  # what sample() does
+            band = to_score(snapped, r, style, model.config.meter)
             styled = restyle_band(band, STYLES[style], np.random.default_rng(r.seed))
             stages["raw"].append(figures(raw))
             stages["clean"].append(figures(cleaned))
+            stages["on the grid"].append(figures(snapped))
             stages["restyled"].append(figures(encode(styled)))
             stages["raw @0.3"].append(figures(p > 0.3))
             stages["raw @0.7"].append(figures(p > 0.7))

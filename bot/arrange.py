@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import groupby
+from operator import attrgetter
 
 import numpy as np
 
@@ -116,12 +118,29 @@ _JAZZ_CELLS = [[(0, 0.7, 70), (1.5, 0.4, 62)], [(0.5, 0.4, 64), (2.5, 0.4, 60)],
                [(0, 1.6, 66)], [(1.5, 0.5, 66), (3.5, 0.4, 58)], [(0, 0.4, 70), (1.0, 0.4, 56)]]
 
 
+STRUMMED = ("folk", "celtic")  # styles whose chords a guitar strums
+# a strum sweeps the strings in 1/8 beat however many of them are fretted, so its onsets
+# fall on the same grid steps for two voices as for five (four are 1/24 beat apart)
+STRUM_TICKS = RES // 8
+_start = attrgetter("start")
+
+
+def stagger(chord: Sequence[Note], up: bool = False) -> list[Note]:
+    """Notes struck together, strummed: voices spread evenly over STRUM_TICKS, a down stroke
+    low to high (an up stroke high to low), each still ending where it did."""
+    order = sorted(chord, key=lambda n: n.pitch, reverse=up)
+    last = max(1, len(order) - 1)
+    out = []
+    for i, n in enumerate(order):
+        d = round(i * STRUM_TICKS / last)
+        out.append(Note(n.start + d, max(1, n.duration - d), n.pitch, n.velocity))
+    return out
+
+
 def _strum(ctx: Ctx, voicing: list[int], t: int, dur: int, vel: int, up: bool) -> list[Note]:
-    """A guitar strum: voices staggered by ~1/24 beat, down strokes low to high."""
-    order = sorted(voicing, reverse=up)
-    step = max(1, RES // 24)
-    return [Note(t + i * step, max(1, dur - i * step), p, ctx.vel(vel - (6 if up else 0)))
-            for i, p in enumerate(order)]
+    """A guitar strum of ``voicing`` at ``t``."""
+    return stagger([Note(t, dur, p, ctx.vel(vel - (6 if up else 0)))
+                    for p in sorted(voicing, reverse=up)], up)
 
 
 def comp_part(ctx: Ctx) -> list[Note]:
@@ -155,7 +174,7 @@ def _comp_span(ctx: Ctx, style: str, v: list[int], s: int, e: int) -> list[Note]
         t = s + int(off * beat)
         if t < e:
             d = max(1, min(int(length * beat), e - t))
-            out.extend(_strum(ctx, v, t, d, vel, up) if style in ("folk", "celtic")
+            out.extend(_strum(ctx, v, t, d, vel, up) if style in STRUMMED
                        else [Note(t, d, p, ctx.vel(vel)) for p in v])
 
     beats = span / beat
@@ -334,8 +353,9 @@ def arrange(
 
 def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Score:
     """A generated band score (the GAN's) through the same instrumentation path: the style's
-    programs and drum kit, the mix and velocity shaping. No swing: the GAN learned each style's
-    feel from swung training bands (``cadenza.gan_bands``), so its jazz is swung already."""
+    programs and drum kit, the mix and velocity shaping, strummed chords. No swing: the GAN
+    learned each style's feel from swung training bands (``cadenza.gan_bands``), so its jazz
+    is swung already."""
     scale = RES // band.resolution
     end = band.bars * band.bar_ticks * scale
     names = spec.instrument_names
@@ -352,6 +372,10 @@ def restyle_band(band: Score, spec: StyleSpec, rng: np.random.Generator) -> Scor
                 4 if n.start % beat == 0 else 0
             v = int(np.clip(n.velocity - 8 + accent + rng.integers(-6, 7), 1, 127))
             shaped.append(Note(n.start, min(n.duration, end - n.start), n.pitch, v))
+        if role == "chords" and spec.name in STRUMMED:
+            # the GAN writes block chords on its style's grid; a guitar strums them
+            shaped = [m for _, chord in groupby(sorted(shaped, key=_start), key=_start)
+                      for m in stagger(list(chord))]
         tracks.append(Track(
             names.get(role, role.title()), role=role,
             program=KITS.get(spec.name, 0) if role == "drums" else spec.programs[role],

@@ -51,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch threads (1 is fastest on a busy machine)")
     t.add_argument("--gan-phrases", type=int, default=1500,
                    help="gan: training phrases (4 bars) per style")
+    t.add_argument("--onset-grid-only", action="store_true",
+                   help="gan: do not train; measure where the notes of the data this command "
+                        "would train on start within a beat and write that grid into the "
+                        "existing checkpoint (one trained before the grid existed)")
     t.add_argument("-v", "--verbose", action="store_true")
 
     m = sub.add_parser("models", help="list the installed models with their figures")
@@ -100,6 +104,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     # The default name is the family and the default folder the shipped one, so a plain
     # `cadenza train --model lstm` would replace the shipped model and its card: refuse before
     # any work is done.
+    if args.onset_grid_only:
+        if args.model != "gan":
+            raise UserError("--onset-grid-only applies to --model gan")
+        if not out.is_file():
+            raise UserError(f"--onset-grid-only writes into an existing checkpoint: {out} "
+                            "not found")
+        return _gan_onset_grid(args, out)
     if out.exists() and not args.force:
         raise UserError(f"{out} already exists: train under another --name or --out, or pass "
                         "--force to overwrite it")
@@ -171,10 +182,10 @@ def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return pieces
 
 
-def _train_gan(args: argparse.Namespace, out: Path) -> dict:
+def _gan_data(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The GAN's training phrases (packed) and the note its checkpoint records about them."""
     from cadenza.gan_bands import training_bands
     from cadenza.models.training.gan_data import build_dataset
-    from cadenza.models.training.train_gan import train_gan
     from cadenza.styles import STYLE_NAMES
 
     bands = training_bands(_pieces(args), args.gan_phrases, seed=args.seed)
@@ -192,9 +203,36 @@ def _train_gan(args: argparse.Namespace, out: Path) -> dict:
                               "phrases": styles.get(s, {}).get("phrases", 0)}
                           for s in STYLE_NAMES},
             "skipped": {**bands.skipped, **data.summary.get("skipped", {})}}
+    return data, note
+
+
+def _train_gan(args: argparse.Namespace, out: Path) -> dict:
+    from cadenza.models.training.train_gan import train_gan
+    from cadenza.styles import STYLE_NAMES
+
+    data, note = _gan_data(args)
     return train_gan(data.rolls, data.style_ids, STYLE_NAMES, out, minutes=args.minutes,
                      steps=args.steps, seed=args.seed, threads=args.threads, data_note=note,
                      name=args.name or "gan", command=" ".join(sys.argv))
+
+
+def _gan_onset_grid(args: argparse.Namespace, out: Path) -> int:
+    from cadenza.models.gan import set_onset_grid
+    from cadenza.models.training.gan_data import onset_grid
+    from cadenza.models.zoo.card import write_card
+    from cadenza.music.roll import ROLES
+    from cadenza.styles import STYLE_NAMES
+
+    data, _ = _gan_data(args)
+    grid = onset_grid(data.rolls, data.style_ids, STYLE_NAMES)
+    set_onset_grid(out, grid, f"measured after training on the training phrases rebuilt by "
+                              f"`{' '.join(sys.argv)}`")
+    write_card(out)
+    for style, lanes in grid.items():
+        print(f"{style:<10}" + "  ".join(f"{role} {','.join(map(str, steps))}"
+                                         for role, steps in zip(ROLES, lanes, strict=True)))
+    print(f"saved the onset grid into {out}")
+    return 0
 
 
 # ------------------------------------------------------------------ models and eval

@@ -33,8 +33,10 @@ time-independent latents, held for its bars as in training; the temporal latents
 phrase form (default AABA: phrases with the same letter share their bar-to-bar plan, varied by
 their own time-independent latents); one rhythm code serves the whole clip. Probabilities are
 binarised by a threshold (or Bernoulli draws), lead and bass are made monophonic (highest /
-lowest pitch), specks shorter than ``min_steps`` are removed, the result is moved to the
-requested key and chord symbols are read off the chords and bass lanes. Latents come from a
+lowest pitch), each track's notes are moved to start on the steps of the beat its style's
+training data uses (``GANConfig.onset_grid``; the generator alone starts up to half of them on
+steps the data never uses), specks shorter than ``min_steps`` are removed, the result is moved
+to the requested key and chord symbols are read off the chords and bass lanes. Latents come from a
 numpy RNG seeded by the request alone and the generator runs in eval mode (batch-norm running
 statistics), so a seed gives the same clip whatever else is in the batch, and a longer clip
 starts like a shorter one.
@@ -59,7 +61,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cadenza.models.checkpoint import FORMAT, save_payload
+from cadenza.models.checkpoint import FORMAT, read_payload, save_payload
 from cadenza.models.errors import ModelError
 from cadenza.music.chord_infer import best_chord, key_from_pitches
 from cadenza.music.roll import (
@@ -70,11 +72,13 @@ from cadenza.music.roll import (
     LOWEST,
     PITCHES,
     STEPS,
+    STEPS_PER_BEAT,
     TRACKS,
     bar_steps,
     decode,
     drop_short,
     skyline,
+    snap_onsets,
     timeline,
     transpose,
 )
@@ -103,6 +107,10 @@ class GANConfig:
     meter: tuple[int, int] = (4, 4)
     rhythm_dim: int = 16  # per-track rhythm latent (0: none, as checkpoints before it)
     groove_critic: bool = True  # the critic compares consecutive bars' onsets
+    # per style, per track: the steps within a beat where the training data's notes start
+    # (``cadenza.music.roll.beat_positions``); the sampler moves onsets onto them. None:
+    # onsets stay where the generator put them (checkpoints before it)
+    onset_grid: dict[str, list[list[int]]] | None = None
 
     def __post_init__(self) -> None:
         self.styles = tuple(str(s) for s in self.styles)
@@ -116,6 +124,15 @@ class GANConfig:
         if self.rhythm_dim < 0:
             raise ValueError("rhythm_dim must be >= 0")
         bar_steps(self.meter)  # raises for meters the roll cannot hold
+        if self.onset_grid is not None:
+            grid = {str(k): [[int(p) for p in lane] for lane in v]
+                    for k, v in self.onset_grid.items()}
+            for style, lanes in grid.items():
+                if style not in self.styles or len(lanes) != TRACKS or not all(
+                        0 <= p < STEPS_PER_BEAT for lane in lanes for p in lane):
+                    raise ValueError(f"onset_grid for {style!r} must name a style and give "
+                                     f"{TRACKS} lists of steps 0-{STEPS_PER_BEAT - 1}")
+            self.onset_grid = grid
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -125,7 +142,7 @@ class GANConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GANConfig:
         # checkpoints written before the rhythm code and the groove critic have neither
-        old = {"rhythm_dim": 0, "groove_critic": False}
+        old = {"rhythm_dim": 0, "groove_critic": False, "onset_grid": None}
         return cls(**{**old, **d, "styles": tuple(d["styles"]), "meter": tuple(d["meter"])})
 
 
@@ -482,6 +499,18 @@ def save_gan(path: Path, model: MuseGAN, meta: dict[str, Any]) -> None:
     })
 
 
+def set_onset_grid(path: Path, grid: dict[str, list[list[int]]], note: str) -> None:
+    """Write ``grid`` into the config of the GAN checkpoint at ``path`` (weights unchanged),
+    with ``note`` (how it was measured) in its meta: for checkpoints trained before it."""
+    payload = read_payload(path)
+    if payload.get("kind") != KIND:
+        raise ModelError(f"{path} is not a GAN checkpoint")
+    cfg = GANConfig.from_dict({**payload["config"], "onset_grid": grid})
+    payload["config"] = cfg.to_dict()
+    payload["meta"] = {**payload.get("meta", {}), "onset_grid": note}
+    save_payload(path, payload)
+
+
 def build(payload: dict[str, Any]) -> tuple[MuseGAN, None]:
     """An untrained model shaped by a 'gan' checkpoint (``cadenza.models.families``)."""
     return MuseGAN(GANConfig.from_dict(payload["config"])), None
@@ -503,6 +532,7 @@ class GANRequest:
     bernoulli: bool = False  # draw notes with their probabilities instead of thresholding
     form: str = "AABA"  # phrase letters, cycled; equal letters share a temporal plan
     min_steps: int = 2  # pitched notes shorter than this many steps are dropped
+    snap: bool = True  # onsets onto the style's grid, when the checkpoint has one
 
 
 def phrase_form(sections: Sequence[tuple[int, int, str]], bars: int, phrase_bars: int) -> str:
@@ -597,14 +627,21 @@ def binarize(probs: np.ndarray, req: GANRequest) -> np.ndarray:
     return probs > req.threshold
 
 
-def clean(active: np.ndarray, min_steps: int = 2) -> np.ndarray:
-    """Monophonic lead (top) and bass (bottom), pitched specks shorter than min_steps removed."""
+def clean(active: np.ndarray, min_steps: int = 2,
+          grid: Sequence[Sequence[int]] | None = None) -> np.ndarray:
+    """Monophonic lead (top) and bass (bottom), onsets moved onto each track's ``grid``
+    positions when given (``GANConfig.onset_grid``), pitched specks shorter than min_steps
+    removed."""
     out = active.copy()
-    for lane, top in ((LEAD, True), (BASS, False), (CHORDS, None)):
+    for lane, top in ((LEAD, True), (BASS, False), (CHORDS, None), (DRUMS, None)):
         flat = out[:, lane].reshape(-1, PITCHES)
         if top is not None:
             flat = skyline(flat, highest=top)
-        out[:, lane] = drop_short(flat, min_steps).reshape(out.shape[0], STEPS, PITCHES)
+        if grid is not None:
+            flat = snap_onsets(flat, grid[lane], monophonic=top)
+        if lane != DRUMS:  # a drum hit is one step long
+            flat = drop_short(flat, min_steps)
+        out[:, lane] = flat.reshape(out.shape[0], STEPS, PITCHES)
     return out
 
 
@@ -664,8 +701,9 @@ def sample_many(model: MuseGAN, requests: Sequence[GANRequest]) -> list[Score]:
     cfg = model.config
     out = []
     for req, probs in zip(requests, sample_probabilities(model, requests), strict=True):
-        active = clean(binarize(probs, req), req.min_steps)
         style = cfg.styles[model.style_index(req.style)]
+        grid = (cfg.onset_grid or {}).get(style) if req.snap else None
+        active = clean(binarize(probs, req), req.min_steps, grid)
         out.append(to_score(active, req, style, cfg.meter))
     return out
 

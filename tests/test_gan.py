@@ -31,11 +31,13 @@ from cadenza.models.gan import (
     sample_probabilities,
     sample_rolls,
     save_gan,
+    set_onset_grid,
 )
 from cadenza.models.training.gan_data import (
     build_dataset,
     key_shift,
     load_dataset,
+    onset_grid,
     save_dataset,
     score_phrases,
 )
@@ -296,6 +298,7 @@ def test_train_gan_smoke(tmp_path: Path) -> None:
     loaded = load(out, torch.device("cpu"))
     assert loaded.kind == "gan" and loaded.meta["steps"] == 3
     assert loaded.model.config.phrase_bars == 2
+    assert loaded.model.config.onset_grid == onset_grid(rolls, ids, STYLES)  # its data's
     assert sample(loaded.model, "jazz", 3, 1).bars == 3
 
 
@@ -438,3 +441,60 @@ def test_phrase_form_follows_the_clip_sections() -> None:
     assert phrase_form(lay_out("ab", 6), 6, 4) == "ab"  # a phrase is named where it starts
     assert phrase_form((), 8, 4) == "ab"
 
+
+
+# ---------------------------------------------------------------- the onset grid
+
+
+def test_onset_grid_is_measured_per_style_and_track(tmp_path: Path) -> None:
+    # band_score: lead on every beat, bass once a bar, drums every eighth; no chords
+    data = build_dataset([band_score("folk", Key(0), 4), band_score("jazz", Key(5), 4)],
+                         STYLES, phrase_bars=2, pack=True)
+    grid = onset_grid(data.rolls, data.style_ids, STYLES)
+    assert grid["folk"] == [[0], list(range(12)), [0], [0, 6]] == grid["jazz"]
+    assert onset_grid(data.rolls[:1], data.style_ids[:1], STYLES).keys() == {"folk"}
+    with pytest.raises(ValueError, match="onset_grid for 'polka'"):
+        tiny_config(onset_grid={"polka": [[0]] * TRACKS})
+    with pytest.raises(ValueError, match="steps 0-11"):
+        tiny_config(onset_grid={"folk": [[0], [0], [0], [12]]})
+    assert GANConfig.from_dict(tiny_config(onset_grid=grid).to_dict()).onset_grid == grid
+
+
+def _onset_steps(score_track_notes: tuple[Note, ...]) -> set[int]:
+    return {n.start % 12 for n in score_track_notes}
+
+
+def test_the_sampler_starts_every_note_on_its_style_and_track_grid(model: MuseGAN) -> None:
+    grid = {"folk": [[0, 3, 6, 9], [0, 6], [0], [0, 3, 6, 9]]}
+    snapped = MuseGAN(replace(model.config, onset_grid=grid))
+    snapped.load_state_dict(model.state_dict())
+    snapped.eval()
+    free = sample(model, "folk", 4, 3)
+    assert _onset_steps(free.track("lead").notes) - {0, 3, 6, 9}  # the generator alone
+    clip = sample(snapped, "folk", 4, 3)
+    for role, steps in zip(("lead", "chords", "bass", "drums"), grid["folk"], strict=True):
+        assert clip.track(role).notes and _onset_steps(clip.track(role).notes) <= set(steps)
+    lead = sorted(clip.track("lead").notes, key=lambda n: n.start)
+    assert all(a.start + a.duration <= b.start for a, b in pairwise(lead))  # still one voice
+    assert sample(snapped, "folk", 4, 3, snap=False) == free
+    assert sample(snapped, "jazz", 4, 3) == sample(model, "jazz", 4, 3)  # no grid for jazz
+
+
+def test_set_onset_grid_writes_a_trained_checkpoint_and_refuses_others(
+        tmp_path: Path, model: MuseGAN) -> None:
+    path = tmp_path / "gan" / "model.pt"
+    save_gan(path, model, {"name": "gan", "steps": 0})
+    grid = {"folk": [[0, 6], [0], [0], [0, 6]]}
+    set_onset_grid(path, grid, "measured on the test's rolls")
+    loaded = load(path, torch.device("cpu"))
+    assert loaded.model.config.onset_grid == grid
+    assert loaded.meta["onset_grid"] == "measured on the test's rolls"
+    assert all(torch.equal(v, model.state_dict()[k])
+               for k, v in loaded.model.state_dict().items())
+    with pytest.raises(ValueError, match="onset_grid for 'polka'"):
+        set_onset_grid(path, {"polka": [[0]] * TRACKS}, "")
+    other = tmp_path / "lstm.pt"
+    payload = torch.load(path, weights_only=True)
+    torch.save({**payload, "kind": "lstm"}, other)
+    with pytest.raises(ModelError, match="not a GAN checkpoint"):
+        set_onset_grid(other, grid, "")

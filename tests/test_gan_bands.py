@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cadenza.arrange import RES, restyle_band
+from cadenza.arrange import RES, STRUM_TICKS, STRUMMED, restyle_band, stagger
 from cadenza.gan_bands import (
     MUSIC21,
     arranged_band,
@@ -19,7 +19,7 @@ from cadenza.models.training.corpus import NO_CHORD, Piece
 from cadenza.models.training.gan_data import build_dataset
 from cadenza.models.training.style_corpus import SOURCES
 from cadenza.music.roll import LEAD
-from cadenza.music.score import GRID, swing_tick
+from cadenza.music.score import GRID, Note, Score, Track, swing_tick
 from cadenza.music.theory import Key
 from cadenza.styles import STYLE_NAMES, STYLES
 
@@ -84,6 +84,33 @@ def test_restyle_band_swings_nothing_again() -> None:
     for role in ("lead", "chords", "bass", "drums"):
         assert [n.start for n in out.track(role).notes] == \
             [n.start for n in band.track(role).notes]
+
+
+def test_a_strum_takes_the_same_time_for_any_number_of_voices() -> None:
+    for n in (2, 3, 4, 5):
+        chord = [Note(RES, RES, 60 + 4 * i, 80) for i in range(n)]
+        down = stagger(chord)
+        assert [m.pitch for m in down] == sorted(m.pitch for m in chord)  # low to high
+        assert down[0].start == RES and down[-1].start == RES + STRUM_TICKS
+        assert {m.start + m.duration for m in down} == {2 * RES}  # all end together
+        assert [m.pitch for m in stagger(chord, up=True)] == sorted(
+            (m.pitch for m in chord), reverse=True)
+    assert stagger([Note(0, 10, 60, 80)]) == [Note(0, 10, 60, 80)]
+
+
+def test_restyle_band_strums_the_chords_of_strummed_styles_only() -> None:
+    block = [Note(0, GRID, p, 80) for p in (55, 60, 64)] + \
+        [Note(2 * GRID, GRID, p, 80) for p in (53, 57, 60, 65)]
+    band = Score(tracks=(Track("C", "chords", notes=tuple(block)),), bars=1, style="folk")
+    for style in STYLE_NAMES:
+        starts = sorted(n.start for n in restyle_band(band, STYLES[style],
+                                                      np.random.default_rng(0)).track(
+                                                          "chords").notes)
+        if style in STRUMMED:
+            assert starts == [0, STRUM_TICKS // 2, STRUM_TICKS, 2 * RES, 2 * RES + 2,
+                              2 * RES + 4, 2 * RES + STRUM_TICKS]
+        else:
+            assert starts == [0] * 3 + [2 * RES] * 4
 
 
 def test_training_bands_meet_each_styles_phrase_budget() -> None:

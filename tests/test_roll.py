@@ -17,11 +17,14 @@ from cadenza.music.roll import (
     STEPS,
     VELOCITY,
     RollError,
+    beat_positions,
     decode,
     drop_short,
     encode,
+    onset_counts,
     runs,
     skyline,
+    snap_onsets,
     timeline,
     transpose,
 )
@@ -156,3 +159,58 @@ def test_runs_skyline_drop_short_transpose() -> None:
     up = transpose(rolls, 2)
     assert up[0, LEAD, 0, 12] and up[0, DRUMS, 0, 12] and not up[0, BASS].any()
     assert transpose(up, -2)[0, LEAD, 0, 10]
+
+
+def _notes(lane: np.ndarray) -> list[tuple[int, int, int]]:
+    starts, ends, pitches = runs(lane)
+    return sorted(zip(starts.tolist(), ends.tolist(), pitches.tolist(), strict=True))
+
+
+def _lane(notes: list[tuple[int, int, int]], steps: int = 48) -> np.ndarray:
+    lane = np.zeros((steps, 8), dtype=bool)
+    for s, e, k in notes:
+        lane[s:e, k] = True
+    return lane
+
+
+def test_onset_counts_and_beat_positions() -> None:
+    lane = _lane([(0, 2, 1), (3, 5, 1), (12, 20, 2), (27, 30, 1), (37, 40, 4)])
+    counts = onset_counts(lane)
+    assert counts.tolist() == [2, 1, 0, 2] + [0] * 8  # steps 0, 12 | 37 | 3, 27
+    # a strum (voices one step apart) and a block chord are one attack each
+    chords = _lane([(0, 9, 1), (1, 9, 3), (2, 9, 5), (6, 9, 2), (6, 9, 4)])
+    assert onset_counts(chords).tolist() == [1, 0, 0, 0, 0, 0, 1] + [0] * 5
+    assert beat_positions(counts, 0.3) == (0, 3)
+    assert beat_positions(counts, 0.0) == tuple(range(12))
+    assert beat_positions(np.zeros(12), 0.5) == tuple(range(12))  # no notes: leave them be
+
+
+def test_snap_onsets_moves_notes_to_the_nearest_grid_step() -> None:
+    sixteenths = (0, 3, 6, 9)
+    # 1 -> 0, 5 -> 6, 13 -> 12, each keeping its length; a chord's voices move together
+    lane = _lane([(1, 5, 3), (5, 8, 4), (13, 20, 2), (13, 20, 6)])
+    assert _notes(snap_onsets(lane, sixteenths)) == [(0, 4, 3), (6, 9, 4), (12, 19, 2),
+                                                     (12, 19, 6)]
+    # halfway between two grid steps: the earlier one
+    assert _notes(snap_onsets(_lane([(3, 6, 1)]), (0, 6))) == [(0, 3, 1)]
+    # the last note of the lane moves back rather than off its end
+    assert _notes(snap_onsets(_lane([(46, 48, 3)]), (0, 6))) == [(42, 44, 3)]
+    # no grid, or every step: nothing moves
+    assert np.array_equal(snap_onsets(lane, ()), lane)
+    assert np.array_equal(snap_onsets(lane, range(12)), lane)
+
+
+def test_snap_onsets_keeps_one_voice_lanes_monophonic() -> None:
+    # 0-4 and 4-8 (moved to 6): a gap opens; 0-5 and 5-9 moved to 3: the first is cut short
+    assert _notes(snap_onsets(_lane([(0, 4, 3), (4, 8, 5)]), (0, 6), True)) == [
+        (0, 4, 3), (6, 10, 5)]
+    cut = snap_onsets(_lane([(0, 5, 3), (5, 9, 5)]), (0, 3), True)
+    assert _notes(cut) == [(0, 3, 3), (3, 7, 5)] and cut.sum(axis=1).max() == 1
+    # two notes moved onto one step: the top voice keeps a lead, the bottom one a bass
+    both = _lane([(1, 5, 3), (5, 8, 6)])
+    assert _notes(snap_onsets(both, (0,), True)) == [(0, 3, 6)]
+    assert _notes(snap_onsets(both, (0,), False)) == [(0, 4, 3)]
+    # a pitch struck again keeps the roll's one-step gap, one voice or many
+    again = _lane([(0, 4, 3), (5, 8, 3)])
+    assert _notes(snap_onsets(again, (0, 3), True)) == [(0, 2, 3), (3, 6, 3)]
+    assert _notes(snap_onsets(again, (0, 3))) == [(0, 2, 3), (3, 6, 3)]

@@ -133,3 +133,16 @@ def test_train_cli_refuses_init_from_for_other_families_and_missing_files(
                      str(tmp_path)]) == 2
         assert capsys.readouterr().err.startswith(message)
     assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_onset_grid_only_is_for_an_existing_gan_checkpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cadenza.cli import main
+
+    for model, message in (("lstm", "error: --onset-grid-only applies to --model gan"),
+                           ("gan", "error: --onset-grid-only writes into an existing "
+                                   "checkpoint")):
+        assert main(["train", "--model", model, "--onset-grid-only", "--out",
+                     str(tmp_path)]) == 2
+        assert capsys.readouterr().err.startswith(message)
+    assert not list(tmp_path.iterdir())

@@ -174,6 +174,69 @@ def drop_short(lane: np.ndarray, min_steps: int) -> np.ndarray:
     return out
 
 
+def onset_counts(lane: np.ndarray) -> np.ndarray:
+    """Attacks of a bool ``(steps, pitches)`` lane on each step of the beat: ``(STEPS_PER_BEAT,)``
+    counts. An attack is a step where notes start and none started the step before: the later
+    voices of a strum (the arranger staggers a guitar chord's voices by a step or two) and the
+    voices of a block chord belong to their chord's one attack."""
+    starts = np.unique(runs(lane)[0])
+    attacks = starts[~np.isin(starts - 1, starts)]
+    return np.bincount(attacks % STEPS_PER_BEAT, minlength=STEPS_PER_BEAT)
+
+
+def beat_positions(counts: np.ndarray, min_share: float = 0.01) -> tuple[int, ...]:
+    """The steps of the beat on which at least ``min_share`` of the attacks fall, from
+    ``onset_counts``: the rhythmic grid a style's data uses (straight sixteenths are 0, 3, 6,
+    9; swung eighths 0, 8). No notes: every step."""
+    counts = np.asarray(counts, dtype=float)
+    if counts.sum() <= 0:
+        return tuple(range(STEPS_PER_BEAT))
+    return tuple(int(p) for p in np.nonzero(counts / counts.sum() >= min_share)[0])
+
+
+def snap_onsets(lane: np.ndarray, positions: tuple[int, ...] | list[int],
+                monophonic: bool | None = None) -> np.ndarray:
+    """Move each note of a bool ``(steps, pitches)`` lane to start on the nearest of
+    ``positions`` within its beat (the earlier one on a tie), keeping its length.
+
+    ``monophonic`` True / False: a one-voice lane (lead / bass), where a note that now starts
+    inside the one before cuts it short (on the same step the highest / lowest pitch wins), as
+    a player moving on would. None: voices overlap freely (chords, drums). A pitch struck again
+    keeps the roll's one-step gap. A note never moves past either end of the lane. No
+    positions, or all of them: the lane as it is.
+    """
+    lane = np.asarray(lane, dtype=bool)
+    grid = np.array(sorted(set(positions)), dtype=np.int64)
+    if not len(grid) or len(grid) >= STEPS_PER_BEAT:
+        return lane.copy()
+    starts, ends, pitches = runs(lane)
+    # the nearest grid step may be the last of the beat before or the first of the next
+    cand = np.concatenate([[grid[-1] - STEPS_PER_BEAT], grid, [grid[0] + STEPS_PER_BEAT]])
+    beat, pos = np.divmod(starts, STEPS_PER_BEAT)
+    above = np.searchsorted(cand, pos)  # cand[above - 1] < pos <= cand[above]
+    lo, hi = cand[above - 1], cand[above]
+    n = len(lane)
+    hi_step = beat * STEPS_PER_BEAT + hi
+    # nearest, the earlier on a tie, and never past the lane's end
+    up = (hi - pos < pos - lo) & (hi_step < n) | (hi == pos)
+    new = np.where(up, hi_step, beat * STEPS_PER_BEAT + lo)
+    new_starts, new_ends = np.clip(new, 0, n), np.clip(ends + (new - starts), 0, n)
+    if monophonic is None:  # per pitch in time order: a re-struck pitch ends a step before
+        order = np.lexsort((new_starts, pitches))
+        cut = pitches[order][1:] == pitches[order][:-1]
+    else:  # in onset order, the preferred pitch last on a tie: a note ends where the next starts
+        order = np.lexsort((pitches if monophonic else -pitches, new_starts))
+        cut = np.ones(len(order) - 1 if len(order) else 0, dtype=bool)
+    s_, e_, k_ = new_starts[order], new_ends[order], pitches[order]
+    # the roll's rule (see the module docstring): a pitch struck again leaves a one-step gap
+    nxt = s_[1:] - (k_[1:] == k_[:-1])
+    e_[:-1] = np.where(cut, np.minimum(e_[:-1], nxt), e_[:-1])
+    out = np.zeros_like(lane)
+    for s, e, k in zip(s_, e_, k_, strict=True):
+        out[s:e, k] = True
+    return out
+
+
 def decode(
     rolls: np.ndarray,
     *,

@@ -22,7 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from cadenza.music.roll import PITCHES, STEPS, TRACKS, RollError, encode, transpose
+from cadenza.music.roll import (
+    PITCHES,
+    STEPS,
+    STEPS_PER_BEAT,
+    TRACKS,
+    RollError,
+    beat_positions,
+    encode,
+    onset_counts,
+    transpose,
+)
 from cadenza.music.score import Score
 from cadenza.music.theory import Key
 
@@ -151,3 +161,27 @@ def load_dataset(path: Path) -> GANData:
     with np.load(path) as f:
         return GANData(f["rolls"], f["style_ids"], tuple(str(s) for s in f["styles"]),
                        json.loads(str(f["summary"])))
+
+
+def onset_grid(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...],
+               min_share: float = 0.01, chunk: int = 256) -> dict[str, list[list[int]]]:
+    """Per style, per track: the steps within a beat on which at least ``min_share`` of the
+    track's notes start in these phrase rolls (bool or bit-packed), for ``GANConfig.onset_grid``.
+    A track with no notes in a style gets every step (its onsets are left alone)."""
+    grid: dict[str, list[list[int]]] = {}
+    for sid, style in enumerate(styles):
+        idx = np.nonzero(np.asarray(style_ids) == sid)[0]
+        if not len(idx):
+            continue
+        counts = np.zeros((TRACKS, STEPS_PER_BEAT), dtype=np.int64)
+        for lo in range(0, len(idx), chunk):  # unpacked, 256 phrases are 66 MB
+            part = rolls[idx[lo:lo + chunk]]
+            part = unpack(part) if is_packed(part) else np.asarray(part, dtype=bool)
+            n, bars = part.shape[:2]
+            for lane in range(TRACKS):
+                # one silent beat after each phrase: notes of two phrases never join
+                flat = np.zeros((n, bars * STEPS + STEPS_PER_BEAT, PITCHES), dtype=bool)
+                flat[:, :bars * STEPS] = part[:, :, lane].reshape(n, bars * STEPS, PITCHES)
+                counts[lane] += onset_counts(flat.reshape(-1, PITCHES))
+        grid[style] = [list(beat_positions(c, min_share)) for c in counts]
+    return grid

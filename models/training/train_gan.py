@@ -44,7 +44,7 @@ from cadenza.models.gan import (
     sample_probabilities,
     save_gan,
 )
-from cadenza.models.training.gan_data import is_packed, load_dataset, unpack
+from cadenza.models.training.gan_data import is_packed, load_dataset, onset_grid, unpack
 from cadenza.models.zoo.metrics import clip_metrics, compare
 from cadenza.music.roll import PITCHES, STEPS, TRACKS
 
@@ -161,7 +161,8 @@ def _train(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...], ou
     dev = torch.device(device) if device else pick_device()
     cfg = GANConfig(styles=styles, phrase_bars=int(rolls.shape[1]), z_dim=z_dim,
                     g_channels=g_channels, d_channels=d_channels, meter=meter,
-                    rhythm_dim=rhythm_dim, groove_critic=groove_critic)
+                    rhythm_dim=rhythm_dim, groove_critic=groove_critic,
+                    onset_grid=onset_grid(rolls, style_ids, styles))
     model = MuseGAN(cfg).to(dev).train()
     g, d = model.generator, model.discriminator
     opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)

@@ -47,6 +47,7 @@ def _facts(ckpt: Path, meta: dict, params: str, *extra: str) -> list[str]:
         f"- training: {meta.get('steps')} steps in {meta.get('train_seconds', 0) / 60:.1f} "
         f"minutes on {meta.get('machine', '?')}{best}",
         f"- command: `{meta.get('command', '?')}`",
+        *([f"- onset grid: {meta['onset_grid']}"] if meta.get("onset_grid") else []),
         "",
     ]
 
