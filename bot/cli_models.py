@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--block", type=int, default=256)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--init-from", type=Path,
-                   help="lstm/gru/rnn: start from this checkpoint (same cell and sizes; side "
-                        "features it lacks start at zero)")
+                   help="lstm/gru/rnn/vae: start from this checkpoint (same cell and sizes; "
+                        "side features it lacks, such as the vae's chords, start at zero)")
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a busy machine)")
@@ -115,9 +115,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"{out} already exists: train under another --name or --out, or pass "
                         "--force to overwrite it")
     if args.init_from is not None:
-        if args.model not in ("lstm", "gru", "rnn"):
-            raise UserError("--init-from starts a sequence model (lstm, gru, rnn) from a "
-                            "checkpoint; it does not apply to --model " + args.model)
+        if args.model not in ("lstm", "gru", "rnn", "vae"):
+            raise UserError("--init-from starts a sequence model (lstm, gru, rnn) or the vae "
+                            "from a checkpoint; it does not apply to --model " + args.model)
         if not args.init_from.is_file():
             raise UserError(f"--init-from checkpoint not found: {args.init_from}")
     set_threads(args.threads)
@@ -146,7 +146,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from cadenza.models.training.train_vae import VAEOptions, train_vae
 
         best = train_vae(_pieces(args), VAEOptions(out=out, steps=args.steps,
-                                                   minutes=args.minutes, seed=args.seed))
+                                                   minutes=args.minutes, seed=args.seed,
+                                                   init_from=args.init_from))
         summary = f"held-out reconstruction accuracy {best['step_accuracy']:.3f}"
     else:
         meta = _train_gan(args, out)

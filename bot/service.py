@@ -386,7 +386,7 @@ class Composer:
         if loaded.kind == "rnn":
             lead, model_style = self._melody_rnn(loaded, r, spec, key, plan, motif, rng_s)
         elif loaded.kind == "vae":
-            lead, plan = self._melody_vae(loaded, r, key, motif, rng_s)
+            lead, plan = self._melody_vae(loaded, r, key, motif, plan, rng_s)
             model_style = "vae"
         else:
             raise UserError(f"model {r.model} ({loaded.kind}) cannot compose melodies")
@@ -482,17 +482,24 @@ class Composer:
         return (lead.notes if lead else ()), model_style
 
     def _melody_vae(self, loaded, r: Resolved, key: Key, motif: Motif | None,  # type: ignore[no-untyped-def]
-                    rng: np.random.Generator) -> tuple[tuple[Note, ...], list[tuple[int, Chord]]]:
+                    plan: list[tuple[int, Chord]], rng: np.random.Generator
+                    ) -> tuple[tuple[Note, ...], list[tuple[int, Chord]]]:
         """Melody from the VAE's prior (a slow random walk in latent space, so consecutive
-        two-bar phrases relate), then chords inferred from it in the key."""
-        from cadenza.models.blend import vae_prior_melody
+        two-bar phrases relate) over the clip's chord plan (the chord model's, for jazz and
+        blues); a VAE from before chord conditioning writes the line alone and gets chords
+        inferred from it in the key."""
+        from cadenza.models.blend import follows_chords, vae_prior_melody
 
         if motif is not None:
             raise UserError("the vae model continues no seeds: use /seed blend, or model lstm")
         bar_ticks = bar_ticks_of(r.meter)
+        over = follows_chords(loaded)
         notes = vae_prior_melody(loaded, r.total_bars * bar_ticks, key, r.temperature,
                                  int(rng.integers(2**63)), style=r.style,
-                                 sections=r.sections, bar_ticks=bar_ticks)
+                                 sections=r.sections, bar_ticks=bar_ticks,
+                                 chords=plan if over else None)
+        if over:
+            return tuple(notes), plan
         return tuple(notes), harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key,
                                               bar_ticks, r.total_bars)
 

@@ -12,8 +12,14 @@ from cadenza.models.vae import MelodyVAE, slerp
 from cadenza.music.form import Section
 from cadenza.music.motif import Motif
 from cadenza.music.score import GRID, Note
-from cadenza.music.steps import SEG_STEPS, STEP_TICKS, notes_to_steps, steps_to_notes
-from cadenza.music.theory import Key
+from cadenza.music.steps import (
+    SEG_STEPS,
+    STEP_TICKS,
+    chords_to_steps,
+    notes_to_steps,
+    steps_to_notes,
+)
+from cadenza.music.theory import Chord, Key
 
 SEG_TICKS = SEG_STEPS * STEP_TICKS  # two 4/4 bars
 
@@ -41,8 +47,16 @@ def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False,
     return mu[0].cpu().numpy()
 
 
+def follows_chords(loaded: Loaded) -> bool:
+    """Whether the VAE decodes over a chord plan (checkpoints from before it do not)."""
+    return bool(_model(loaded).config.chord_dim)
+
+
 def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int,
-            style: str | None = None) -> list[Note]:
+            style: str | None = None,
+            chords: Sequence[tuple[int, Chord | None]] | None = None) -> list[Note]:
+    """Two-bar segments from their codes, one after another; over ``chords`` (changes in
+    ticks from the first segment's start) when given, else over no chord."""
     model = _model(loaded)
     gen = torch.Generator(device="cpu").manual_seed(seed % 2**63)
     notes: list[Note] = []
@@ -51,8 +65,10 @@ def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int
             zt = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
             # sampling on the CPU generator keeps results identical across devices
             on = zt.cpu() if loaded.device.type != "cpu" else zt
+            feats = None if chords is None or not model.config.chord_dim else \
+                torch.from_numpy(chords_to_steps(chords, SEG_STEPS, offset=i * SEG_TICKS))[None]
             steps = model.decode(on, temperature=temp, generator=gen,
-                                 style=_style_ids(model, style, on.device))[0]
+                                 style=_style_ids(model, style, on.device), chords=feats)[0]
             notes += steps_to_notes(steps.tolist(), offset=i * SEG_TICKS)
     return notes
 
@@ -74,15 +90,27 @@ def blend_melody(loaded: Loaded, a: Motif, b: Motif, bars: int, temperature: flo
             for n in _decode(loaded, zs, temps, seed, style) if n.start < end]
 
 
+def _to_tonic(key: Key, notes: Sequence[Note]) -> int:
+    """Semitones (-5..6) moving the line's most sounded pitch class onto the key's tonic."""
+    if not notes:
+        return 0
+    weights = np.zeros(12)
+    for n in notes:
+        weights[n.pitch % 12] += n.duration
+    shift = (key.tonic - int(np.argmax(weights))) % 12
+    return shift - 12 if shift > 6 else shift
+
+
 def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: float,
                      seed: int, *, style: str | None = None,
-                     sections: Sequence[Section] = (), bar_ticks: int = GRID * 4
-                     ) -> list[Note]:
+                     sections: Sequence[Section] = (), bar_ticks: int = GRID * 4,
+                     chords: Sequence[tuple[int, Chord | None]] | None = None) -> list[Note]:
     """A melody from the prior in ``style``: z walks slowly (each phrase keeps 70% of the
     last); a phrase in a section that comes back (the second A of AABA) decodes again from
     the code that phrase had the first time, nudged 10% towards fresh noise, so the form is
-    heard as a return with variation. Then the line is transposed so its most common pitch
-    class sits on the key's tonic triad."""
+    heard as a return with variation. The line is transposed so its most sounded pitch class
+    sits on the key's tonic; a chord-conditioned VAE given ``chords`` (the clip's plan:
+    changes in ticks) decodes over them, moved to the line's own key first."""
     model = _model(loaded)
     rng = np.random.default_rng(seed)
     k = max(1, -(-total_ticks // SEG_TICKS))
@@ -103,14 +131,17 @@ def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: fl
                 temps[i] = 0.3 * temperature
             else:
                 first_at[place] = i
-    notes = _decode(loaded, np.stack(zs), temps, seed, style)
-    if notes:
-        weights = np.zeros(12)
-        for n in notes:
-            weights[n.pitch % 12] += n.duration
-        tonic_guess = int(np.argmax(weights))
-        shift = (key.tonic - tonic_guess) % 12
-        shift = shift - 12 if shift > 6 else shift
+    if chords is not None and follows_chords(loaded):
+        # a code from the prior carries a line in a key of its own (training transposed the
+        # windows at random): a greedy sketch over no chord finds it, the plan is moved there
+        # for decoding, and line and plan come back to the key together, so they still agree
+        shift = _to_tonic(key, _decode(loaded, np.stack(zs), [0.0] * k, seed, style))
+        moved = [(t, c.transpose(-shift) if c is not None else None) for t, c in chords]
+        notes = [Note(n.start, n.duration, n.pitch + shift, n.velocity)
+                 for n in _decode(loaded, np.stack(zs), temps, seed, style, moved)]
+    else:
+        notes = _decode(loaded, np.stack(zs), temps, seed, style)
+        shift = _to_tonic(key, notes)
         notes = [Note(n.start, n.duration, n.pitch + shift, n.velocity) for n in notes]
     return [Note(n.start, min(n.duration, total_ticks - n.start), n.pitch, n.velocity)
             for n in notes if n.start < total_ticks]

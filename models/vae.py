@@ -10,6 +10,13 @@ It is a conditional VAE: a style embedding joins the encoder's and the decoder's
 decoder's initial state), so ``z`` need not carry the style and a code drawn from the prior
 decodes in the style asked for. ``config.styles`` lists them; index 0 of the embedding means
 "no style" (checkpoints from before styles have none).
+
+It is chord-conditioned when ``config.chord_dim`` is set: the decoder (and, with
+``encoder_chords``, the encoder) reads beside each step's input the chord sounding at that
+step (``cadenza.music.steps.chords_to_steps``: pitch classes and root), so a melody drawn from
+the prior follows a given chord plan, the chord model's ii-V and 12-bar changes included.
+All-zero features mean "no chord" (blends of two seeds decode so; training drops a share of
+windows' chords to teach it). Checkpoints from before it have none.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cadenza.music.steps import HOLD, N_CLASSES, REST, SEG_STEPS
+from cadenza.music.steps import CHORD_FEATURES, HOLD, N_CLASSES, REST, SEG_STEPS
 
 
 @dataclass
@@ -37,6 +44,9 @@ class VAEConfig:
     free_bits: float = 64.0  # nats of KL not penalised: room for the code to carry the melody
     styles: tuple[str, ...] = ()
     style_dim: int = 16
+    chord_dim: int = CHORD_FEATURES  # chord features the decoder reads per step (0: none)
+    # the encoder reads them too, so the code keeps what the line adds to its chords
+    encoder_chords: bool = True
 
     def __post_init__(self) -> None:
         self.styles = tuple(self.styles)
@@ -58,11 +68,14 @@ class MelodyVAE(nn.Module):
         self.emb = nn.Embedding(c.n_classes + 1, c.n_embd)  # last id = "start" token
         s = c.style_dim if c.styles else 0
         self.style_emb = nn.Embedding(len(c.styles) + 1, s) if s else None
-        self.encoder = nn.LSTM(c.n_embd + s, c.enc_hidden, batch_first=True, bidirectional=True)
+        enc_chords = c.chord_dim if c.encoder_chords else 0
+        self.encoder = nn.LSTM(c.n_embd + s + enc_chords, c.enc_hidden, batch_first=True,
+                               bidirectional=True)
         self.to_mu = nn.Linear(2 * c.enc_hidden, c.n_latent)
         self.to_logvar = nn.Linear(2 * c.enc_hidden, c.n_latent)
         self.z_to_state = nn.Linear(c.n_latent + s, 2 * c.dec_hidden)
-        self.decoder = nn.LSTM(c.n_embd + c.n_latent + s, c.dec_hidden, batch_first=True)
+        self.decoder = nn.LSTM(c.n_embd + c.n_latent + s + c.chord_dim, c.dec_hidden,
+                               batch_first=True)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.dec_hidden, c.n_classes)
 
@@ -82,6 +95,16 @@ class MelodyVAE(nn.Module):
             style = torch.zeros(b, dtype=torch.long, device=device)
         return self.style_emb(style)
 
+    def _chords(self, chords: torch.Tensor | None, b: int, t: int, device: torch.device
+                ) -> torch.Tensor | None:
+        """(B, T, chord_dim) chord features, zeros (no chord) when not given; None for a model
+        without chords."""
+        if not self.config.chord_dim:
+            return None
+        if chords is None:
+            return torch.zeros(b, t, self.config.chord_dim, device=device)
+        return chords.to(device=device, dtype=torch.float32)
+
     @staticmethod
     def _with(x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
         """Concatenate a per-sequence vector to every step of (B, T, D) (or to (B, D))."""
@@ -91,11 +114,17 @@ class MelodyVAE(nn.Module):
             extra = extra[:, None, :].expand(-1, x.size(1), -1)
         return torch.cat([x, extra], dim=-1)
 
-    def encode(self, x: torch.Tensor, style: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T) step classes (and style ids (B,)) -> (mu, logvar), each (B, n_latent)."""
+    def encode(self, x: torch.Tensor, style: torch.Tensor | None = None,
+               chords: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T) step classes (and style ids (B,), chord features (B, T, chord_dim)) ->
+        (mu, logvar), each (B, n_latent)."""
         s = self._style(style, x.size(0), x.device)
-        _, (h, _) = self.encoder(self._with(self.emb(x), s))
+        inp = self._with(self.emb(x), s)
+        if self.config.encoder_chords:
+            ch = self._chords(chords, x.size(0), x.size(1), x.device)
+            if ch is not None:
+                inp = torch.cat([inp, ch], dim=-1)
+        _, (h, _) = self.encoder(inp)
         h = torch.cat([h[0], h[1]], dim=-1)
         return self.to_mu(h), self.to_logvar(h).clamp(-10, 6)
 
@@ -105,23 +134,29 @@ class MelodyVAE(nn.Module):
         return h[None].contiguous(), c[None].contiguous()
 
     def decode_logits(self, z: torch.Tensor, x: torch.Tensor,
-                      style: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher-forced logits (B, T, C) for targets x given z (and style ids)."""
+                      style: torch.Tensor | None = None,
+                      chords: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, T, C) for targets x given z (and style ids (B,), chord
+        features (B, T, chord_dim))."""
         s = self._style(style, x.size(0), x.device)
+        ch = self._chords(chords, x.size(0), x.size(1), x.device)
         start = torch.full((x.size(0), 1), self.start_id, dtype=x.dtype, device=x.device)
         inp = self.drop(self.emb(torch.cat([start, x[:, :-1]], dim=1)))
         zs = z[:, None, :].expand(-1, x.size(1), -1)
-        out, _ = self.decoder(self._with(torch.cat([inp, zs], dim=-1), s), self._init_state(z, s))
+        inp = self._with(torch.cat([inp, zs], dim=-1), s)
+        if ch is not None:
+            inp = torch.cat([inp, ch], dim=-1)
+        out, _ = self.decoder(inp, self._init_state(z, s))
         return self.head(self.drop(out))
 
     def forward(
         self, x: torch.Tensor, targets: torch.Tensor | None = None, *, beta: float | None = None,
-        style: torch.Tensor | None = None,
+        style: torch.Tensor | None = None, chords: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (B, T) -> (logits (B, T, C), loss = reconstruction NLL + beta * max(KL, free bits))."""
-        mu, logvar = self.encode(x, style)
+        mu, logvar = self.encode(x, style, chords)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        logits = self.decode_logits(z, x, style)
+        logits = self.decode_logits(z, x, style, chords)
         if targets is None:
             return logits, None
         rec = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
@@ -136,15 +171,20 @@ class MelodyVAE(nn.Module):
     def decode(
         self, z: torch.Tensor, *, temperature: float = 0.0,
         generator: torch.Generator | None = None, style: torch.Tensor | None = None,
+        chords: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Autoregressive decoding: (B, n_latent) -> (B, T) step classes (argmax at T=0)."""
+        """Autoregressive decoding: (B, n_latent) (and chord features (B, T, chord_dim)) ->
+        (B, T) step classes (argmax at T=0)."""
         b = z.size(0)
         s = self._style(style, b, z.device)
+        ch = self._chords(chords, b, self.config.seg_steps, z.device)
         state = self._init_state(z, s)
         tok = torch.full((b,), self.start_id, dtype=torch.long, device=z.device)
         out = []
         for t in range(self.config.seg_steps):
             inp = self._with(torch.cat([self.emb(tok)[:, None], z[:, None]], dim=-1), s)
+            if ch is not None:
+                inp = torch.cat([inp, ch[:, t:t + 1]], dim=-1)
             h, state = self.decoder(inp, state)
             logits = self.head(h[:, -1])
             if t == 0:
@@ -172,11 +212,12 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 @torch.no_grad()
 def reconstruction_accuracy(model: MelodyVAE, x: torch.Tensor,
-                            style: torch.Tensor | None = None) -> dict[str, float]:
+                            style: torch.Tensor | None = None,
+                            chords: torch.Tensor | None = None) -> dict[str, float]:
     """Greedy decode from the posterior mean: per-step accuracy and per-note-onset accuracy."""
     model.eval()
-    mu, _ = model.encode(x, style)
-    y = model.decode(mu, style=style)
+    mu, _ = model.encode(x, style, chords)
+    y = model.decode(mu, style=style, chords=chords)
     correct = (y == x).float()
     onsets = x >= 2
     return {
@@ -188,4 +229,7 @@ def reconstruction_accuracy(model: MelodyVAE, x: torch.Tensor,
 
 def build(payload: dict) -> tuple[MelodyVAE, None]:
     """An untrained model shaped by a 'vae' checkpoint (``cadenza.models.families``)."""
-    return MelodyVAE(VAEConfig(**payload["config"])), None
+    # checkpoints from before chord conditioning have no chord_dim: they read no chords
+    # (and those from before the encoder read them have no encoder_chords)
+    return MelodyVAE(VAEConfig(**{"chord_dim": 0, "encoder_chords": False,
+                                  **payload["config"]})), None

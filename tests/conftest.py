@@ -35,7 +35,7 @@ def make_tiny_checkpoint(path: Path, cell: str = "lstm", seed: int = 0) -> Path:
     return path
 
 
-def make_tiny_vae(path: Path, seed: int = 0) -> Path:
+def make_tiny_vae(path: Path, seed: int = 0, chord_dim: int | None = None) -> Path:
     import torch
 
     from cadenza.models.checkpoint import FORMAT, save_payload
@@ -43,6 +43,8 @@ def make_tiny_vae(path: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     cfg = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=16, n_latent=4, dropout=0.0)
+    if chord_dim is not None:
+        cfg = VAEConfig(**{**cfg.to_dict(), "chord_dim": chord_dim})
     save_payload(path, {"format": FORMAT, "kind": "vae", "config": cfg.to_dict(), "styles": [],
                         "meta": {"name": "vae", "family": "vae"},
                         "state_dict": MelodyVAE(cfg).state_dict()})

@@ -163,3 +163,51 @@ def test_gan_band_goes_through_the_instrumentation_path(composer: Composer, styl
     assert score.track("lead").program == STYLES[style].programs["lead"]
     assert all(n.start < score.length_ticks for t in score.tracks for n in t.notes)
     assert composer.compose(r).midi == comp.midi
+
+
+def test_the_vae_writes_its_line_over_the_clips_chord_plan(composer: Composer,
+                                                           tmp_path: Path) -> None:
+    from conftest import make_tiny_vae
+
+    from cadenza.models.registry import ModelRegistry
+
+    for style in ("jazz", "blues", "folk"):
+        def clip(model: str, c: Composer = composer, style: str = style):  # type: ignore[no-untyped-def]
+            return c.compose(c.resolve(ComposeRequest(style=style, bars=8, seed=3,
+                                                      model=model))).score
+
+        vae, lstm = clip("vae"), clip("lstm")
+        # the plan the lstm plays over (the chord model's, for jazz and blues) is the vae's
+        assert vae.chords == lstm.chords and len(vae.chords) >= 4
+    # a vae from before chord conditioning gets chords inferred from its melody instead
+    old = make_tiny_vae(tmp_path / "old" / "model.pt", chord_dim=0)
+    both = Composer(ModelRegistry({"vae": old, "lstm": tmp_path / "none.pt"}))
+    r = both.resolve(ComposeRequest(style="jazz", bars=8, seed=3, model="vae"))
+    assert both.compose(r).score.chords != clip("lstm", style="jazz").chords
+
+
+def test_a_form_asked_for_shapes_the_clip_and_survives_a_reroll(composer: Composer) -> None:
+    r = composer.resolve(ComposeRequest(style="folk", bars=16, seed=4, form="AABA"))
+    assert (r.form, r.form_given) == ("aaba", True)
+    assert [(s, n, letter) for s, n, letter in r.sections] == [
+        (0, 4, "A"), (4, 4, "A"), (8, 4, "B"), (12, 4, "A")]
+    score = composer.compose(r).score
+    bar = score.bar_ticks
+
+    def changes(first_bar: int) -> list[str]:
+        """The chord sounding on each beat of the 4-bar section starting at ``first_bar``."""
+        beats = [first_bar * bar + i * score.beat_ticks for i in range(4 * bar //
+                                                                      score.beat_ticks)]
+        return [next(c.chord.name() for c in reversed(score.chords) if c.start <= t)
+                for t in beats]
+
+    # the A sections come back over the same changes: the form is heard in the harmony too
+    assert changes(0) == changes(4) == changes(12) != changes(8)
+    again = r.with_seed(5)
+    assert (again.form, again.form_given) == ("aaba", True)
+    left = composer.resolve(ComposeRequest(style="folk", bars=16, seed=4))
+    assert not left.form_given and left.form  # the style's usual form
+    with pytest.raises(UserError, match="form aaba needs a number of bars divisible by 4"):
+        composer.resolve(ComposeRequest(style="folk", bars=10, form="aaba"))
+    with pytest.raises(UserError, match="form"):
+        composer.resolve(ComposeRequest(style="folk", bars=8, form="a-b"))

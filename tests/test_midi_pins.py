@@ -17,6 +17,9 @@ from cadenza.service import Composer, ComposeRequest
 # classical, firmer blue notes: cadenza.styles); jazz samples as before.
 # The folk pin moved 2026-12-07: a strum sweeps its voices in 1/8 beat whatever their number
 # (a 3-voice chord's voices now start 0, 3, 6 ticks apart instead of 0, 2, 4; notes unchanged).
+# The vae pin (and the blend pin below) moved 2026-12-07: the VAE's encoder and decoder read the
+# chord under each step (more input weights drawn at random for the tiny model) and the vae composes
+# over the clip's chord plan instead of chords inferred from its line.
 TINY_PINS = {
     ("lstm", "jazz", 4, 7):
         "b197fb128920731f89fd79efc1d203e61e0e60c7d1641dc77d9a39b16c458dd6",
@@ -25,7 +28,7 @@ TINY_PINS = {
     ("gru", "blues", 4, 11):
         "4e82f802eaec1f8bf69f5072db6ec129aef9a9b27b9f29b7dd10da87664fedd1",
     ("vae", "classical", 4, 5):
-        "3eaa44e3a6265e88237c147d926e6a224f60ccd584c4062e67918327376b9e19",
+        "23942254063bea441c65d793e35448e5500b5880c417c1113b04aa44a5357401",
     ("gan", "ragtime", 4, 2):
         "da80e105a1deaf353165acdff637404472188c1fd7c0d409b7bf47370c8a44a4",
 }
@@ -65,7 +68,7 @@ DERIVED_PINS = {
     "vary":
         "b8981219a630f5e44f90f24f7f29bc1d0de3c65802beee1e3e478d78231d92f2",
     "blend":
-        "d795733d2f9951414374b609dd2bf1b7b717a6e446f8705b6d8a8f4c448d928c",
+        "959e8839e8e27df4ef0a95ace03de9140cfaec9a60f369428e8f9681dbbd27e7",
 }
 
 

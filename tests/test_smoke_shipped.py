@@ -44,3 +44,15 @@ def test_every_shipped_checkpoint_is_small_loadable_and_documented() -> None:
         assert (path.parent / "card.md").exists(), f"{name} has no model card"
         loaded = registry.get(name)
         assert loaded.sha256 and loaded.kind in ("rnn", "vae", "gan")
+
+
+def test_no_shipped_weights_learned_from_the_non_commercial_joplin_edition() -> None:
+    """Issue 9: the CC BY-NC-SA Joplin set is for evaluation (or ``--include-nc``) only."""
+    from cadenza.models.training.train_chords import HARMONY_DIR
+
+    paths = [*SHIPPED_DIR.glob("*/model.pt"), HARMONY_DIR / "model.pt"]
+    assert len(paths) >= 6
+    for path in paths:
+        meta = read_payload(path)["meta"]
+        assert "--include-nc" not in meta.get("command", ""), path
+        assert "joplin-nc" not in meta.get("sources", []), path

@@ -127,7 +127,7 @@ def test_train_cli_refuses_init_from_for_other_families_and_missing_files(
     from cadenza.cli import main
 
     missing = str(tmp_path / "x.pt")
-    for model, message in (("vae", "error: --init-from starts a sequence model"),
+    for model, message in (("gan", "error: --init-from starts a sequence model"),
                            ("rnn", "error: --init-from checkpoint not found")):
         assert main(["train", "--model", model, "--init-from", missing, "--out",
                      str(tmp_path)]) == 2

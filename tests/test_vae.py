@@ -12,14 +12,20 @@ import torch
 from cadenza.models.vae import MelodyVAE, VAEConfig, reconstruction_accuracy, slerp
 from cadenza.music.score import Note
 from cadenza.music.steps import (
+    CHORD_FEATURES,
     HOLD,
     N_CLASSES,
     REST,
     SEG_STEPS,
+    STEP_TICKS,
+    chords_to_steps,
     notes_to_steps,
     steps_to_notes,
+    transpose_chord_steps,
+    window_starts,
     windows,
 )
+from cadenza.music.theory import Chord
 
 TINY = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=16, n_latent=4, dropout=0.0)
 
@@ -114,11 +120,13 @@ def test_augment_transposes_each_window_whole_within_the_pitch_range() -> None:
     silent = [REST] + [HOLD] * 31
     batch = np.array([mid, bottom, top, full, silent] * 40, dtype=np.int64)
     before = batch.copy()
-    out = _augment(batch, np.random.default_rng(0))
+    chords = np.zeros((len(batch), SEG_STEPS, CHORD_FEATURES), dtype=bool)
+    chords[:, :16] = chords_to_steps([(0, Chord(0, "maj"))], 16)  # C for a bar, then none
+    out, feats = _augment(batch, chords, np.random.default_rng(0))
     assert np.array_equal(batch, before)  # the input batch is not changed
     assert out.shape == batch.shape and out.dtype == batch.dtype
     shifts = []
-    for w_in, w_out in zip(batch, out, strict=True):
+    for w_in, w_out, f in zip(batch, out, feats, strict=True):
         notes = w_in >= 2
         assert np.array_equal(w_out[~notes], w_in[~notes])  # REST and HOLD stay in place
         assert (w_out[notes] >= 2).all()  # no note turns into REST/HOLD
@@ -126,6 +134,8 @@ def test_augment_transposes_each_window_whole_within_the_pitch_range() -> None:
         k = set((w_out[notes] - w_in[notes]).tolist()) or {0}
         assert len(k) == 1  # one shift per window: intervals kept
         shifts.append(k.pop())
+        c_major = Chord(shifts[-1] % 12, "maj")  # the chords move with the notes
+        assert np.array_equal(f[:16], chords_to_steps([(0, c_major)], 16)) and not f[16:].any()
     assert all(-6 <= k <= 6 for k in shifts)
     kinds = ["mid", "bottom", "top", "full", "silent"]
     by_kind = {name: shifts[i::5] for i, name in enumerate(kinds)}
@@ -133,3 +143,101 @@ def test_augment_transposes_each_window_whole_within_the_pitch_range() -> None:
     assert all(k <= 0 for k in by_kind["top"]) and any(k < 0 for k in by_kind["top"])
     assert by_kind["full"] == [0] * 40 and by_kind["silent"] == [0] * 40
     assert min(by_kind["mid"]) < 0 < max(by_kind["mid"])  # windows really move, both ways
+
+
+
+# ---------------------------------------------------------------- chords under the steps
+
+
+def test_chords_to_steps_marks_pitch_classes_and_root_per_step() -> None:
+    g7, am = Chord.parse("G7"), Chord.parse("Am")
+    feats = chords_to_steps([(0, g7), (4 * STEP_TICKS, None), (6 * STEP_TICKS, am)], 8)
+    assert feats.shape == (8, CHORD_FEATURES) and feats.dtype == np.float32
+    assert np.flatnonzero(feats[0]).tolist() == [2, 5, 7, 11, 12 + 7]  # G B D F, root G
+    assert (feats[:4] == feats[0]).all() and not feats[4:6].any()  # NC: nothing sounds
+    assert np.flatnonzero(feats[7]).tolist() == [0, 4, 9, 12 + 9]
+    # from the middle of a piece: the chord sounding there, whenever it started
+    assert np.array_equal(chords_to_steps([(0, g7)], 2, offset=96), feats[:2])
+    up = transpose_chord_steps(feats, 2)  # G7 -> A7, Am -> Bm
+    assert np.flatnonzero(up[0]).tolist() == [1, 4, 7, 9, 12 + 9]
+    assert np.array_equal(transpose_chord_steps(up, -2), feats)
+
+
+def test_window_starts_are_the_windows_own() -> None:
+    notes = [Note(i * 6, 6, 60 + i % 5, 88) for i in range(40)]
+    for ticks in (0, 95, 96, 240, 241):
+        assert len(window_starts(ticks)) == len(windows(notes, ticks))
+    assert list(window_starts(240)) == [0, 16, 32, 48]
+
+
+def test_a_chord_conditioned_decoder_follows_its_chords_and_an_old_one_has_none() -> None:
+    torch.manual_seed(0)
+    m = MelodyVAE(TINY).eval()
+    assert TINY.chord_dim == CHORD_FEATURES
+    z = torch.randn(1, TINY.n_latent) * 3
+    c = torch.from_numpy(chords_to_steps([(0, Chord.parse("C"))], SEG_STEPS))[None]
+    f = torch.from_numpy(chords_to_steps([(0, Chord.parse("F#7"))], SEG_STEPS))[None]
+    x = torch.randint(2, N_CLASSES, (1, SEG_STEPS))
+    assert not torch.allclose(m.decode_logits(z, x, chords=c), m.decode_logits(z, x, chords=f))
+    # no chords given: the decoder reads "no chord" (zeros)
+    assert torch.equal(m.decode_logits(z, x), m.decode_logits(z, x, chords=torch.zeros_like(c)))
+    old = MelodyVAE(VAEConfig(**{**TINY.to_dict(), "chord_dim": 0})).eval()
+    assert old.decode(z, chords=c).shape == (1, SEG_STEPS)  # chords are ignored
+
+
+def test_checkpoints_from_before_chords_load_without_them(tmp_path: Path) -> None:
+    from cadenza.models.checkpoint import FORMAT, save_payload
+    from cadenza.models.families import load
+
+    d = {**TINY.to_dict(), "chord_dim": 0}
+    m = MelodyVAE(VAEConfig(**d))
+    del d["chord_dim"]  # as written before the field existed
+    path = tmp_path / "vae" / "model.pt"
+    save_payload(path, {"format": FORMAT, "kind": "vae", "config": d, "styles": [],
+                        "meta": {"name": "vae"}, "state_dict": m.state_dict()})
+    assert load(path, torch.device("cpu")).model.config.chord_dim == 0
+
+
+def test_warm_start_from_a_chordless_vae_decodes_as_it_did(tmp_path: Path) -> None:
+    from cadenza.models.checkpoint import FORMAT, save_payload
+    from cadenza.models.errors import ModelError
+    from cadenza.models.training.train_vae import warm_start
+
+    cfg = VAEConfig(**{**TINY.to_dict(), "styles": ("folk",), "chord_dim": 0})
+    torch.manual_seed(3)
+    old = MelodyVAE(cfg).eval()
+    path = tmp_path / "old.pt"
+    save_payload(path, {"format": FORMAT, "kind": "vae", "config": cfg.to_dict(),
+                        "styles": ["folk"], "meta": {}, "state_dict": old.state_dict()})
+    new = MelodyVAE(VAEConfig(**{**cfg.to_dict(), "chord_dim": CHORD_FEATURES}))
+    warm_start(new, path)
+    new.eval()
+    x = torch.randint(2, N_CLASSES, (2, SEG_STEPS))
+    z = torch.randn(2, TINY.n_latent)
+    chords = torch.rand(2, SEG_STEPS, CHORD_FEATURES)  # any chords: their weights start at 0
+    assert torch.allclose(new.decode_logits(z, x, chords=chords), old.decode_logits(z, x),
+                          atol=1e-6)
+    other = MelodyVAE(VAEConfig(**{**cfg.to_dict(), "styles": ("jazz",)}))
+    with pytest.raises(ModelError, match="learned the styles"):
+        warm_start(other, path)
+    wider = MelodyVAE(VAEConfig(**{**cfg.to_dict(), "dec_hidden": 32}))
+    with pytest.raises(ModelError, match="z_to_state"):
+        warm_start(wider, path)
+
+
+def test_training_windows_carry_the_chords_under_them() -> None:
+    from cadenza.models.training.corpus import Piece
+    from cadenza.models.training.train_vae import piece_windows
+    from cadenza.music.theory import Key
+
+    notes = tuple((i * 6, 6, 60 + (i % 7)) for i in range(64))  # 8 bars of eighths
+    chords = ((0, "C"), (48, "NC"), (96, "G7"), (150, "not a chord"))  # bars are 48 ticks
+    w = piece_windows([Piece(f"t{i}.mid", "folk", (4, 4), Key(0), 8, notes, chords)
+                       for i in range(4)])
+    assert w.train_chords.shape == (len(w.train), SEG_STEPS, CHORD_FEATURES)
+    assert w.held_chords.shape == (len(w.held), SEG_STEPS, CHORD_FEATURES)
+    first, second, third = w.train_chords[:3]  # windows hop one bar
+    assert np.array_equal(first[:16], chords_to_steps([(0, Chord.parse("C"))], 16))
+    assert not first[16:].any()  # bar 2: no chord
+    assert not second[:16].any() and second[16:, 12 + 7].all()  # bar 3: G7
+    assert third[:18, 12 + 7].all() and not third[18:].any()  # a name that does not parse

@@ -9,6 +9,10 @@ Layout of one step's class (``N_CLASSES`` = 2 + number of pitches):
 A segment is ``SEG_STEPS`` = 32 sixteenths (two 4/4 bars). Melodies are on the GRID (12 ticks per
 quarter): onsets snap to the nearest sixteenth (3 ticks), so triplets are approximated. Pitches
 outside [PITCH_LO, PITCH_HI] are folded in by octaves.
+
+Chords beside the steps (``chords_to_steps``): ``CHORD_FEATURES`` = 24 numbers per step, the
+pitch classes of the chord sounding at the step (C = 0 .. B = 11) as 0/1, then its root one-hot;
+all zero where no chord sounds.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cadenza.music.score import Note
-from cadenza.music.theory import fold_pitch
+from cadenza.music.theory import Chord, fold_pitch
 
 STEP_TICKS = 3  # a sixteenth at GRID = 12
 SEG_STEPS = 32
@@ -26,6 +30,7 @@ PITCH_LO, PITCH_HI = 36, 96
 N_PITCHES = PITCH_HI - PITCH_LO + 1
 REST, HOLD = 0, 1
 N_CLASSES = 2 + N_PITCHES
+CHORD_FEATURES = 24  # per step: the chord's pitch classes (12), then its root (12, one-hot)
 
 
 def notes_to_steps(notes: Sequence[Note], n_steps: int, offset: int = 0) -> np.ndarray:
@@ -45,7 +50,7 @@ def notes_to_steps(notes: Sequence[Note], n_steps: int, offset: int = 0) -> np.n
         nxt = onsets[i + 1] if i + 1 < len(onsets) else n_steps
         if end_step[s] < nxt:
             out[end_step[s]] = REST  # the note ends before the next one starts
-    if not onsets or onsets[0] > 0:
+    if n_steps and (not onsets or onsets[0] > 0):
         out[0] = REST  # silence before the first note is explicit
     return out
 
@@ -67,15 +72,42 @@ def steps_to_notes(steps: Sequence[int], offset: int = 0, velocity: int = 88) ->
     return notes
 
 
+def chords_to_steps(chords: Sequence[tuple[int, Chord | None]], n_steps: int,
+                    offset: int = 0) -> np.ndarray:
+    """(n_steps, CHORD_FEATURES) float32: the chord sounding at each step of
+    [offset, offset + n_steps * STEP_TICKS), from changes (tick, chord or None for no chord)."""
+    out = np.zeros((n_steps, CHORD_FEATURES), dtype=np.float32)
+    changes = sorted(chords, key=lambda c: c[0])
+    ticks = offset + np.arange(n_steps) * STEP_TICKS
+    for i, (t, chord) in enumerate(changes):
+        if chord is None:
+            continue
+        stop = changes[i + 1][0] if i + 1 < len(changes) else None
+        on = (ticks >= t) if stop is None else (ticks >= t) & (ticks < stop)
+        out[np.ix_(on, [*chord.pitch_classes, 12 + chord.root])] = 1.0
+    return out
+
+
+def transpose_chord_steps(feats: np.ndarray, semitones: int) -> np.ndarray:
+    """Chord features (..., CHORD_FEATURES) moved by ``semitones``."""
+    return np.concatenate([np.roll(feats[..., :12], semitones, axis=-1),
+                           np.roll(feats[..., 12:], semitones, axis=-1)], axis=-1)
+
+
+def window_starts(total_ticks: int, hop_steps: int = 16) -> range:
+    """First steps of the SEG_STEPS windows of a line ``total_ticks`` long, ``hop_steps`` apart
+    (one 4/4 bar by default): ``windows`` and the chords beside them use the same ones."""
+    n = total_ticks // STEP_TICKS
+    return range(0, n - SEG_STEPS + 1, hop_steps) if n >= SEG_STEPS else range(0)
+
+
 def windows(notes: Sequence[Note], total_ticks: int, hop_steps: int = 16) -> list[np.ndarray]:
     """Every SEG_STEPS window of a melody, hopping by ``hop_steps`` (one 4/4 bar by default)."""
     n = total_ticks // STEP_TICKS
     steps = notes_to_steps(notes, n)
     out = []
-    for s in range(0, max(0, n - SEG_STEPS) + 1, hop_steps):
+    for s in window_starts(total_ticks, hop_steps):
         w = steps[s : s + SEG_STEPS].copy()
-        if len(w) < SEG_STEPS:
-            break
         if w[0] == HOLD:
             # a note sounding from before the window: restate it so the window stands alone
             prev = [c for c in steps[:s][::-1] if c != HOLD]

@@ -153,6 +153,7 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
     cfg = payload.get("config") or {}
     held = meta.get("heldout") or {}
     data = meta.get("data") or {}
+    chords = cfg.get("chord_dim", 0)
     lines = [
         f"# Model card: {meta.get('name', ckpt.parent.name)}",
         "",
@@ -161,9 +162,12 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         f"{cfg.get('n_latent')}-dimensional latent code; an LSTM decoder rebuilds the melody "
         "from it. Cadenza uses it for `/seed blend` (spherical interpolation between two seeds' "
         "codes) and as the `vae` model of `/compose` (a slow random walk through the prior, "
-        "chords inferred from the melody). It is a conditional VAE: a style embedding joins the "
-        "encoder's and decoder's inputs, so a code from the prior decodes in the style asked "
-        "for, and sections that come back (AABA) decode again from the code they had.",
+        + ("over the clip's chord plan: the decoder reads the chord sounding at every step, its "
+           "pitch classes and root, so the chord model's ii-V and 12-bar changes reach the VAE's "
+           "jazz and blues" if chords else "chords inferred from the melody")
+        + "). It is a conditional VAE: a style embedding joins the encoder's and decoder's "
+        "inputs, so a code from the prior decodes in the style asked for, and sections that "
+        "come back (AABA) decode again from the code they had.",
         "",
         *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`"),
         "## Held-out reconstruction",
@@ -185,7 +189,8 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         "",
         f"{meta.get('train_windows', 0):,} two-bar training windows (hop one bar) from the "
         "training melodies of every style (drawn style-balanced: windows ** 0.5), transposed "
-        "at random by up to 6 semitones:",
+        "at random by up to 6 semitones"
+        + (f", each with the chords under it ({meta.get('chords')})" if chords else "") + ":",
         "",
         "| style | windows |",
         "|---|---:|",
@@ -193,7 +198,9 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
     for s, d in data.items():
         lines.append(f"| {s} | {d.get('windows', 0):,} |")
     lines += ["", CREDITS, "", "## Limits", "",
-              "- Sixteenth-note grid: triplets are approximated; blends are written in 4/4.",
+              "- Sixteenth-note grid: triplets are approximated; blends are written in 4/4"
+              + (" and decoded over no chord (a seed's chords are not read)." if chords
+                 else "."),
               "- Two-bar phrases: longer structure comes from the interpolation path, not the "
               "model."]
     return "\n".join(lines) + "\n"
@@ -242,7 +249,9 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
             lines.append(f"| {s} | {count} |")
     credits = note.get("credits") or []
     if credits:
-        lines += ["", "Sources and licences:", "", *(f"- {c}" for c in credits)]
+        lines += ["", "Sources and licences:", "", *(f"- {c}" for c in credits),
+                  "", "The CC BY-NC-SA 4.0 Joplin edition (Craig Stuart Sapp) is used for "
+                  "evaluation only: these weights never saw it."]
     if note.get("skipped"):
         lines += ["", "Left out: " + ", ".join(f"{k}: {v}" for k, v in
                                                sorted(note["skipped"].items()))]
