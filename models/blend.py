@@ -34,16 +34,36 @@ def _style_ids(model: MelodyVAE, style: str | None, device: torch.device) -> tor
     return torch.tensor([model.config.style_index(style)], dtype=torch.long, device=device)
 
 
+def window_chords(chords: Sequence[tuple[int, Chord | None]], offset: int = 0
+                  ) -> list[tuple[int, Chord | None]]:
+    """Chord changes (tick, chord) over the two bars from ``offset``, in ticks from there:
+    first the chord sounding at ``offset`` (None: none), then the changes inside."""
+    sounding: Chord | None = None
+    inside = []
+    for t, c in sorted(chords, key=lambda tc: tc[0]):
+        if t <= offset:
+            sounding = c
+        elif t < offset + SEG_TICKS:
+            inside.append((t - offset, c))
+    return [(0, sounding), *inside]
+
+
 def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False,
                  style: str | None = None) -> np.ndarray:
-    """Posterior mean of the motif's first (or last) two 4/4 bars."""
+    """Posterior mean of the motif's first (or last) two 4/4 bars (read with their chords by
+    a VAE whose encoder reads chords)."""
     total = motif.bars * motif.bar_ticks
     offset = max(0, total - SEG_TICKS) if from_end else 0
     steps = notes_to_steps(motif.notes, SEG_STEPS, offset=offset)
     model = _model(loaded)
+    chords = None
+    if model.config.chord_dim and model.config.encoder_chords:
+        chords = torch.from_numpy(chords_to_steps(window_chords(motif.chords, offset),
+                                                  SEG_STEPS))[None]
     with loaded.lock, torch.no_grad():
         mu, _ = model.encode(torch.from_numpy(steps)[None].to(loaded.device),
-                             _style_ids(model, style, loaded.device))
+                             _style_ids(model, style, loaded.device),
+                             None if chords is None else chords.to(loaded.device))
     return mu[0].cpu().numpy()
 
 
@@ -77,7 +97,10 @@ def blend_melody(loaded: Loaded, a: Motif, b: Motif, bars: int, temperature: flo
                  seed: int, style: str | None = None) -> list[Note]:
     """``bars`` 4/4 bars morphing from A's opening to B's opening: two-bar segments decoded from
     points spaced evenly on the great circle between their codes. The first and last segments
-    are decoded greedily so they stay recognisable; the ones between are sampled gently."""
+    are decoded greedily so they stay recognisable; the ones between are sampled gently. A
+    chord-conditioned VAE decodes the first half of the segments over A's opening chords and
+    the rest over B's (a code read with its chords is decoded over them: without, the shipped
+    VAE's blends ended no nearer A than an unrelated phrase)."""
     if b.key.tonic != a.key.tonic:
         shift = (a.key.tonic - b.key.tonic) % 12
         b = b.transpose(shift - 12 if shift > 6 else shift)
@@ -86,8 +109,13 @@ def blend_melody(loaded: Loaded, a: Motif, b: Motif, bars: int, temperature: flo
     zs = np.stack([slerp(za, zb, i / (k - 1)) if k > 1 else za for i in range(k)])
     temps = [0.0 if i in (0, k - 1) else 0.5 * temperature for i in range(k)]
     end = bars * GRID * 4
+    chords = None
+    if follows_chords(loaded):
+        ca, cb = window_chords(a.chords), window_chords(b.chords)
+        chords = [(i * SEG_TICKS + t, c) for i in range(k)
+                  for t, c in (ca if 2 * i < k else cb)]
     return [Note(n.start, min(n.duration, end - n.start), n.pitch, n.velocity)
-            for n in _decode(loaded, zs, temps, seed, style) if n.start < end]
+            for n in _decode(loaded, zs, temps, seed, style, chords) if n.start < end]
 
 
 def _to_tonic(key: Key, notes: Sequence[Note]) -> int:

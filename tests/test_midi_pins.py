@@ -20,6 +20,7 @@ from cadenza.service import Composer, ComposeRequest
 # The vae pin (and the blend pin below) moved 2026-12-07: the VAE's encoder and decoder read the
 # chord under each step (more input weights drawn at random for the tiny model) and the vae composes
 # over the clip's chord plan instead of chords inferred from its line.
+# The blend pin moved once more the same day: blends read their seeds' chords.
 TINY_PINS = {
     ("lstm", "jazz", 4, 7):
         "b197fb128920731f89fd79efc1d203e61e0e60c7d1641dc77d9a39b16c458dd6",
@@ -68,7 +69,7 @@ DERIVED_PINS = {
     "vary":
         "b8981219a630f5e44f90f24f7f29bc1d0de3c65802beee1e3e478d78231d92f2",
     "blend":
-        "959e8839e8e27df4ef0a95ace03de9140cfaec9a60f369428e8f9681dbbd27e7",
+        "6d1a819c4ee430d85270045a534538a321f7e88985ae0461eae5ae241f4bef96",
 }
 
 

@@ -241,3 +241,13 @@ def test_training_windows_carry_the_chords_under_them() -> None:
     assert not first[16:].any()  # bar 2: no chord
     assert not second[:16].any() and second[16:, 12 + 7].all()  # bar 3: G7
     assert third[:18, 12 + 7].all() and not third[18:].any()  # a name that does not parse
+
+
+def test_window_chords_start_with_the_chord_sounding_at_the_window() -> None:
+    from cadenza.models.blend import window_chords
+
+    c, f, g7 = Chord.parse("C"), Chord.parse("F"), Chord.parse("G7")
+    changes = [(48, f), (0, c), (100, g7), (200, c)]  # in any order
+    assert window_chords(changes) == [(0, c), (48, f)]  # two bars: 96 ticks
+    assert window_chords(changes, 60) == [(0, f), (40, g7)]
+    assert window_chords([(30, g7)]) == [(0, None), (30, g7)]
