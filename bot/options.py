@@ -449,7 +449,7 @@ def _motif_hint(seed: Any) -> None:
     try:
         float(seed.strip())  # a number, whole or not, gets the usual checks
     except ValueError:
-        name = seed.strip()[:40]
+        name = " ".join(seed.split())[:40]  # one line: a pasted newline stays out of it
         quoted = f'"{name}"' if " " in name else name
         raise UserError(f"seed: is the random seed, a whole number; to build on the shared seed "
                         f"“{name}”, use motif:{quoted}") from None

@@ -429,3 +429,10 @@ def test_cli_compose_under_a_file_is_a_one_line_error(
     assert res.returncode == 2
     assert res.stderr == (f"error: output folder {tmp_path / 'f'} is a file: choose another "
                           "with --output\n")
+
+
+def test_a_seed_with_a_newline_gets_a_one_line_message() -> None:
+    """Found by the options fuzz test: seed "0\n0" put the newline into the message."""
+    with pytest.raises(UserError) as e:
+        parse_options("compose", {"seed": "0\n0"})
+    assert "\n" not in str(e.value) and 'use motif:"0 0"' in str(e.value)
