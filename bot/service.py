@@ -493,12 +493,10 @@ class Composer:
         if motif is not None:
             raise UserError("the vae model continues no seeds: use /seed blend, or model lstm")
         bar_ticks = bar_ticks_of(r.meter)
-        over = follows_chords(loaded)
         notes = vae_prior_melody(loaded, r.total_bars * bar_ticks, key, r.temperature,
                                  int(rng.integers(2**63)), style=r.style,
-                                 sections=r.sections, bar_ticks=bar_ticks,
-                                 chords=plan if over else None)
-        if over:
+                                 sections=r.sections, bar_ticks=bar_ticks, chords=plan)
+        if follows_chords(loaded):
             return tuple(notes), plan
         return tuple(notes), harmonize_melody([(n.start, n.end, n.pitch) for n in notes], key,
                                               bar_ticks, r.total_bars)

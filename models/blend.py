@@ -58,8 +58,7 @@ def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False,
     model = _model(loaded)
     chords = None
     if model.config.chord_dim and model.config.encoder_chords:
-        chords = torch.from_numpy(chords_to_steps(window_chords(motif.chords, offset),
-                                                  SEG_STEPS))[None]
+        chords = torch.from_numpy(chords_to_steps(motif.chords, SEG_STEPS, offset=offset))[None]
     with loaded.lock, torch.no_grad():
         mu, _ = model.encode(torch.from_numpy(steps)[None].to(loaded.device),
                              _style_ids(model, style, loaded.device),
@@ -159,17 +158,17 @@ def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: fl
                 temps[i] = 0.3 * temperature
             else:
                 first_at[place] = i
+    codes = np.stack(zs)
     if chords is not None and follows_chords(loaded):
         # a code from the prior carries a line in a key of its own (training transposed the
         # windows at random): a greedy sketch over no chord finds it, the plan is moved there
         # for decoding, and line and plan come back to the key together, so they still agree
-        shift = _to_tonic(key, _decode(loaded, np.stack(zs), [0.0] * k, seed, style))
+        shift = _to_tonic(key, _decode(loaded, codes, [0.0] * k, seed, style))
         moved = [(t, c.transpose(-shift) if c is not None else None) for t, c in chords]
-        notes = [Note(n.start, n.duration, n.pitch + shift, n.velocity)
-                 for n in _decode(loaded, np.stack(zs), temps, seed, style, moved)]
+        notes = _decode(loaded, codes, temps, seed, style, moved)
     else:
-        notes = _decode(loaded, np.stack(zs), temps, seed, style)
+        notes = _decode(loaded, codes, temps, seed, style)
         shift = _to_tonic(key, notes)
-        notes = [Note(n.start, n.duration, n.pitch + shift, n.velocity) for n in notes]
+    notes = [Note(n.start, n.duration, n.pitch + shift, n.velocity) for n in notes]
     return [Note(n.start, min(n.duration, total_ticks - n.start), n.pitch, n.velocity)
             for n in notes if n.start < total_ticks]

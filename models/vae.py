@@ -15,8 +15,8 @@ It is chord-conditioned when ``config.chord_dim`` is set: the decoder (and, with
 ``encoder_chords``, the encoder) reads beside each step's input the chord sounding at that
 step (``cadenza.music.steps.chords_to_steps``: pitch classes and root), so a melody drawn from
 the prior follows a given chord plan, the chord model's ii-V and 12-bar changes included.
-All-zero features mean "no chord" (blends of two seeds decode so; training drops a share of
-windows' chords to teach it). Checkpoints from before it have none.
+All-zero features mean "no chord" (training drops a share of windows' chords to teach it;
+blends read their seeds' chords). Checkpoints from before it have none.
 """
 
 from __future__ import annotations

@@ -166,8 +166,9 @@ def load_dataset(path: Path) -> GANData:
 def onset_grid(rolls: np.ndarray, style_ids: np.ndarray, styles: tuple[str, ...],
                min_share: float = 0.01, chunk: int = 256) -> dict[str, list[list[int]]]:
     """Per style, per track: the steps within a beat on which at least ``min_share`` of the
-    track's notes start in these phrase rolls (bool or bit-packed), for ``GANConfig.onset_grid``.
-    A track with no notes in a style gets every step (its onsets are left alone)."""
+    track's attacks (``cadenza.music.roll.onset_counts``) fall in these phrase rolls (bool or
+    bit-packed), for ``GANConfig.onset_grid``. A track with no notes in a style gets every step
+    (its onsets are left alone)."""
     grid: dict[str, list[list[int]]] = {}
     for sid, style in enumerate(styles):
         idx = np.nonzero(np.asarray(style_ids) == sid)[0]

@@ -50,7 +50,7 @@ class VAEOptions:
     beta_warmup: float = 0.3  # fraction of training over which beta ramps from 0
     eval_every: int = 500
     seed: int = 1234
-    chord_dropout: float = 0.15  # windows trained without their chords (blends decode so)
+    chord_dropout: float = 0.15  # windows trained without their chords (lines with none)
     init_from: Path | None = None  # start from this checkpoint's weights (chord inputs at 0)
     config: VAEConfig = field(default_factory=VAEConfig)
     command: str = field(default_factory=lambda: " ".join(sys.argv))

@@ -162,8 +162,9 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         f"{cfg.get('n_latent')}-dimensional latent code; an LSTM decoder rebuilds the melody "
         "from it. Cadenza uses it for `/seed blend` (spherical interpolation between two seeds' "
         "codes) and as the `vae` model of `/compose` (a slow random walk through the prior, "
-        + ("over the clip's chord plan: the decoder reads the chord sounding at every step, its "
-           "pitch classes and root, so the chord model's ii-V and 12-bar changes reach the VAE's "
+        + ("over the clip's chord plan: the decoder (and, where the config says "
+           "encoder_chords, the encoder) reads the chord sounding at every step, its pitch "
+           "classes and root, so the chord model's ii-V and 12-bar changes reach the VAE's "
            "jazz and blues" if chords else "chords inferred from the melody")
         + "). It is a conditional VAE: a style embedding joins the encoder's and decoder's "
         "inputs, so a code from the prior decodes in the style asked for, and sections that "
@@ -199,7 +200,7 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
         lines.append(f"| {s} | {d.get('windows', 0):,} |")
     lines += ["", CREDITS, "", "## Limits", "",
               "- Sixteenth-note grid: triplets are approximated; blends are written in 4/4"
-              + (" and decoded over no chord (a seed's chords are not read)." if chords
+              + (" and decoded over the seeds' opening chords (A's, then B's)." if chords
                  else "."),
               "- Two-bar phrases: longer structure comes from the interpolation path, not the "
               "model."]
