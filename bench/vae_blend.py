@@ -19,7 +19,6 @@ from cadenza.models.blend import blend_melody, window_chords
 from cadenza.models.registry import ModelRegistry
 from cadenza.models.training.corpus import load_corpus
 from cadenza.models.training.dataset import is_heldout
-from cadenza.models.training.train_vae import piece_chords
 from cadenza.music.motif import Motif
 from cadenza.music.score import Note
 from cadenza.music.steps import (
@@ -46,7 +45,7 @@ def main() -> None:
         if is_heldout(p.source) and p.meter == (4, 4):
             notes = [Note(s, d, pitch) for s, d, pitch in p.notes]
             total = p.bars * p.bar_ticks
-            chords = piece_chords(p)
+            chords = p.chord_changes()
             phrases += [(w, window_chords(chords, s * STEP_TICKS), p.style) for w, s in
                         zip(windows(notes, total), window_starts(total), strict=True)
                         if (w >= 2).sum() >= 6]

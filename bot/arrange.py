@@ -143,6 +143,12 @@ def _strum(ctx: Ctx, voicing: list[int], t: int, dur: int, vel: int, up: bool) -
                     for p in sorted(voicing, reverse=up)], up)
 
 
+def _ring_to(ctx: Ctx, spans: list[tuple[int, int, Chord]], i: int) -> int:
+    """Where a chord of the last bar stops ringing: the next chord, or the clip's end for the
+    last one (a last bar may turn around: I for half the bar, then V7)."""
+    return spans[i + 1][0] if i + 1 < len(spans) else ctx.end
+
+
 def comp_part(ctx: Ctx) -> list[Note]:
     style = ctx.spec.name
     lo, hi = COMP_RANGE.get(style, (52, 72))
@@ -152,15 +158,16 @@ def comp_part(ctx: Ctx) -> list[Note]:
         lo = min(lo, hi - 14)
     out: list[Note] = []
     prev: list[int] | None = None
-    for s, e, chord in ctx.spans():
+    spans = ctx.spans()
+    for i, (s, e, chord) in enumerate(spans):
         last_bar = s >= ctx.end - ctx.bar
         v = lead_voicing(chord, prev, lo, hi, n=4 if style != "celtic" else 3,
                          rootless=style == "jazz")
         if style == "celtic":
             v = sorted({*v, nearest_pitch(chord.root, lo + 4, lo, hi)})
         prev = v
-        if last_bar:
-            out += [Note(s, ctx.end - s, p, ctx.vel(70)) for p in v]
+        if last_bar:  # the ending rings: the last chord to the end, a turnaround's to its next
+            out += [Note(s, _ring_to(ctx, spans, i) - s, p, ctx.vel(70)) for p in v]
             continue
         out += _comp_span(ctx, style, v, s, e)
     return out
@@ -224,8 +231,8 @@ def bass_part(ctx: Ctx) -> list[Note]:
     for i, (s, e, chord) in enumerate(spans):
         nxt_root = spans[i + 1][2].root if i + 1 < len(spans) else ctx.key.tonic
         root = nearest_pitch(chord.root, prev, lo, hi)
-        if s >= ctx.end - ctx.bar:  # ending: one long root
-            out.append(Note(s, ctx.end - s, root, ctx.vel(92)))
+        if s >= ctx.end - ctx.bar:  # ending: long roots, the last to the end
+            out.append(Note(s, _ring_to(ctx, spans, i) - s, root, ctx.vel(92)))
             prev = root
             continue
         fifth = nearest_pitch((chord.root + 7) % 12, root + 4, lo, hi)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 
 from cadenza.errors import UserError
@@ -66,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--styles", help="comma-separated (default: all)")
     e.add_argument("--clips", type=int, default=24, help="clips per model and style")
     e.add_argument("--bars", type=int, default=8)
+    e.add_argument("--form-clips", type=int, default=8,
+                   help="long clips per model and style that measure whether returning "
+                        "sections come back (0: skip)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--data", type=Path,
                    help="the style corpus (default ../shared/style-corpus when present): the "
@@ -145,9 +149,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif args.model == "vae":
         from cadenza.models.training.train_vae import VAEOptions, train_vae
 
-        best = train_vae(_pieces(args), VAEOptions(out=out, steps=args.steps,
-                                                   minutes=args.minutes, seed=args.seed,
-                                                   init_from=args.init_from))
+        skipped: Counter[str] = Counter()
+        best = train_vae(_pieces(args, skipped),
+                         VAEOptions(out=out, steps=args.steps, minutes=args.minutes,
+                                    seed=args.seed, init_from=args.init_from,
+                                    skipped=dict(skipped)))
         summary = f"held-out reconstruction accuracy {best['step_accuracy']:.3f}"
     else:
         meta = _train_gan(args, out)
@@ -170,12 +176,13 @@ def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-unty
         init_from=args.init_from)
 
 
-def _pieces(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _pieces(args: argparse.Namespace,  # type: ignore[no-untyped-def]
+            skipped: Counter[str] | None = None):
     """The same pieces the sequence models learn from (music21's corpus, the style corpus,
-    MIDI folders)."""
+    MIDI folders); style corpus files that do not parse are counted into ``skipped``."""
     from cadenza.models.training.train import gather_pieces
 
-    pieces = gather_pieces(_train_options(args, Path("unused")))
+    pieces = gather_pieces(_train_options(args, Path("unused")), skipped)
     if args.styles:
         pieces = [p for p in pieces if p.style in args.styles.split(",")]
     if not pieces:
@@ -333,6 +340,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         styles=args.styles.split(",") if args.styles else None, clips=args.clips,
         bars=args.bars, seed=args.seed, data=args.data, baseline=not args.no_baseline,
         use_corpus=not args.no_corpus, command=shlex.join(["cadenza", *args.argv]),
-        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        form_clips=args.form_clips, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(report)
     return 0

@@ -31,6 +31,7 @@ from cadenza.music.form import (
     Section,
     bar_features,
     default_form,
+    echo_bars,
     form_for,
     lay_out,
     parse_form,
@@ -469,9 +470,11 @@ class Composer:
             pitch_range = (max(36, mid - 14), min(100, mid + 14))
         idiom = _idiom(spec, key)
         form = (UNKNOWN_FORM,) * r.primer_bars + tuple(bar_features(r.sections, r.bars))
+        echo = (0,) * r.primer_bars + tuple(echo_bars(r.sections, r.bars))
         req = MelodyRequest(style=model_style, meter=r.meter, plan=chord_plan,
                             seed=int(rng.integers(2**63)), temperature=r.temperature,
                             pitch_range=pitch_range, idiom=idiom, primer=primer, form=form,
+                            echo=echo, form_guidance=spec.form_guidance,
                             guidance=spec.style_guidance, stop=current_token())
         try:
             tokens = self._tokens(loaded, req, melody_row)

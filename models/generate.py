@@ -10,7 +10,7 @@ import numpy as np
 
 from cadenza.models.checkpoint import Loaded
 from cadenza.models.errors import ModelError
-from cadenza.models.grammar import ChordPlan, Constraint, SkeletonConstraint
+from cadenza.models.grammar import ECHO_COL, ChordPlan, Constraint, SkeletonConstraint
 from cadenza.models.sample import Row, run
 from cadenza.music.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
 
@@ -41,7 +41,10 @@ class MelodyRequest:
     pitch_range: tuple[int, int] = (55, 88)
     idiom: Idiom = field(default_factory=Idiom)
     form: tuple[tuple[int, int, int, int], ...] | None = None  # per bar (cadenza.music.form)
+    echo: tuple[int, ...] | None = None  # per bar: bars back to its echo (form.echo_bars)
     guidance: float = 0.0  # style guidance weight (cadenza.models.sample), 0 for none
+    # form guidance weight, for a request without style guidance whose form has a return
+    form_guidance: float = 0.0
     # asked between sampling steps; True stops the request (SamplingStopped): a deadline passed
     stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
@@ -117,10 +120,15 @@ def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
         raise ModelError(f"this model does not know the style {request.style!r}")
     constraint = Constraint(vocab, style=request.style, meter=request.meter, plan=request.plan,
                             prefix=list(request.primer) if request.primer else None,
-                            pitch_range=request.pitch_range, form=request.form)
+                            pitch_range=request.pitch_range, form=request.form,
+                            echo=request.echo)
+    guidance, twin = request.guidance, "style"
+    if not guidance and request.form_guidance > 0 and any(request.echo or ()) and \
+            len(loaded.model.config.feature_sizes) > ECHO_COL:
+        guidance, twin = request.form_guidance, "form"
     return Row(constraint, np.random.default_rng(request.seed), request.temperature,
                request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop,
-               guidance=request.guidance)
+               guidance=guidance, twin=twin)
 
 
 def generate_tokens(loaded: Loaded, requests: Sequence[Any],

@@ -10,6 +10,7 @@ tokens it forces (the preamble, chords, a primer) are not sampled at all.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,26 +44,43 @@ from cadenza.music.tokens import (
 # otherwise recall the last pitch across the POS/VEL/DUR tokens between notes, and a blurred
 # memory of it spread probability over the pitch itself (4x the data's repeated notes, see
 # docs/style-classifier.md).
-FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES, "prev_pitch")
+# The echo columns came after it: in a section heard before, the same bar of its earlier
+# statement (``cadenza.music.form.echo_bars``) is the bar's echo, and the model reads where it
+# is and what it played here, so a returning phrase can come back (copied, varied, answered):
+# ``echo_back`` 0 = no echo, k = the echo is k bars back (MAX_REPEAT + 1: further), so REP_k
+# would copy it; ``echo_next`` 0 = no echo, 1 + p = the echo's next onset after the current
+# position is at tick p (at or after tick 0 before the bar's first POS), MAX_BAR_TICKS + 1 =
+# the echo has no onset left; ``echo_pitch`` 0 = no echo or no further note of it at this
+# position, else the pitch (prev_pitch's values) of the echo's n-th note at this position,
+# n = the notes this bar has placed here so far (lead lines hold one note per position).
+# Without them a returning section was told it returns but not what came before: its bars
+# were no more alike their first statement than any other section's (docs/eval).
+FEATURES = ("style", "meter", "chord", "pos", "bars_left", *FORM_FEATURES, "prev_pitch",
+            "echo_back", "echo_next", "echo_pitch")
 MAX_BARS_LEFT = 8  # bars_left feature: 0 = before the first bar, k = min(k, 8) bars to go
 PREV_PITCH_COL = FEATURES.index("prev_pitch")  # 0 = no note yet, else 1 + pitch - PITCH_MIN
+ECHO_COL = FEATURES.index("echo_back")  # the first echo column (form guidance zeroes them)
+ECHO_PITCH_COL = FEATURES.index("echo_pitch")  # values as PREV_PITCH_COL's
+ECHO_NONE_LEFT = MAX_BAR_TICKS + 1  # echo_next: the echo has no onset after this position
 
 FormRows = tuple[tuple[int, int, int, int], ...]  # per bar, from cadenza.music.form.bar_features
 
 
 def feature_sizes(vocab: Vocab) -> tuple[int, ...]:
     return (len(vocab.styles) + 1, len(METERS) + 1, N_CHORD_CLASSES, MAX_BAR_TICKS + 1,
-            MAX_BARS_LEFT + 1, *FORM_FEATURE_SIZES, PITCH_MAX - PITCH_MIN + 2)
+            MAX_BARS_LEFT + 1, *FORM_FEATURE_SIZES, PITCH_MAX - PITCH_MIN + 2,
+            MAX_REPEAT + 2, MAX_BAR_TICKS + 2, PITCH_MAX - PITCH_MIN + 2)
 
 
 class Tracker:
     """Follows tokens and exposes the side features after each one."""
 
     def __init__(self, vocab: Vocab, total_bars: int | None = None,
-                 form: FormRows | None = None) -> None:
+                 form: FormRows | None = None, echo: Sequence[int] | None = None) -> None:
         self.vocab = vocab
         self.total_bars = total_bars
         self.form = form or ()
+        self.echo = tuple(echo or ())  # per bar: bars back to its echo, 0 for none
         self.style = 0  # 0 = unknown, else 1 + style index
         self.meter = 0  # 0 = unknown, else 1 + meter index
         self.bar_ticks = 48
@@ -71,6 +89,12 @@ class Tracker:
         self.pos: int | None = None
         self.prev_pitch = 0  # PREV_PITCH_COL's value
         self.bar_prev: list[int] = []  # per bar: prev_pitch at its end, which a REP_k copies
+        # per bar: its notes as (position, pitch value) in token order, which an echo reads
+        self.bar_notes: list[list[tuple[int, int]]] = []
+        self.at_pos = 0  # notes of this bar at the current position so far
+        self.echo_back = 0
+        self.echo_onsets: list[int] = []  # the echo's onset positions, ascending, distinct
+        self.echo_pitches: dict[int, list[int]] = {}  # the echo's pitch values per position
 
     def feed(self, token: int) -> None:
         v = self.vocab
@@ -84,14 +108,21 @@ class Tracker:
         elif token == BAR:
             self.bar += 1
             self.pos = None
+            self.at_pos = 0
             self.bar_prev.append(self.prev_pitch)
+            self.bar_notes.append([])
+            self._find_echo()
         elif kind == "pos":
             self.pos = v.value(token)
+            self.at_pos = 0
         elif kind == "chord":
             self.chord = v.value(token)
         elif kind == "pitch":
             self.prev_pitch = 1 + v.value(token)
             self.bar_prev[-1:] = [self.prev_pitch]
+            if self.bar_notes and self.pos is not None:
+                self.bar_notes[-1].append((self.pos, self.prev_pitch))
+            self.at_pos += 1
         elif kind == "rep":
             k = v.value(token) + 1
             if 0 <= self.bar - k < len(self.bar_prev):
@@ -101,6 +132,19 @@ class Tracker:
                 if copied:
                     self.prev_pitch = copied
                     self.bar_prev[-1] = copied
+                self.bar_notes[-1] = list(self.bar_notes[self.bar - k])
+
+    def _find_echo(self) -> None:
+        b = self.bar
+        back = self.echo[b] if b < len(self.echo) else 0
+        if not 0 < back <= b:
+            self.echo_back, self.echo_onsets, self.echo_pitches = 0, [], {}
+            return
+        self.echo_back = min(back, MAX_REPEAT + 1)
+        pitches: dict[int, list[int]] = {}
+        for pos, pitch in self.bar_notes[b - back]:
+            pitches.setdefault(pos, []).append(pitch)
+        self.echo_onsets, self.echo_pitches = sorted(pitches), pitches
 
     def features(self) -> tuple[int, ...]:
         pos = 0 if self.pos is None else self.pos + 1
@@ -111,14 +155,28 @@ class Tracker:
         else:
             left = max(1, min(MAX_BARS_LEFT, self.total_bars - self.bar))
         form = self.form[self.bar] if 0 <= self.bar < len(self.form) else UNKNOWN_FORM
-        return (self.style, self.meter, self.chord, pos, left, *form, self.prev_pitch)
+        if not self.echo_back:
+            return (self.style, self.meter, self.chord, pos, left, *form, self.prev_pitch,
+                    0, 0, 0)
+        onsets = self.echo_onsets
+        # pos - 1 is the current tick (-1 before the bar's first POS): the next onset after it
+        i = bisect.bisect_left(onsets, pos)
+        nxt = onsets[i] + 1 if i < len(onsets) else ECHO_NONE_LEFT
+        pitch = 0
+        if self.pos is not None:
+            here = self.echo_pitches.get(self.pos, ())
+            if self.at_pos < len(here):
+                pitch = here[self.at_pos]
+        return (self.style, self.meter, self.chord, pos, left, *form, self.prev_pitch,
+                self.echo_back, nxt, pitch)
 
 
 def sequence_features(tokens: list[int] | np.ndarray, vocab: Vocab,
-                      form: FormRows | None = None) -> np.ndarray:
+                      form: FormRows | None = None, echo: Sequence[int] | None = None
+                      ) -> np.ndarray:
     """(T, len(FEATURES)) int array: features after each token of a whole piece."""
     toks = [int(t) for t in tokens]
-    tracker = Tracker(vocab, total_bars=sum(1 for t in toks if t == BAR), form=form)
+    tracker = Tracker(vocab, total_bars=sum(1 for t in toks if t == BAR), form=form, echo=echo)
     out = np.zeros((len(toks), len(FEATURES)), dtype=np.int64)
     for i, t in enumerate(toks):
         tracker.feed(t)
@@ -205,6 +263,7 @@ class Constraint:
         pitch_range: tuple[int, int] = (48, 91),
         max_poly: int = 1,
         form: FormRows | None = None,
+        echo: Sequence[int] | None = None,
         repeats: bool = True,
     ) -> None:
         self.vocab = vocab
@@ -215,7 +274,7 @@ class Constraint:
         self.pitch_range = pitch_range
         self.max_poly = max_poly
         self.repeats = repeats
-        self.tracker = Tracker(vocab, total_bars=self.bars, form=form)
+        self.tracker = Tracker(vocab, total_bars=self.bars, form=form, echo=echo)
         # per bar: velocity bucket of its last note (None: no notes), which a REP_k copies
         self.bar_last_vel: list[int | None] = [None] * self.bars
         self.repeated = False  # the current bar is a REP_k copy

@@ -16,6 +16,12 @@ style's difference from the average style amplified. The twins sit after the row
 model's batch, with their own RNN state; a row alone then costs a batch of two (for the shipped
 lstm on one CPU thread, 1.4 times a lone row's step: the weights are read once, but a batch
 takes the matrix-matrix path), which is why only the styles that gain from it use it.
+
+Form guidance (``twin="form"``): the same with a twin that reads no echo (the earlier
+statement of a returning section, ``cadenza.models.grammar``): what the model learned a return
+does to a line, amplified, for styles whose training music seldom brings a phrase back (jazz
+and blues solos), so the model's weak pull toward the first A becomes audible. A row whose
+form has no return, or a checkpoint without the echo columns, has no twin.
 """
 
 from __future__ import annotations
@@ -29,13 +35,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from cadenza.models.grammar import Constraint, masks
+from cadenza.models.grammar import ECHO_COL, Constraint, masks
 from cadenza.models.rnn import SequenceModel, State
 
 log = logging.getLogger(__name__)
 
 BiasFn = Callable[[Constraint], "np.ndarray | None"]
 MAX_STEPS = 20_000
+TWINS = ("style", "form")
 
 
 class SamplingStopped(Exception):
@@ -54,9 +61,15 @@ class Row:
     tag: Any = None
     steps: int = 0
     stop: Callable[[], bool] | None = None  # checked before each step: True ends the row
-    # style guidance: logits + w * (logits - the style-neutral twin's), 0 for none
+    # guidance: logits + w * (logits - the twin's), 0 for none; the twin reads the mean style
+    # instead of the row's (style guidance) or no echo (form guidance), as ``twin`` says
     guidance: float = 0.0
+    twin: str = "style"
     error: BaseException | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.twin not in TWINS:
+            raise ValueError(f"a twin is one of {TWINS}, not {self.twin!r}")
 
     @property
     def tokens(self) -> list[int]:
@@ -257,9 +270,15 @@ class Sampler:
         twins, state, average = self._twin_of, self._state, None
         if twins:
             tokens = np.concatenate([tokens, tokens[twins]])
-            feats = np.concatenate([feats, feats[twins]])
+            twin_feats = feats[twins]
+            formless = [t for t, i in enumerate(twins) if self.rows[i].twin == "form"]
+            if formless:
+                twin_feats[np.ix_(formless, range(ECHO_COL, max(ECHO_COL, self._nf)))] = 0
+            feats = np.concatenate([feats, twin_feats])
             state = _join(state, self._twin_state, len(twins))
-            average = torch.arange(n, n + len(twins), device=self.device)
+            styled = [n + t for t, i in enumerate(twins) if self.rows[i].twin == "style"]
+            average = torch.tensor(styled, dtype=torch.long, device=self.device) \
+                if styled else None
         x = torch.from_numpy(tokens).to(self.device)
         f = torch.from_numpy(feats).to(self.device)
         with self.lock, torch.no_grad():

@@ -104,3 +104,22 @@ def test_walking_bass_plays_quarter_notes_starting_on_the_root() -> None:
     first_bar = [n for n in bass if n.start < 4 * RES]
     assert [n.start for n in first_bar] == [0, RES, 2 * RES, 3 * RES]
     assert first_bar[0].pitch % 12 == plan[0][1].root
+
+
+@pytest.mark.parametrize("style", ["jazz", "blues", "ragtime"])
+def test_a_turnaround_in_the_last_bar_rings_chord_after_chord_never_together(style: str) -> None:
+    """The chord model may end on I for half the bar, then V7: each rings to the next."""
+    spec, key = STYLES[style], Key.parse("C")
+    meter = Meter(2, 4) if style == "ragtime" else Meter(4, 4)
+    grid_bar = 12 * meter.num * 4 // meter.den  # the plan is on the GRID, the score at RES
+    plan = [(0, Chord(0, "maj7")), (grid_bar, Chord(0, "maj7")),
+            (grid_bar + grid_bar // 2, Chord(7, "7"))]
+    score = arrange([], plan, spec=spec, meter=meter, bars=2, tempo=100, key=key, rng=rng())
+    bar = grid_bar * RES // 12
+    for role in ("bass", "chords"):
+        last = [n for n in score.track(role).notes if n.start >= bar]
+        tonic = [n for n in last if n.start < bar + bar // 2]
+        turn = [n for n in last if n.start >= bar + bar // 2]
+        assert tonic and turn, role
+        assert max(n.end for n in tonic) <= bar + bar // 2, role  # stops where V7 starts
+        assert max(n.end for n in turn) == 2 * bar, role  # the last chord rings to the end

@@ -79,7 +79,7 @@ def test_rows_joining_a_running_batch_get_the_tokens_they_get_alone(  # type: ig
         step += 1
     assert [done[i] for i in range(len(reqs))] == alone
     assert order[0] == 1  # the one-bar melody was handed back first, the others went on
-    assert order[-1] == 0
+    assert order[-1] == max(range(len(reqs)), key=lambda i: len(alone[i]))  # the longest
 
 
 def test_a_request_arriving_mid_batch_joins_it_and_leaves_first(  # type: ignore[no-untyped-def]
@@ -159,6 +159,37 @@ def test_a_guided_row_samples_from_its_logits_pushed_from_the_average_style(  # 
     own, _ = loaded.model.step(x, f)
     neutral, _ = loaded.model.step(x, f, None, torch.tensor([0]))
     want = (own + 1.5 * (own - neutral)).numpy()
+    assert np.allclose(sampler._logits(), want, atol=1e-5)
+    assert not np.allclose(want, own.numpy(), atol=1e-3)
+
+
+def test_a_form_guided_row_is_pushed_from_its_twin_that_reads_no_echo(  # type: ignore[no-untyped-def]
+        tiny_registry) -> None:
+    from dataclasses import replace
+
+    import torch
+
+    from cadenza.models.grammar import ECHO_COL
+
+    loaded = tiny_registry.get("lstm")
+    req = replace(_request(loaded, 2, 0), echo=(0, 1), form_guidance=2.0)
+    row = melody_row(loaded, req)
+    assert (row.guidance, row.twin, row.width) == (2.0, "form", 2)
+    # no return in the form, or style guidance already: no form twin
+    assert melody_row(loaded, replace(req, echo=(0, 0))).width == 1
+    assert melody_row(loaded, replace(req, guidance=0.5)).twin == "style"
+    sampler = Sampler(loaded.model, device=loaded.device)
+    sampler.add(row)
+    while not row.constraint.tracker.echo_back:  # until the second bar, which has an echo
+        sampler.step()
+    # the row reads its echo from this step on; its twin, which differs only there, does not
+    x, f = torch.from_numpy(sampler._tokens), torch.from_numpy(sampler._feats)
+    assert f[0, ECHO_COL] == 1
+    own, _ = loaded.model.step(x, f, sampler._state)
+    f0 = f.clone()  # (f shares the sampler's array)
+    f0[:, ECHO_COL:] = 0
+    formless, _ = loaded.model.step(x, f0, sampler._state)
+    want = (own + 2.0 * (own - formless)).numpy()
     assert np.allclose(sampler._logits(), want, atol=1e-5)
     assert not np.allclose(want, own.numpy(), atol=1e-3)
 

@@ -282,7 +282,7 @@ def run(registry: ModelRegistry, pieces: list[Piece],
     messages: list[str] = []
     report = run_evaluation(out, styles=STYLES, clips=CLIPS, bars=BARS, seed=0,
                             registry=registry, corpus=pieces, progress=messages.append,
-                            baseline=True)
+                            baseline=True, form_clips=1)
     return report, json.loads((out / "results.json").read_text()), messages
 
 
@@ -304,12 +304,16 @@ def test_run_writes_the_report_sections_json_plots_and_listening_page(
                     "### jazz: lead features",
                     "## Held-out likelihood per style (sequence models)", "### As recorded at "
                     "training", "### VAE held-out reconstruction", "## Real reference data",
+                    "## Form: do returning sections come back?",
                     "## Band metrics (the whole arrangement)", "### folk", "### celtic",
                     "### jazz", "### blues", "## Style classifier",
                     "## How the figures are computed"):
         assert heading in text, heading
     assert "**No real reference for blues**" in text
     assert any(m.startswith("generating gan / celtic") for m in messages)
+    jazz_form = res["form"]["models"]["lstm"]["jazz"]
+    assert (jazz_form["form"], jazz_form["bars"], jazz_form["clips"]) == ("aaba", 32, 1)
+    assert _row(text, "## Form:", "lstm")[STYLES.index("jazz") + 1].count(" / ") == 1
     out = report.parent
     pngs = ["features_folk", "features_celtic", "features_jazz", "lead_folk", "lead_jazz",
             "overlap", "lead_overlap", "nll", "nll_styles", "confusion_real",
@@ -489,7 +493,8 @@ def test_same_seed_same_figures_whatever_else_is_evaluated(
         tmp_path: Path) -> None:
     _, res, _ = run
     report = run_evaluation(tmp_path / "one", models=["lstm"], styles=["folk"], clips=CLIPS,
-                            bars=BARS, seed=0, registry=registry, corpus=lambda: pieces)
+                            bars=BARS, seed=0, registry=registry, corpus=lambda: pieces,
+                            form_clips=0)
     alone = json.loads((report.parent / "results.json").read_text())
     assert alone["generated"]["lstm"]["folk"] == res["generated"]["lstm"]["folk"]
     assert alone["real"]["folk"] == res["real"]["folk"]
@@ -506,6 +511,8 @@ def test_bad_arguments_are_refused_before_anything_is_written(
         run_evaluation(out, styles=["polka"], registry=registry, corpus=[])
     with pytest.raises(UserError, match="clips must be 2-"):
         run_evaluation(out, clips=1, registry=registry, corpus=[])
+    with pytest.raises(UserError, match="form clips must be 0-"):
+        run_evaluation(out, form_clips=-1, registry=registry, corpus=[])
     assert not out.exists()
 
 

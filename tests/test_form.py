@@ -12,6 +12,8 @@ from cadenza.music.form import (
     bar_features,
     bar_onsets,
     default_form,
+    echo_bars,
+    echo_from_repeats,
     form_for,
     infer_sections,
     lay_out,
@@ -67,6 +69,15 @@ def test_bar_features_mark_letter_position_cadence_and_return() -> None:
     assert rows[6] == (1, 1, 2, 2)
 
 
+def test_echo_bars_point_at_the_same_bar_of_the_latest_statement_of_the_letter() -> None:
+    assert echo_bars(lay_out("aaba", 8), 8) == [0, 0, 2, 2, 0, 0, 4, 4]  # last A: the second A
+    assert echo_bars(lay_out("aabb", 16), 16) == [0] * 4 + [4] * 4 + [0] * 4 + [4] * 4
+    assert echo_bars(lay_out("abac", 8), 8) == [0, 0, 0, 0, 4, 4, 0, 0]
+    # unequal sections: only the bars the earlier statement has; no section: no echo
+    assert echo_bars(((0, 2, "A"), (2, 3, "A")), 6) == [0, 0, 2, 2, 0, 0]
+    assert echo_bars((), 3) == [0, 0, 0]
+
+
 def _bars(*contents: tuple[int, ...]) -> list[frozenset]:
     return [frozenset((i, p) for i, p in enumerate(c)) for c in contents]
 
@@ -87,6 +98,18 @@ def test_infer_sections_prefers_eight_bar_phrases_when_they_return() -> None:
     sections = infer_sections(_bars(*a, *a, *b, *a))
     assert [(s, n, x) for s, n, x in sections] == [(0, 8, "A"), (8, 8, "A"), (16, 8, "B"),
                                                    (24, 8, "A")]
+
+
+def test_echo_from_repeats_points_at_the_phrase_restated_never_at_an_unrelated_one() -> None:
+    phrases = [[(40 + 10 * k + i,) for i in range(4)] for k in range(6)]  # six unlike phrases
+    content = _bars(*phrases[0], *[b for ph in phrases[1:] for b in ph], *phrases[0])
+    # past E every new phrase is E, but E's second "statement" restates nothing
+    assert section_letters(infer_sections(content, sizes=(4,)), 28)[16:24] == "EEEEEEEE"
+    assert echo_from_repeats(content, sizes=(4,)) == [0] * 24 + [24] * 4
+    # the phrase most alike, not the latest of the letter: the last A is A1 again, not A2
+    a, a2 = phrases[0], [*phrases[0][:3], (99,)]
+    content = _bars(*a, *a2, *phrases[1], *a)
+    assert echo_from_repeats(content, sizes=(4,)) == [0] * 4 + [4] * 4 + [0] * 4 + [12] * 4
 
 
 def test_repetition_rate_counts_bars_equal_to_an_earlier_bar() -> None:

@@ -176,3 +176,63 @@ def test_transposed_crops_shift_the_prev_pitch_feature_with_their_pitches() -> N
     col = np.array([0, 1, 42, 88])
     assert shift_prev_pitch(col, 3).tolist() == [0, 4, 45, 88]
     assert shift_prev_pitch(col, -2).tolist() == [0, 1, 40, 86]
+
+
+def test_echo_features_tell_a_returning_bar_what_its_earlier_statement_played() -> None:
+    from cadenza.models.grammar import ECHO_PITCH_COL
+    from cadenza.music.form import echo_bars
+    from cadenza.music.tokens import PITCH_MIN
+
+    echo_back, echo_next = FEATURES.index("echo_back"), FEATURES.index("echo_next")
+    # bar 1 (A): D4 at 0, A4 and C5 at 24; bar 2 (A again) plays D4 at 12 only
+    lead = Track("Lead", notes=(Note(0, 12, 62, 88), Note(24, 12, 69, 88), Note(24, 12, 72, 88),
+                                Note(60, 12, 62, 88)))
+    score = Score(tracks=(lead,), chords=(ChordEvent(0, 96, Chord(2, "m7")),), bars=2,
+                  style="jazz")
+    toks = encode(score, V)
+    echo = echo_bars(lay_out("aa", 2), 2)
+    f = sequence_features(toks, V, echo=echo)
+    names = [V.names[t] for t in toks]
+    bars = [i for i, t in enumerate(toks) if t == BAR]
+    assert f[bars[0]:bars[1], echo_back].max() == 0  # the first A has no echo
+    assert f[:, echo_next][: bars[1]].max() == 0 and f[: bars[1], ECHO_PITCH_COL].max() == 0
+    assert f[bars[1], echo_back] == 1  # the second A's echo is one bar back
+    assert f[bars[1], echo_next] == 1 + 0  # before its first POS: the echo starts at tick 0
+    pos12 = bars[1] + names[bars[1]:].index("POS_12")
+    assert f[pos12, echo_next] == 1 + 24  # after tick 12 the echo's next onset is at 24
+    assert f[pos12, ECHO_PITCH_COL] == 0  # the echo has no note at tick 12
+    # the same tokens with the notes of bar 2 moved onto the echo's tick 24: both its pitches,
+    # in order, then none left, and no onset after it
+    moved = Score(tracks=(Track("Lead", notes=(*lead.notes[:3], Note(72, 12, 69, 88),
+                                               Note(72, 12, 72, 88))),),
+                  chords=score.chords, bars=2, style="jazz")
+    toks = encode(moved, V, repeats=False)
+    f = sequence_features(toks, V, echo=echo)
+    names = [V.names[t] for t in toks]
+    at24 = [i for i, n in enumerate(names) if n == "POS_24"][1]
+    assert f[at24, ECHO_PITCH_COL] == 1 + 69 - PITCH_MIN
+    first = at24 + names[at24:].index("PITCH_69")
+    assert f[first, ECHO_PITCH_COL] == 1 + 72 - PITCH_MIN  # the echo's second note at 24
+    second = at24 + names[at24:].index("PITCH_72")
+    assert f[second, ECHO_PITCH_COL] == 0
+    assert f[second, echo_next] == 1 + 72  # ECHO_NONE_LEFT: nothing after tick 24
+    assert f.shape[1] == len(feature_sizes(V))
+    assert (f.max(0) < np.array(feature_sizes(V))).all()
+
+
+def test_a_repeated_bar_is_an_echo_with_the_notes_it_copied() -> None:
+    from cadenza.models.grammar import ECHO_PITCH_COL, Tracker
+    from cadenza.music.tokens import PITCH_MIN
+
+    # bars 1 and 2 alike (bar 2 is written REP_1), bar 3 (empty) echoes bar 2: bar 1's notes
+    notes = tuple(Note(48 * b + t, 12, p, 88) for b in (0, 1) for t, p in ((0, 64), (24, 67)))
+    score = Score(tracks=(Track("Lead", notes=notes),), chords=(ChordEvent(0, 144,
+                  Chord(0, "maj7")),), bars=3, style="folk")
+    toks = encode(score, V, eos=False)
+    assert sum(V.kind(t) == "rep" for t in toks) == 1 and toks[-2] == BAR
+    tracker = Tracker(V, total_bars=3, echo=[0, 0, 1])
+    for t in toks:
+        tracker.feed(t)
+    assert tracker.features()[FEATURES.index("echo_next")] == 1  # the copy's onset at tick 0
+    tracker.feed(V.pos(0))
+    assert tracker.features()[ECHO_PITCH_COL] == 1 + 64 - PITCH_MIN

@@ -178,16 +178,22 @@ def test_chord_sequences_come_from_charts_and_rags(corpus: Path) -> None:
     assert [s.style for s in seqs if s.source.startswith("mutopia:")] == ["ragtime"]
 
 
-def test_tiny_models_train_on_the_fixture(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_tiny_models_train_on_the_fixture(corpus: Path, tmp_path: Path, cell: str) -> None:
     from cadenza.models.families import load
     from cadenza.models.training.train import TrainOptions, train
+    from cadenza.models.zoo.card import write_card
 
     assert is_style_corpus(corpus)
     out = tmp_path / "tiny" / "model.pt"
-    best = train(TrainOptions(out=out, data_dirs=(corpus,), use_corpus=False,
+    best = train(TrainOptions(out=out, cell=cell, data_dirs=(corpus,), use_corpus=False,
                               use_style_corpus=False, n_layer=1, n_embd=8, n_hidden=16,
                               batch=4, block=64, steps=4, eval_every=2))
     loaded = load(out)
+    # the files that do not parse are counted by reason in the checkpoint and its card
+    _, skipped = style_corpus_pieces(corpus)
+    assert loaded.meta["skipped"] == dict(sorted(skipped.items())) and skipped
+    assert f"Skipped source files: {sum(skipped.values())} (" in write_card(out).read_text()
     # three usable pieces: one is held out (the fixed hashed split), two train
     trained, held = set(loaded.meta["trained_styles"]), set(best["per_style"])
     assert len(trained) == 2 and trained | held == {"jazz", "blues", "ragtime"}

@@ -121,6 +121,7 @@ def write_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
               "get generated figures only (no overlap area, no real-trained classifier).", ""]
 
     L += _lead_section(res, models, styles, plots)
+    L += _form_section(res, models, styles)
     L += _likelihood_section(res, models, plots)
     L += _real_section(res, styles)
     L += _metrics_section(res, models, styles, plots)
@@ -248,6 +249,43 @@ def _lead_section(res: Mapping[str, Any], models: Sequence[str], styles: Sequenc
     if "lead_overlap" in plots:
         L += [f"![lead-feature overlap]({plots['lead_overlap'].name})", ""]
     return L
+
+
+def _form_section(res: Mapping[str, Any], models: Sequence[str],
+                  styles: Sequence[str]) -> list[str]:
+    form = res.get("form") or {}
+    if not form.get("clips"):
+        return []
+    L = ["## Form: do returning sections come back?", "",
+         f"Per model and style, {form['clips']} clips in the style's long form "
+         "(`cadenza.evaluation.form_check.FORM_CLIPS`: "
+         + ", ".join(f"{s} {form['models'][models[0]][s]['form'].upper()} over "
+                     f"{form['models'][models[0]][s]['bars']} bars" for s in styles
+                     if models and s in form["models"].get(models[0], {}))
+         + "). For every bar of a section heard before: the Jaccard similarity of its "
+         "(position, pitch) onsets with the same bar of the letter's previous statement "
+         "(**same**) and, averaged, with the bars at the same place in the sections of other "
+         "letters (**other**); in brackets the share of those bars that repeat it exactly. A "
+         "melody whose form comes back has same well above other; one that only knows where "
+         "it is in the form has them alike. The real row reads pieces whose source marks "
+         "their sections (WJD choruses, ...; sections inferred from a melody's repeats would "
+         "find what they were inferred from); improvised solos rarely bring a chorus back.",
+         "", "| model | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
+
+    def cell(d: Mapping[str, Any] | None) -> str:
+        if not d or d.get("error") or not d.get("clips", d.get("pieces")):
+            return "n/a"
+        return f"{_f(d.get('same'), 2)} / {_f(d.get('other'), 2)} ({_f(d.get('exact'), 2)})"
+
+    for m in models:
+        per = form["models"].get(m, {})
+        L.append(f"| {m} | " + " | ".join(cell(per.get(s)) for s in styles) + " |")
+    real = form.get("real") or {}
+    L.append("| real (marked sections) | "
+             + " | ".join(cell(real.get(s)) + (f", {real[s]['pieces']} pieces"
+                                               if real.get(s, {}).get("pieces") else "")
+                          for s in styles) + " |")
+    return [*L, ""]
 
 
 def _likelihood_section(res: Mapping[str, Any], models: Sequence[str],

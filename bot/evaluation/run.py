@@ -12,6 +12,7 @@ from pathlib import Path
 from cadenza.errors import ResourceError, UserError
 from cadenza.evaluation.classifier import classify
 from cadenza.evaluation.data import Generated, generate
+from cadenza.evaluation.form_check import measure_form, real_form
 from cadenza.evaluation.listen import write_listening
 from cadenza.evaluation.plots import write_plots
 from cadenza.evaluation.references import Reference, is_reference, real_reference
@@ -132,6 +133,7 @@ def run_evaluation(
     baseline: bool = False,
     use_corpus: bool = True,
     command: str | None = None,
+    form_clips: int = 8,
 ) -> Path:
     """Evaluate ``models`` (default: all installed) on ``styles`` (default: all six); write
     ``report.md``, ``results.json``, PNG plots and the listening page (``listen.md`` with one
@@ -142,7 +144,9 @@ def run_evaluation(
     music21's corpus (folk, celtic, classical then have no reference). With ``baseline``, the first
     sequence model's untrained twin (``cadenza.models.zoo.baseline``) is scored beside the models,
     as BASELINE: what the pipeline around a model reaches with random weights. ``command`` (the
-    command line that asked for the report) is recorded in it. The same arguments give the same
+    command line that asked for the report) is recorded in it. ``form_clips`` long clips per
+    model and style measure whether returning sections come back
+    (``cadenza.evaluation.form_check``; 0 leaves that out). The same arguments give the same
     report.
     """
     def note(msg: str) -> None:
@@ -153,6 +157,8 @@ def run_evaluation(
     if registry is None:
         registry = ModelRegistry.discover()
     models, styles = _check(models, styles, clips, bars, registry.names())
+    if not 0 <= form_clips <= MAX_CLIPS:
+        raise UserError(f"form clips must be 0-{MAX_CLIPS}, got {form_clips}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -160,7 +166,7 @@ def run_evaluation(
         if baseline:
             registry, models = _with_baseline(registry, models, Path(tmp), note)
         return _run(out_dir, models, styles, clips, bars, seed, registry, note,
-                    lambda: _load_corpus(corpus, data, use_corpus, note), command)
+                    lambda: _load_corpus(corpus, data, use_corpus, note), command, form_clips)
 
 
 def _with_baseline(registry: ModelRegistry, models: list[str], tmp: Path,
@@ -191,7 +197,7 @@ def _kind(registry: ModelRegistry, name: str) -> str:
 def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: int, seed: int,
          registry: ModelRegistry, note: Callable[[str], None],
          load: Callable[[], tuple[list[Piece], list[Piece]]], command: str | None = None,
-         ) -> Path:
+         form_clips: int = 0) -> Path:
     from cadenza.service import Composer
 
     composer = Composer(registry)
@@ -216,8 +222,17 @@ def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: 
             note(f"generating {m} / {s}: {clips} clips of {bars} bars")
             gen[m][s] = generate(composer, m, s, clips, bars, seed)
 
+    form: dict[str, dict] = {"clips": form_clips, "models": {}, "real": {}}
+    if form_clips:
+        for m in models:
+            note(f"form: {m}, {form_clips} long clips per style")
+            form["models"][m] = {s: measure_form(composer, m, s, form_clips, seed)
+                                 for s in styles}
+        form["real"] = {s: real_form(real_pieces, s) for s in styles}
+
     nll = _style_nll(registry, info, pieces, styles, note)
     results = build_results(info, refs, gen, styles, clips, bars, seed, nll)
+    results["form"] = form
     results["settings"]["baseline"] = BASELINE if BASELINE in info else None
     results["settings"]["command"] = command
     note("classifying styles")

@@ -130,6 +130,25 @@ def bar_features(sections: Sequence[Section], bars: int) -> list[tuple[int, int,
     return out
 
 
+def echo_bars(sections: Sequence[Section], bars: int) -> list[int]:
+    """Per bar, how many bars back its echo is: the same bar of the latest earlier section
+    with its letter (the first A's bar 3 for the second A's bar 3); 0 where there is none (a
+    letter's first statement, a bar past the earlier section's length, no section). The
+    sequence models read the echo's notes as side features, so a section that comes back
+    can bring its phrase back, varied or not (``cadenza.models.grammar``)."""
+    out = [0] * bars
+    latest: dict[str, Section] = {}
+    for sec in sorted(sections):
+        start, length, letter = sec
+        prev = latest.get(letter)
+        if prev is not None:
+            for k in range(min(length, prev[1])):
+                if 0 <= start + k < bars:
+                    out[start + k] = start - prev[0]
+        latest[letter] = sec
+    return out
+
+
 def section_letters(sections: Sequence[Section], bars: int) -> str:
     """One letter per bar ('.' where no section covers it), for display and tests."""
     out = ["."] * bars
@@ -153,36 +172,60 @@ def _similarity(a: Sequence[frozenset], b: Sequence[frozenset]) -> float:
     return total / max(1, len(a))
 
 
-def infer_sections(bar_content: Sequence[frozenset], *, threshold: float = 0.5,
-                   sizes: Sequence[int] = (8, 4)) -> tuple[Section, ...]:
-    """Sections of a piece from its own repetitions: phrases of 8 bars when some 8-bar phrase
-    comes back, else of 4; a phrase that resembles an earlier one (mean per-bar Jaccard
-    similarity of ``bar_content`` >= threshold) takes its letter, others the next letter.
-    ``bar_content`` holds one hashable-item set per bar (melody onsets, chord changes)."""
+def _restatements(bar_content: Sequence[frozenset], threshold: float,
+                  sizes: Sequence[int]) -> tuple[int, list[int]]:
+    """The phrase length that shows a piece's form (the first of ``sizes`` at which some
+    phrase comes back, else the last that fits; the whole piece when none fits) and, per
+    phrase of it, the earlier phrase it restates: the most alike one, when the mean per-bar
+    Jaccard similarity of ``bar_content`` reaches ``threshold``; -1 for none."""
     bars = len(bar_content)
-    best: tuple[Section, ...] = ((0, bars, "A"),) if bars else ()
+    best: tuple[int, list[int]] = (bars, [-1] if bars else [])
     for size in sizes:
         if bars < 2 * size:
             continue
         phrases = [list(bar_content[s:s + size]) for s in range(0, bars - size + 1, size)]
-        letters: list[str] = []
+        match: list[int] = []
         for i, ph in enumerate(phrases):
-            scores = [(_similarity(ph, phrases[j]), j) for j in range(i)]
-            top = max(scores, default=(0.0, -1))
-            if top[0] >= threshold:
-                letters.append(letters[top[1]])
-            else:
-                used = sorted(set(letters))
-                letters.append(chr(ord(used[-1]) + 1) if used else "A")
-        sections = [(i * size, size, min(ch, "E")) for i, ch in enumerate(letters)]
-        tail = bars - len(phrases) * size
-        if tail:  # a leftover shorter than a phrase: a section of its own (a tag, a coda)
-            sections.append((len(phrases) * size, tail, min("E", chr(ord(max(letters)) + 1))))
-        found = tuple(sections)
-        if len(set(letters)) < len(letters):  # something came back: this size shows the form
-            return found
-        best = found
+            top = max(((_similarity(ph, phrases[j]), j) for j in range(i)), default=(0.0, -1))
+            match.append(top[1] if top[0] >= threshold else -1)
+        if any(j >= 0 for j in match):  # something came back: this size shows the form
+            return size, match
+        best = (size, match)
     return best
+
+
+def infer_sections(bar_content: Sequence[frozenset], *, threshold: float = 0.5,
+                   sizes: Sequence[int] = (8, 4)) -> tuple[Section, ...]:
+    """Sections of a piece from its own repetitions: phrases of 8 bars when some 8-bar phrase
+    comes back, else of 4; a phrase that resembles an earlier one (mean per-bar Jaccard
+    similarity of ``bar_content`` >= threshold) takes its letter, others the next letter
+    (letters after E count as E, as the models' section feature does).
+    ``bar_content`` holds one hashable-item set per bar (melody onsets, chord changes)."""
+    size, match = _restatements(bar_content, threshold, sizes)
+    letters: list[int] = []  # 0 = A
+    for j in match:
+        letters.append(letters[j] if j >= 0 else max(letters, default=-1) + 1)
+    sections = [(i * size, size, chr(ord("A") + min(ch, 4))) for i, ch in enumerate(letters)]
+    tail = len(bar_content) - len(match) * size
+    if tail:  # a leftover shorter than a phrase: a section of its own (a tag, a coda)
+        sections.append((len(match) * size, tail,
+                         chr(ord("A") + min(4, max(letters, default=-1) + 1))))
+    return tuple(sections)
+
+
+def echo_from_repeats(bar_content: Sequence[frozenset], *, threshold: float = 0.5,
+                      sizes: Sequence[int] = (8, 4)) -> list[int]:
+    """``echo_bars`` for a real piece: per bar, how many bars back the same bar of the phrase
+    it restates is (``infer_sections``' phrases; 0 where the phrase restates none). Not the
+    echo of ``infer_sections``' letters: past E every new phrase is E, and E would echo an
+    unrelated E; and a phrase restates the earlier phrase most like it, not the latest of
+    its letter."""
+    size, match = _restatements(bar_content, threshold, sizes)
+    out = [0] * len(bar_content)
+    for i, j in enumerate(match):
+        if j >= 0:
+            out[i * size:(i + 1) * size] = [(i - j) * size] * size
+    return out
 
 
 # ---------------------------------------------------------------- measuring form

@@ -76,16 +76,15 @@ def chords_to_steps(chords: Sequence[tuple[int, Chord | None]], n_steps: int,
                     offset: int = 0) -> np.ndarray:
     """(n_steps, CHORD_FEATURES) float32: the chord sounding at each step of
     [offset, offset + n_steps * STEP_TICKS), from changes (tick, chord or None for no chord)."""
-    out = np.zeros((n_steps, CHORD_FEATURES), dtype=np.float32)
     changes = sorted(chords, key=lambda c: c[0])
+    # row 0: before the first change; row i + 1: change i (of two at one tick, the later)
+    rows = np.zeros((len(changes) + 1, CHORD_FEATURES), dtype=np.float32)
+    for i, (_, chord) in enumerate(changes):
+        if chord is not None:
+            rows[i + 1, [*chord.pitch_classes, 12 + chord.root]] = 1.0
     ticks = offset + np.arange(n_steps) * STEP_TICKS
-    for i, (t, chord) in enumerate(changes):
-        if chord is None:
-            continue
-        stop = changes[i + 1][0] if i + 1 < len(changes) else None
-        on = (ticks >= t) if stop is None else (ticks >= t) & (ticks < stop)
-        out[np.ix_(on, [*chord.pitch_classes, 12 + chord.root])] = 1.0
-    return out
+    starts = np.array([t for t, _ in changes], dtype=np.int64)
+    return rows[np.searchsorted(starts, ticks, side="right")]
 
 
 def transpose_chord_steps(feats: np.ndarray, semitones: int) -> np.ndarray:

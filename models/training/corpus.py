@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
-from cadenza.music.form import bar_onsets, infer_sections
+from cadenza.music.form import bar_onsets, echo_from_repeats, infer_sections
 from cadenza.music.score import GRID, ChordEvent, Meter, Note, Score, Track, bar_ticks
 from cadenza.music.score import bar_ticks as bar_ticks_of
-from cadenza.music.theory import Chord, Key
+from cadenza.music.theory import Chord, Key, TheoryError
 from cadenza.music.tokens import METERS
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,25 @@ class Piece:
     def bar_ticks(self) -> int:
         return bar_ticks(self.meter)
 
+    def chord_changes(self) -> list[tuple[int, Chord | None]]:
+        """The chord changes as Chords: None for ``NC`` and for a name that does not parse (a
+        chord the data misspells is no chord, not a lost piece)."""
+        out: list[tuple[int, Chord | None]] = []
+        for tick, name in self.chords:
+            try:
+                out.append((tick, None if name == NO_CHORD else Chord.parse(name)))
+            except TheoryError:
+                out.append((tick, None))
+        return out
+
     def to_score(self, tempo: float = 120.0) -> Score:
         end = self.bars * self.bar_ticks
         events = []
-        for i, (tick, name) in enumerate(self.chords):
-            stop = self.chords[i + 1][0] if i + 1 < len(self.chords) else end
-            if stop > tick and name != NO_CHORD:
-                events.append(ChordEvent(tick, stop - tick, Chord.parse(name)))
+        changes = self.chord_changes()
+        for i, (tick, chord) in enumerate(changes):
+            stop = changes[i + 1][0] if i + 1 < len(changes) else end
+            if stop > tick and chord is not None:
+                events.append(ChordEvent(tick, stop - tick, chord))
         notes = tuple(Note(s, d, p, 88) for s, d, p in self.notes)
         return Score(
             tracks=(Track("Lead", role="lead", notes=notes),),
@@ -91,6 +103,14 @@ class Piece:
         if self.sections:
             return self.sections
         return infer_sections(bar_onsets(self.notes, self.bar_ticks, self.bars))
+
+    def melody_echo(self) -> list[int]:
+        """Per bar, how many bars back the same bar of the phrase it restates is (0: none),
+        from the melody's own repetitions (``cadenza.music.form.echo_from_repeats``): where
+        the echo features say a phrase comes back, the melody does (a solo over an AABA
+        chorus rarely brings its line back, so echoes from the source's sections would teach
+        that a return means nothing)."""
+        return echo_from_repeats(bar_onsets(self.notes, self.bar_ticks, self.bars))
 
     def to_json(self) -> str:
         return json.dumps({

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cadenza.models.errors import ModelError
-from cadenza.models.grammar import FEATURES, PREV_PITCH_COL, sequence_features
+from cadenza.models.grammar import ECHO_PITCH_COL, FEATURES, PREV_PITCH_COL, sequence_features
 from cadenza.models.training.corpus import Piece
 from cadenza.music.form import bar_features
 from cadenza.music.tokens import (
@@ -77,19 +77,29 @@ class Encoded:
     source: str = ""  # the piece's source name, which decides the held-out split
 
 
-def encode_pieces(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
+def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
+                  skipped: Counter[str] | None = None) -> list[Encoded]:
+    """The pieces of the vocabulary's styles as tokens and features; those that do not encode
+    are left out and counted into ``skipped``."""
     out = []
     for p in pieces:
         if p.style not in vocab.styles:
             continue
+        if not p.notes:
+            if skipped is not None:
+                skipped["no notes"] += 1
+            continue
         try:
             toks = encode(p.to_score(), vocab)
         except TokenError:
+            if skipped is not None:
+                skipped["does not encode"] += 1
             continue
         pitches = [n[2] for n in p.notes]
         form = tuple(bar_features(p.form_sections(), p.bars))
+        echo = p.melody_echo()
         out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64),
-                           sequence_features(toks, vocab, form=form), min(pitches),
+                           sequence_features(toks, vocab, form=form, echo=echo), min(pitches),
                            max(pitches), p.source))
     return out
 
@@ -171,7 +181,8 @@ class Batcher:
                 seg = self.tok_tables[k][seg]
                 feat = feat.copy()
                 feat[:, CHORD_COL] = self.chord_tables[k][feat[:, CHORD_COL]]
-                feat[:, PREV_PITCH_COL] = shift_prev_pitch(feat[:, PREV_PITCH_COL], k)
+                for col in (PREV_PITCH_COL, ECHO_PITCH_COL):
+                    feat[:, col] = shift_prev_pitch(feat[:, col], k)
             m = len(seg) - 1
             x[b, :m], y[b, :m], f[b, :m] = seg[:-1], seg[1:], feat
         return x, y, f

@@ -20,6 +20,7 @@ from cadenza.models.grammar import feature_sizes
 from cadenza.models.rnn import RNNConfig, SequenceModel
 from cadenza.models.training.corpus import Piece, load_corpus, midi_folder_pieces
 from cadenza.models.training.dataset import Batcher, Encoded, encode_pieces, split_heldout
+from cadenza.models.training.form_choruses import form_chorus
 from cadenza.models.training.schedule import Budget, cosine_lr, step_optimizer
 from cadenza.models.training.style_corpus import (
     default_style_corpus,
@@ -55,13 +56,15 @@ class TrainOptions:
     seed: int = 1234
     limit_files: int | None = None
     init_from: Path | None = None  # a checkpoint of the same shape to start from (warm_start)
+    form_choruses: bool = True  # jazz and blues solos also as heads' forms (form_choruses.py)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
-def gather_pieces(opts: TrainOptions) -> list[Piece]:
+def gather_pieces(opts: TrainOptions, skipped: Counter[str] | None = None) -> list[Piece]:
     """music21's corpus (classical, folk, celtic and a little ragtime), the style corpus (jazz,
     blues and ragtime: beside the checkout, or a ``--data`` folder that is one), and folders of
-    MIDI files whose sub-folder names are styles."""
+    MIDI files whose sub-folder names are styles; the style corpus files that do not parse are
+    counted by reason into ``skipped``."""
     pieces: list[Piece] = []
     if opts.use_corpus:
         pieces += load_corpus(opts.corpus_styles, limit_files=opts.limit_files)
@@ -72,8 +75,10 @@ def gather_pieces(opts: TrainOptions) -> list[Piece]:
             dirs.append(found)
     for d in dirs:
         if is_style_corpus(d):
-            got, skipped = style_corpus_pieces(d, include_nc=opts.include_nc)
-            log.info("style corpus %s: %d pieces, skipped %s", d, len(got), dict(skipped))
+            got, bad = style_corpus_pieces(d, include_nc=opts.include_nc)
+            log.info("style corpus %s: %d pieces, skipped %s", d, len(got), dict(bad))
+            if skipped is not None:
+                skipped.update(dict(bad))
             pieces += got
         else:
             pieces += midi_folder_pieces(d)
@@ -129,11 +134,12 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     np.random.seed(opts.seed)
     dev = pick_device()
     t0 = time.time()
-    pieces = gather_pieces(opts) if pieces is None else pieces
+    skipped: Counter[str] = Counter()
+    pieces = gather_pieces(opts, skipped) if pieces is None else pieces
     styles = tuple(dict.fromkeys([*opts.styles, *sorted({p.style for p in pieces})]))
     vocab = Vocab(styles)
     # Split the pieces that encode (not all pieces), so the held-out set is never empty.
-    encoded = encode_pieces(pieces, vocab)
+    encoded = encode_pieces(pieces, vocab, skipped)
     held_mask = split_heldout([e.source for e in encoded])
     train_e = [e for e, held in zip(encoded, held_mask, strict=True) if not held]
     held_e = [e for e, held in zip(encoded, held_mask, strict=True) if held]
@@ -143,8 +149,17 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
                                if e.style == s})}
         for s, c in sorted(Counter(e.style for e in train_e).items())
     }
-    log.info("data: %d train / %d held-out sequences in %.0fs: %s",
-             len(train_e), len(held_e), time.time() - t0, data_summary)
+    log.info("data: %d train / %d held-out sequences in %.0fs: %s; skipped %s",
+             len(train_e), len(held_e), time.time() - t0, data_summary, dict(skipped))
+    if opts.form_choruses:
+        # from training pieces only, so no held-out solo reaches training through its chorus
+        trained = {e.source for e in train_e}
+        choruses = encode_pieces([c for p in pieces if p.source in trained
+                                  and (c := form_chorus(p)) is not None], vocab)
+        train_e += choruses
+        for style, n in Counter(c.style for c in choruses).items():
+            data_summary[style]["form_choruses"] = n
+        log.info("form choruses: %s", dict(Counter(c.style for c in choruses)))
     cfg = RNNConfig(len(vocab), feature_sizes(vocab), cell=opts.cell, n_layer=opts.n_layer,
                     n_embd=opts.n_embd, n_hidden=opts.n_hidden, dropout=opts.dropout)
     model = SequenceModel(cfg)
@@ -178,11 +193,11 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
             if best is None or ev["nll"] < best["nll"]:
                 best = ev
                 _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history,
-                      [e.source for e in train_e])
+                      [e.source for e in train_e], skipped)
     if not held_e or best is None:
         best = {"nll": float("nan"), "nll_sampled": float("nan"), "step": step}
         _save(opts, model, vocab, cfg, best, data_summary, step, budget.t0, history,
-              [e.source for e in train_e])
+              [e.source for e in train_e], skipped)
     log.info("best held-out NLL %.4f nats/token at step %s; saved %s",
              best["nll"], best.get("step"), opts.out)
     return best
@@ -209,13 +224,16 @@ def warm_start(model: SequenceModel, path: Path) -> None:
 
 
 def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig, best: dict,
-          data: dict, step: int, t_train: float, history: list, sources: list[str]) -> None:
+          data: dict, step: int, t_train: float, history: list, sources: list[str],
+          skipped: Counter[str]) -> None:
     meta = {
         "name": opts.out.parent.name,
         "family": opts.cell,
         "styles": list(vocab.styles),
         "trained_styles": sorted(data),
         "data": data,
+        # style corpus files that did not parse and pieces that did not encode, by reason
+        "skipped": dict(sorted(skipped.items())),
         "heldout": {k: best[k] for k in ("nll", "nll_sampled", "tokens", "sampled_tokens",
                                          "per_style") if k in best},
         "best_step": best.get("step", step),

@@ -16,7 +16,7 @@ import torch
 from cadenza.models.checkpoint import FORMAT, read_payload, save_payload
 from cadenza.models.checkpoint import device as pick_device
 from cadenza.models.errors import ModelError
-from cadenza.models.training.corpus import NO_CHORD, Piece
+from cadenza.models.training.corpus import Piece
 from cadenza.models.training.dataset import split_heldout
 from cadenza.models.training.schedule import Budget, cosine_lr, set_threads, step_optimizer
 from cadenza.models.training.style_corpus import source_kind
@@ -32,7 +32,6 @@ from cadenza.music.steps import (
     window_starts,
     windows,
 )
-from cadenza.music.theory import Chord, TheoryError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,7 @@ class VAEOptions:
     seed: int = 1234
     chord_dropout: float = 0.15  # windows trained without their chords (lines with none)
     init_from: Path | None = None  # start from this checkpoint's weights (chord inputs at 0)
+    skipped: dict[str, int] = field(default_factory=dict)  # source files that did not parse
     config: VAEConfig = field(default_factory=VAEConfig)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -72,17 +72,6 @@ class Windows:
     sources: tuple[str, ...] = ()  # the training pieces' sources (style_corpus.source_kind)
 
 
-def piece_chords(piece: Piece) -> list[tuple[int, Chord | None]]:
-    """A piece's chord changes as Chords (None for ``NC`` and for a name that does not parse)."""
-    out: list[tuple[int, Chord | None]] = []
-    for tick, name in piece.chords:
-        try:
-            out.append((tick, None if name == NO_CHORD else Chord.parse(name)))
-        except TheoryError:
-            out.append((tick, None))
-    return out
-
-
 def piece_windows(pieces: list[Piece]) -> Windows:
     """Train and held-out two-bar windows with their styles, the chords under them and a
     per-style count. Pieces are split as the sequence models' are, among those that give a
@@ -91,7 +80,7 @@ def piece_windows(pieces: list[Piece]) -> Windows:
     for p in pieces:
         total = p.bars * p.bar_ticks
         notes = [Note(s, d, pitch) for s, d, pitch in p.notes]
-        feats = chords_to_steps(piece_chords(p), total // STEP_TICKS).astype(bool)
+        feats = chords_to_steps(p.chord_changes(), total // STEP_TICKS).astype(bool)
         pairs = [(w, feats[s:s + SEG_STEPS]) for w, s in
                  zip(windows(notes, total), window_starts(total), strict=True)
                  if (w >= 2).sum() >= 3]
@@ -247,6 +236,7 @@ def _save(opts: VAEOptions, model: MelodyVAE, best: dict, w: Windows, step: int,
         if model.config.chord_dim else "none",
         **({"init_from": str(opts.init_from)} if opts.init_from else {}),
         "sources": list(w.sources),
+        "skipped": dict(sorted(opts.skipped.items())),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                    f"torch {torch.__version__}",
     }

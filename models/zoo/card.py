@@ -72,8 +72,10 @@ def card_text(ckpt: Path) -> str:
         "melody model (Cadenza `models/rnn.py`). It writes the lead line token by token over a "
         "chord plan; the arranger builds comping, bass and drums from the chords. Every bar it "
         "also sees the form (section letter, bar in the section, bars left in it, whether the "
-        "section was heard before) and may open a bar with `REP_k`, the bar k back again: it "
-        "learned when real tunes bring an idea back.",
+        "section was heard before), in a returning section its echo (the same bar of the "
+        "earlier statement: how far back, where its next note falls, which pitch it played "
+        "there), and may open a bar with `REP_k`, the bar k back again: it learned when and "
+        "how real tunes bring an idea back.",
         "",
         *_facts(ckpt, meta, f"{meta.get('params', 0):,}; config: `{json.dumps(cfg)}`",
                  f"- vocabulary: {cfg.get('vocab_size')} tokens; styles in the vocabulary: "
@@ -102,6 +104,16 @@ def card_text(ckpt: Path) -> str:
         lines.append(f"| {s} | {d.get('pieces', 0)} | {d.get('tokens', 0):,} | "
                      f"{DATA_NOTES.get(s, 'user MIDI folder')} |")
     missing = [s for s in styles if s not in trained]
+    choruses = {s: d["form_choruses"] for s, d in data.items() if d.get("form_choruses")}
+    if choruses:
+        lines += ["", "Form choruses (`models/training/form_choruses.py`): besides the solos, "
+                  "training saw " + ", ".join(f"{n} {s}" for s, n in choruses.items())
+                  + " solos laid out as their tunes' heads are (AABA: the solo's first 8 bars, "
+                  "again with a later phrase's ending, its next 8, the first 8 again; blues AAB: "
+                  "the first line again over bars 5-8's chords), so a returning section learns "
+                  "to restate its first statement in these styles too; from training solos "
+                  "only, every note and chord the solo's own."]
+    lines += ["", skipped_line(meta)]
     lines += [
         "",
         "Transposition augmentation: each training crop is shifted by -6..+5 semitones within "
@@ -124,6 +136,18 @@ def card_text(ckpt: Path) -> str:
         "- Melodies only: the model does not write the accompaniment.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def skipped_line(meta: dict) -> str:
+    """What training left out of its sources, by reason (not recorded before 2026-12-07)."""
+    if "skipped" not in meta:
+        return "Skipped source files: not recorded by the training run that made this checkpoint."
+    skipped = meta["skipped"]
+    if not skipped:
+        return "Skipped source files: none (every file parsed and every piece encoded)."
+    return (f"Skipped source files: {sum(skipped.values())} "
+            f"({', '.join(f'{k}: {v}' for k, v in skipped.items())}); a file that does not "
+            "parse is counted and left out, never fatal.")
 
 
 def _per_style_nll(per_style: dict) -> list[str]:
@@ -198,7 +222,7 @@ def vae_card_text(ckpt: Path, payload: dict) -> str:
     ]
     for s, d in data.items():
         lines.append(f"| {s} | {d.get('windows', 0):,} |")
-    lines += ["", CREDITS, "", "## Limits", "",
+    lines += ["", skipped_line(meta), "", CREDITS, "", "## Limits", "",
               "- Sixteenth-note grid: triplets are approximated; blends are written in 4/4"
               + (" and decoded over the seeds' opening chords (A's, then B's)." if chords
                  else "."),
@@ -330,5 +354,7 @@ def chords_card_text(ckpt: Path, payload: dict) -> str:
               "labelled in the key of their longest section.",
               "- Sections are inferred from repeated 8- or 4-bar phrases of each chart; the "
               "charts carry no form labels.",
-              "- The last bar of a plan is the tonic, held to the end, so a clip ends at home."]
+              "- The last bar of a plan opens on the tonic for half the bar or more, so a clip "
+              "comes home on its last downbeat; the rest of the bar may turn around (before "
+              "2026-12-07 the tonic was held to the end: no turnaround in bar 12)."]
     return "\n".join(lines) + "\n"

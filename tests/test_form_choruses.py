@@ -1,0 +1,41 @@
+"""Form choruses: a solo's own bars laid out as a head's AABA or AAB, chords with their notes."""
+
+from __future__ import annotations
+
+from cadenza.models.training.corpus import Piece
+from cadenza.models.training.form_choruses import form_chorus
+from cadenza.music.theory import Key
+
+BAR = 48
+
+
+def solo(style: str, bars: int) -> Piece:
+    """One note a bar, pitch 60 + bar; a chord a bar named after its bar."""
+    notes = tuple((b * BAR, 12, 60 + b) for b in range(bars))
+    chords = tuple((b * BAR, ("C7", "F7", "G7", "Dm7")[b % 4]) for b in range(bars))
+    return Piece(f"test/{style}", style, (4, 4), Key(0), bars, notes, chords)
+
+
+def test_a_jazz_solo_becomes_aaba_with_a_new_ending_for_the_second_a() -> None:
+    c = form_chorus(solo("jazz", 24))
+    assert c is not None and c.bars == 32 and c.style == "jazz"
+    played = [p - 60 for _, _, p in c.notes]  # which solo bar each chorus bar came from
+    assert played == [*range(8), *range(6), 22, 23, *range(8, 16), *range(8)]
+    assert c.melody_echo()[8:14] == [8] * 6 and c.melody_echo()[16:24] == [0] * 8
+    # each bar keeps its own chord (bar b of the solo had chord b % 4)
+    names = dict(c.chords)
+    assert names[8 * BAR] == "C7" and names[14 * BAR] == "G7" and names[15 * BAR] == "Dm7"
+
+
+def test_a_blues_solo_becomes_aab_its_first_line_again_over_the_iv_bars() -> None:
+    c = form_chorus(solo("blues", 12))
+    assert c is not None and c.bars == 12
+    assert [p - 60 for _, _, p in c.notes] == [0, 1, 2, 3, 0, 1, 2, 7, 8, 9, 10, 11]
+    assert dict(c.chords)[4 * BAR] == "C7"  # bar 5's own chord, under the first line's bar 1
+    assert c.melody_echo()[4:8] == [4] * 4
+
+
+def test_other_styles_and_short_solos_have_none() -> None:
+    assert form_chorus(solo("jazz", 15)) is None
+    assert form_chorus(solo("folk", 32)) is None
+    assert form_chorus(Piece("t", "blues", (4, 4), Key(0), 12, (), ())) is None
