@@ -44,7 +44,7 @@ from cadenza.music.tokens import (
 # otherwise recall the last pitch across the POS/VEL/DUR tokens between notes, and a blurred
 # memory of it spread probability over the pitch itself (4x the data's repeated notes, see
 # docs/style-classifier.md).
-# The echo columns came after it: in a section heard before, the same bar of its earlier
+# The echo columns came after it: in a section heard before, the same bar of its first
 # statement (``cadenza.music.form.echo_bars``) is the bar's echo, and the model reads where it
 # is and what it played here, so a returning phrase can come back (copied, varied, answered):
 # ``echo_back`` 0 = no echo, k = the echo is k bars back (MAX_REPEAT + 1: further), so REP_k

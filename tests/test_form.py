@@ -70,7 +70,7 @@ def test_bar_features_mark_letter_position_cadence_and_return() -> None:
 
 
 def test_echo_bars_point_at_the_same_bar_of_the_latest_statement_of_the_letter() -> None:
-    assert echo_bars(lay_out("aaba", 8), 8) == [0, 0, 2, 2, 0, 0, 4, 4]  # last A: the second A
+    assert echo_bars(lay_out("aaba", 8), 8) == [0, 0, 2, 2, 0, 0, 6, 6]  # last A: the first A
     assert echo_bars(lay_out("aabb", 16), 16) == [0] * 4 + [4] * 4 + [0] * 4 + [4] * 4
     assert echo_bars(lay_out("abac", 8), 8) == [0, 0, 0, 0, 4, 4, 0, 0]
     # unequal sections: only the bars the earlier statement has; no section: no echo

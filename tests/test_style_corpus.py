@@ -193,7 +193,8 @@ def test_tiny_models_train_on_the_fixture(corpus: Path, tmp_path: Path, cell: st
     # the files that do not parse are counted by reason in the checkpoint and its card
     _, skipped = style_corpus_pieces(corpus)
     assert loaded.meta["skipped"] == dict(sorted(skipped.items())) and skipped
-    assert f"Skipped source files: {sum(skipped.values())} (" in write_card(out).read_text()
+    assert f"Skipped in training: {sum(skipped.values())} source files or pieces (" in \
+        write_card(out).read_text()
     # three usable pieces: one is held out (the fixed hashed split), two train
     trained, held = set(loaded.meta["trained_styles"]), set(best["per_style"])
     assert len(trained) == 2 and trained | held == {"jazz", "blues", "ragtime"}

@@ -38,7 +38,7 @@ def _mean(xs: Sequence[float]) -> float:
 def return_similarity(notes: Sequence[tuple[int, int, int]], bar_ticks: int,
                       sections: Sequence[Section], bars: int) -> dict[str, float]:
     """Per clip, over the bars of returning sections: mean Jaccard similarity of their
-    (position, pitch) onsets with their echo (the same bar of the letter's latest statement,
+    (position, pitch) onsets with their echo (the same bar of the letter's first statement,
     ``cadenza.music.form.echo_bars``) as ``same``, and with the bars at the same place in
     every section of another letter as ``other``; the ``_rhythm`` pair compares onset
     positions only; ``exact`` is the share of those bars (with notes) equal to their echo."""

@@ -263,7 +263,7 @@ def _form_section(res: Mapping[str, Any], models: Sequence[str],
                      f"{form['models'][models[0]][s]['bars']} bars" for s in styles
                      if models and s in form["models"].get(models[0], {}))
          + "). For every bar of a section heard before: the Jaccard similarity of its "
-         "(position, pitch) onsets with the same bar of the letter's previous statement "
+         "(position, pitch) onsets with the same bar of the letter's first statement "
          "(**same**) and, averaged, with the bars at the same place in the sections of other "
          "letters (**other**); in brackets the share of those bars that repeat it exactly. A "
          "melody whose form comes back has same well above other; one that only knows where "

@@ -131,21 +131,24 @@ def bar_features(sections: Sequence[Section], bars: int) -> list[tuple[int, int,
 
 
 def echo_bars(sections: Sequence[Section], bars: int) -> list[int]:
-    """Per bar, how many bars back its echo is: the same bar of the latest earlier section
-    with its letter (the first A's bar 3 for the second A's bar 3); 0 where there is none (a
-    letter's first statement, a bar past the earlier section's length, no section). The
-    sequence models read the echo's notes as side features, so a section that comes back
-    can bring its phrase back, varied or not (``cadenza.models.grammar``)."""
+    """Per bar, how many bars back its echo is: the same bar of the letter's first statement
+    (the first A's bar 3 for every later A's bar 3); 0 where there is none (a letter's first
+    statement, a bar past the first statement's length, no section). The sequence models read
+    the echo's notes as side features, so a section that comes back can bring its phrase
+    back, varied or not (``cadenza.models.grammar``). The first statement, not the latest: in
+    AABA the second A may end differently, and the last A restates the first (as the models'
+    form choruses do, ``cadenza.models.training.form_choruses``)."""
     out = [0] * bars
-    latest: dict[str, Section] = {}
+    first: dict[str, Section] = {}
     for sec in sorted(sections):
         start, length, letter = sec
-        prev = latest.get(letter)
-        if prev is not None:
-            for k in range(min(length, prev[1])):
-                if 0 <= start + k < bars:
-                    out[start + k] = start - prev[0]
-        latest[letter] = sec
+        prev = first.get(letter)
+        if prev is None:
+            first[letter] = sec
+            continue
+        for k in range(min(length, prev[1])):
+            if 0 <= start + k < bars:
+                out[start + k] = start - prev[0]
     return out
 
 

@@ -7,7 +7,9 @@ alone the models learned "a returning section comes back" only as a folk habit a
 AABA choruses whose last A had nothing of the first. A head does restate: the A of a standard
 comes back with a new ending, a blues' second line is its first over the IV chord. A form
 chorus is built from one solo's own bars: its first 8 bars as A, A again with the two bars of
-a later phrase as a new ending, its next 8 bars as B, A again (jazz, 32 bars of AABA); its
+a later phrase as a new ending (bars 23-24; a solo shorter than 24 bars keeps its own), its
+next 8 bars as B, the first A again (jazz, 32 bars of AABA: the echo of every A is the first,
+as at generation, ``cadenza.music.form.echo_bars``); its
 first line, that line again over bars 5-8's chords with bar 8's own ending, and bars 9-12
 (blues, 12 bars of AAB). Every note and chord is the solo's; only their order is composed.
 They join the training side only (never the held-out pieces, never from a held-out piece).

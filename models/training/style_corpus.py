@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cadenza.models.chord_model import ChordSeq, bar_content, bar_units, bars_from_changes
 from cadenza.models.training.charts import checked_bar_ticks
-from cadenza.models.training.corpus import NO_CHORD, Piece, make_piece
+from cadenza.models.training.corpus import Piece, make_piece
 from cadenza.music.chord_infer import key_from_chords, key_from_pitches
 from cadenza.music.form import Section, infer_sections
 from cadenza.music.midi_parse import MidiError, read_midi
@@ -320,7 +320,6 @@ def chord_sequences(root: Path, *, include_nc: bool = False
     rags, why = rag_pieces(root, include_nc=include_nc)
     skipped += why
     for p in rags:
-        changes = [(t, None if n == NO_CHORD else Chord.parse(n)) for t, n in p.chords]
-        bars = bars_from_changes(changes, p.bars, p.meter)
+        bars = bars_from_changes(p.chord_changes(), p.bars, p.meter)
         out.append(ChordSeq(p.source, "ragtime", p.meter, p.key, tuple(bars), p.form_sections()))
     return out, skipped

@@ -141,13 +141,13 @@ def card_text(ckpt: Path) -> str:
 def skipped_line(meta: dict) -> str:
     """What training left out of its sources, by reason (not recorded before 2026-12-07)."""
     if "skipped" not in meta:
-        return "Skipped source files: not recorded by the training run that made this checkpoint."
+        return "Skipped in training: not recorded by the training run that made this checkpoint."
     skipped = meta["skipped"]
     if not skipped:
-        return "Skipped source files: none (every file parsed and every piece encoded)."
-    return (f"Skipped source files: {sum(skipped.values())} "
+        return "Skipped in training: nothing (every file parsed and every piece encoded)."
+    return (f"Skipped in training: {sum(skipped.values())} source files or pieces "
             f"({', '.join(f'{k}: {v}' for k, v in skipped.items())}); a file that does not "
-            "parse is counted and left out, never fatal.")
+            "parse or a piece that does not encode is counted and left out, never fatal.")
 
 
 def _per_style_nll(per_style: dict) -> list[str]:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cadenza.models.training.charts import checked_bar_ticks
-from cadenza.models.training.corpus import NO_CHORD, Piece, monophonic
+from cadenza.models.training.corpus import Piece, monophonic
 from cadenza.models.zoo.metrics import histogram_entropy, histogram_scale_consistency
 from cadenza.music.form import repetition_rate as form_repetition_rate
 from cadenza.music.score import GRID, Score
@@ -132,8 +132,7 @@ def line_from_piece(piece: Piece, start_bar: int, bars: int) -> Line:
     lo, hi = start_bar * bt, (start_bar + bars) * bt
     notes = [(s - lo, min(d, hi - s), p) for s, d, p in piece.notes if lo <= s < hi]
     chords: list[tuple[int, Chord | None]] = []
-    for t, name in piece.chords:
-        chord = None if name == NO_CHORD else Chord.parse(name)
+    for t, chord in piece.chord_changes():
         if t <= lo:
             chords = [(0, chord)]
         elif t < hi:
