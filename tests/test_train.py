@@ -146,3 +146,21 @@ def test_onset_grid_only_is_for_an_existing_gan_checkpoint(
                      str(tmp_path)]) == 2
         assert capsys.readouterr().err.startswith(message)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("choruses", [True, False])
+def test_form_choruses_join_the_training_side_only_and_can_be_turned_off(
+        tmp_path: Path, choruses: bool) -> None:
+    notes = tuple((b * 48 + i * 12, 12, 60 + (b * 3 + i) % 12) for b in range(12)
+                  for i in range(4))
+    blues = [Piece(f"literal/blues{i}", "blues", (4, 4), Key(0), 12, notes,
+                   ((0, "C7"), (192, "F7"), (384, "C7"))) for i in range(10)]
+    out = tmp_path / "m" / "model.pt"
+    train(TrainOptions(out=out, n_layer=1, n_embd=8, n_hidden=16, batch=4, block=32, steps=2,
+                       eval_every=2, form_choruses=choruses), blues)
+    meta = load(out).meta
+    trained = meta["data"]["blues"]["pieces"]
+    assert trained < len(blues)  # one piece at least is held out ...
+    # ... and only the training pieces were laid out as choruses
+    assert meta["data"]["blues"].get("form_choruses") == (trained if choruses else None)
+    assert meta["form_choruses"] is choruses

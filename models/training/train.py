@@ -241,6 +241,7 @@ def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig
         "train_seconds": round(time.time() - t_train, 1),
         "command": opts.command,
         "init_from": str(opts.init_from) if opts.init_from is not None else None,
+        "form_choruses": opts.form_choruses,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                    f"torch {torch.__version__}",
         "params": model.num_params(),
