@@ -11,7 +11,7 @@ from cadenza.models.checkpoint import Loaded
 from cadenza.models.vae import MelodyVAE, slerp
 from cadenza.music.form import Section
 from cadenza.music.motif import Motif
-from cadenza.music.score import GRID, Note
+from cadenza.music.score import GRID, Note, window_changes
 from cadenza.music.steps import (
     SEG_STEPS,
     STEP_TICKS,
@@ -38,14 +38,7 @@ def window_chords(chords: Sequence[tuple[int, Chord | None]], offset: int = 0
                   ) -> list[tuple[int, Chord | None]]:
     """Chord changes (tick, chord) over the two bars from ``offset``, in ticks from there:
     first the chord sounding at ``offset`` (None: none), then the changes inside."""
-    sounding: Chord | None = None
-    inside = []
-    for t, c in sorted(chords, key=lambda tc: tc[0]):
-        if t <= offset:
-            sounding = c
-        elif t < offset + SEG_TICKS:
-            inside.append((t - offset, c))
-    return [(0, sounding), *inside]
+    return window_changes(chords, offset, offset + SEG_TICKS, None)
 
 
 def encode_motif(loaded: Loaded, motif: Motif, *, from_end: bool = False,

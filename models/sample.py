@@ -272,8 +272,8 @@ class Sampler:
             tokens = np.concatenate([tokens, tokens[twins]])
             twin_feats = feats[twins]
             formless = [t for t, i in enumerate(twins) if self.rows[i].twin == "form"]
-            if formless:
-                twin_feats[np.ix_(formless, range(ECHO_COL, max(ECHO_COL, self._nf)))] = 0
+            # (an empty slice for a checkpoint without the echo columns)
+            twin_feats[formless, ECHO_COL:] = 0
             feats = np.concatenate([feats, twin_feats])
             state = _join(state, self._twin_state, len(twins))
             styled = [n + t for t, i in enumerate(twins) if self.rows[i].twin == "style"]

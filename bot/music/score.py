@@ -7,8 +7,9 @@ exact). Nothing here touches files or torch; MIDI and token conversion live else
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from cadenza.music.theory import Chord, Key
 
@@ -39,6 +40,24 @@ class Meter(NamedTuple):
 
 
 COMMON_TIME = Meter(4, 4)
+
+
+C = TypeVar("C")
+
+
+def window_changes(changes: Iterable[tuple[int, C]], start: int, end: int, none: C
+                   ) -> list[tuple[int, C]]:
+    """Changes (tick, value) of [start, end) in ticks from ``start``: first the value sounding
+    at ``start`` (``none`` before the first change), then the changes inside; for chords as
+    Chords (``none`` None) or as names."""
+    sounding = none
+    inside: list[tuple[int, C]] = []
+    for t, c in sorted(changes, key=lambda tc: tc[0]):
+        if t <= start:
+            sounding = c
+        elif t < end:
+            inside.append((t - start, c))
+    return [(0, sounding), *inside]
 
 
 def bar_ticks(meter: tuple[int, int], resolution: int = GRID) -> int:

@@ -17,10 +17,10 @@ They join the training side only (never the held-out pieces, never from a held-o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 from cadenza.models.training.corpus import NO_CHORD, Piece
+from cadenza.music.score import window_changes
 
 # (notes from bars [a, b), chords from bars [c, d)) per segment, in order
 Segment = tuple[tuple[int, int], tuple[int, int]]
@@ -36,15 +36,6 @@ def _layout(style: str, bars: int) -> list[Segment] | None:
     return None
 
 
-def _chord_at(chords: Sequence[tuple[int, str]], tick: int) -> str:
-    sounding = NO_CHORD
-    for t, name in chords:
-        if t > tick:
-            break
-        sounding = name
-    return sounding
-
-
 def form_chorus(piece: Piece) -> Piece | None:
     """The piece's form chorus (see the module docstring), or None for other styles and
     solos too short for one."""
@@ -52,16 +43,14 @@ def form_chorus(piece: Piece) -> Piece | None:
     if layout is None:
         return None
     bt = piece.bar_ticks
-    chords = sorted(piece.chords)
     notes: list[tuple[int, int, int]] = []
     out_chords: list[tuple[int, str]] = []
     at = 0  # the segment's first bar in the chorus
     for (a, b), (c, d) in layout:
         lo, hi, shift = a * bt, b * bt, (at - a) * bt
         notes += [(s + shift, min(dur, hi - s), p) for s, dur, p in piece.notes if lo <= s < hi]
-        lo_c, hi_c, shift_c = c * bt, d * bt, (at - c) * bt
-        out_chords.append((at * bt, _chord_at(chords, lo_c)))
-        out_chords += [(t + shift_c, name) for t, name in chords if lo_c < t < hi_c]
+        out_chords += [(t + at * bt, name)
+                       for t, name in window_changes(piece.chords, c * bt, d * bt, NO_CHORD)]
         at += b - a
     if not notes:  # a solo that starts late: nothing to restate
         return None

@@ -157,9 +157,10 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
         choruses = encode_pieces([c for p in pieces if p.source in trained
                                   and (c := form_chorus(p)) is not None], vocab)
         train_e += choruses
-        for style, n in Counter(c.style for c in choruses).items():
+        per_style = Counter(c.style for c in choruses)
+        for style, n in per_style.items():
             data_summary[style]["form_choruses"] = n
-        log.info("form choruses: %s", dict(Counter(c.style for c in choruses)))
+        log.info("form choruses: %s", dict(per_style))
     cfg = RNNConfig(len(vocab), feature_sizes(vocab), cell=opts.cell, n_layer=opts.n_layer,
                     n_embd=opts.n_embd, n_hidden=opts.n_hidden, dropout=opts.dropout)
     model = SequenceModel(cfg)
