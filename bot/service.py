@@ -34,6 +34,7 @@ from cadenza.music.form import (
     echo_bars,
     form_for,
     lay_out,
+    melody_form,
     parse_form,
 )
 from cadenza.music.midi_io import score_to_midi
@@ -528,11 +529,15 @@ class Composer:
         model_style = self.model_style(spec, loaded.styles)
         tokens = encode(motif.to_score(model_style), loaded.vocab)
         lo, hi = min(n.pitch for n in motif.notes), max(n.pitch for n in motif.notes)
+        form, echo = melody_form([(n.start, n.duration, n.pitch) for n in motif.notes],
+                                 motif.bar_ticks, motif.bars)
         req = VariationRequest(tuple(tokens), seed=int(rng_s.integers(2**63)),
                                temperature=r.temperature,
                                pitch_range=(max(21, lo - 4), min(108, hi + 4)),
                                idiom=_idiom(spec, Key.parse(r.key)),
-                               guidance=spec.style_guidance, stop=current_token())
+                               guidance=spec.style_guidance, form=tuple(form),
+                               echo=tuple(echo), form_guidance=spec.form_guidance,
+                               stop=current_token())
         try:
             out = self._tokens(loaded, req, variation_row)
         except ModelError as e:

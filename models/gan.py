@@ -29,17 +29,18 @@ bar).
   ``cadenza.models.training.train_gan``.
 
 Sampling. ``sample`` writes any number of bars in phrases: each phrase draws its own
-time-independent latents, held for its bars as in training; the temporal latents follow a
-phrase form (default AABA: phrases with the same letter share their bar-to-bar plan, varied by
-their own time-independent latents); one rhythm code serves the whole clip. Probabilities are
-binarised by a threshold (or Bernoulli draws), lead and bass are made monophonic (highest /
-lowest pitch), each track's notes are moved to start on the steps of the beat its style's
-training data uses (``GANConfig.onset_grid``; the generator alone starts up to half of them on
-steps the data never uses), specks shorter than ``min_steps`` are removed, the result is moved
-to the requested key and chord symbols are read off the chords and bass lanes. Latents come from a
-numpy RNG seeded by the request alone and the generator runs in eval mode (batch-norm running
-statistics), so a seed gives the same clip whatever else is in the batch, and a longer clip
-starts like a shorter one.
+time-independent latents, held for its bars as in training; the temporal latents follow a phrase
+form (default AABA: phrases with the same letter share their bar-to-bar plan, and their
+time-independent latents start from the letter's first statement's, moved part of the way to their
+own: a returning phrase comes back varied); one rhythm code serves the whole clip. Probabilities
+are binarised by a threshold (or Bernoulli draws), lead and bass are made monophonic (highest /
+lowest pitch), each track's notes are moved to start on the steps of the beat its style's training
+data uses (``GANConfig.onset_grid``; the generator alone starts up to half of them on steps the
+data never uses), specks shorter than ``min_steps`` are removed, the result is moved to the
+requested key and chord symbols are read off the chords and bass lanes. Latents come from a numpy
+RNG seeded by the request alone and the generator runs in eval mode (batch-norm running
+statistics), so a seed gives the same clip whatever else is in the batch, and a longer clip starts
+like a shorter one.
 
 Data: whatever rolls the caller passes ``cadenza.models.training.train_gan`` (see
 ``cadenza.models.training.gan_data``): real melodies of each style arranged into bands over their
@@ -531,6 +532,9 @@ class GANRequest:
     threshold: float = 0.5
     bernoulli: bool = False  # draw notes with their probabilities instead of thresholding
     form: str = "AABA"  # phrase letters, cycled; equal letters share a temporal plan
+    # how far a returning phrase's own latents move from its first statement's: 0 plays it
+    # again, 1 draws them afresh (the temporal plan alone then brings nothing audible back)
+    restate: float = 0.2
     min_steps: int = 2  # pitched notes shorter than this many steps are dropped
     snap: bool = True  # onsets onto the style's grid, when the checkpoint has one
 
@@ -568,6 +572,15 @@ def _plan(cfg: GANConfig, req: GANRequest) -> dict[str, np.ndarray]:
     letters_rng = np.random.default_rng([req.seed, 1])
     anchors = [anchors_rng.standard_normal((1 + TRACKS, z)) for _ in range(n)]
     letters = [req.form[k % len(req.form)] for k in range(n)]
+    # a phrase whose letter came before starts from that letter's first statement, turned
+    # toward its own draw by ``restate`` of a right angle (a unit-variance normal still)
+    first: dict[str, int] = {}
+    angle = min(1.0, max(0.0, req.restate)) * math.pi / 2
+    for k, letter in enumerate(letters):
+        if letter in first:
+            anchors[k] = math.cos(angle) * anchors[first[letter]] + math.sin(angle) * anchors[k]
+        else:
+            first[letter] = k
     order = list(dict.fromkeys(letters))
     temporal = np.stack([letters_rng.standard_normal((1 + TRACKS, z)) for _ in order])
     bars = np.stack([anchors[b // p] for b in range(n * p)])  # (n*p, 1+T, z)

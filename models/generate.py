@@ -10,7 +10,13 @@ import numpy as np
 
 from cadenza.models.checkpoint import Loaded
 from cadenza.models.errors import ModelError
-from cadenza.models.grammar import ECHO_COL, ChordPlan, Constraint, SkeletonConstraint
+from cadenza.models.grammar import (
+    ECHO_COL,
+    ChordPlan,
+    Constraint,
+    FormRows,
+    SkeletonConstraint,
+)
 from cadenza.models.sample import Row, run
 from cadenza.music.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
 
@@ -93,6 +99,11 @@ class VariationRequest:
     pitch_range: tuple[int, int] = (48, 91)
     idiom: Idiom = field(default_factory=Idiom)
     guidance: float = 0.0
+    # the line's own form (``cadenza.music.form.melody_form``): a restated phrase's new
+    # pitches can follow its earlier statement's, as they do in a composed melody
+    form: FormRows | None = None
+    echo: tuple[int, ...] = ()
+    form_guidance: float = 0.0
     stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
 
@@ -104,13 +115,26 @@ def _sequence_vocab(loaded: Loaded) -> Vocab:
 
 def variation_row(loaded: Loaded, request: VariationRequest, tag: Any = None) -> Row:
     """A sampler row re-sampling ``request.tokens``' pitches, with the same idiom bias and
-    style guidance a composed melody of that style gets."""
+    style or form guidance a composed melody of that style gets; it reads the line's own form
+    and echoes (``request.form``, ``request.echo``)."""
     vocab = _sequence_vocab(loaded)
     constraint = SkeletonConstraint(vocab, list(request.tokens),
-                                    pitch_range=request.pitch_range)
+                                    pitch_range=request.pitch_range, form=request.form,
+                                    echo=request.echo)
+    guidance, twin = _guidance(loaded, request)
     return Row(constraint, np.random.default_rng(request.seed), request.temperature,
                request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop,
-               guidance=request.guidance)
+               guidance=guidance, twin=twin)
+
+
+def _guidance(loaded: Loaded, request: MelodyRequest | VariationRequest) -> tuple[float, str]:
+    """A row's guidance and the twin it steers from: style guidance when the style has it,
+    else form guidance for a line with echoes (none for a checkpoint without the echo
+    columns)."""
+    if not request.guidance and request.form_guidance > 0 and any(request.echo or ()) and \
+            len(loaded.model.config.feature_sizes) > ECHO_COL:
+        return request.form_guidance, "form"
+    return request.guidance, "style"
 
 
 def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
@@ -122,10 +146,7 @@ def melody_row(loaded: Loaded, request: MelodyRequest, tag: Any = None) -> Row:
                             prefix=list(request.primer) if request.primer else None,
                             pitch_range=request.pitch_range, form=request.form,
                             echo=request.echo)
-    guidance, twin = request.guidance, "style"
-    if not guidance and request.form_guidance > 0 and any(request.echo or ()) and \
-            len(loaded.model.config.feature_sizes) > ECHO_COL:
-        guidance, twin = request.form_guidance, "form"
+    guidance, twin = _guidance(loaded, request)
     return Row(constraint, np.random.default_rng(request.seed), request.temperature,
                request.top_k, _BiasCache(vocab, request.idiom), tag, stop=request.stop,
                guidance=guidance, twin=twin)

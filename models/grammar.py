@@ -247,8 +247,10 @@ class Constraint:
     ``pitch`` (DUR must follow), ``done``.
 
     In phase ``bar`` the model may also choose ``REP_k`` (this bar repeats the bar k back) when
-    that bar has notes and the plan gives both bars the same chords, so a repeat never clashes
-    with the harmony; the rest of a repeated bar (its mid-bar chords, the next BAR) is forced.
+    that bar has notes and either the plan gives both bars the same chords (a repeat that
+    cannot clash) or that bar is this bar's echo (the form says this section restates it, over
+    whatever harmony: a blues' second line restates the first over IV); the rest of a repeated
+    bar (its mid-bar chords, the next BAR) is forced.
     ``repeats=False`` takes the choice away.
     """
 
@@ -343,9 +345,12 @@ class Constraint:
         rep_bits = 0
         if ph == "bar" and self.repeats:
             b = self.bar
+            echo = self.tracker.echo[b] if b < len(self.tracker.echo) else 0
             for k in range(1, min(b, MAX_REPEAT) + 1):
-                if self.bar_last_vel[b - k] is not None and self.plan.bars[b - k] == \
-                        self.plan.bars[b]:
+                # the bar's echo may come back over other chords too (a blues' second line
+                # over IV, a last A whose changes moved): the form says it restates that bar
+                if self.bar_last_vel[b - k] is not None and (
+                        k == echo or self.plan.bars[b - k] == self.plan.bars[b]):
                     rep_bits |= 1 << (k - 1)
         if pitches[0] >= pitches[1] and vels[0] >= vels[1] and positions[0] >= positions[1] \
                 and include < 0 and not rep_bits:
@@ -476,7 +481,8 @@ class SkeletonConstraint(Constraint):
     and durations (the harmony and rhythm skeleton) are forced from ``tokens``."""
 
     def __init__(self, vocab: Vocab, tokens: list[int], *, pitch_range: tuple[int, int] = (48, 91),
-                 style: str | None = None) -> None:
+                 style: str | None = None, form: FormRows | None = None,
+                 echo: Sequence[int] | None = None) -> None:
         toks = [t for t in tokens if t != PAD]
         if len(toks) < 3 or toks[0] != BOS:
             raise ValueError("a skeleton needs a whole token sequence (BOS STYLE METER ...)")
@@ -490,7 +496,7 @@ class SkeletonConstraint(Constraint):
         plan = plan_from_chords([(c.start, c.chord) for c in original.chords], original.bars,
                                 bar_ticks)
         super().__init__(vocab, style=style_name, meter=meter, plan=plan,
-                         pitch_range=pitch_range, max_poly=8)
+                         pitch_range=pitch_range, max_poly=8, form=form, echo=echo)
         self.skeleton = [vocab.style(style_name) if vocab.kind(t) == "style" else t for t in toks]
         if self.skeleton[-1] != EOS:
             self.skeleton.append(EOS)

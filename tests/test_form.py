@@ -130,3 +130,16 @@ def test_repetition_rate_counts_bars_equal_to_an_earlier_bar() -> None:
     moved = [(s, d, p + 1) for s, d, p in at(1, riff)]
     assert repetition_rate(at(0, riff) + moved, bar, 2) == 0.0
     assert bar_onsets(at(1, riff), bar, 2)[1] == frozenset({(0, 60), (12, 63), (24, 65)})
+
+
+def test_melody_form_reads_sections_and_echoes_from_a_lines_own_repeats() -> None:
+    from cadenza.music.form import melody_form
+
+    bar = 48
+    phrase = [[(0, 12, 60), (12, 12, 64)], [(0, 48, 67)], [(0, 24, 65), (24, 24, 64)],
+              [(0, 48, 62)]]
+    varied = [*phrase[:3], [(0, 48, 59)]]  # 3 of 4 bars the same: a restatement
+    notes = [(b * bar + s, d, p) for b, ns in enumerate([*phrase, *varied]) for s, d, p in ns]
+    rows, echo = melody_form(notes, bar, 8)
+    assert echo == [0] * 4 + [4] * 4
+    assert rows == bar_features(((0, 4, "A"), (4, 4, "A")), 8)

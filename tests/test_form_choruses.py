@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cadenza.models.training.corpus import Piece
-from cadenza.models.training.form_choruses import form_chorus
+from cadenza.models.training.form_choruses import form_choruses
 from cadenza.music.theory import Key
 
 BAR = 48
@@ -17,8 +17,8 @@ def solo(style: str, bars: int) -> Piece:
 
 
 def test_a_jazz_solo_becomes_aaba_with_a_new_ending_for_the_second_a() -> None:
-    c = form_chorus(solo("jazz", 24))
-    assert c is not None and c.bars == 32 and c.style == "jazz"
+    [c] = form_choruses(solo("jazz", 24))
+    assert c.bars == 32 and c.style == "jazz"
     played = [p - 60 for _, _, p in c.notes]  # which solo bar each chorus bar came from
     assert played == [*range(8), *range(6), 22, 23, *range(8, 16), *range(8)]
     assert c.melody_echo()[8:14] == [8] * 6 and c.melody_echo()[16:24] == [0] * 8
@@ -28,14 +28,31 @@ def test_a_jazz_solo_becomes_aaba_with_a_new_ending_for_the_second_a() -> None:
 
 
 def test_a_blues_solo_becomes_aab_its_first_line_again_over_the_iv_bars() -> None:
-    c = form_chorus(solo("blues", 12))
-    assert c is not None and c.bars == 12
+    [c] = form_choruses(solo("blues", 12))
+    assert c.bars == 12
     assert [p - 60 for _, _, p in c.notes] == [0, 1, 2, 3, 0, 1, 2, 7, 8, 9, 10, 11]
     assert dict(c.chords)[4 * BAR] == "C7"  # bar 5's own chord, under the first line's bar 1
     assert c.melody_echo()[4:8] == [4] * 4
 
 
-def test_other_styles_and_short_solos_have_none() -> None:
-    assert form_chorus(solo("jazz", 15)) is None
-    assert form_chorus(solo("folk", 32)) is None
-    assert form_chorus(Piece("t", "blues", (4, 4), Key(0), 12, (), ())) is None
+def test_a_long_solo_gives_one_chorus_per_chorus_it_plays() -> None:
+    # blues: bars 0-11, 12-23, 24-35 (36-40 are too few for a fourth)
+    blues = form_choruses(solo("blues", 41))
+    assert [c.notes[0][2] - 60 for c in blues] == [0, 12, 24]
+    assert [p - 60 for _, _, p in blues[1].notes] == [12, 13, 14, 15, 12, 13, 14, 19, 20, 21,
+                                                     22, 23]
+    assert all(c.melody_echo()[4:8] == [4] * 4 for c in blues)
+    # jazz: from bars 0 and 32; the second has 20 bars, so its A keeps its own ending
+    jazz = form_choruses(solo("jazz", 52))
+    assert len(jazz) == 2 and all(c.bars == 32 for c in jazz)
+    assert [p - 60 for _, _, p in jazz[1].notes][:16] == [*range(32, 40), *range(32, 40)]
+
+
+def test_other_styles_short_solos_and_silent_choruses_have_none() -> None:
+    assert form_choruses(solo("jazz", 15)) == []
+    assert form_choruses(solo("folk", 32)) == []
+    assert form_choruses(Piece("t", "blues", (4, 4), Key(0), 12, (), ())) == []
+    # a solo silent in its second chorus gives the first only
+    first = solo("blues", 12)
+    assert len(form_choruses(Piece("t", "blues", (4, 4), Key(0), 24, first.notes,
+                                   first.chords))) == 1

@@ -173,6 +173,19 @@ def test_phrases_follow_the_form(model: MuseGAN) -> None:
     assert same < np.abs(phrase[1] - phrase[2]).mean()
 
 
+def test_a_returning_phrase_starts_from_its_first_statements_latents() -> None:
+    cfg = tiny_config()  # phrases of two bars: AABA over 8 bars
+    plan = {r: _plan(cfg, GANRequest("folk", 8, 5, form="AABA", restate=r))["shared"]
+            for r in (0.0, 0.2, 1.0)}
+    first, second, b, last = (plan[0.2][k] for k in (0, 2, 4, 6))
+    assert np.array_equal(plan[0.0][2], plan[0.0][0])  # restate 0: played again
+    # a return lies nearer its first statement than the B phrase does, and is not a copy
+    for again in (second, last):
+        assert 0 < np.abs(again - first).mean() < np.abs(b - first).mean()
+    # the first statement and the B phrase are the same draw whatever ``restate`` is
+    assert np.array_equal(plan[0.0][4], b) and np.array_equal(plan[1.0][0], first)
+
+
 def test_key_moves_pitched_tracks_only(model: MuseGAN) -> None:
     plain = sample(model, "folk", 2, seed=4)
     moved = sample(model, "folk", 2, seed=4, key=Key.parse("Eb"))

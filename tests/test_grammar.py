@@ -95,12 +95,18 @@ def test_skeleton_constraint_keeps_rhythm_chords_and_velocities_and_resamples_pi
     assert len({tuple(v) for v in variations}) > 1
 
 
-def test_rep_is_offered_only_for_bars_with_notes_and_the_same_chords() -> None:
+@pytest.mark.parametrize(("echo", "offered"), [
+    (None, [[], [1], [], [2, 3]]),
+    # bar 2 (G7) restates bar 0 (C) in the form: its echo is offered over the other chord
+    ((0, 0, 2, 0), [[], [1], [2], [2, 3]]),
+])
+def test_rep_is_offered_for_bars_with_notes_and_the_same_chords_or_the_echo(
+        echo: tuple[int, ...] | None, offered: list[list[int]]) -> None:
     from cadenza.music.tokens import MAX_REPEAT
 
     plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")),), ((0, Chord(7, "7")),),
                       ((0, Chord(0, "maj")),)))
-    c = Constraint(V, style="folk", meter=(4, 4), plan=plan)
+    c = Constraint(V, style="folk", meter=(4, 4), plan=plan, echo=echo)
     reps = []
     rng = np.random.default_rng(0)
     while not c.done:
@@ -117,9 +123,43 @@ def test_rep_is_offered_only_for_bars_with_notes_and_the_same_chords() -> None:
                                       if V.kind(int(t)) != "rep"]))
         c.feed(tok)
     # bar 0: nothing before; bar 1: bar 0 (both C); bar 2 (G7): no earlier G7 bar;
-    # bar 3 (C): bars 1 and 0 (k = 2, 3), not bar 2 (G7)
-    assert reps == [[], [1], [], [2, 3]]
+    # bar 3 (C): bars 1 and 0 (k = 2, 3), not bar 2 (G7); with the echo, bar 2 may repeat
+    # bar 0 (k = 2) over its G7
+    assert reps == offered
     assert MAX_REPEAT >= 32
+
+
+@pytest.mark.parametrize("echo_back", [2, 1])
+def test_an_echo_repeated_over_other_chords_keeps_its_own_chords_and_needs_notes(
+        echo_back: int) -> None:
+    # bar 0 C with notes, bar 1 empty (C), bar 2 F with a mid-bar G7, echoing bar 0 or bar 1
+    plan = ChordPlan((((0, Chord(0, "maj")),), ((0, Chord(0, "maj")),),
+                      ((0, Chord(5, "maj")), (24, Chord(7, "7")))))
+    c = Constraint(V, style="folk", meter=(4, 4), plan=plan, echo=(0, 0, echo_back))
+    rng = np.random.default_rng(3)
+    while not c.done:
+        tok = c.forced()
+        if tok is None:
+            m = c.mask()
+            reps = [int(t) for t in np.flatnonzero(m) if V.kind(int(t)) == "rep"]
+            if c.phase == "bar" and c.bar == 1:
+                assert m[BAR]
+                tok = BAR  # bar 1 stays empty
+            elif c.phase == "bar" and c.bar == 2 and echo_back == 1:
+                assert reps == []  # an empty echo has nothing to bring back
+                return
+            elif c.phase == "bar" and c.bar == 2:
+                assert reps == [V.rep(2)]
+                tok = V.rep(2)
+            else:
+                tok = int(rng.choice([t for t in np.flatnonzero(m) if V.kind(int(t)) != "rep"]))
+        c.feed(int(tok))
+    score = decode(c.tokens, V)
+    notes = score.tracks[0].notes
+    assert [(n.start, n.pitch) for n in notes if n.start < 48] == [
+        (n.start - 96, n.pitch) for n in notes if n.start >= 96]
+    assert [(ch.start, ch.chord) for ch in score.chords][-2:] == [(96, Chord(5, "maj")),
+                                                                  (120, Chord(7, "7"))]
 
 
 def test_a_sampled_rep_copies_the_bar_and_forces_the_rest_of_it() -> None:

@@ -67,12 +67,13 @@ def test_shipped_lstm_clip_bytes_are_pinned(key: tuple) -> None:
 
 # clips made from other clips: continue (a motif primes the model), vary, blend (vae);
 # vary moved 2026-12-07: variations sample with the style's idiom bias (and guidance) as
-# compose does (with a neutral idiom the old pin held)
+# compose does (with a neutral idiom the old pin held); again 2026-12-07: a variation reads
+# the form of the line it varies (its sections and echoes, ``cadenza.music.form.melody_form``)
 DERIVED_PINS = {
     "continue":
         "1c85cc5a7867d5bb6f6ed76a898630157b6f5534d9a4c75757f8b3f1cbfe56e8",
     "vary":
-        "7dd3d27ab0aaf95eab0dc2650df127b5691feb4bc7e883bc761801aa4c754d9c",
+        "5c70fd77a191a760d5ff2ce5b5dfe24ea8ed47809fd385cfc386fa8420232fca",
     "blend":
         "ab4dca5676469e5e4ce3b065adf63afa904dfdb308da754f7bc4e9da6d365ef2",
 }

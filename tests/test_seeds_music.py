@@ -10,6 +10,7 @@ from cadenza.music.notation import parse_notes
 from cadenza.music.score import COMMON_TIME, GRID, Meter, Note, Score, Track
 from cadenza.music.theory import Chord, Key
 from cadenza.service import Composer, ComposeRequest
+from cadenza.styles import STYLES
 
 
 def motif_from(text: str, meter: Meter = COMMON_TIME) -> Motif:
@@ -131,3 +132,43 @@ def test_a_variation_is_sampled_as_compose_samples_its_style(  # type: ignore[no
     assert together == alone
     assert max(batcher.batches) > 2  # the variations shared steps
     assert all(width == 2 * rows for rows, width in widths)  # every folk row had its twin
+
+
+def test_a_variation_reads_the_form_of_the_line_it_varies(  # type: ignore[no-untyped-def]
+        composer: Composer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line whose second phrase restates its first (bar 8 changed): the variation's
+    sampler reads that phrase's echo, so its new pitches can come back as the source's did,
+    and a style with form guidance (jazz) steers it from a twin that reads no echo."""
+    from cadenza.models.grammar import ECHO_PITCH_COL
+    from cadenza.models.sample import Sampler
+    from cadenza.music.tokens import PITCH_MIN
+
+    phrase = "C4/4 E G C5 | A4/2 G/2 | F/4 A C5 A4 | "
+    src = parse_notes(phrase + "G/1 | " + phrase + "E/1")
+    rows: list[tuple[tuple[int, ...], str, float]] = []
+    echo_pitches: set[int] = set()  # what bar 8's echo feature offered while it was sampled
+    original_add, original_step = Sampler.add, Sampler.step
+
+    def add(self: Sampler, row):  # type: ignore[no-untyped-def]
+        rows.append((row.constraint.tracker.echo, row.twin, row.guidance))
+        original_add(self, row)
+
+    def step(self: Sampler):  # type: ignore[no-untyped-def]
+        for row in self.rows:
+            if row.constraint.tracker.bar == 7 and (p := row.constraint.features()[
+                    ECHO_PITCH_COL]):
+                echo_pitches.add(p - 1 + PITCH_MIN)
+        return original_step(self)
+
+    monkeypatch.setattr(Sampler, "add", add)
+    monkeypatch.setattr(Sampler, "step", step)
+    r = composer.resolve(ComposeRequest(style="jazz", bars=8, seed=1))
+    score = midi_to_score(composer.variation(src, r).midi)
+    assert rows == [((0, 0, 0, 0, 4, 4, 4, 4), "form", STYLES["jazz"].form_guidance)]
+    bar, got = score.bar_ticks, score.track("lead").notes
+    # bar 8's echo is bar 4 of the variation (its new pitch), not the source's G
+    assert echo_pitches == {n.pitch for n in got if 3 * bar <= n.start < 4 * bar}
+    # bars 5-7 equal bars 1-3 in the source, so they repeat the new pitches too
+    first = [(n.start, n.pitch) for n in got if n.start < 3 * bar]
+    again = [(n.start - 4 * bar, n.pitch) for n in got if 4 * bar <= n.start < 7 * bar]
+    assert first and first == again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from cadenza.models.training.corpus import Piece
 from cadenza.models.training.train import TrainOptions, train
 from cadenza.models.zoo.card import write_card
 from cadenza.music.theory import Key
+from cadenza.music.tokens import Vocab
 
 
 def pieces(n: int = 40) -> list[Piece]:
@@ -164,3 +166,18 @@ def test_form_choruses_join_the_training_side_only_and_can_be_turned_off(
     # ... and only the training pieces were laid out as choruses
     assert meta["data"]["blues"].get("form_choruses") == (trained if choruses else None)
     assert meta["form_choruses"] is choruses
+
+
+def test_derived_sequences_are_cropped_but_do_not_weigh_their_style() -> None:
+    from cadenza.models.training.dataset import Batcher, encode_pieces
+
+    vocab = Vocab(("blues", "folk"))
+    notes = tuple((b * 48, 12, 60 + b) for b in range(12))
+    pieces = [Piece(f"t/{s}", s, (4, 4), Key(0), 12, notes, ((0, "C7"),))
+              for s in ("blues", "folk")]
+    real = encode_pieces(pieces, vocab)
+    chorus = [replace(real[0], derived=True, source="t/chorus")] * 20
+    plain, with_choruses = Batcher(real, vocab, 16), Batcher(real + chorus, vocab, 16)
+    assert with_choruses.style_p.tolist() == plain.style_p.tolist() == [0.5, 0.5]
+    # ... while the blues crops come from the choruses too, by length
+    assert with_choruses.len_p["blues"].tolist() == [1 / 21] * 21

@@ -197,38 +197,66 @@ def _restatements(bar_content: Sequence[frozenset], threshold: float,
     return best
 
 
-def infer_sections(bar_content: Sequence[frozenset], *, threshold: float = 0.5,
-                   sizes: Sequence[int] = (8, 4)) -> tuple[Section, ...]:
+# a phrase restates an earlier one at this mean per-bar Jaccard similarity; phrase lengths
+# tried, longest first
+RESTATE_THRESHOLD = 0.5
+PHRASE_SIZES = (8, 4)
+
+
+def infer_sections(bar_content: Sequence[frozenset], *, threshold: float = RESTATE_THRESHOLD,
+                   sizes: Sequence[int] = PHRASE_SIZES) -> tuple[Section, ...]:
     """Sections of a piece from its own repetitions: phrases of 8 bars when some 8-bar phrase
     comes back, else of 4; a phrase that resembles an earlier one (mean per-bar Jaccard
     similarity of ``bar_content`` >= threshold) takes its letter, others the next letter
     (letters after E count as E, as the models' section feature does).
     ``bar_content`` holds one hashable-item set per bar (melody onsets, chord changes)."""
-    size, match = _restatements(bar_content, threshold, sizes)
+    return _lettered(*_restatements(bar_content, threshold, sizes), len(bar_content))
+
+
+def _lettered(size: int, match: list[int], bars: int) -> tuple[Section, ...]:
+    """``infer_sections`` from ``_restatements``' phrase size and matches."""
     letters: list[int] = []  # 0 = A
     for j in match:
         letters.append(letters[j] if j >= 0 else max(letters, default=-1) + 1)
     sections = [(i * size, size, chr(ord("A") + min(ch, 4))) for i, ch in enumerate(letters)]
-    tail = len(bar_content) - len(match) * size
+    tail = bars - len(match) * size
     if tail:  # a leftover shorter than a phrase: a section of its own (a tag, a coda)
         sections.append((len(match) * size, tail,
                          chr(ord("A") + min(4, max(letters, default=-1) + 1))))
     return tuple(sections)
 
 
-def echo_from_repeats(bar_content: Sequence[frozenset], *, threshold: float = 0.5,
-                      sizes: Sequence[int] = (8, 4)) -> list[int]:
+def echo_from_repeats(bar_content: Sequence[frozenset], *,
+                      threshold: float = RESTATE_THRESHOLD,
+                      sizes: Sequence[int] = PHRASE_SIZES) -> list[int]:
     """``echo_bars`` for a real piece: per bar, how many bars back the same bar of the phrase
     it restates is (``infer_sections``' phrases; 0 where the phrase restates none). Not the
     echo of ``infer_sections``' letters: past E every new phrase is E, and E would echo an
     unrelated E; and a phrase restates the earlier phrase most like it, not the latest of
     its letter."""
-    size, match = _restatements(bar_content, threshold, sizes)
-    out = [0] * len(bar_content)
+    return _echoes(*_restatements(bar_content, threshold, sizes), len(bar_content))
+
+
+def _echoes(size: int, match: list[int], bars: int) -> list[int]:
+    """``echo_from_repeats`` from ``_restatements``' phrase size and matches."""
+    out = [0] * bars
     for i, j in enumerate(match):
         if j >= 0:
             out[i * size:(i + 1) * size] = [(i - j) * size] * size
     return out
+
+
+def melody_form(notes: Sequence[tuple[int, int, int]], bar_ticks: int, bars: int,
+                sections: Sequence[Section] = ()
+                ) -> tuple[list[tuple[int, int, int, int]], list[int]]:
+    """A line's form as the sequence models read it: per-bar form rows of ``sections`` (when
+    its source marks none, as a clip or an upload does, of ``infer_sections``) and the echoes
+    of ``echo_from_repeats``, for (start, duration, pitch) ``notes``; the line's phrases are
+    compared once for both."""
+    onsets = bar_onsets(notes, bar_ticks, bars)
+    size, match = _restatements(onsets, RESTATE_THRESHOLD, PHRASE_SIZES)
+    return (bar_features(sections or _lettered(size, match, bars), bars),
+            _echoes(size, match, bars))
 
 
 # ---------------------------------------------------------------- measuring form

@@ -12,7 +12,6 @@ import numpy as np
 from cadenza.models.errors import ModelError
 from cadenza.models.grammar import ECHO_PITCH_COL, FEATURES, PREV_PITCH_COL, sequence_features
 from cadenza.models.training.corpus import Piece
-from cadenza.music.form import bar_features
 from cadenza.music.tokens import (
     N_CHORD_CLASSES,
     PAD,
@@ -75,6 +74,9 @@ class Encoded:
     pitch_lo: int
     pitch_hi: int
     source: str = ""  # the piece's source name, which decides the held-out split
+    # a sequence made from another (a form chorus): cropped within its style like the rest,
+    # left out of the style weights, so adding them does not tilt the balance of styles
+    derived: bool = False
 
 
 def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
@@ -96,10 +98,9 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
                 skipped["does not encode"] += 1
             continue
         pitches = [n[2] for n in p.notes]
-        form = tuple(bar_features(p.form_sections(), p.bars))
-        echo = p.melody_echo()
-        out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64),
-                           sequence_features(toks, vocab, form=form, echo=echo), min(pitches),
+        form, echo = p.melody_form()
+        feats = sequence_features(toks, vocab, form=tuple(form), echo=echo)
+        out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64), feats, min(pitches),
                            max(pitches), p.source))
     return out
 
@@ -144,7 +145,7 @@ class Batcher:
         # sample style first (weight ~ tokens**temperature), then a piece by its length
         tokens_per_style = Counter()
         for e in data:
-            tokens_per_style[e.style] += len(e.tokens)
+            tokens_per_style[e.style] += 0 if e.derived else len(e.tokens)
         self.styles = sorted(tokens_per_style)
         w = np.array([tokens_per_style[s] ** style_temperature for s in self.styles])
         self.style_p = w / w.sum()

@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from cadenza.models.grammar import feature_sizes
 from cadenza.models.rnn import RNNConfig, SequenceModel
 from cadenza.models.training.corpus import Piece, load_corpus, midi_folder_pieces
 from cadenza.models.training.dataset import Batcher, Encoded, encode_pieces, split_heldout
-from cadenza.models.training.form_choruses import form_chorus
+from cadenza.models.training.form_choruses import form_choruses
 from cadenza.models.training.schedule import Budget, cosine_lr, step_optimizer
 from cadenza.models.training.style_corpus import (
     default_style_corpus,
@@ -154,8 +154,8 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     if opts.form_choruses:
         # from training pieces only, so no held-out solo reaches training through its chorus
         trained = {e.source for e in train_e}
-        choruses = encode_pieces([c for p in pieces if p.source in trained
-                                  and (c := form_chorus(p)) is not None], vocab)
+        choruses = [replace(e, derived=True) for e in encode_pieces(
+            [c for p in pieces if p.source in trained for c in form_choruses(p)], vocab)]
         train_e += choruses
         per_style = Counter(c.style for c in choruses)
         for style, n in per_style.items():

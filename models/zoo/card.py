@@ -108,11 +108,12 @@ def card_text(ckpt: Path) -> str:
     if choruses:
         lines += ["", "Form choruses (`models/training/form_choruses.py`): besides the solos, "
                   "training saw " + ", ".join(f"{n} {s}" for s, n in choruses.items())
-                  + " solos laid out as their tunes' heads are (AABA: the solo's first 8 bars, "
-                  "again with a later phrase's ending, its next 8, the first 8 again; blues AAB: "
-                  "the first line again over bars 5-8's chords), so a returning section learns "
-                  "to restate its first statement in these styles too; from training solos "
-                  "only, every note and chord the solo's own."]
+                  + " choruses of the solos laid out as their tunes' heads are (per chorus of a "
+                  "solo; AABA: the chorus's first 8 bars, again with a later phrase's ending, "
+                  "its next 8, the first 8 again; blues AAB: the first line again over bars "
+                  "5-8's chords), so a returning section learns to restate its first statement "
+                  "in these styles too; from training solos only, every note and chord the "
+                  "solo's own, sampled within their style but left out of the style weights."]
     lines += ["", skipped_line(meta)]
     lines += [
         "",
