@@ -39,12 +39,13 @@ TINY_PINS = {
 }
 # moved 2026-12-06: the shipped lstm was fine-tuned with the prev_pitch feature (its card);
 # the classical pin again with the new sampling defaults; both again 2026-12-07: the lstm was
-# fine-tuned with the echo features and form choruses (its card)
+# fine-tuned with the echo features and form choruses (its card), and later that day with a
+# form chorus per chorus of every solo
 SHIPPED_PINS = {
     ("lstm", "classical", 8, 1):
-        "59542dab600e58383a202af7ae7bf9385373c565049973d0f83512c36b7aae99",
+        "9c13a5ed24225440fbd7243686f12705bc6b501d8ac02ec6f4ccc2074de3bf19",
     ("lstm", "jazz", 8, 42):
-        "b418f2841071636ceaf87653a7d3ec2a48bb1321914f16923564dec365bec8c3",
+        "0f5e9c1bb18b3ad6825ae74c15cd685b351fe77a19c4f842f303aeedc26fd6c9",
 }
 
 
