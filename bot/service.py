@@ -526,6 +526,8 @@ class Composer:
         _meta, _h, rng_s, rng_a = _streams(r.seed)
         motif, _ = Motif.from_score(unswing(source) if spec.swing else source,
                                     max_bars=min(source.bars or 1, MAX_LINE_BARS))
+        # a bar the clip restates is a repeat of the new line too, not a fresh draw
+        motif = motif.repeats_aligned()
         model_style = self.model_style(spec, loaded.styles)
         tokens = encode(motif.to_score(model_style), loaded.vocab)
         lo, hi = min(n.pitch for n in motif.notes), max(n.pitch for n in motif.notes)

@@ -172,3 +172,23 @@ def test_a_variation_reads_the_form_of_the_line_it_varies(  # type: ignore[no-un
     first = [(n.start, n.pitch) for n in got if n.start < 3 * bar]
     again = [(n.start - 4 * bar, n.pitch) for n in got if 4 * bar <= n.start < 7 * bar]
     assert first and first == again
+
+
+def test_a_restated_bar_takes_its_first_statements_velocities_so_it_encodes_as_a_repeat(
+        ) -> None:
+    from cadenza.music.tokens import Vocab, encode
+
+    bar = 48
+    riff = [(0, 12, 60), (12, 12, 64), (24, 24, 67)]
+    played = [Note(b * bar + s, d, p, 70 + 7 * b + i) for b in (0, 2) for i, (s, d, p)
+              in enumerate(riff)] + [Note(bar, 48, 62, 80)]  # humanised: no two alike
+    m = Motif(tuple(sorted(played, key=lambda n: n.start)), ((0, Chord(0, "maj")),),
+              COMMON_TIME, Key(0), 120.0, 3)
+    aligned = m.repeats_aligned()
+    assert [n.velocity for n in aligned.notes if n.start >= 2 * bar] == [70, 71, 72]
+    assert [(n.start, n.pitch, n.duration) for n in aligned.notes] == [
+        (n.start, n.pitch, n.duration) for n in m.notes]
+    v = Vocab()
+    assert v.rep(2) in encode(aligned.to_score("folk"), v)
+    assert v.rep(2) not in encode(m.to_score("folk"), v)
+    assert aligned.repeats_aligned() is aligned  # nothing left to align

@@ -75,6 +75,30 @@ class Motif:
             return self, 0
         return Motif(notes, self.chords, self.meter, self.key, self.tempo, self.bars), octaves
 
+    def repeats_aligned(self) -> Motif:
+        """The motif with every bar that plays an earlier bar's notes again (positions,
+        pitches, durations) given that bar's velocities, so tokens write it as a repeat
+        (``REP_k``). A rendered clip's velocities are humanised per note: of the 13 bars a
+        32-bar folk clip restated, 5 reached the encoder as repeats (13 so; jazz 3 of 14,
+        13 so), and a variation re-sampled the others apart instead of repeating its own
+        new bar."""
+        bar = self.bar_ticks
+        by_bar: dict[int, list[Note]] = {}
+        for n in self.notes:
+            by_bar.setdefault(n.start // bar, []).append(n)
+        first: dict[tuple, list[Note]] = {}  # a bar's notes (velocity aside) -> its velocities' bar
+        out: list[Note] = []
+        for b in sorted(by_bar):
+            notes = sorted(by_bar[b], key=lambda n: (n.start, n.pitch))
+            shape = tuple((n.start - b * bar, n.pitch, n.duration) for n in notes)
+            earlier = first.setdefault(shape, notes)
+            out += [Note(n.start, n.duration, n.pitch, e.velocity)
+                    for n, e in zip(notes, earlier, strict=True)]
+        aligned = tuple(sorted(out, key=lambda n: (n.start, n.pitch)))
+        if aligned == tuple(sorted(self.notes, key=lambda n: (n.start, n.pitch))):
+            return self
+        return Motif(aligned, self.chords, self.meter, self.key, self.tempo, self.bars)
+
     def to_score(self, style: str | None = None) -> Score:
         """Lead-only Score (for tokens and previews)."""
         end = self.bars * self.bar_ticks
