@@ -56,3 +56,16 @@ def test_other_styles_short_solos_and_silent_choruses_have_none() -> None:
     first = solo("blues", 12)
     assert len(form_choruses(Piece("t", "blues", (4, 4), Key(0), 24, first.notes,
                                    first.chords))) == 1
+
+
+def test_choruses_start_where_the_sources_form_does_after_its_pickup() -> None:
+    from dataclasses import replace
+
+    # a blues solo of 2 pickup bars and two 12-bar choruses, its sections marked from bar 2
+    solo_with_pickup = replace(solo("blues", 26), sections=((2, 12, "A"), (14, 12, "A")))
+    got = form_choruses(solo_with_pickup)
+    assert [c.notes[0][2] - 60 for c in got] == [2, 14]
+    assert [p - 60 for _, _, p in got[0].notes] == [2, 3, 4, 5, 2, 3, 4, 9, 10, 11, 12, 13]
+    # a section marked past the solo's end (a cue after its last bar) moves nothing
+    stray = replace(solo("blues", 24), sections=((30, 0, "A"),))
+    assert [c.notes[0][2] - 60 for c in form_choruses(stray)] == [0, 12]

@@ -102,6 +102,7 @@ def test_chord_vocabulary_counts_distinct_symbols() -> None:
                                     (72, Chord.parse("G7b9"))])
     assert chord_vocabulary(alt) == 2.0 and len(alt.chords) == 2  # merged repeat
     assert math.isnan(chord_vocabulary(make_line([], (4, 4), 1)))
+    assert math.isnan(chord_vocabulary(make_line([], (4, 4), 1, [(0, None)])))  # no-chord only
 
 
 def test_scale_consistency_entropy_density_and_range() -> None:
@@ -170,6 +171,10 @@ def test_a_piece_excerpt_is_its_own_line_with_the_chord_sounding_at_its_start() 
     assert line.notes == ((0, 6, 61), (24, 6, 61), (48, 6, 62), (72, 6, 62))
     assert line.chords == ((0, Chord.parse("A7")), (48, None), (72, Chord.parse("Dm7")))
     assert chord_vocabulary(line) == 2.0
+    # before the piece's first chord the excerpt opens on no chord
+    late = Piece("wjd:Y", "jazz", (4, 4), Key(0), 4, notes, ((96, "Dm7"),))
+    assert line_from_piece(late, 1, 2).chords == ((0, None), (48, Chord.parse("Dm7")))
+    assert math.isnan(chord_vocabulary(line_from_piece(late, 0, 2)))
 
 
 # ---------------------------------------------------------------- classifier inputs

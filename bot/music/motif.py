@@ -14,7 +14,7 @@ from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_fr
 from cadenza.music.midi_import import extract_melody
 from cadenza.music.score import GRID, ChordEvent, Meter, Note, Score, Track, bar_ticks
 from cadenza.music.theory import Chord, Key
-from cadenza.music.tokens import METERS, model_meter, token_pitch
+from cadenza.music.tokens import METERS, model_meter, snap_duration, token_pitch
 
 MAX_MOTIF_BARS = 16  # a seed: what members share and the models continue
 MAX_LINE_BARS = 32  # any line the models work on (variations re-sample whole clips)
@@ -76,11 +76,11 @@ class Motif:
         return Motif(notes, self.chords, self.meter, self.key, self.tempo, self.bars), octaves
 
     def repeats_aligned(self) -> Motif:
-        """The motif with every bar that plays an earlier bar's notes again (positions,
-        pitches, durations) given that bar's velocities, so tokens write it as a repeat
-        (``REP_k``). A rendered clip's velocities are humanised per note: of the 13 bars a
-        32-bar folk clip restated, 5 reached the encoder as repeats (13 so; jazz 3 of 14,
-        13 so), and a variation re-sampled the others apart instead of repeating its own
+        """The motif with every bar that plays an earlier bar's notes again (positions, pitches,
+        durations, as tokens write them) given that bar's velocities, so tokens write it as
+        a repeat (``REP_k``). A rendered clip's velocities are humanised per note: of the 13
+        bars a 32-bar folk clip restated, 5 reached the encoder as repeats (13 so; jazz 3 of
+        14, 13 so), and a variation re-sampled the others apart instead of repeating its own
         new bar."""
         bar = self.bar_ticks
         by_bar: dict[int, list[Note]] = {}
@@ -90,7 +90,10 @@ class Motif:
         out: list[Note] = []
         for b in sorted(by_bar):
             notes = sorted(by_bar[b], key=lambda n: (n.start, n.pitch))
-            shape = tuple((n.start - b * bar, n.pitch, n.duration) for n in notes)
+            # as tokens see the bar (folded pitch, snapped length): the arranger's legato cut
+            # of a bar's last note depends on the bar after it
+            shape = tuple((n.start - b * bar, token_pitch(n.pitch), snap_duration(n.duration))
+                          for n in notes)
             earlier = first.setdefault(shape, notes)
             out += [Note(n.start, n.duration, n.pitch, e.velocity)
                     for n, e in zip(notes, earlier, strict=True)]

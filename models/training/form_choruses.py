@@ -3,19 +3,19 @@ sequence models learn that a returning section restates its first statement in t
 
 Improvised solos almost never restate a phrase (1.5 % of the jazz solos' bars and 0.5 % of the
 blues solos' have an echo, against 15-45 % in folk, celtic and rag tunes), so trained on them
-alone the models learned "a returning section comes back" only as a folk habit and wrote jazz
-AABA choruses whose last A had nothing of the first. A head does restate: the A of a standard
-comes back with a new ending, a blues' second line is its first over the IV chord. A form
-chorus is built from one solo's own bars: its first 8 bars as A, A again with the two bars of
-a later phrase as a new ending (bars 23-24; a solo shorter than 24 bars keeps its own), its
-next 8 bars as B, the first A again (jazz, 32 bars of AABA: the echo of every A is the first,
-as at generation, ``cadenza.music.form.echo_bars``); its
-first line, that line again over bars 5-8's chords with bar 8's own ending, and bars 9-12
-(blues, 12 bars of AAB). Every note and chord is the solo's; only their order is composed.
-A solo gives one chorus per chorus it plays (from bars 0, 32, 64, ... for jazz, 0, 12, 24, ...
-for blues): with the first only, 83 blues choruses did not teach the lstm that a blues' second
-line restates (its p(REP_4) in those bars moved from 0.12 to 0.13). They join the training
-side only (never the held-out pieces, never from a held-out piece).
+alone the models learned "a returning section comes back" only as a folk habit and wrote jazz AABA
+choruses whose last A had nothing of the first. A head does restate: the A of a standard comes
+back with a new ending, a blues' second line is its first over the IV chord. A form chorus is
+built from one solo's own bars: its first 8 bars as A, A again with the two bars of a later phrase
+as a new ending (bars 23-24; a solo shorter than 24 bars keeps its own), its next 8 bars as B, the
+first A again (jazz, 32 bars of AABA: the echo of every A is the first, as at generation,
+``cadenza.music.form.echo_bars``); its first line, that line again over bars 5-8's chords with bar
+8's own ending, and bars 9-12 (blues, 12 bars of AAB). Every note and chord is the solo's; only
+their order is composed. A solo gives one chorus per chorus it plays (every 32 bars for jazz, 12
+for blues, from where its form starts): with the first only, 83 blues choruses did not teach the
+lstm that a blues' second line restates (it gave REP_4 in those bars 0.13 with the echo, 0.12
+without). They join the training side only (never the held-out pieces, never from a held-out
+piece).
 """
 
 from __future__ import annotations
@@ -49,10 +49,14 @@ def _layout(style: str, bars: int, k: int) -> list[Segment] | None:
 
 def form_choruses(piece: Piece) -> list[Piece]:
     """The piece's form choruses, one per chorus of the solo (see the module docstring); none
-    for other styles, solos too short for one, and choruses without a note."""
+    for other styles, solos too short for one, and choruses without a note. Choruses start
+    where the source's form does (its first section: a WJD solo's pickup bars come before
+    it), else at bar 0."""
     step = CHORUS_STEP.get(piece.style, 0)
+    first = min((start for start, length, _ in piece.sections
+                 if 0 <= start < piece.bars and length > 0), default=0)
     out: list[Piece] = []
-    for k in range(0, piece.bars, step) if step else ():
+    for k in range(first, piece.bars, step) if step else ():
         layout = _layout(piece.style, piece.bars, k)
         chorus = _chorus(piece, layout) if layout is not None else None
         if chorus is not None:

@@ -19,7 +19,8 @@ swing_ratio            geometric mean of long/short over the line's eighth-note 
                        1.0 straight, 2.0 triplet swing, 3.0 dotted-eighth-sixteenth.
 notes_per_bar          onsets per bar.
 pitch_range            highest minus lowest pitch, in semitones.
-chord_vocabulary       distinct chord symbols (root and quality) of the clip's chord timeline.
+chord_vocabulary       distinct chord symbols (root and quality) of the clip's chord timeline
+                       (NaN when it names none).
 repetition_rate        ``cadenza.music.form.repetition_rate``: share of the non-empty bars after
                        the first that repeat an earlier bar exactly (same onsets at the same
                        positions and pitches).
@@ -46,7 +47,7 @@ from cadenza.models.training.charts import checked_bar_ticks
 from cadenza.models.training.corpus import Piece, monophonic
 from cadenza.models.zoo.metrics import histogram_entropy, histogram_scale_consistency
 from cadenza.music.form import repetition_rate as form_repetition_rate
-from cadenza.music.score import GRID, Score
+from cadenza.music.score import GRID, Score, window_changes
 from cadenza.music.theory import Chord, Key
 
 Note3 = tuple[int, int, int]  # (start, duration, pitch) in GRID ticks
@@ -131,12 +132,7 @@ def line_from_piece(piece: Piece, start_bar: int, bars: int) -> Line:
     bt = piece.bar_ticks
     lo, hi = start_bar * bt, (start_bar + bars) * bt
     notes = [(s - lo, min(d, hi - s), p) for s, d, p in piece.notes if lo <= s < hi]
-    chords: list[tuple[int, Chord | None]] = []
-    for t, chord in piece.chord_changes():
-        if t <= lo:
-            chords = [(0, chord)]
-        elif t < hi:
-            chords.append((t - lo, chord))
+    chords = window_changes(piece.chord_changes(), lo, hi, None)
     return make_line(notes, piece.meter, bars, chords, piece.key)
 
 
@@ -190,9 +186,10 @@ def pitch_range(line: Line) -> float:
 
 def chord_vocabulary(line: Line) -> float:
     """Distinct chord symbols (root and quality, no-chord left out) of the chord timeline; NaN
-    when the line has no chord timeline at all."""
+    when it names no chord (no timeline, or no-chord throughout: nothing known of the harmony,
+    which a 0 would count as a line over no chords)."""
     chords = {c for _, c in line.chords if c is not None}
-    return float(len(chords)) if line.chords else math.nan
+    return float(len(chords)) if chords else math.nan
 
 
 def repetition_rate(line: Line) -> float:
