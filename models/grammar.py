@@ -345,7 +345,8 @@ class Constraint:
         rep_bits = 0
         if ph == "bar" and self.repeats:
             b = self.bar
-            echo = self.tracker.echo[b] if b < len(self.tracker.echo) else 0
+            # the tracker found this bar's echo at its BAR (0: none, MAX_REPEAT + 1: too far)
+            echo = self.tracker.echo_back
             for k in range(1, min(b, MAX_REPEAT) + 1):
                 # the bar's echo may come back over other chords too (a blues' second line
                 # over IV, a last A whose changes moved): the form says it restates that bar

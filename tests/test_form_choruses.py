@@ -21,7 +21,7 @@ def test_a_jazz_solo_becomes_aaba_with_a_new_ending_for_the_second_a() -> None:
     assert c.bars == 32 and c.style == "jazz"
     played = [p - 60 for _, _, p in c.notes]  # which solo bar each chorus bar came from
     assert played == [*range(8), *range(6), 22, 23, *range(8, 16), *range(8)]
-    assert c.melody_echo()[8:14] == [8] * 6 and c.melody_echo()[16:24] == [0] * 8
+    assert c.melody_form()[1][8:14] == [8] * 6 and c.melody_form()[1][16:24] == [0] * 8
     # each bar keeps its own chord (bar b of the solo had chord b % 4)
     names = dict(c.chords)
     assert names[8 * BAR] == "C7" and names[14 * BAR] == "G7" and names[15 * BAR] == "Dm7"
@@ -32,7 +32,7 @@ def test_a_blues_solo_becomes_aab_its_first_line_again_over_the_iv_bars() -> Non
     assert c.bars == 12
     assert [p - 60 for _, _, p in c.notes] == [0, 1, 2, 3, 0, 1, 2, 7, 8, 9, 10, 11]
     assert dict(c.chords)[4 * BAR] == "C7"  # bar 5's own chord, under the first line's bar 1
-    assert c.melody_echo()[4:8] == [4] * 4
+    assert c.melody_form()[1][4:8] == [4] * 4
 
 
 def test_a_long_solo_gives_one_chorus_per_chorus_it_plays() -> None:
@@ -41,7 +41,7 @@ def test_a_long_solo_gives_one_chorus_per_chorus_it_plays() -> None:
     assert [c.notes[0][2] - 60 for c in blues] == [0, 12, 24]
     assert [p - 60 for _, _, p in blues[1].notes] == [12, 13, 14, 15, 12, 13, 14, 19, 20, 21,
                                                      22, 23]
-    assert all(c.melody_echo()[4:8] == [4] * 4 for c in blues)
+    assert all(c.melody_form()[1][4:8] == [4] * 4 for c in blues)
     # jazz: from bars 0 and 32; the second has 20 bars, so its A keeps its own ending
     jazz = form_choruses(solo("jazz", 52))
     assert len(jazz) == 2 and all(c.bars == 32 for c in jazz)

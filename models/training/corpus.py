@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cadenza.music.chord_infer import harmonize_melody, harmonize_voices, key_from_pitches
-from cadenza.music.form import bar_onsets, echo_from_repeats, infer_sections, melody_form
+from cadenza.music.form import bar_onsets, infer_sections, melody_form
 from cadenza.music.score import GRID, ChordEvent, Meter, Note, Score, Track, bar_ticks
 from cadenza.music.score import bar_ticks as bar_ticks_of
 from cadenza.music.theory import Chord, Key, TheoryError
@@ -104,17 +104,12 @@ class Piece:
             return self.sections
         return infer_sections(bar_onsets(self.notes, self.bar_ticks, self.bars))
 
-    def melody_echo(self) -> list[int]:
-        """Per bar, how many bars back the same bar of the phrase it restates is (0: none),
-        from the melody's own repetitions (``cadenza.music.form.echo_from_repeats``): where
+    def melody_form(self) -> tuple[list[tuple[int, int, int, int]], list[int]]:
+        """Per bar, the form rows of ``form_sections`` and the echoes of the melody's own
+        repetitions, the phrases compared once (``cadenza.music.form.melody_form``): where
         the echo features say a phrase comes back, the melody does (a solo over an AABA
         chorus rarely brings its line back, so echoes from the source's sections would teach
         that a return means nothing)."""
-        return echo_from_repeats(bar_onsets(self.notes, self.bar_ticks, self.bars))
-
-    def melody_form(self) -> tuple[list[tuple[int, int, int, int]], list[int]]:
-        """Per bar, the form rows of ``form_sections`` and the echoes of ``melody_echo``, the
-        melody's phrases compared once (``cadenza.music.form.melody_form``)."""
         return melody_form(self.notes, self.bar_ticks, self.bars, self.sections)
 
     def to_json(self) -> str:
