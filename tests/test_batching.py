@@ -203,20 +203,24 @@ def test_a_guided_row_takes_two_places_and_is_not_overtaken(  # type: ignore[no-
     started, go = threading.Event(), threading.Event()
     original_step = Sampler.step
 
-    def step(self: Sampler):  # type: ignore[no-untyped-def]
-        started.set()
-        assert go.wait(30)  # hold the batch until both later requests are queued
-        return original_step(self)
-
-    monkeypatch.setattr(Sampler, "step", step)
     finished: list[str] = []
     reqs = {"long": _request(loaded, 6, 1), "guided": _request(loaded, 1, 2, guidance=0.5),
             "short": _request(loaded, 1, 3)}
+
+    def step(self: Sampler):  # type: ignore[no-untyped-def]
+        started.set()
+        assert go.wait(30)  # hold the batch until both later requests are queued
+        ended = original_step(self)
+        # the order the batcher finishes them (the callers' threads wake in any order)
+        finished.extend(n for row in ended if row.tag is not None
+                        for n, r in reqs.items() if r is row.tag.request)
+        return ended
+
+    monkeypatch.setattr(Sampler, "step", step)
     got: dict[str, list[int]] = {}
 
     def submit(name: str) -> None:
         got[name] = batcher.submit(loaded, reqs[name], melody_row)
-        finished.append(name)
 
     try:
         with ThreadPoolExecutor(3) as pool:
