@@ -251,3 +251,79 @@ def test_window_chords_start_with_the_chord_sounding_at_the_window() -> None:
     assert window_chords(changes) == [(0, c), (48, f)]  # two bars: 96 ticks
     assert window_chords(changes, 60) == [(0, f), (40, g7)]
     assert window_chords([(30, g7)]) == [(0, None), (30, g7)]
+
+
+def _bars(notes: list, lo: int, hi: int, bar_ticks: int) -> list[tuple[int, int, int]]:
+    """Notes starting in bars [lo, hi), as (start from bar lo, duration, pitch)."""
+    return [(n.start - lo * bar_ticks, n.duration, n.pitch) for n in notes
+            if lo * bar_ticks <= n.start < hi * bar_ticks]
+
+
+@pytest.mark.parametrize(("form", "bar_ticks", "restated", "endings"), [
+    # 4/4, 8-bar sections: four two-bar phrases each; A returns at bars 8 and 24
+    ("aaba", 48, [((0, 6), (8, 14)), ((0, 6), (24, 30))], {7: 3, 15: 3}),
+    # 2/4, 8-bar sections: two four-bar phrases each; A at 8, B at 24
+    ("aabb", 24, [((0, 4), (8, 12)), ((16, 20), (24, 28))], {3: 1, 7: 5}),
+])
+def test_a_returning_section_decodes_its_phrases_again_with_a_new_ending(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str, bar_ticks: int,
+        restated: list, endings: dict[int, int]) -> None:
+    from conftest import make_tiny_vae
+
+    from cadenza.models import blend
+    from cadenza.models.families import load
+    from cadenza.music.form import lay_out
+    from cadenza.music.theory import Key
+
+    loaded = load(make_tiny_vae(tmp_path / "vae" / "model.pt"), torch.device("cpu"))
+    calls: list[tuple[np.ndarray, dict]] = []
+    decode = blend._decode
+
+    def spy(loaded, zs, temperatures, seed, style=None, chords=None,  # type: ignore[no-untyped-def]
+            replay=None):
+        calls.append((zs, dict(replay or {})))
+        return decode(loaded, zs, temperatures, seed, style, chords, replay)
+
+    monkeypatch.setattr(blend, "_decode", spy)
+    for seed in range(3):
+        calls.clear()
+        notes = blend.vae_prior_melody(loaded, 32 * bar_ticks, Key(0), 1.0, seed,
+                                       sections=lay_out(form, 32), bar_ticks=bar_ticks)
+        for (a, b), (c, d) in restated:  # the first statement's phrases, note for note
+            assert _bars(notes, a, b, bar_ticks) == _bars(notes, c, d, bar_ticks)
+            assert _bars(notes, a, b, bar_ticks), "the tiny model wrote no notes"
+        zs, replay = calls[-1]
+        # every returning phrase replays its first statement's noise; all but the section's
+        # last decode from its code, the last (the new ending) from a code near it
+        for i, first in replay.items():
+            same = np.array_equal(zs[i], zs[first])
+            assert same != (i in endings), (i, first)
+            if i in endings:
+                assert endings[i] == first
+                cos = np.dot(zs[i], zs[first]) / np.linalg.norm(zs[i]) / np.linalg.norm(
+                    zs[first])
+                assert cos > 0.85  # near it: a tenth of the way to fresh noise
+        assert set(endings) <= set(replay)
+
+
+def test_a_replayed_segment_leaves_the_others_noise_as_it_was(tmp_path: Path) -> None:
+    """A replayed segment draws from a generator of its own: the segments after it get what
+    they would have got without it (a C after B does not take B's noise again)."""
+    from conftest import make_tiny_vae
+
+    from cadenza.models.blend import SEG_TICKS, _decode
+    from cadenza.models.families import load
+
+    loaded = load(make_tiny_vae(tmp_path / "vae" / "model.pt"), torch.device("cpu"))
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.standard_normal(TINY.n_latent) * 2 for _ in range(3))
+    with_return = _decode(loaded, np.stack([a, b, a, c]), [1.0] * 4, 5, replay={2: 0})
+    without = _decode(loaded, np.stack([a, b, c]), [1.0] * 3, 5)
+
+    def seg(notes: list, i: int) -> list[tuple[int, int, int]]:
+        return [(n.start - i * SEG_TICKS, n.duration, n.pitch) for n in notes
+                if i * SEG_TICKS <= n.start < (i + 1) * SEG_TICKS]
+
+    assert seg(with_return, 2) == seg(with_return, 0)  # the return: same code, same noise
+    assert seg(with_return, 3) == seg(without, 2)  # C drew what it draws with no return
+    assert seg(with_return, 1) == seg(without, 1)
