@@ -66,6 +66,12 @@ def is_reference(piece: Piece) -> bool:
     return is_heldout(piece.source)
 
 
+def nc_trained(meta: dict) -> bool:
+    """Whether a checkpoint learned from the non-commercial Joplin edition (never the shipped
+    ones): its Joplin pieces are then no held-out reference for it."""
+    return bool(meta.get("include_nc")) or "--include-nc" in str(meta.get("command", ""))
+
+
 def is_training(piece: Piece) -> bool:
     """Whether a piece is in some shipped model's training data (never the NC edition)."""
     return source_kind(piece.source) != "joplin-nc" and not is_heldout(piece.source)

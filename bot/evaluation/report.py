@@ -11,6 +11,7 @@ from typing import Any
 
 from cadenza.evaluation.clips import LABELS, METRICS
 from cadenza.evaluation.data import SEED_STRIDE
+from cadenza.evaluation.harmony import ROLES
 from cadenza.evaluation.references import MIN_EXCERPT_NOTES, NC_SAME_AS_MUTOPIA
 from cadenza.evaluation.results import (
     lead_overlap,
@@ -122,6 +123,7 @@ def write_report(res: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
 
     L += _lead_section(res, models, styles, plots)
     L += _form_section(res, models, styles)
+    L += _harmony_section(res)
     L += _likelihood_section(res, models, plots)
     L += _real_section(res, styles)
     L += _metrics_section(res, models, styles, plots)
@@ -285,6 +287,33 @@ def _form_section(res: Mapping[str, Any], models: Sequence[str],
              + " | ".join(cell(real.get(s)) + (f", {real[s]['pieces']} pieces"
                                                if real.get(s, {}).get("pieces") else "")
                           for s in styles) + " |")
+    return [*L, ""]
+
+
+def _harmony_section(res: Mapping[str, Any]) -> list[str]:
+    harmony = res.get("harmony") or {}
+    if not harmony:
+        return []
+    cols = (*ROLES, "changes per bar", "chords per 8 bars")
+    L = ["## Harmony: chord plans against real changes", "",
+         "Per style the chord model writes, the share of chord changes in each role "
+         "(relative to the key: tonic, any chord on I; dominant, V with a major third; "
+         "secondary dominant, a dominant seventh leading to another chord of the key (V of "
+         "IV, II, V, VI, III in major; of iv, V, VI, III in minor) or a major triad no "
+         "chord of the key (II, III, VI, VII in major); minor; diminished; suspended; "
+         "extended, a 9th or above), the changes per bar and the distinct chords per whole "
+         "8 bars. Real: the annotated changes of the held-out solos (jazz, blues) and the "
+         "chords read from both hands of the held-out rags (the evaluation-only Joplin "
+         "edition; ragtime), those in the plans' meter (2/4 for ragtime, else 4/4). Chord "
+         f"model and rule-based: plans of {next(iter(harmony.values()))['bars']} bars in the "
+         "references' keys, in the style's usual form (`cadenza.evaluation.harmony`); in "
+         "brackets how many progressions each row reads.", "",
+         "| style | source | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for style, d in harmony.items():
+        for source in ("real", "chord model", "rule-based"):
+            row = d[source]
+            L.append(f"| {style} | {source} ({row['progressions']}) | "
+                     + " | ".join(_f(row[c], 2) for c in cols) + " |")
     return [*L, ""]
 
 

@@ -13,9 +13,15 @@ from cadenza.errors import ResourceError, UserError
 from cadenza.evaluation.classifier import classify
 from cadenza.evaluation.data import Generated, generate
 from cadenza.evaluation.form_check import measure_form, real_form
+from cadenza.evaluation.harmony import measure_harmony
 from cadenza.evaluation.listen import write_listening
 from cadenza.evaluation.plots import write_plots
-from cadenza.evaluation.references import Reference, is_reference, real_reference
+from cadenza.evaluation.references import (
+    Reference,
+    is_reference,
+    nc_trained,
+    real_reference,
+)
 from cadenza.evaluation.report import write_report
 from cadenza.evaluation.results import ModelInfo, build_results, json_safe
 from cadenza.models.errors import ModelError
@@ -90,12 +96,6 @@ def _load_corpus(corpus: CorpusSource | None, data: Path | None, use_corpus: boo
     return learned, [performed.get(p.source, p) for p in learned]
 
 
-def _nc_trained(meta: dict) -> bool:
-    """Whether a checkpoint learned from the non-commercial Joplin edition (never the shipped
-    ones): its Joplin pieces are then no held-out reference for it."""
-    return bool(meta.get("include_nc")) or "--include-nc" in str(meta.get("command", ""))
-
-
 def _style_nll(registry: ModelRegistry, info: dict[str, ModelInfo], pieces: Sequence[Piece],
                styles: Sequence[str], note: Callable[[str], None]) -> dict[str, dict]:
     """Per sequence model: NLL per style on the hashed held-out pieces (the split every trainer
@@ -113,7 +113,7 @@ def _style_nll(registry: ModelRegistry, info: dict[str, ModelInfo], pieces: Sequ
         note(f"held-out likelihood of {m}: {len(held)} held-out pieces, {len(nc)} Joplin pieces")
         loaded = registry.get(m)
         out[m] = {"heldout": style_nll(loaded, held)}
-        if nc and not _nc_trained(mi.meta):
+        if nc and not nc_trained(mi.meta):
             out[m]["joplin_nc"] = style_nll(loaded, nc).get("ragtime")
     return out
 
@@ -233,6 +233,10 @@ def _run(out_dir: Path, models: list[str], styles: list[str], clips: int, bars: 
     nll = _style_nll(registry, info, pieces, styles, note)
     results = build_results(info, refs, gen, styles, clips, bars, seed, nll)
     results["form"] = form
+    # the pieces as encoded for training (the performed-time WJD copies in real_pieces carry
+    # the same changes)
+    results["harmony"] = measure_harmony(pieces, styles, composer.chord_model(), seed,
+                                         note=note)
     results["settings"]["baseline"] = BASELINE if BASELINE in info else None
     results["settings"]["command"] = command
     note("classifying styles")

@@ -1,0 +1,127 @@
+"""Harmony check: the chord plans Cadenza writes against the changes of held-out real pieces.
+
+Per style, the share of chord changes in each harmonic role (relative to the piece's key), the
+changes per bar and the distinct chords per 8 bars, for the real references (held-out solos'
+annotated changes; for ragtime the chords read from both hands of the evaluation-only Joplin
+rags), the chord model's plans and the rule-based plans, over the same keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from cadenza.evaluation.references import is_reference, nc_trained
+from cadenza.harmony import plan_chords
+from cadenza.models.training.style_corpus import source_kind
+from cadenza.music.form import form_for
+from cadenza.music.score import bar_ticks as bar_ticks_of
+from cadenza.music.theory import Chord, Key
+
+log = logging.getLogger(__name__)
+
+# the roles, in the report's order; a change may have several (V7 is "dominant" and "seventh")
+ROLES = ("tonic", "dominant", "secondary dominant", "minor", "diminished", "suspended",
+         "extended")
+# the meter each style's plans are measured in (its most common one)
+PLAN_METERS: dict[str, tuple[int, int]] = {"ragtime": (2, 4)}
+# dominant sevenths that lead to a chord of the key other than I (V of IV, II, V, VI, III in
+# major; of iv, V, VI, III in minor), and the major triads that do so as triads (a major II, III,
+# VI or VII is no chord of the major key). A blues' IV7 and a tritone substitute are neither
+_SECONDARY_SEVENTHS = {"major": frozenset({0, 2, 4, 9, 11}), "minor": frozenset({0, 2, 3, 10})}
+_SECONDARY_TRIADS = {"major": frozenset({2, 4, 9, 11}), "minor": frozenset({0, 2})}
+
+
+def roles(chord: Chord, key: Key) -> set[str]:
+    """The harmonic roles of ``chord`` in ``key`` (see ROLES)."""
+    iv = set(chord.intervals)
+    degree = (chord.root - key.tonic) % 12
+    dominant_seventh = 4 in iv and 10 in iv
+    out: set[str] = set()
+    if degree == 0:
+        out.add("tonic")
+    if degree == 7 and 4 in iv:
+        out.add("dominant")
+    if (dominant_seventh and degree in _SECONDARY_SEVENTHS[key.mode]) or (
+            chord.quality == "maj" and degree in _SECONDARY_TRIADS[key.mode]):
+        out.add("secondary dominant")
+    if 3 in iv and 6 not in iv:
+        out.add("minor")
+    if 3 in iv and 6 in iv:
+        out.add("diminished")
+    if "sus" in chord.quality:
+        out.add("suspended")
+    if any(i > 11 for i in iv):
+        out.add("extended")
+    return out
+
+
+def profile(progressions: Sequence[tuple[Sequence[tuple[int, Chord | None]], Key, int, int]]
+            ) -> dict[str, float]:
+    """Role shares over every change of ``progressions`` ((changes, key, bars, bar ticks)),
+    changes per bar and distinct chords (relative to the key) per whole 8 bars; NaN when
+    there is nothing to count."""
+    counts = dict.fromkeys(ROLES, 0)
+    changes = bars = 0
+    distinct: list[float] = []
+    for plan, key, n_bars, bar_ticks in progressions:
+        named = [(t, c) for t, c in plan if c is not None and t < n_bars * bar_ticks]
+        changes += len(named)
+        bars += n_bars
+        for _, c in named:
+            for r in roles(c, key):
+                counts[r] += 1
+        for start in range(0, n_bars - 7, 8):
+            window = {((c.root - key.tonic) % 12, c.quality) for t, c in named
+                      if start * bar_ticks <= t < (start + 8) * bar_ticks}
+            distinct.append(len(window))
+    out = {r: counts[r] / changes if changes else math.nan for r in ROLES}
+    out["changes per bar"] = changes / bars if bars else math.nan
+    out["chords per 8 bars"] = float(np.mean(distinct)) if distinct else math.nan
+    out["progressions"] = len(progressions)
+    return out
+
+
+def measure_harmony(pieces: Sequence[Any], styles: Sequence[str], chord_model: Any,
+                    seed: int, *, bars: int = 32, plans: int = 64,
+                    note: Callable[[str], None] = log.info) -> dict[str, dict]:
+    """Per style the chord model learned (of ``styles``): the profiles of the real references
+    (``pieces``: the held-out ones in the plans' meter), of the model's plans and of the
+    rule-based plans, ``plans`` of each, ``bars`` bars in the style's usual form, in the
+    references' keys in turn. A chord model that learned from the Joplin edition
+    (``--include-nc``) is measured against none of its pieces."""
+    from cadenza.models.chord_model import PlanRequest, sample_plans
+    from cadenza.music.score import Meter
+
+    out: dict[str, dict] = {}
+    if chord_model is None:
+        return out
+    learned_nc = nc_trained(chord_model.meta)
+    for style in (s for s in styles if s in chord_model.styles):
+        meter = PLAN_METERS.get(style, (4, 4))
+        refs = [p for p in pieces if p.style == style and is_reference(p)
+                and tuple(p.meter) == meter
+                and not (learned_nc and source_kind(p.source) == "joplin-nc")]
+        if not refs:
+            continue
+        bar_ticks = bar_ticks_of(meter)
+        sections = form_for(style, bars)
+        reqs = [PlanRequest(style, refs[i % len(refs)].key, meter, bars, seed * 1000 + i,
+                            sections) for i in range(plans)]
+        note(f"harmony: {style}, {len(reqs)} chord plans against {len(refs)} real pieces")
+        learned = sample_plans(chord_model, reqs)
+        rng = np.random.default_rng(seed)
+        rules = [plan_chords(style, r.key, bars, Meter(*meter), rng, sections) for r in reqs]
+        out[style] = {
+            "real": profile([(p.chord_changes(), p.key, p.bars, p.bar_ticks) for p in refs]),
+            "chord model": profile([(pl, r.key, bars, bar_ticks)
+                                    for pl, r in zip(learned, reqs, strict=True)]),
+            "rule-based": profile([(pl, r.key, bars, bar_ticks)
+                                   for pl, r in zip(rules, reqs, strict=True)]),
+            "meter": f"{meter[0]}/{meter[1]}", "bars": bars,
+        }
+    return out
