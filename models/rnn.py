@@ -42,9 +42,28 @@ class RNNConfig:
 
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
-# (x (B,), features (B, F), state, average_style rows) -> (logits (B, V), new state)
-Step = Callable[[torch.Tensor, torch.Tensor, State, "torch.Tensor | None"],
-                tuple[torch.Tensor, State]]
+# (rows of the joined embedding table (B, 1 + F), state, average_style rows)
+#   -> (logits (B, V), new state)
+IndexStep = Callable[[torch.Tensor, State, "torch.Tensor | None"], tuple[torch.Tensor, State]]
+
+
+@dataclass(frozen=True)
+class Stepper:
+    """A model's step with its weights looked up (``SequenceModel.stepper``). ``indexed``
+    takes the joined table's rows directly: token + ``offsets[0]``, then each of the first
+    ``n_feat`` feature columns + its offset, which a caller holding its tokens and features
+    in numpy adds up there (a sampler: two fewer torch calls a step, each a chance for the
+    composing threads to take the GIL from the batching thread)."""
+
+    indexed: IndexStep
+    offsets: torch.Tensor
+    n_feat: int
+
+    def __call__(self, x: torch.Tensor, features: torch.Tensor, state: State = None,
+                 average_style: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        # a checkpoint made before a feature column was added reads the columns it knows
+        idx = torch.cat([x[:, None], features[:, : self.n_feat]], 1) + self.offsets
+        return self.indexed(idx, state, average_style)
 
 
 class SequenceModel(nn.Module):
@@ -115,7 +134,7 @@ class SequenceModel(nn.Module):
         """
         return self.stepper()(x, features, state, average_style)
 
-    def stepper(self) -> Step:
+    def stepper(self) -> Stepper:
         """``step`` with its weights looked up now, for a caller that steps many times while
         the weights stay as they are (a ``Sampler``, for its lifetime; call it under
         ``torch.no_grad()``). Looking them up (the joined table's validity, the RNN's weight
@@ -129,10 +148,8 @@ class SequenceModel(nn.Module):
         hidden, p_drop = self.rnn.hidden_size, self.rnn.dropout
         drop = self.drop if self.training else None
 
-        def run(x: torch.Tensor, features: torch.Tensor, state: State = None,
+        def run(idx: torch.Tensor, state: State = None,
                 average_style: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
-            # a checkpoint made before a feature column was added reads the columns it knows
-            idx = torch.cat([x[:, None], features[:, :n_feat]], 1) + offsets
             if average_style is not None:
                 idx[average_style, 1] = mean_row  # the mean style row, after every table
             h = F.embedding(idx, table).sum(1)  # token + every feature, summed in that order
@@ -158,7 +175,7 @@ class SequenceModel(nn.Module):
             new: State = (torch.stack(hs), torch.stack(cs)) if lstm else torch.stack(hs)
             return F.linear(h, head_w, head_b), new
 
-        return run
+        return Stepper(run, offsets, n_feat)
 
     def _step_table(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The token and feature embedding tables joined (rows offset per table) and, last,

@@ -181,6 +181,7 @@ class Sampler:
         self._state: State = None
         self._tokens = np.zeros(0, dtype=np.int64)
         self._nf = len(model.config.feature_sizes)  # the columns this checkpoint reads
+        self._offsets = self._step.offsets.cpu().numpy()  # of its joined embedding table
         self._feats = np.zeros((0, self._nf), dtype=np.int64)
         self._twin_of: list[int] = []  # per twin, the index of its row in ``rows``
         self._twin_state: State = None
@@ -279,10 +280,13 @@ class Sampler:
             styled = [n + t for t, i in enumerate(twins) if self.rows[i].twin == "style"]
             average = torch.tensor(styled, dtype=torch.long, device=self.device) \
                 if styled else None
-        x = torch.from_numpy(tokens).to(self.device)
-        f = torch.from_numpy(feats).to(self.device)
+        # the table rows in numpy: every torch call releases the GIL, and the composing
+        # threads may keep it for a switch interval before this thread gets it back
+        idx = torch.from_numpy(np.concatenate([tokens[:, None], feats], 1) + self._offsets)
+        if self.device.type != "cpu":
+            idx = idx.to(self.device)
         with self.lock, torch.no_grad():
-            logits, state = self._step(x, f, state, average)
+            logits, state = self._step.indexed(idx, state, average)
         if twins:
             self._state, self._twin_state = _split(state, n)
         else:

@@ -95,3 +95,27 @@ def test_average_style_rows_read_the_mean_of_the_learned_styles() -> None:
     plain, _ = model.step(x[:1], f[:1])
     assert torch.allclose(got[0], plain[0], atol=1e-6)  # the other row: its own style
     assert not torch.allclose(got[1], plain[0], atol=1e-3)
+
+
+def test_the_indexed_step_with_rows_added_up_in_numpy_is_the_step() -> None:
+    """The sampler adds each column's offset into the joined table in numpy and calls
+    ``Stepper.indexed``: the same logits and state as the step on tokens and features."""
+    import numpy as np
+
+    torch.manual_seed(1)
+    sizes = (3, 5, 7)
+    model = SequenceModel(RNNConfig(40, sizes, n_layer=2, n_embd=16, n_hidden=24)).eval()
+    step = model.stepper()
+    offsets = step.offsets.numpy()
+    assert step.n_feat == len(sizes) and len(offsets) == 1 + len(sizes)
+    rng = np.random.default_rng(0)
+    a = b = None
+    with torch.no_grad():
+        for _ in range(6):
+            x = rng.integers(0, 40, 4)
+            f = np.stack([rng.integers(0, n, 4) for n in sizes], 1)
+            want, a = step(torch.from_numpy(x), torch.from_numpy(f), a)
+            got, b = step.indexed(torch.from_numpy(np.concatenate([x[:, None], f], 1)
+                                                   + offsets), b)
+            assert torch.equal(got, want)
+    assert torch.equal(torch.cat(a), torch.cat(b))
