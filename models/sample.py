@@ -180,7 +180,7 @@ class Sampler:
         self.rows: list[Row] = []
         self._state: State = None
         self._tokens = np.zeros(0, dtype=np.int64)
-        self._nf = len(model.config.feature_sizes)  # the columns this checkpoint reads
+        self._nf = self._step.n_feat  # the feature columns this checkpoint reads
         self._offsets = self._step.offsets.cpu().numpy()  # of its joined embedding table
         self._feats = np.zeros((0, self._nf), dtype=np.int64)
         self._twin_of: list[int] = []  # per twin, the index of its row in ``rows``

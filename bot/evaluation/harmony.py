@@ -19,12 +19,14 @@ from cadenza.evaluation.references import is_reference, nc_trained
 from cadenza.harmony import plan_chords
 from cadenza.models.training.style_corpus import source_kind
 from cadenza.music.form import form_for
+from cadenza.music.score import Meter
 from cadenza.music.score import bar_ticks as bar_ticks_of
 from cadenza.music.theory import Chord, Key
 
 log = logging.getLogger(__name__)
 
-# the roles, in the report's order; a change may have several (V7 is "dominant" and "seventh")
+# the roles, in the report's order; a change may have several (I7 is "tonic" and "secondary
+# dominant", G13 in C "dominant" and "extended")
 ROLES = ("tonic", "dominant", "secondary dominant", "minor", "diminished", "suspended",
          "extended")
 # the meter each style's plans are measured in (its most common one)
@@ -36,10 +38,15 @@ _SECONDARY_SEVENTHS = {"major": frozenset({0, 2, 4, 9, 11}), "minor": frozenset(
 _SECONDARY_TRIADS = {"major": frozenset({2, 4, 9, 11}), "minor": frozenset({0, 2})}
 
 
+def _degree(chord: Chord, key: Key) -> int:
+    """Semitones from the key's tonic up to the chord's root."""
+    return (chord.root - key.tonic) % 12
+
+
 def roles(chord: Chord, key: Key) -> set[str]:
     """The harmonic roles of ``chord`` in ``key`` (see ROLES)."""
     iv = set(chord.intervals)
-    degree = (chord.root - key.tonic) % 12
+    degree = _degree(chord, key)
     dominant_seventh = 4 in iv and 10 in iv
     out: set[str] = set()
     if degree == 0:
@@ -76,7 +83,7 @@ def profile(progressions: Sequence[tuple[Sequence[tuple[int, Chord | None]], Key
             for r in roles(c, key):
                 counts[r] += 1
         for start in range(0, n_bars - 7, 8):
-            window = {((c.root - key.tonic) % 12, c.quality) for t, c in named
+            window = {(_degree(c, key), c.quality) for t, c in named
                       if start * bar_ticks <= t < (start + 8) * bar_ticks}
             distinct.append(len(window))
     out = {r: counts[r] / changes if changes else math.nan for r in ROLES}
@@ -95,33 +102,32 @@ def measure_harmony(pieces: Sequence[Any], styles: Sequence[str], chord_model: A
     references' keys in turn. A chord model that learned from the Joplin edition
     (``--include-nc``) is measured against none of its pieces."""
     from cadenza.models.chord_model import PlanRequest, sample_plans
-    from cadenza.music.score import Meter
 
     out: dict[str, dict] = {}
     if chord_model is None:
         return out
     learned_nc = nc_trained(chord_model.meta)
     for style in (s for s in styles if s in chord_model.styles):
-        meter = PLAN_METERS.get(style, (4, 4))
+        meter = Meter(*PLAN_METERS.get(style, (4, 4)))
         refs = [p for p in pieces if p.style == style and is_reference(p)
-                and tuple(p.meter) == meter
+                and p.meter == meter
                 and not (learned_nc and source_kind(p.source) == "joplin-nc")]
         if not refs:
             continue
-        bar_ticks = bar_ticks_of(meter)
+        ticks = bar_ticks_of(meter)
         sections = form_for(style, bars)
         reqs = [PlanRequest(style, refs[i % len(refs)].key, meter, bars, seed * 1000 + i,
                             sections) for i in range(plans)]
         note(f"harmony: {style}, {len(reqs)} chord plans against {len(refs)} real pieces")
         learned = sample_plans(chord_model, reqs)
         rng = np.random.default_rng(seed)
-        rules = [plan_chords(style, r.key, bars, Meter(*meter), rng, sections) for r in reqs]
+        rules = [plan_chords(style, r.key, bars, meter, rng, sections) for r in reqs]
         out[style] = {
             "real": profile([(p.chord_changes(), p.key, p.bars, p.bar_ticks) for p in refs]),
-            "chord model": profile([(pl, r.key, bars, bar_ticks)
+            "chord model": profile([(pl, r.key, bars, ticks)
                                     for pl, r in zip(learned, reqs, strict=True)]),
-            "rule-based": profile([(pl, r.key, bars, bar_ticks)
+            "rule-based": profile([(pl, r.key, bars, ticks)
                                    for pl, r in zip(rules, reqs, strict=True)]),
-            "meter": f"{meter[0]}/{meter[1]}", "bars": bars,
+            "meter": str(meter), "bars": bars,
         }
     return out

@@ -87,7 +87,8 @@ class Motif:
         for n in self.notes:
             by_bar.setdefault(n.start // bar, []).append(n)
         first: dict[tuple, list[Note]] = {}  # a bar's notes (velocity aside) -> its velocities' bar
-        out: list[Note] = []
+        out: list[Note] = []  # bar by bar, each by (start, pitch): sorted as a whole
+        changed = False
         for b in sorted(by_bar):
             notes = sorted(by_bar[b], key=lambda n: (n.start, n.pitch))
             # as tokens see the bar (folded pitch, snapped length): the arranger's legato cut
@@ -95,12 +96,13 @@ class Motif:
             shape = tuple((n.start - b * bar, token_pitch(n.pitch), snap_duration(n.duration))
                           for n in notes)
             earlier = first.setdefault(shape, notes)
+            changed = changed or any(n.velocity != e.velocity
+                                     for n, e in zip(notes, earlier, strict=True))
             out += [Note(n.start, n.duration, n.pitch, e.velocity)
                     for n, e in zip(notes, earlier, strict=True)]
-        aligned = tuple(sorted(out, key=lambda n: (n.start, n.pitch)))
-        if aligned == tuple(sorted(self.notes, key=lambda n: (n.start, n.pitch))):
+        if not changed:
             return self
-        return Motif(aligned, self.chords, self.meter, self.key, self.tempo, self.bars)
+        return Motif(tuple(out), self.chords, self.meter, self.key, self.tempo, self.bars)
 
     def to_score(self, style: str | None = None) -> Score:
         """Lead-only Score (for tokens and previews)."""
