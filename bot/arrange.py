@@ -145,7 +145,8 @@ def _strum(ctx: Ctx, voicing: list[int], t: int, dur: int, vel: int, up: bool) -
 
 def _ring_to(ctx: Ctx, spans: list[tuple[int, int, Chord]], i: int) -> int:
     """Where a chord of the last bar stops ringing: the next chord, or the clip's end for the
-    last one (a last bar may turn around: I for half the bar, then V7)."""
+    last one (a last bar may change chords: I then I6 in a new plan, a turnaround in a seed's
+    or an older clip's)."""
     return spans[i + 1][0] if i + 1 < len(spans) else ctx.end
 
 

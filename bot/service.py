@@ -55,6 +55,11 @@ CHORD_MODEL_STYLES = ("jazz", "blues", "ragtime")
 
 DEFAULT_STYLE = "jazz"
 DEFAULT_BARS = 8
+# in a melody's last bar, this much more logit for the chord's tones and as much less for the
+# rest: the jazz and blues solos the models learned from go on past where their excerpts stop,
+# so the lines stopped anywhere (last note a tone of the final chord in 11 of 24 lstm jazz
+# clips, 22 with 1.0; 1.5 gave no more)
+ENDING_BIAS = 1.0
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,8 @@ def _idiom(spec: StyleSpec, key: Key):  # -> cadenza.models.generate.Idiom
     from cadenza.models.generate import Idiom
 
     return Idiom(tonic=key.tonic, scale=key.scale, tonic_bias=dict(spec.tonic_bias),
-                 chord_tone_bias=spec.chord_tone_bias, off_scale_penalty=spec.off_scale_penalty)
+                 chord_tone_bias=spec.chord_tone_bias, off_scale_penalty=spec.off_scale_penalty,
+                 ending_bias=ENDING_BIAS)
 
 
 def _streams(seed: int) -> list[np.random.Generator]:

@@ -318,14 +318,14 @@ class _Tracker:
 class ChordConstraint:
     """Grammar for sampling a progression of exactly ``bars`` bars in ``meter``.
 
-    The last bar opens on the tonic (degree 0, any quality) for half the bar or more, so a clip
-    comes home on its last downbeat, and may turn around after it; a REP is offered only for
-    bars that exist. A section that comes back (``returns``: the second A of
-    AABA) takes the changes its letter had the first time, as lead sheets write them, except
-    its last bar, which the model writes (a turnaround, or the cadence the piece ends on): the
-    model alone brings them back only now and then, and the melody can only repeat a phrase
-    over the same changes. Same interface as ``cadenza.models.grammar.Constraint`` (forced, allowed,
-    feed, features, done, tokens), so ``cadenza.models.sample`` drives both.
+    The last bar stays on the tonic (degree 0, any quality: I6, Imaj7, a blues' I7), so a clip
+    ends home; a REP is offered only for bars that exist. A section that comes back
+    (``returns``: the second A of AABA) takes the changes its letter had the first time, as
+    lead sheets write them, except its last bar, which the model writes (a turnaround, or the
+    cadence the piece ends on): the model alone brings them back only now and then, and the
+    melody can only repeat a phrase over the same changes. Same interface as
+    ``cadenza.models.grammar.Constraint`` (forced, allowed, feed, features, done, tokens), so
+    ``cadenza.models.sample`` drives both.
     """
 
     def __init__(self, vocab: ChordVocab, *, style: str, meter: tuple[int, int], key: Key,
@@ -365,18 +365,15 @@ class ChordConstraint:
         sampler handles chord rows as it handles melody rows."""
         v = self.vocab
         if self.after_chord:
-            # the last bar opens on the tonic and holds it half the bar or more: the clip comes
-            # home on its last downbeat, and the rest of the bar may turn around to the top as
-            # real choruses do (110 of 157 12-bar charts have a turnaround in bar 12)
             lo = min(self.min_units, self.left)
-            if self.bar == self.bars - 1 and self.chords_in_bar == 1:
-                lo = min(self.left, max(lo, -(-self.units // 2)))
             return (v.length(lo), v.length(self.left) + 1, 0, 0, 0, 0, -1, -1, 0, 0)
-        last_bar_opening = self.bar == self.bars - 1 and self.chords_in_bar == 0
-        chords = (v.ch0 + 1, v.ch0 + 1 + len(QUALITIES)) if last_bar_opening else (v.ch0,
-                                                                                  v.len0)
+        # the last bar stays home: real choruses turn around in it (110 of 157 12-bar charts
+        # in bar 12) because the next chorus follows, but a clip stops there, and one whose
+        # last chord rang a V7 or a bVI (43 of 64 jazz plans) sounded cut off, not ended
+        last_bar = self.bar == self.bars - 1
+        chords = (v.ch0 + 1, v.ch0 + 1 + len(QUALITIES)) if last_bar else (v.ch0, v.len0)
         reps = (0, 0)
-        if self.chords_in_bar == 0 and not last_bar_opening and self.bar >= 1:
+        if self.chords_in_bar == 0 and not last_bar and self.bar >= 1:
             reps = (v.rep(1), v.rep(min(self.bar, MAX_REPEAT)) + 1)
         return (*chords, *reps, 0, 0, -1, -1, 0, 0)
 

@@ -23,16 +23,20 @@ from cadenza.music.tokens import PITCH_MAX, PITCH_MIN, Vocab, index_chord
 
 @dataclass(frozen=True)
 class Idiom:
-    """Light logit bonuses on pitches: relative to the key tonic, chord tones, off-scale notes."""
+    """Light logit bonuses on pitches: relative to the key tonic, chord tones, off-scale notes;
+    in a line's last bar ``ending_bias`` more for the chord's tones and as much less for the
+    rest, so the line comes to rest on its final chord."""
 
     tonic: int = 0
     scale: tuple[int, ...] = (0, 2, 4, 5, 7, 9, 11)  # absolute pitch classes
     tonic_bias: dict[int, float] = field(default_factory=dict)
     chord_tone_bias: float = 0.0
     off_scale_penalty: float = 0.0
+    ending_bias: float = 0.0
 
     def is_neutral(self) -> bool:
-        return not self.tonic_bias and not self.chord_tone_bias and not self.off_scale_penalty
+        return not (self.tonic_bias or self.chord_tone_bias or self.off_scale_penalty
+                    or self.ending_bias)
 
 
 @dataclass(frozen=True)
@@ -56,21 +60,23 @@ class MelodyRequest:
 
 
 class _BiasCache:
-    """Per-request bias vectors, one per chord class (computed lazily)."""
+    """Per-request bias vectors, one per chord class and for the last bar or not (computed
+    lazily)."""
 
     def __init__(self, vocab: Vocab, idiom: Idiom) -> None:
         self.vocab, self.idiom = vocab, idiom
-        self.cache: dict[int, np.ndarray | None] = {}
+        self.cache: dict[tuple[int, bool], np.ndarray | None] = {}
+        self.neutral = idiom.is_neutral()
 
     def __call__(self, c: Constraint) -> np.ndarray | None:
-        if self.idiom.is_neutral() or c.phase not in ("pos", "open", "vel"):
+        if self.neutral or c.phase not in ("pos", "open", "vel"):
             return None
-        chord_idx = c.tracker.chord
-        if chord_idx not in self.cache:
-            self.cache[chord_idx] = self._vector(chord_idx)
-        return self.cache[chord_idx]
+        key = (c.tracker.chord, c.bar == c.bars - 1)
+        if key not in self.cache:
+            self.cache[key] = self._vector(*key)
+        return self.cache[key]
 
-    def _vector(self, chord_idx: int) -> np.ndarray:
+    def _vector(self, chord_idx: int, ending: bool) -> np.ndarray:
         v, idiom = self.vocab, self.idiom
         bias = np.zeros(len(v))
         chord = index_chord(chord_idx)
@@ -83,6 +89,8 @@ class _BiasCache:
                 b += idiom.chord_tone_bias
             elif pc not in scale and (pc - idiom.tonic) % 12 not in idiom.tonic_bias:
                 b -= idiom.off_scale_penalty
+            if ending and chord_pcs:
+                b += idiom.ending_bias if pc in chord_pcs else -idiom.ending_bias
             bias[v.pitch0 + p - PITCH_MIN] = b
         return bias
 

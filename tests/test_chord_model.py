@@ -65,7 +65,7 @@ def test_grammar_errors_are_reported() -> None:
 @pytest.mark.parametrize("meter", [(4, 4), (3, 4), (2, 4), (6, 8), (12, 8)])
 def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
         meter: tuple[int, int]) -> None:
-    turned = 0
+    moved = 0
     for bars in (1, 2, 7, 12, 32):
         for seed in range(3):
             key = Key(seed * 5 % 12, "minor" if seed == 1 else "major")
@@ -75,12 +75,10 @@ def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
             assert len(out) == bars and toks[-1] == EOS
             last = out[-1]
             assert last[0][0] == 0 and last[0][1] is not None
-            assert last[0][1].root == key.tonic  # home on the last downbeat ...
-            bar = 48 * meter[0] // meter[1]
-            # ... for half the bar or more (the rest may turn around)
-            assert len(last) == 1 or last[1][0] >= bar // 2
-            turned += len(last) > 1
-    assert turned  # some random plans turn around in their last bar
+            # home on the last downbeat and to the end: no turnaround rings out a clip
+            assert all(c is not None and c.root == key.tonic for _, c in last)
+            moved += len(last) > 1
+    assert moved  # the last bar may still change chords on the tonic (I6 to Imaj7)
 
 
 def _tiny_chord_checkpoint(path: Path) -> Path:
@@ -113,8 +111,10 @@ def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: 
         ticks = [t for t, _ in plan]
         assert ticks == sorted(set(ticks)) and ticks[-1] < r.bars * bar
         assert all(t % 12 == 0 for t in ticks)  # on the beat
+        last_bar = [c for t, c in plan if t >= (r.bars - 1) * bar]
         sounding_at_last_bar = [c for t, c in plan if t <= (r.bars - 1) * bar][-1]
-        assert sounding_at_last_bar.root == 7  # G: the clip ends at home
+        # G: the clip ends at home, and stays there to its end
+        assert all(c.root == 7 for c in [sounding_at_last_bar, *last_bar])
     # batching never changes a plan
     assert sample_plans(loaded, reqs[11:12])[0] == plans[11]
 

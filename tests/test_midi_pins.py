@@ -28,13 +28,17 @@ from cadenza.service import Composer, ComposeRequest
 # The jazz and blues pins (tiny and shipped, and the derived ones, whose source is a jazz clip)
 # moved 2026-12-07 (later): the chord model was retrained (rags no longer learned by heart) and
 # plans sample at temperature 1.0 without top-k (were 0.9, top-12: models/harmony/card.md).
+# The lstm and gru pins (tiny and shipped jazz, continue and vary) moved 2026-12-07 (night):
+# clips end at home (a chord plan's last bar stays on the tonic, a line's last bar leans to its
+# chord's tones: ENDING_BIAS in cadenza.service); the shipped classical clip's last bar drew
+# the same notes.
 TINY_PINS = {
     ("lstm", "jazz", 4, 7):
-        "e784cd2b564bd61616f8a89b74309af72f28bd032eada7fef993611c9edd1ffc",
+        "4bcefaaaf2e65455a4dee775329390e0fc89108f3c860c511a88010513042e6e",
     ("lstm", "folk", 8, 3):
-        "0a97678cc380f07db8d8ce515754b77a401122a158f9ff8aa51cc9351518a91e",
+        "3d83dbe9599487f7bbabcb4e94c7be5da0864a0c4d103727bc6c9571d3639783",
     ("gru", "blues", 4, 11):
-        "67a7c7b71bc62c6069af128b1ce1199c943d0c1726ce03083e52528b7677d74c",
+        "22de08f8d2ec9c7d37c54dd59d0061a8b654af3714b381b655c734f0fc4a777b",
     ("vae", "classical", 4, 5):
         "23942254063bea441c65d793e35448e5500b5880c417c1113b04aa44a5357401",
     ("gan", "ragtime", 4, 2):
@@ -48,7 +52,7 @@ SHIPPED_PINS = {
     ("lstm", "classical", 8, 1):
         "9c13a5ed24225440fbd7243686f12705bc6b501d8ac02ec6f4ccc2074de3bf19",
     ("lstm", "jazz", 8, 42):
-        "138a7b81a3ea181dc677ed129bd6350095c19184cce7bd616cda05e8eed1c3ee",
+        "45418da2cf4ad3a7c9913068268f4e4148a6b70cae6fe80c8450aea7e579d43e",
 }
 
 
@@ -75,9 +79,9 @@ def test_shipped_lstm_clip_bytes_are_pinned(key: tuple) -> None:
 # the form of the line it varies (its sections and echoes, ``cadenza.music.form.melody_form``)
 DERIVED_PINS = {
     "continue":
-        "343e02e412a8ce8ef093be10e1b6b9b3b5b1e8c6436f13efaed9775d2b330738",
+        "8984cc082ebb550d7fbc0be0aec73902368ca228c1d35ba43a0086e8b92fbbca",
     "vary":
-        "08d8c8e233077daf7cd3012949c2fb22bb1b69fdb06b0b562ab90d549014d572",
+        "5c417cca1efcb7e40b52b2c9dd2eb4c5770505256d76e858af46f1067bcaad8a",
     "blend":
         "13cfc6b049c384a7a89d837e03afb2131b66830a7574c14363e6afe5c03d5bf2",
 }

@@ -355,7 +355,8 @@ def chords_card_text(ckpt: Path, payload: dict) -> str:
               "labelled in the key of their longest section.",
               "- Sections are inferred from repeated 8- or 4-bar phrases of each chart; the "
               "charts carry no form labels.",
-              "- The last bar of a plan opens on the tonic for half the bar or more, so a clip "
-              "comes home on its last downbeat; the rest of the bar may turn around (before "
-              "2026-12-07 the tonic was held to the end: no turnaround in bar 12)."]
+              "- The last bar of a plan stays on the tonic (any quality), so a clip ends "
+              "home: the charts' turnarounds in their last bar lead into a next chorus that a "
+              "clip does not have (for part of 2026-12-07 the tonic held half the bar and a "
+              "turnaround could follow: 43 of 64 jazz plans then ended off the tonic)."]
     return "\n".join(lines) + "\n"
