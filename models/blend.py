@@ -13,6 +13,8 @@ from cadenza.music.form import Section
 from cadenza.music.motif import Motif
 from cadenza.music.score import GRID, Note, window_changes
 from cadenza.music.steps import (
+    N_PITCHES,
+    PITCH_LO,
     SEG_STEPS,
     STEP_TICKS,
     chords_to_steps,
@@ -64,15 +66,39 @@ def follows_chords(loaded: Loaded) -> bool:
     return bool(_model(loaded).config.chord_dim)
 
 
+def _ending_bias(feats: torch.Tensor, offset: int, ending: tuple[int, int, float]
+                 ) -> torch.Tensor | None:
+    """Per step of a segment starting at tick ``offset``, ``weight`` more logit for the
+    sounding chord's tones and as much less for other pitches where the step lies in
+    ``[start, end)`` ticks (a clip's last bar); None when no step does."""
+    start, end, weight = ending
+    ticks = offset + np.arange(SEG_STEPS) * STEP_TICKS
+    inside = torch.from_numpy((ticks >= start) & (ticks < end))
+    if not inside.any():
+        return None
+    tones = feats[0, :, :12] > 0  # (T, 12): the chord's pitch classes at each step
+    pcs = torch.arange(PITCH_LO, PITCH_LO + N_PITCHES) % 12
+    on_chord = tones[:, pcs]  # (T, N_PITCHES)
+    bias = torch.zeros(SEG_STEPS, 2 + N_PITCHES)
+    pitch_bias = torch.where(on_chord, weight, -weight)
+    # a step with no chord sounding stays as it was
+    pitch_bias[~tones.any(1)] = 0.0
+    bias[:, 2:] = pitch_bias * inside[:, None]
+    return bias
+
+
 def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int,
             style: str | None = None,
             chords: Sequence[tuple[int, Chord | None]] | None = None,
-            replay: dict[int, int] | None = None) -> list[Note]:
+            replay: dict[int, int] | None = None,
+            ending: tuple[int, int, float] | None = None) -> list[Note]:
     """Two-bar segments from their codes, one after another; over ``chords`` (changes in
     ticks from the first segment's start) when given, else over no chord. A segment in
     ``replay`` (segment -> an earlier one) draws the sampling noise that earlier segment drew,
     from a generator of its own, so a code near the earlier one decodes to a phrase near it
-    and the segments after it draw what they would have drawn without it."""
+    and the segments after it draw what they would have drawn without it. ``ending``
+    (start, end, weight): over chords, the steps in [start, end) ticks lean to their chord's
+    tones (``_ending_bias``), so the line comes to rest on its last chord."""
     model = _model(loaded)
     gen = torch.Generator(device="cpu").manual_seed(seed % 2**63)
     notes: list[Note] = []
@@ -92,8 +118,11 @@ def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int
             on = zt.cpu() if loaded.device.type != "cpu" else zt
             feats = None if chords is None or not model.config.chord_dim else \
                 torch.from_numpy(chords_to_steps(chords, SEG_STEPS, offset=i * SEG_TICKS))[None]
+            bias = None if feats is None or ending is None else \
+                _ending_bias(feats, i * SEG_TICKS, ending)
             steps = model.decode(on, temperature=temp, generator=draw,
-                                 style=_style_ids(model, style, on.device), chords=feats)[0]
+                                 style=_style_ids(model, style, on.device), chords=feats,
+                                 bias=None if bias is None else bias.to(on.device))[0]
             notes += steps_to_notes(steps.tolist(), offset=i * SEG_TICKS)
     return notes
 
@@ -137,7 +166,8 @@ def _to_tonic(key: Key, notes: Sequence[Note]) -> int:
 def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: float,
                      seed: int, *, style: str | None = None,
                      sections: Sequence[Section] = (), bar_ticks: int = GRID * 4,
-                     chords: Sequence[tuple[int, Chord | None]] | None = None) -> list[Note]:
+                     chords: Sequence[tuple[int, Chord | None]] | None = None,
+                     ending_bias: float = 0.0) -> list[Note]:
     """A melody from the prior in ``style``: z walks slowly (each phrase keeps 70% of the
     last); a phrase in a section that comes back (the second A of AABA) decodes again from
     the code and the sampling noise that phrase had the first time (over the chords it has
@@ -147,7 +177,7 @@ def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: fl
     0.11-0.38 of its bars in ``cadenza eval``'s form check.) The line is transposed so its
     most sounded pitch class sits on the key's tonic; a chord-conditioned VAE given
     ``chords`` (the clip's plan: changes in ticks) decodes over them, moved to the line's own
-    key first."""
+    key first; its last bar then leans ``ending_bias`` to the chords' tones (``_decode``)."""
     model = _model(loaded)
     rng = np.random.default_rng(seed)
     k = max(1, -(-total_ticks // SEG_TICKS))
@@ -184,7 +214,8 @@ def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: fl
         # for decoding, and line and plan come back to the key together, so they still agree
         shift = _to_tonic(key, _decode(loaded, codes, [0.0] * k, seed, style))
         moved = [(t, c.transpose(-shift) if c is not None else None) for t, c in chords]
-        notes = _decode(loaded, codes, temps, seed, style, moved, replay)
+        ending = (total_ticks - bar_ticks, total_ticks, ending_bias) if ending_bias else None
+        notes = _decode(loaded, codes, temps, seed, style, moved, replay, ending)
     else:
         notes = _decode(loaded, codes, temps, seed, style, replay=replay)
         shift = _to_tonic(key, notes)

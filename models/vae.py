@@ -171,10 +171,11 @@ class MelodyVAE(nn.Module):
     def decode(
         self, z: torch.Tensor, *, temperature: float = 0.0,
         generator: torch.Generator | None = None, style: torch.Tensor | None = None,
-        chords: torch.Tensor | None = None,
+        chords: torch.Tensor | None = None, bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Autoregressive decoding: (B, n_latent) (and chord features (B, T, chord_dim)) ->
-        (B, T) step classes (argmax at T=0)."""
+        (B, T) step classes (argmax at T=0). ``bias`` (T, N_CLASSES) is added to each step's
+        logits before the temperature, as the sequence models' sampler adds its bias."""
         b = z.size(0)
         s = self._style(style, b, z.device)
         ch = self._chords(chords, b, self.config.seg_steps, z.device)
@@ -187,6 +188,8 @@ class MelodyVAE(nn.Module):
                 inp = torch.cat([inp, ch[:, t:t + 1]], dim=-1)
             h, state = self.decoder(inp, state)
             logits = self.head(h[:, -1])
+            if bias is not None:
+                logits = logits + bias[t]
             if t == 0:
                 logits[:, HOLD] = -1e9  # a segment starts with a note or an explicit rest
             if temperature <= 0:

@@ -327,3 +327,34 @@ def test_a_replayed_segment_leaves_the_others_noise_as_it_was(tmp_path: Path) ->
     assert seg(with_return, 2) == seg(with_return, 0)  # the return: same code, same noise
     assert seg(with_return, 3) == seg(without, 2)  # C drew what it draws with no return
     assert seg(with_return, 1) == seg(without, 1)
+
+
+def _last_bar_pitch_classes(tmp_path: Path, ending_bias: float) -> list[set[int]]:
+    from conftest import make_tiny_vae
+
+    from cadenza.models.blend import vae_prior_melody
+    from cadenza.models.families import load
+    from cadenza.music.steps import CHORD_FEATURES
+    from cadenza.music.theory import Chord, Key
+
+    loaded = load(make_tiny_vae(tmp_path / "vae" / "model.pt", chord_dim=CHORD_FEATURES),
+                  torch.device("cpu"))
+    bar = 48
+    plan = [(0, Chord(0, "maj")), (2 * bar, Chord(7, "7")), (3 * bar, Chord(0, "6"))]
+    out = []
+    for seed in range(6):
+        notes = vae_prior_melody(loaded, 4 * bar, Key(0), 1.0, seed, chords=plan,
+                                 ending_bias=ending_bias)
+        out.append({n.pitch % 12 for n in notes if n.start >= 3 * bar})
+    return out
+
+
+def test_the_ending_bias_brings_a_prior_line_to_rest_on_its_last_chord(tmp_path: Path) -> None:
+    """The VAE's last bar leans to its chord's tones (C6 here: C E G A), as the sequence
+    models' lines do; without the bias the same seeds leave it."""
+    from cadenza.music.theory import Chord
+
+    tones = set(Chord(0, "6").pitch_classes)
+    ended = _last_bar_pitch_classes(tmp_path, 50.0)
+    assert any(ended) and all(pcs <= tones for pcs in ended)
+    assert any(pcs - tones for pcs in _last_bar_pitch_classes(tmp_path, 0.0))
