@@ -77,8 +77,28 @@ def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
             assert last[0][0] == 0 and last[0][1] is not None
             # home on the last downbeat and to the end: no turnaround rings out a clip
             assert all(c is not None and c.root == key.tonic for _, c in last)
+            # in the key's mode (a blues may end on I7)
+            third = 4 if key.mode == "major" else 3
+            assert all(third in c.intervals for _, c in last)
             moved += len(last) > 1
     assert moved  # the last bar may still change chords on the tonic (I6 to Imaj7)
+
+
+@pytest.mark.parametrize(("style", "mode", "home", "away"), [
+    ("jazz", "major", {"maj", "6", "maj7", "69"}, {"7", "13", "min", "m7", "dim7", "sus4"}),
+    ("ragtime", "major", {"maj", "6"}, {"7", "9", "aug", "dim"}),
+    ("blues", "major", {"7", "9", "13", "maj", "6"}, {"m7", "7sus4", "7alt", "dim7"}),
+    ("jazz", "minor", {"min", "m6", "m7", "mmaj7"}, {"maj", "7", "m7b5", "dim"}),
+])
+def test_a_last_bar_offers_the_tonic_in_qualities_that_rest(style: str, mode: str,
+                                                           home: set, away: set) -> None:
+    """No turnaround by quality either: I7 leads on to IV (but is a blues' home chord)."""
+    c = ChordConstraint(V, style=style, meter=(4, 4), key=Key(2, mode), bars=1)
+    while c.forced() is not None:
+        c.feed(c.forced())
+    offered = {V.chord_of(t, 2).quality for t in np.flatnonzero(c.mask())}
+    assert {V.chord_of(t, 2).root for t in np.flatnonzero(c.mask())} == {2}
+    assert home <= offered and not offered & away
 
 
 def _tiny_chord_checkpoint(path: Path) -> Path:
