@@ -81,7 +81,9 @@ def sample(loaded: Any, requests: list[MelodyRequest]) -> tuple[float, float, in
         sampler.add(melody_row(loaded, r))
     steps, t0 = 0, time.perf_counter()
     while sampler.rows:
-        sampler.step()
+        for row in sampler.step():
+            if row.error is not None:  # a row that failed would leave early and flatter B
+                raise row.error
         steps += 1
     return time.perf_counter() - t0, timed.seconds, steps
 
@@ -93,12 +95,19 @@ def main() -> None:
     ap.add_argument("--model", default="lstm")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp:
+        bench(args, Path(tmp))
+
+
+def bench(args: argparse.Namespace, tmp: Path) -> None:
     registry = ModelRegistry.discover(threads=1)
     which = f"shipped checkpoint {args.model!r}"
     if args.model not in registry.names():
-        registry = tiny_registry(Path(tempfile.mkdtemp()))
+        registry, args.model = tiny_registry(tmp), "lstm"
         which = "a random-weight 2x256 LSTM (no shipped checkpoint found)"
     loaded = registry.get(args.model)
+    if loaded.kind != "rnn":
+        raise SystemExit(f"{args.model} is not a sequence model (lstm, gru, rnn)")
     recorder = Recorder()
     composer = Composer(registry, batcher=recorder)
     for seed in range(16):

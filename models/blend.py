@@ -13,10 +13,9 @@ from cadenza.music.form import Section
 from cadenza.music.motif import Motif
 from cadenza.music.score import GRID, Note, window_changes
 from cadenza.music.steps import (
-    N_PITCHES,
-    PITCH_LO,
     SEG_STEPS,
     STEP_TICKS,
+    chord_tone_signs,
     chords_to_steps,
     notes_to_steps,
     steps_to_notes,
@@ -66,25 +65,18 @@ def follows_chords(loaded: Loaded) -> bool:
     return bool(_model(loaded).config.chord_dim)
 
 
-def _ending_bias(feats: torch.Tensor, offset: int, ending: tuple[int, int, float]
+def _ending_bias(feats: np.ndarray, offset: int, ending: tuple[int, int, float]
                  ) -> torch.Tensor | None:
-    """Per step of a segment starting at tick ``offset``, ``weight`` more logit for the
-    sounding chord's tones and as much less for other pitches where the step lies in
-    ``[start, end)`` ticks (a clip's last bar); None when no step does."""
+    """Per step of a segment starting at tick ``offset`` (its chord features ``feats``),
+    ``weight`` more logit for the sounding chord's tones and as much less for other pitches
+    where the step lies in ``[start, end)`` ticks (a clip's last bar); None when no step
+    does."""
     start, end, weight = ending
     ticks = offset + np.arange(SEG_STEPS) * STEP_TICKS
-    inside = torch.from_numpy((ticks >= start) & (ticks < end))
+    inside = (ticks >= start) & (ticks < end)
     if not inside.any():
         return None
-    tones = feats[0, :, :12] > 0  # (T, 12): the chord's pitch classes at each step
-    pcs = torch.arange(PITCH_LO, PITCH_LO + N_PITCHES) % 12
-    on_chord = tones[:, pcs]  # (T, N_PITCHES)
-    bias = torch.zeros(SEG_STEPS, 2 + N_PITCHES)
-    pitch_bias = torch.where(on_chord, weight, -weight)
-    # a step with no chord sounding stays as it was
-    pitch_bias[~tones.any(1)] = 0.0
-    bias[:, 2:] = pitch_bias * inside[:, None]
-    return bias
+    return torch.from_numpy(weight * chord_tone_signs(feats) * inside[:, None].astype(np.float32))
 
 
 def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int,
@@ -116,13 +108,14 @@ def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int
             zt = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
             # sampling on the CPU generator keeps results identical across devices
             on = zt.cpu() if loaded.device.type != "cpu" else zt
-            feats = None if chords is None or not model.config.chord_dim else \
-                torch.from_numpy(chords_to_steps(chords, SEG_STEPS, offset=i * SEG_TICKS))[None]
-            bias = None if feats is None or ending is None else \
-                _ending_bias(feats, i * SEG_TICKS, ending)
+            steps_chords = None if chords is None or not model.config.chord_dim else \
+                chords_to_steps(chords, SEG_STEPS, offset=i * SEG_TICKS)
+            feats = None if steps_chords is None else torch.from_numpy(steps_chords)[None]
+            bias = None if steps_chords is None or ending is None else \
+                _ending_bias(steps_chords, i * SEG_TICKS, ending)
             steps = model.decode(on, temperature=temp, generator=draw,
                                  style=_style_ids(model, style, on.device), chords=feats,
-                                 bias=None if bias is None else bias.to(on.device))[0]
+                                 bias=bias)[0]
             notes += steps_to_notes(steps.tolist(), offset=i * SEG_TICKS)
     return notes
 
@@ -214,8 +207,8 @@ def vae_prior_melody(loaded: Loaded, total_ticks: int, key: Key, temperature: fl
         # for decoding, and line and plan come back to the key together, so they still agree
         shift = _to_tonic(key, _decode(loaded, codes, [0.0] * k, seed, style))
         moved = [(t, c.transpose(-shift) if c is not None else None) for t, c in chords]
-        ending = (total_ticks - bar_ticks, total_ticks, ending_bias) if ending_bias else None
-        notes = _decode(loaded, codes, temps, seed, style, moved, replay, ending)
+        last_bar = (total_ticks - bar_ticks, total_ticks, ending_bias) if ending_bias else None
+        notes = _decode(loaded, codes, temps, seed, style, moved, replay, last_bar)
     else:
         notes = _decode(loaded, codes, temps, seed, style, replay=replay)
         shift = _to_tonic(key, notes)

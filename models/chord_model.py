@@ -43,7 +43,7 @@ import numpy as np
 from cadenza.models.grammar import changes_per_bar, masks
 from cadenza.music.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
 from cadenza.music.score import GRID, bar_ticks
-from cadenza.music.theory import QUALITY_INTERVALS, Chord, Key
+from cadenza.music.theory import QUALITY_INTERVALS, Chord, Key, rests
 from cadenza.music.tokens import MAX_REPEAT, METERS
 
 if TYPE_CHECKING:  # the sampler imports torch; style_corpus reads this module without it
@@ -62,21 +62,11 @@ CHORD_FEATURES = ("style", "meter", "mode", "units_left", "bars_left", "section"
 BarChanges = tuple[tuple[int, Chord | None], ...]  # (tick in bar, chord), first at tick 0
 
 
-def _home(intervals: tuple[int, ...], mode: str, dominant: bool) -> bool:
-    """A quality a clip in ``mode`` may end on: the mode's third and a perfect fifth, and
-    (unless ``dominant``, as the blues' I7 is home) not a dominant seventh, which leads on to
-    IV instead of resting."""
-    third = 4 if mode == "major" else 3
-    return third in intervals and 7 in intervals and (dominant or 10 not in intervals
-                                                      or third == 3)
-
-
-# per mode, and whether the style's home chord may be a dominant seventh: the qualities a last
-# bar may use, as a bitset over QUALITIES (a MaskSpec's bitset from the tonic's first chord)
-HOME_BITS = {(mode, dominant): sum(1 << i for i, q in enumerate(QUALITY_INTERVALS)
-                                   if _home(QUALITY_INTERVALS[q], mode, dominant))
-             for mode in ("major", "minor") for dominant in (False, True)}
-DOMINANT_HOME_STYLES = ("blues",)
+# per mode, and for a blues or not: the qualities a last bar may use (``theory.rests``), as a
+# bitset over QUALITIES (a MaskSpec's bitset, from the tonic's first chord token)
+HOME_BITS = {(mode, blues): sum(1 << i for i, q in enumerate(QUALITIES)
+                                if rests(q, mode, blues=blues))
+             for mode in MODES for blues in (False, True)}
 
 
 class ChordTokenError(ValueError):
@@ -335,15 +325,15 @@ class _Tracker:
 class ChordConstraint:
     """Grammar for sampling a progression of exactly ``bars`` bars in ``meter``.
 
-    The last bar stays on the tonic in qualities of the key's mode that rest (I, I6, Imaj7 in
-    major, i, im6, im7 in minor; a blues' I7, but no other style's, which leads on to IV), so
-    a clip ends home; a REP is offered only for bars that exist. A section that comes back
-    (``returns``: the second A of AABA) takes the changes its letter had the first time, as
-    lead sheets write them, except its last bar, which the model writes (a turnaround, or the
-    cadence the piece ends on): the model alone brings them back only now and then, and the
-    melody can only repeat a phrase over the same changes. Same interface as
-    ``cadenza.models.grammar.Constraint`` (forced, allowed, feed, features, done, tokens), so
-    ``cadenza.models.sample`` drives both.
+    The last bar stays on the tonic in qualities that rest in the key's mode
+    (``cadenza.music.theory.rests``: I, I6, Imaj7 ... in major, i, im6, im7 ... in minor; a
+    blues' I7, but no other style's, which leads on to IV), so a clip ends home; a REP is
+    offered only for bars that exist. A section that comes back (``returns``: the second A of
+    AABA) takes the changes its letter had the first time, as lead sheets write them, except
+    its last bar, which the model writes (a turnaround, or the cadence the piece ends on): the
+    model alone brings them back only now and then, and the melody can only repeat a phrase
+    over the same changes. Same interface as ``cadenza.models.grammar.Constraint`` (forced,
+    allowed, feed, features, done, tokens), so ``cadenza.models.sample`` drives both.
     """
 
     def __init__(self, vocab: ChordVocab, *, style: str, meter: tuple[int, int], key: Key,
@@ -352,7 +342,7 @@ class ChordConstraint:
         if bars < 1:
             raise ValueError("a progression needs at least one bar")
         self.vocab, self.meter, self.key, self.bars = vocab, meter, key, bars
-        self.home_bits = HOME_BITS[key.mode, style in DOMINANT_HOME_STYLES]
+        self.home_bits = HOME_BITS[key.mode, style == "blues"]
         self.units = bar_units(meter)
         # shortest chord: a beat in fast bars, so comping has time to state it
         self.min_units = min(min_units, self.units)

@@ -202,10 +202,11 @@ class ChordPlan:
 # What a sequence may choose next, as plain ints: three half-open id ranges [a, b) (empty when
 # a >= b), one more id to allow and one id to forbid (-1 for none), and a set of up to 62 ids
 # from a base id as a bitmask (base, bits): bit k allows id base + k (the REP_k choices, which
-# depend on which earlier bars share the current bar's chords). Every mask the grammar makes
-# has this shape, so a batch of them is one (B, 10) array and one broadcast comparison.
+# depend on which earlier bars share the current bar's chords; the chord grammar's tonic
+# qualities that end a clip at rest). Every mask the grammar makes has this shape, so a batch
+# of them is one (B, 10) array and one broadcast comparison.
 MaskSpec = tuple[int, int, int, int, int, int, int, int, int, int]
-_BITSET_SPAN = 62
+BITSET_SPAN = 62
 
 
 def masks(specs: Sequence[MaskSpec] | np.ndarray, size: int) -> np.ndarray:
@@ -232,8 +233,8 @@ def _masks(s: np.ndarray, size: int) -> np.ndarray:
     m |= (ids >= s[:, 4:5]) & (ids < s[:, 5:6])
     m |= ids == s[:, 6:7]
     offset = ids - s[:, 8:9]
-    inside = (offset >= 0) & (offset < _BITSET_SPAN)
-    m |= inside & (((s[:, 9:10] >> np.clip(offset, 0, _BITSET_SPAN - 1)) & 1) == 1)
+    inside = (offset >= 0) & (offset < BITSET_SPAN)
+    m |= inside & (((s[:, 9:10] >> np.clip(offset, 0, BITSET_SPAN - 1)) & 1) == 1)
     m &= ids != s[:, 7:8]
     return m
 

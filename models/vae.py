@@ -181,6 +181,8 @@ class MelodyVAE(nn.Module):
         ch = self._chords(chords, b, self.config.seg_steps, z.device)
         state = self._init_state(z, s)
         tok = torch.full((b,), self.start_id, dtype=torch.long, device=z.device)
+        if bias is not None:  # beside the logits, wherever the head computes them
+            bias = bias.to(self.head.weight.device)
         out = []
         for t in range(self.config.seg_steps):
             inp = self._with(torch.cat([self.emb(tok)[:, None], z[:, None]], dim=-1), s)

@@ -108,7 +108,8 @@ def test_walking_bass_plays_quarter_notes_starting_on_the_root() -> None:
 
 @pytest.mark.parametrize("style", ["jazz", "blues", "ragtime"])
 def test_a_turnaround_in_the_last_bar_rings_chord_after_chord_never_together(style: str) -> None:
-    """The chord model may end on I for half the bar, then V7: each rings to the next."""
+    """A last bar that turns around (I for half the bar, then V7: a seed's own chords, or a
+    clip from before new plans ended at rest) rings each chord to the next."""
     spec, key = STYLES[style], Key.parse("C")
     meter = Meter(2, 4) if style == "ragtime" else Meter(4, 4)
     grid_bar = 12 * meter.num * 4 // meter.den  # the plan is on the GRID, the score at RES

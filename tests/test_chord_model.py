@@ -87,12 +87,17 @@ def test_any_choice_the_grammar_allows_gives_a_whole_plan_ending_on_the_tonic(
 @pytest.mark.parametrize(("style", "mode", "home", "away"), [
     ("jazz", "major", {"maj", "6", "maj7", "69"}, {"7", "13", "min", "m7", "dim7", "sus4"}),
     ("ragtime", "major", {"maj", "6"}, {"7", "9", "aug", "dim"}),
-    ("blues", "major", {"7", "9", "13", "maj", "6"}, {"m7", "7sus4", "7alt", "dim7"}),
+    ("blues", "major", {"7", "9", "13", "7#9", "maj", "6"},
+     {"m7", "7sus4", "7alt", "7b9", "13#11", "dim7"}),
     ("jazz", "minor", {"min", "m6", "m7", "mmaj7"}, {"maj", "7", "m7b5", "dim"}),
 ])
 def test_a_last_bar_offers_the_tonic_in_qualities_that_rest(style: str, mode: str,
                                                            home: set, away: set) -> None:
     """No turnaround by quality either: I7 leads on to IV (but is a blues' home chord)."""
+    from cadenza.models.chord_model import QUALITIES
+    from cadenza.models.grammar import BITSET_SPAN
+
+    assert len(QUALITIES) <= BITSET_SPAN  # the tonic's qualities fit one MaskSpec bitset
     c = ChordConstraint(V, style=style, meter=(4, 4), key=Key(2, mode), bars=1)
     while c.forced() is not None:
         c.feed(c.forced())

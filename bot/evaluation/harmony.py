@@ -21,7 +21,7 @@ from cadenza.models.training.style_corpus import source_kind
 from cadenza.music.form import form_for
 from cadenza.music.score import Meter
 from cadenza.music.score import bar_ticks as bar_ticks_of
-from cadenza.music.theory import Chord, Key
+from cadenza.music.theory import Chord, Key, is_dominant_seventh
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def roles(chord: Chord, key: Key) -> set[str]:
     """The harmonic roles of ``chord`` in ``key`` (see ROLES)."""
     iv = set(chord.intervals)
     degree = _degree(chord, key)
-    dominant_seventh = 4 in iv and 10 in iv
+    dominant_seventh = is_dominant_seventh(chord.quality)
     out: set[str] = set()
     if degree == 0:
         out.add("tonic")

@@ -87,6 +87,17 @@ def chords_to_steps(chords: Sequence[tuple[int, Chord | None]], n_steps: int,
     return rows[np.searchsorted(starts, ticks, side="right")]
 
 
+def chord_tone_signs(feats: np.ndarray) -> np.ndarray:
+    """(T, N_CLASSES) from chord features (``chords_to_steps``): per step +1 for a note class
+    whose pitch class the sounding chord holds, -1 for the other note classes, 0 for REST and
+    HOLD and at steps where no chord sounds."""
+    holds = feats[:, :12][:, np.arange(PITCH_LO, PITCH_HI + 1) % 12] > 0  # (T, N_PITCHES)
+    out = np.zeros((len(feats), N_CLASSES), dtype=np.float32)
+    out[:, 2:] = np.where(holds, 1.0, -1.0)
+    out[~feats[:, :12].any(axis=1)] = 0.0
+    return out
+
+
 def transpose_chord_steps(feats: np.ndarray, semitones: int) -> np.ndarray:
     """Chord features (..., CHORD_FEATURES) moved by ``semitones``."""
     return np.concatenate([np.roll(feats[..., :12], semitones, axis=-1),

@@ -60,6 +60,32 @@ QUALITY_INTERVALS: dict[str, tuple[int, ...]] = {
 CORE_QUALITIES: tuple[str, ...] = (
     "maj", "min", "dim", "aug", "sus4", "7", "maj7", "m7", "m7b5", "dim7",
 )
+# the home (tonic) chord of a minor key: a minor third and a perfect fifth, no dominant pull
+MINOR_TONIC_QUALITIES = frozenset({"min", "m7", "m6", "m9", "m69", "m11", "mmaj7"})
+# the dominant sevenths a blues comes home on (I7, I9, I13, the I7#9 of its blue third): no
+# altered ninth or raised eleventh, which pull on
+_BLUES_HOME_DOMINANTS = frozenset({"7", "9", "13", "7#9"})
+
+
+def is_dominant_seventh(quality: str) -> bool:
+    """A major third under a minor seventh (G7, G9, G13b9, G7alt)."""
+    iv = QUALITY_INTERVALS[quality]
+    return 4 in iv and 10 in iv
+
+
+def rests(quality: str, mode: str, *, blues: bool = False) -> bool:
+    """Whether a tonic chord of ``quality`` ends a piece in ``mode`` at rest: in minor one of
+    MINOR_TONIC_QUALITIES; in major a major third and a perfect fifth without a dominant
+    seventh, which leads on to IV (I, I6, Imaj7, I69, Iadd9), save a ``blues``'s plain I7,
+    I9, I13 and I7#9."""
+    if mode == "minor":
+        return quality in MINOR_TONIC_QUALITIES
+    iv = QUALITY_INTERVALS[quality]
+    if is_dominant_seventh(quality):
+        return blues and quality in _BLUES_HOME_DOMINANTS
+    return 4 in iv and 7 in iv
+
+
 _REDUCE = {
     "6": "maj", "m6": "min", "9": "7", "maj9": "maj7", "m9": "m7", "13": "7", "7#9": "7",
     "69": "maj", "m69": "min", "add9": "maj", "m11": "m7", "mmaj7": "min", "maj7#11": "maj7",

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from cadenza.music.score import GRID, bar_ticks
-from cadenza.music.theory import Chord, Key, TheoryError, parse_pitch_class
+from cadenza.music.theory import (
+    MINOR_TONIC_QUALITIES,
+    Chord,
+    Key,
+    TheoryError,
+    parse_pitch_class,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,6 @@ SUFFIX_QUALITY: dict[str, str] = {
 }
 
 # A home (tonic) chord: minor-family qualities on the relative minor's tonic make a tune minor.
-MINOR_TONIC_QUALITIES = frozenset({"min", "m7", "m6", "m9", "m69", "m11", "mmaj7"})
 _NOT_MAJOR_TONIC = MINOR_TONIC_QUALITIES | {"dim", "dim7", "m7b5"}
 
 _HEADER = re.compile(r"\s*([A-Za-z]+)\s*=\s*(.*?)\s*")

@@ -355,8 +355,9 @@ def chords_card_text(ckpt: Path, payload: dict) -> str:
               "labelled in the key of their longest section.",
               "- Sections are inferred from repeated 8- or 4-bar phrases of each chart; the "
               "charts carry no form labels.",
-              "- The last bar of a plan stays on the tonic in qualities of the key's mode "
-              "that rest (I, I6, Imaj7; i, im6, im7; a blues' I7 too), so a clip ends home: "
+              "- The last bar of a plan stays on the tonic in qualities that rest in the "
+              "key's mode (`cadenza.music.theory.rests`: I, I6, Imaj7, I69, Iadd9 ...; i, "
+              "im6, im7 ...; a blues' I7, I9, I13, I7#9 too), so a clip ends home: "
               "the charts' turnarounds in their last bar lead into a next chorus that a clip "
               "does not have (for part of 2026-12-07 the tonic held half the bar and a "
               "turnaround could follow: 43 of 64 jazz plans then ended off the tonic; on the "
