@@ -42,8 +42,8 @@ from cadenza.models.training.gan_data import (
     score_phrases,
 )
 from cadenza.music.roll import BASS, DRUMS, LEAD, LOWEST, PITCHES, STEPS, TRACKS, encode, timeline
-from cadenza.music.score import Note, Score, Track
-from cadenza.music.theory import Key
+from cadenza.music.score import ChordEvent, Note, Score, Track
+from cadenza.music.theory import Chord, Key
 
 STYLES = ("folk", "jazz")
 
@@ -511,3 +511,36 @@ def test_set_onset_grid_writes_a_trained_checkpoint_and_refuses_others(
     torch.save({**payload, "kind": "lstm"}, other)
     with pytest.raises(ModelError, match="not a GAN checkpoint"):
         set_onset_grid(other, grid, "")
+
+
+def test_a_request_with_candidates_keeps_the_first_that_ends_best(model: MuseGAN) -> None:
+    """Candidates: the request's own draw first, then draws from seeds of its own; the clip
+    kept is the first of them with the best ending (on the key's tonic at rest, then on the
+    tonic), each draw the clip it is alone, and a request's choice is the same in a batch."""
+    from cadenza.models.gan import _candidates, _ending_rank
+
+    chose_another = 0
+    requests = [GANRequest("jazz", 4, seed, key=Key(0), candidates=6) for seed in range(8)]
+    kept = sample_many(model, requests)
+    for req, clip in zip(requests, kept, strict=True):
+        alone = [sample_many(model, [replace(c, candidates=1)])[0] for c in _candidates(req)]
+        ranks = [_ending_rank(c) for c in alone]
+        assert clip == alone[ranks.index(max(ranks))]
+        chose_another += clip != alone[0]
+    assert chose_another  # the random-weight model does end off the tonic now and then
+    assert sample_many(model, requests[3:4]) == kept[3:4]
+
+
+def test_the_ending_rank_reads_the_last_chord_against_the_key() -> None:
+    from cadenza.models.gan import _ending_rank
+
+    def clip(chord: Chord, key: Key, style: str = "jazz") -> Score:
+        return Score(chords=(ChordEvent(0, 48, Chord(7, "7")), ChordEvent(48, 48, chord)),
+                     key=key, bars=2, style=style)
+
+    assert _ending_rank(clip(Chord(0, "maj7"), Key(0))) == 2
+    assert _ending_rank(clip(Chord(0, "7"), Key(0))) == 1  # I7 leads on to IV ...
+    assert _ending_rank(clip(Chord(0, "7"), Key(0), "blues")) == 2  # ... but a blues rests
+    assert _ending_rank(clip(Chord(9, "min"), Key(9, "minor"))) == 2
+    assert _ending_rank(clip(Chord(9, "min"), Key(0))) == 0
+    assert _ending_rank(Score(key=Key(0), bars=2)) == 0  # no chords read: no ending

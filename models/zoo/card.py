@@ -304,7 +304,11 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
               "- The melodies are real (solos, transcriptions, rags, tunes) but the bands around "
               "them are arranged by Cadenza's own rules, so the GAN learns Cadenza's comping, "
               "bass and drum idioms, not recordings of bands.",
-              "- Small and briefly trained on a CPU: expect sparse or busy parts at times."]
+              "- Small and briefly trained on a CPU: expect sparse or busy parts at times.",
+              "- It writes whole phrases and knows no last bar: one draw of an 8-bar clip "
+              "ended on its key's tonic at rest in 3 of 32 jazz clips (folk 14, celtic 18). "
+              "`/compose` draws up to 8 clips and keeps the first that ends at home "
+              "(`GANRequest.candidates`; jazz 29 of 32 then)."]
     return "\n".join(lines) + "\n"
 
 
