@@ -66,10 +66,11 @@ ENDING_BIAS = 1.0
 # jazz / blues / folk / celtic / classical / ragtime, 9 / 11 / 12 / 10 / 10 / 9 at 3.0,
 # 11 / 6 / 4 / 9 / 7 / 4 at 0, 8-10 at 1.0 (the first with the plans before)
 VAE_ENDING_BIAS = 3.0
-# the GAN writes whole phrases and knows no last bar: it draws this many clips and keeps the
-# first that ends at home (cadenza.models.gan); of 32 8-bar clips a style one draw ended there
-# in jazz 3, blues 3, folk 14, celtic 18, classical 16, ragtime 11 (8 draws: 106 ms of
-# generator time on 2 cores instead of 19)
+# the GAN writes whole phrases and knows no last bar: every GAN compose (/compose, arena,
+# parties, eval) draws up to this many clips and keeps the first that ends best
+# (cadenza.models.gan: its own draw, the others only when that does not end at home); of 32
+# 8-bar clips a style one draw ended at home in jazz 3, blues 3, folk 14, celtic 18,
+# classical 16, ragtime 11, with 8 in 29-32 (31-88 ms a clip on 2 cores, 19 for one draw)
 GAN_CANDIDATES = 8
 
 

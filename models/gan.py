@@ -39,11 +39,12 @@ data uses (``GANConfig.onset_grid``; the generator alone starts up to half of th
 data never uses), specks shorter than ``min_steps`` are removed, the result is moved to the
 requested key and chord symbols are read off the chords and bass lanes. Latents come from a numpy
 RNG seeded by the request alone and the generator runs in eval mode (batch-norm running
-statistics), so a seed gives the same clip whatever else is in the batch, and a longer clip starts
-like a shorter one. A request may ask for several ``candidates``: that many clips are drawn in
-the same batch (the request's own first) and the first that ends best is kept (on its key's
-tonic, in a quality that rests there: ``_ending_rank``): the generator writes whole phrases
-with no notion of a last bar, and 3 of 32 of its jazz clips ended at home.
+statistics), so a seed gives the same clip whatever else is in the batch, and (with one
+candidate) a longer clip starts like a shorter one. A request may ask for several
+``candidates``: its own draw first, and only when that does not end at home (on its key's
+tonic, in a quality that rests there: ``_ending_rank``) the others, from seeds of its own, in a
+second batch; the first that ends best is kept. The generator writes whole phrases with no
+notion of a last bar: one draw ended at home in 3 of 32 8-bar jazz clips.
 
 Data: whatever rolls the caller passes ``cadenza.models.training.train_gan`` (see
 ``cadenza.models.training.gan_data``): real melodies of each style arranged into bands over their
@@ -718,7 +719,9 @@ def to_score(active: np.ndarray, req: GANRequest, style: str, meter: tuple[int, 
 def _candidates(req: GANRequest) -> list[GANRequest]:
     """The clips a request chooses its ending from: itself, then ``candidates - 1`` more, their
     seeds drawn from its own."""
-    if req.candidates <= 1:
+    if req.candidates < 1:
+        raise ModelError(f"candidates must be 1 or more, got {req.candidates}")
+    if req.candidates == 1:
         return [req]
     seeds = np.random.default_rng([req.seed, 4]).integers(2**63, size=req.candidates - 1)
     return [req, *(replace(req, seed=int(s), candidates=1) for s in seeds)]
@@ -740,11 +743,11 @@ def sample_many(model: MuseGAN, requests: Sequence[GANRequest]) -> list[Score]:
     request with ``candidates`` keeps the first of them that ends best. Its own draw comes
     first, alone in the batch of first draws: only a request whose draw does not end at home
     draws the others (a second batch), and those are read into scores only until one does."""
+    candidates = [_candidates(r) for r in requests]  # (checked before anything is drawn)
     best = [_to_score(model, r, p)
             for r, p in zip(requests, sample_probabilities(model, requests), strict=True)]
     ranks = [_ending_rank(score) for score in best]
-    more = [(i, c) for i, r in enumerate(requests) if ranks[i] < 2
-            for c in _candidates(r)[1:]]
+    more = [(i, c) for i, cs in enumerate(candidates) if ranks[i] < 2 for c in cs[1:]]
     if more:
         probs = sample_probabilities(model, [c for _, c in more])
         for (i, req), p in zip(more, probs, strict=True):

@@ -528,7 +528,14 @@ def test_a_request_with_candidates_keeps_the_first_that_ends_best(model: MuseGAN
         assert clip == alone[ranks.index(max(ranks))]
         chose_another += clip != alone[0]
     assert chose_another  # the random-weight model does end off the tonic now and then
-    assert sample_many(model, requests[3:4]) == kept[3:4]
+    # a request's choice is its own whatever the batch (seed 0 keeps its sixth candidate)
+    assert kept[0] != sample_many(model, [replace(requests[0], candidates=1)])[0]
+    assert sample_many(model, requests[:1]) == kept[:1]
+    # the candidates' seeds are part of what a seed means (the same MIDI for the same seed)
+    assert [c.seed for c in _candidates(GANRequest("jazz", 4, 7, candidates=3))] == \
+        [7, 1885889270737342808, 2657384597952972825]
+    with pytest.raises(ModelError, match="candidates"):
+        sample_many(model, [GANRequest("jazz", 4, 1, candidates=0)])
 
 
 def test_the_ending_rank_reads_the_last_chord_against_the_key() -> None:
@@ -542,5 +549,7 @@ def test_the_ending_rank_reads_the_last_chord_against_the_key() -> None:
     assert _ending_rank(clip(Chord(0, "7"), Key(0))) == 1  # I7 leads on to IV ...
     assert _ending_rank(clip(Chord(0, "7"), Key(0), "blues")) == 2  # ... but a blues rests
     assert _ending_rank(clip(Chord(9, "min"), Key(9, "minor"))) == 2
+    assert _ending_rank(clip(Chord(9, "maj"), Key(9, "minor"))) == 1  # a major tonic in minor
+    assert _ending_rank(clip(Chord(0, "7b9"), Key(0), "blues")) == 1  # it pulls on
     assert _ending_rank(clip(Chord(9, "min"), Key(0))) == 0
     assert _ending_rank(Score(key=Key(0), bars=2)) == 0  # no chords read: no ending

@@ -305,10 +305,10 @@ def gan_card_text(ckpt: Path, payload: dict) -> str:
               "them are arranged by Cadenza's own rules, so the GAN learns Cadenza's comping, "
               "bass and drum idioms, not recordings of bands.",
               "- Small and briefly trained on a CPU: expect sparse or busy parts at times.",
-              "- It writes whole phrases and knows no last bar: one draw of an 8-bar clip "
-              "ended on its key's tonic at rest in 3 of 32 jazz clips (folk 14, celtic 18). "
-              "`/compose` draws up to 8 clips and keeps the first that ends at home "
-              "(`GANRequest.candidates`; jazz 29 of 32 then)."]
+              "- It writes whole phrases and knows no last bar: a clip seldom ends on its "
+              "key's tonic. Composing draws up to 8 clips (`GANRequest.candidates`: the "
+              "request's own first, the others only when it does not end at home) and keeps "
+              "the first that ends best (the tonic at rest, else the tonic, else its own)."]
     return "\n".join(lines) + "\n"
 
 
