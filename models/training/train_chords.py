@@ -87,26 +87,38 @@ def encode_sequences(seqs: list[ChordSeq], vocab: ChordVocab) -> tuple[list[_Seq
     return out, skipped
 
 
-def _batch(data: list[_Seq], block: int, size: int, rng: np.random.Generator,
-           power: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random crops; styles drawn with weight ~ tokens ** power (1: every progression alike;
-    below 1 the smaller styles get more than their share)."""
-    styles = sorted({d.style for d in data})
-    tok = np.array([sum(len(d.tokens) for d in data if d.style == s) for s in styles], float)
-    p = tok ** power / (tok ** power).sum()
-    x = np.full((size, block), PAD, np.int64)
-    y = np.full((size, block), PAD, np.int64)
-    f = np.zeros((size, block, data[0].features.shape[1]), np.int64)
-    for b in range(size):
-        style = styles[rng.choice(len(styles), p=p)]
-        pool = [d for d in data if d.style == style]
-        d = pool[rng.integers(len(pool))]
-        n = len(d.tokens)
-        start = int(rng.integers(0, n - block)) if n > block + 1 else 0
-        seg = d.tokens[start:start + block + 1]
-        m = len(seg) - 1
-        x[b, :m], y[b, :m], f[b, :m] = seg[:-1], seg[1:], d.features[start:start + m]
-    return x, y, f
+@dataclass(frozen=True)
+class _Crops:
+    """Where training crops come from: per style its progressions, and the chance of drawing
+    the style, ~ its tokens ** power (1: every progression alike; below 1 the smaller styles
+    get more than their share). Built once: counting every style's tokens for each batch
+    cost a few per cent of a step."""
+
+    pools: tuple[tuple[_Seq, ...], ...]
+    p: np.ndarray
+
+    @classmethod
+    def of(cls, data: list[_Seq], power: float) -> _Crops:
+        styles = sorted({d.style for d in data})
+        pools = tuple(tuple(d for d in data if d.style == s) for s in styles)
+        tok = np.array([sum(len(d.tokens) for d in pool) for pool in pools], float)
+        return cls(pools, tok ** power / (tok ** power).sum())
+
+    def batch(self, block: int, size: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``size`` random crops of ``block`` tokens (inputs, targets, features)."""
+        x = np.full((size, block), PAD, np.int64)
+        y = np.full((size, block), PAD, np.int64)
+        f = np.zeros((size, block, self.pools[0][0].features.shape[1]), np.int64)
+        for b in range(size):
+            pool = self.pools[rng.choice(len(self.pools), p=self.p)]
+            d = pool[rng.integers(len(pool))]
+            n = len(d.tokens)
+            start = int(rng.integers(0, n - block)) if n > block + 1 else 0
+            seg = d.tokens[start:start + block + 1]
+            m = len(seg) - 1
+            x[b, :m], y[b, :m], f[b, :m] = seg[:-1], seg[1:], d.features[start:start + m]
+        return x, y, f
 
 
 @torch.no_grad()
@@ -161,12 +173,12 @@ def train_chords(opts: ChordTrainOptions, seqs: list[ChordSeq] | None = None) ->
     budget = Budget(opts.steps, opts.minutes)
     best: dict | None = None
     history: list[dict] = []
+    crops = _Crops.of(train_d, opts.style_power)
     step = 0
     while not budget.over(step):
         lr = cosine_lr(opts.lr, budget.frac(step))
-        x, y, f = (torch.from_numpy(a).to(dev) for a in _batch(train_d, opts.block,
-                                                                 opts.batch, rng,
-                                                                 opts.style_power))
+        x, y, f = (torch.from_numpy(a).to(dev)
+                   for a in crops.batch(opts.block, opts.batch, rng))
         _, loss = model(x, y, features=f)
         step_optimizer(model, opt, loss, lr)
         step += 1
