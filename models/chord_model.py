@@ -32,6 +32,7 @@ left in the bar, bars left, and the per-bar form features of ``cadenza.music.for
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,11 +63,11 @@ CHORD_FEATURES = ("style", "meter", "mode", "units_left", "bars_left", "section"
 BarChanges = tuple[tuple[int, Chord | None], ...]  # (tick in bar, chord), first at tick 0
 
 
-# per mode, and for a blues or not: the qualities a last bar may use (``theory.rests``), as a
-# bitset over QUALITIES (a MaskSpec's bitset, from the tonic's first chord token)
-HOME_BITS = {(mode, blues): sum(1 << i for i, q in enumerate(QUALITIES)
-                                if rests(q, mode, blues=blues))
-             for mode in MODES for blues in (False, True)}
+@functools.cache
+def home_bits(mode: str, style: str) -> int:
+    """The qualities a last bar in ``mode`` may use (``theory.rests``), as a bitset over
+    QUALITIES (a MaskSpec's bitset, from the tonic's first chord token)."""
+    return sum(1 << i for i, q in enumerate(QUALITIES) if rests(q, mode, style))
 
 
 class ChordTokenError(ValueError):
@@ -342,7 +343,7 @@ class ChordConstraint:
         if bars < 1:
             raise ValueError("a progression needs at least one bar")
         self.vocab, self.meter, self.key, self.bars = vocab, meter, key, bars
-        self.home_bits = HOME_BITS[key.mode, style == "blues"]
+        self.home_bits = home_bits(key.mode, style)
         self.units = bar_units(meter)
         # shortest chord: a beat in fast bars, so comping has time to state it
         self.min_units = min(min_units, self.units)

@@ -735,7 +735,7 @@ def _ending_rank(score: Score) -> int:
     last = score.chords[-1].chord
     if last.root != score.key.tonic:
         return 0
-    return 2 if rests(last.quality, score.key.mode, blues=score.style == "blues") else 1
+    return 2 if rests(last.quality, score.key.mode, score.style) else 1
 
 
 def sample_many(model: MuseGAN, requests: Sequence[GANRequest]) -> list[Score]:

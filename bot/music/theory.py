@@ -62,9 +62,10 @@ CORE_QUALITIES: tuple[str, ...] = (
 )
 # the home (tonic) chord of a minor key: a minor third and a perfect fifth, no dominant pull
 MINOR_TONIC_QUALITIES = frozenset({"min", "m7", "m6", "m9", "m69", "m11", "mmaj7"})
-# the dominant sevenths a blues comes home on (I7, I9, I13, the I7#9 of its blue third): no
-# altered ninth or raised eleventh, which pull on
-_BLUES_HOME_DOMINANTS = frozenset({"7", "9", "13", "7#9"})
+# the styles that come home on a dominant seventh, and the ones they do (I7, I9, I13, the
+# I7#9 of the blues' blue third): no altered ninth or raised eleventh, which pull on
+DOMINANT_HOME_STYLES = frozenset({"blues"})
+_HOME_DOMINANTS = frozenset({"7", "9", "13", "7#9"})
 
 
 def is_dominant_seventh(quality: str) -> bool:
@@ -73,16 +74,16 @@ def is_dominant_seventh(quality: str) -> bool:
     return 4 in iv and 10 in iv
 
 
-def rests(quality: str, mode: str, *, blues: bool = False) -> bool:
-    """Whether a tonic chord of ``quality`` ends a piece in ``mode`` at rest: in minor one of
-    MINOR_TONIC_QUALITIES; in major a major third and a perfect fifth without a dominant
-    seventh, which leads on to IV (I, I6, Imaj7, I69, Iadd9), save a ``blues``'s plain I7,
-    I9, I13 and I7#9."""
+def rests(quality: str, mode: str, style: str | None = None) -> bool:
+    """Whether a tonic chord of ``quality`` ends a piece of ``style`` in ``mode`` at rest: in
+    minor one of MINOR_TONIC_QUALITIES; in major a major third and a perfect fifth without a
+    dominant seventh, which leads on to IV (I, I6, Imaj7, I69, Iadd9), save a blues' (one of
+    DOMINANT_HOME_STYLES) plain I7, I9, I13 and I7#9."""
     if mode == "minor":
         return quality in MINOR_TONIC_QUALITIES
     iv = QUALITY_INTERVALS[quality]
     if is_dominant_seventh(quality):
-        return blues and quality in _BLUES_HOME_DOMINANTS
+        return style in DOMINANT_HOME_STYLES and quality in _HOME_DOMINANTS
     return 4 in iv and 7 in iv
 
 
