@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-form-choruses", action="store_true",
                    help="lstm/gru/rnn: learn jazz and blues from the solos alone, not also "
                         "from the solos laid out as heads (AABA, AAB)")
+    t.add_argument("--no-spelled-returns", action="store_true",
+                   help="lstm/gru/rnn: learn a bar that repeats an earlier one only as a "
+                        "repeat token, not also written out note by note")
     t.add_argument("--init-from", type=Path,
                    help="lstm/gru/rnn/vae: start from this checkpoint (same cell and sizes; "
                         "side features it lacks, such as the vae's chords, start at zero)")
@@ -176,7 +179,8 @@ def _train_options(args: argparse.Namespace, out: Path):  # type: ignore[no-unty
         corpus_styles=tuple(args.styles.split(",")) if args.styles else None,
         n_layer=args.layers, n_hidden=args.hidden, n_embd=args.embd, batch=args.batch,
         block=args.block, lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed,
-        init_from=args.init_from, form_choruses=not args.no_form_choruses)
+        init_from=args.init_from, form_choruses=not args.no_form_choruses,
+        spelled_returns=not args.no_spelled_returns)
 
 
 def _pieces(args: argparse.Namespace,  # type: ignore[no-untyped-def]

@@ -38,6 +38,14 @@ def test_a_varied_return_counts_what_it_kept() -> None:
     # bar 2: 3 shared of 5 onsets; bar 3 and the second B's bars: equal to their echo
     assert got["same"] == pytest.approx((3 / 5 + 1 + 1 + 1) / 4)
     assert got["exact"] == pytest.approx(3 / 4)
+    assert got["varied"] == pytest.approx(3 / 5)  # what the one changed bar kept
+
+
+def test_only_copies_and_new_bars_leave_nothing_varied() -> None:
+    fresh = [[48, 50, 52, 53], [55, 53, 52, 50]]  # the second A: nothing of the first
+    notes = _phrase(0, A) + _phrase(2, fresh) + _phrase(4, B) + _phrase(6, B)
+    got = return_similarity(notes, BAR, lay_out("aabb", 8), 8)
+    assert got["exact"] == pytest.approx(2 / 4) and got["varied"] == 0.0
 
 
 def test_no_returning_section_gives_no_figure() -> None:

@@ -181,3 +181,30 @@ def test_derived_sequences_are_cropped_but_do_not_weigh_their_style() -> None:
     assert with_choruses.style_p.tolist() == plain.style_p.tolist() == [0.5, 0.5]
     # ... while the blues crops come from the choruses too, by length
     assert with_choruses.len_p["blues"].tolist() == [1 / 21] * 21
+
+
+def test_a_returning_bar_is_also_learned_written_out_from_its_echo() -> None:
+    import numpy as np
+
+    from cadenza.models.grammar import ECHO_PITCH_COL
+    from cadenza.models.training.dataset import spelled_returns
+    from cadenza.music.tokens import BAR, MAX_REPEAT, PITCH_MAX, PITCH_MIN
+
+    vocab = Vocab(("folk",))
+    phrase = [(b * 48 + 12 * i, 12, 60 + 2 * b + i) for b in range(4) for i in range(4)]
+    again = tuple(phrase + [(s + 4 * 48, d, p) for s, d, p in phrase])  # bars 4-7 = bars 0-3
+    fresh = tuple((s, d, p + 12 * (s >= 4 * 48)) for s, d, p in again)  # bars 4-7 an octave up
+    tune, other = (Piece(f"t/{n}", "folk", (4, 4), Key(0), 8, notes, ((0, "C"),))
+                   for n, notes in (("again", again), ("fresh", fresh)))
+    (spelled,) = spelled_returns([tune, other], vocab)  # the tune without a return has none
+    assert spelled.derived and spelled.source == "t/again"
+    toks = spelled.tokens.tolist()
+    assert not any(vocab.rep0 <= t < vocab.rep0 + MAX_REPEAT for t in toks)  # no REP_k left ...
+    # ... and every note of the returning bars is the one its echo names, a step before
+    bar_starts = [i for i, t in enumerate(toks) if t == BAR]
+    pitches = [(i, t - vocab.pitch0 + PITCH_MIN) for i, t in enumerate(toks[bar_starts[4]:],
+                                                                     bar_starts[4])
+               if vocab.pitch0 <= t <= vocab.pitch0 + PITCH_MAX - PITCH_MIN]
+    assert [p for _, p in pitches] == [p for _, _, p in phrase]
+    echo = np.array([spelled.features[i - 1, ECHO_PITCH_COL] for i, _ in pitches])
+    assert echo.tolist() == [p - PITCH_MIN + 1 for _, p in pitches]

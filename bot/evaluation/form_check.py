@@ -21,7 +21,7 @@ FORM_CLIPS: dict[str, tuple[str, int]] = {
     "jazz": ("aaba", 32), "blues": ("aab", 12), "folk": ("aabb", 32), "celtic": ("aabb", 32),
     "classical": ("abac", 16), "ragtime": ("aabb", 32),
 }
-FIGURES = ("same", "other", "same_rhythm", "other_rhythm", "exact")
+FIGURES = ("same", "other", "same_rhythm", "other_rhythm", "exact", "varied")
 
 
 def _jaccard(a: frozenset, b: frozenset) -> float | None:
@@ -41,7 +41,9 @@ def return_similarity(notes: Sequence[tuple[int, int, int]], bar_ticks: int,
     (position, pitch) onsets with their echo (the same bar of the letter's first statement,
     ``cadenza.music.form.echo_bars``) as ``same``, and with the bars at the same place in
     every section of another letter as ``other``; the ``_rhythm`` pair compares onset
-    positions only; ``exact`` is the share of those bars (with notes) equal to their echo."""
+    positions only; ``exact`` is the share of those bars (with notes) equal to their echo, and
+    ``varied`` the mean ``same`` of the others (a return that changes its first statement: near
+    1, a note or two changed; 0, nothing of it left)."""
     onsets = bar_onsets(notes, bar_ticks, bars)
     rhythm = [frozenset(pos for pos, _ in bar) for bar in onsets]
     echo = echo_bars(sections, bars)
@@ -63,7 +65,10 @@ def return_similarity(notes: Sequence[tuple[int, int, int]], bar_ticks: int,
             if other:
                 got["other" + tag].append(_mean(other))
         if onsets[b]:
-            got["exact"].append(float(onsets[b] == onsets[b - echo[b]]))
+            exact = onsets[b] == onsets[b - echo[b]]
+            got["exact"].append(float(exact))
+            if not exact:
+                got["varied"].append(_jaccard(onsets[b], onsets[b - echo[b]]) or 0.0)
     return {f: _mean(v) for f, v in got.items()}
 
 

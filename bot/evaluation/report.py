@@ -267,7 +267,9 @@ def _form_section(res: Mapping[str, Any], models: Sequence[str],
          + "). For every bar of a section heard before: the Jaccard similarity of its "
          "(position, pitch) onsets with the same bar of the letter's first statement "
          "(**same**) and, averaged, with the bars at the same place in the sections of other "
-         "letters (**other**); in brackets the share of those bars that repeat it exactly. A "
+         "letters (**other**); in brackets the share of those bars that repeat it exactly "
+         "and the mean same of the rest (**varied**: a return that changes its first statement "
+         "keeps this much of it; near 0 when a return is a copy or something new). A "
          "melody whose form comes back has same well above other; one that only knows where "
          "it is in the form has them alike. The real row reads pieces whose source marks "
          "their sections (WJD choruses, ...; sections inferred from a melody's repeats would "
@@ -277,7 +279,8 @@ def _form_section(res: Mapping[str, Any], models: Sequence[str],
     def cell(d: Mapping[str, Any] | None) -> str:
         if not d or d.get("error") or not d.get("clips", d.get("pieces")):
             return "n/a"
-        return f"{_f(d.get('same'), 2)} / {_f(d.get('other'), 2)} ({_f(d.get('exact'), 2)})"
+        return (f"{_f(d.get('same'), 2)} / {_f(d.get('other'), 2)} ({_f(d.get('exact'), 2)}; "
+                f"{_f(d.get('varied'), 2)})")
 
     for m in models:
         per = form["models"].get(m, {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,9 +80,10 @@ class Encoded:
 
 
 def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
-                  skipped: Counter[str] | None = None) -> list[Encoded]:
+                  skipped: Counter[str] | None = None, *, repeats: bool = True) -> list[Encoded]:
     """The pieces of the vocabulary's styles as tokens and features; those that do not encode
-    are left out and counted into ``skipped``."""
+    are left out and counted into ``skipped``. ``repeats=False`` writes a bar that repeats an
+    earlier one out note by note instead of as ``REP_k`` (``cadenza.music.tokens.encode``)."""
     out = []
     for p in pieces:
         if p.style not in vocab.styles:
@@ -92,7 +93,7 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
                 skipped["no notes"] += 1
             continue
         try:
-            toks = encode(p.to_score(), vocab)
+            toks = encode(p.to_score(), vocab, repeats=repeats)
         except TokenError:
             if skipped is not None:
                 skipped["does not encode"] += 1
@@ -102,6 +103,22 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
         feats = sequence_features(toks, vocab, form=tuple(form), echo=echo)
         out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64), feats, min(pitches),
                            max(pitches), p.source))
+    return out
+
+
+def spelled_returns(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
+    """The pieces that bring a bar back (``REP_k``), again with every such bar written out note
+    by note, as derived sequences. Taught only with ``REP_k``, a model copies a returning bar
+    whole or writes it afresh without a look at what came before (the form table's returns were
+    exact copies or nothing like their first statement); written out, the bar's notes are the
+    ones its echo features name (``echo_pitch``, ``echo_next``), so the model also learns to
+    play a return note by note from its echo, and a sampled return can come back varied."""
+    out = []
+    for p in pieces:  # one by one: a solo's form choruses share its source name
+        plain, spelled = encode_pieces([p], vocab), encode_pieces([p], vocab, repeats=False)
+        # a bar written out is longer than its REP_k, so a longer sequence had a return
+        if plain and spelled and len(spelled[0].tokens) > len(plain[0].tokens):
+            out.append(replace(spelled[0], derived=True))
     return out
 
 

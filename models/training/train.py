@@ -19,7 +19,13 @@ from cadenza.models.errors import ModelError
 from cadenza.models.grammar import feature_sizes
 from cadenza.models.rnn import RNNConfig, SequenceModel
 from cadenza.models.training.corpus import Piece, load_corpus, midi_folder_pieces
-from cadenza.models.training.dataset import Batcher, Encoded, encode_pieces, split_heldout
+from cadenza.models.training.dataset import (
+    Batcher,
+    Encoded,
+    encode_pieces,
+    spelled_returns,
+    split_heldout,
+)
 from cadenza.models.training.form_choruses import form_choruses
 from cadenza.models.training.schedule import Budget, cosine_lr, step_optimizer
 from cadenza.models.training.style_corpus import (
@@ -57,6 +63,8 @@ class TrainOptions:
     limit_files: int | None = None
     init_from: Path | None = None  # a checkpoint of the same shape to start from (warm_start)
     form_choruses: bool = True  # jazz and blues solos also as heads' forms (form_choruses.py)
+    # pieces with REP_k bars also with those bars written out (dataset.spelled_returns)
+    spelled_returns: bool = True
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
@@ -151,16 +159,25 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     }
     log.info("data: %d train / %d held-out sequences in %.0fs: %s; skipped %s",
              len(train_e), len(held_e), time.time() - t0, data_summary, dict(skipped))
+    # derived sequences come from training pieces only, so no held-out piece reaches training
+    trained = {e.source for e in train_e}
+    train_pieces = [p for p in pieces if p.source in trained]
+    chorus_pieces = ([c for p in train_pieces for c in form_choruses(p)]
+                     if opts.form_choruses else [])
     if opts.form_choruses:
-        # from training pieces only, so no held-out solo reaches training through its chorus
-        trained = {e.source for e in train_e}
-        choruses = [replace(e, derived=True) for e in encode_pieces(
-            [c for p in pieces if p.source in trained for c in form_choruses(p)], vocab)]
+        choruses = [replace(e, derived=True) for e in encode_pieces(chorus_pieces, vocab)]
         train_e += choruses
         per_style = Counter(c.style for c in choruses)
         for style, n in per_style.items():
             data_summary[style]["form_choruses"] = n
         log.info("form choruses: %s", dict(per_style))
+    if opts.spelled_returns:
+        spelled = spelled_returns(train_pieces + chorus_pieces, vocab)
+        train_e += spelled
+        per_style = Counter(e.style for e in spelled)
+        for style, n in per_style.items():
+            data_summary[style]["spelled_returns"] = n
+        log.info("returns written out: %s", dict(per_style))
     cfg = RNNConfig(len(vocab), feature_sizes(vocab), cell=opts.cell, n_layer=opts.n_layer,
                     n_embd=opts.n_embd, n_hidden=opts.n_hidden, dropout=opts.dropout)
     model = SequenceModel(cfg)
@@ -243,6 +260,7 @@ def _save(opts: TrainOptions, model: SequenceModel, vocab: Vocab, cfg: RNNConfig
         "command": opts.command,
         "init_from": str(opts.init_from) if opts.init_from is not None else None,
         "form_choruses": opts.form_choruses,
+        "spelled_returns": opts.spelled_returns,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                    f"torch {torch.__version__}",
         "params": model.num_params(),
