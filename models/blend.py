@@ -105,12 +105,12 @@ def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int
             if i in replay and replay[i] in states:
                 draw = torch.Generator(device="cpu")
                 draw.set_state(states[replay[i]])
-            zt = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
-            # sampling on the CPU generator keeps results identical across devices
-            on = zt.cpu() if loaded.device.type != "cpu" else zt
+            # the model decodes on its device; MelodyVAE.decode draws on the CPU generator's
+            on = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
             steps_chords = None if chords is None or not model.config.chord_dim else \
                 chords_to_steps(chords, SEG_STEPS, offset=i * SEG_TICKS)
-            feats = None if steps_chords is None else torch.from_numpy(steps_chords)[None]
+            feats = None if steps_chords is None else \
+                torch.from_numpy(steps_chords)[None].to(loaded.device)
             bias = None if steps_chords is None or ending is None else \
                 _ending_bias(steps_chords, i * SEG_TICKS, ending)
             steps = model.decode(on, temperature=temp, generator=draw,

@@ -175,7 +175,9 @@ class MelodyVAE(nn.Module):
     ) -> torch.Tensor:
         """Autoregressive decoding: (B, n_latent) (and chord features (B, T, chord_dim)) ->
         (B, T) step classes (argmax at T=0). ``bias`` (T, N_CLASSES) is added to each step's
-        logits before the temperature, as the sequence models' sampler adds its bias."""
+        logits before the temperature, as the sequence models' sampler adds its bias. The
+        draws are made on ``generator``'s device (a CPU generator gives the same random
+        stream whether the model runs on the CPU or on CUDA)."""
         b = z.size(0)
         s = self._style(style, b, z.device)
         ch = self._chords(chords, b, self.config.seg_steps, z.device)
@@ -198,7 +200,9 @@ class MelodyVAE(nn.Module):
                 tok = logits.argmax(-1)
             else:
                 probs = F.softmax(logits / temperature, dim=-1)
-                tok = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                if generator is not None and generator.device != probs.device:
+                    probs = probs.to(generator.device)
+                tok = torch.multinomial(probs, 1, generator=generator)[:, 0].to(z.device)
             out.append(tok)
         return torch.stack(out, dim=1)
 
