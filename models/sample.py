@@ -19,9 +19,10 @@ takes the matrix-matrix path), which is why only the styles that gain from it us
 
 Form guidance (``twin="form"``): the same with a twin that reads no echo (the earlier
 statement of a returning section, ``cadenza.models.grammar``): what the model learned a return
-does to a line, amplified, for styles whose training music seldom brings a phrase back (jazz
-and blues solos), so the model's weak pull toward the first A becomes audible. A row whose
-form has no return, or a checkpoint without the echo columns, has no twin.
+does to a line, amplified, for the styles whose models bring a phrase back too seldom
+(``cadenza.styles`` says which and why), so the model's pull toward the first A becomes
+audible. A row with style guidance has no form twin; nor has a row whose form has no
+return, or one of a checkpoint without the echo columns.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ def test_a_section_brought_back_is_the_same_and_the_others_are_not() -> None:
     assert got["same"] == 1.0 and got["exact"] == 1.0 and got["same_rhythm"] == 1.0
     assert got["other"] == 0.0  # no (position, pitch) of A's bars is in B's
     assert got["other_rhythm"] == 1.0  # ... though both are four quarter notes
+    assert math.isnan(got["varied"])  # every return a copy: none changed to measure
 
 
 def test_a_varied_return_counts_what_it_kept() -> None:

@@ -50,12 +50,13 @@ TINY_PINS = {
 # moved 2026-12-06: the shipped lstm was fine-tuned with the prev_pitch feature (its card);
 # the classical pin again with the new sampling defaults; both again 2026-12-07: the lstm was
 # fine-tuned with the echo features and form choruses (its card), and later that day with a
-# form chorus per chorus of every solo
+# form chorus per chorus of every solo; both 2026-12-08: the lstm was fine-tuned with its
+# training pieces' repeated bars also written out (its card)
 SHIPPED_PINS = {
     ("lstm", "classical", 8, 1):
-        "9c13a5ed24225440fbd7243686f12705bc6b501d8ac02ec6f4ccc2074de3bf19",
+        "3efdff7bae91dd2d93032e54d13c8cd9cc106835a5b2988dd3e24ccf63a6f11d",
     ("lstm", "jazz", 8, 42):
-        "121d766a99bc4b41da0fd2b04f62447561cbdfbdbeac0cc77b80c54d7c741191",
+        "92b9e09284d107e1099da0019db375f02f12e8f4f88fc0ca9feed2ff08f78aeb",
 }
 
 

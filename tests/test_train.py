@@ -208,3 +208,19 @@ def test_a_returning_bar_is_also_learned_written_out_from_its_echo() -> None:
     assert [p for _, p in pitches] == [p for _, _, p in phrase]
     echo = np.array([spelled.features[i - 1, ECHO_PITCH_COL] for i, _ in pitches])
     assert echo.tolist() == [p - PITCH_MIN + 1 for _, p in pitches]
+
+
+@pytest.mark.parametrize("spelled", [True, False])
+def test_returns_written_out_are_counted_in_the_checkpoint_and_its_card(tmp_path: Path,
+                                                                         spelled: bool) -> None:
+    phrase = tuple((b * 48 + 12 * i, 12, 60 + 2 * b + i) for b in range(2) for i in range(4))
+    notes = phrase + tuple((s + 96, d, p) for s, d, p in phrase)  # bars 2-3 = bars 0-1
+    tunes = [Piece(f"t/{i}", "folk", (4, 4), Key(0), 4, notes, ((0, "C"),)) for i in range(6)]
+    out = tmp_path / "m" / "model.pt"
+    train(TrainOptions(out=out, n_layer=1, n_embd=8, n_hidden=16, batch=4, block=32, steps=2,
+                       eval_every=2, spelled_returns=spelled), tunes)
+    meta = load(out).meta
+    trained = meta["data"]["folk"]["pieces"]
+    assert meta["data"]["folk"].get("spelled_returns") == (trained if spelled else None)
+    assert meta["spelled_returns"] is spelled
+    assert ("Returns written out" in write_card(out).read_text()) is spelled

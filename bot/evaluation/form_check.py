@@ -43,7 +43,7 @@ def return_similarity(notes: Sequence[tuple[int, int, int]], bar_ticks: int,
     every section of another letter as ``other``; the ``_rhythm`` pair compares onset
     positions only; ``exact`` is the share of those bars (with notes) equal to their echo, and
     ``varied`` the mean ``same`` of the others (a return that changes its first statement: near
-    1, a note or two changed; 0, nothing of it left)."""
+    1, a note or two changed; 0, nothing of it left; NaN when every return is a copy)."""
     onsets = bar_onsets(notes, bar_ticks, bars)
     rhythm = [frozenset(pos for pos, _ in bar) for bar in onsets]
     echo = echo_bars(sections, bars)

@@ -13,6 +13,7 @@ from cadenza.models.errors import ModelError
 from cadenza.models.grammar import ECHO_PITCH_COL, FEATURES, PREV_PITCH_COL, sequence_features
 from cadenza.models.training.corpus import Piece
 from cadenza.music.tokens import (
+    MAX_REPEAT,
     N_CHORD_CLASSES,
     PAD,
     PITCH_MAX,
@@ -74,8 +75,10 @@ class Encoded:
     pitch_lo: int
     pitch_hi: int
     source: str = ""  # the piece's source name, which decides the held-out split
-    # a sequence made from another (a form chorus): cropped within its style like the rest,
-    # left out of the style weights, so adding them does not tilt the balance of styles
+    # a sequence made from another (a form chorus, a piece with its repeats written out):
+    # cropped within its style like the rest, left out of the style weights, so adding them
+    # does not tilt the balance of styles (within a style, a piece with a written-out copy is
+    # cropped twice as often)
     derived: bool = False
 
 
@@ -107,19 +110,26 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
 
 
 def spelled_returns(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
-    """The pieces that bring a bar back (``REP_k``), again with every such bar written out note
-    by note, as derived sequences. Taught only with ``REP_k``, a model copies a returning bar
-    whole or writes it afresh without a look at what came before (the form table's returns were
-    exact copies or nothing like their first statement); written out, the bar's notes are the
-    ones its echo features name (``echo_pitch``, ``echo_next``), so the model also learns to
-    play a return note by note from its echo, and a sampled return can come back varied."""
+    """The pieces that repeat a bar (``REP_k``), again with every bar that repeats an earlier
+    one written out note by note, as derived sequences. Taught only with ``REP_k``, a model
+    copies a returning bar whole or writes it afresh without a look at what came before (the
+    form table's returns were exact copies or nothing like their first statement); written out,
+    a returning bar's notes are the ones its echo features name (``echo_pitch``, ``echo_next``),
+    so the model also learns to play a return note by note from its echo, and a sampled return
+    can come back varied. (A bar that repeats one its echo does not name, a riff's ``REP_1``,
+    is written out as well: it teaches notes the echo features do not predict.)"""
     out = []
     for p in pieces:  # one by one: a solo's form choruses share its source name
-        plain, spelled = encode_pieces([p], vocab), encode_pieces([p], vocab, repeats=False)
-        # a bar written out is longer than its REP_k, so a longer sequence had a return
-        if plain and spelled and len(spelled[0].tokens) > len(plain[0].tokens):
-            out.append(replace(spelled[0], derived=True))
+        plain = encode_pieces([p], vocab)
+        if not plain or not _has_repeat(plain[0].tokens, vocab):
+            continue
+        spelled = encode_pieces([p], vocab, repeats=False)  # encodes whenever plain did
+        out += [replace(e, derived=True) for e in spelled]
     return out
+
+
+def _has_repeat(tokens: np.ndarray, vocab: Vocab) -> bool:
+    return bool(np.any((tokens >= vocab.rep0) & (tokens < vocab.rep0 + MAX_REPEAT)))
 
 
 def transpose_tables(vocab: Vocab) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:

@@ -114,6 +114,14 @@ def card_text(ckpt: Path) -> str:
                   "5-8's chords), so a returning section learns to restate its first statement "
                   "in these styles too; from training solos only, every note and chord the "
                   "solo's own, sampled within their style but left out of the style weights."]
+    spelled = {s: d["spelled_returns"] for s, d in data.items() if d.get("spelled_returns")}
+    if spelled:
+        lines += ["", "Returns written out (`cadenza.models.training.dataset.spelled_returns`): "
+                  "the training sequences that bring a bar back as `REP_k` were also seen with "
+                  "those bars written out note by note (" + ", ".join(
+                      f"{n} {s}" for s, n in spelled.items()) + "), so the model learned to "
+                  "play a return from its echo as well as to copy it; left out of the style "
+                  "weights."]
     lines += ["", skipped_line(meta)]
     lines += [
         "",
