@@ -68,9 +68,10 @@ ENDING_BIAS = 1.0
 VAE_ENDING_BIAS = 3.0
 # the GAN writes whole phrases and knows no last bar: every GAN compose (/compose, arena,
 # parties, eval) draws up to this many clips and keeps the first that ends best
-# (cadenza.models.gan: its own draw, the others only when that does not end at home); of 32
-# 8-bar clips a style one draw ended at home in jazz 3, blues 3, folk 14, celtic 18,
-# classical 16, ragtime 11, with 8 in 29-32 (31-88 ms a clip on 2 cores, 19 for one draw)
+# (cadenza.models.gan: its own draw, the others only when that does not end at home, two at a
+# time); of 32 8-bar clips a style one draw ended at home in jazz 3, blues 3, folk 14, celtic
+# 18, classical 16, ragtime 11, with 8 in 29-32 (31-88 ms a clip on 2 cores when the other
+# seven were drawn at once, 19 for one draw)
 GAN_CANDIDATES = 8
 
 

@@ -538,6 +538,30 @@ def test_a_request_with_candidates_keeps_the_first_that_ends_best(model: MuseGAN
         sample_many(model, [GANRequest("jazz", 4, 1, candidates=0)])
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_drawing_candidates_in_chunks_keeps_the_same_clips(model: MuseGAN, chunk: int,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from cadenza.models import gan
+
+    requests = [GANRequest("jazz", 4, seed, key=Key(0), candidates=6) for seed in range(8)]
+    kept = sample_many(model, requests)  # CANDIDATE_CHUNK (2) at a time
+    drawn: list[int] = []
+    real = gan.sample_probabilities
+
+    def counting(m, reqs):  # type: ignore[no-untyped-def]
+        drawn.append(len(reqs))
+        return real(m, reqs)
+
+    monkeypatch.setattr(gan, "CANDIDATE_CHUNK", chunk)
+    monkeypatch.setattr(gan, "sample_probabilities", counting)
+    assert sample_many(model, requests) == kept
+    # the first batch holds every request's own draw, the later ones at most `chunk` each
+    assert drawn[0] == len(requests) and all(n <= chunk * len(requests) for n in drawn[1:])
+    # five candidates after a request's own: all in one batch at 7, in up to five at 1
+    assert len(drawn) - 1 <= -(-5 // chunk) and (chunk > 1 or len(drawn) > 2)
+
+
 def test_the_ending_rank_reads_the_last_chord_against_the_key() -> None:
     from cadenza.models.gan import _ending_rank
 
