@@ -50,3 +50,18 @@ def test_train_refuses_to_overwrite_a_checkpoint_without_force(
         assert main(["train", "--model", "lstm", "--out", str(tmp_path), "--data", missing,
                      *extra]) == 2
         assert capsys.readouterr().err.startswith("error: --data folder not found")
+
+
+@pytest.mark.parametrize(("flags", "choruses", "spelled"), [
+    ([], True, True),
+    (["--no-form-choruses"], False, True),
+    (["--no-spelled-returns"], True, False),
+])
+def test_train_flags_leave_the_derived_sequences_out(tmp_path: Path, flags: list[str],
+                                                     choruses: bool, spelled: bool) -> None:
+    from cadenza.cli import build_parser
+    from cadenza.cli_models import _train_options
+
+    args = build_parser().parse_args(["train", "--model", "gru", *flags])
+    opts = _train_options(args, tmp_path / "m.pt")
+    assert (opts.cell, opts.form_choruses, opts.spelled_returns) == ("gru", choruses, spelled)
