@@ -187,7 +187,7 @@ def test_a_returning_bar_is_also_learned_written_out_from_its_echo() -> None:
     import numpy as np
 
     from cadenza.models.grammar import ECHO_PITCH_COL
-    from cadenza.models.training.dataset import spelled_returns
+    from cadenza.models.training.dataset import encode_each, spelled_returns
     from cadenza.music.tokens import BAR, MAX_REPEAT, PITCH_MAX, PITCH_MIN
 
     vocab = Vocab(("folk",))
@@ -196,7 +196,8 @@ def test_a_returning_bar_is_also_learned_written_out_from_its_echo() -> None:
     fresh = tuple((s, d, p + 12 * (s >= 4 * 48)) for s, d, p in again)  # bars 4-7 an octave up
     tune, other = (Piece(f"t/{n}", "folk", (4, 4), Key(0), 8, notes, ((0, "C"),))
                    for n, notes in (("again", again), ("fresh", fresh)))
-    (spelled,) = spelled_returns([tune, other], vocab)  # the tune without a return has none
+    # the tune without a return has none
+    (spelled,) = spelled_returns(encode_each([tune, other], vocab), vocab)
     assert spelled.derived and spelled.source == "t/again"
     toks = spelled.tokens.tolist()
     assert not any(vocab.rep0 <= t < vocab.rep0 + MAX_REPEAT for t in toks)  # no REP_k left ...

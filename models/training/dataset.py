@@ -13,7 +13,6 @@ from cadenza.models.errors import ModelError
 from cadenza.models.grammar import ECHO_PITCH_COL, FEATURES, PREV_PITCH_COL, sequence_features
 from cadenza.models.training.corpus import Piece
 from cadenza.music.tokens import (
-    MAX_REPEAT,
     N_CHORD_CLASSES,
     PAD,
     PITCH_MAX,
@@ -87,6 +86,12 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
     """The pieces of the vocabulary's styles as tokens and features; those that do not encode
     are left out and counted into ``skipped``. ``repeats=False`` writes a bar that repeats an
     earlier one out note by note instead of as ``REP_k`` (``cadenza.music.tokens.encode``)."""
+    return [e for _, e in encode_each(pieces, vocab, skipped, repeats=repeats)]
+
+
+def encode_each(pieces: Sequence[Piece], vocab: Vocab, skipped: Counter[str] | None = None,
+                *, repeats: bool = True) -> list[tuple[Piece, Encoded]]:
+    """``encode_pieces``, each sequence beside the piece it was made from."""
     out = []
     for p in pieces:
         if p.style not in vocab.styles:
@@ -104,13 +109,14 @@ def encode_pieces(pieces: Sequence[Piece], vocab: Vocab,
         pitches = [n[2] for n in p.notes]
         form, echo = p.melody_form()
         feats = sequence_features(toks, vocab, form=tuple(form), echo=echo)
-        out.append(Encoded(p.style, np.asarray(toks, dtype=np.int64), feats, min(pitches),
-                           max(pitches), p.source))
+        out.append((p, Encoded(p.style, np.asarray(toks, dtype=np.int64), feats, min(pitches),
+                               max(pitches), p.source)))
     return out
 
 
-def spelled_returns(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
-    """The pieces that repeat a bar (``REP_k``), again with every bar that repeats an earlier
+def spelled_returns(encoded: Sequence[tuple[Piece, Encoded]], vocab: Vocab) -> list[Encoded]:
+    """Of the pieces encoded as usual (``encode_each``), those that repeat a bar (``REP_k``),
+    again with every bar that repeats an earlier
     one written out note by note, as derived sequences. Taught only with ``REP_k``, a model
     copies a returning bar whole or writes it afresh without a look at what came before (the
     form table's returns were exact copies or nothing like their first statement); written out,
@@ -118,18 +124,9 @@ def spelled_returns(pieces: Sequence[Piece], vocab: Vocab) -> list[Encoded]:
     so the model also learns to play a return note by note from its echo, and a sampled return
     can come back varied. (A bar that repeats one its echo does not name, a riff's ``REP_1``,
     is written out as well: it teaches notes the echo features do not predict.)"""
-    out = []
-    for p in pieces:  # one by one: a solo's form choruses share its source name
-        plain = encode_pieces([p], vocab)
-        if not plain or not _has_repeat(plain[0].tokens, vocab):
-            continue
-        spelled = encode_pieces([p], vocab, repeats=False)  # encodes whenever plain did
-        out += [replace(e, derived=True) for e in spelled]
-    return out
-
-
-def _has_repeat(tokens: np.ndarray, vocab: Vocab) -> bool:
-    return bool(np.any((tokens >= vocab.rep0) & (tokens < vocab.rep0 + MAX_REPEAT)))
+    repeating = [p for p, e in encoded if any(vocab.kind(int(t)) == "rep" for t in e.tokens)]
+    # a piece that encoded with REP_k encodes written out too (only that branch differs)
+    return [replace(e, derived=True) for e in encode_pieces(repeating, vocab, repeats=False)]
 
 
 def transpose_tables(vocab: Vocab) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:

@@ -22,7 +22,7 @@ from cadenza.models.training.corpus import Piece, load_corpus, midi_folder_piece
 from cadenza.models.training.dataset import (
     Batcher,
     Encoded,
-    encode_pieces,
+    encode_each,
     spelled_returns,
     split_heldout,
 )
@@ -147,10 +147,11 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     styles = tuple(dict.fromkeys([*opts.styles, *sorted({p.style for p in pieces})]))
     vocab = Vocab(styles)
     # Split the pieces that encode (not all pieces), so the held-out set is never empty.
-    encoded = encode_pieces(pieces, vocab, skipped)
-    held_mask = split_heldout([e.source for e in encoded])
-    train_e = [e for e, held in zip(encoded, held_mask, strict=True) if not held]
-    held_e = [e for e, held in zip(encoded, held_mask, strict=True) if held]
+    encoded = encode_each(pieces, vocab, skipped)
+    held_mask = split_heldout([e.source for _, e in encoded])
+    train_pairs = [pe for pe, held in zip(encoded, held_mask, strict=True) if not held]
+    train_e = [e for _, e in train_pairs]
+    held_e = [e for (_, e), held in zip(encoded, held_mask, strict=True) if held]
     data_summary = {
         s: {"pieces": c, "tokens": sum(len(e.tokens) for e in train_e if e.style == s),
             "sources": sorted({source_kind(e.source) or "music21" for e in train_e
@@ -160,19 +161,17 @@ def train(opts: TrainOptions, pieces: list[Piece] | None = None) -> dict:
     log.info("data: %d train / %d held-out sequences in %.0fs: %s; skipped %s",
              len(train_e), len(held_e), time.time() - t0, data_summary, dict(skipped))
     # derived sequences come from training pieces only, so no held-out piece reaches training
-    trained = {e.source for e in train_e}
-    train_pieces = [p for p in pieces if p.source in trained]
-    chorus_pieces = ([c for p in train_pieces for c in form_choruses(p)]
-                     if opts.form_choruses else [])
+    chorus_pairs = (encode_each([c for p, _ in train_pairs for c in form_choruses(p)], vocab)
+                    if opts.form_choruses else [])
     if opts.form_choruses:
-        choruses = [replace(e, derived=True) for e in encode_pieces(chorus_pieces, vocab)]
+        choruses = [replace(e, derived=True) for _, e in chorus_pairs]
         train_e += choruses
         per_style = Counter(c.style for c in choruses)
         for style, n in per_style.items():
             data_summary[style]["form_choruses"] = n
         log.info("form choruses: %s", dict(per_style))
     if opts.spelled_returns:
-        spelled = spelled_returns(train_pieces + chorus_pieces, vocab)
+        spelled = spelled_returns(train_pairs + chorus_pairs, vocab)
         train_e += spelled
         per_style = Counter(e.style for e in spelled)
         for style, n in per_style.items():
