@@ -109,8 +109,8 @@ def _decode(loaded: Loaded, zs: np.ndarray, temperatures: list[float], seed: int
             on = torch.from_numpy(np.asarray(z, dtype=np.float32))[None].to(loaded.device)
             steps_chords = None if chords is None or not model.config.chord_dim else \
                 chords_to_steps(chords, SEG_STEPS, offset=i * SEG_TICKS)
-            feats = None if steps_chords is None else \
-                torch.from_numpy(steps_chords)[None].to(loaded.device)
+            # (MelodyVAE.decode moves the chords beside the latent)
+            feats = None if steps_chords is None else torch.from_numpy(steps_chords)[None]
             bias = None if steps_chords is None or ending is None else \
                 _ending_bias(steps_chords, i * SEG_TICKS, ending)
             steps = model.decode(on, temperature=temp, generator=draw,

@@ -42,9 +42,10 @@ RNG seeded by the request alone and the generator runs in eval mode (batch-norm 
 statistics), so a seed gives the same clip whatever else is in the batch, and (with one
 candidate) a longer clip starts like a shorter one. A request may ask for several
 ``candidates``: its own draw first, and only when that does not end at home (on its key's
-tonic, in a quality that rests there: ``_ending_rank``) the others, from seeds of its own, in a
-second batch; the first that ends best is kept. The generator writes whole phrases with no
-notion of a last bar: one draw ended at home in 3 of 32 8-bar jazz clips.
+tonic, in a quality that rests there: ``_ending_rank``) the others, from seeds of its own,
+``CANDIDATE_CHUNK`` at a time until one does; the first that ends best is kept. The generator
+writes whole phrases with no notion of a last bar: one draw ended at home in 3 of 32 8-bar jazz
+clips.
 
 Data: whatever rolls the caller passes ``cadenza.models.training.train_gan`` (see
 ``cadenza.models.training.gan_data``): real melodies of each style arranged into bands over their
