@@ -108,11 +108,11 @@ def choose(logits: np.ndarray, mask: np.ndarray, u: np.ndarray, temperature: np.
     for kk in (cut[:1] if (cut == cut[:1]).all() else np.unique(cut)):  # usually one k
         sel = (top_k == kk) & (kk < allowed)
         part = z if sel.all() else z[sel]  # a view of every row, else a copy written back
-        # each row's k-th largest among its allowed values (the rest are -inf, so it is the
-        # row's k-th largest): np.partition of whole rows full of -inf took 23 us a row here,
-        # of the allowed values 2 us
-        kth = np.array([np.partition(r[m], -kk)[-kk]
-                        for r, m in zip(part, mask if part is z else mask[sel], strict=True)])
+        # each row's k-th largest among its allowed values: the rest are -inf and k is below
+        # the allowed count, so it is the k-th largest of the whole row. One sort of every row
+        # took 8 us for 16 rows of 364 here; np.partition of whole rows full of -inf 23 us a
+        # row, of each row's allowed values 2 us a row (the same values, one call per row)
+        kth = np.sort(part, axis=1)[:, -kk]
         part[part < kth[:, None]] = -np.inf
         if part is not z:
             z[sel] = part
