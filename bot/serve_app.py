@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 RENDER_APP = "cadenza-render"
 GEN_PREFIX = "cadenza-gen-"
-MAX_BATCH = 16  # rows one sampling step serves (the in-process MelodyBatcher's default)
+MAX_BATCH = 16  # requests a replica composes together (a guided one takes two model rows)
 BATCH_WAIT_S = 0.02  # how long the first request of a batch waits for company
 
 
@@ -127,7 +127,7 @@ class Generate:
             os.environ["CADENZA_MODELS"] = config.models
         self.model = model
         registry = ModelRegistry.discover(device=config.device, threads=1)
-        self.batcher = MelodyBatcher(max_batch=MAX_BATCH)
+        self.batcher = MelodyBatcher(max_batch=2 * MAX_BATCH)
         self.composer = Composer(registry, default_model=config.default_model,
                                  batcher=self.batcher)
         self.deadlines = config.deadlines

@@ -3,6 +3,7 @@ without changing anyone's tokens, and one bad request fails alone."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -238,3 +239,20 @@ def test_a_guided_row_takes_two_places_and_is_not_overtaken(  # type: ignore[no-
     assert finished == ["long", "guided", "short"]
     assert max(batcher.batches) == 2  # the guided row and its twin, never more
     assert got == {name: generate_tokens(loaded, [r])[0] for name, r in reqs.items()}
+
+
+def test_the_default_batch_holds_sixteen_guided_requests(tiny_registry) -> None:  # type: ignore[no-untyped-def]
+    """Sixteen members composing a guided style at once share one step: 32 model rows, each
+    request with its twin, and each gets the tokens it gets alone."""
+    loaded = tiny_registry.get("lstm")
+    reqs = [_request(loaded, 2, s, guidance=0.5) for s in range(16)]
+    batcher = MelodyBatcher(window_s=5.0)  # waits for every caller counted below
+    try:
+        with ThreadPoolExecutor(16) as pool, contextlib.ExitStack() as callers:
+            for _ in reqs:
+                callers.enter_context(batcher)
+            got = list(pool.map(lambda r: batcher.submit(loaded, r, melody_row), reqs))
+    finally:
+        batcher.close()
+    assert batcher.batches[0] == 32
+    assert got == [generate_tokens(loaded, [r])[0] for r in reqs]
