@@ -75,7 +75,7 @@ async def measure(app: Cadenza, args: argparse.Namespace, which: str) -> None:
             res = await app.compose(req, user)
             total = time.perf_counter() - t0
             if i < 2:
-                continue  # warm-up: model load, soundfont load, matplotlib import
+                continue  # warm-up: model load, the render child's soundfont and imports
             for s in STAGES:
                 rows[s].append(res.timings.get(s, 0.0))
             rows["end_to_end"].append(total)

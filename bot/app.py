@@ -96,8 +96,8 @@ class Cadenza:
     async def warm_up(self, model: str | None = None) -> float:
         """Compose and render one short clip in the worker pool (nothing is stored), so the
         first member's request does not pay for importing torch, loading the checkpoint and the
-        soundfont, and building matplotlib's caches; those hold the GIL for hundreds of ms and
-        would stall an event loop running beside them. Returns the seconds it took."""
+        soundfont; those hold the GIL for hundreds of ms and would stall an event loop running
+        beside them. Returns the seconds it took."""
         t0 = time.perf_counter()
         # files a killed process was writing (never those of one still running)
         await asyncio.to_thread(sweep_leftovers, self.output_dir)

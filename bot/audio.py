@@ -17,11 +17,11 @@ log = logging.getLogger(__name__)
 DISCORD_MAX_BYTES = 10 * 1024 * 1024
 MIB = 1024 * 1024
 PEAK_CEILING_DB = -1.0  # leaves room for the inter-sample peaks MP3 decoding adds
-# LAME's -q 7 ("fast, ok quality": psychoacoustics for pre-echo and M/S, no FIR filter), where
-# the ffmpeg pipe before used -q 5. Measured on the same rendered band clips (bench/mp3_quality.py):
-# encoding takes half the time (95 vs 202 ms for 8 bars), the same CBR bitrate in every frame,
-# loudness within 0.01 dB and a waveform SNR 0.8 dB higher than the old pipe's; MP3 encoding is
-# the costliest stage after the render.
+# LAME's -q 7 ("fast, ok quality": psychoacoustics for pre-echo and M/S, no FIR filter; the
+# setting issue 11 measured), where the ffmpeg pipe before used -q 5. Measured on the same
+# rendered band clips (bench/mp3_quality.py, 2026-12-08): a third of the time (66 vs 216 ms for
+# 8 bars), the same CBR bitrate in every frame, loudness within 0.10 dB and a waveform SNR
+# 0.7-0.9 dB higher than the old pipe's; MP3 encoding is the costliest stage after the render.
 LAME_QUALITY = 7
 BITRATE_LADDER = (320, 256, 224, 192, 160, 128, 112, 96, 80, 64)  # kbit/s, CBR
 
@@ -195,8 +195,8 @@ def lame_ready() -> None:
 
 
 def _lame_encode(pcm: bytes, sample_rate: int, channels: int, kbps: int) -> bytes:
-    """CBR MP3 frames for interleaved 16-bit PCM, with the settings ffmpeg's libmp3lame used:
-    LAME_QUALITY, joint stereo (LAME's default for two channels), no resampling."""
+    """CBR MP3 frames for interleaved 16-bit PCM: LAME_QUALITY (the ffmpeg pipe before used
+    -q 5), joint stereo (LAME's default for two channels, as the pipe had), no resampling."""
     encoder = _lame().Encoder()
     encoder.set_bit_rate(kbps)
     encoder.set_in_sample_rate(sample_rate)

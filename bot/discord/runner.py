@@ -25,7 +25,7 @@ EXIT_SLOW_SHUTDOWN = 3  # the orderly shutdown overran CADENZA_DEADLINE_SHUTDOWN
 
 
 def settle_heap() -> None:
-    """Exempt everything loaded so far (torch, the model, matplotlib, discord.py) from garbage
+    """Exempt everything loaded so far (torch, the model, discord.py) from garbage
     collection. A full collection walks every object while holding the GIL; over this heap it
     took 200-250 ms, stalling the event loop whenever a render in the worker thread triggered
     one. Frozen, those pauses drop to tens of ms (measured with bench/bot_load.py)."""
