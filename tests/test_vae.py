@@ -71,6 +71,47 @@ def test_vae_forward_backward_and_decode_shapes() -> None:
     assert acc["onset_accuracy"] == pytest.approx(sum(a == b for a, b in onsets) / len(onsets))
 
 
+def test_decoding_steps_the_cell_as_the_decoder_module_steps_to_the_bit() -> None:
+    """decode steps the decoder's LSTM cell itself: the same logits, bit for bit, as the
+    nn.LSTM module called one step at a time on PyTorch's own kernels; with oneDNN's RNN
+    kernel (the module's default on CPU, 8x the time a step) and over the whole window
+    (teacher forced) they agree to rounding."""
+    torch.manual_seed(3)
+    cfg = VAEConfig(n_embd=8, enc_hidden=16, dec_hidden=24, n_latent=4, dropout=0.0,
+                    styles=("folk", "jazz"))
+    m = MelodyVAE(cfg).eval()
+    z = torch.randn(3, cfg.n_latent)
+    style = torch.tensor([1, 2, 0])
+    chords = torch.rand(3, SEG_STEPS, CHORD_FEATURES).round()
+    seen: list[torch.Tensor] = []
+    head = m.head.forward
+    m.head.forward = lambda h: seen.append(head(h)) or seen[-1]  # type: ignore[method-assign]
+    y = m.decode(z, style=style, chords=chords)
+    del m.head.forward
+    stepped = torch.stack(seen, 1)
+    prev = torch.cat([torch.full((3, 1), m.start_id), y[:, :-1]], 1)
+
+    def module_steps() -> torch.Tensor:
+        s = m.style_emb(style)
+        state, out = m._init_state(z, s), []
+        for t in range(SEG_STEPS):
+            inp = torch.cat([m.emb(prev[:, t]), z, s, chords[:, t]], -1)[:, None]
+            h, state = m.decoder(inp, state)
+            out.append(m.head(h[:, -1]))
+        out[0][:, HOLD] = -1e9  # as decode does: no held first step
+        return torch.stack(out, 1)
+
+    with torch.no_grad():
+        with torch.backends.mkldnn.flags(enabled=False):
+            native = module_steps()
+        default = module_steps()
+        forced = m.decode_logits(z, y, style=style, chords=chords)
+    forced[:, 0, HOLD] = -1e9
+    assert torch.equal(stepped, native)
+    assert torch.allclose(stepped, default, atol=1e-5)
+    assert torch.allclose(stepped, forced, atol=1e-5)
+
+
 def test_slerp_keeps_endpoints_and_norm_on_the_great_circle() -> None:
     a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     assert np.allclose(slerp(a, b, 0.0), a) and np.allclose(slerp(a, b, 1.0), b)
