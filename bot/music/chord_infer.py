@@ -33,24 +33,30 @@ def _pc_weights(spans: Sequence[Span], lo: int, hi: int) -> tuple[list[float], i
     return w, bass
 
 
+# every candidate of best_chord once, in the order it tries them: (root, quality's complexity,
+# the chord, its pitch classes as the set iterates them, so every sum adds in the same order);
+# building the 120 Chords and their pitch classes on each call was half a GAN clip's time
+_CANDIDATES = tuple((root, _COMPLEXITY[q], chord, tuple(set(chord.pitch_classes)))
+                    for root in range(12) for q in _HARMONY_QUALITIES
+                    for chord in (Chord(root, q),))
+
+
 def best_chord(weights: Sequence[float], bass: int | None = None) -> Chord | None:
     """Chord whose tones best cover a pitch-class histogram (None when nothing sounds)."""
     total = sum(weights)
     if total <= 0:
         return None
     best: tuple[float, Chord] | None = None
-    for root in range(12):
-        for q in _HARMONY_QUALITIES:
-            chord = Chord(root, q)
-            pcs = set(chord.pitch_classes)
-            inside = sum(weights[pc] for pc in pcs)
-            outside = total - inside
-            missing = sum(1 for pc in pcs if weights[pc] <= 0)
-            score = (inside - 1.2 * outside) / total - 0.35 * missing - _COMPLEXITY[q]
-            if bass is not None and bass % 12 == root:
-                score += 0.12
-            if best is None or score > best[0] + 1e-9:
-                best = (score, chord)
+    bass_pc = None if bass is None else bass % 12
+    for root, complexity, chord, pcs in _CANDIDATES:
+        inside = sum(weights[pc] for pc in pcs)
+        outside = total - inside
+        missing = sum(1 for pc in pcs if weights[pc] <= 0)
+        score = (inside - 1.2 * outside) / total - 0.35 * missing - complexity
+        if bass_pc == root:
+            score += 0.12
+        if best is None or score > best[0] + 1e-9:
+            best = (score, chord)
     return best[1] if best else None
 
 
