@@ -349,7 +349,9 @@ ORDER BY r.clip_id, r.user_id
 
 
 # One row per model (or style): every clip counts, votes only from members other than the
-# clip's author. The LEFT JOIN keeps unrated clips in `clips`.
+# clip's author. The LEFT JOIN keeps unrated clips in `clips`. Per model, arena clips stay out
+# as they stay off the chart: a blind pair's new clips, or a vote on one, moving its model's
+# row would name the model behind it (exports still carry those votes).
 _STATS = """
 SELECT c.{column} AS grp,
        COUNT(DISTINCT c.id) AS clips,
@@ -362,9 +364,12 @@ FROM clips AS c
 LEFT JOIN ratings AS r ON r.clip_id = c.id AND r.user_id <> c.user_id
 WHERE (CAST(:since AS TEXT) IS NULL OR c.created_at >= :since)
   AND (CAST(:scope AS BIGINT) IS NULL OR c.scope = :scope)
+  {blind}
 GROUP BY c.{column}
 ORDER BY c.{column}
 """
+_NOT_ARENA = ("AND c.id NOT IN (SELECT clip_a FROM arena_pairs "
+              "UNION ALL SELECT clip_b FROM arena_pairs)")
 
 _SELECT_PAIR = """
 SELECT p.*, u.name AS user_name FROM arena_pairs AS p JOIN users AS u ON u.id = p.user_id
@@ -1501,15 +1506,17 @@ class Store:
                     scope: int | None = None) -> list[GroupStats]:
         """Per-``model`` or per-``style`` clips, raters and MOS with its 95% interval.
 
-        Votes on one's own clip are left out; ``since`` keeps clips created from then on,
-        ``scope`` the clips of one server (None: all of them, for exports and evaluation).
+        Votes on one's own clip are left out, and per model the arena's clips (their models
+        are hidden); ``since`` keeps clips created from then on, ``scope`` the clips of one
+        server (None: all of them).
         """
         if by not in ("model", "style"):
             raise StoreError(f"stats are by model or by style (got {by!r})")
         params = {"since": _to_ts(since) if since is not None else None, "scope": scope}
         async with self._reading("cannot read the statistics") as conn:
             # `by` is one of two fixed column names checked above, never user text.
-            rows = await conn.execute_fetchall(_STATS.format(column=by), params)
+            sql = _STATS.format(column=by, blind=_NOT_ARENA if by == "model" else "")
+            rows = await conn.execute_fetchall(sql, params)
         result = []
         for row in rows:
             mos, sd, ci95 = mos_interval(row["votes"], row["total"], row["total_sq"])
