@@ -24,7 +24,7 @@ from cadenza.arena import Arena
 from cadenza.backends import ClipMaker, Generator, ThreadGenerator
 from cadenza.clip_pool import shared_pool
 from cadenza.deadlines import Deadlines
-from cadenza.errors import UserError
+from cadenza.errors import UserError, shown
 from cadenza.exports import EXPORT_FORMATS, format_ratings
 from cadenza.leftovers import pending_stem
 from cadenza.leftovers import sweep as sweep_leftovers
@@ -193,7 +193,10 @@ class Cadenza:
     async def top(self, *, style: str | None = None, model: str | None = None,
                   period: str | None = None, limit: int = 10,
                   where: Where | None = None) -> list[TopEntry]:
-        """The chart of ``where``'s clips (None: every clip, for tools and exports)."""
+        """The chart of ``where``'s clips (None: every clip, for tools and exports); a model
+        no clip can have is refused (an empty chart would say nobody rated it)."""
+        if model is not None and model not in (names := self.composer.model_names()):
+            raise UserError(f"unknown model {shown(model)}: choose one of {', '.join(names)}")
         return await self.store.top(style=style, model=model, since=_since(period), limit=limit,
                                     scope=where.scope if where is not None else None)
 

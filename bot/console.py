@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from cadenza.app import Cadenza, publish_text
 from cadenza.arena import CHOICE_WORDS, Leaderboard
 from cadenza.deadlines import StageTimeout
-from cadenza.errors import ResourceError, UserError, new_error_id
+from cadenza.errors import ResourceError, UserError, new_error_id, shown
 from cadenza.library import ClipResult
 from cadenza.listening import VOICE_NEEDS_DISCORD
 from cadenza.members import CONSOLE_USER_ID, UserRef, Where
@@ -73,8 +73,15 @@ def parse_line(text: str) -> Line | None:
             raise UserError(f"/{command} has no subcommand{given}: use {', '.join(subs)}")
     opts: dict[str, str] = {}
     positional: list[str] = []
+    last: str | None = None  # the option the words typed now belong to
     for i, tok in enumerate(rest):
         name, sep, value = tok.partition(":")
+        if not sep and last is not None:
+            # "key:D minor", "file:my song.mid": in Discord, text after an option's value
+            # is more of that value; read as the next free option it named the wrong one
+            # ("unknown style 'minor'")
+            opts[last] = f"{opts[last]} {tok}"
+            continue
         if not sep:
             positional.append(tok)  # "/clip 12": values without names fill options in order
             continue
@@ -90,8 +97,11 @@ def parse_line(text: str) -> Line | None:
             raise UserError(f"{name}: needs a value (write {name}:{example}, with no space "
                             "after the colon)")
         if name in opts:
-            raise UserError(f"option {name} given twice")
+            # a name no option has is quoted (cut short, control characters escaped)
+            raise UserError(f"option {name if _has_option(command, name) else shown(name)} "
+                            "given twice")
         opts[name] = value
+        last = name
     if positional:
         spec = COMMANDS.get(command)
         free = [o.name for o in spec.options if o.name not in opts] if spec else []

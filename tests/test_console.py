@@ -23,6 +23,10 @@ def test_parse_line_reads_discord_style_options_quotes_and_positionals() -> None
                                                         "key": "F# minor"})
     assert parse_line("/clip 12").options == {"clip": "12"}
     assert parse_line("/rate 12 4").options == {"clip": "12", "stars": "4"}
+    # after a name:value, words without a name are more of that value, as in Discord
+    assert parse_line("/compose bars:2 key:D minor").options == {"bars": "2", "key": "D minor"}
+    assert parse_line("/seed share name:sp file:my song (1).mid").options == {
+        "name": "sp", "file": "my song (1).mid"}
     assert parse_line("   ") is None and parse_line("# comment") is None
 
 
@@ -125,6 +129,9 @@ async def test_other_members_votes_reach_the_chart(app) -> None:
     await bob.execute("/rate clip:1 stars:4")
     await bob.execute("/top style:blues")
     assert "1. clip #1 blues (lstm) by console: score" in out.getvalue()
+    await bob.execute("/top model:foo")  # a chart of a model no clip can have is refused
+    assert out.getvalue().endswith("error: unknown model 'foo': choose one of gan, gru, lstm, "
+                                   "rnn, vae\n")
 
 
 def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:

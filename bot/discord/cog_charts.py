@@ -19,7 +19,6 @@ from cadenza.discord.present import (
     member_ref,
     where_of,
 )
-from cadenza.errors import UserError, shown
 from cadenza.store_rows import GroupStats, TopEntry
 
 if TYPE_CHECKING:
@@ -94,19 +93,10 @@ class Charts(commands.Cog):
     @app_commands.describe(**specs.describe("top"))
     async def top(self, interaction: discord.Interaction, style: Top.style | None = None,
                   model: Top.model | None = None, period: Top.period | None = None) -> None:
-        if model is not None:
-            self._check_model(model)
         rows = await self.app.top(style=style, model=model, period=period,
                                   where=where_of(interaction))
         await respond.answer(interaction, embed=top_embed(rows, style=style, model=model,
                                                           period=period))
-
-    def _check_model(self, model: str) -> None:
-        # The option is free text with suggestions, so anything can arrive: a name no model has
-        # would only chart nothing (and a long one overflowed the embed title).
-        names = self.app.composer.model_names()
-        if model not in names:
-            raise UserError(f"unknown model {shown(model)}: choose one of {', '.join(names)}")
 
     @app_commands.command(name="clip", description=specs.spec("clip").description)
     @app_commands.describe(**specs.describe("clip"))
