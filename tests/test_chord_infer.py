@@ -46,7 +46,7 @@ def test_best_chord_is_the_one_by_one_choice(weights: list[float], bass: int | N
 def test_best_chord_reads_literal_histograms() -> None:
     c_major = [4.0, 0, 0, 0, 3.0, 0, 0, 2.0, 0, 0, 0, 0]
     assert best_chord(c_major) == Chord(0, "maj")
-    assert best_chord(c_major[:10] + [2.0, 0]) == Chord(0, "7")  # B-flat: the seventh
+    assert best_chord([*c_major[:10], 2.0, 0]) == Chord(0, "7")  # B-flat: the seventh
     assert best_chord([0.0] * 12) is None
     a_minor_over_c = [3.0, 0, 0, 0, 2.0, 0, 0, 0, 0, 3.0, 0, 0]
     assert best_chord(a_minor_over_c, bass=57) == Chord(9, "min")

@@ -118,14 +118,14 @@ def test_pickup_and_bars() -> None:
         ("C4/8 E4/8 H4/8", "can't read 'H4/8' (token 3): pitch letters are A-G (r for a rest)"),
         ("C4 /8", "can't read '/8' (token 2): a length goes right after its note, like C4/8"),
         ("C4 | 4/8", "can't read '4/8' (token 3): a note starts with a pitch letter A-G"),
-        ("C4/7", "can't read 'C4/7' (token 1): the length after / must be 1, 2, 4, 8 or 16"),
+        ("C4/7", "can't read 'C4/7' (token 1): the length after / must be 1, 2, 4, 8, 16 or 32"),
         (
             "C4/32",
             "can't read 'C4/32' (token 1): that length is finer than the grid of 12 steps per "
-            "quarter note (the shortest are /16 and /16t)",
+            "quarter note (the shortest are /16, /16t and /32t)",
         ),
         ("E/16.", "can't read 'E/16.' (token 1): that length is finer than the grid of 12 "
-                  "steps per quarter note (the shortest are /16 and /16t)"),
+                  "steps per quarter note (the shortest are /16, /16t and /32t)"),
         ("C4/4...", "can't read 'C4/4...' (token 1): at most two dots"),
         ("C4/8x", "can't read 'C4/8x' (token 1): write a length like /4, /8. or /8t"),
         ("Cx4", "can't read 'Cx4' (token 1): write notes like C4/8, F#/4. or Bb3/8t, and rests "

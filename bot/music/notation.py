@@ -32,7 +32,8 @@ Examples::
     notes:"g4/8t g g c5/2"
     notes:"d4/4 | g/4. a/8 b/4 g | c5/2~ c5/8 r/8"   (a pickup, then a tie)
 
-Lengths must fit the grid of 12 steps per quarter note: the shortest are ``/16`` and ``/16t``.
+Lengths must fit the grid of 12 steps per quarter note: the shortest are ``/16``, ``/16t`` and
+``/32t`` (one step; ``/32`` falls between two).
 :func:`format_notes` writes a monophonic track back in this syntax (round trip).
 """
 
@@ -98,7 +99,7 @@ def _length(spec: str | None, current: int, token: str, index: int) -> int:
         raise _bad(token, index, "write a length like /4, /8. or /8t")
     n, dots, triplet = int(m.group(1)), len(m.group(2)), bool(m.group(3))
     if n not in _LENGTHS:
-        raise _bad(token, index, "the length after / must be 1, 2, 4, 8 or 16")
+        raise _bad(token, index, "the length after / must be 1, 2, 4, 8, 16 or 32")
     if dots > 2:
         raise _bad(token, index, "at most two dots")
     ticks = Fraction(_WHOLE, n) * (2 - Fraction(1, 2**dots))
@@ -109,7 +110,7 @@ def _length(spec: str | None, current: int, token: str, index: int) -> int:
             token,
             index,
             "that length is finer than the grid of 12 steps per quarter note "
-            "(the shortest are /16 and /16t)",
+            "(the shortest are /16, /16t and /32t)",
         )
     return int(ticks)
 
