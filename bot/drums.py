@@ -11,7 +11,8 @@ KICK, KICK2, STICK, SNARE, LO_TOM, HAT, HI_TOM, PEDAL_HAT, OPEN_HAT = 36, 35, 37
     44, 46
 MID_TOM, CRASH, RIDE, TAMB, SHAKER = 47, 49, 51, 54, 70
 # GS/GM2 drum kits (bank 128 presets), present in FluidR3_GM and TimGM6mb
-KITS = {"jazz": 40, "blues": 32, "folk": 8, "celtic": 8, "classical": 48, "ragtime": 0}
+ORCHESTRA_KIT = 48  # GM2/GS drum program whose keys 41-53 are timpani (TIMPANI_LOW)
+KITS = {"jazz": 40, "blues": 32, "folk": 8, "celtic": 8, "classical": ORCHESTRA_KIT, "ragtime": 0}
 TIMPANI_LOW = 41  # Orchestra kit: keys 41-53 are timpani tuned F2..F3
 
 Hit = tuple[float, int, int]  # (position in quarter notes from the bar start, key, velocity)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cadenza.drums import ORCHESTRA_KIT, TIMPANI_LOW
 from cadenza.music.score import Note, Score, Track
 from cadenza.music.theory import pitch_name
 
@@ -44,6 +45,16 @@ GM_DRUMS = {
     77: "Lo block", 78: "Mute cuica", 79: "Open cuica", 80: "Mute triangle",
     81: "Open triangle",
 }
+
+
+def drum_name(key: int, timpani: bool = False) -> str:
+    """A drum lane row's label: the GM percussion name, or on the orchestra kit (the classical
+    band's) the timpani note its keys 41-53 tune to."""
+    if timpani and TIMPANI_LOW <= key <= TIMPANI_LOW + 12:
+        return f"Timpani {pitch_name(key)}"
+    return GM_DRUMS.get(key, f"Drum {key}")
+
+
 _BLACK_KEYS = {1, 3, 6, 8, 10}
 _WHITE, _BG, _KEYS, _TEXT, _MUTED = "#ffffff", "#fbfbfd", "#eef0f4", "#2b2d33", "#5a5e66"
 _BEAT, _BAR = "#e4e6eb", "#9aa0aa"  # beat lines (a light grid), bar lines
@@ -178,7 +189,8 @@ def draw_pianoroll(score: Score, path: str | Path, title: str | None = None) -> 
         rows = {p: i for i, p in enumerate(keys)}
         for track, colour in drums:
             _notes(img, kit, track.notes, bar, rows.__getitem__, colour, 0.02)
-        _y_labels(draw, kit, [(i, GM_DRUMS.get(p, f"Drum {p}")) for p, i in rows.items()],
+        timpani = any(t.program == ORCHESTRA_KIT for t, _ in drums)
+        _y_labels(draw, kit, [(i, drum_name(p, timpani)) for p, i in rows.items()],
                   _font(10 if len(keys) > 4 else 11))
         if roll is None:
             _chord_labels(draw, kit, score)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cadenza.music.score import ChordEvent, Note, Score, Track
 from cadenza.music.theory import Chord, Key
-from cadenza.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, draw_pianoroll
+from cadenza.pianoroll import HEIGHT_PX, ROLE_COLOURS, WIDTH_PX, draw_pianoroll, drum_name
 
 N = Note
 
@@ -127,3 +127,11 @@ def test_never_imports_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert png_size(path) == (1200, 500)
     for role in ("lead", "chords", "bass", "drums"):
         assert colour_pixels(path, ROLE_COLOURS[role]) > 300, role
+
+
+def test_the_orchestra_kit_lane_names_its_timpani_not_the_gm_drums() -> None:
+    # keys 41-53 of the classical band's kit are timpani F2-F3 (cadenza.drums)
+    assert [drum_name(k, timpani=True) for k in (41, 47, 52, 53)] == [
+        "Timpani F2", "Timpani B2", "Timpani E3", "Timpani F3"]
+    assert (drum_name(52), drum_name(54, timpani=True), drum_name(26)) == (
+        "China", "Tambourine", "Drum 26")
