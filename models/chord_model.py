@@ -35,14 +35,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cadenza.models.grammar import changes_per_bar, masks
-from cadenza.music.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features
+from cadenza.music.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features, form_for
 from cadenza.music.score import GRID, bar_ticks
 from cadenza.music.theory import QUALITY_INTERVALS, Chord, Key, rests
 from cadenza.music.tokens import MAX_REPEAT, METERS
@@ -483,15 +483,49 @@ def plan_from_tokens(tokens: Sequence[int], vocab: ChordVocab, request: PlanRequ
     return plan
 
 
+BLUES_CHORUS = 12
+
+
+def choruses(request: PlanRequest) -> list[PlanRequest]:
+    """The requests to sample for ``request``: a blues of whole 12-bar choruses in its lyric
+    form (AAB a chorus) is planned a chorus at a time, the first from the request's seed; any
+    other request alone. The blues charts it learned from are single choruses: asked for 24
+    bars at once its first chorus reached V (or ii) in bar 9 in 3 of 40 plans, where a 12-bar
+    plan did in 51 of 60 (2026-12-08)."""
+    n = request.bars // BLUES_CHORUS
+    if request.style != "blues" or n < 2 or request.bars % BLUES_CHORUS or \
+            tuple(request.sections) != form_for("blues", request.bars):
+        return [request]
+    rng = np.random.default_rng(request.seed)
+    seeds = [request.seed, *(int(s) for s in rng.integers(2**63, size=n - 1))]
+    return [replace(request, bars=BLUES_CHORUS, seed=seed,
+                    sections=form_for("blues", BLUES_CHORUS)) for seed in seeds]
+
+
+def join_choruses(plans: Sequence[Sequence[tuple[int, Chord]]], parts: Sequence[PlanRequest]
+                  ) -> list[tuple[int, Chord]]:
+    """The plans of ``parts`` (``choruses``) one after another as one plan."""
+    out: list[tuple[int, Chord]] = []
+    offset = 0
+    for plan, part in zip(plans, parts, strict=True):
+        for tick, chord in plan:
+            if not out or out[-1][1] != chord:
+                out.append((tick + offset, chord))
+        offset += part.bars * bar_ticks(part.meter)
+    return out
+
+
 def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-untyped-def]
                  ) -> list[list[tuple[int, Chord]]]:
-    """Chord plans, one per request, sampled in one batch (each request has its own RNG, so
-    batching never changes a plan)."""
+    """Chord plans, one per request (a chorus at a time where ``choruses`` says), sampled in
+    one batch (each request has its own RNG, so batching never changes a plan)."""
     from cadenza.models.generate import generate_tokens
 
-    outs = generate_tokens(loaded, requests, plan_row)
-    return [plan_from_tokens(toks, loaded.vocab, r)
-            for r, toks in zip(requests, outs, strict=True)]
+    parts = [choruses(r) for r in requests]
+    flat = [p for ps in parts for p in ps]
+    outs = iter(generate_tokens(loaded, flat, plan_row))
+    return [join_choruses([plan_from_tokens(next(outs), loaded.vocab, p) for p in ps], ps)
+            for ps in parts]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ gives a valid plan, plans from a tiny random model for every style and length, t
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,10 @@ from cadenza.models.chord_model import (
     PlanRequest,
     bar_units,
     bars_from_changes,
+    choruses,
     decode,
     encode,
+    join_choruses,
     sample_plans,
 )
 from cadenza.music.form import form_for
@@ -144,6 +147,29 @@ def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: 
     assert sample_plans(loaded, reqs[11:12])[0] == plans[11]
 
 
+def test_a_blues_of_whole_choruses_is_planned_a_chorus_at_a_time(tmp_path: Path) -> None:
+    """The blues charts are single 12-bar choruses: 24 bars of blues in its lyric form are two
+    12-bar plans, the first from the request's seed, one after the other."""
+    from cadenza.models.families import load
+
+    req = PlanRequest("blues", Key(5), (4, 4), 24, seed=3, sections=form_for("blues", 24))
+    parts = choruses(req)
+    assert [(p.bars, p.sections) for p in parts] == [(12, form_for("blues", 12))] * 2
+    assert parts[0].seed == 3 and parts[1].seed != 3
+    for other in (replace(req, style="jazz"), replace(req, bars=12,
+                                                      sections=form_for("blues", 12)),
+                  replace(req, sections=form_for("blues", 24, "AABA")),
+                  replace(req, bars=32, sections=form_for("blues", 32))):
+        assert choruses(other) == [other]
+    loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
+    plan = sample_plans(loaded, [req])[0]
+    first, second = sample_plans(loaded, parts)
+    assert plan == join_choruses([first, second], parts)
+    assert plan[:len(first)] == first
+    assert [(t - 12 * 48, c) for t, c in plan[len(first):]] == \
+        [(t, c) for t, c in second if t > 0 or c != first[-1][1]]
+
+
 def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone(
         tmp_path: Path) -> None:
     """Concurrent composes send their chord plans through the process's batcher: they share
@@ -209,3 +235,16 @@ def test_model_plans_bring_a_sections_back(style: str, tmp_path: Path) -> None:
                                              sections=form_for(style, 32))])[0]
     bars = bars_from_changes(plan, 32, (4, 4))
     assert bars[8:15] == bars[0:7]  # the second A (or strain) restates the first
+
+
+def test_training_crops_draw_a_boosted_style_that_much_more_often() -> None:
+    from cadenza.models.training.train_chords import _Crops, _Seq
+
+    def seqs(style: str, n: int, length: int) -> list[_Seq]:
+        return [_Seq(style, f"{style}{i}", np.zeros(length, np.int64),
+                     np.zeros((length, 3), np.int64)) for i in range(n)]
+
+    data = seqs("jazz", 9, 100) + seqs("blues", 2, 50)  # 900 tokens against 100
+    assert np.allclose(_Crops.of(data, 1.0).p, [0.1, 0.9])  # styles in sorted order
+    assert np.allclose(_Crops.of(data, 1.0, {"blues": 9.0}).p, [0.5, 0.5])
+    assert np.allclose(_Crops.of(data, 0.5, {"blues": 3.0}).p, [0.5, 0.5])

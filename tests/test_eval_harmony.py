@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.evaluation.harmony import measure_harmony, profile, roles
+from cadenza.evaluation.harmony import blues_form, measure_harmony, profile, roles
 from cadenza.evaluation.report import _harmony_section
 from cadenza.models.training.corpus import Piece
 from cadenza.models.training.dataset import is_heldout
@@ -40,6 +40,24 @@ C = Key(0)
 ])
 def test_roles_of_literal_chords(name: str, key: Key, expected: set[str]) -> None:
     assert roles(Chord.parse(name), key) == expected
+
+
+def test_blues_form_counts_choruses_with_four_of_the_five_landmarks() -> None:
+    bar, f = 48, Key(5)
+
+    def chorus(*names: str) -> list[tuple[int, Chord]]:
+        return [(b * bar, Chord.parse(n)) for b, n in enumerate(names)]
+
+    quick_change = chorus("F7", "Bb7", "F7", "F7", "Bb7", "Bb7", "F7", "D7", "Gm7", "C7",
+                          "F7", "C7")
+    # IV comes a bar late and V not at all: only bars 1 and 11 land
+    drifting = chorus("F7", "F7", "F7", "Bb7", "F7", "F7", "Bb7", "Bb7", "Bb7", "Bb7", "F7",
+                      "F7")
+    # two choruses and a half: the third is not whole; a bar with no change keeps the last chord
+    two = quick_change + [(t + 12 * bar, c) for t, c in quick_change if t != 6 * bar]
+    assert blues_form([(two, f, 30, bar)]) == 1.0
+    assert blues_form([(quick_change, f, 12, bar), (drifting, f, 12, bar)]) == 0.5
+    assert math.isnan(blues_form([(quick_change[:8], f, 8, bar)]))
 
 
 def test_profile_of_a_hand_made_progression() -> None:

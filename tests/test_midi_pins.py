@@ -35,13 +35,17 @@ from cadenza.service import Composer, ComposeRequest
 # its chords' tones (VAE_ENDING_BIAS). Then the shipped jazz and continue pins again: the last
 # bar's chords are of qualities that rest in the key's mode (cadenza.music.theory.rests: no
 # I7 but in a blues, and a blues' I7b9 or I13#11 no more).
+# The jazz and blues pins (tiny and shipped, and the derived ones, whose source is a jazz clip)
+# moved 2026-12-08: the chord model was retrained with the blues charts' crops boosted 10x
+# (its plans were rarely a 12-bar blues: models/harmony/card.md), which moved its jazz
+# weights too.
 TINY_PINS = {
     ("lstm", "jazz", 4, 7):
-        "4bcefaaaf2e65455a4dee775329390e0fc89108f3c860c511a88010513042e6e",
+        "70955199dd141c25c6038c46d13692712a7eb103c7486eaa5abf7ec92b8639ef",
     ("lstm", "folk", 8, 3):
         "3d83dbe9599487f7bbabcb4e94c7be5da0864a0c4d103727bc6c9571d3639783",
     ("gru", "blues", 4, 11):
-        "22de08f8d2ec9c7d37c54dd59d0061a8b654af3714b381b655c734f0fc4a777b",
+        "ef19d3551f6adb9e1825e86617fd182ee07c4a40ee0d4a7fdc7f5fcb64fd4c0f",
     ("vae", "classical", 4, 5):
         "81d29517918b35a1994c2030982faf12e634555f67b9846f6521fa751c35d69b",
     ("gan", "ragtime", 4, 2):
@@ -56,7 +60,7 @@ SHIPPED_PINS = {
     ("lstm", "classical", 8, 1):
         "3efdff7bae91dd2d93032e54d13c8cd9cc106835a5b2988dd3e24ccf63a6f11d",
     ("lstm", "jazz", 8, 42):
-        "92b9e09284d107e1099da0019db375f02f12e8f4f88fc0ca9feed2ff08f78aeb",
+        "5d0f26188c2a2e56dbff5b7aff9bfa31b398fbfeeed956c9d8832c0aac085893",
 }
 
 
@@ -83,11 +87,11 @@ def test_shipped_lstm_clip_bytes_are_pinned(key: tuple) -> None:
 # the form of the line it varies (its sections and echoes, ``cadenza.music.form.melody_form``)
 DERIVED_PINS = {
     "continue":
-        "3b02d8eb7df622419b256596acd34cc3fa9983bb5e8216363bd3c62b0f8b5a1b",
+        "e7964496ad5fb518495ca62ccb80607de0770d348af2953f8fc33ebfc3b099c4",
     "vary":
-        "5c417cca1efcb7e40b52b2c9dd2eb4c5770505256d76e858af46f1067bcaad8a",
+        "6f50e7e3d33560e219fdc5eabe35ec37a5514dd40084d35a0573e932d685f13d",
     "blend":
-        "13cfc6b049c384a7a89d837e03afb2131b66830a7574c14363e6afe5c03d5bf2",
+        "8732235e8d35070a4c640e121f39e71a9127fde3e6874718d760cae660d1290c",
 }
 
 

@@ -309,15 +309,26 @@ def _harmony_section(res: Mapping[str, Any]) -> list[str]:
          "8 bars. Real: the annotated changes of the held-out solos (jazz, blues) and the "
          "chords read from both hands of the held-out rags (the evaluation-only Joplin "
          "edition; ragtime), those in the plans' meter (2/4 for ragtime, else 4/4). Chord "
-         f"model and rule-based: plans of {next(iter(harmony.values()))['bars']} bars in the "
-         "references' keys, in the style's usual form (`cadenza.evaluation.harmony`); in "
-         "brackets how many progressions each row reads.", "",
+         "model and rule-based: plans of "
+         + ", ".join(f"{d['bars']} bars ({s})" for s, d in harmony.items())
+         + " in the references' keys, in the style's usual form (a blues: 12-bar choruses, "
+         "planned a chorus at a time, `cadenza.models.chord_model.choruses`; "
+         "`cadenza.evaluation.harmony`); in "
+         "brackets how many progressions each row reads. Blues, **12-bar blues**: the share "
+         "of whole 12-bar choruses whose downbeats have at least 4 of its landmarks (I in bar "
+         "1, IV in 5, I in 7, V or ii in 9, I in 11; 0.76 of the 161 blues charts the chord "
+         "model learns from).", "",
          "| style | source | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for style, d in harmony.items():
         for source in ("real", "chord model", "rule-based"):
             row = d[source]
             L.append(f"| {style} | {source} ({row['progressions']}) | "
                      + " | ".join(_f(row[c], 2) for c in cols) + " |")
+    blues = harmony.get("blues")
+    if blues and "12-bar blues" in blues["real"]:
+        L += ["", "12-bar blues: " + ", ".join(
+            f"{source} {_f(blues[source]['12-bar blues'], 2)}"
+            for source in ("real", "chord model", "rule-based")) + "."]
     return [*L, ""]
 
 
