@@ -463,13 +463,7 @@ class Composer:
                     ) -> list[tuple[int, Chord]]:
         loaded = self.chord_model() if r.style in CHORD_MODEL_STYLES else None
         if loaded is not None and r.style in loaded.styles and r.meter in METERS:
-            from cadenza.models.chord_model import (
-                PlanRequest,
-                choruses,
-                join_choruses,
-                plan_from_tokens,
-                plan_row,
-            )
+            from cadenza.models.chord_model import PlanRequest, choruses, plan_parts, plan_row
 
             req = PlanRequest(r.style, key, r.meter, r.bars, int(rng.integers(2**63)),
                               r.sections)
@@ -477,8 +471,8 @@ class Composer:
             # (sampled one by one under its lock, plans were the queue's bottleneck); a blues
             # of whole choruses a chorus at a time
             parts = choruses(req)
-            return join_choruses([plan_from_tokens(self._tokens(loaded, p, plan_row),
-                                                   loaded.vocab, p) for p in parts], parts)
+            return plan_parts([self._tokens(loaded, p, plan_row) for p in parts],
+                              loaded.vocab, parts)
         return plan_chords(r.style, key, r.bars, r.meter, rng, r.sections)
 
     def _melody_rnn(self, loaded, r: Resolved, spec: StyleSpec, key: Key,  # type: ignore[no-untyped-def]

@@ -339,9 +339,13 @@ class ChordConstraint:
 
     def __init__(self, vocab: ChordVocab, *, style: str, meter: tuple[int, int], key: Key,
                  bars: int, form: Sequence[tuple[int, int, int, int]] | None = None,
-                 min_units: int = 1, returns: dict[int, int] | None = None) -> None:
+                 min_units: int = 1, returns: dict[int, int] | None = None,
+                 ends_home: bool = True) -> None:
         if bars < 1:
             raise ValueError("a progression needs at least one bar")
+        # False for a blues chorus that another follows (``choruses``): its last bar may turn
+        # around, as the charts' do
+        self.ends_home = ends_home
         self.vocab, self.meter, self.key, self.bars = vocab, meter, key, bars
         self.home_bits = home_bits(key.mode, style)
         self.units = bar_units(meter)
@@ -382,7 +386,7 @@ class ChordConstraint:
         # last chord rang a V7 or a bVI (43 of 64 jazz plans) sounded cut off, not ended; on
         # the tonic alone the model still turned around by its quality (I7 ended 46 of 64
         # 32-bar rags, 13 of 64 8-bar jazz plans)
-        if self.bar == self.bars - 1:
+        if self.bar == self.bars - 1 and self.ends_home:
             return (0, 0, 0, 0, 0, 0, -1, -1, v.ch0 + 1, self.home_bits)
         reps = (0, 0)
         if self.chords_in_bar == 0 and self.bar >= 1:
@@ -448,6 +452,7 @@ class PlanRequest:
     # rags 5.1 against 7.5; ``cadenza eval``'s harmony table), at 1.0 untruncated 4.9 and 7.1
     temperature: float = 1.0
     top_k: int | None = None
+    ends_home: bool = True  # the last bar on the tonic (False: a chorus another follows)
 
 
 def plan_row(loaded, request: PlanRequest, tag: Any = None,  # type: ignore[no-untyped-def]
@@ -463,21 +468,22 @@ def plan_row(loaded, request: PlanRequest, tag: Any = None,  # type: ignore[no-u
                                  # a blues's AAB is the lyric's form: its second line moves
                                  # to IV, so its changes are the 12-bar form's, not A's again
                                  returns={} if r.style == "blues" else
-                                 section_returns(r.sections))
+                                 section_returns(r.sections), ends_home=r.ends_home)
     return Row(constraint, np.random.default_rng(r.seed), r.temperature, r.top_k, tag=tag,
                stop=stop)
 
 
-def plan_from_tokens(tokens: Sequence[int], vocab: ChordVocab, request: PlanRequest
-                     ) -> list[tuple[int, Chord]]:
+def plan_from_tokens(tokens: Sequence[int], vocab: ChordVocab, request: PlanRequest,
+                     before: Chord | None = None) -> list[tuple[int, Chord]]:
     """A sampled progression as absolute (tick, Chord) changes on the GRID. A stretch the
-    model marks NC keeps the chord before it (a plan always has a chord sounding)."""
+    model marks NC keeps the chord before it (a plan always has a chord sounding: at its start
+    ``before``, the last chord of the chorus before, else the key's tonic triad)."""
     r = request
     plan: list[tuple[int, Chord]] = []
     for tick, chord in changes_from_bars(decode(tokens, vocab, key=r.key, meter=r.meter),
                                          r.meter):
-        chord = chord or (plan[-1][1] if plan else Chord(r.key.tonic, "maj" if
-                                                         r.key.mode == "major" else "min"))
+        chord = chord or (plan[-1][1] if plan else before or Chord(
+            r.key.tonic, "maj" if r.key.mode == "major" else "min"))
         if not plan or plan[-1][1] != chord:
             plan.append((tick, chord))
     return plan
@@ -498,17 +504,20 @@ def choruses(request: PlanRequest) -> list[PlanRequest]:
         return [request]
     rng = np.random.default_rng(request.seed)
     seeds = [request.seed, *(int(s) for s in rng.integers(2**63, size=n - 1))]
-    return [replace(request, bars=BLUES_CHORUS, seed=seed,
-                    sections=form_for("blues", BLUES_CHORUS)) for seed in seeds]
+    # every chorus but the last may turn around in its bar 12, into the next
+    return [replace(request, bars=BLUES_CHORUS, seed=seed, ends_home=k == n - 1 and
+                    request.ends_home, sections=form_for("blues", BLUES_CHORUS))
+            for k, seed in enumerate(seeds)]
 
 
-def join_choruses(plans: Sequence[Sequence[tuple[int, Chord]]], parts: Sequence[PlanRequest]
-                  ) -> list[tuple[int, Chord]]:
-    """The plans of ``parts`` (``choruses``) one after another as one plan."""
+def plan_parts(tokens: Sequence[Sequence[int]], vocab: ChordVocab,
+               parts: Sequence[PlanRequest]) -> list[tuple[int, Chord]]:
+    """The plans sampled for ``parts`` (``choruses``: ``tokens`` one sequence each) one after
+    another as one plan; a chorus that opens on NC keeps the last chord of the one before."""
     out: list[tuple[int, Chord]] = []
     offset = 0
-    for plan, part in zip(plans, parts, strict=True):
-        for tick, chord in plan:
+    for toks, part in zip(tokens, parts, strict=True):
+        for tick, chord in plan_from_tokens(toks, vocab, part, out[-1][1] if out else None):
             if not out or out[-1][1] != chord:
                 out.append((tick + offset, chord))
         offset += part.bars * bar_ticks(part.meter)
@@ -522,10 +531,8 @@ def sample_plans(loaded, requests: Sequence[PlanRequest]  # type: ignore[no-unty
     from cadenza.models.generate import generate_tokens
 
     parts = [choruses(r) for r in requests]
-    flat = [p for ps in parts for p in ps]
-    outs = iter(generate_tokens(loaded, flat, plan_row))
-    return [join_choruses([plan_from_tokens(next(outs), loaded.vocab, p) for p in ps], ps)
-            for ps in parts]
+    outs = iter(generate_tokens(loaded, [p for ps in parts for p in ps], plan_row))
+    return [plan_parts([next(outs) for _ in ps], loaded.vocab, ps) for ps in parts]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from cadenza.models.chord_model import (
     choruses,
     decode,
     encode,
-    join_choruses,
+    plan_from_tokens,
+    plan_parts,
+    plan_row,
     sample_plans,
 )
 from cadenza.music.form import form_for
@@ -149,12 +151,15 @@ def test_plans_from_a_model_are_valid_for_every_bar_count(style: str, tmp_path: 
 
 def test_a_blues_of_whole_choruses_is_planned_a_chorus_at_a_time(tmp_path: Path) -> None:
     """The blues charts are single 12-bar choruses: 24 bars of blues in its lyric form are two
-    12-bar plans, the first from the request's seed, one after the other."""
+    12-bar plans, the first from the request's seed, one after the other; only the last must
+    end home (the first may turn around into the second)."""
     from cadenza.models.families import load
+    from cadenza.models.generate import generate_tokens
 
     req = PlanRequest("blues", Key(5), (4, 4), 24, seed=3, sections=form_for("blues", 24))
     parts = choruses(req)
-    assert [(p.bars, p.sections) for p in parts] == [(12, form_for("blues", 12))] * 2
+    assert [(p.bars, p.sections, p.ends_home) for p in parts] == [
+        (12, form_for("blues", 12), False), (12, form_for("blues", 12), True)]
     assert parts[0].seed == 3 and parts[1].seed != 3
     for other in (replace(req, style="jazz"), replace(req, bars=12,
                                                       sections=form_for("blues", 12)),
@@ -163,11 +168,23 @@ def test_a_blues_of_whole_choruses_is_planned_a_chorus_at_a_time(tmp_path: Path)
         assert choruses(other) == [other]
     loaded = load(_tiny_chord_checkpoint(tmp_path / "model.pt"))
     plan = sample_plans(loaded, [req])[0]
-    first, second = sample_plans(loaded, parts)
-    assert plan == join_choruses([first, second], parts)
+    tokens = generate_tokens(loaded, parts, plan_row)
+    assert plan == plan_parts(tokens, loaded.vocab, parts)
+    first = plan_from_tokens(tokens[0], loaded.vocab, parts[0])
+    second = plan_from_tokens(tokens[1], loaded.vocab, parts[1], first[-1][1])
     assert plan[:len(first)] == first
     assert [(t - 12 * 48, c) for t, c in plan[len(first):]] == \
         [(t, c) for t, c in second if t > 0 or c != first[-1][1]]
+    # a chorus another follows may leave home in its last bar; the clip's last may not
+    inner = plan_row(loaded, parts[0]).constraint
+    while inner.bar < 11 or inner.forced() is not None:
+        tok = inner.forced()
+        inner.feed(tok if tok is not None else int(np.flatnonzero(inner.mask())[0]))
+    last = plan_row(loaded, replace(parts[0], ends_home=True)).constraint
+    while last.bar < 11 or last.forced() is not None:
+        tok = last.forced()
+        last.feed(tok if tok is not None else int(np.flatnonzero(last.mask())[0]))
+    assert last.mask().sum() < inner.mask().sum()
 
 
 def test_plans_sampled_through_the_batcher_share_steps_and_equal_the_plans_alone(

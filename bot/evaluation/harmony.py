@@ -102,8 +102,8 @@ def profile(progressions: Sequence[tuple[Sequence[tuple[int, Chord | None]], Key
 def blues_form(progressions: Sequence[tuple[Sequence[tuple[int, Chord | None]], Key, int, int]]
                ) -> float:
     """The share of whole 12-bar choruses (from bar 1 on) whose downbeats have at least 4 of
-    the 5 BLUES_LANDMARKS; NaN when no progression holds 12 bars. Of the 161 12-bar blues
-    charts the chord model learns from, 122 (0.76)."""
+    the 5 BLUES_LANDMARKS; NaN when no progression holds 12 bars. Of the 161 blues charts
+    (the chord model trains on 154 of them), 122 (0.76)."""
     hits = choruses = 0
     for plan, key, n_bars, bar_ticks in progressions:
         named = sorted(((t, c) for t, c in plan if c is not None), key=lambda tc: tc[0])
@@ -123,8 +123,9 @@ def measure_harmony(pieces: Sequence[Any], styles: Sequence[str], chord_model: A
                     note: Callable[[str], None] = log.info) -> dict[str, dict]:
     """Per style the chord model learned (of ``styles``): the profiles of the real references
     (``pieces``: the held-out ones in the plans' meter), of the model's plans and of the
-    rule-based plans, ``plans`` of each, ``bars`` bars in the style's usual form, in the
-    references' keys in turn. A chord model that learned from the Joplin edition
+    rule-based plans, ``plans`` of each, ``bars`` bars (PLAN_BARS where a style has its own:
+    a blues 24, two 12-bar choruses) in the style's usual form, in the references' keys in
+    turn. A chord model that learned from the Joplin edition
     (``--include-nc``) is measured against none of its pieces."""
     from cadenza.models.chord_model import PlanRequest, sample_plans
 

@@ -316,8 +316,8 @@ def _harmony_section(res: Mapping[str, Any]) -> list[str]:
          "`cadenza.evaluation.harmony`); in "
          "brackets how many progressions each row reads. Blues, **12-bar blues**: the share "
          "of whole 12-bar choruses whose downbeats have at least 4 of its landmarks (I in bar "
-         "1, IV in 5, I in 7, V or ii in 9, I in 11; 0.76 of the 161 blues charts the chord "
-         "model learns from).", "",
+         "1, IV in 5, I in 7, V or ii in 9, I in 11; 0.76 of the 161 blues charts, 154 of "
+         "which the chord model learns from).", "",
          "| style | source | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for style, d in harmony.items():
         for source in ("real", "chord model", "rule-based"):

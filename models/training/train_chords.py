@@ -59,7 +59,7 @@ class ChordTrainOptions:
     # and times this per style (1 for a style not named). Blues: at 1.0 the 154 12-bar charts
     # had 3 % of the crops and the plans were rarely a 12-bar blues (I in bar 1, IV in 5, I in
     # 7, V or ii in 9, I in 11: 4 of those 5 in 12 of 60 plans of 12 bars; the training charts
-    # 122 of 161); boosted 4x (11 % of the crops) 41 of 60, 10x (24 %) 49, held-out blues NLL
+    # 122 of all 161); boosted 4x (11 % of the crops) 41 of 60, 10x (24 %) 49, held-out blues NLL
     # 1.351 -> 1.280 / 1.296, jazz 1.387 -> 1.390 / 1.392 (2026-12-08)
     style_boost: dict[str, float] = field(default_factory=lambda: {"blues": 10.0})
     batch: int = 32
