@@ -265,3 +265,27 @@ def test_training_crops_draw_a_boosted_style_that_much_more_often() -> None:
     assert np.allclose(_Crops.of(data, 1.0).p, [0.1, 0.9])  # styles in sorted order
     assert np.allclose(_Crops.of(data, 1.0, {"blues": 9.0}).p, [0.5, 0.5])
     assert np.allclose(_Crops.of(data, 0.5, {"blues": 3.0}).p, [0.5, 0.5])
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_composed_blues_gets_the_plan_sample_plans_gives(tiny_registry, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          batched: bool) -> None:
+    """/compose plans a 24-bar blues chorus by chorus as the evaluation does, through the
+    batcher or alone: the same plan."""
+    from cadenza.batching import MelodyBatcher
+    from cadenza.models.families import load
+    from cadenza.service import Composer, ComposeRequest
+
+    ckpt = _tiny_chord_checkpoint(tmp_path / "model.pt")
+    batcher = MelodyBatcher(window_s=0.0) if batched else None
+    composer = Composer(tiny_registry, chord_model=ckpt, batcher=batcher)
+    try:
+        r = composer.resolve(ComposeRequest(style="blues", bars=24, seed=5))
+        plan = composer._new_chords(r, Key.parse(r.key), np.random.default_rng(0))
+    finally:
+        if batcher is not None:
+            batcher.close()
+    seed = int(np.random.default_rng(0).integers(2**63))
+    req = PlanRequest("blues", Key.parse(r.key), r.meter, 24, seed, r.sections)
+    assert len(choruses(req)) == 2
+    assert plan == sample_plans(load(ckpt), [req])[0]
