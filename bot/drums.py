@@ -11,9 +11,10 @@ KICK, KICK2, STICK, SNARE, LO_TOM, HAT, HI_TOM, PEDAL_HAT, OPEN_HAT = 36, 35, 37
     44, 46
 MID_TOM, CRASH, RIDE, TAMB, SHAKER = 47, 49, 51, 54, 70
 # GS/GM2 drum kits (bank 128 presets), present in FluidR3_GM and TimGM6mb
-ORCHESTRA_KIT = 48  # GM2/GS drum program whose keys 41-53 are timpani (TIMPANI_LOW)
+ORCHESTRA_KIT = 48  # GM2/GS drum program whose keys 41-53 are timpani (TIMPANI_KEYS)
 KITS = {"jazz": 40, "blues": 32, "folk": 8, "celtic": 8, "classical": ORCHESTRA_KIT, "ragtime": 0}
 TIMPANI_LOW = 41  # Orchestra kit: keys 41-53 are timpani tuned F2..F3
+TIMPANI_KEYS = range(TIMPANI_LOW, TIMPANI_LOW + 13)
 
 Hit = tuple[float, int, int]  # (position in quarter notes from the bar start, key, velocity)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cadenza.drums import ORCHESTRA_KIT, TIMPANI_LOW
+from cadenza.drums import ORCHESTRA_KIT, TIMPANI_KEYS
 from cadenza.music.score import Note, Score, Track
 from cadenza.music.theory import pitch_name
 
@@ -50,7 +50,7 @@ GM_DRUMS = {
 def drum_name(key: int, timpani: bool = False) -> str:
     """A drum lane row's label: the GM percussion name, or on the orchestra kit (the classical
     band's) the timpani note its keys 41-53 tune to."""
-    if timpani and TIMPANI_LOW <= key <= TIMPANI_LOW + 12:
+    if timpani and key in TIMPANI_KEYS:
         return f"Timpani {pitch_name(key)}"
     return GM_DRUMS.get(key, f"Drum {key}")
 

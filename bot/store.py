@@ -308,6 +308,11 @@ ON CONFLICT (clip_id, user_id)
 DO UPDATE SET stars = excluded.stars, updated_at = excluded.updated_at
 """
 
+# arena clips stay off the chart and out of the statistics by model: listing one, or a vote on
+# one moving its model's row, would name the model behind a blind pair
+_NOT_ARENA = ("AND c.id NOT IN (SELECT clip_a FROM arena_pairs "
+              "UNION ALL SELECT clip_b FROM arena_pairs)")
+
 # Bayesian average: every clip starts with `weight` phantom votes at the mean of all counted
 # votes, so a single 5-star vote cannot outrank a clip with many 4.5-ish votes. The tally walks
 # clips in id order and each clip's votes by primary key, so it needs no temporary sort.
@@ -330,8 +335,7 @@ WHERE (CAST(:style AS TEXT) IS NULL OR c.style = :style)
   AND (CAST(:model AS TEXT) IS NULL OR c.model = :model)
   AND (CAST(:since AS TEXT) IS NULL OR c.created_at >= :since)
   AND (CAST(:scope AS BIGINT) IS NULL OR c.scope = :scope)
-  -- arena clips stay off the chart: listing one would name the model behind a blind pair
-  AND c.id NOT IN (SELECT clip_a FROM arena_pairs UNION ALL SELECT clip_b FROM arena_pairs)
+  """ + _NOT_ARENA + """
 ORDER BY score DESC, t.n DESC, c.id
 LIMIT :limit
 """
@@ -350,8 +354,7 @@ ORDER BY r.clip_id, r.user_id
 
 # One row per model (or style): every clip counts, votes only from members other than the
 # clip's author. The LEFT JOIN keeps unrated clips in `clips`. Per model, arena clips stay out
-# as they stay off the chart: a blind pair's new clips, or a vote on one, moving its model's
-# row would name the model behind it (exports still carry those votes).
+# (_NOT_ARENA; exports still carry their votes).
 _STATS = """
 SELECT c.{column} AS grp,
        COUNT(DISTINCT c.id) AS clips,
@@ -368,8 +371,6 @@ WHERE (CAST(:since AS TEXT) IS NULL OR c.created_at >= :since)
 GROUP BY c.{column}
 ORDER BY c.{column}
 """
-_NOT_ARENA = ("AND c.id NOT IN (SELECT clip_a FROM arena_pairs "
-              "UNION ALL SELECT clip_b FROM arena_pairs)")
 
 _SELECT_PAIR = """
 SELECT p.*, u.name AS user_name FROM arena_pairs AS p JOIN users AS u ON u.id = p.user_id

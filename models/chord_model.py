@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cadenza.models.grammar import changes_per_bar, masks
-from cadenza.music.form import FORM_FEATURE_SIZES, UNKNOWN_FORM, Section, bar_features, form_for
+from cadenza.music.form import (
+    BLUES_CHORUS,
+    FORM_FEATURE_SIZES,
+    UNKNOWN_FORM,
+    Section,
+    bar_features,
+    form_for,
+)
 from cadenza.music.score import GRID, bar_ticks
 from cadenza.music.theory import QUALITY_INTERVALS, Chord, Key, rests
 from cadenza.music.tokens import MAX_REPEAT, METERS
@@ -487,9 +494,6 @@ def plan_from_tokens(tokens: Sequence[int], vocab: ChordVocab, request: PlanRequ
         if not plan or plan[-1][1] != chord:
             plan.append((tick, chord))
     return plan
-
-
-BLUES_CHORUS = 12
 
 
 def choruses(request: PlanRequest) -> list[PlanRequest]:

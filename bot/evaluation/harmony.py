@@ -18,7 +18,7 @@ import numpy as np
 from cadenza.evaluation.references import is_reference, nc_trained
 from cadenza.harmony import plan_chords
 from cadenza.models.training.style_corpus import source_kind
-from cadenza.music.form import form_for
+from cadenza.music.form import BLUES_CHORUS, form_for
 from cadenza.music.score import Meter
 from cadenza.music.score import bar_ticks as bar_ticks_of
 from cadenza.music.theory import Chord, Key, is_dominant_seventh
@@ -101,13 +101,13 @@ def profile(progressions: Sequence[tuple[Sequence[tuple[int, Chord | None]], Key
 
 def blues_form(progressions: Sequence[tuple[Sequence[tuple[int, Chord | None]], Key, int, int]]
                ) -> float:
-    """The share of whole 12-bar choruses (from bar 1 on) whose downbeats have at least 4 of
-    the 5 BLUES_LANDMARKS; NaN when no progression holds 12 bars. Of the 161 blues charts
-    (the chord model trains on 154 of them), 122 (0.76)."""
+    """The share of whole 12-bar choruses (BLUES_CHORUS, from bar 1 on) whose downbeats have
+    at least 4 of the 5 BLUES_LANDMARKS; NaN when no progression holds 12 bars. Of the 161
+    blues charts (the chord model trains on 154 of them), 122 (0.76)."""
     hits = choruses = 0
     for plan, key, n_bars, bar_ticks in progressions:
         named = sorted(((t, c) for t, c in plan if c is not None), key=lambda tc: tc[0])
-        for start in range(0, n_bars - 11, 12):
+        for start in range(0, n_bars - BLUES_CHORUS + 1, BLUES_CHORUS):
             landmarks = 0
             for bar, degrees in BLUES_LANDMARKS:
                 tick = (start + bar) * bar_ticks
@@ -149,20 +149,15 @@ def measure_harmony(pieces: Sequence[Any], styles: Sequence[str], chord_model: A
         learned = sample_plans(chord_model, reqs)
         rng = np.random.default_rng(seed)
         rules = [plan_chords(style, r.key, n_bars, meter, rng, sections) for r in reqs]
-        out[style] = {
-            "real": profile([(p.chord_changes(), p.key, p.bars, p.bar_ticks) for p in refs]),
-            "chord model": profile([(pl, r.key, n_bars, ticks)
-                                    for pl, r in zip(learned, reqs, strict=True)]),
-            "rule-based": profile([(pl, r.key, n_bars, ticks)
-                                   for pl, r in zip(rules, reqs, strict=True)]),
-            "meter": str(meter), "bars": n_bars,
+        sources = {
+            "real": [(p.chord_changes(), p.key, p.bars, p.bar_ticks) for p in refs],
+            "chord model": [(pl, r.key, n_bars, ticks)
+                            for pl, r in zip(learned, reqs, strict=True)],
+            "rule-based": [(pl, r.key, n_bars, ticks) for pl, r in zip(rules, reqs, strict=True)],
         }
+        out[style] = {source: profile(progs) for source, progs in sources.items()}
         if style == "blues":
-            for source, progs in (
-                    ("real", [(p.chord_changes(), p.key, p.bars, p.bar_ticks) for p in refs]),
-                    ("chord model", [(pl, r.key, n_bars, ticks)
-                                     for pl, r in zip(learned, reqs, strict=True)]),
-                    ("rule-based", [(pl, r.key, n_bars, ticks)
-                                    for pl, r in zip(rules, reqs, strict=True)])):
+            for source, progs in sources.items():
                 out[style][source]["12-bar blues"] = blues_form(progs)
+        out[style].update({"meter": str(meter), "bars": n_bars})
     return out

@@ -68,6 +68,8 @@ def lay_out(form: str, bars: int) -> tuple[Section, ...]:
     return tuple((i * size, size, ch.upper()) for i, ch in enumerate(form))
 
 
+BLUES_CHORUS = 12  # bars in a blues chorus: three 4-bar lines, AAB
+
 # Default forms per style, tried in order: (section length in bars, ((letters, weight), ...)).
 # The first entry whose sections divide the requested bars wins, one of its forms drawn by
 # weight (a seed fixes the draw), and repeating the letters fills longer clips (a second chorus

@@ -182,7 +182,7 @@ def train_chords(opts: ChordTrainOptions, seqs: list[ChordSeq] | None = None) ->
     best: dict | None = None
     history: list[dict] = []
     crops = _Crops.of(train_d, opts.style_power, opts.style_boost)
-    log.info("crops per style: %s", dict(zip(sorted({d.style for d in train_d}),
+    log.info("crops per style: %s", dict(zip((pool[0].style for pool in crops.pools),
                                               np.round(crops.p, 3).tolist(), strict=True)))
     step = 0
     while not budget.over(step):
